@@ -1,0 +1,275 @@
+"""The ``movinet`` command line: thin click code over the library API.
+
+Exit codes: 0 success, 1 a video or the model failed (other videos still run), 2 usage
+error, 130 interrupted (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+
+import click
+
+from . import __version__
+from .errors import MovinetError
+
+EXIT_CODES = """\b
+Exit codes: 0 all videos classified, 1 a video or the model failed
+(the others still run), 2 usage error, 130 interrupted."""
+ENGINES = ("auto", "openvino", "tensorflow")  # kept here so --help needs no heavy import
+RESIZE_MODES = ("crop", "squash", "pad")
+MODES = ("clip", "stream")
+
+
+class MovinetGroup(click.Group):
+    """Turns library errors into one line on stderr, and Ctrl-C into a clean exit 130."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except MovinetError as error:
+            raise click.ClickException(str(error)) from None
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            ctx.exit(130)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as error:
+            if os.environ.get("MOVINET_DEBUG"):
+                raise
+            raise click.ClickException(
+                f"unexpected {type(error).__name__}: {error} (set MOVINET_DEBUG=1 to see the traceback)"
+            ) from None
+
+
+@click.group(cls=MovinetGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", prog_name="movinet")
+def cli():
+    """Classify what happens in a video with MoViNet (Kinetics-600 actions).
+
+    \b
+    Examples:
+      movinet classify video.mp4
+      movinet classify --model a0-base --format json *.mp4
+      movinet models
+    """
+
+
+def model_options(function):
+    """--model, --mode, --engine, --precision, --labels."""
+
+    @click.option(
+        "--model",
+        "-m",
+        default=None,
+        help="Registry name (a0-base ... a5-stream, or a0 ... a5), TF Hub/Kaggle URL, or SavedModel "
+        "directory.  [default: a5-base; a5-stream with --mode stream]",
+    )
+    @click.option(
+        "--mode",
+        type=click.Choice(MODES),
+        default=None,
+        help="clip: a base model on windows of up to 10 s; stream: a stream model frame by frame, "
+        "states carried.  [default: clip, or the kind of --model]",
+    )
+    @click.option(
+        "--engine",
+        type=click.Choice(ENGINES),
+        default="auto",
+        show_default=True,
+        help="auto: TensorFlow if it sees a GPU, else OpenVINO.",
+    )
+    @click.option(
+        "--precision",
+        type=click.Choice(("f32", "bf16")),
+        default="f32",
+        show_default=True,
+        help="OpenVINO inference precision (bf16 needs CPU support).",
+    )
+    @click.option(
+        "--labels",
+        type=click.Path(exists=True, dir_okay=False),
+        default=None,
+        help="Label file, one per line in logit order (for a fine-tuned model).  [default: Kinetics-600]",
+    )
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        return function(*args, **kwargs)
+
+    return wrapper
+
+
+def input_options(function):
+    """--fps, --size, --resize, --start, --end, --chunk, --aggregate."""
+
+    @click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=None, help="Frames/s fed to the model.  [default: the model's]")
+    @click.option("--size", type=click.IntRange(min=8), default=None, help="Frame size in pixels (square).  [default: the model's]")
+    @click.option(
+        "--resize",
+        type=click.Choice(RESIZE_MODES),
+        default="crop",
+        show_default=True,
+        help="crop: shorter side to 1.15x size then centre crop (Kinetics eval); squash; pad (letterbox).",
+    )
+    @click.option("--start", type=click.FloatRange(min=0), default=0.0, help="Start at this second of the video.")
+    @click.option("--end", type=click.FloatRange(min=0, min_open=True), default=None, help="Stop at this second.")
+    @click.option(
+        "--chunk",
+        type=click.IntRange(min=1),
+        default=8,
+        show_default=True,
+        help="Stream mode: frames per model call (the result does not depend on it).",
+    )
+    @click.option(
+        "--aggregate",
+        type=click.Choice(("last", "mean")),
+        default="last",
+        show_default=True,
+        help="Stream mode: the model's latest output, or the mean over all frames.",
+    )
+    @functools.wraps(function)
+    def wrapper(*args, start, end, **kwargs):
+        if end is not None and end <= start:
+            raise click.BadParameter(f"--end ({end:g}) must be after --start ({start:g})", param_hint="--end")
+        return function(*args, start=start, end=end, **kwargs)
+
+    return wrapper
+
+
+def _stderr_logger(quiet: bool):
+    return None if quiet else (lambda message: click.echo(message, err=True))
+
+
+def _load(model, mode, engine, precision, labels, quiet, verbose):
+    from .classify import load_classifier
+
+    classifier = load_classifier(model, mode=mode, engine=engine, precision=precision, labels=labels, log=_stderr_logger(quiet))
+    if verbose:
+        click.echo(f"model: {classifier.source.name} ({classifier.source.handle})", err=True)
+        click.echo(f"engine: {classifier.model.engine} ({classifier.engine_reason})", err=True)
+    return classifier
+
+
+def _progress_bar(name: str, quiet: bool):
+    """A tqdm bar on stderr in seconds of video, hidden when stderr is not a terminal."""
+    from tqdm import tqdm
+
+    bar = tqdm(desc=name, unit="s", disable=True if quiet else None, leave=False, file=sys.stderr, bar_format=(
+        "{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s video [{elapsed}<{remaining}]"
+    ))
+
+    def update(done_s: float, total_s: float | None) -> None:
+        if total_s and bar.total != total_s:
+            bar.total = total_s
+        bar.n = min(done_s, total_s or done_s)
+        bar.refresh()
+
+    return bar, update
+
+
+@cli.command(epilog=EXIT_CODES)
+@click.argument("videos", nargs=-1, required=True, metavar="VIDEO...")
+@model_options
+@input_options
+@click.option("--top-k", "-k", type=click.IntRange(min=1), default=5, show_default=True, help="Labels to show per video.")
+@click.option(
+    "--format", "-f", "output_format", type=click.Choice(("text", "json", "csv")), default="text", show_default=True, help="Output on stdout."
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars or notices on stderr.")
+@click.option("--verbose", "-v", is_flag=True, help="Say which model and engine run, and why.")
+def classify(videos, model, mode, engine, precision, labels, top_k, output_format, quiet, verbose, **options):
+    """Print the top-k Kinetics-600 actions in each VIDEO.
+
+    The model is loaded once for all videos. A video that cannot be read is reported on
+    stderr and the others still run.
+
+    \b
+    Examples:
+      movinet classify video.mp4
+      movinet classify --model a0 --top-k 3 --format json a.mp4 b.mov
+      movinet classify --mode stream --model a2 --start 30 --end 40 long.mkv
+      movinet classify --model ./my_saved_model --labels my_labels.txt clip.mp4
+    """
+    from . import output
+
+    classifier = _load(model, mode, engine, precision, labels, quiet, verbose)
+    top_k = min(top_k, len(classifier.labels))
+    header = output.csv_header(top_k)
+    entries, failed = [], 0
+    for index, video in enumerate(videos):
+        bar, progress = _progress_bar(os.path.basename(video), quiet)
+        try:
+            result = classifier.classify(video, top_k=top_k, progress=progress, **options)
+        except MovinetError as error:
+            failed += 1
+            click.echo(f"Error: {error}", err=True)
+            entries.append({"path": video, "error": str(error)})
+            if output_format == "csv":
+                click.echo(output.csv_text([output.csv_row(top_k, video, error=str(error))], header, index == 0), nl=False)
+            continue
+        finally:
+            bar.close()
+        for warning in result.warnings:
+            click.echo(f"warning: {video}: {warning}", err=True)
+        entries.append(result.to_dict() | {"path": video})
+        if output_format == "text":
+            click.echo(("\n" if index else "") + output.text_table(result, video))
+        elif output_format == "csv":
+            click.echo(output.csv_text([output.csv_row(top_k, video, result)], header, index == 0), nl=False)
+    if output_format == "json":
+        click.echo(
+            output.json_document(
+                entries,
+                model=classifier.source.name,
+                engine=classifier.model.engine,
+                engine_reason=classifier.engine_reason,
+                mode=classifier.mode,
+            )
+        )
+    if failed:
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--format", "-f", "output_format", type=click.Choice(("text", "json")), default="text", show_default=True)
+def models(output_format):
+    """List the registry's MoViNet variants, their inputs, and whether each is cached.
+
+    Cached models load offline. The cache is $TFHUB_CACHE_DIR if set, else the
+    tfhub folder of $MOVINET_CACHE_DIR or the per-user cache directory.
+    """
+    import json
+
+    from .models import VARIANTS, hub_cache_dir, is_cached
+
+    rows = [
+        {
+            "name": v.name,
+            "kind": v.kind,
+            "frames": v.clip_frames,
+            "size": v.size,
+            "fps": v.fps,
+            "gflops": v.gflops,
+            "top1": v.top1,
+            "cached": is_cached(v.url),
+            "url": v.url,
+        }
+        for v in VARIANTS.values()
+    ]
+    if output_format == "json":
+        click.echo(json.dumps({"cache_dir": str(hub_cache_dir()), "models": rows}, indent=2))
+        return
+    click.echo(f"{'name':<10} {'clip (10 s)':<14} {'fps':>3} {'GFLOPs':>6} {'top-1':>6}  cached  url")
+    for row in rows:
+        clip = f"{row['frames']} x {row['size']}"
+        click.echo(
+            f"{row['name']:<10} {clip:<14} {row['fps']:>3} {row['gflops']:>6g} {row['top1']:>5.2f}%  "
+            f"{'yes' if row['cached'] else 'no':<6}  {row['url']}"
+        )
+    click.echo(f"\ncache: {hub_cache_dir()}")
+
+
+def main():
+    cli(prog_name="movinet")

@@ -1,0 +1,85 @@
+"""Inference engines behind one small interface.
+
+A *clip model* (base MoViNet) maps a clip [T, H, W, 3] float32 RGB in [0, 1] to logits [C].
+A *stream model* maps frames [n, H, W, 3] plus carried states to logits [C] and new states;
+its states are opaque to callers. Both expose ``engine`` (a name) and ``num_classes``.
+"""
+
+from __future__ import annotations
+
+import glob
+import sys
+from typing import Callable, Protocol
+
+import numpy as np
+
+from ..errors import EngineError
+
+ENGINES = ("auto", "openvino", "tensorflow")
+
+
+class ClipModel(Protocol):
+    engine: str
+    num_classes: int
+
+    def logits(self, clip: np.ndarray) -> np.ndarray: ...
+
+
+class StreamModel(Protocol):
+    engine: str
+    num_classes: int
+
+    def init_states(self, chunk_shape: tuple[int, int, int]) -> object: ...
+
+    def step(self, frames: np.ndarray, states: object) -> tuple[np.ndarray, object]: ...
+
+
+def kind_of(model: ClipModel | StreamModel) -> str:
+    """``"stream"`` or ``"base"``."""
+    return "stream" if hasattr(model, "step") else "base"
+
+
+def tensorflow_gpu() -> str | None:
+    """The name of a GPU TensorFlow can use, or None (without importing TF where none exists)."""
+    if sys.platform.startswith("linux") and not glob.glob("/dev/nvidia[0-9]*"):
+        return None
+    from .._lazy import tensorflow
+
+    gpus = tensorflow().config.list_physical_devices("GPU")
+    return gpus[0].name if gpus else None
+
+
+def open_model(
+    directory: str, *, engine: str = "auto", precision: str = "f32", log: Callable[[str], None] | None = None
+) -> tuple[ClipModel | StreamModel, str]:
+    """Opens a SavedModel on an engine; returns the model and why that engine was chosen.
+
+    ``auto`` takes TensorFlow when it sees a GPU and OpenVINO otherwise, falling back to
+    TensorFlow (with a warning through ``log``) if OpenVINO cannot convert the model.
+    Raises EngineError when an explicitly requested engine cannot run the model.
+    """
+    from . import openvino as ov_engine, tensorflow as tf_engine
+    from ..models import cache_dir
+
+    if engine not in ENGINES:
+        raise EngineError(f"engine must be one of {ENGINES}, got {engine!r}")
+    if precision not in ov_engine.PRECISIONS:
+        raise EngineError(f"precision must be one of {ov_engine.PRECISIONS}, got {precision!r}")
+    if engine == "tensorflow":
+        if precision != "f32":
+            raise EngineError("--precision bf16 applies to the OpenVINO engine only")
+        return tf_engine.open_model(directory), "requested with --engine tensorflow"
+    if engine == "auto":
+        gpu = tensorflow_gpu()
+        if gpu:
+            return tf_engine.open_model(directory), f"auto: TensorFlow sees a GPU ({gpu})"
+    try:
+        opened = ov_engine.open_model(directory, cache_dir() / "openvino", precision, log)
+    except EngineError as error:
+        if engine == "openvino":
+            raise
+        if log:
+            log(f"warning: OpenVINO cannot run this model ({error}); falling back to TensorFlow")
+        return tf_engine.open_model(directory), f"auto: OpenVINO failed ({error}); fell back to TensorFlow"
+    reason = "requested with --engine openvino" if engine == "openvino" else "auto: no GPU for TensorFlow; OpenVINO on the CPU"
+    return opened, reason

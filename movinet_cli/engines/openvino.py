@@ -1,0 +1,257 @@
+"""The OpenVINO engine: MoViNet SavedModels converted once, cached on disk, run on the CPU.
+
+On a 2-core CPU it runs the same SavedModel one to two orders of magnitude faster than
+TensorFlow. Conversion is slow (seconds for A0 base, minutes for A5 stream), so converted
+models are kept under ``<cache>/openvino/``, keyed by the SavedModel's content, the input
+shapes fixed at conversion, the OpenVINO version and this converter's version. An entry is
+written to a temporary directory and renamed into place, and carries the SHA-256 of its
+weights, so a partial or corrupt entry is detected, removed and rebuilt.
+
+Base models convert straight from the SavedModel directory with a dynamic ``image`` shape,
+reshaped to each window's static shape before compiling. Stream models convert from a
+concrete function of the ``call`` signature with fully static inputs (dynamic shapes
+convert but fail at inference); inputs and outputs are ordered (image, *states) and
+(logits, *states) by construction, so states map back to their names by position.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections import OrderedDict
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .._lazy import openvino, tensorflow
+from ..errors import EngineError
+
+NAME = "openvino"
+PRECISIONS = ("f32", "bf16")
+CONVERTER_VERSION = 1  # bump when the conversion below changes what it writes
+COMPILED_SHAPES_KEPT = 4  # compiled models per clip model (one per window shape)
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def saved_model_identity(directory: str) -> str:
+    """A content hash of a SavedModel: its graph and its variables index (which holds the
+    checksum of every weight), so a changed model never reuses a stale conversion."""
+    digest = hashlib.sha256()
+    for name in ("saved_model.pb", "variables/variables.index"):
+        path = Path(directory, name)
+        if path.is_file():
+            digest.update(name.encode() + _sha256_of(path).encode())
+    return digest.hexdigest()[:24]
+
+
+class ConversionCache:
+    """Converted OpenVINO models on disk: ``<root>/<key>/{model.xml, model.bin, meta.json}``."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def key(self, **fields) -> str:
+        fields.update(openvino=openvino().__version__, converter=CONVERTER_VERSION)
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:24]
+
+    def load(self, key: str):
+        """Returns ``(ov.Model, meta)`` for a complete entry, or None (a bad entry is removed)."""
+        entry = self.root / key
+        if not entry.exists():
+            return None
+        try:
+            meta = json.loads((entry / "meta.json").read_text())
+            if _sha256_of(entry / "model.bin") != meta["bin_sha256"]:
+                raise ValueError("weights do not match their checksum")
+            return openvino().Core().read_model(str(entry / "model.xml")), meta
+        except Exception:  # partial, corrupt or foreign entry: rebuild it
+            shutil.rmtree(entry, ignore_errors=True)
+            return None
+
+    def store(self, key: str, model, meta: dict) -> None:
+        """Saves ``model`` with ``meta`` atomically; another process's finished copy wins."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f"{key}.partial-", dir=self.root))
+        try:
+            openvino().save_model(model, str(staging / "model.xml"), compress_to_fp16=False)
+            meta = {**meta, "bin_sha256": _sha256_of(staging / "model.bin")}
+            (staging / "meta.json").write_text(json.dumps(meta, indent=1))
+            os.replace(staging, self.root / key)
+        except OSError:
+            if not (self.root / key / "meta.json").exists():
+                raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def supports_bf16() -> bool:
+    capabilities = openvino().Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    return "BF16" in capabilities
+
+
+class _Compiler:
+    """Compiles OpenVINO models for the CPU with the chosen precision and a blob cache."""
+
+    def __init__(self, cache_root: Path, precision: str):
+        if precision not in PRECISIONS:
+            raise EngineError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        if precision == "bf16" and not supports_bf16():
+            raise EngineError("--precision bf16 needs a CPU with bf16 support (AVX-512 BF16 or AMX); this one has none")
+        self.core = openvino().Core()
+        # OpenVINO otherwise picks bf16 silently on CPUs that have it: always say which.
+        self.config = {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY"}
+        self.core.set_property({"CACHE_DIR": str(cache_root / "compiled")})
+
+    def compile(self, model):
+        try:
+            return self.core.compile_model(model, "CPU", self.config)
+        except Exception as error:
+            raise EngineError(f"OpenVINO cannot compile the model: {_one_line(error)}") from None
+
+
+class OpenVinoClipModel:
+    """A base MoViNet on OpenVINO: clip [T, H, W, 3] float32 -> logits [C] float32."""
+
+    engine = NAME
+
+    def __init__(self, model, compiler: _Compiler, num_classes: int):
+        self._model = model
+        self._compiler = compiler
+        self._compiled: OrderedDict = OrderedDict()
+        self.num_classes = num_classes
+
+    def _compiled_for(self, shape: tuple):
+        if shape not in self._compiled:
+            model = self._model.clone()
+            model.reshape({0: [1, *shape]})
+            self._compiled[shape] = self._compiler.compile(model).create_infer_request()
+            while len(self._compiled) > COMPILED_SHAPES_KEPT:
+                self._compiled.popitem(last=False)
+        self._compiled.move_to_end(shape)
+        return self._compiled[shape]
+
+    def logits(self, clip: np.ndarray) -> np.ndarray:
+        request = self._compiled_for(clip.shape)
+        request.infer({0: np.ascontiguousarray(clip[np.newaxis], np.float32)})
+        return request.get_output_tensor(0).data[0].copy()
+
+
+class OpenVinoStreamModel:
+    """A stream MoViNet on OpenVINO, converted per static chunk shape on first use.
+
+    States are a list of NumPy arrays in the converted model's order.
+    """
+
+    engine = NAME
+
+    def __init__(self, directory: str, identity: str, cache: ConversionCache, compiler: _Compiler, num_classes: int, log):
+        self._directory, self._identity = directory, identity
+        self._cache, self._compiler, self._log = cache, compiler, log
+        self._requests: dict[tuple, object] = {}
+        self.num_classes = num_classes
+
+    def _request_for(self, chunk_shape: tuple):
+        if chunk_shape not in self._requests:
+            key = self._cache.key(model=self._identity, kind="stream", chunk_shape=list(chunk_shape))
+            cached = self._cache.load(key)
+            if cached is None:
+                if self._log:
+                    self._log(f"Converting the stream model for OpenVINO at {chunk_shape} (once; cached)...")
+                cached = _convert_stream(self._directory, chunk_shape)
+                self._cache.store(key, *cached)
+            self._requests[chunk_shape] = self._compiler.compile(cached[0]).create_infer_request()
+        return self._requests[chunk_shape]
+
+    def init_states(self, chunk_shape: tuple[int, int, int]) -> list[np.ndarray]:
+        """Zero states (as the Hub's ``init_states`` returns) for chunks of (frames, height, width)."""
+        request = self._request_for(tuple(chunk_shape))
+        inputs = request.model_inputs[1:]
+        return [np.zeros(tuple(port.shape), port.element_type.to_dtype()) for port in inputs]
+
+    def step(self, frames: np.ndarray, states: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        request = self._request_for(frames.shape[:3])
+        request.infer([np.ascontiguousarray(frames[np.newaxis], np.float32), *states])
+        outputs = [request.get_output_tensor(i).data.copy() for i in range(len(states) + 1)]
+        return outputs[0][0], outputs[1:]
+
+
+def _convert_stream(directory: str, chunk_shape: tuple) -> tuple[object, dict]:
+    """Converts the ``call`` signature at a static (frames, height, width) chunk shape."""
+    tf = tensorflow()
+    loaded = tf.saved_model.load(directory)
+    call, init_states = loaded.signatures["call"], loaded.signatures["init_states"]
+    input_shape = [1, *chunk_shape, 3]
+    states = init_states(tf.constant(input_shape, tf.int32))
+    names = sorted(states)
+    specs = [tf.TensorSpec(input_shape, tf.float32)] + [tf.TensorSpec(states[n].shape, states[n].dtype) for n in names]
+
+    def ordered_call(image, *state_values):
+        outputs = call(image=image, **dict(zip(names, state_values)))
+        return [outputs["logits"]] + [outputs[n] for n in names]
+
+    function = tf.function(ordered_call).get_concrete_function(*specs)
+    try:
+        model = openvino().convert_model(function)
+    except Exception as error:
+        raise EngineError(f"OpenVINO cannot convert the stream model: {_one_line(error)}") from None
+    return model, {"kind": "stream", "chunk_shape": list(chunk_shape), "states": names}
+
+
+def _convert_base(directory: str):
+    try:
+        return openvino().convert_model(directory)
+    except Exception as error:
+        raise EngineError(f"OpenVINO cannot convert the model: {_one_line(error)}") from None
+
+
+def open_model(directory: str, cache_root: Path, precision: str = "f32", log: Callable[[str], None] | None = None):
+    """Opens ``directory`` on OpenVINO, converting (once) what the cache lacks.
+
+    Returns an OpenVinoClipModel or OpenVinoStreamModel. Raises EngineError if OpenVINO
+    cannot convert or compile the model.
+    """
+    cache = ConversionCache(cache_root)
+    compiler = _Compiler(cache_root, precision)
+    identity = saved_model_identity(directory)
+    base_key = cache.key(model=identity, kind="base")
+    info_path = cache.root / f"{identity}.json"
+    info = json.loads(info_path.read_text()) if info_path.is_file() else None
+    if info is None:
+        info = _describe(directory)
+        cache.root.mkdir(parents=True, exist_ok=True)
+        info_path.write_text(json.dumps(info))
+    if info["kind"] == "stream":
+        return OpenVinoStreamModel(directory, identity, cache, compiler, info["num_classes"], log)
+    cached = cache.load(base_key)
+    if cached is None:
+        if log:
+            log("Converting the model for OpenVINO (once; cached)...")
+        model = _convert_base(directory)
+        cache.store(base_key, model, {"kind": "base"})
+    else:
+        model = cached[0]
+    return OpenVinoClipModel(model, compiler, info["num_classes"])
+
+
+def _describe(directory: str) -> dict:
+    """Kind and class count of a SavedModel (needs TensorFlow; done once per model)."""
+    from . import kind_of, tensorflow as tf_engine
+
+    opened = tf_engine.open_model(directory)
+    return {"kind": kind_of(opened), "num_classes": opened.num_classes}
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if len(text) < 300 else text[:297] + "..."

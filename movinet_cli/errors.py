@@ -1,0 +1,26 @@
+"""Typed errors raised by the library; the CLI turns each into one line on stderr."""
+
+
+class MovinetError(Exception):
+    """Base class for every error a user can cause or fix (bad file, missing model, ...)."""
+
+
+class VideoError(MovinetError):
+    """A video cannot be opened or does not hold enough frames to classify."""
+
+    def __init__(self, path, reason):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class ModelError(MovinetError):
+    """A model cannot be found, downloaded, loaded or run."""
+
+
+class LabelsError(MovinetError):
+    """A label file is missing or does not match the model's output width."""
+
+
+class EngineError(ModelError):
+    """An inference engine is unavailable or failed to prepare a model."""

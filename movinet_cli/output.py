@@ -1,0 +1,84 @@
+"""Output formats: an aligned text table, JSON and CSV rows, and atomic file writing."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import tempfile
+from typing import Iterator
+
+from .classify import Result
+
+FORMATS = ("text", "json", "csv")
+
+
+def csv_header(top_k: int) -> list[str]:
+    """Columns of a result row: one (label_i, prob_i) pair per rank."""
+    ranked = [column for i in range(1, top_k + 1) for column in (f"label_{i}", f"prob_{i}")]
+    return ["path", "status", "error", *ranked, "duration_s", "frames", "model", "engine", "mode", "seconds"]
+
+
+def csv_row(top_k: int, path: str, result: Result | None = None, error: str = "", **fields) -> dict:
+    """A row for ``csv_header(top_k)``: a result's predictions, or an error. ``fields``
+    fill columns a failed video has no result for (model, engine, mode, seconds)."""
+    row = dict.fromkeys(csv_header(top_k), "")
+    row.update(path=path, status="error" if error else "ok", error=error, **fields)
+    if result is not None:
+        for rank, prediction in enumerate(result.predictions[:top_k], 1):
+            row[f"label_{rank}"] = prediction.label
+            row[f"prob_{rank}"] = f"{prediction.probability:.6f}"
+        row.update(
+            duration_s=f"{result.duration_s:.3f}",
+            frames=result.frames,
+            model=result.model,
+            engine=result.engine,
+            mode=result.mode,
+            seconds=f"{result.seconds:.3f}",
+        )
+    return row
+
+
+def csv_text(rows: list[dict], header: list[str], with_header: bool) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=header, lineterminator="\n")
+    if with_header:
+        writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def text_table(result: Result, name: str) -> str:
+    """``name`` with its duration and model, then one aligned line per prediction."""
+    lines = [
+        f"{name}  ({result.duration_s:.1f} s, {result.frames} frames, {result.model}, "
+        f"{result.mode} mode on {result.engine}, {result.seconds:.1f} s)"
+    ]
+    width = max(len(p.label) for p in result.predictions)
+    for rank, prediction in enumerate(result.predictions, 1):
+        lines.append(f"  {rank:>2}  {prediction.label:<{width}}  {prediction.probability:7.2%}")
+    return "\n".join(lines)
+
+
+def json_document(entries: list[dict], **context) -> str:
+    """One JSON object: ``context`` (model, engine, ...) and ``results``, one per video."""
+    return json.dumps({**context, "results": entries}, indent=2, ensure_ascii=False)
+
+
+@contextlib.contextmanager
+def atomic_writer(path: str | os.PathLike, mode: str = "w", **open_options) -> Iterator:
+    """Opens a temporary file beside ``path`` and renames it over ``path`` only on success,
+    so an error or Ctrl-C never leaves a partial file behind."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    descriptor, temporary = tempfile.mkstemp(prefix=".partial-", suffix=os.path.basename(path), dir=directory)
+    try:
+        with os.fdopen(descriptor, mode, **open_options) as handle:
+            yield handle
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise

@@ -1,0 +1,336 @@
+"""Decode videos with OpenCV into RGB float frames resampled to a fixed rate by timestamp.
+
+This module knows nothing of TensorFlow or models: it turns a file into NumPy arrays.
+Frames are float32 RGB in [0, 1], shape [H, W, 3], one per tick of the requested frame
+rate, chosen by the frames' presentation timestamps (containers lie about their nominal
+frame rate and frame count, and variable-frame-rate files have no single rate).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
+
+# FFmpeg's own messages ("moov atom not found", codec errors) would interleave with ours;
+# every problem they describe surfaces as a VideoError or a warning instead.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+import cv2  # noqa: E402
+import numpy as np
+
+from .errors import VideoError
+
+RESIZE_MODES = ("crop", "squash", "pad")
+# Kinetics eval recipe behind the published accuracy: shorter side to 1.15x the crop
+# size (368 px for a 320 px model), then a central square crop.
+CROP_SCALE = 1.15
+# Container timestamps come rounded to about a millisecond.
+TIMESTAMP_TOLERANCE_S = 0.5e-3
+# One frame is a still picture, not an action.
+MIN_FRAMES = 2
+# Fewer decoded frames than this share of what the container claims means the file ended early.
+TRUNCATION_RATIO = 0.9
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the container says about a video (after rotation metadata is applied)."""
+
+    path: str
+    width: int  # pixels, as displayed
+    height: int  # pixels, as displayed
+    nominal_fps: float  # frames/s claimed by the container; 0.0 if unknown
+    claimed_frames: int  # frame count claimed by the container; 0 if unknown
+    rotation: int  # degrees of rotation metadata honoured while decoding
+
+    @property
+    def claimed_duration_s(self) -> float | None:
+        """Seconds the container claims (frame count / nominal fps), None if unknown."""
+        return self.claimed_frames / self.nominal_fps if self.claimed_frames and self.nominal_fps else None
+
+
+@dataclass
+class Window:
+    """Consecutive resampled frames of one video."""
+
+    start_s: float  # timestamp of the first frame, seconds
+    end_s: float  # start of the first frame after the window, seconds
+    frames: np.ndarray  # [T, H, W, 3] float32 RGB in [0, 1]
+
+
+@dataclass
+class DecodeStats:
+    """What decoding found; complete once the frames have been consumed."""
+
+    decoded_frames: int = 0  # frames read from the file (before resampling)
+    sampled_frames: int = 0  # frames produced at the requested rate
+    first_timestamp_s: float | None = None
+    last_timestamp_s: float | None = None
+    frame_period_s: float | None = None  # duration of the last decoded frame
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def duration_s(self) -> float:
+        """Seconds of video decoded, from the first frame to the end of the last one."""
+        if self.first_timestamp_s is None:
+            return 0.0
+        return self.last_timestamp_s + (self.frame_period_s or 0.0) - self.first_timestamp_s
+
+
+class FrameSampler:
+    """Chooses which decoded frames to keep so that the output runs at ``fps``.
+
+    Output tick k lies at ``origin + k / fps`` seconds, where ``origin`` is the later of
+    ``start_s`` and the first frame's timestamp. Each tick takes the first frame whose
+    timestamp is at or after it, so a frame can serve several ticks (upsampling) or none
+    (downsampling). Ticks stop before ``end_s``.
+    """
+
+    def __init__(self, fps: float, start_s: float = 0.0, end_s: float | None = None):
+        if not fps > 0:
+            raise ValueError(f"fps must be positive, got {fps}")
+        self.fps = fps
+        self.start_s = start_s
+        self.end_s = end_s
+        self._origin: float | None = None
+        self._tick = 0
+
+    @property
+    def next_tick_s(self) -> float | None:
+        """Time of the next tick to fill, or None before the first frame."""
+        if self._origin is None:
+            return None
+        return self._origin + self._tick / self.fps
+
+    @property
+    def finished(self) -> bool:
+        """True once the next tick lies at or past ``end_s``."""
+        tick = self.next_tick_s
+        return tick is not None and self.end_s is not None and tick >= self.end_s - TIMESTAMP_TOLERANCE_S
+
+    def take(self, timestamp_s: float) -> list[float]:
+        """Returns the tick times (seconds) that the frame at ``timestamp_s`` fills."""
+        if self._origin is None:
+            if timestamp_s < self.start_s - TIMESTAMP_TOLERANCE_S:
+                return []
+            self._origin = max(self.start_s, timestamp_s)
+        ticks = []
+        while not self.finished and self.next_tick_s <= timestamp_s + TIMESTAMP_TOLERANCE_S:
+            ticks.append(self.next_tick_s)
+            self._tick += 1
+        return ticks
+
+
+def fit_frame(frame: np.ndarray, size: int, resize: str = "crop") -> np.ndarray:
+    """Resizes one uint8 frame [h, w, 3] to a square [size, size, 3] uint8 frame.
+
+    ``crop``: shorter side to ``CROP_SCALE * size``, central square crop (Kinetics eval).
+    ``squash``: straight resize to the square, ignoring the aspect ratio.
+    ``pad``: longer side to ``size``, letterboxed with black.
+    """
+    height, width = frame.shape[:2]
+    if resize == "squash":
+        return _resize(frame, size, size)
+    if resize == "crop":
+        scale = round(size * CROP_SCALE) / min(height, width)
+        new_w, new_h = max(size, round(width * scale)), max(size, round(height * scale))
+        resized = _resize(frame, new_w, new_h)
+        top, left = (new_h - size) // 2, (new_w - size) // 2
+        return resized[top : top + size, left : left + size]
+    if resize == "pad":
+        scale = size / max(height, width)
+        new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+        canvas = np.zeros((size, size, 3), np.uint8)
+        top, left = (size - new_h) // 2, (size - new_w) // 2
+        canvas[top : top + new_h, left : left + new_w] = _resize(frame, new_w, new_h)
+        return canvas
+    raise ValueError(f"resize must be one of {RESIZE_MODES}, got {resize!r}")
+
+
+def _resize(frame: np.ndarray, width: int, height: int) -> np.ndarray:
+    if (frame.shape[1], frame.shape[0]) == (width, height):
+        return frame
+    shrinking = width * height < frame.shape[0] * frame.shape[1]
+    return cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+
+
+def to_model_input(frame_bgr: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Converts an OpenCV uint8 BGR frame [H, W, 3] to float32 RGB in [0, 1]."""
+    rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
+    if out is None:
+        out = np.empty(rgb.shape, np.float32)
+    np.multiply(rgb, np.float32(1 / 255), out=out, dtype=np.float32)
+    return out
+
+
+def check_video_path(path: str | os.PathLike) -> str:
+    """Raises VideoError unless ``path`` is a non-empty regular file; returns it as str."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise VideoError(path, "no such file")
+    if os.path.isdir(path):
+        raise VideoError(path, "is a directory, not a video file (use 'movinet batch DIR' for a directory)")
+    if os.path.getsize(path) == 0:
+        raise VideoError(path, "file is empty")
+    return path
+
+
+class VideoReader:
+    """Reads a video file as resampled, resized RGB float frames, one at a time.
+
+    Memory stays bounded whatever the video's length: frames are decoded sequentially and
+    only the frames and windows being handed out exist at any time.
+
+    Args:
+        path: video file.
+        fps: output frame rate, frames/s.
+        size: output frames are ``size`` x ``size`` pixels.
+        resize: one of ``RESIZE_MODES`` (see ``fit_frame``).
+        start_s, end_s: keep only [start_s, end_s) of the video, seconds.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        fps: float,
+        size: int,
+        resize: str = "crop",
+        start_s: float = 0.0,
+        end_s: float | None = None,
+    ):
+        if resize not in RESIZE_MODES:
+            raise ValueError(f"resize must be one of {RESIZE_MODES}, got {resize!r}")
+        self.path = check_video_path(path)
+        self.fps, self.size, self.resize = fps, size, resize
+        self.start_s, self.end_s = start_s, end_s
+        self.stats = DecodeStats()
+        self._capture = cv2.VideoCapture(self.path)
+        if not self._capture.isOpened():
+            self._capture.release()
+            if cv2.haveImageReader(self.path):
+                raise VideoError(self.path, "is a still image, not a video")
+            raise VideoError(
+                self.path,
+                "cannot be decoded: not a video file OpenCV can read "
+                "(no video stream, e.g. audio only, or a corrupt or unsupported container)",
+            )
+        self._capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
+        self.info = self._read_info()
+
+    def _read_info(self) -> VideoInfo:
+        capture = self._capture
+        rotation = int(capture.get(cv2.CAP_PROP_ORIENTATION_META) or 0) % 360
+        width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+        height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        if rotation in (90, 270):
+            width, height = height, width
+        fps = capture.get(cv2.CAP_PROP_FPS)
+        count = capture.get(cv2.CAP_PROP_FRAME_COUNT)
+        return VideoInfo(
+            path=self.path,
+            width=width,
+            height=height,
+            nominal_fps=fps if math.isfinite(fps) and 0 < fps < 1000 else 0.0,
+            claimed_frames=int(count) if math.isfinite(count) and 0 < count < 2**31 else 0,
+            rotation=rotation,
+        )
+
+    def close(self) -> None:
+        self._capture.release()
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _timestamps(self) -> Iterator[float]:
+        """Grabs frames one by one and yields each one's timestamp in seconds."""
+        capture, stats = self._capture, self.stats
+        fallback_period = 1 / self.info.nominal_fps if self.info.nominal_fps else 1 / 30
+        previous = None
+        while capture.grab():
+            timestamp = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000
+            # Some streams repeat or lose timestamps: fall back to the nominal frame period.
+            if previous is not None and not timestamp > previous:
+                timestamp = previous + fallback_period
+            elif previous is None and not (math.isfinite(timestamp) and timestamp >= 0):
+                timestamp = 0.0
+            stats.decoded_frames += 1
+            if stats.first_timestamp_s is None:
+                stats.first_timestamp_s = timestamp
+            stats.frame_period_s = timestamp - previous if previous is not None else fallback_period
+            stats.last_timestamp_s = timestamp
+            previous = timestamp
+            yield timestamp
+
+    def frames(self) -> Iterator[tuple[float, np.ndarray]]:
+        """Yields ``(time_s, frame)``: frame float32 RGB [size, size, 3], one per 1/fps seconds.
+
+        Raises VideoError at the end if the video gave fewer than ``MIN_FRAMES`` frames.
+        Warnings (e.g. a file that ends early) are appended to ``self.stats.warnings``.
+        """
+        sampler = FrameSampler(self.fps, self.start_s, self.end_s)
+        for timestamp in self._timestamps():
+            ticks = sampler.take(timestamp)
+            if ticks:
+                ok, bgr = self._capture.retrieve()
+                if not ok:
+                    self.stats.warnings.append(f"frame at {timestamp:.2f} s could not be decoded; stopped there")
+                    break
+                frame = to_model_input(fit_frame(bgr, self.size, self.resize))
+                for tick in ticks:
+                    self.stats.sampled_frames += 1
+                    yield tick, frame
+            if sampler.finished:
+                break
+        else:
+            self._check_complete()
+        self._check_enough_frames()
+
+    def _check_complete(self) -> None:
+        claimed, decoded = self.info.claimed_frames, self.stats.decoded_frames
+        if claimed and decoded < TRUNCATION_RATIO * claimed:
+            self.stats.warnings.append(
+                f"decoded {decoded} of the {claimed} frames the file claims: it may be truncated; "
+                f"classified the first {self.stats.duration_s:.1f} s"
+            )
+
+    def _check_enough_frames(self) -> None:
+        sampled = self.stats.sampled_frames
+        if sampled >= MIN_FRAMES:
+            return
+        if self.stats.decoded_frames <= 1 and cv2.haveImageReader(self.path):
+            raise VideoError(self.path, "is a still image, not a video")
+        if self.stats.decoded_frames == 0:
+            raise VideoError(self.path, "contains no decodable video frames")
+        span = "" if self.start_s == 0 and self.end_s is None else " in the requested --start/--end range"
+        raise VideoError(
+            self.path,
+            f"too short: {sampled} frame(s) at {self.fps:g} fps{span}; "
+            f"at least {MIN_FRAMES} are needed ({MIN_FRAMES / self.fps:.2f} s of video)",
+        )
+
+    def windows(self, length: int) -> Iterator[Window]:
+        """Yields consecutive windows of ``length`` frames; the last one may be shorter."""
+        return windows(self.frames(), length, self.fps)
+
+
+def windows(frames: Iterable[tuple[float, np.ndarray]], length: int, fps: float) -> Iterator[Window]:
+    """Groups ``(time_s, frame)`` pairs at ``fps`` into Windows of ``length`` frames.
+
+    The last window may be shorter. Each window's array is new (callers may keep it).
+    """
+    buffer, times = None, []
+    for time_s, frame in frames:
+        if buffer is None:
+            buffer = np.empty((length, *frame.shape), np.float32)
+        buffer[len(times)] = frame
+        times.append(time_s)
+        if len(times) == length:
+            yield Window(times[0], times[-1] + 1 / fps, buffer)
+            buffer, times = None, []
+    if times:
+        yield Window(times[0], times[-1] + 1 / fps, buffer[: len(times)])

@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""Writes tiny deterministic MoViNet look-alikes in TF Hub format, for tests and offline demos.
+
+They have the exact interface of the TF Hub models (see shared/docs/movinet-facts.md):
+
+* base: signature ``serving_default``, keyword ``image`` float32 [b, t, h, w, 3] (RGB in
+  [0, 1]), one output ``classifier_head`` [b, classes] of logits.
+* stream: signatures ``init_states`` (int32 [5] input shape -> zero states) and ``call``
+  (``image`` plus the states -> ``logits`` plus new states), states named like the real ones.
+
+Their logits are a known function of colour, so the right answer for a generated clip is
+known: each class has a prototype RGB colour, and the logit of class c is
+``-SHARPNESS * |mean colour - prototype_c|^2``. With 600 classes the prototypes are a
+10 x 6 x 10 grid over the RGB cube (class = 60 r + 10 g + b, r and b in 0..9, g in 0..5),
+so a BGR/RGB swap, a [0, 255] range or a wrong frame mix changes the answer. With
+``--palette`` there are 8 classes, the corners of the cube, named in ``labels.txt``.
+
+The base model averages colour over the whole clip; the stream model over the last
+``STREAM_MEMORY`` frames it has seen, like a receptive field, carried in its states.
+
+Usage: python scripts/make_test_model.py OUT_DIR [--palette]
+  writes OUT_DIR/base and OUT_DIR/stream (and OUT_DIR/labels.txt with --palette).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import sys
+
+import numpy as np
+
+SHARPNESS = 400.0
+STREAM_MEMORY = 4  # frames the stream model remembers
+GRID_LEVELS = (10, 6, 10)  # R, G, B levels of the 600-class grid
+PALETTE = ["black", "blue", "green", "cyan", "red", "magenta", "yellow", "white"]  # index = 4r + 2g + b
+BUFFER_STATE = "state_block0_layer0_stream_buffer"
+COUNT_STATE = "state_block0_layer0_pool_frame_count"
+
+
+def prototypes(num_classes: int = 600) -> np.ndarray:
+    """The prototype RGB colour of each class, [classes, 3] float32 in [0, 1]."""
+    if num_classes == len(PALETTE):
+        levels = (2, 2, 2)
+    elif num_classes == int(np.prod(GRID_LEVELS)):
+        levels = GRID_LEVELS
+    else:
+        raise ValueError(f"num_classes must be {len(PALETTE)} or {int(np.prod(GRID_LEVELS))}")
+    grid = itertools.product(*(np.linspace(0, 1, n) for n in levels))
+    return np.array(list(grid), np.float32)
+
+
+def expected_logits(mean_rgb, num_classes: int = 600) -> np.ndarray:
+    """What the test models output for a clip (or stream memory) of mean colour ``mean_rgb``."""
+    distance = ((np.asarray(mean_rgb, np.float32) - prototypes(num_classes)) ** 2).sum(-1)
+    return -SHARPNESS * distance
+
+
+def expected_class(mean_rgb, num_classes: int = 600) -> int:
+    """The class the test models choose for mean colour ``mean_rgb`` (RGB in [0, 1])."""
+    return int(np.argmax(expected_logits(mean_rgb, num_classes)))
+
+
+def build_models(out_dir: str, num_classes: int = 600, output_key: str = "classifier_head") -> tuple[str, str]:
+    """Saves the base and stream models under ``out_dir``; returns their directories."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+
+    def logits_of(mean_rgb, protos):
+        return -SHARPNESS * tf.reduce_sum(tf.square(mean_rgb[:, None, :] - protos[None]), axis=-1)
+
+    class Base(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.prototypes = tf.Variable(prototypes(num_classes), trainable=False)
+
+        @tf.function(input_signature=[tf.TensorSpec([None, None, None, None, 3], tf.float32)])
+        def serve(self, image):
+            return {output_key: logits_of(tf.reduce_mean(image, axis=[1, 2, 3]), self.prototypes)}
+
+    class Stream(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.prototypes = tf.Variable(prototypes(num_classes), trainable=False)
+
+        @tf.function(input_signature=[tf.TensorSpec([5], tf.int32)])
+        def init_states(self, input_shape):
+            return {
+                BUFFER_STATE: tf.zeros([input_shape[0], STREAM_MEMORY, 3], tf.float32),
+                COUNT_STATE: tf.zeros([1], tf.int32),
+            }
+
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec([None, None, None, None, 3], tf.float32, name="image"),
+                tf.TensorSpec([None, STREAM_MEMORY, 3], tf.float32, name=BUFFER_STATE),
+                tf.TensorSpec([1], tf.int32, name=COUNT_STATE),
+            ]
+        )
+        def call(self, image, state_block0_layer0_stream_buffer, state_block0_layer0_pool_frame_count):
+            frame_means = tf.reduce_mean(image, axis=[2, 3])  # [b, n, 3]
+            buffer = tf.concat([state_block0_layer0_stream_buffer, frame_means], axis=1)[:, -STREAM_MEMORY:]
+            count = state_block0_layer0_pool_frame_count + tf.shape(image, out_type=tf.int32)[1]
+            valid = tf.minimum(count[0], STREAM_MEMORY)
+            mask = tf.cast(tf.range(STREAM_MEMORY) >= STREAM_MEMORY - valid, tf.float32)[None, :, None]
+            mean_rgb = tf.reduce_sum(buffer * mask, axis=1) / tf.cast(valid, tf.float32)
+            return {"logits": logits_of(mean_rgb, self.prototypes), BUFFER_STATE: buffer, COUNT_STATE: count}
+
+    base_dir, stream_dir = os.path.join(out_dir, "base"), os.path.join(out_dir, "stream")
+    base, stream = Base(), Stream()
+    tf.saved_model.save(base, base_dir, signatures={"serving_default": base.serve.get_concrete_function()})
+    tf.saved_model.save(
+        stream,
+        stream_dir,
+        signatures={
+            "init_states": stream.init_states.get_concrete_function(),
+            "call": stream.call.get_concrete_function(),
+        },
+    )
+    if num_classes == len(PALETTE):
+        with open(os.path.join(out_dir, "labels.txt"), "w") as handle:
+            handle.write("\n".join(PALETTE) + "\n")
+    return base_dir, stream_dir
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("out_dir", help="directory to write base/ and stream/ into")
+    parser.add_argument("--palette", action="store_true", help="8 colour classes instead of 600 (writes labels.txt)")
+    args = parser.parse_args(argv)
+    base_dir, stream_dir = build_models(args.out_dir, len(PALETTE) if args.palette else 600)
+    print(f"wrote {base_dir} and {stream_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
