@@ -44,7 +44,7 @@ class MovinetGroup(click.Group):
             ) from None
 
 
-@click.group(cls=MovinetGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group("movinet", cls=MovinetGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "--version", prog_name="movinet")
 def cli():
     """Classify what happens in a video with MoViNet (Kinetics-600 actions).

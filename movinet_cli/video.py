@@ -115,8 +115,18 @@ class FrameSampler:
             if timestamp_s < self.start_s - TIMESTAMP_TOLERANCE_S:
                 return []
             self._origin = max(self.start_s, timestamp_s)
+        return self._ticks_until(timestamp_s + TIMESTAMP_TOLERANCE_S)
+
+    def finish(self, video_end_s: float) -> list[float]:
+        """Returns the ticks after the last frame's timestamp but before the end of its display
+        (``video_end_s``, seconds): the last frame fills them."""
+        if self._origin is None:
+            return []
+        return self._ticks_until(video_end_s - TIMESTAMP_TOLERANCE_S)
+
+    def _ticks_until(self, limit_s: float) -> list[float]:
         ticks = []
-        while not self.finished and self.next_tick_s <= timestamp_s + TIMESTAMP_TOLERANCE_S:
+        while not self.finished and self.next_tick_s <= limit_s:
             ticks.append(self.next_tick_s)
             self._tick += 1
         return ticks
@@ -221,20 +231,16 @@ class VideoReader:
 
     def _read_info(self) -> VideoInfo:
         capture = self._capture
-        rotation = int(capture.get(cv2.CAP_PROP_ORIENTATION_META) or 0) % 360
-        width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
-        height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
-        if rotation in (90, 270):
-            width, height = height, width
         fps = capture.get(cv2.CAP_PROP_FPS)
         count = capture.get(cv2.CAP_PROP_FRAME_COUNT)
         return VideoInfo(
             path=self.path,
-            width=width,
-            height=height,
+            # With auto-orientation on, OpenCV reports the displayed (rotated) size.
+            width=int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+            height=int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
             nominal_fps=fps if math.isfinite(fps) and 0 < fps < 1000 else 0.0,
             claimed_frames=int(count) if math.isfinite(count) and 0 < count < 2**31 else 0,
-            rotation=rotation,
+            rotation=int(capture.get(cv2.CAP_PROP_ORIENTATION_META) or 0) % 360,
         )
 
     def close(self) -> None:
@@ -273,6 +279,7 @@ class VideoReader:
         Warnings (e.g. a file that ends early) are appended to ``self.stats.warnings``.
         """
         sampler = FrameSampler(self.fps, self.start_s, self.end_s)
+        frame = None
         for timestamp in self._timestamps():
             ticks = sampler.take(timestamp)
             if ticks:
@@ -281,14 +288,21 @@ class VideoReader:
                     self.stats.warnings.append(f"frame at {timestamp:.2f} s could not be decoded; stopped there")
                     break
                 frame = to_model_input(fit_frame(bgr, self.size, self.resize))
-                for tick in ticks:
-                    self.stats.sampled_frames += 1
-                    yield tick, frame
+                yield from self._emit(ticks, frame)
             if sampler.finished:
                 break
         else:
+            if frame is not None:
+                # The last frame is shown until the video ends; the latest kept frame stands in
+                # for it (it is at most one tick older).
+                yield from self._emit(sampler.finish(self.stats.first_timestamp_s + self.stats.duration_s), frame)
             self._check_complete()
         self._check_enough_frames()
+
+    def _emit(self, ticks: list[float], frame: np.ndarray) -> Iterator[tuple[float, np.ndarray]]:
+        for tick in ticks:
+            self.stats.sampled_frames += 1
+            yield tick, frame
 
     def _check_complete(self) -> None:
         claimed, decoded = self.info.claimed_frames, self.stats.decoded_frames

@@ -64,8 +64,9 @@ def expected_class(mean_rgb, num_classes: int = 600) -> int:
 
 def build_models(out_dir: str, num_classes: int = 600, output_key: str = "classifier_head") -> tuple[str, str]:
     """Saves the base and stream models under ``out_dir``; returns their directories."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import tensorflow as tf
+    from movinet_cli._lazy import tensorflow
+
+    tf = tensorflow()
 
     def logits_of(mean_rgb, protos):
         return -SHARPNESS * tf.reduce_sum(tf.square(mean_rgb[:, None, :] - protos[None]), axis=-1)

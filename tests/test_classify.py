@@ -1,0 +1,126 @@
+import numpy as np
+import pytest
+from conftest import KINETICS, expected_label
+from media import write_vfr_video
+
+from movinet_cli import load_classifier
+from movinet_cli.errors import LabelsError, ModelError, VideoError
+
+RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
+MIXED = (200, 55, 90)  # distinct channels: a BGR/RGB swap changes the answer
+GREY = (110, 110, 110)  # a [0, 255] range instead of [0, 1] changes the answer
+
+
+@pytest.fixture(scope="module", params=["tensorflow", "openvino"])
+def engine(request):
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def base(tiny_models, engine):
+    return load_classifier(tiny_models.base, engine=engine)
+
+
+@pytest.fixture(scope="module")
+def stream(tiny_models, engine):
+    return load_classifier(tiny_models.stream, engine=engine)
+
+
+def label_of(probabilities):
+    return KINETICS[int(np.argmax(probabilities))]
+
+
+@pytest.mark.parametrize("colour", [RED, GREEN, BLUE, MIXED, GREY], ids=["red", "green", "blue", "mixed", "grey"])
+def test_clip_mode_finds_the_known_answer(base, colour_video, colour):
+    result = base.classify(colour_video("clip.mp4", [(colour, 2.0)]), size=32)
+    assert result.predictions[0].label == expected_label(colour)
+    assert result.predictions[0].probability > 0.5
+    assert result.mode == "clip" and result.frames == 24
+
+
+@pytest.mark.parametrize("colour", [MIXED, GREY], ids=["mixed", "grey"])
+def test_stream_mode_finds_the_known_answer(stream, colour_video, colour):
+    result = stream.classify(colour_video("clip.mp4", [(colour, 2.0)]), size=32)
+    assert result.predictions[0].label == expected_label(colour)
+    assert result.mode == "stream" and result.engine == stream.model.engine
+
+
+def test_swapped_channels_would_give_another_answer():
+    swapped = tuple(reversed(MIXED))
+    assert expected_label(swapped) != expected_label(MIXED)
+    assert expected_label(GREY) != expected_label((255, 255, 255))
+
+
+def test_variable_frame_rate_is_weighted_by_time(base, tmp_path):
+    # 3 s red at 30 fps then 6 s blue at 10 fps: a third red by time, 60% red by frame count.
+    path = write_vfr_video(tmp_path / "vfr.mp4", [(RED, 3.0, 30), (BLUE, 6.0, 10)])
+    result = base.classify(path, size=32)
+    assert result.predictions[0].label == expected_label((255 / 3, 0, 255 * 2 / 3))
+    assert expected_label((255 * 0.6, 0, 255 * 0.4)) != result.predictions[0].label
+
+
+def test_long_videos_run_in_windows_weighted_by_frames(base, colour_video):
+    path = colour_video("long.mp4", [(RED, 20.0), (BLUE, 5.0)], fps=10, size=(32, 24))
+    result = base.classify(path, fps=5, size=16)
+    assert [(s.start_s, round(s.end_s, 3), s.frames) for s in result.steps] == [(0.0, 10.0, 50), (10.0, 20.0, 50), (20.0, 25.0, 25)]
+    red, blue = KINETICS.index(expected_label(RED)), KINETICS.index(expected_label(BLUE))
+    assert result.probabilities[red] == pytest.approx(0.8 * result.steps[0].probabilities[red], abs=0.02)
+    assert result.probabilities[blue] == pytest.approx(0.2 * result.steps[2].probabilities[blue], abs=0.02)
+    assert result.duration_s == pytest.approx(25.0, abs=0.01)
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 8])
+def test_stream_result_does_not_depend_on_the_chunk_size(stream, colour_video, chunk):
+    path = colour_video("change.mp4", [(RED, 1.0), (MIXED, 1.0), (GREEN, 0.5)], fps=20)
+    one_by_one = stream.classify(path, size=16, chunk=1)
+    chunked = stream.classify(path, size=16, chunk=chunk)
+    np.testing.assert_allclose(chunked.probabilities, one_by_one.probabilities, atol=1e-5)
+    assert chunked.frames == one_by_one.frames == 30
+
+
+def test_stream_aggregates_last_or_mean(stream, colour_video):
+    path = colour_video("red-blue.mp4", [(RED, 2.0), (BLUE, 2.0)])
+    last = stream.classify(path, size=16, chunk=1)
+    mean = stream.classify(path, size=16, chunk=1, aggregate="mean")
+    assert last.predictions[0].label == expected_label(BLUE)
+    red, blue = KINETICS.index(expected_label(RED)), KINETICS.index(expected_label(BLUE))
+    assert mean.probabilities[red] == pytest.approx(mean.probabilities[blue], abs=0.1)
+    assert mean.probabilities[red] > 0.35
+
+
+def test_frames_can_be_passed_as_an_array(base):
+    frames = np.zeros((8, 16, 16, 3), np.float32)
+    frames[..., 1] = 1.0
+    result = base.classify(frames)
+    assert result.path is None and result.frames == 8
+    assert result.predictions[0].label == expected_label(GREEN)
+
+
+def test_top_k_and_probabilities(base, colour_video):
+    result = base.classify(colour_video("red.mp4", [(RED, 1.0)]), size=16, top_k=3)
+    assert len(result.predictions) == 3
+    assert [p.probability for p in result.predictions] == sorted((p.probability for p in result.predictions), reverse=True)
+    assert result.probabilities.sum() == pytest.approx(1.0, abs=1e-4)
+
+
+def test_a_bad_video_raises_video_error(base, tmp_path):
+    with pytest.raises(VideoError, match="no such file"):
+        base.classify(tmp_path / "nothing.mp4")
+
+
+def test_own_labels_for_a_fine_tuned_model(palette_models, colour_video):
+    classifier = load_classifier(palette_models.base, labels=palette_models.labels)
+    assert classifier.classify(colour_video("c.mp4", [((250, 20, 240), 1.0)]), size=16).predictions[0].label == "magenta"
+
+
+def test_labels_must_match_the_model_width(palette_models, tiny_models):
+    with pytest.raises(LabelsError, match="outputs 8 classes but the built-in Kinetics-600 labels has 600"):
+        load_classifier(palette_models.base)
+    with pytest.raises(LabelsError, match="outputs 600 classes but labels file .* has 8"):
+        load_classifier(tiny_models.base, labels=palette_models.labels)
+
+
+def test_mode_must_match_the_model_kind(tiny_models):
+    with pytest.raises(ModelError, match="is a stream model, which runs with --mode stream"):
+        load_classifier(tiny_models.stream, mode="clip")
+    assert load_classifier(tiny_models.stream, mode="stream").mode == "stream"

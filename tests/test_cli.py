@@ -1,0 +1,238 @@
+import csv
+import io
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import ROOT, expected_label
+from media import truncate, write_audio_only, write_still_image
+
+from movinet_cli import models
+from movinet_cli.cli import cli
+
+RED, BLUE = (255, 0, 0), (0, 0, 255)
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(arg) for arg in args], catch_exceptions=False)
+
+
+def assert_one_line_error(result, *fragments):
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in errors[0]
+    assert "Traceback" not in result.output + result.stderr
+
+
+def test_classify_prints_an_aligned_table(tiny_models, colour_video):
+    video = colour_video("red.mp4", [(RED, 2.0)])
+    result = run("classify", "--model", tiny_models.base, "--size", 32, "-k", 3, video)
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(video) and "24 frames" in lines[0] and "clip mode" in lines[0]
+    assert len(lines) == 4
+    assert re.fullmatch(rf"\s+1\s+{re.escape(expected_label(RED))}\s+\d+\.\d\d%", lines[1])
+
+
+def test_classify_json_says_which_engine_and_why(tiny_models, colour_video):
+    video = colour_video("blue.mp4", [(BLUE, 1.0)])
+    result = run("classify", "-m", tiny_models.stream, "--size", 16, "--format", "json", video)
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["mode"] == "stream" and document["engine"] in ("openvino", "tensorflow")
+    assert document["engine_reason"]
+    (entry,) = document["results"]
+    assert entry["path"] == video and entry["predictions"][0]["label"] == expected_label(BLUE)
+    assert len(entry["predictions"]) == 5 and entry["frames"] == 12
+
+
+def test_classify_csv_has_a_row_per_video_including_failures(tiny_models, colour_video, tmp_path):
+    good = colour_video("red.mp4", [(RED, 1.0)])
+    result = run("classify", "-m", tiny_models.base, "--size", 16, "-f", "csv", "-k", 2, good, tmp_path / "gone.mp4")
+    assert result.exit_code == 1
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [row["status"] for row in rows] == ["ok", "error"]
+    assert rows[0]["label_1"] == expected_label(RED) and float(rows[0]["prob_1"]) > 0.5
+    assert "no such file" in rows[1]["error"] and rows[1]["label_1"] == ""
+    assert list(rows[0])[:7] == ["path", "status", "error", "label_1", "prob_1", "label_2", "prob_2"]
+
+
+def test_the_model_loads_once_and_other_videos_still_run(tiny_models, colour_video, tmp_path):
+    good = colour_video("red.mp4", [(RED, 1.0)])
+    result = run("classify", "-m", tiny_models.base, "--size", 16, tmp_path / "missing.mp4", good, "-v")
+    assert result.exit_code == 1
+    assert expected_label(RED) in result.stdout
+    assert_one_line_error(result, "missing.mp4: no such file")
+    assert result.stderr.count("engine:") == 1
+
+
+def _text_file(tmp):
+    (tmp / "notes.mp4").write_text("hello\n")
+    return tmp / "notes.mp4"
+
+
+def _empty_file(tmp):
+    (tmp / "empty.mp4").write_bytes(b"")
+    return tmp / "empty.mp4"
+
+
+BAD_INPUTS = {
+    "missing": (lambda tmp, video: tmp / "missing.mp4", "no such file"),
+    "directory": (lambda tmp, video: tmp, "is a directory"),
+    "empty": (lambda tmp, video: _empty_file(tmp), "file is empty"),
+    "text-named-mp4": (lambda tmp, video: _text_file(tmp), "cannot be decoded"),
+    "audio-only": (lambda tmp, video: write_audio_only(tmp / "talk.m4a"), "cannot be decoded"),
+    "still-image": (lambda tmp, video: write_still_image(tmp / "photo.jpg"), "still image"),
+    "too-short": (lambda tmp, video: video("blink.mp4", [(RED, 0.04)]), "too short"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_every_bad_input_is_one_line_and_exit_1(tiny_models, colour_video, tmp_path, case):
+    make, message = BAD_INPUTS[case]
+    path = make(tmp_path, colour_video)
+    result = run("classify", "-m", tiny_models.base, "--size", 16, path)
+    assert result.exit_code == 1
+    assert_one_line_error(result, str(path), message)
+    assert result.stdout == ""
+
+
+def test_a_truncated_video_is_classified_with_a_warning(tiny_models, colour_video):
+    path = truncate(colour_video("cut.avi", [(RED, 2.0)]), 0.5)
+    result = run("classify", "-m", tiny_models.base, "--size", 16, path)
+    assert result.exit_code == 0
+    assert expected_label(RED) in result.stdout
+    assert re.search(r"warning: .*cut\.avi: decoded \d+ of the 50 frames .* truncated", result.stderr)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--top-k", "0"], "--top-k"),
+        (["--start", "5", "--end", "2"], "--end (2) must be after --start (5)"),
+        (["--resize", "stretch"], "--resize"),
+        (["--engine", "gpu"], "--engine"),
+        (["--labels", "no-such-labels.txt"], "--labels"),
+        (["--bogus"], "No such option"),
+        ([], "Missing argument"),
+    ],
+)
+def test_usage_errors_exit_2(args, message):
+    result = run("classify", *args, *(["x.mp4"] if args else []))
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
+def test_an_unknown_model_is_one_line(colour_video):
+    result = run("classify", "--model", "a7-base", colour_video("red.mp4", [(RED, 1.0)]))
+    assert result.exit_code == 1
+    assert_one_line_error(result, "unknown model 'a7-base'")
+
+
+def test_a_stream_model_in_clip_mode_says_what_to_use(tiny_models, colour_video):
+    result = run("classify", "--mode", "clip", "-m", tiny_models.stream, colour_video("red.mp4", [(RED, 1.0)]))
+    assert result.exit_code == 1
+    assert_one_line_error(result, "is a stream model, which runs with --mode stream")
+
+
+def test_labels_of_the_wrong_width_are_one_line(tiny_models, palette_models, colour_video):
+    result = run("classify", "-m", tiny_models.base, "--labels", palette_models.labels, colour_video("red.mp4", [(RED, 1.0)]))
+    assert result.exit_code == 1
+    assert_one_line_error(result, "600 classes", "has 8 labels", "--labels FILE")
+
+
+def test_custom_labels(palette_models, colour_video):
+    video = colour_video("red.mp4", [(RED, 1.0)])
+    result = run("classify", "-m", palette_models.stream, "--labels", palette_models.labels, "--size", 16, video)
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[1].split()[1] == "red"
+    assert len(result.stdout.splitlines()) == 6  # top-5 of 8 classes
+
+
+def test_no_network_and_no_cache_is_one_line(colour_video, monkeypatch, tmp_path):
+    from tensorflow_hub import resolver
+
+    monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path))
+
+    def offline(self, request):
+        raise OSError("Network is unreachable")
+
+    monkeypatch.setattr(resolver.HttpResolverBase, "_call_urlopen", offline)
+    result = run("classify", "--model", "a1", colour_video("red.mp4", [(RED, 1.0)]))
+    assert result.exit_code == 1
+    assert_one_line_error(result, models.VARIANTS["a1-base"].url, str(tmp_path / "tfhub"), "--model PATH")
+
+
+def test_ctrl_c_ends_cleanly_with_130(tiny_models, colour_video, monkeypatch):
+    from movinet_cli import video
+
+    def interrupted(self):
+        raise KeyboardInterrupt
+        yield
+
+    monkeypatch.setattr(video.VideoReader, "frames", interrupted)
+    result = run("classify", "-m", tiny_models.base, "--size", 16, colour_video("red.mp4", [(RED, 1.0)]))
+    assert result.exit_code == 130
+    assert "Interrupted." in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unexpected_errors_are_one_line_unless_debugging(tiny_models, colour_video, monkeypatch):
+    from movinet_cli import video
+
+    def broken(self):
+        raise RuntimeError("decoder exploded")
+        yield
+
+    monkeypatch.setattr(video.VideoReader, "frames", broken)
+    monkeypatch.delenv("MOVINET_DEBUG")
+    result = run("classify", "-m", tiny_models.base, colour_video("red.mp4", [(RED, 1.0)]))
+    assert result.exit_code == 1
+    assert_one_line_error(result, "unexpected RuntimeError: decoder exploded", "MOVINET_DEBUG=1")
+
+
+def test_models_lists_the_registry_and_what_is_cached(monkeypatch, tmp_path):
+    monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path))
+    cached = models.cached_model_dir(models.VARIANTS["a2-stream"].url)
+    cached.mkdir(parents=True)
+    (cached / "saved_model.pb").write_bytes(b"")
+    text = run("models")
+    assert text.exit_code == 0
+    assert re.search(r"^a5-base\s+120 x 320\s+12\s+280\s+84\.27%\s+no\s+https://tfhub.dev/", text.stdout, re.M)
+    assert re.search(r"^a2-stream .* yes ", text.stdout, re.M)
+    assert f"cache: {tmp_path / 'tfhub'}" in text.stdout
+    document = json.loads(run("models", "--format", "json").stdout)
+    assert len(document["models"]) == 12
+    assert {m["name"] for m in document["models"] if m["cached"]} == {"a2-stream"}
+
+
+def test_version_and_help():
+    assert run("--version").stdout.startswith("movinet, version ")
+    for command in cli.commands:
+        result = run(command, "--help")
+        assert result.exit_code == 0 and "Usage: movinet " + command in result.stdout
+
+
+def test_every_command_is_in_the_readme():
+    readme = (ROOT / "README.md").read_text()
+    for command in cli.commands:
+        assert f"movinet {command}" in readme
+
+
+def test_help_does_not_import_tensorflow_or_openvino():
+    code = (
+        "import sys; from click.testing import CliRunner; from movinet_cli.cli import cli; "
+        "CliRunner().invoke(cli, ['classify', '--help']); "
+        "print([m for m in ('tensorflow', 'openvino', 'tensorflow_hub') if m in sys.modules])"
+    )
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert output.strip() == "[]"
+
+
+def test_python_dash_m_runs_the_cli():
+    result = subprocess.run([sys.executable, "-m", "movinet_cli", "--help"], capture_output=True, text=True, cwd=Path(ROOT))
+    assert result.returncode == 0 and "classify" in result.stdout

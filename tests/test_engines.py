@@ -1,0 +1,161 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+from make_test_model import STREAM_MEMORY, expected_logits
+
+from movinet_cli import engines
+from movinet_cli.engines import openvino as ov_engine
+from movinet_cli.engines import tensorflow as tf_engine
+from movinet_cli.errors import EngineError, ModelError
+
+RNG = np.random.default_rng(7)
+
+
+def random_clip(frames=6, size=16):
+    return RNG.uniform(0, 1, (frames, size, size, 3)).astype(np.float32)
+
+
+def open_on(engine, directory):
+    model, _ = engines.open_model(directory, engine=engine)
+    return model
+
+
+@pytest.mark.parametrize("engine", ["tensorflow", "openvino"])
+def test_base_model_logits_are_the_known_function_of_colour(engine, tiny_models):
+    model = open_on(engine, tiny_models.base)
+    clip = random_clip()
+    assert model.num_classes == 600 and engines.kind_of(model) == "base"
+    np.testing.assert_allclose(model.logits(clip), expected_logits(clip.mean(axis=(0, 1, 2))), rtol=1e-4, atol=1e-2)
+
+
+def test_openvino_matches_tensorflow_on_the_base_model(tiny_models):
+    reference, fast = open_on("tensorflow", tiny_models.base), open_on("openvino", tiny_models.base)
+    for frames, size in [(6, 16), (3, 24), (6, 16)]:  # new shapes compile, known ones are reused
+        clip = random_clip(frames, size)
+        np.testing.assert_allclose(fast.logits(clip), reference.logits(clip), rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.parametrize("engine", ["tensorflow", "openvino"])
+def test_stream_model_carries_states_between_chunks(engine, tiny_models):
+    model = open_on(engine, tiny_models.stream)
+    assert engines.kind_of(model) == "stream"
+    clip = random_clip(frames=10)
+    states = model.init_states((2, 16, 16))
+    for start in range(0, 10, 2):
+        logits, states = model.step(clip[start : start + 2], states)
+    remembered = clip[-STREAM_MEMORY:].mean(axis=(1, 2)).mean(axis=0)  # the last 4 frames' colour
+    np.testing.assert_allclose(logits, expected_logits(remembered), rtol=1e-4, atol=1e-2)
+
+
+def test_openvino_matches_tensorflow_on_the_stream_model_step_by_step(tiny_models):
+    reference, fast = open_on("tensorflow", tiny_models.stream), open_on("openvino", tiny_models.stream)
+    clip = random_clip(frames=9)
+    tf_states, ov_states = reference.init_states((3, 16, 16)), fast.init_states((3, 16, 16))
+    for start in range(0, 9, 3):
+        tf_logits, tf_states = reference.step(clip[start : start + 3], tf_states)
+        ov_logits, ov_states = fast.step(clip[start : start + 3], ov_states)
+        np.testing.assert_allclose(ov_logits, tf_logits, rtol=1e-5, atol=1e-3)
+
+
+def test_conversions_are_cached_on_disk(tiny_models, tmp_path, monkeypatch):
+    monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path))
+    messages = []
+    engines.open_model(tiny_models.base, engine="openvino", log=messages.append)
+    assert sum("Converting" in m for m in messages) == 1
+    engines.open_model(tiny_models.base, engine="openvino", log=messages.append)
+    assert sum("Converting" in m for m in messages) == 1  # second open: from the cache
+
+
+def test_a_corrupt_cache_entry_is_rebuilt(tiny_models, tmp_path, monkeypatch):
+    monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path))
+    engines.open_model(tiny_models.base, engine="openvino")
+    (weights,) = (tmp_path / "openvino").glob("*/model.bin")
+    weights.write_bytes(weights.read_bytes()[:-16])  # cut short, as by a full disk
+    messages = []
+    model, _ = engines.open_model(tiny_models.base, engine="openvino", log=messages.append)
+    assert any("Converting" in m for m in messages)
+    clip = random_clip()
+    np.testing.assert_allclose(model.logits(clip), expected_logits(clip.mean(axis=(0, 1, 2))), rtol=1e-4, atol=1e-2)
+
+
+def test_a_changed_model_is_converted_again(tiny_models, tmp_path):
+    identity = ov_engine.saved_model_identity(tiny_models.base)
+    assert identity == ov_engine.saved_model_identity(tiny_models.base)
+    assert identity != ov_engine.saved_model_identity(tiny_models.stream)
+
+
+@pytest.fixture(scope="module")
+def openvino_cannot_convert(tmp_path_factory):
+    """A base-model look-alike using lgamma, which TensorFlow runs and OpenVINO cannot convert."""
+    from movinet_cli._lazy import tensorflow
+
+    tf = tensorflow()
+
+    class Model(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, None, None, None, 3], tf.float32)])
+        def serve(self, image):
+            mean = tf.reduce_mean(image, axis=[1, 2, 3])
+            return {"classifier_head": tf.tile(tf.math.lgamma(mean + 1), [1, 200])}
+
+    module, directory = Model(), str(tmp_path_factory.mktemp("lgamma"))
+    tf.saved_model.save(module, directory, signatures={"serving_default": module.serve.get_concrete_function()})
+    return directory
+
+
+def test_auto_falls_back_to_tensorflow_with_a_warning(openvino_cannot_convert):
+    messages = []
+    model, reason = engines.open_model(openvino_cannot_convert, engine="auto", log=messages.append)
+    assert model.engine == "tensorflow"
+    assert "fell back to TensorFlow" in reason
+    assert len(messages) == 2 and messages[1].startswith("warning: OpenVINO cannot run this model")
+    assert model.logits(random_clip()).shape == (600,)
+
+
+def test_explicit_openvino_fails_clearly(openvino_cannot_convert):
+    with pytest.raises(EngineError, match="OpenVINO cannot convert"):
+        engines.open_model(openvino_cannot_convert, engine="openvino")
+
+
+def test_auto_picks_openvino_without_a_gpu_and_says_why(tiny_models, monkeypatch):
+    monkeypatch.setattr(engines, "tensorflow_gpu", lambda: None)
+    model, reason = engines.open_model(tiny_models.base)
+    assert model.engine == "openvino" and "no GPU" in reason
+
+
+def test_auto_picks_tensorflow_when_it_sees_a_gpu(tiny_models, monkeypatch):
+    monkeypatch.setattr(engines, "tensorflow_gpu", lambda: "/physical_device:GPU:0")
+    model, reason = engines.open_model(tiny_models.base)
+    assert model.engine == "tensorflow" and "GPU:0" in reason
+
+
+def test_bf16_is_refused_on_tensorflow(tiny_models):
+    with pytest.raises(EngineError, match="OpenVINO engine only"):
+        engines.open_model(tiny_models.base, engine="tensorflow", precision="bf16")
+
+
+def test_bf16_runs_or_is_refused_by_cpu_support(tiny_models):
+    if ov_engine.supports_bf16():
+        model, _ = engines.open_model(tiny_models.base, engine="openvino", precision="bf16")
+        clip = random_clip()
+        assert np.argmax(model.logits(clip)) == np.argmax(expected_logits(clip.mean(axis=(0, 1, 2))))
+    else:
+        with pytest.raises(EngineError, match="bf16 support"):
+            engines.open_model(tiny_models.base, engine="openvino", precision="bf16")
+
+
+def test_a_saved_model_that_is_no_movinet_is_rejected(tmp_path):
+    from movinet_cli._lazy import tensorflow
+
+    tf = tensorflow()
+    module = tf.Module()
+    module.f = tf.function(lambda x: x, input_signature=[tf.TensorSpec([1], tf.float32)])
+    tf.saved_model.save(module, str(tmp_path), signatures={"other": module.f.get_concrete_function()})
+    with pytest.raises(ModelError, match="not a MoViNet classifier"):
+        tf_engine.open_model(str(tmp_path))
+
+
+def test_corrupt_saved_model_is_a_model_error(tmp_path):
+    Path(tmp_path, "saved_model.pb").write_bytes(b"\x00garbage")
+    with pytest.raises(ModelError, match="cannot load the SavedModel"):
+        tf_engine.open_model(str(tmp_path))
