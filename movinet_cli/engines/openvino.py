@@ -7,11 +7,12 @@ shapes fixed at conversion, the OpenVINO version and this converter's version. A
 written to a temporary directory and renamed into place, and carries the SHA-256 of its
 weights, so a partial or corrupt entry is detected, removed and rebuilt.
 
-Base models convert straight from the SavedModel directory with a dynamic ``image`` shape,
-reshaped to each window's static shape before compiling. Stream models convert from a
-concrete function of the ``call`` signature with fully static inputs (dynamic shapes
-convert but fail at inference); inputs and outputs are ordered (image, *states) and
-(logits, *states) by construction, so states map back to their names by position.
+Base models convert straight from the SavedModel directory with a dynamic ``image`` shape.
+Stream models convert from a concrete function of the ``call`` signature with a static
+batch, frame size and states and only the frame count dynamic (fully dynamic shapes
+convert but fail at inference); its ports map back to the state names through the
+function's tensor names. Either is reshaped to each chunk's or window's static shape
+before compiling, which makes faster CPU code.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ from ..errors import EngineError
 
 NAME = "openvino"
 PRECISIONS = ("f32", "bf16")
-CONVERTER_VERSION = 1  # bump when the conversion below changes what it writes
-COMPILED_SHAPES_KEPT = 4  # compiled models per clip model (one per window shape)
+CONVERTER_VERSION = 2  # bump when the conversion below changes what it writes
+COMPILED_SHAPES_KEPT = 4  # compiled input shapes kept per model (windows or chunk lengths)
 
 
 def _sha256_of(path: Path) -> str:
@@ -120,37 +121,51 @@ class _Compiler:
             raise EngineError(f"OpenVINO cannot compile the model: {_one_line(error)}") from None
 
 
+def _reshaped(model, input_index: int, shape: list[int]):
+    """A copy of ``model`` with input ``input_index`` fixed to ``shape`` (static shapes
+    compile to faster CPU code than dynamic ones)."""
+    copy = model.clone()
+    copy.reshape({copy.inputs[input_index]: shape})
+    return copy
+
+
+class _CompiledByShape:
+    """Infer requests for one model, compiled per input shape, the least recently used dropped."""
+
+    def __init__(self, model, compiler: _Compiler, input_index: int = 0):
+        self._model, self._compiler, self._input_index = model, compiler, input_index
+        self._requests: OrderedDict = OrderedDict()
+
+    def __call__(self, shape: tuple):
+        if shape not in self._requests:
+            compiled = self._compiler.compile(_reshaped(self._model, self._input_index, [1, *shape]))
+            self._requests[shape] = compiled.create_infer_request()
+            while len(self._requests) > COMPILED_SHAPES_KEPT:
+                self._requests.popitem(last=False)
+        self._requests.move_to_end(shape)
+        return self._requests[shape]
+
+
 class OpenVinoClipModel:
     """A base MoViNet on OpenVINO: clip [T, H, W, 3] float32 -> logits [C] float32."""
 
     engine = NAME
 
     def __init__(self, model, compiler: _Compiler, num_classes: int):
-        self._model = model
-        self._compiler = compiler
-        self._compiled: OrderedDict = OrderedDict()
+        self._request_for = _CompiledByShape(model, compiler)
         self.num_classes = num_classes
 
-    def _compiled_for(self, shape: tuple):
-        if shape not in self._compiled:
-            model = self._model.clone()
-            model.reshape({0: [1, *shape]})
-            self._compiled[shape] = self._compiler.compile(model).create_infer_request()
-            while len(self._compiled) > COMPILED_SHAPES_KEPT:
-                self._compiled.popitem(last=False)
-        self._compiled.move_to_end(shape)
-        return self._compiled[shape]
-
     def logits(self, clip: np.ndarray) -> np.ndarray:
-        request = self._compiled_for(clip.shape)
+        request = self._request_for(clip.shape)
         request.infer({0: np.ascontiguousarray(clip[np.newaxis], np.float32)})
         return request.get_output_tensor(0).data[0].copy()
 
 
 class OpenVinoStreamModel:
-    """A stream MoViNet on OpenVINO, converted per static chunk shape on first use.
+    """A stream MoViNet on OpenVINO. States are a list of NumPy arrays (sorted state names).
 
-    States are a list of NumPy arrays in the converted model's order.
+    The model is converted once per frame size with a dynamic frame count, and compiled per
+    chunk length (a reshape, about a second) rather than converted again.
     """
 
     engine = NAME
@@ -158,54 +173,73 @@ class OpenVinoStreamModel:
     def __init__(self, directory: str, identity: str, cache: ConversionCache, compiler: _Compiler, num_classes: int, log):
         self._directory, self._identity = directory, identity
         self._cache, self._compiler, self._log = cache, compiler, log
-        self._requests: dict[tuple, object] = {}
+        self._by_frame_size: dict[tuple, tuple[_CompiledByShape, dict]] = {}
         self.num_classes = num_classes
 
-    def _request_for(self, chunk_shape: tuple):
-        if chunk_shape not in self._requests:
-            key = self._cache.key(model=self._identity, kind="stream", chunk_shape=list(chunk_shape))
+    def _converted(self, frame_size: tuple[int, int]) -> tuple[_CompiledByShape, dict]:
+        if frame_size not in self._by_frame_size:
+            key = self._cache.key(model=self._identity, kind="stream", frame_size=list(frame_size))
             cached = self._cache.load(key)
             if cached is None:
                 if self._log:
-                    self._log(f"Converting the stream model for OpenVINO at {chunk_shape} (once; cached)...")
-                cached = _convert_stream(self._directory, chunk_shape)
+                    self._log(f"Converting the stream model for OpenVINO at {frame_size[0]}x{frame_size[1]} (once; cached)...")
+                cached = _convert_stream(self._directory, frame_size)
                 self._cache.store(key, *cached)
-            self._requests[chunk_shape] = self._compiler.compile(cached[0]).create_infer_request()
-        return self._requests[chunk_shape]
+            model, meta = cached
+            self._by_frame_size[frame_size] = (_CompiledByShape(model, self._compiler, meta["inputs"][0]), meta)
+        return self._by_frame_size[frame_size]
 
     def init_states(self, chunk_shape: tuple[int, int, int]) -> list[np.ndarray]:
-        """Zero states (as the Hub's ``init_states`` returns) for chunks of (frames, height, width)."""
-        request = self._request_for(tuple(chunk_shape))
-        inputs = request.model_inputs[1:]
-        return [np.zeros(tuple(port.shape), port.element_type.to_dtype()) for port in inputs]
+        """Zero states (what the Hub's ``init_states`` returns) for chunks of (frames, height, width)."""
+        _, meta = self._converted(tuple(chunk_shape[1:]))
+        return [np.zeros(shape, dtype) for shape, dtype in meta["state_specs"]]
 
     def step(self, frames: np.ndarray, states: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
-        request = self._request_for(frames.shape[:3])
-        request.infer([np.ascontiguousarray(frames[np.newaxis], np.float32), *states])
-        outputs = [request.get_output_tensor(i).data.copy() for i in range(len(states) + 1)]
-        return outputs[0][0], outputs[1:]
+        request_for, meta = self._converted(frames.shape[1:3])
+        request = request_for(frames.shape)
+        image_index, *state_indices = meta["inputs"]
+        feed = {image_index: np.ascontiguousarray(frames[np.newaxis], np.float32)}
+        feed.update(zip(state_indices, states))
+        request.infer(feed)
+        logits, *new_states = (request.get_output_tensor(i).data.copy() for i in meta["outputs"])
+        return logits[0], new_states
 
 
-def _convert_stream(directory: str, chunk_shape: tuple) -> tuple[object, dict]:
-    """Converts the ``call`` signature at a static (frames, height, width) chunk shape."""
+def _convert_stream(directory: str, frame_size: tuple[int, int]) -> tuple[object, dict]:
+    """Converts the ``call`` signature with static batch, frame size and states, and a
+    dynamic frame count. Returns the model and where (image, *states) and (logits,
+    *states) sit among its inputs and outputs, which OpenVINO orders its own way."""
     tf = tensorflow()
     loaded = tf.saved_model.load(directory)
     call, init_states = loaded.signatures["call"], loaded.signatures["init_states"]
-    input_shape = [1, *chunk_shape, 3]
-    states = init_states(tf.constant(input_shape, tf.int32))
+    states = init_states(tf.constant([1, 1, *frame_size, 3], tf.int32))
     names = sorted(states)
-    specs = [tf.TensorSpec(input_shape, tf.float32)] + [tf.TensorSpec(states[n].shape, states[n].dtype) for n in names]
+    specs = [tf.TensorSpec([1, None, *frame_size, 3], tf.float32)]
+    specs += [tf.TensorSpec(states[name].shape, states[name].dtype) for name in names]
 
     def ordered_call(image, *state_values):
         outputs = call(image=image, **dict(zip(names, state_values)))
-        return [outputs["logits"]] + [outputs[n] for n in names]
+        return [outputs["logits"]] + [outputs[name] for name in names]
 
     function = tf.function(ordered_call).get_concrete_function(*specs)
     try:
         model = openvino().convert_model(function)
+        inputs = _positions([t.name.split(":")[0] for t in function.inputs[: len(specs)]], model.inputs)
+        outputs = _positions([t.name for t in function.outputs], model.outputs)
     except Exception as error:
         raise EngineError(f"OpenVINO cannot convert the stream model: {_one_line(error)}") from None
-    return model, {"kind": "stream", "chunk_shape": list(chunk_shape), "states": names}
+    state_specs = [(list(states[name].shape), np.dtype(states[name].dtype.as_numpy_dtype).str) for name in names]
+    meta = {"kind": "stream", "frame_size": list(frame_size), "states": names, "state_specs": state_specs}
+    return model, {**meta, "inputs": inputs, "outputs": outputs}
+
+
+def _positions(tensor_names: list[str], ports) -> list[int]:
+    """For each TensorFlow tensor name, the index of the OpenVINO port carrying it."""
+    by_name = {name: index for index, port in enumerate(ports) for name in port.get_names()}
+    missing = [name for name in tensor_names if name not in by_name]
+    if missing:
+        raise EngineError(f"converted model lacks ports for {missing[:3]}")
+    return [by_name[name] for name in tensor_names]
 
 
 def _convert_base(directory: str):
