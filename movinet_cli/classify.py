@@ -115,6 +115,7 @@ class Classifier:
         end: float | None = None,
         aggregate: str = "last",
         chunk: int = DEFAULT_CHUNK,
+        window: float = models.CLIP_SECONDS,
         progress: Callable[[float, float | None], None] | None = None,
     ) -> Result:
         """Classifies one video.
@@ -127,6 +128,7 @@ class Classifier:
             start, end: classify only [start, end) of the video, seconds.
             aggregate: stream mode only: "last" output or "mean" of every step.
             chunk: stream mode only: frames per model call.
+            window: clip mode only: window length, seconds (one training clip by default).
             progress: called after each step with the video time reached and the expected
                 end time (seconds; None if unknown).
 
@@ -151,7 +153,7 @@ class Classifier:
             if self.mode == "stream":
                 probabilities, steps = self._run_stream(windows(frames, chunk, fps), aggregate, report)
             else:
-                probabilities, steps = self._run_clip(windows(frames, round(models.CLIP_SECONDS * fps), fps), report)
+                probabilities, steps = self._run_clip(windows(frames, max(1, round(window * fps)), fps), report)
         finally:
             if reader:
                 reader.close()

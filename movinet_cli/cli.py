@@ -177,9 +177,25 @@ def _progress_bar(name: str, quiet: bool):
 @click.option(
     "--format", "-f", "output_format", type=click.Choice(("text", "json", "csv")), default="text", show_default=True, help="Output on stdout."
 )
+@click.option(
+    "--timeline",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write what happens when to this .csv or .json file: path, start_s, end_s, label, probability.",
+)
+@click.option(
+    "--timeline-step",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Timeline resolution, seconds: the window length in clip mode [default: 10], "
+    "the bin width in stream mode [default: every chunk].",
+)
+@click.option("--output-video", type=click.Path(dir_okay=False), default=None, help="Write VIDEO with its top labels drawn on it (one VIDEO only).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or notices on stderr.")
 @click.option("--verbose", "-v", is_flag=True, help="Say which model and engine run, and why.")
-def classify(videos, model, mode, engine, precision, labels, top_k, output_format, quiet, verbose, **options):
+def classify(
+    videos, model, mode, engine, precision, labels, top_k, output_format, timeline, timeline_step, output_video, quiet, verbose, **options
+):
     """Print the top-k Kinetics-600 actions in each VIDEO.
 
     The model is loaded once for all videos. A video that cannot be read is reported on
@@ -193,15 +209,29 @@ def classify(videos, model, mode, engine, precision, labels, top_k, output_forma
       movinet classify --model ./my_saved_model --labels my_labels.txt clip.mp4
     """
     from . import output
+    from .timeline import segments, timeline_format, write_timeline
 
+    if timeline:
+        try:
+            timeline_format(timeline)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--timeline") from None
+    if output_video and len(videos) > 1:
+        raise click.UsageError("--output-video takes one VIDEO")
     classifier = _load(model, mode, engine, precision, labels, quiet, verbose)
+    if classifier.mode == "clip" and timeline_step:
+        options["window"] = timeline_step
     top_k = min(top_k, len(classifier.labels))
     header = output.csv_header(top_k)
-    entries, failed = [], 0
+    entries, timelines, failed = [], {}, 0
     for index, video in enumerate(videos):
         bar, progress = _progress_bar(os.path.basename(video), quiet)
         try:
             result = classifier.classify(video, top_k=top_k, progress=progress, **options)
+            if output_video:
+                from .overlay import annotate_video
+
+                annotate_video(video, output_video, result, classifier.labels)
         except MovinetError as error:
             failed += 1
             click.echo(f"Error: {error}", err=True)
@@ -214,10 +244,14 @@ def classify(videos, model, mode, engine, precision, labels, top_k, output_forma
         for warning in result.warnings:
             click.echo(f"warning: {video}: {warning}", err=True)
         entries.append(result.to_dict() | {"path": video})
+        if timeline:
+            timelines[video] = segments(result, classifier.labels, timeline_step if classifier.mode == "stream" else None)
         if output_format == "text":
             click.echo(("\n" if index else "") + output.text_table(result, video))
         elif output_format == "csv":
             click.echo(output.csv_text([output.csv_row(top_k, video, result)], header, index == 0), nl=False)
+    if timeline:
+        write_timeline(timeline, timelines)
     if output_format == "json":
         click.echo(
             output.json_document(

@@ -1,14 +1,10 @@
-"""Output formats: an aligned text table, JSON and CSV rows, and atomic file writing."""
+"""Output formats: an aligned text table, JSON documents and CSV rows."""
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
-import os
-import tempfile
-from typing import Iterator
 
 from .classify import Result
 
@@ -65,20 +61,3 @@ def text_table(result: Result, name: str) -> str:
 def json_document(entries: list[dict], **context) -> str:
     """One JSON object: ``context`` (model, engine, ...) and ``results``, one per video."""
     return json.dumps({**context, "results": entries}, indent=2, ensure_ascii=False)
-
-
-@contextlib.contextmanager
-def atomic_writer(path: str | os.PathLike, mode: str = "w", **open_options) -> Iterator:
-    """Opens a temporary file beside ``path`` and renames it over ``path`` only on success,
-    so an error or Ctrl-C never leaves a partial file behind."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    descriptor, temporary = tempfile.mkstemp(prefix=".partial-", suffix=os.path.basename(path), dir=directory)
-    try:
-        with os.fdopen(descriptor, mode, **open_options) as handle:
-            yield handle
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise

@@ -20,6 +20,7 @@ import cv2  # noqa: E402
 import numpy as np
 
 from .errors import VideoError
+from .files import atomic_path
 
 RESIZE_MODES = ("crop", "squash", "pad")
 # Kinetics eval recipe behind the published accuracy: shorter side to 1.15x the crop
@@ -194,8 +195,8 @@ class VideoReader:
 
     Args:
         path: video file.
-        fps: output frame rate, frames/s.
-        size: output frames are ``size`` x ``size`` pixels.
+        fps: output frame rate of ``frames()``, frames/s.
+        size: ``frames()`` gives ``size`` x ``size`` pixels.
         resize: one of ``RESIZE_MODES`` (see ``fit_frame``).
         start_s, end_s: keep only [start_s, end_s) of the video, seconds.
     """
@@ -204,8 +205,8 @@ class VideoReader:
         self,
         path: str | os.PathLike,
         *,
-        fps: float,
-        size: int,
+        fps: float = 0.0,
+        size: int = 0,
         resize: str = "crop",
         start_s: float = 0.0,
         end_s: float | None = None,
@@ -304,6 +305,14 @@ class VideoReader:
             self.stats.sampled_frames += 1
             yield tick, frame
 
+    def raw_frames(self) -> Iterator[tuple[float, np.ndarray]]:
+        """Yields ``(timestamp_s, frame)`` for every frame as decoded: BGR uint8 [h, w, 3]."""
+        for timestamp in self._timestamps():
+            ok, frame = self._capture.retrieve()
+            if not ok:
+                break
+            yield timestamp, frame
+
     def _check_complete(self) -> None:
         claimed, decoded = self.info.claimed_frames, self.stats.decoded_frames
         if claimed and decoded < TRUNCATION_RATIO * claimed:
@@ -348,3 +357,24 @@ def windows(frames: Iterable[tuple[float, np.ndarray]], length: int, fps: float)
             buffer, times = None, []
     if times:
         yield Window(times[0], times[-1] + 1 / fps, buffer[: len(times)])
+
+
+def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float) -> int:
+    """Writes BGR uint8 frames [h, w, 3] to ``path`` (codec by extension: MPEG-4 for .mp4,
+    .mov and .m4v, MJPEG otherwise); returns the frame count. The file appears only once
+    complete."""
+    fourcc = "mp4v" if os.fspath(path).lower().endswith((".mp4", ".mov", ".m4v")) else "MJPG"
+    count, writer = 0, None
+    with atomic_path(path) as temporary:
+        try:
+            for frame in frames:
+                if writer is None:
+                    writer = cv2.VideoWriter(temporary, cv2.VideoWriter_fourcc(*fourcc), fps, (frame.shape[1], frame.shape[0]))
+                    if not writer.isOpened():
+                        raise OSError(f"OpenCV cannot write a video to {path}")
+                writer.write(frame)
+                count += 1
+        finally:
+            if writer is not None:
+                writer.release()
+    return count

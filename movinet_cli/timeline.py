@@ -1,0 +1,82 @@
+"""Timelines: what happens when, from a result's per-step probabilities.
+
+Steps (windows in clip mode, chunks in stream mode) are optionally pooled into bins of a
+fixed number of seconds (their probabilities averaged, weighted by frames), and runs of
+consecutive bins with the same top label are merged into one segment.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .classify import Result, Step
+from .files import atomic_writer
+
+TIMELINE_FORMATS = {".csv": "csv", ".json": "json"}
+COLUMNS = ["path", "start_s", "end_s", "label", "probability"]
+
+
+@dataclass
+class Segment:
+    start_s: float  # seconds
+    end_s: float  # seconds
+    label: str
+    probability: float  # frame-weighted mean probability of ``label`` over the segment
+
+
+def pool(steps: list[Step], bin_s: float | None = None) -> list[Step]:
+    """Steps pooled into bins [k * bin_s, (k + 1) * bin_s) by start time; as they are if None."""
+    if not bin_s:
+        return steps
+    bins: dict[int, list[Step]] = {}
+    for step in steps:
+        bins.setdefault(int(step.start_s // bin_s + 1e-9), []).append(step)
+    pooled = []
+    for members in bins.values():
+        weights = np.array([step.frames for step in members], np.float32)
+        mean = (np.stack([step.probabilities for step in members]) * weights[:, None]).sum(0) / weights.sum()
+        pooled.append(Step(members[0].start_s, members[-1].end_s, int(weights.sum()), mean))
+    return pooled
+
+
+def segments(result: Result, labels: list[str], bin_s: float | None = None) -> list[Segment]:
+    """The result's timeline: one segment per run of equal top labels."""
+    merged: list[tuple[int, list[Step]]] = []
+    for step in pool(result.steps, bin_s):
+        top = int(np.argmax(step.probabilities))
+        if merged and merged[-1][0] == top:
+            merged[-1][1].append(step)
+        else:
+            merged.append((top, [step]))
+    timeline = []
+    for top, members in merged:
+        frames = sum(step.frames for step in members)
+        probability = sum(float(step.probabilities[top]) * step.frames for step in members) / frames
+        timeline.append(Segment(round(members[0].start_s, 3), round(members[-1].end_s, 3), labels[top], round(probability, 6)))
+    return timeline
+
+
+def timeline_format(path: str | os.PathLike) -> str:
+    """"csv" or "json" from the file extension; ValueError otherwise."""
+    extension = os.path.splitext(os.fspath(path))[1].lower()
+    if extension not in TIMELINE_FORMATS:
+        raise ValueError(f"timeline file must end in {' or '.join(TIMELINE_FORMATS)}, got {os.fspath(path)!r}")
+    return TIMELINE_FORMATS[extension]
+
+
+def write_timeline(path: str | os.PathLike, timelines: dict[str, list[Segment]]) -> None:
+    """Writes ``{video path: segments}`` as CSV or JSON rows (``COLUMNS``), atomically."""
+    rows = [{"path": video, **asdict(segment)} for video, timeline in timelines.items() for segment in timeline]
+    with atomic_writer(path, newline="" if timeline_format(path) == "csv" else None) as handle:
+        if timeline_format(path) == "json":
+            json.dump(rows, handle, indent=1, ensure_ascii=False)
+            handle.write("\n")
+        else:
+            writer = csv.DictWriter(handle, fieldnames=COLUMNS, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
