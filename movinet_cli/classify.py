@@ -74,6 +74,25 @@ class Result:
         }
 
 
+@dataclass
+class FrameSource:
+    """One video's frames at the model's rate, opened by ``Classifier.open``."""
+
+    path: str | None  # None for frames passed as an array
+    fps: float  # frames/s of ``frames``
+    frames: Iterable[tuple[float, np.ndarray]]  # (time_s, [H, W, 3] float32 RGB in [0, 1])
+    expected_end_s: float | None  # where the frames are expected to end, seconds
+    reader: VideoReader | None = None
+
+    def close(self) -> None:
+        """Stops a background reader of ``frames`` (if any), then releases the file."""
+        stop = getattr(self.frames, "close", None)
+        if stop:
+            stop()
+        if self.reader:
+            self.reader.close()
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Probabilities [C] float32 from logits [C]."""
     shifted = np.exp(logits - np.max(logits))
@@ -102,6 +121,67 @@ class Classifier:
     @property
     def mode(self) -> str:
         return MODE_OF_KIND[engines.kind_of(self.model)]
+
+    def open(
+        self,
+        video: str | os.PathLike | np.ndarray,
+        *,
+        fps: float | None = None,
+        size: int | None = None,
+        resize: str = "crop",
+        start: float = 0.0,
+        end: float | None = None,
+    ) -> FrameSource:
+        """Opens a video for ``run``: a file path, or frames [T, H, W, 3] float32 RGB in
+        [0, 1] already at ``fps``. Options as for ``classify``. Raises VideoError for a file
+        that cannot be opened (one with too few frames raises while its frames are read)."""
+        fps, size = fps or self.fps, size or self.size
+        if isinstance(video, np.ndarray):
+            if video.ndim != 4 or video.shape[-1] != 3 or len(video) < MIN_FRAMES:
+                raise VideoError("<array>", f"expected frames [T>={MIN_FRAMES}, H, W, 3], got shape {video.shape}")
+            frames = ((index / fps, frame) for index, frame in enumerate(video.astype(np.float32)))
+            return FrameSource(None, fps, frames, len(video) / fps)
+        reader = VideoReader(video, fps=fps, size=size, resize=resize, start_s=start, end_s=end)
+        return FrameSource(reader.path, fps, reader.frames(), end or reader.info.claimed_duration_s, reader)
+
+    def run(
+        self,
+        source: FrameSource,
+        *,
+        top_k: int = DEFAULT_TOP_K,
+        aggregate: str = "last",
+        chunk: int = DEFAULT_CHUNK,
+        window: float = models.CLIP_SECONDS,
+        progress: Callable[[float, float | None], None] | None = None,
+    ) -> Result:
+        """Classifies an opened video (see ``classify``) and closes it."""
+        if aggregate not in AGGREGATES:
+            raise ValueError(f"aggregate must be one of {AGGREGATES}, got {aggregate!r}")
+        began = time.perf_counter()
+        report = (lambda done: progress(done, source.expected_end_s)) if progress else None
+        try:
+            if self.mode == "stream":
+                probabilities, steps = self._run_stream(windows(source.frames, chunk, source.fps), aggregate, report)
+            else:
+                probabilities, steps = self._run_clip(windows(source.frames, max(1, round(window * source.fps)), source.fps), report)
+        finally:
+            source.close()
+        order = np.argsort(probabilities)[::-1][:top_k]
+        total_frames = sum(step.frames for step in steps)
+        stats = source.reader.stats if source.reader else None
+        return Result(
+            path=source.path,
+            predictions=[Prediction(self.labels[i], float(probabilities[i])) for i in order],
+            probabilities=probabilities,
+            duration_s=stats.duration_s if stats else total_frames / source.fps,
+            frames=total_frames,
+            steps=steps,
+            model=self.source.name,
+            engine=self.model.engine,
+            mode=self.mode,
+            seconds=time.perf_counter() - began,
+            warnings=list(stats.warnings) if stats else [],
+        )
 
     def classify(
         self,
@@ -134,44 +214,8 @@ class Classifier:
 
         Raises VideoError for a video that cannot be classified.
         """
-        if aggregate not in AGGREGATES:
-            raise ValueError(f"aggregate must be one of {AGGREGATES}, got {aggregate!r}")
-        began = time.perf_counter()
-        fps, size = fps or self.fps, size or self.size
-        reader = None
-        if isinstance(video, np.ndarray):
-            if video.ndim != 4 or video.shape[-1] != 3 or len(video) < MIN_FRAMES:
-                raise VideoError("<array>", f"expected frames [T>={MIN_FRAMES}, H, W, 3], got shape {video.shape}")
-            frames: Iterable = ((index / fps, frame) for index, frame in enumerate(video.astype(np.float32)))
-            expected_end = len(video) / fps
-        else:
-            reader = VideoReader(video, fps=fps, size=size, resize=resize, start_s=start, end_s=end)
-            frames = reader.frames()
-            expected_end = end or reader.info.claimed_duration_s
-        report = (lambda done: progress(done, expected_end)) if progress else None
-        try:
-            if self.mode == "stream":
-                probabilities, steps = self._run_stream(windows(frames, chunk, fps), aggregate, report)
-            else:
-                probabilities, steps = self._run_clip(windows(frames, max(1, round(window * fps)), fps), report)
-        finally:
-            if reader:
-                reader.close()
-        order = np.argsort(probabilities)[::-1][:top_k]
-        total_frames = sum(step.frames for step in steps)
-        return Result(
-            path=None if reader is None else reader.path,
-            predictions=[Prediction(self.labels[i], float(probabilities[i])) for i in order],
-            probabilities=probabilities,
-            duration_s=reader.stats.duration_s if reader else total_frames / fps,
-            frames=total_frames,
-            steps=steps,
-            model=self.source.name,
-            engine=self.model.engine,
-            mode=self.mode,
-            seconds=time.perf_counter() - began,
-            warnings=list(reader.stats.warnings) if reader else [],
-        )
+        source = self.open(video, fps=fps, size=size, resize=resize, start=start, end=end)
+        return self.run(source, top_k=top_k, aggregate=aggregate, chunk=chunk, window=window, progress=progress)
 
     def _run_clip(self, clips: Iterator, progress) -> tuple[np.ndarray, list[Step]]:
         steps = []

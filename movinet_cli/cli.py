@@ -34,6 +34,10 @@ class MovinetGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             ctx.exit(130)
+        except BrokenPipeError:
+            # The reader of stdout went away (e.g. `| head`): stop quietly, as Python's docs advise.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            ctx.exit(1)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except Exception as error:
@@ -263,6 +267,90 @@ def classify(
             )
         )
     if failed:
+        sys.exit(1)
+
+
+BATCH_EXIT_CODES = """\b
+Exit codes: 0 all videos classified, 1 a video failed (it has an error row,
+the others still run) or the model failed, 2 usage error, 130 interrupted
+(the rows written so far stay valid: rerun with --resume)."""
+VIDEO_EXTENSIONS = "3gp,avi,flv,m4v,mkv,mov,mp4,mpeg,mpg,mts,ts,webm,wmv"  # as batch.VIDEO_EXTENSIONS
+
+
+@cli.command(epilog=BATCH_EXIT_CODES)
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.option("--output", "-o", required=True, help="Results file (.csv or .jsonl), or - for stdout.")
+@click.option(
+    "--format", "-f", "output_format", type=click.Choice(("csv", "jsonl")), default=None, help="Row format.  [default: by the --output extension, else csv]"
+)
+@click.option("--recursive/--no-recursive", default=True, show_default=True, help="Look in subdirectories.")
+@click.option("--ext", default=VIDEO_EXTENSIONS, show_default=True, help="Comma-separated video file extensions (any case).")
+@click.option("--resume", is_flag=True, help="Skip videos that already have an ok row in --output; retry the others.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --output.")
+@click.option(
+    "--workers", type=click.IntRange(min=0), default=1, show_default=True, help="Videos decoded ahead in background threads (0: one at a time)."
+)
+@model_options
+@input_options
+@click.option("--top-k", "-k", type=click.IntRange(min=1), default=5, show_default=True, help="Labels per video.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary on stderr.")
+@click.option("--verbose", "-v", is_flag=True, help="Say which model and engine run, and why.")
+def batch(
+    directory, output, output_format, recursive, ext, resume, overwrite, workers, model, mode, engine, precision, labels, top_k, quiet, verbose, **options
+):
+    """Classify every video in DIRECTORY into one CSV (or JSON-lines) row each.
+
+    Videos are found by extension, in sorted order; paths in the rows are relative to
+    DIRECTORY. Rows are flushed one at a time: after Ctrl-C or a crash the file holds
+    complete rows, and --resume finishes the job. A video that fails gets an error row.
+
+    \b
+    Examples:
+      movinet batch videos/ -o results.csv
+      movinet batch videos/ -o results.csv --resume
+      movinet batch videos/ -o - --format jsonl --model a0 --no-recursive
+    """
+    from tqdm import tqdm
+
+    from .batch import ResultsFile, find_videos, run_batch
+
+    if resume and overwrite:
+        raise click.UsageError("--resume and --overwrite exclude each other")
+    if output != "-" and os.path.exists(output) and not (resume or overwrite):
+        raise click.UsageError(f"{output} already exists: pass --resume to finish that run, or --overwrite to replace it")
+    output_format = output_format or ("jsonl" if output.lower().endswith((".jsonl", ".ndjson")) else "csv")
+    extensions = [e.strip() for e in ext.split(",") if e.strip()]
+    paths = find_videos(directory, extensions, recursive)
+    if not paths:
+        raise click.ClickException(f"no videos in {directory} (extensions: {', '.join(extensions)})")
+    classifier = _load(model, mode, engine, precision, labels, quiet, verbose)
+    top_k = min(top_k, len(classifier.labels))
+    results = ResultsFile(output, output_format, top_k, resume=resume, overwrite=overwrite)
+    run_options = {key: options.pop(key) for key in ("aggregate", "chunk")} | {"top_k": top_k}
+    bar = tqdm(total=len(paths) - len(results.done & set(paths)), unit="video", desc="batch", disable=True if quiet else None, file=sys.stderr)
+    try:
+        summary = run_batch(
+            classifier,
+            directory,
+            results,
+            paths,
+            workers=workers,
+            open_options=options,
+            run_options=run_options,
+            on_start=lambda path: bar.set_postfix_str(path, refresh=True),
+            on_video=lambda path, result, error: bar.update(1),
+        )
+    except KeyboardInterrupt:
+        bar.close()
+        if output != "-":
+            click.echo(f"Interrupted: the rows so far are in {output}; rerun with --resume to finish.", err=True)
+        raise
+    finally:
+        bar.close()
+        results.close()
+    if not quiet:
+        click.echo(f"batch: {summary}", err=True)
+    if summary.failed:
         sys.exit(1)
 
 

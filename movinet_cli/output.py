@@ -17,11 +17,10 @@ def csv_header(top_k: int) -> list[str]:
     return ["path", "status", "error", *ranked, "duration_s", "frames", "model", "engine", "mode", "seconds"]
 
 
-def csv_row(top_k: int, path: str, result: Result | None = None, error: str = "", **fields) -> dict:
-    """A row for ``csv_header(top_k)``: a result's predictions, or an error. ``fields``
-    fill columns a failed video has no result for (model, engine, mode, seconds)."""
+def csv_row(top_k: int, path: str, result: Result | None = None, error: str = "") -> dict:
+    """A row for ``csv_header(top_k)``: a result's predictions, or an error."""
     row = dict.fromkeys(csv_header(top_k), "")
-    row.update(path=path, status="error" if error else "ok", error=error, **fields)
+    row.update(path=path, status="error" if error else "ok", error=error)
     if result is not None:
         for rank, prediction in enumerate(result.predictions[:top_k], 1):
             row[f"label_{rank}"] = prediction.label
