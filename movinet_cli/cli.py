@@ -354,6 +354,123 @@ def batch(
         sys.exit(1)
 
 
+LIVE_MODEL = "a2-stream"  # the largest stream variant that keeps up in real time on 2 CPU cores (README)
+
+
+@cli.command()
+@click.argument("source", default="0")
+@click.option("--model", "-m", default=LIVE_MODEL, show_default=True, help="A stream model: registry name, URL or SavedModel directory.")
+@click.option("--engine", type=click.Choice(ENGINES), default="auto", show_default=True, help="auto: TensorFlow if it sees a GPU, else OpenVINO.")
+@click.option("--precision", type=click.Choice(("f32", "bf16")), default="f32", show_default=True, help="OpenVINO inference precision.")
+@click.option("--labels", type=click.Path(exists=True, dir_okay=False), default=None, help="Label file for a fine-tuned model.")
+@click.option("--window/--no-window", default=None, help="Show a window, or print to the terminal.  [default: window if a display is available]")
+@click.option(
+    "--format", "-f", "output_format", type=click.Choice(("text", "jsonl")), default="text", show_default=True,
+    help="Without a window: text prints a line when the top label changes, jsonl every step.",
+)
+@click.option("--top-k", "-k", type=click.IntRange(min=1), default=3, show_default=True, help="Labels shown.")
+@click.option("--smoothing", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True, help="Moving average of probabilities: weight of the past (0 = off).")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=0.0, show_default=True, help="Below this probability the label is 'no action'.")
+@click.option("--as-fast-as-possible", is_flag=True, help="Read a file as fast as the model goes, classifying every frame due, instead of at its own speed.")
+@click.option("--record", type=click.Path(dir_okay=False), default=None, help="Save the annotated video to this file.")
+@click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=None, help="Frames/s fed to the model.  [default: the model's]")
+@click.option("--size", type=click.IntRange(min=8), default=None, help="Frame size fed to the model.  [default: the model's]")
+@click.option("--quiet", "-q", is_flag=True, help="No notices on stderr.")
+@click.option("--verbose", "-v", is_flag=True, help="Say which model and engine run, and why.")
+def live(source, model, engine, precision, labels, window, output_format, top_k, smoothing, threshold, as_fast_as_possible, record, fps, size, quiet, verbose):
+    """Classify a camera, video file or stream live, frame by frame.
+
+    SOURCE is a camera index (default 0), a video file, or a stream URL (rtsp://, http://).
+    In a window: q or Esc quits, r resets the model's memory. Without a display (or with
+    --no-window) a line is printed whenever the top label changes. Frames the model has no
+    time for are dropped, so it never lags behind the camera.
+
+    \b
+    Examples:
+      movinet live
+      movinet live 1 --model a0-stream --smoothing 0.8
+      movinet live rtsp://camera.local/stream --no-window --format jsonl
+      movinet live match.mp4 --record annotated.mp4
+    """
+    from .live import LiveSession, has_display, open_source
+
+    window = has_display() if window is None else window
+    opened = open_source(source)
+    try:
+        classifier = _load(model, "stream", engine, precision, labels, quiet, verbose)
+    except BaseException:
+        opened.close()
+        raise
+    session = LiveSession(
+        classifier, opened, realtime=not as_fast_as_possible, smoothing=smoothing, threshold=threshold,
+        top_k=min(top_k, len(classifier.labels)), record=record, fps=fps, size=size,
+    )
+    try:
+        with session:
+            (_live_window if window else _live_terminal)(session, output_format)
+    finally:
+        if session.failure:
+            raise click.ClickException(session.failure)
+    if not quiet and session.end_reason:
+        click.echo(session.end_reason, err=True)
+
+
+def _live_window(session, output_format) -> None:
+    import cv2
+
+    from .live import annotate
+
+    if os.path.isdir("/usr/share/fonts"):
+        os.environ.setdefault("QT_QPA_FONTDIR", "/usr/share/fonts")  # OpenCV's Qt ships none
+    title = f"movinet live - {session.name}"
+    cv2.namedWindow(title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_NORMAL)
+    shown = None
+    try:
+        while not session.finished:
+            newest = session.newest_frame()
+            if newest is not None and newest[1] is not shown:
+                shown = newest[1]
+                cv2.imshow(title, annotate(shown.copy(), session.latest_update))
+            key = cv2.waitKey(15) & 0xFF
+            if key in (ord("q"), 27):
+                break
+            if key == ord("r"):
+                session.reset()
+            if shown is not None and cv2.getWindowProperty(title, cv2.WND_PROP_VISIBLE) < 1:
+                break  # closed with the window manager
+    finally:
+        cv2.destroyAllWindows()
+
+
+def _live_terminal(session, output_format) -> None:
+    import json
+    import queue
+
+    label = None
+    while True:
+        try:
+            update = session.updates.get(timeout=0.1)
+        except queue.Empty:
+            if session.finished and session.updates.empty():
+                return
+            continue
+        if output_format == "jsonl":
+            record = {
+                "time_s": round(update.time_s, 3),
+                "label": update.label,
+                "predictions": [{"label": p.label, "probability": round(p.probability, 6)} for p in update.predictions],
+                "inference_ms": round(update.inference_ms, 1),
+                "latency_s": round(update.latency_s, 3),
+                "dropped": update.dropped,
+                "reset": update.reset,
+            }
+            click.echo(json.dumps(record, ensure_ascii=False))
+        elif update.label != label:
+            probability = update.predictions[0].probability
+            click.echo(f"{update.time_s:8.1f} s  {update.label}  ({probability:.0%})")
+        label = update.label
+
+
 @cli.command()
 @click.option("--format", "-f", "output_format", type=click.Choice(("text", "json")), default="text", show_default=True)
 def models(output_format):

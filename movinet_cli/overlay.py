@@ -26,11 +26,12 @@ def draw_labels(frame: np.ndarray, labels: Sequence[tuple[str, float]], footer: 
     text_width = max([cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)[0][0] for text, _ in labels] + [1])
     bar_width = round(120 * scale)
     lines = len(labels) + (1 if footer else 0)
-    right = min(frame.shape[1], round(16 * scale) * 2 + text_width + bar_width + round(80 * scale))
+    footer_width = cv2.getTextSize(footer, cv2.FONT_HERSHEY_SIMPLEX, scale * 0.7, thickness)[0][0] if footer else 0
+    margin = round(10 * scale)
+    right = min(frame.shape[1], max(margin * 4 + text_width + bar_width + round(60 * scale), margin * 2 + footer_width))
     bottom = min(height, line_height * lines + round(12 * scale))
     panel = frame[:bottom, :right]
     panel[:] = (panel * (1 - PANEL_ALPHA)).astype(np.uint8)
-    margin = round(10 * scale)
     for row, (text, probability) in enumerate(labels):
         baseline = line_height * (row + 1)
         cv2.putText(frame, text, (margin, baseline), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thickness, cv2.LINE_AA)

@@ -13,9 +13,10 @@ import os
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
-# FFmpeg's own messages ("moov atom not found", codec errors) would interleave with ours;
-# every problem they describe surfaces as a VideoError or a warning instead.
+# FFmpeg's and OpenCV's own messages ("moov atom not found", camera probes) would interleave
+# with ours; every problem they describe surfaces as a one-line error or warning instead.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
 import cv2  # noqa: E402
 import numpy as np
 
@@ -359,11 +360,15 @@ def windows(frames: Iterable[tuple[float, np.ndarray]], length: int, fps: float)
         yield Window(times[0], times[-1] + 1 / fps, buffer[: len(times)])
 
 
+def video_fourcc(path: str | os.PathLike) -> str:
+    """The codec OpenCV writes for a file name: MPEG-4 for .mp4, .mov and .m4v, else MJPEG."""
+    return "mp4v" if os.fspath(path).lower().endswith((".mp4", ".mov", ".m4v")) else "MJPG"
+
+
 def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float) -> int:
-    """Writes BGR uint8 frames [h, w, 3] to ``path`` (codec by extension: MPEG-4 for .mp4,
-    .mov and .m4v, MJPEG otherwise); returns the frame count. The file appears only once
-    complete."""
-    fourcc = "mp4v" if os.fspath(path).lower().endswith((".mp4", ".mov", ".m4v")) else "MJPG"
+    """Writes BGR uint8 frames [h, w, 3] to ``path`` (codec by ``video_fourcc``); returns
+    the frame count. The file appears only once complete."""
+    fourcc = video_fourcc(path)
     count, writer = 0, None
     with atomic_path(path) as temporary:
         try:
