@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Benchmark: `movinet live` pace and capture-to-label latency, per stream model.
+
+Plays a synthetic 640x360 30-fps video at its own speed through LiveSession (as a camera
+would deliver frames) and reports, per model: the frame rate it should keep (the model's),
+the steps it made per second, the share of due frames dropped, the inference time per step
+and the capture-to-label latency (median and 95th percentile). A model keeps up when it
+classifies at least 95% of the due frames.
+
+Usage:
+    python benchmarks/live.py MODEL [MODEL ...] [--seconds 30] [--engine openvino]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import queue
+import statistics
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from media import synthetic_video  # noqa: E402
+
+
+def play(model: str, engine: str, video: str) -> dict:
+    from movinet_cli import load_classifier
+    from movinet_cli.live import LiveSession
+
+    classifier = load_classifier(model, mode="stream", engine=engine)
+    updates = []
+    with LiveSession(classifier, video) as session:
+        while not session.finished or not session.updates.empty():
+            try:
+                updates.append(session.updates.get(timeout=0.1))
+            except queue.Empty:
+                continue
+    played = updates[-1].time_s - updates[0].time_s
+    latencies = sorted(u.latency_s for u in updates)
+    due = len(updates) + updates[-1].dropped
+    return {
+        "model": model,
+        "engine": classifier.model.engine,
+        "target_fps": classifier.fps,
+        "steps_per_s": round((len(updates) - 1) / played, 2),
+        "classified_share": round(len(updates) / due, 3),
+        "inference_ms_median": round(statistics.median(u.inference_ms for u in updates), 1),
+        "latency_ms_median": round(1000 * statistics.median(latencies)),
+        "latency_ms_p95": round(1000 * latencies[int(0.95 * (len(latencies) - 1))]),
+        "keeps_up": len(updates) / due >= 0.95,
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("models", nargs="+")
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--engine", default="openvino")
+    parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "movinet-bench-live"))
+    args = parser.parse_args(argv)
+    os.makedirs(args.workdir, exist_ok=True)
+    video = synthetic_video(os.path.join(args.workdir, f"live-{args.seconds:g}s.mp4"), args.seconds)
+    spawn = multiprocessing.get_context("spawn")
+    print(f"{'model':<12} {'engine':<10} {'target fps':>10} {'steps/s':>8} {'classified':>10} {'infer ms':>9} {'latency ms (median, p95)':>25}  keeps up")
+    for model in args.models:
+        with spawn.Pool(1) as pool:
+            row = pool.apply(play, (model, args.engine, video))
+        print(
+            f"{row['model']:<12} {row['engine']:<10} {row['target_fps']:>10g} {row['steps_per_s']:>8.2f} "
+            f"{row['classified_share']:>10.1%} {row['inference_ms_median']:>9.1f} "
+            f"{row['latency_ms_median']:>15} {row['latency_ms_p95']:>9}  {'yes' if row['keeps_up'] else 'no'}",
+            flush=True,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
