@@ -61,78 +61,54 @@ def cli():
     """
 
 
-def model_options(function):
-    """--model, --mode, --engine, --precision, --labels."""
+def _options(*options):
+    """One decorator applying several click options, listed in --help order."""
 
-    @click.option(
+    def decorate(function):
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return decorate
+
+
+engine_option = click.option(
+    "--engine", type=click.Choice(ENGINES), default="auto", show_default=True, help="auto: TensorFlow if it sees a GPU, else OpenVINO."
+)
+precision_option = click.option(
+    "--precision", type=click.Choice(("f32", "bf16")), default="f32", show_default=True, help="OpenVINO inference precision (bf16 needs CPU support)."
+)
+labels_option = click.option(
+    "--labels",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Label file, one per line in logit order (for a fine-tuned model).  [default: Kinetics-600]",
+)
+fps_option = click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=None, help="Frames/s fed to the model.  [default: the model's]")
+size_option = click.option("--size", type=click.IntRange(min=8), default=None, help="Frame size in pixels (square).  [default: the model's]")
+
+model_options = _options(
+    click.option(
         "--model",
         "-m",
         default=None,
         help="Registry name (a0-base ... a5-stream, or a0 ... a5), TF Hub/Kaggle URL, or SavedModel "
         "directory.  [default: a5-base; a5-stream with --mode stream]",
-    )
-    @click.option(
+    ),
+    click.option(
         "--mode",
         type=click.Choice(MODES),
         default=None,
         help="clip: a base model on windows of up to 10 s; stream: a stream model frame by frame, "
         "states carried.  [default: clip, or the kind of --model]",
-    )
-    @click.option(
-        "--engine",
-        type=click.Choice(ENGINES),
-        default="auto",
-        show_default=True,
-        help="auto: TensorFlow if it sees a GPU, else OpenVINO.",
-    )
-    @click.option(
-        "--precision",
-        type=click.Choice(("f32", "bf16")),
-        default="f32",
-        show_default=True,
-        help="OpenVINO inference precision (bf16 needs CPU support).",
-    )
-    @click.option(
-        "--labels",
-        type=click.Path(exists=True, dir_okay=False),
-        default=None,
-        help="Label file, one per line in logit order (for a fine-tuned model).  [default: Kinetics-600]",
-    )
-    @functools.wraps(function)
-    def wrapper(*args, **kwargs):
-        return function(*args, **kwargs)
-
-    return wrapper
+    ),
+    engine_option,
+    precision_option,
+    labels_option,
+)
 
 
-def input_options(function):
-    """--fps, --size, --resize, --start, --end, --chunk, --aggregate."""
-
-    @click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=None, help="Frames/s fed to the model.  [default: the model's]")
-    @click.option("--size", type=click.IntRange(min=8), default=None, help="Frame size in pixels (square).  [default: the model's]")
-    @click.option(
-        "--resize",
-        type=click.Choice(RESIZE_MODES),
-        default="crop",
-        show_default=True,
-        help="crop: shorter side to 1.15x size then centre crop (Kinetics eval); squash; pad (letterbox).",
-    )
-    @click.option("--start", type=click.FloatRange(min=0), default=0.0, help="Start at this second of the video.")
-    @click.option("--end", type=click.FloatRange(min=0, min_open=True), default=None, help="Stop at this second.")
-    @click.option(
-        "--chunk",
-        type=click.IntRange(min=1),
-        default=8,
-        show_default=True,
-        help="Stream mode: frames per model call (the result does not depend on it).",
-    )
-    @click.option(
-        "--aggregate",
-        type=click.Choice(("last", "mean")),
-        default="last",
-        show_default=True,
-        help="Stream mode: the model's latest output, or the mean over all frames.",
-    )
+def _check_range(function):
     @functools.wraps(function)
     def wrapper(*args, start, end, **kwargs):
         if end is not None and end <= start:
@@ -140,6 +116,36 @@ def input_options(function):
         return function(*args, start=start, end=end, **kwargs)
 
     return wrapper
+
+
+input_options = _options(
+    fps_option,
+    size_option,
+    click.option(
+        "--resize",
+        type=click.Choice(RESIZE_MODES),
+        default="crop",
+        show_default=True,
+        help="crop: shorter side to 1.15x size then centre crop (Kinetics eval); squash; pad (letterbox).",
+    ),
+    click.option("--start", type=click.FloatRange(min=0), default=0.0, help="Start at this second of the video."),
+    click.option("--end", type=click.FloatRange(min=0, min_open=True), default=None, help="Stop at this second."),
+    click.option(
+        "--chunk",
+        type=click.IntRange(min=1),
+        default=8,
+        show_default=True,
+        help="Stream mode: frames per model call (the result does not depend on it).",
+    ),
+    click.option(
+        "--aggregate",
+        type=click.Choice(("last", "mean")),
+        default="last",
+        show_default=True,
+        help="Stream mode: the model's latest output, or the mean over all frames.",
+    ),
+    _check_range,
+)
 
 
 def _stderr_logger(quiet: bool):
@@ -360,9 +366,9 @@ LIVE_MODEL = "a2-stream"  # the largest stream variant that keeps up in real tim
 @cli.command()
 @click.argument("source", default="0")
 @click.option("--model", "-m", default=LIVE_MODEL, show_default=True, help="A stream model: registry name, URL or SavedModel directory.")
-@click.option("--engine", type=click.Choice(ENGINES), default="auto", show_default=True, help="auto: TensorFlow if it sees a GPU, else OpenVINO.")
-@click.option("--precision", type=click.Choice(("f32", "bf16")), default="f32", show_default=True, help="OpenVINO inference precision.")
-@click.option("--labels", type=click.Path(exists=True, dir_okay=False), default=None, help="Label file for a fine-tuned model.")
+@engine_option
+@precision_option
+@labels_option
 @click.option("--window/--no-window", default=None, help="Show a window, or print to the terminal.  [default: window if a display is available]")
 @click.option(
     "--format", "-f", "output_format", type=click.Choice(("text", "jsonl")), default="text", show_default=True,
@@ -373,8 +379,8 @@ LIVE_MODEL = "a2-stream"  # the largest stream variant that keeps up in real tim
 @click.option("--threshold", type=click.FloatRange(0, 1), default=0.0, show_default=True, help="Below this probability the label is 'no action'.")
 @click.option("--as-fast-as-possible", is_flag=True, help="Read a file as fast as the model goes, classifying every frame due, instead of at its own speed.")
 @click.option("--record", type=click.Path(dir_okay=False), default=None, help="Save the annotated video to this file.")
-@click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=None, help="Frames/s fed to the model.  [default: the model's]")
-@click.option("--size", type=click.IntRange(min=8), default=None, help="Frame size fed to the model.  [default: the model's]")
+@fps_option
+@size_option
 @click.option("--quiet", "-q", is_flag=True, help="No notices on stderr.")
 @click.option("--verbose", "-v", is_flag=True, help="Say which model and engine run, and why.")
 def live(source, model, engine, precision, labels, window, output_format, top_k, smoothing, threshold, as_fast_as_possible, record, fps, size, quiet, verbose):
