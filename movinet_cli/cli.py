@@ -13,14 +13,17 @@ import sys
 import click
 
 from . import __version__
+from .batch import BATCH_FORMATS, VIDEO_EXTENSIONS
+from .classify import AGGREGATES
+from .engines import ENGINES
+from .engines.openvino import PRECISIONS
 from .errors import MovinetError
+from .models import MODES
+from .video import RESIZE_MODES
 
 EXIT_CODES = """\b
 Exit codes: 0 all videos classified, 1 a video or the model failed
 (the others still run), 2 usage error, 130 interrupted."""
-ENGINES = ("auto", "openvino", "tensorflow")  # kept here so --help needs no heavy import
-RESIZE_MODES = ("crop", "squash", "pad")
-MODES = ("clip", "stream")
 
 
 class MovinetGroup(click.Group):
@@ -76,7 +79,7 @@ engine_option = click.option(
     "--engine", type=click.Choice(ENGINES), default="auto", show_default=True, help="auto: TensorFlow if it sees a GPU, else OpenVINO."
 )
 precision_option = click.option(
-    "--precision", type=click.Choice(("f32", "bf16")), default="f32", show_default=True, help="OpenVINO inference precision (bf16 needs CPU support)."
+    "--precision", type=click.Choice(PRECISIONS), default="f32", show_default=True, help="OpenVINO inference precision (bf16 needs CPU support)."
 )
 labels_option = click.option(
     "--labels",
@@ -97,7 +100,7 @@ model_options = _options(
     ),
     click.option(
         "--mode",
-        type=click.Choice(MODES),
+        type=click.Choice(tuple(MODES)),
         default=None,
         help="clip: a base model on windows of up to 10 s; stream: a stream model frame by frame, "
         "states carried.  [default: clip, or the kind of --model]",
@@ -139,7 +142,7 @@ input_options = _options(
     ),
     click.option(
         "--aggregate",
-        type=click.Choice(("last", "mean")),
+        type=click.Choice(AGGREGATES),
         default="last",
         show_default=True,
         help="Stream mode: the model's latest output, or the mean over all frames.",
@@ -280,17 +283,16 @@ BATCH_EXIT_CODES = """\b
 Exit codes: 0 all videos classified, 1 a video failed (it has an error row,
 the others still run) or the model failed, 2 usage error, 130 interrupted
 (the rows written so far stay valid: rerun with --resume)."""
-VIDEO_EXTENSIONS = "3gp,avi,flv,m4v,mkv,mov,mp4,mpeg,mpg,mts,ts,webm,wmv"  # as batch.VIDEO_EXTENSIONS
 
 
 @cli.command(epilog=BATCH_EXIT_CODES)
 @click.argument("directory", type=click.Path(exists=True, file_okay=False))
 @click.option("--output", "-o", required=True, help="Results file (.csv or .jsonl), or - for stdout.")
 @click.option(
-    "--format", "-f", "output_format", type=click.Choice(("csv", "jsonl")), default=None, help="Row format.  [default: by the --output extension, else csv]"
+    "--format", "-f", "output_format", type=click.Choice(BATCH_FORMATS), default=None, help="Row format.  [default: by the --output extension, else csv]"
 )
 @click.option("--recursive/--no-recursive", default=True, show_default=True, help="Look in subdirectories.")
-@click.option("--ext", default=VIDEO_EXTENSIONS, show_default=True, help="Comma-separated video file extensions (any case).")
+@click.option("--ext", default=",".join(VIDEO_EXTENSIONS), show_default=True, help="Comma-separated video file extensions (any case).")
 @click.option("--resume", is_flag=True, help="Skip videos that already have an ok row in --output; retry the others.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --output.")
 @click.option(
