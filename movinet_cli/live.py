@@ -32,6 +32,7 @@ from .video import FrameSampler, VideoReader, fit_frame, to_model_input, video_f
 # Mean absolute change of a model-input frame (RGB in [0, 1]) taken as a new scene.
 SCENE_CHANGE = 0.3
 NO_ACTION = "no action"
+UPDATES_KEPT = 256
 _POLL_S = 0.05
 
 
@@ -163,7 +164,8 @@ class LiveSession:
         self.realtime = realtime or not self._source.is_file
         self.smoothing, self.threshold, self.top_k, self.record = smoothing, threshold, top_k, record
         self.fps, self.size = fps or classifier.fps, size or classifier.size
-        self.updates: queue.Queue[LiveUpdate] = queue.Queue()
+        # Updates for a consumer that prints them; the oldest go if nobody reads (a window).
+        self.updates: queue.Queue[LiveUpdate] = queue.Queue(maxsize=UPDATES_KEPT)
         self.latest_update: LiveUpdate | None = None
         self.end_reason = ""  # why the source ended
         self.failure = ""  # set if reading or the model failed
@@ -305,7 +307,10 @@ class LiveSession:
                     reset=reset and steps > 1,
                 )
                 self.latest_update = update
-                self.updates.put(update)
+                if self.updates.full():
+                    with contextlib.suppress(queue.Empty):
+                        self.updates.get_nowait()
+                self.updates.put_nowait(update)
         except Exception as error:
             self.failure = f"the model failed: {type(error).__name__}: {error}"
         finally:
