@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import shutil
 import tempfile
@@ -79,6 +80,13 @@ class ConversionCache:
         except Exception:  # partial, corrupt or foreign entry: rebuild it
             shutil.rmtree(entry, ignore_errors=True)
             return None
+
+    def load_converted(self, key: str):
+        """Like ``load``, for an entry that a conversion just wrote: raises if it is not there."""
+        cached = self.load(key)
+        if cached is None:
+            raise EngineError(f"the OpenVINO conversion left no usable model in {self.root / key}")
+        return cached
 
     def store(self, key: str, model, meta: dict) -> None:
         """Saves ``model`` with ``meta`` atomically; another process's finished copy wins."""
@@ -183,8 +191,8 @@ class OpenVinoStreamModel:
             if cached is None:
                 if self._log:
                     self._log(f"Converting the stream model for OpenVINO at {frame_size[0]}x{frame_size[1]} (once; cached)...")
-                cached = _convert_stream(self._directory, frame_size)
-                self._cache.store(key, *cached)
+                _in_child(_convert_stream_into, str(self._cache.root), key, self._directory, tuple(frame_size))
+                cached = self._cache.load_converted(key)
             model, meta = cached
             self._by_frame_size[frame_size] = (_CompiledByShape(model, self._compiler, meta["inputs"][0]), meta)
         return self._by_frame_size[frame_size]
@@ -261,29 +269,40 @@ def open_model(directory: str, cache_root: Path, precision: str = "f32", log: Ca
     base_key = cache.key(model=identity, kind="base")
     info_path = cache.root / f"{identity}.json"
     info = json.loads(info_path.read_text()) if info_path.is_file() else None
-    if info is None:
-        info = _describe(directory)
+    if info is None or (info["kind"] == "base" and cache.load(base_key) is None):
+        if log:
+            log("Converting the model for OpenVINO (once; cached)...")
+        info = _in_child(_describe_and_convert_base, str(cache.root), base_key, directory)
         cache.root.mkdir(parents=True, exist_ok=True)
         info_path.write_text(json.dumps(info))
     if info["kind"] == "stream":
         return OpenVinoStreamModel(directory, identity, cache, compiler, info["num_classes"], log)
-    cached = cache.load(base_key)
-    if cached is None:
-        if log:
-            log("Converting the model for OpenVINO (once; cached)...")
-        model = _convert_base(directory)
-        cache.store(base_key, model, {"kind": "base"})
-    else:
-        model = cached[0]
-    return OpenVinoClipModel(model, compiler, info["num_classes"])
+    return OpenVinoClipModel(cache.load_converted(base_key)[0], compiler, info["num_classes"])
 
 
-def _describe(directory: str) -> dict:
-    """Kind and class count of a SavedModel (needs TensorFlow; done once per model)."""
+def _in_child(function, *args):
+    """Runs ``function(*args)`` in a fresh process. Converting loads the SavedModel into
+    TensorFlow and builds OpenVINO's graph: gigabytes for A5 that this process would keep,
+    slowing its own first inferences (measured here: 36 s instead of 13 s for an A5 window)."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(function, args)
+
+
+def _describe_and_convert_base(cache_root: str, base_key: str, directory: str) -> dict:
+    """In a child process: the model's kind and class count, and a base model converted
+    into the cache."""
     from . import kind_of, tensorflow as tf_engine
 
     opened = tf_engine.open_model(directory)
-    return {"kind": kind_of(opened), "num_classes": opened.num_classes}
+    info = {"kind": kind_of(opened), "num_classes": opened.num_classes}
+    if info["kind"] == "base":
+        ConversionCache(Path(cache_root)).store(base_key, _convert_base(directory), {"kind": "base"})
+    return info
+
+
+def _convert_stream_into(cache_root: str, key: str, directory: str, frame_size: tuple[int, int]) -> None:
+    """In a child process: a stream model converted for ``frame_size`` into the cache."""
+    ConversionCache(Path(cache_root)).store(key, *_convert_stream(directory, frame_size))
 
 
 def _one_line(error: BaseException) -> str:
