@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 import os
 import resource
 import statistics
@@ -98,8 +99,8 @@ def main(argv=None) -> int:
     rows = []
     for engine in args.engines.split(","):
         repeats = args.tf_repeats if engine == "tensorflow" and args.tf_repeats is not None else args.repeats
-        with spawn.Pool(1) as pool:
-            row = pool.apply(measure, (args.model, engine, args.frames, args.size, args.chunk, repeats, args.precision))
+        with ProcessPoolExecutor(1, mp_context=spawn) as pool:
+            row = pool.submit(measure, args.model, engine, args.frames, args.size, args.chunk, repeats, args.precision).result()
         rows.append(row)
         print(f"# {engine}: {json.dumps(row)}", file=sys.stderr, flush=True)
     by_engine = {row["engine"]: row for row in rows}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 import os
 import queue
 import statistics
@@ -66,8 +67,8 @@ def main(argv=None) -> int:
     spawn = multiprocessing.get_context("spawn")
     print(f"{'model':<12} {'engine':<10} {'target fps':>10} {'steps/s':>8} {'classified':>10} {'infer ms':>9} {'latency ms (median, p95)':>25}  keeps up")
     for model in args.models:
-        with spawn.Pool(1) as pool:
-            row = pool.apply(play, (model, args.engine, video))
+        with ProcessPoolExecutor(1, mp_context=spawn) as pool:
+            row = pool.submit(play, model, args.engine, video).result()
         print(
             f"{row['model']:<12} {row['engine']:<10} {row['target_fps']:>10g} {row['steps_per_s']:>8.2f} "
             f"{row['classified_share']:>10.1%} {row['inference_ms_median']:>9.1f} "

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 import os
 import resource
 import sys
@@ -56,8 +57,8 @@ def main(argv=None) -> int:
     rows = []
     for minutes in [float(m) for m in args.minutes.split(",")]:
         video = synthetic_video(os.path.join(args.workdir, f"long-{minutes:g}min.mp4"), minutes * 60)
-        with spawn.Pool(1) as pool:
-            row = pool.apply(classify_once, (args.model, args.engine, video, args.chunk))
+        with ProcessPoolExecutor(1, mp_context=spawn) as pool:
+            row = pool.submit(classify_once, args.model, args.engine, video, args.chunk).result()
         rows.append({"minutes": minutes, **row})
         print(f"# {rows[-1]}", file=sys.stderr, flush=True)
     print(f"model {args.model}, {rows[0]['mode']} mode on {rows[0]['engine']}, 640x360 30-fps synthetic videos")

@@ -224,7 +224,7 @@ class Classifier:
             steps.append(Step(window.start_s, window.end_s, len(window.frames), probabilities))
             if progress:
                 progress(window.end_s)
-        return _frame_weighted_mean(steps), steps
+        return frame_weighted_mean(steps), steps
 
     def _run_stream(self, chunks: Iterator, aggregate: str, progress) -> tuple[np.ndarray, list[Step]]:
         steps, states = [], None
@@ -235,10 +235,11 @@ class Classifier:
             steps.append(Step(chunk.start_s, chunk.end_s, len(chunk.frames), softmax(logits)))
             if progress:
                 progress(chunk.end_s)
-        return (steps[-1].probabilities if aggregate == "last" else _frame_weighted_mean(steps)), steps
+        return (steps[-1].probabilities if aggregate == "last" else frame_weighted_mean(steps)), steps
 
 
-def _frame_weighted_mean(steps: list[Step]) -> np.ndarray:
+def frame_weighted_mean(steps: list[Step]) -> np.ndarray:
+    """The steps' probabilities [C] averaged, each weighted by its frame count."""
     weights = np.array([step.frames for step in steps], np.float32)
     return (np.stack([step.probabilities for step in steps]) * weights[:, None]).sum(0) / weights.sum()
 

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .classify import Result, Step
+from .classify import Result, Step, frame_weighted_mean
 from .files import atomic_writer
 
 TIMELINE_FORMATS = {".csv": "csv", ".json": "json"}
@@ -38,9 +38,8 @@ def pool(steps: list[Step], bin_s: float | None = None) -> list[Step]:
         bins.setdefault(int(step.start_s // bin_s + 1e-9), []).append(step)
     pooled = []
     for members in bins.values():
-        weights = np.array([step.frames for step in members], np.float32)
-        mean = (np.stack([step.probabilities for step in members]) * weights[:, None]).sum(0) / weights.sum()
-        pooled.append(Step(members[0].start_s, members[-1].end_s, int(weights.sum()), mean))
+        frames = sum(step.frames for step in members)
+        pooled.append(Step(members[0].start_s, members[-1].end_s, frames, frame_weighted_mean(members)))
     return pooled
 
 

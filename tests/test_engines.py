@@ -1,3 +1,5 @@
+import multiprocessing
+import os
 from pathlib import Path
 
 import numpy as np
@@ -159,3 +161,15 @@ def test_corrupt_saved_model_is_a_model_error(tmp_path):
     Path(tmp_path, "saved_model.pb").write_bytes(b"\x00garbage")
     with pytest.raises(ModelError, match="cannot load the SavedModel"):
         tf_engine.open_model(str(tmp_path))
+
+
+def _classes_in_a_worker(directory, cache):
+    os.environ["MOVINET_CACHE_DIR"] = cache
+    model, _ = engines.open_model(directory, engine="openvino")
+    return model.num_classes
+
+
+def test_conversion_works_inside_a_multiprocessing_pool_worker(tiny_models, tmp_path):
+    """Pool workers are daemonic and may not start the conversion's own child process."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        assert pool.apply(_classes_in_a_worker, (tiny_models.base, str(tmp_path))) == 600

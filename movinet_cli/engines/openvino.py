@@ -24,6 +24,7 @@ import os
 import shutil
 import tempfile
 from collections import OrderedDict
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Callable
 
@@ -283,9 +284,12 @@ def open_model(directory: str, cache_root: Path, precision: str = "f32", log: Ca
 def _in_child(function, *args):
     """Runs ``function(*args)`` in a fresh process. Converting loads the SavedModel into
     TensorFlow and builds OpenVINO's graph: gigabytes for A5 that this process would keep,
-    slowing its own first inferences (measured here: 36 s instead of 13 s for an A5 window)."""
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        return pool.apply(function, args)
+    slowing its own first inferences (measured here: 36 s instead of 13 s for an A5 window).
+    A daemonic process (a multiprocessing.Pool worker) may not start one: it converts itself."""
+    if multiprocessing.current_process().daemon:
+        return function(*args)
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(function, *args).result()
 
 
 def _describe_and_convert_base(cache_root: str, base_key: str, directory: str) -> dict:
