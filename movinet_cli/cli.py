@@ -17,13 +17,14 @@ from .batch import BATCH_FORMATS, VIDEO_EXTENSIONS
 from .classify import AGGREGATES
 from .engines import ENGINES
 from .engines.openvino import PRECISIONS
-from .errors import MovinetError
+from .errors import ModelKindError, MovinetError
 from .models import MODES
 from .video import RESIZE_MODES
 
 EXIT_CODES = """\b
 Exit codes: 0 all videos classified, 1 a video or the model failed
-(the others still run), 2 usage error, 130 interrupted."""
+(the others still run), 2 usage error (a model of the wrong kind for
+--mode too), 130 interrupted."""
 
 
 class MovinetGroup(click.Group):
@@ -32,6 +33,8 @@ class MovinetGroup(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except ModelKindError as error:
+            raise click.UsageError(str(error)) from None
         except MovinetError as error:
             raise click.ClickException(str(error)) from None
         except KeyboardInterrupt:

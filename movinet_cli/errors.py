@@ -18,6 +18,11 @@ class ModelError(MovinetError):
     """A model cannot be found, downloaded, loaded or run."""
 
 
+class ModelKindError(ModelError):
+    """A model of one kind (base or stream) was asked to run in the other kind's mode: a
+    usage error (exit code 2 on the command line)."""
+
+
 class LabelsError(MovinetError):
     """A label file is missing or does not match the model's output width."""
 

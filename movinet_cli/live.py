@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from .classify import Classifier, Prediction, softmax
-from .errors import MovinetError
+from .errors import ModelKindError, MovinetError
 from .overlay import draw_labels
 from .files import atomic_path
 from .video import FrameSampler, VideoReader, fit_frame, to_model_input, video_fourcc
@@ -157,7 +157,7 @@ class LiveSession:
         size: int | None = None,
     ):
         if classifier.mode != "stream":
-            raise MovinetError(f"live needs a stream model; {classifier.source.name} is a base model (try --model a2-stream)")
+            raise ModelKindError(f"live needs a stream model; {classifier.source.name} is a base model (try --model a2-stream)")
         self.classifier = classifier
         self._source = open_source(source) if isinstance(source, str) else source
         self.name = self._source.name

@@ -14,7 +14,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ModelError
+from .errors import ModelError, ModelKindError
 
 CLIP_SECONDS = 10  # every variant was trained on 10-second clips
 HUB_URL = "https://tfhub.dev/tensorflow/movinet/{model_id}/{kind}/kinetics-600/classification/{version}"
@@ -82,7 +82,7 @@ class ModelSource:
 def resolve_model(model: str | None = None, mode: str | None = None) -> ModelSource:
     """Turns a ``--model`` value into a ModelSource; ``mode`` ("clip"/"stream") picks the kind.
 
-    Raises ModelError for an unknown name or a model of the wrong kind for ``mode``.
+    Raises ModelError for an unknown name, ModelKindError for a model of the wrong kind for ``mode``.
     """
     kind = MODES[mode] if mode else None
     model = model or (f"{VARIANTS[DEFAULT_MODEL].model_id}-{kind}" if kind else DEFAULT_MODEL)
@@ -111,13 +111,13 @@ def _variant_in(handle: str) -> Variant | None:
 
 
 def check_kind(name: str, kind: str, mode: str | None, model_id: str | None = None) -> None:
-    """Raises ModelError if model ``name`` of ``kind`` cannot run in ``mode``."""
+    """Raises ModelKindError if model ``name`` of ``kind`` cannot run in ``mode``."""
     if mode is None or MODES[mode] == kind:
         return
     other = {"base": "stream", "stream": "base"}[kind]
     suggestion = f"--model {model_id}-{other}" if model_id else f"a {other} model"
     flag = "--mode clip" if kind == "base" else "--mode stream"
-    raise ModelError(f"{name} is a {kind} model, which runs with {flag}; for --mode {mode} use {suggestion}")
+    raise ModelKindError(f"{name} is a {kind} model, which runs with {flag}; for --mode {mode} use {suggestion}")
 
 
 def cache_dir() -> Path:

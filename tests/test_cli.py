@@ -134,10 +134,27 @@ def test_an_unknown_model_is_one_line(colour_video):
     assert_one_line_error(result, "unknown model 'a7-base'")
 
 
-def test_a_stream_model_in_clip_mode_says_what_to_use(tiny_models, colour_video):
-    result = run("classify", "--mode", "clip", "-m", tiny_models.stream, colour_video("red.mp4", [(RED, 1.0)]))
-    assert result.exit_code == 1
+def test_a_model_of_the_wrong_kind_is_a_usage_error(tiny_models, colour_video):
+    video = colour_video("red.mp4", [(RED, 1.0)])
+    result = run("classify", "--mode", "clip", "-m", tiny_models.stream, video)
+    assert result.exit_code == 2
     assert_one_line_error(result, "is a stream model, which runs with --mode stream")
+    registry = run("classify", "--mode", "stream", "-m", "a3-base", video)
+    assert registry.exit_code == 2
+    assert_one_line_error(registry, "a3-base is a base model", "use --model a3-stream")
+
+
+def test_both_engines_give_the_same_top_k(tiny_models, colour_video):
+    video = colour_video("mixed.mp4", [((200, 55, 90), 1.0), ((30, 160, 220), 1.0)])
+    outputs = {}
+    for engine in ("tensorflow", "openvino"):
+        for model in (tiny_models.base, tiny_models.stream):
+            result = run("classify", "-m", model, "--engine", engine, "--size", 16, "-k", 5, "-f", "json", video)
+            document = json.loads(result.stdout)
+            assert document["engine"] == engine
+            outputs[engine, model] = [p["label"] for p in document["results"][0]["predictions"]]
+    for model in (tiny_models.base, tiny_models.stream):
+        assert outputs["tensorflow", model] == outputs["openvino", model]
 
 
 def test_labels_of_the_wrong_width_are_one_line(tiny_models, palette_models, colour_video):

@@ -134,7 +134,7 @@ def test_sources_that_cannot_be_opened_are_one_line(palette_stream, tmp_path):
 
 def test_live_needs_a_stream_model(tiny_models, colour_video):
     result = run("live", colour_video("red.mp4", [(RED, 1.0)]), "-m", tiny_models.base, "--no-window")
-    assert result.exit_code == 1 and "stream model" in result.stderr
+    assert result.exit_code == 2 and "stream model" in result.stderr
 
 
 # --- the window, on a virtual X display -----------------------------------------------------
