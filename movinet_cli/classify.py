@@ -159,6 +159,8 @@ class Classifier:
             raise ValueError(f"aggregate must be one of {AGGREGATES}, got {aggregate!r}")
         began = time.perf_counter()
         report = (lambda done: progress(done, source.expected_end_s)) if progress else None
+        if report:
+            report(0.0)
         try:
             if self.mode == "stream":
                 probabilities, steps = self._run_stream(windows(source.frames, chunk, source.fps), aggregate, report)
@@ -209,8 +211,8 @@ class Classifier:
             aggregate: stream mode only: "last" output or "mean" of every step.
             chunk: stream mode only: frames per model call.
             window: clip mode only: window length, seconds (one training clip by default).
-            progress: called after each step with the video time reached and the expected
-                end time (seconds; None if unknown).
+            progress: called at the start and after each step with the video time reached
+                and the expected end time (seconds; None if unknown).
 
         Raises VideoError for a video that cannot be classified.
         """

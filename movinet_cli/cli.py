@@ -155,7 +155,10 @@ input_options = _options(
 
 
 def _stderr_logger(quiet: bool):
-    return None if quiet else (lambda message: click.echo(message, err=True))
+    """Notices on stderr, printed above any progress bar (tqdm.write redraws the bar)."""
+    from tqdm import tqdm
+
+    return None if quiet else (lambda message: tqdm.write(message, file=sys.stderr))
 
 
 def _load(model, mode, engine, precision, labels, quiet, verbose):
@@ -172,9 +175,8 @@ def _progress_bar(name: str, quiet: bool):
     """A tqdm bar on stderr in seconds of video, hidden when stderr is not a terminal."""
     from tqdm import tqdm
 
-    bar = tqdm(desc=name, unit="s", disable=True if quiet else None, leave=False, file=sys.stderr, bar_format=(
-        "{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s video [{elapsed}<{remaining}]"
-    ))
+    bar_format = "{l_bar}{bar}| {n:.1f}/{total_fmt} s video [{elapsed}<{remaining}]"  # total "?" until known
+    bar = tqdm(desc=name, unit="s", disable=True if quiet else None, leave=False, file=sys.stderr, bar_format=bar_format)
 
     def update(done_s: float, total_s: float | None) -> None:
         if total_s and bar.total != total_s:
