@@ -253,3 +253,22 @@ def test_help_does_not_import_tensorflow_or_openvino():
 def test_python_dash_m_runs_the_cli():
     result = subprocess.run([sys.executable, "-m", "movinet_cli", "--help"], capture_output=True, text=True, cwd=Path(ROOT))
     assert result.returncode == 0 and "classify" in result.stdout
+
+
+def test_the_progress_bar_draws_in_a_terminal_before_and_after_the_length_is_known(monkeypatch):
+    from movinet_cli import cli as cli_module
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    bar, update = cli_module._progress_bar("clip.mp4", quiet=False)
+    update(0.0, None)
+    update(2.5, 10.0)
+    bar.close()
+    assert "0.0/? s video" in terminal.getvalue() and "25%" in terminal.getvalue() and "2.5/10.0 s video" in terminal.getvalue()
+    quiet, update = cli_module._progress_bar("clip.mp4", quiet=True)
+    update(1.0, 10.0)
+    assert quiet.disable
