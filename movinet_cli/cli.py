@@ -158,7 +158,11 @@ def _stderr_logger(quiet: bool):
     """Notices on stderr, printed above any progress bar (tqdm.write redraws the bar)."""
     from tqdm import tqdm
 
-    return None if quiet else (lambda message: tqdm.write(message, file=sys.stderr))
+    def notice(message: str) -> None:
+        tqdm.write(message, file=sys.stderr)
+        sys.stderr.flush()  # keeps the order with click.echo, which writes to the byte stream beneath
+
+    return None if quiet else notice
 
 
 def _load(model, mode, engine, precision, labels, quiet, verbose):
@@ -367,7 +371,7 @@ def batch(
         sys.exit(1)
 
 
-LIVE_MODEL = "a2-stream"  # the largest stream variant that keeps up in real time on 2 CPU cores (README)
+LIVE_MODEL = "a4-stream"  # the largest stream variant that keeps up in real time on 2 CPU cores (README)
 
 
 @cli.command()
@@ -424,8 +428,8 @@ def live(source, model, engine, precision, labels, window, output_format, top_k,
     finally:
         if session.failure:
             raise click.ClickException(session.failure)
-    if not quiet and session.end_reason:
-        click.echo(session.end_reason, err=True)
+    if not quiet:
+        click.echo(f"live: {session.summary}", err=True)
 
 
 def _live_window(session, output_format) -> None:

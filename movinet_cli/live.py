@@ -157,7 +157,9 @@ class LiveSession:
         size: int | None = None,
     ):
         if classifier.mode != "stream":
-            raise ModelKindError(f"live needs a stream model; {classifier.source.name} is a base model (try --model a2-stream)")
+            variant = classifier.source.variant
+            twin = f"{variant.model_id}-stream" if variant else "a stream model"
+            raise ModelKindError(f"live needs a stream model; {classifier.source.name} is a base model (use {twin})")
         self.classifier = classifier
         self._source = open_source(source) if isinstance(source, str) else source
         self.name = self._source.name
@@ -185,6 +187,16 @@ class LiveSession:
     def finished(self) -> bool:
         """True once the source ended (or stop() was called) and every due frame was classified."""
         return self._finished.is_set()
+
+    @property
+    def summary(self) -> str:
+        """One line: why the session ended and how many due frames were classified or dropped."""
+        update = self.latest_update
+        if update is None:
+            return self.end_reason or "no frame was classified"
+        due = update.steps + update.dropped
+        counts = f"{update.steps} frames classified, {update.dropped} dropped ({100 * update.dropped / due:.0f}%)"
+        return f"{self.end_reason}: {counts}" if self.end_reason else counts
 
     def newest_frame(self) -> tuple[float, np.ndarray] | None:
         """``(time_s, BGR uint8 frame)`` most recently read, for display."""

@@ -14,6 +14,7 @@ from make_sample_videos import write_video
 
 from movinet_cli import load_classifier
 from movinet_cli.cli import cli
+from movinet_cli.errors import ModelKindError
 from movinet_cli.live import NO_ACTION, LiveSession
 
 RED, BLUE, RED_MAGENTA = (255, 0, 0), (0, 0, 255), (255, 0, 150)
@@ -39,7 +40,7 @@ def test_terminal_prints_a_line_when_the_label_changes(palette_stream, colour_vi
     result = run("live", video, *palette_stream, "--no-window", "--as-fast-as-possible")
     assert result.exit_code == 0, result.stderr
     assert printed_labels(result.stdout) == [(0.0, "red"), (2.0, "blue")]
-    assert f"end of {video}" in result.stderr
+    assert f"live: end of {video}: 48 frames classified, 0 dropped (0%)" in result.stderr  # 4 s at 12 fps
 
 
 def test_jsonl_prints_every_step_and_resets_on_a_scene_change(palette_stream, colour_video):
@@ -135,6 +136,8 @@ def test_sources_that_cannot_be_opened_are_one_line(palette_stream, tmp_path):
 def test_live_needs_a_stream_model(tiny_models, colour_video):
     result = run("live", colour_video("red.mp4", [(RED, 1.0)]), "-m", tiny_models.base, "--no-window")
     assert result.exit_code == 2 and "stream model" in result.stderr
+    with pytest.raises(ModelKindError, match="live needs a stream model"):
+        LiveSession(load_classifier(tiny_models.base), colour_video("red.mp4", [(RED, 1.0)]))
 
 
 # --- the window, on a virtual X display -----------------------------------------------------
