@@ -3,8 +3,8 @@
 
 Generates synthetic 640x360 30-fps videos of each length (once, in --workdir), converts the
 model with a warm-up run on a 12-s video, classifies each length in its own child process (so
-each peak RSS is its own), and prints wall time, frames, model
-frames/s and peak RSS per length, and the ratio of the longest to the shortest peak RSS.
+each peak RSS is its own), and prints wall time, frames, model frames/s and peak RSS per
+length, and the ratio of the longest to the shortest peak RSS.
 
 Usage:
     python benchmarks/long_video.py MODEL [--minutes 1,10] [--engine openvino] [--chunk 8]
