@@ -8,23 +8,22 @@ import os
 import cv2
 import numpy as np
 
+from movinet_cli.video import VideoFileWriter
+
 
 def synthetic_video(path: str, seconds: float, fps: float = 30, size: tuple[int, int] = (640, 360), seed: int = 0) -> str:
-    """Writes (once; an existing file is reused) an MPEG-4 clip of ``seconds`` at ``fps``."""
+    """Writes (once; an existing file is reused) a clip (MPEG-4 for .mp4) of ``seconds`` at ``fps``."""
     if os.path.exists(path):
         return path
     width, height = size
     rng = np.random.default_rng(seed)
     background = cv2.GaussianBlur(rng.integers(0, 255, (height, width, 3), np.uint8), (0, 0), 3)
-    temporary = path + ".partial.mp4"
-    writer = cv2.VideoWriter(temporary, cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
-    for index in range(round(seconds * fps)):
-        frame = np.roll(background, index * 2, axis=1)
-        for ball in range(3):
-            angle = index / fps * (1 + ball) + seed
-            centre = (int(width / 2 + width / 3 * np.cos(angle)), int(height / 2 + height / 3 * np.sin(angle * 1.3)))
-            cv2.circle(frame, centre, 30 + 10 * ball, (60 * ball, 255 - 80 * ball, 40 + 100 * ball), -1)
-        writer.write(frame)
-    writer.release()
-    os.replace(temporary, path)
+    with VideoFileWriter(path, fps) as writer:
+        for index in range(round(seconds * fps)):
+            frame = np.roll(background, index * 2, axis=1)
+            for ball in range(3):
+                angle = index / fps * (1 + ball) + seed
+                centre = (int(width / 2 + width / 3 * np.cos(angle)), int(height / 2 + height / 3 * np.sin(angle * 1.3)))
+                cv2.circle(frame, centre, 30 + 10 * ball, (60 * ball, 255 - 80 * ball, 40 + 100 * ball), -1)
+            writer.write(frame)
     return path

@@ -25,9 +25,8 @@ import numpy as np
 
 from .classify import Classifier, Prediction, softmax
 from .errors import ModelKindError, MovinetError
-from .overlay import draw_labels
-from .files import atomic_path
-from .video import FrameSampler, VideoReader, fit_frame, to_model_input, video_fourcc
+from .overlay import OVERLAY_LABELS, draw_labels
+from .video import FrameSampler, VideoFileWriter, VideoReader, fit_frame, to_model_input
 
 # Mean absolute change of a model-input frame (RGB in [0, 1]) taken as a new scene.
 SCENE_CHANGE = 0.3
@@ -176,8 +175,8 @@ class LiveSession:
         self._due = _Slot(block=not self.realtime)
         self._newest: tuple[float, np.ndarray] | None = None
         self._reset_requested = threading.Event()
-        self._recorder: cv2.VideoWriter | None = None
-        self._files = contextlib.ExitStack()  # the recording's temporary file, renamed on stop
+        self._recorder: VideoFileWriter | None = None
+        self._files = contextlib.ExitStack()  # the recording, complete on stop
         self._threads = [
             threading.Thread(target=self._grab, name="movinet-grab", daemon=True),
             threading.Thread(target=self._infer, name="movinet-infer", daemon=True),
@@ -222,8 +221,6 @@ class LiveSession:
             if thread.is_alive() and thread is not threading.current_thread():
                 thread.join()
         self._source.close()
-        if self._recorder is not None:
-            self._recorder.release()
         self._files.close()
 
     def __enter__(self) -> LiveSession:
@@ -266,9 +263,7 @@ class LiveSession:
     def _write(self, frame: np.ndarray) -> None:
         """Appends ``frame`` with the latest labels drawn on it to the recording."""
         if self._recorder is None:
-            temporary = self._files.enter_context(atomic_path(self.record))
-            fourcc = cv2.VideoWriter_fourcc(*video_fourcc(self.record))
-            self._recorder = cv2.VideoWriter(temporary, fourcc, self._source.fps or 30.0, frame.shape[1::-1])
+            self._recorder = self._files.enter_context(VideoFileWriter(self.record, self._source.fps))
         self._recorder.write(annotate(frame.copy(), self.latest_update))
 
     # --- the inference thread -------------------------------------------------------------
@@ -333,7 +328,7 @@ def annotate(frame: np.ndarray, update: LiveUpdate | None) -> np.ndarray:
     """The overlay shown live: top labels with bars and the model's pace, or a waiting note."""
     if update is None:
         return draw_labels(frame, [("Waiting for action...", 0.0)])
-    lines = [(p.label, p.probability) for p in update.predictions[:3]]
+    lines = [(p.label, p.probability) for p in update.predictions[:OVERLAY_LABELS]]
     if update.label == NO_ACTION:
         lines = [(NO_ACTION, update.predictions[0].probability)] + lines[:2]
     footer = f"model {update.model_fps:4.1f} fps, {update.inference_ms:4.0f} ms/step, dropped {update.dropped}"

@@ -62,4 +62,4 @@ def annotate_video(source: str | os.PathLike, destination: str | os.PathLike, re
             yield draw_labels(frame, [(labels[i], float(probabilities[i])) for i in top], footer=f"{timestamp:6.1f} s")
 
     with VideoReader(source) as reader:
-        return write_video(destination, annotated(reader), reader.info.nominal_fps or 30.0)
+        return write_video(destination, annotated(reader), reader.info.nominal_fps)

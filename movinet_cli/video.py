@@ -365,21 +365,50 @@ def video_fourcc(path: str | os.PathLike) -> str:
     return "mp4v" if os.fspath(path).lower().endswith((".mp4", ".mov", ".m4v")) else "MJPG"
 
 
+class VideoFileWriter:
+    """Writes BGR uint8 frames [h, w, 3] to a video file (codec by ``video_fourcc``, frame
+    size from the first frame) that appears only when the context exits without an error
+    (ValueError if no frame was written).
+
+    Args:
+        path: the video file to write.
+        fps: its frame rate, frames/s; 0 (unknown) writes 30.
+    """
+
+    def __init__(self, path: str | os.PathLike, fps: float):
+        self.path, self.fps, self.count = os.fspath(path), fps or 30.0, 0
+        self._atomic = atomic_path(self.path)
+        self._temporary = ""
+        self._writer: cv2.VideoWriter | None = None
+
+    def __enter__(self) -> VideoFileWriter:
+        self._temporary = self._atomic.__enter__()
+        return self
+
+    def write(self, frame: np.ndarray) -> None:
+        """Appends one frame; OSError if OpenCV cannot write this kind of file."""
+        if self._writer is None:
+            fourcc = cv2.VideoWriter_fourcc(*video_fourcc(self.path))
+            self._writer = cv2.VideoWriter(self._temporary, fourcc, self.fps, (frame.shape[1], frame.shape[0]))
+            if not self._writer.isOpened():
+                raise OSError(f"OpenCV cannot write a video to {self.path}")
+        self._writer.write(frame)
+        self.count += 1
+
+    def __exit__(self, exc_type, exc, traceback) -> bool | None:
+        if self._writer is not None:
+            self._writer.release()
+        if exc_type is None and not self.count:
+            error = ValueError(f"no frames to write to {self.path}")
+            self._atomic.__exit__(ValueError, error, None)  # removes the empty file
+            raise error
+        return self._atomic.__exit__(exc_type, exc, traceback)
+
+
 def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float) -> int:
-    """Writes BGR uint8 frames [h, w, 3] to ``path`` (codec by ``video_fourcc``); returns
-    the frame count. The file appears only once complete."""
-    fourcc = video_fourcc(path)
-    count, writer = 0, None
-    with atomic_path(path) as temporary:
-        try:
-            for frame in frames:
-                if writer is None:
-                    writer = cv2.VideoWriter(temporary, cv2.VideoWriter_fourcc(*fourcc), fps, (frame.shape[1], frame.shape[0]))
-                    if not writer.isOpened():
-                        raise OSError(f"OpenCV cannot write a video to {path}")
-                writer.write(frame)
-                count += 1
-        finally:
-            if writer is not None:
-                writer.release()
-    return count
+    """Writes BGR uint8 frames [h, w, 3] to ``path`` with ``VideoFileWriter``; returns the
+    frame count."""
+    with VideoFileWriter(path, fps) as writer:
+        for frame in frames:
+            writer.write(frame)
+    return writer.count

@@ -14,8 +14,9 @@ from typing import Iterable
 import cv2
 import numpy as np
 
+from movinet_cli import video
+
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
-FOURCC_BY_EXTENSION = {".mp4": "mp4v", ".avi": "MJPG", ".mov": "mp4v", ".mkv": "MJPG"}
 
 # name: (colour segments as (RGB, seconds), fps, (width, height))
 SAMPLES = {
@@ -36,18 +37,8 @@ def colour_frames(segments: Iterable[tuple[tuple[int, int, int], float]], fps: f
 
 
 def write_video(path: str, frames: Iterable[np.ndarray], fps: float) -> str:
-    """Writes RGB uint8 frames with OpenCV (codec chosen by extension); returns ``path``."""
-    writer = None
-    for frame in frames:
-        if writer is None:
-            fourcc = cv2.VideoWriter_fourcc(*FOURCC_BY_EXTENSION[os.path.splitext(path)[1].lower()])
-            writer = cv2.VideoWriter(path, fourcc, fps, (frame.shape[1], frame.shape[0]))
-            if not writer.isOpened():
-                raise OSError(f"OpenCV cannot write {path}")
-        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    if writer is None:
-        raise ValueError("no frames to write")
-    writer.release()
+    """Writes RGB uint8 frames (codec chosen by extension, see ``movinet_cli.video``); returns ``path``."""
+    video.write_video(path, (cv2.cvtColor(frame, cv2.COLOR_RGB2BGR) for frame in frames), fps)
     return path
 
 
