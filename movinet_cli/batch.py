@@ -69,6 +69,15 @@ class Summary:
         )
 
 
+def check_results_path(path: str, resume: bool, overwrite: bool) -> None:
+    """Raises ResultsFileError if ``path`` (or "-" for stdout) cannot take this run's rows
+    as asked: before loading a model, this fails fast."""
+    if path == "-" and resume:
+        raise ResultsFileError("--resume needs a results file, not stdout (-o -)")
+    if path != "-" and os.path.exists(path) and not (resume or overwrite):
+        raise ResultsFileError(f"{path} already exists: pass --resume to finish that run, or --overwrite to replace it")
+
+
 class ResultsFile:
     """Where batch rows go: a CSV or JSON-lines file (or stdout for ``path == "-"``).
 
@@ -81,17 +90,13 @@ class ResultsFile:
         if format not in BATCH_FORMATS:
             raise ValueError(f"format must be one of {BATCH_FORMATS}, got {format!r}")
         self.path, self.format, self.top_k, self.header = path, format, top_k, csv_header(top_k)
+        check_results_path(path, resume, overwrite)
         self.done: set[str] = set()
         self._handle: IO[str] = sys.stdout
         if path == "-":
-            if resume:
-                raise ResultsFileError("--resume needs a results file, not stdout (-o -)")
             self._start()
             return
-        exists = os.path.exists(path)
-        if exists and not (resume or overwrite):
-            raise ResultsFileError(f"{path} already exists: pass --resume to finish that run, or --overwrite to replace it")
-        kept = [row for row in self._read_rows() if row.get("status") == "ok"] if exists and resume else []
+        kept = [row for row in self._read_rows() if row.get("status") == "ok"] if resume and os.path.exists(path) else []
         kept = list({row["path"]: row for row in kept}.values())
         self._rewrite(kept)
         self.done = {row["path"] for row in kept}

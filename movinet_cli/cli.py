@@ -329,12 +329,14 @@ def batch(
     """
     from tqdm import tqdm
 
-    from .batch import ResultsFile, find_videos, run_batch
+    from .batch import ResultsFile, ResultsFileError, check_results_path, find_videos, run_batch
 
     if resume and overwrite:
         raise click.UsageError("--resume and --overwrite exclude each other")
-    if output != "-" and os.path.exists(output) and not (resume or overwrite):
-        raise click.UsageError(f"{output} already exists: pass --resume to finish that run, or --overwrite to replace it")
+    try:
+        check_results_path(output, resume, overwrite)
+    except ResultsFileError as error:
+        raise click.UsageError(str(error)) from None
     output_format = output_format or ("jsonl" if output.lower().endswith((".jsonl", ".ndjson")) else "csv")
     extensions = [e.strip() for e in ext.split(",") if e.strip()]
     paths = find_videos(directory, extensions, recursive)

@@ -94,6 +94,8 @@ def test_an_existing_file_is_not_overwritten_by_accident(tiny_models, video_dir,
     assert out.read_text() == "precious\n"
     both = run("batch", video_dir, "-o", out, "--resume", "--overwrite")
     assert both.exit_code == 2
+    nothing_to_resume = run("batch", video_dir, "-o", "-", "--resume")
+    assert nothing_to_resume.exit_code == 2 and "not stdout" in nothing_to_resume.stderr
     replaced = run("batch", video_dir, "-o", out, "-m", tiny_models.base, "--size", 16, "--overwrite")
     assert replaced.exit_code == 1 and len(read_csv(out)) == len(GOOD) + len(BAD)
 
