@@ -19,6 +19,7 @@ import numpy as np
 
 from . import engines, labels as labels_module, models
 from .errors import VideoError
+from .saved_model import describe
 from .video import MIN_FRAMES, VideoReader, windows
 
 AGGREGATES = ("last", "mean")
@@ -270,9 +271,9 @@ def load_classifier(
     """
     source = models.resolve_model(model, mode)
     directory = models.model_directory(source, log=log)
-    opened, reason = engines.open_model(directory, engine=engine, precision=precision, log=log)
-    kind = engines.kind_of(opened)
+    kind = describe(directory).kind  # from saved_model.pb: a model of the wrong kind is refused before it loads
     models.check_kind(source.name, kind, mode, source.variant.model_id if source.variant else None)
+    opened, reason = engines.open_model(directory, engine=engine, precision=precision, log=log, variant=source.variant)
     names = labels_module.load_labels(labels)
     labels_module.check_labels(names, opened.num_classes, labels)
     return Classifier(opened, names, source, reason)
