@@ -279,6 +279,17 @@ def load_classifier(
     return Classifier(opened, names, source, reason)
 
 
+def prepare_model(model: str, *, log: Callable[[str], None] | None = None) -> str:
+    """Does now the slow part of a model's first run on a CPU: downloads it (once) and
+    converts it for OpenVINO (once), both into the cache. ``model`` is anything
+    ``load_classifier`` takes. Returns its SavedModel directory; raises ModelError."""
+    source = models.resolve_model(model)
+    directory = models.model_directory(source, log=log)
+    variant = source.variant or models.VARIANTS[models.DEFAULT_MODEL]  # the size a run would use
+    engines.prepare(directory, variant.size, log=log, variant=source.variant)
+    return directory
+
+
 def classify_video(video: str | os.PathLike | np.ndarray, model: str | None = None, **options) -> Result:
     """One-shot convenience: ``load_classifier(model)`` then ``classify(video, **options)``."""
     load_options = {key: options.pop(key) for key in ("mode", "engine", "precision", "labels") if key in options}

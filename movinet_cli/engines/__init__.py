@@ -90,3 +90,20 @@ def open_model(
         return tf_engine.open_model(directory), f"auto: OpenVINO failed ({error}); fell back to TensorFlow"
     reason = "requested with --engine openvino" if engine == "openvino" else "auto: no GPU for TensorFlow; OpenVINO on the CPU"
     return opened, reason
+
+
+def prepare(directory: str, size: int, *, log: Callable[[str], None] | None = None, variant: Variant | None = None) -> None:
+    """Converts the model in ``directory`` for OpenVINO now, as its first run on a CPU would
+    (a stream model for frames of ``size`` x ``size`` pixels), so later runs start at once."""
+    from . import openvino as ov_engine
+    from ..models import cache_dir
+
+    ov_engine.prepare(directory, cache_dir() / "openvino", size, log, variant)
+
+
+def is_prepared(directory: str, kind: str, size: int) -> bool:
+    """Whether ``prepare`` has nothing left to do for this model of ``kind`` at ``size``."""
+    from . import openvino as ov_engine
+    from ..models import cache_dir
+
+    return ov_engine.is_converted(directory, cache_dir() / "openvino", (size, size) if kind == "stream" else None)

@@ -362,12 +362,11 @@ def prepare(directory: str, cache_root: Path, size: int, log: Callable[[str], No
         opened.init_states((1, size, size))
 
 
-def is_converted(directory: str, cache_root: Path, size: int) -> bool:
-    """Whether the cache holds the conversion of the model in ``directory`` that a run at
-    ``size`` x ``size`` pixels needs, without loading it."""
+def is_converted(directory: str, cache_root: Path, frame_size: tuple[int, int] | None) -> bool:
+    """Whether the cache holds the conversion of the model in ``directory`` that a run needs
+    (``frame_size`` (height, width) for a stream model, None for a base model), without loading it."""
     cache = ConversionCache(cache_root)
-    stream = describe(directory).kind == "stream"
-    return cache.holds(_entry_key(cache, directory, (size, size) if stream else None))
+    return cache.holds(_entry_key(cache, directory, frame_size))
 
 
 def _entry_key(cache: ConversionCache, directory: str, frame_size: tuple[int, int] | None) -> str:

@@ -1,0 +1,213 @@
+"""The OpenVINO conversion's life cycle: offline, interruptible, self-healing, ahead of time."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import ROOT
+
+from movinet_cli import engines, models
+from movinet_cli.cli import cli
+
+# Installed in every Python process of a run through sitecustomize (PYTHONPATH), so it also
+# watches the spawned conversion child and anything forked: every step towards network
+# traffic (a name lookup, a connect, a send) is appended to $NETWORK_LOG with the process id.
+# (Creating a socket is not watched: urllib3, which TensorFlow imports, probes IPv6 support
+# by binding an unconnected AF_INET6 socket to ::1, and sends nothing.)
+NETWORK_GUARD = """
+import os, sys
+
+NETWORK_EVENTS = {"socket.connect", "socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyaddr", "socket.sendto", "socket.sendmsg"}
+
+def _watch(event, args):
+    if event in NETWORK_EVENTS:
+        with open(os.environ["NETWORK_LOG"], "a") as log:
+            log.write(f"{os.getpid()} {event} {args!r:.200}\\n")
+
+sys.addaudithook(_watch)
+"""
+
+# After converting both test models in-process machinery (the child included), which threads
+# and child processes are left: OpenVINO's telemetry leaves sender threads and processes.
+CONVERT_AND_REPORT = """
+import json, multiprocessing, sys, threading
+from movinet_cli import engines
+for directory in sys.argv[1:]:
+    engines.prepare(directory, 32)
+print(json.dumps({"threads": [t.name for t in threading.enumerate()], "children": len(multiprocessing.active_children())}))
+"""
+
+
+def offline_environment(tmp_path) -> dict:
+    """A first-time user's environment: no CI variable (OpenVINO's telemetry stays on for CI
+    only when told), a fresh home (no telemetry opt-out file), an empty cache."""
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "TF_BUILD", "JENKINS_URL")}
+    guard = tmp_path / "guard"
+    guard.mkdir()
+    (guard / "sitecustomize.py").write_text(NETWORK_GUARD)
+    home = tmp_path / "home"
+    home.mkdir()
+    env.update(
+        PYTHONPATH=os.pathsep.join([str(guard), str(ROOT)]),
+        NETWORK_LOG=str(tmp_path / "network.log"),
+        HOME=str(home),
+        MOVINET_CACHE_DIR=str(tmp_path / "cache"),
+    )
+    return env
+
+
+def test_conversion_opens_no_socket_and_leaves_no_thread_or_process(tiny_models, tmp_path):
+    env = offline_environment(tmp_path)
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-c", CONVERT_AND_REPORT, tiny_models.base, tiny_models.stream], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    left = json.loads(result.stdout.splitlines()[-1])
+    assert left == {"threads": ["MainThread"], "children": 0}
+    network = Path(env["NETWORK_LOG"])
+    assert not network.exists(), network.read_text()
+    assert not (tmp_path / "home" / "intel").exists()  # nor did OpenVINO's telemetry write its files
+    assert time.monotonic() - started < 120
+
+
+def test_the_network_guard_sees_openvino_telemetry(tmp_path):
+    """The guard above can fail: importing OpenVINO plainly, telemetry on, is caught."""
+    env = offline_environment(tmp_path)
+    code = "import openvino, time; time.sleep(1)"
+    subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=120, check=True)
+    assert "www.google-analytics.com" in Path(env["NETWORK_LOG"]).read_text()
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def is_running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def interrupted_conversion(tiny_models, tmp_path, signal_number):
+    """Starts `movinet models --prepare` on the stream model, sends ``signal_number`` to its
+    process group (Ctrl-C) or to the command alone (SIGKILL: a crash) while the child is
+    loading the model; returns the command's exit code, its child processes (the conversion
+    and multiprocessing's resource tracker) and the cache."""
+    env = offline_environment(tmp_path)
+    command = [sys.executable, "-m", "movinet_cli", "models", "--prepare", tiny_models.stream]
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    for line in process.stderr:
+        if "loading the SavedModel" in line:
+            break
+    children = children_of(process.pid)
+    if signal_number == signal.SIGINT:
+        os.killpg(process.pid, signal.SIGINT)
+    else:
+        os.kill(process.pid, signal_number)
+    process.stderr.read()
+    exit_code = process.wait(timeout=60)
+    deadline = time.monotonic() + 10
+    while any(map(is_running, children)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return exit_code, children, Path(env["MOVINET_CACHE_DIR"]) / "openvino"
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGKILL])
+def test_an_interrupted_conversion_leaves_no_child_and_no_entry(tiny_models, tmp_path, signal_number, monkeypatch):
+    exit_code, children, cache = interrupted_conversion(tiny_models, tmp_path, signal_number)
+    assert exit_code == (130 if signal_number == signal.SIGINT else -signal.SIGKILL)
+    assert children and not any(map(is_running, children))
+    entries = [p.name for p in cache.iterdir() if p.name != "compiled"]
+    if signal_number == signal.SIGINT:
+        assert entries == []
+    else:  # the killed command could clean nothing up: the next conversion sweeps what is left
+        assert all(".partial-" in name for name in entries)
+        monkeypatch.setenv("MOVINET_CACHE_DIR", str(cache.parent))
+        engines.prepare(tiny_models.stream, 32)
+        assert [p for p in cache.iterdir() if ".partial-" in p.name] == []
+
+
+def test_a_damaged_cache_entry_description_is_rebuilt(tiny_models, tmp_path, monkeypatch):
+    monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path))
+    engines.prepare(tiny_models.base, 32)
+    (meta,) = (tmp_path / "openvino").glob("*/meta.json")
+    meta.write_text(meta.read_text()[:20])  # cut short, as by a crash or a full disk
+    messages = []
+    model, _ = engines.open_model(tiny_models.base, engine="openvino", log=messages.append)
+    assert any("Converting" in m for m in messages)
+    assert json.loads(meta.read_text())["kind"] == "base"
+    assert model.num_classes == 600
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(arg) for arg in args], catch_exceptions=False)
+
+
+def test_a_cache_directory_that_is_a_file_is_one_line(tiny_models, tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("")
+    for cache in (tmp_path / "file", tmp_path / "file" / "below"):
+        monkeypatch.setenv("MOVINET_CACHE_DIR", str(cache))
+        for args in (["classify", "--model", tiny_models.base, ROOT / "sample_videos" / "red.mp4"], ["models"]):
+            result = run(*args)
+            assert result.exit_code == 1
+            (line,) = result.stderr.splitlines()
+            assert line.startswith("Error: the cache directory") and f"{tmp_path / 'file'} is a file" in line
+
+
+def test_prepare_converts_ahead_and_models_says_so(tiny_models, tmp_path, monkeypatch):
+    monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path))
+    for kind in ("base", "stream"):  # registry entries served from the download cache
+        directory = models.cached_model_dir(models.VARIANTS[f"a0-{kind}"].url)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(getattr(tiny_models, kind), directory)
+    listed = run("models", "a0-base", "a0-stream", "a1-base")
+    assert listed.exit_code == 0
+    assert all(line.split()[7:9] == ["yes", "no"] for line in listed.stdout.splitlines()[1:3])
+    assert "--prepare" in listed.stdout
+    prepared = run("models", "--prepare", "a0-base", "a0-stream")
+    assert prepared.exit_code == 0, prepared.stderr
+    assert prepared.stdout.splitlines() == ["a0-base: ready", "a0-stream: ready"]
+    assert "A0 stream: under a minute, once" in prepared.stderr and "converted in" in prepared.stderr
+    document = json.loads(run("models", "--format", "json").stdout)
+    converted = {m["name"] for m in document["models"] if m["converted"]}
+    assert converted == {"a0-base", "a0-stream"}
+    again = run("models", "--prepare", "a0-stream")
+    assert again.exit_code == 0 and "Converting" not in again.stderr
+
+
+def test_prepare_reports_each_failure_and_exits_1(tiny_models, tmp_path, monkeypatch):
+    monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path))
+    result = run("models", "--prepare", tiny_models.base, tmp_path / "nowhere")
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [f"{tiny_models.base}: ready"]
+    assert [line for line in result.stderr.splitlines() if line.startswith("Error:")][0].startswith(f"Error: {tmp_path / 'nowhere'}:")
+    assert run("models", "--prepare").exit_code == 2
+
+
+def test_what_a_killed_conversion_was_writing_is_swept(tiny_models, tmp_path, monkeypatch):
+    monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path))
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    staging = tmp_path / "openvino" / f"0123abcd.partial-{int(ended.stdout)}-x1y2"
+    staging.mkdir(parents=True)
+    (staging / "model.bin").write_bytes(b"half")
+    live = tmp_path / "openvino" / f"0123abcd.partial-{os.getpid()}-x1y2"  # still being written
+    live.mkdir()
+    engines.prepare(tiny_models.base, 32)
+    assert not staging.exists() and live.exists()
