@@ -22,7 +22,7 @@ from .errors import ModelError
 _SAVED_MODEL_META_GRAPHS = 2  # SavedModel.meta_graphs
 _META_GRAPH_SIGNATURE_DEF = 5  # MetaGraphDef.signature_def, map<string, SignatureDef>
 _SIGNATURE_INPUTS, _SIGNATURE_OUTPUTS = 1, 2  # SignatureDef: map<string, TensorInfo>
-_TENSOR_INFO_SHAPE = 3  # TensorInfo.tensor_shape
+_TENSOR_INFO_NAME, _TENSOR_INFO_SHAPE = 1, 3  # TensorInfo.name (in the graph), .tensor_shape
 _SHAPE_DIM, _SHAPE_UNKNOWN_RANK = 2, 3  # TensorShapeProto.dim, .unknown_rank
 _DIM_SIZE = 1  # TensorShapeProto.Dim.size (-1: unknown)
 _MAP_KEY, _MAP_VALUE = 1, 2
@@ -31,11 +31,18 @@ _VARINT, _FIXED64, _LENGTH_DELIMITED, _FIXED32 = 0, 1, 2, 5
 
 
 @dataclass(frozen=True)
-class Signature:
-    """A signature's input and output shapes by name (None: unknown rank; -1: unknown dim)."""
+class Tensor:
+    """A signature's input or output: its tensor in the graph (``StatefulPartitionedCall:1``,
+    the name OpenVINO's converter takes) and its shape (None: unknown rank; -1: unknown size)."""
 
-    inputs: dict[str, tuple[int, ...] | None]
-    outputs: dict[str, tuple[int, ...] | None]
+    name: str
+    shape: tuple[int, ...] | None
+
+
+@dataclass(frozen=True)
+class Signature:
+    inputs: dict[str, Tensor]  # by keyword
+    outputs: dict[str, Tensor]
 
 
 @dataclass(frozen=True)
@@ -70,8 +77,8 @@ def read_signatures(directory: str) -> dict[str, Signature]:
                 if name == _INIT_OP:
                     continue
                 signatures[name] = Signature(
-                    inputs=dict(_tensor_shapes(signature, _SIGNATURE_INPUTS)),
-                    outputs=dict(_tensor_shapes(signature, _SIGNATURE_OUTPUTS)),
+                    inputs=dict(_tensors(signature, _SIGNATURE_INPUTS)),
+                    outputs=dict(_tensors(signature, _SIGNATURE_OUTPUTS)),
                 )
         return signatures
     except OSError as error:
@@ -88,22 +95,23 @@ def describe(directory: str) -> ModelInfo:
         outputs = signatures["call"].outputs
         if "logits" not in outputs:
             raise ModelError(f"{directory}: the stream model's 'call' signature has no 'logits' output")
-        shape = outputs["logits"]
+        shape = outputs["logits"].shape
     else:
         outputs = signatures["serving_default"].outputs
         if len(outputs) != 1:
             raise ModelError(f"{directory}: expected one output (the logits), got {sorted(outputs)}")
-        (shape,) = outputs.values()
+        shape = next(iter(outputs.values())).shape
     if not shape or shape[-1] < 1:
         raise ModelError(f"{directory}: the logits have no static class count (shape {shape})")
     return ModelInfo(kind, shape[-1])
 
 
-def _tensor_shapes(signature: memoryview, field: int):
+def _tensors(signature: memoryview, field: int):
     for entry in _fields(signature, field):
-        name, tensor_info = _map_entry(entry)
+        key, tensor_info = _map_entry(entry)
+        names = [bytes(name).decode() for name in _fields(tensor_info, _TENSOR_INFO_NAME)]
         shapes = list(_fields(tensor_info, _TENSOR_INFO_SHAPE))
-        yield name, _shape(shapes[-1]) if shapes else None
+        yield key, Tensor(names[-1] if names else "", _shape(shapes[-1]) if shapes else None)
 
 
 def _shape(shape: memoryview) -> tuple[int, ...] | None:

@@ -22,8 +22,14 @@ def test_shapes_match_what_tensorflow_reports(tiny_models):
     assert set(signatures) == set(loaded.signatures)
     for name, signature in loaded.signatures.items():
         expected = {key: tuple(-1 if d is None else d for d in spec.shape) for key, spec in signature.structured_outputs.items()}
-        assert signatures[name].outputs == expected
+        assert {key: tensor.shape for key, tensor in signatures[name].outputs.items()} == expected
         assert set(signatures[name].inputs) == set(signature.structured_input_signature[1])
+
+
+def test_tensor_names_are_the_graph_s(tiny_models):
+    call = read_signatures(tiny_models.stream)["call"]
+    assert call.inputs["image"].name == "call_image:0"
+    assert call.outputs["logits"].name.startswith("StatefulPartitionedCall:")
 
 
 def test_reading_does_not_import_tensorflow(tiny_models):

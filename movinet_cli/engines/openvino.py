@@ -7,12 +7,17 @@ shapes fixed at conversion, the OpenVINO version and this converter's version. A
 written to a temporary directory and renamed into place, and carries the SHA-256 of its
 weights, so a partial or corrupt entry is detected, removed and rebuilt.
 
-Base models convert straight from the SavedModel directory with a dynamic ``image`` shape.
-Stream models convert from a concrete function of the ``call`` signature with a static
-batch, frame size and states and only the frame count dynamic (fully dynamic shapes
-convert but fail at inference); its ports map back to the state names through the
-function's tensor names. Either is reshaped to each chunk's or window's static shape
-before compiling, which makes faster CPU code.
+Both kinds convert straight from the SavedModel directory with OpenVINO's TensorFlow
+frontend; TensorFlow is never loaded (loading the A5 stream model into it took 100 s and
+6 GB, more than the conversion itself). Base models convert with a dynamic ``image``
+shape. Stream models convert the ``call`` signature (picked by its tensor names) with a
+static batch, frame size and states and only the frame count dynamic (fully dynamic shapes
+convert but fail at inference); the state shapes for a frame size come from converting and
+running the ``init_states`` signature first. Either is reshaped to each chunk's or window's
+static shape before compiling, which makes faster CPU code.
+
+Conversion runs in a child process that reports its phases; ``log`` gets a line per phase
+and a heartbeat, with the expected duration for the variant.
 """
 
 from __future__ import annotations
@@ -33,14 +38,14 @@ from typing import Callable
 
 import numpy as np
 
-from .._lazy import openvino, tensorflow
+from .._lazy import openvino
 from ..errors import EngineError
 from ..models import Variant
-from ..saved_model import describe
+from ..saved_model import Signature, describe, read_signatures
 
 NAME = "openvino"
 PRECISIONS = ("f32", "bf16")
-CONVERTER_VERSION = 2  # bump when the conversion below changes what it writes
+CONVERTER_VERSION = 3  # bump when the conversion below changes what it writes
 COMPILED_SHAPES_KEPT = 4  # compiled input shapes kept per model (windows or chunk lengths)
 HEARTBEAT_S = 15  # a conversion says it is alive at least this often
 # What a first conversion costs, measured on a 2-core x86 machine (benchmarks/cold_start.py).
@@ -265,42 +270,55 @@ class OpenVinoStreamModel:
 
 def _convert_stream(directory: str, frame_size: tuple[int, int], phase: Callable[[str], None]) -> tuple[object, dict]:
     """Converts the ``call`` signature with static batch, frame size and states, and a
-    dynamic frame count. Returns the model and where (image, *states) and (logits,
-    *states) sit among its inputs and outputs, which OpenVINO orders its own way."""
-    phase("loading the SavedModel into TensorFlow")
-    tf = tensorflow()
-    loaded = tf.saved_model.load(directory)
-    phase("tracing the call signature")
-    call, init_states = loaded.signatures["call"], loaded.signatures["init_states"]
-    states = init_states(tf.constant([1, 1, *frame_size, 3], tf.int32))
-    names = sorted(states)
-    specs = [tf.TensorSpec([1, None, *frame_size, 3], tf.float32)]
-    specs += [tf.TensorSpec(states[name].shape, states[name].dtype) for name in names]
-
-    def ordered_call(image, *state_values):
-        outputs = call(image=image, **dict(zip(names, state_values)))
-        return [outputs["logits"]] + [outputs[name] for name in names]
-
-    function = tf.function(ordered_call).get_concrete_function(*specs)
+    dynamic frame count, straight from the SavedModel (OpenVINO's TensorFlow frontend takes
+    the signature's tensor names as inputs and outputs: no TensorFlow). Returns the model
+    and where (image, *states) and (logits, *states) sit among its inputs and outputs."""
+    signatures = read_signatures(directory)
+    call = signatures["call"]
+    names = sorted(name for name in call.inputs if name != "image")
+    phase("finding the state shapes")
+    shapes = _state_shapes(directory, signatures["init_states"], frame_size)
+    for name in names:
+        shapes.setdefault(name, call.inputs[name].shape)  # constant states (frame counts) fold away there
+    unknown = [name for name in names if not shapes[name] or min(shapes[name]) < 0]
+    if unknown:
+        raise EngineError(f"OpenVINO cannot convert the stream model: no static shape for states {unknown[:3]}")
     phase("converting")
+    inputs = {call.inputs["image"].name: [1, -1, *frame_size, 3]}
+    inputs.update((call.inputs[name].name, list(shapes[name])) for name in names)
+    outputs = [call.outputs[name].name for name in ["logits", *names]]
     try:
-        model = openvino().convert_model(function)
-        inputs = _positions([t.name.split(":")[0] for t in function.inputs[: len(specs)]], model.inputs)
-        outputs = _positions([t.name for t in function.outputs], model.outputs)
+        model = openvino().convert_model(directory, input=inputs, output=outputs)
     except Exception as error:
         raise EngineError(f"OpenVINO cannot convert the stream model: {_one_line(error)}") from None
-    state_specs = [(list(states[name].shape), np.dtype(states[name].dtype.as_numpy_dtype).str) for name in names]
+    # OpenVINO names an output that shares its input's name "<name>_1".
+    input_positions = _positions([["image"], *([name] for name in names)], model.inputs)
+    output_positions = _positions([["logits"], *([name, f"{name}_1"] for name in names)], model.outputs)
+    state_specs = [(list(shapes[name]), model.inputs[i].get_element_type().to_dtype().str) for name, i in zip(names, input_positions[1:])]
     meta = {"kind": "stream", "frame_size": list(frame_size), "states": names, "state_specs": state_specs}
-    return model, {**meta, "inputs": inputs, "outputs": outputs}
+    return model, {**meta, "inputs": input_positions, "outputs": output_positions}
 
 
-def _positions(tensor_names: list[str], ports) -> list[int]:
-    """For each TensorFlow tensor name, the index of the OpenVINO port carrying it."""
+def _state_shapes(directory: str, init_states: Signature, frame_size: tuple[int, int]) -> dict[str, tuple[int, ...]]:
+    """The shapes of the states for one-frame chunks of ``frame_size``: the ``init_states``
+    signature alone, converted and run (it only makes zeros)."""
+    try:
+        model = openvino().convert_model(directory, output=[tensor.name for tensor in init_states.outputs.values()])
+        request = openvino().Core().compile_model(model, "CPU").create_infer_request()
+        request.infer({0: np.array([1, 1, *frame_size, 3], model.inputs[0].get_element_type().to_dtype())})
+    except Exception as error:
+        raise EngineError(f"OpenVINO cannot convert the stream model's init_states: {_one_line(error)}") from None
+    return {port.get_any_name(): tuple(request.get_output_tensor(i).shape) for i, port in enumerate(model.outputs)}
+
+
+def _positions(candidates: list[list[str]], ports) -> list[int]:
+    """For each list of candidate names, the index of the OpenVINO port carrying one of them."""
     by_name = {name: index for index, port in enumerate(ports) for name in port.get_names()}
-    missing = [name for name in tensor_names if name not in by_name]
+    positions = [next((by_name[name] for name in names if name in by_name), None) for names in candidates]
+    missing = [names[0] for names, position in zip(candidates, positions) if position is None]
     if missing:
         raise EngineError(f"converted model lacks ports for {missing[:3]}")
-    return [by_name[name] for name in tensor_names]
+    return positions
 
 
 def _convert_base(directory: str, phase: Callable[[str], None]):
