@@ -209,7 +209,7 @@ def test_prepare_converts_ahead_and_models_says_so(tiny_models, tmp_path, monkey
     prepared = run("models", "--prepare", "a0-base", "a0-stream")
     assert prepared.exit_code == 0, prepared.stderr
     assert prepared.stdout.splitlines() == ["a0-base: ready", "a0-stream: ready"]
-    assert "A0 stream: under a minute, once" in prepared.stderr and "converted in" in prepared.stderr
+    assert "A0 stream: about ten seconds, once" in prepared.stderr and "converted in" in prepared.stderr
     document = json.loads(run("models", "--format", "json").stdout)
     converted = {m["name"] for m in document["models"] if m["converted"]}
     assert converted == {"a0-base", "a0-stream"}
