@@ -3,7 +3,6 @@
 import contextlib
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -112,24 +111,13 @@ def conversion_child(parent: int) -> int:
     return child
 
 
-def sigterm_pending_or_gone(pid: int) -> bool:
-    """Whether ``pid`` has been sent SIGTERM (a stopped process keeps it pending; Linux ends
-    one whose SIGTERM would be fatal at once)."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return True
-    pending = int(re.search(r"^ShdPnd:\s*([0-9a-f]+)", status, re.M)[1], 16) | int(re.search(r"^SigPnd:\s*([0-9a-f]+)", status, re.M)[1], 16)
-    return not is_running(pid) or bool(pending & 1 << (signal.SIGTERM - 1))
-
-
 def interrupted_conversion(tiny_models, tmp_path, signal_number):
     """Starts `movinet models --prepare` on the stream model and, once its child reports the
     first phase, freezes the child (SIGSTOP, so that the tiny model cannot finish first),
     sends ``signal_number`` to the process group (SIGINT: Ctrl-C in a terminal) or to the
     command alone (SIGKILL: a crash), and lets the child go on. Returns the command's exit
-    code, its child processes (the conversion and multiprocessing's resource tracker) and
-    the cache."""
+    code, its child processes (the conversion and multiprocessing's resource tracker),
+    whether the conversion child had ended before it was let go on, and the cache."""
     env = offline_environment(tmp_path)
     command = [sys.executable, "-m", "movinet_cli", "models", "--prepare", tiny_models.stream]
     process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -140,11 +128,12 @@ def interrupted_conversion(tiny_models, tmp_path, signal_number):
     os.kill(child, signal.SIGSTOP)
     if signal_number == signal.SIGINT:
         os.killpg(process.pid, signal.SIGINT)
-        deadline = time.monotonic() + 30
-        while not sigterm_pending_or_gone(child) and time.monotonic() < deadline:
-            time.sleep(0.05)  # until the command has told its child to end
     else:
         os.kill(process.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while is_running(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    ended_frozen = not is_running(child)
     with contextlib.suppress(ProcessLookupError):  # it may have ended already
         os.kill(child, signal.SIGCONT)
     process.stderr.read()
@@ -152,21 +141,21 @@ def interrupted_conversion(tiny_models, tmp_path, signal_number):
     deadline = time.monotonic() + 10
     while any(map(is_running, children)) and time.monotonic() < deadline:
         time.sleep(0.2)
-    return exit_code, children, Path(env["MOVINET_CACHE_DIR"]) / "openvino"
+    return exit_code, children, ended_frozen, Path(env["MOVINET_CACHE_DIR"]) / "openvino"
 
 
 @pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGKILL])
 def test_an_interrupted_conversion_leaves_no_child_and_no_half_entry(tiny_models, tmp_path, signal_number, monkeypatch):
-    exit_code, children, cache = interrupted_conversion(tiny_models, tmp_path, signal_number)
+    exit_code, children, ended_frozen, cache = interrupted_conversion(tiny_models, tmp_path, signal_number)
     assert exit_code == (130 if signal_number == signal.SIGINT else -signal.SIGKILL)
+    # The end of the command must end even a child that runs no Python code (frozen here; in
+    # real life busy in OpenVINO's converter, which holds the GIL for minutes).
+    assert ended_frozen
     assert len(children) == 2 and not any(map(is_running, children))
-    entries = [p for p in cache.iterdir() if p.name != "compiled"]
-    if signal_number == signal.SIGINT:
-        assert entries == []
-    else:  # the orphaned child ends within a second, and may have finished its entry first
-        monkeypatch.setenv("MOVINET_CACHE_DIR", str(cache.parent))
-        engines.prepare(tiny_models.stream, 32)  # sweeps what a killed writer left
-        assert all((p / "meta.json").is_file() for p in cache.iterdir() if p.name != "compiled")
+    assert [p for p in cache.iterdir() if p.name != "compiled"] == []
+    monkeypatch.setenv("MOVINET_CACHE_DIR", str(cache.parent))
+    engines.prepare(tiny_models.stream, 32)  # and the next run converts
+    assert [p.name for p in cache.iterdir() if ".partial-" in p.name] == []
 
 
 def test_a_damaged_cache_entry_description_is_rebuilt(tiny_models, tmp_path, monkeypatch):

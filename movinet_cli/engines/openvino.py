@@ -22,6 +22,7 @@ and a heartbeat, with the expected duration for the variant.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import multiprocessing
@@ -29,6 +30,7 @@ import os
 import re
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -56,6 +58,7 @@ CONVERSION_TIMES = {
     **{(model_id, "stream"): "about ten seconds" for model_id in ("a0", "a1", "a2")},
     **{(model_id, "stream"): "a minute or two" for model_id in ("a3", "a4", "a5")},
 }
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 _STAGING = re.compile(r"\.partial-(\d+)-")  # <key>.partial-<pid>-<random>: an entry being written
 
 
@@ -476,7 +479,7 @@ def _in_child(function, args: tuple, announce: _Announcer, sweep: Callable[[], N
 
 def _child_main(sender, parent_pid: int, function, args: tuple) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides, and cleans up
-    threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), daemon=True).start()
+    _end_with_parent(parent_pid)
     try:
         result = ("result", function(*args, lambda name: sender.send(("phase", name))))
     except EngineError as error:
@@ -486,8 +489,19 @@ def _child_main(sender, parent_pid: int, function, args: tuple) -> None:
     sender.send(result)
 
 
+def _end_with_parent(parent_pid: int) -> None:
+    """Ends this process when its parent dies without the chance to end it (SIGKILL, a
+    crash). On Linux the kernel sends SIGKILL (PR_SET_PDEATHSIG): a watching thread would
+    not run while OpenVINO's converter holds the GIL, for minutes. Elsewhere, that thread."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent_pid:  # it died before the request took effect
+            os._exit(1)
+    else:
+        threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), daemon=True).start()
+
+
 def _exit_when_orphaned(parent_pid: int) -> None:
-    """Ends this process if its parent is gone (killed without a chance to end it)."""
     while os.getppid() == parent_pid:
         time.sleep(1.0)
     os._exit(1)
