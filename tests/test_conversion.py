@@ -18,30 +18,30 @@ from movinet_cli import engines, models
 from movinet_cli.cli import cli
 
 # Installed in every Python process of a run through sitecustomize (PYTHONPATH), so it also
-# watches the spawned conversion child and anything forked: every step towards network
-# traffic (a name lookup, a connect, a send) is appended to $NETWORK_LOG with the process id.
-# (Creating a socket is not watched: urllib3, which TensorFlow imports, probes IPv6 support
-# by binding an unconnected AF_INET6 socket to ::1, and sends nothing.)
+# watches the spawned conversion child and anything forked: every AF_INET/AF_INET6 socket,
+# name lookup, connect and send is appended to $NETWORK_LOG with the process id.
 NETWORK_GUARD = """
-import os, sys
+import os, socket, sys
 
 NETWORK_EVENTS = {"socket.connect", "socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyaddr", "socket.sendto", "socket.sendmsg"}
 
 def _watch(event, args):
-    if event in NETWORK_EVENTS:
+    if event in NETWORK_EVENTS or event == "socket.__new__" and args[1] in (socket.AF_INET, socket.AF_INET6):
         with open(os.environ["NETWORK_LOG"], "a") as log:
             log.write(f"{os.getpid()} {event} {args!r:.200}\\n")
 
 sys.addaudithook(_watch)
 """
 
-# After converting both test models in-process machinery (the child included), which threads
-# and child processes are left: OpenVINO's telemetry leaves sender threads and processes.
-CONVERT_AND_REPORT = """
+# Converts and runs both test models (the conversions in their child process), then reports
+# which threads and child processes are left: OpenVINO's telemetry leaves sender threads.
+CONVERT_RUN_AND_REPORT = """
 import json, multiprocessing, sys, threading
-from movinet_cli import engines
-for directory in sys.argv[1:]:
+from movinet_cli import engines, load_classifier
+video, directories = sys.argv[1], sys.argv[2:]
+for directory in directories:
     engines.prepare(directory, 32)
+    load_classifier(directory, engine="openvino").classify(video)
 print(json.dumps({"threads": [t.name for t in threading.enumerate()], "children": len(multiprocessing.active_children())}))
 """
 
@@ -64,12 +64,12 @@ def offline_environment(tmp_path) -> dict:
     return env
 
 
-def test_conversion_opens_no_socket_and_leaves_no_thread_or_process(tiny_models, tmp_path):
+def test_conversion_and_inference_open_no_socket_and_leave_no_thread_or_process(tiny_models, tmp_path):
     env = offline_environment(tmp_path)
     started = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, "-c", CONVERT_AND_REPORT, tiny_models.base, tiny_models.stream], env=env, capture_output=True, text=True, timeout=300
-    )
+    video = str(ROOT / "sample_videos" / "red.mp4")
+    command = [sys.executable, "-c", CONVERT_RUN_AND_REPORT, video, tiny_models.base, tiny_models.stream]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     left = json.loads(result.stdout.splitlines()[-1])
     assert left == {"threads": ["MainThread"], "children": 0}
