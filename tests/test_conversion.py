@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from click.testing import CliRunner
 from conftest import ROOT
 
 from movinet_cli import engines, models
+from movinet_cli.engines import openvino as ov_engine
 from movinet_cli.cli import cli
 
 # Installed in every Python process of a run through sitecustomize (PYTHONPATH), so it also
@@ -47,8 +47,8 @@ print(json.dumps({"threads": [t.name for t in threading.enumerate()], "children"
 
 
 def offline_environment(tmp_path) -> dict:
-    """A first-time user's environment: no CI variable (OpenVINO's telemetry stays on for CI
-    only when told), a fresh home (no telemetry opt-out file), an empty cache."""
+    """A first-time user's environment: no CI variable (OpenVINO's telemetry turns itself off
+    when it sees one), a fresh home (no telemetry opt-out file), an empty cache."""
     env = {k: v for k, v in os.environ.items() if k not in ("CI", "TF_BUILD", "JENKINS_URL")}
     guard = tmp_path / "guard"
     guard.mkdir()
@@ -159,10 +159,15 @@ def test_an_interrupted_conversion_leaves_no_child_and_no_half_entry(tiny_models
 
 
 def test_a_damaged_cache_entry_description_is_rebuilt(tiny_models, tmp_path, monkeypatch):
+    """Issue 10: a damaged description failed every later run. Each entry's meta.json is now
+    written with the entry and renamed into place with it, and a damaged one is rebuilt; the
+    <identity>.json of earlier versions is no longer read (kind and classes come from
+    saved_model.pb), so a damaged one left behind is harmless."""
     monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path))
     engines.prepare(tiny_models.base, 32)
     (meta,) = (tmp_path / "openvino").glob("*/meta.json")
     meta.write_text(meta.read_text()[:20])  # cut short, as by a crash or a full disk
+    (tmp_path / "openvino" / f"{ov_engine.saved_model_identity(tiny_models.base)}.json").write_text('{"kind": "ba')
     messages = []
     model, _ = engines.open_model(tiny_models.base, engine="openvino", log=messages.append)
     assert any("Converting" in m for m in messages)

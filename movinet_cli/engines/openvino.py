@@ -51,7 +51,7 @@ CONVERTER_VERSION = 3  # bump when the conversion below changes what it writes
 COMPILED_SHAPES_KEPT = 4  # compiled input shapes kept per model (windows or chunk lengths)
 HEARTBEAT_S = 15  # a conversion says it is alive at least this often
 # What a first conversion costs, measured on a 2-core x86 machine (benchmarks/cold_start.py:
-# A0 base 2 s, A5 base 8 s, A0 stream 10 s, A5 stream 90 s).
+# A0 base 1-2 s, A5 base 5-8 s, A0 stream 10 s, A5 stream 60-100 s).
 CONVERSION_TIMES = {
     **{(model_id, "base"): "a few seconds" for model_id in ("a0", "a1", "a2")},
     **{(model_id, "base"): "about ten seconds" for model_id in ("a3", "a4", "a5")},
