@@ -6,7 +6,9 @@ error, 130 interrupted (Ctrl-C).
 
 from __future__ import annotations
 
+import errno
 import functools
+import math
 import os
 import sys
 
@@ -17,8 +19,8 @@ from .batch import BATCH_FORMATS, VIDEO_EXTENSIONS
 from .classify import AGGREGATES
 from .engines import ENGINES
 from .engines.openvino import PRECISIONS
-from .errors import ModelKindError, MovinetError
-from .models import MODES
+from .errors import MovinetError, OutputError, UsageError
+from .models import CLIP_SECONDS, MODES
 from .video import RESIZE_MODES
 
 EXIT_CODES = """\b
@@ -31,9 +33,16 @@ class MovinetGroup(click.Group):
     """Turns library errors into one line on stderr, and Ctrl-C into a clean exit 130."""
 
     def invoke(self, ctx):
+        # A file name that is not UTF-8 prints as its own bytes on stdout (as ls shows it)
+        # and with backslash escapes in messages, instead of failing to print.
+        for stream, errors in ((sys.stdout, "surrogateescape"), (sys.stderr, "backslashreplace")):
+            if hasattr(stream, "reconfigure"):
+                stream.reconfigure(errors=errors)
         try:
-            return super().invoke(ctx)
-        except ModelKindError as error:
+            result = super().invoke(ctx)
+            sys.stdout.flush()  # a full disk behind stdout shows here, not at exit
+            return result
+        except UsageError as error:
             raise click.UsageError(str(error)) from None
         except MovinetError as error:
             raise click.ClickException(str(error)) from None
@@ -42,8 +51,14 @@ class MovinetGroup(click.Group):
             ctx.exit(130)
         except BrokenPipeError:
             # The reader of stdout went away (e.g. `| head`): stop quietly, as Python's docs advise.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            _discard_stdout()
             ctx.exit(1)
+        except OSError as error:
+            if error.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO):
+                raise
+            # Our own files report their errors by name (OutputError): this one is stdout.
+            _discard_stdout()
+            raise click.ClickException(f"cannot write to stdout: {error.strerror}") from None
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except Exception as error:
@@ -52,6 +67,31 @@ class MovinetGroup(click.Group):
             raise click.ClickException(
                 f"unexpected {type(error).__name__}: {error} (set MOVINET_DEBUG=1 to see the traceback)"
             ) from None
+
+
+def _discard_stdout() -> None:
+    """Points stdout at /dev/null, so that what is still buffered for a stdout that fails
+    is dropped quietly instead of failing again when Python exits."""
+    try:
+        descriptor = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (e.g. under CliRunner)
+        return
+    os.dup2(os.open(os.devnull, os.O_WRONLY), descriptor)
+
+
+class FiniteFloat(click.FloatRange):
+    """A FloatRange that refuses nan and inf (which pass its comparisons)."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+MAX_FPS = 60  # frames/s: 5x the fastest variant's 12; a 10-s window at 60 fps of A5 input is 737 MB
+MAX_SIZE = 640  # pixels: 2x the largest variant's 320; a frame at 640 is 4.7 MB of float32
+MAX_CHUNK = 128  # stream frames per call: results do not depend on it, memory does
 
 
 @click.group("movinet", cls=MovinetGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -90,8 +130,12 @@ labels_option = click.option(
     default=None,
     help="Label file, one per line in logit order (for a fine-tuned model).  [default: Kinetics-600]",
 )
-fps_option = click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=None, help="Frames/s fed to the model.  [default: the model's]")
-size_option = click.option("--size", type=click.IntRange(min=8), default=None, help="Frame size in pixels (square).  [default: the model's]")
+fps_option = click.option(
+    "--fps", type=FiniteFloat(min=0, min_open=True, max=MAX_FPS), default=None, help=f"Frames/s fed to the model, at most {MAX_FPS}.  [default: the model's]"
+)
+size_option = click.option(
+    "--size", type=click.IntRange(min=8, max=MAX_SIZE), default=None, help=f"Frame size in pixels (square), 8 to {MAX_SIZE}.  [default: the model's]"
+)
 
 model_options = _options(
     click.option(
@@ -134,14 +178,14 @@ input_options = _options(
         show_default=True,
         help="crop: shorter side to 1.15x size then centre crop (Kinetics eval); squash; pad (letterbox).",
     ),
-    click.option("--start", type=click.FloatRange(min=0), default=0.0, help="Start at this second of the video."),
-    click.option("--end", type=click.FloatRange(min=0, min_open=True), default=None, help="Stop at this second."),
+    click.option("--start", type=FiniteFloat(min=0), default=0.0, help="Start at this second of the video."),
+    click.option("--end", type=FiniteFloat(min=0, min_open=True), default=None, help="Stop at this second."),
     click.option(
         "--chunk",
-        type=click.IntRange(min=1),
+        type=click.IntRange(min=1, max=MAX_CHUNK, clamp=True),
         default=8,
         show_default=True,
-        help="Stream mode: frames per model call (the result does not depend on it).",
+        help=f"Stream mode: frames per model call, at most {MAX_CHUNK} (the result does not depend on it).",
     ),
     click.option(
         "--aggregate",
@@ -207,10 +251,10 @@ def _progress_bar(name: str, quiet: bool):
 )
 @click.option(
     "--timeline-step",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloat(min=0, min_open=True),
     default=None,
-    help="Timeline resolution, seconds: the window length in clip mode [default: 10], "
-    "the bin width in stream mode [default: every chunk].",
+    help="Timeline resolution, seconds: the window length in clip mode (longer steps pool 10-s "
+    "windows) [default: 10], the bin width in stream mode [default: every chunk].",
 )
 @click.option("--output-video", type=click.Path(dir_okay=False), default=None, help="Write VIDEO with its top labels drawn on it (one VIDEO only).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or notices on stderr.")
@@ -233,16 +277,28 @@ def classify(
     from . import output
     from .timeline import segments, timeline_format, write_timeline
 
+    from .files import check_output_path
+    from .video import check_video_output
+
     if timeline:
         try:
             timeline_format(timeline)
-        except ValueError as error:
+            check_output_path(timeline, "--timeline")
+        except (ValueError, OutputError) as error:
             raise click.BadParameter(str(error), param_hint="--timeline") from None
-    if output_video and len(videos) > 1:
-        raise click.UsageError("--output-video takes one VIDEO")
+    if output_video:
+        if len(videos) > 1:
+            raise click.UsageError("--output-video takes one VIDEO")
+        try:
+            check_output_path(output_video, "--output-video")
+            check_video_output(output_video)
+        except OutputError as error:
+            raise click.BadParameter(str(error), param_hint="--output-video") from None
     classifier = _load(model, mode, engine, precision, labels, quiet, verbose)
+    # The base model sees at most one training clip at a time; a longer step pools windows.
     if classifier.mode == "clip" and timeline_step:
-        options["window"] = timeline_step
+        options["window"] = min(timeline_step, CLIP_SECONDS)
+    bin_s = timeline_step if classifier.mode == "stream" or (timeline_step or 0) > CLIP_SECONDS else None
     top_k = min(top_k, len(classifier.labels))
     header = output.csv_header(top_k)
     entries, timelines, failed = [], {}, 0
@@ -267,7 +323,7 @@ def classify(
             click.echo(f"warning: {video}: {warning}", err=True)
         entries.append(result.to_dict() | {"path": video})
         if timeline:
-            timelines[video] = segments(result, classifier.labels, timeline_step if classifier.mode == "stream" else None)
+            timelines[video] = segments(result, classifier.labels, bin_s)
         if output_format == "text":
             click.echo(("\n" if index else "") + output.text_table(result, video))
         elif output_format == "csv":
@@ -329,15 +385,19 @@ def batch(
     """
     from tqdm import tqdm
 
-    from .batch import ResultsFile, ResultsFileError, check_results_path, find_videos, run_batch
+    from .batch import ResultsFile, ResultsFileError, check_results_path, find_videos, max_workers, results_format, run_batch
 
     if resume and overwrite:
         raise click.UsageError("--resume and --overwrite exclude each other")
+    output_format = output_format or results_format(output)
     try:
-        check_results_path(output, resume, overwrite)
-    except ResultsFileError as error:
+        check_results_path(output, output_format, resume, overwrite)
+    except (ResultsFileError, OutputError) as error:
         raise click.UsageError(str(error)) from None
-    output_format = output_format or ("jsonl" if output.lower().endswith((".jsonl", ".ndjson")) else "csv")
+    if workers > max_workers():
+        if not quiet:
+            click.echo(f"note: --workers {workers} capped at {max_workers()} (the CPU count; more only holds more frames in memory)", err=True)
+        workers = max_workers()
     extensions = [e.strip() for e in ext.split(",") if e.strip()]
     paths = find_videos(directory, extensions, recursive)
     if not paths:

@@ -1,4 +1,10 @@
-"""Output formats: an aligned text table, JSON documents and CSV rows."""
+"""Output formats: an aligned text table, JSON documents and CSV rows.
+
+CSV cells are made safe for spreadsheets (OWASP's advice on CSV injection): a text cell
+that starts with ``= + - @``, a tab, a line break or an apostrophe gets an apostrophe in
+front, which spreadsheets show as text instead of running a formula. ``read_cell`` takes
+it off again, so every value reads back exactly as it was.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,9 @@ import json
 from .classify import Result
 
 FORMATS = ("text", "json", "csv")
+# Starts of a cell that a spreadsheet would run as a formula; the apostrophe itself is
+# escaped too, so that reading back is exact.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "'")
 
 
 def csv_header(top_k: int) -> list[str]:
@@ -36,13 +45,44 @@ def csv_row(top_k: int, path: str, result: Result | None = None, error: str = ""
     return row
 
 
-def csv_text(rows: list[dict], header: list[str], with_header: bool) -> str:
+def safe_cell(value):
+    """``value`` as a spreadsheet shows it as text: an apostrophe before a formula start."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
+def read_cell(cell: str) -> str:
+    """The value that ``safe_cell`` wrote as ``cell``."""
+    return cell[1:] if cell.startswith("'") else cell
+
+
+def csv_line(values: list) -> str:
+    """One CSV record ending in ``\\n``, its cells made safe by ``safe_cell``. A cell with a
+    carriage return is quoted too (Python's csv quotes only the line terminator's characters,
+    and a bare CR in a file name would otherwise read back as a line break)."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=header, lineterminator="\n")
-    if with_header:
-        writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
+    csv.writer(buffer, lineterminator="\r\n").writerow([safe_cell(value) for value in values])
+    return buffer.getvalue()[:-2] + "\n"
+
+
+def csv_text(rows: list[dict], header: list[str], with_header: bool) -> str:
+    """CSV records for ``rows`` (dicts keyed by ``header``), the header line first if asked."""
+    lines = [csv_line(header)] if with_header else []
+    lines += [csv_line([row.get(column, "") for column in header]) for row in rows]
+    return "".join(lines)
+
+
+def read_csv(text: str) -> tuple[list[str], list[list[str]], bool]:
+    """Parses what ``csv_text`` wrote: ``(header, records, complete)``, cells as they were
+    written. ``complete`` is False when the text does not end with a whole record: its last
+    record was cut short (a crash while writing) and is left out."""
+    records = list(csv.reader(io.StringIO(text, newline="")))
+    # Quotes come in pairs in complete CSV (doubled inside a quoted cell): an odd count means
+    # the text ends inside a quoted cell.
+    complete = not text or (text.endswith("\n") and text.count('"') % 2 == 0)
+    if not complete and records:
+        records.pop()
+    records = [[read_cell(cell) for cell in record] for record in records]
+    return (records[0] if records else []), records[1:], complete
 
 
 def text_table(result: Result, name: str) -> str:

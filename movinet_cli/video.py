@@ -8,8 +8,11 @@ frame rate and frame count, and variable-frame-rate files have no single rate).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import stat
+import tempfile
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
@@ -20,7 +23,7 @@ os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
 import cv2  # noqa: E402
 import numpy as np
 
-from .errors import VideoError
+from .errors import OutputError, VideoError
 from .files import atomic_path
 
 RESIZE_MODES = ("crop", "squash", "pad")
@@ -33,6 +36,9 @@ TIMESTAMP_TOLERANCE_S = 0.5e-3
 MIN_FRAMES = 2
 # Fewer decoded frames than this share of what the container claims means the file ended early.
 TRUNCATION_RATIO = 0.9
+# Frames a window's buffer holds before it grows: one training clip of any variant (A5: 120),
+# so that a huge --chunk or window on a short video takes only what the video has.
+PREALLOCATED_FRAMES = 128
 
 
 @dataclass(frozen=True)
@@ -177,15 +183,44 @@ def to_model_input(frame_bgr: np.ndarray, out: np.ndarray | None = None) -> np.n
 
 
 def check_video_path(path: str | os.PathLike) -> str:
-    """Raises VideoError unless ``path`` is a non-empty regular file; returns it as str."""
+    """Raises VideoError unless ``path`` is a readable, non-empty regular file; returns it as str."""
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise VideoError(path, "no such file")
-    if os.path.isdir(path):
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise VideoError(path, "no such file") from None
+    except OSError as error:  # a symbolic link loop, a name too long, ...
+        raise VideoError(path, f"cannot be opened: {error.strerror}") from None
+    if stat.S_ISDIR(mode):
         raise VideoError(path, "is a directory, not a video file (use 'movinet batch DIR' for a directory)")
+    if not stat.S_ISREG(mode):
+        kind = "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+        raise VideoError(path, f"is {kind}, not a video file")
+    if not os.access(path, os.R_OK):
+        raise VideoError(path, "permission denied")
     if os.path.getsize(path) == 0:
         raise VideoError(path, "file is empty")
     return path
+
+
+@contextlib.contextmanager
+def opencv_path(path: str) -> Iterator[str]:
+    """A name under which OpenCV opens ``path`` as a plain file: absolute, so that FFmpeg
+    never takes a ``pipe:`` or ``http:`` at its start for a protocol, and, for a name that is
+    not valid UTF-8 (OpenCV crashes on one), a symbolic link with a plain name in a
+    temporary directory, removed on exit."""
+    absolute = os.path.abspath(path)
+    try:
+        absolute.encode("utf-8")
+    except UnicodeEncodeError:
+        extension = os.path.splitext(absolute)[1]
+        extension = extension if extension.isascii() else ""
+        with tempfile.TemporaryDirectory(prefix="movinet-") as directory:
+            link = os.path.join(directory, "video" + extension)
+            os.symlink(os.fsencode(absolute), link)
+            yield link
+        return
+    yield absolute
 
 
 class VideoReader:
@@ -218,10 +253,12 @@ class VideoReader:
         self.fps, self.size, self.resize = fps, size, resize
         self.start_s, self.end_s = start_s, end_s
         self.stats = DecodeStats()
-        self._capture = cv2.VideoCapture(self.path)
+        self._files = contextlib.ExitStack()
+        self._opencv_path = self._files.enter_context(opencv_path(self.path))
+        self._capture = cv2.VideoCapture(self._opencv_path)
         if not self._capture.isOpened():
-            self._capture.release()
-            if cv2.haveImageReader(self.path):
+            self.close()
+            if cv2.haveImageReader(self._opencv_path):
                 raise VideoError(self.path, "is a still image, not a video")
             raise VideoError(
                 self.path,
@@ -247,6 +284,7 @@ class VideoReader:
 
     def close(self) -> None:
         self._capture.release()
+        self._files.close()
 
     def __enter__(self) -> VideoReader:
         return self
@@ -326,7 +364,7 @@ class VideoReader:
         sampled = self.stats.sampled_frames
         if sampled >= MIN_FRAMES:
             return
-        if self.stats.decoded_frames <= 1 and cv2.haveImageReader(self.path):
+        if self.stats.decoded_frames <= 1 and cv2.haveImageReader(self._opencv_path):
             raise VideoError(self.path, "is a still image, not a video")
         if self.stats.decoded_frames == 0:
             raise VideoError(self.path, "contains no decodable video frames")
@@ -345,12 +383,18 @@ class VideoReader:
 def windows(frames: Iterable[tuple[float, np.ndarray]], length: int, fps: float) -> Iterator[Window]:
     """Groups ``(time_s, frame)`` pairs at ``fps`` into Windows of ``length`` frames.
 
-    The last window may be shorter. Each window's array is new (callers may keep it).
+    The last window may be shorter. Each window's array is new (callers may keep it). Its
+    buffer starts at ``PREALLOCATED_FRAMES`` and doubles as needed, so a window longer than
+    the video takes only what the video has.
     """
     buffer, times = None, []
     for time_s, frame in frames:
         if buffer is None:
-            buffer = np.empty((length, *frame.shape), np.float32)
+            buffer = np.empty((min(length, PREALLOCATED_FRAMES), *frame.shape), np.float32)
+        elif len(times) == len(buffer):
+            grown = np.empty((min(length, 2 * len(buffer)), *frame.shape), np.float32)
+            grown[: len(buffer)] = buffer
+            buffer = grown
         buffer[len(times)] = frame
         times.append(time_s)
         if len(times) == length:
@@ -386,12 +430,9 @@ class VideoFileWriter:
         return self
 
     def write(self, frame: np.ndarray) -> None:
-        """Appends one frame; OSError if OpenCV cannot write this kind of file."""
+        """Appends one frame; OutputError if OpenCV cannot write this kind of file."""
         if self._writer is None:
-            fourcc = cv2.VideoWriter_fourcc(*video_fourcc(self.path))
-            self._writer = cv2.VideoWriter(self._temporary, fourcc, self.fps, (frame.shape[1], frame.shape[0]))
-            if not self._writer.isOpened():
-                raise OSError(f"OpenCV cannot write a video to {self.path}")
+            self._writer = _opened_writer(self._temporary, self.path, self.fps, (frame.shape[1], frame.shape[0]))
         self._writer.write(frame)
         self.count += 1
 
@@ -403,6 +444,25 @@ class VideoFileWriter:
             self._atomic.__exit__(ValueError, error, None)  # removes the empty file
             raise error
         return self._atomic.__exit__(exc_type, exc, traceback)
+
+
+def _opened_writer(path: str, name: str, fps: float, size: tuple[int, int]) -> cv2.VideoWriter:
+    """An open OpenCV writer of ``size`` (width, height) pixels for ``path``, with the codec
+    that ``name``'s extension takes; OutputError naming ``name`` if OpenCV cannot write it."""
+    with opencv_path(path) as usable:
+        writer = cv2.VideoWriter(usable, cv2.VideoWriter_fourcc(*video_fourcc(name)), fps, size)
+    if not writer.isOpened():
+        raise OutputError(f"cannot write a video to {name}: OpenCV has no writer for {os.path.splitext(name)[1] or 'a name without an extension'} (use .mp4 or .avi)")
+    return writer
+
+
+def check_video_output(path: str | os.PathLike) -> None:
+    """Raises OutputError if OpenCV cannot write a video file named ``path`` (judged by its
+    extension, with a tiny trial file in the temporary directory)."""
+    name = os.fspath(path)
+    with tempfile.TemporaryDirectory(prefix="movinet-") as directory:
+        trial = os.path.join(directory, "trial" + os.path.splitext(name)[1])
+        _opened_writer(trial, name, 30.0, (16, 16)).release()
 
 
 def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float) -> int:

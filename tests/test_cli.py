@@ -186,26 +186,26 @@ def test_no_network_and_no_cache_is_one_line(colour_video, monkeypatch, tmp_path
 
 
 def test_ctrl_c_ends_cleanly_with_130(tiny_models, colour_video, monkeypatch):
-    from movinet_cli import video
+    from movinet_cli import isolated
 
     def interrupted(self):
         raise KeyboardInterrupt
         yield
 
-    monkeypatch.setattr(video.VideoReader, "frames", interrupted)
+    monkeypatch.setattr(isolated.IsolatedReader, "frames", interrupted)  # Ctrl-C reaches the parent
     result = run("classify", "-m", tiny_models.base, "--size", 16, colour_video("red.mp4", [(RED, 1.0)]))
     assert result.exit_code == 130
     assert "Interrupted." in result.stderr and "Traceback" not in result.stderr
 
 
 def test_unexpected_errors_are_one_line_unless_debugging(tiny_models, colour_video, monkeypatch):
-    from movinet_cli import video
+    from movinet_cli import isolated
 
     def broken(self):
         raise RuntimeError("decoder exploded")
         yield
 
-    monkeypatch.setattr(video.VideoReader, "frames", broken)
+    monkeypatch.setattr(isolated.IsolatedReader, "frames", broken)
     monkeypatch.delenv("MOVINET_DEBUG")
     result = run("classify", "-m", tiny_models.base, colour_video("red.mp4", [(RED, 1.0)]))
     assert result.exit_code == 1

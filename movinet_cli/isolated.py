@@ -1,0 +1,161 @@
+"""Decoding a video in a child process, so that a native crash costs one video, not the run.
+
+Decoders are native code fed with files from anywhere; a crafted or damaged file can crash
+one (a segmentation fault kills the whole process, with no error row and no summary). An
+``IsolatedReader`` runs a ``VideoReader`` in a child process and hands its frames over a
+bounded queue: the child decodes ahead of the model (up to ``ahead`` frames, so decoding
+overlaps inference) and a crash in it becomes a VideoError for that video.
+
+Children are forked from a small server process (multiprocessing's ``forkserver``) that has
+imported OpenCV once, so a child starts in milliseconds, holds none of the parent's model
+memory or threads, and dies with the parent.
+"""
+
+from __future__ import annotations
+
+import functools
+import multiprocessing
+import os
+import queue
+import signal
+import sys
+from typing import Callable, Iterator
+
+import numpy as np
+
+from .errors import VideoError
+from .video import DecodeStats, VideoInfo, VideoReader, check_video_path
+
+_POLL_S = 0.1  # how often a waiting parent checks that the child is alive
+_EXIT_GRACE_S = 1.0  # how long to wait for the messages of a child that has just exited
+
+
+@functools.cache
+def _context() -> multiprocessing.context.BaseContext:
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([__name__])  # OpenCV and NumPy, imported once
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+def _die_with_parent() -> None:
+    """Asks Linux to kill this process when its parent dies (even by SIGKILL), so a child
+    never outlives the run that wanted its frames."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _decode(opener: Callable[..., VideoReader], path: str, options: dict, messages) -> None:
+    """In the child: opens ``path`` with ``opener`` and sends ``("info", VideoInfo)``, then
+    ``("frame", (time_s, frame))`` per frame, then ``("stats", DecodeStats)`` and ``("end",
+    None)``, or ``("error", reason)`` where it fails."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    _die_with_parent()
+    try:
+        reader = opener(path, **options)
+    except VideoError as error:
+        messages.put(("error", error.reason))
+        return
+    with reader:
+        messages.put(("info", reader.info))
+        try:
+            for item in reader.frames():
+                messages.put(("frame", item))
+            ending = ("end", None)
+        except VideoError as error:
+            ending = ("error", error.reason)
+        except Exception as error:  # a broken file must not look like a crash
+            ending = ("error", f"cannot be decoded: {type(error).__name__}: {error}")
+        messages.put(("stats", reader.stats))
+        messages.put(ending)
+
+
+def _exit_reason(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        try:
+            return f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+    return f"exit code {exitcode}"
+
+
+class IsolatedReader:
+    """A ``VideoReader`` running in a child process; same ``path``, ``info``, ``stats``,
+    ``frames()`` and ``close()``.
+
+    Args:
+        path: video file.
+        ahead: frames the child may decode ahead of the consumer (memory: that many frames).
+        opener: makes the reader in the child: ``VideoReader`` or a picklable stand-in.
+        **options: ``VideoReader``'s keyword arguments (fps, size, resize, start_s, end_s).
+
+    Raises VideoError if the file cannot be opened, or if the decoder crashes (the error
+    names the signal); the child is stopped by ``close()``.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, ahead: int, opener: Callable[..., VideoReader] = VideoReader, **options):
+        self.path = check_video_path(path)  # the common failures, without a child
+        self.stats = DecodeStats()
+        self._closed = False
+        context = _context()
+        self._messages = context.Queue(maxsize=max(1, ahead))
+        self._child = context.Process(target=_decode, args=(opener, self.path, options, self._messages), daemon=True, name="movinet-decode")
+        self._child.start()
+        try:
+            kind, payload = self._receive()
+            if kind == "error":
+                raise VideoError(self.path, payload)
+        except BaseException:
+            self.close()
+            raise
+        self.info: VideoInfo = payload
+
+    def _receive(self) -> tuple[str, object]:
+        """The child's next message; VideoError if it died without one."""
+        while True:
+            try:
+                return self._messages.get(timeout=_POLL_S)
+            except queue.Empty:
+                if self._child.is_alive():
+                    continue
+            try:  # it may have sent its last messages just before exiting
+                return self._messages.get(timeout=_EXIT_GRACE_S)
+            except queue.Empty:
+                raise VideoError(
+                    self.path, f"the decoder crashed on this file ({_exit_reason(self._child.exitcode)}); it may be corrupt or crafted"
+                ) from None
+
+    def frames(self) -> Iterator[tuple[float, np.ndarray]]:
+        """Yields ``(time_s, frame)`` as ``VideoReader.frames`` does, then sets ``stats``."""
+        while True:
+            kind, payload = self._receive()
+            if kind == "frame":
+                yield payload
+            elif kind == "stats":
+                self.stats = payload
+            elif kind == "end":
+                return
+            else:
+                raise VideoError(self.path, payload)
+
+    def close(self) -> None:
+        """Stops the child (if it still runs) and frees the queue; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._child.is_alive():
+            self._child.kill()
+        self._child.join()
+        self._child.close()
+        self._messages.cancel_join_thread()
+        self._messages.close()
+
+    def __enter__(self) -> IsolatedReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
