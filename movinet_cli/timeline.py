@@ -7,7 +7,6 @@ consecutive bins with the same top label are merged into one segment.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -16,6 +15,7 @@ import numpy as np
 
 from .classify import Result, Step, frame_weighted_mean
 from .files import atomic_writer
+from .output import csv_text
 
 TIMELINE_FORMATS = {".csv": "csv", ".json": "json"}
 COLUMNS = ["path", "start_s", "end_s", "label", "probability"]
@@ -69,13 +69,12 @@ def timeline_format(path: str | os.PathLike) -> str:
 
 
 def write_timeline(path: str | os.PathLike, timelines: dict[str, list[Segment]]) -> None:
-    """Writes ``{video path: segments}`` as CSV or JSON rows (``COLUMNS``), atomically."""
+    """Writes ``{video path: segments}`` as CSV or JSON rows (``COLUMNS``), atomically (CSV
+    cells made safe for spreadsheets, see ``output``)."""
     rows = [{"path": video, **asdict(segment)} for video, timeline in timelines.items() for segment in timeline]
-    with atomic_writer(path, newline="" if timeline_format(path) == "csv" else None) as handle:
+    with atomic_writer(path, newline="") as handle:
         if timeline_format(path) == "json":
             json.dump(rows, handle, indent=1, ensure_ascii=False)
             handle.write("\n")
         else:
-            writer = csv.DictWriter(handle, fieldnames=COLUMNS, lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(rows)
+            handle.write(csv_text(rows, COLUMNS, with_header=True))
