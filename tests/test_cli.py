@@ -1,6 +1,7 @@
 import csv
 import io
 import json
+import os
 import re
 import subprocess
 import sys
@@ -272,3 +273,105 @@ def test_the_progress_bar_draws_in_a_terminal_before_and_after_the_length_is_kno
     quiet, update = cli_module._progress_bar("clip.mp4", quiet=True)
     update(1.0, 10.0)
     assert quiet.disable
+
+
+# --- hostile and unlucky input ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--size", "5000"], "--size"),
+        (["--fps", "1e6"], "--fps"),
+        (["--fps", "nan"], "'nan' is not a finite number"),
+        (["--fps", "inf"], "--fps"),
+        (["--start", "nan"], "'nan' is not a finite number"),
+        (["--start", "inf"], "'inf' is not a finite number"),
+        (["--end", "nan"], "'nan' is not a finite number"),
+        (["--timeline-step", "nan"], "'nan' is not a finite number"),
+        (["--timeline-step", "inf"], "'inf' is not a finite number"),
+    ],
+)
+def test_option_values_a_typo_away_from_sane_are_usage_errors(args, message, tmp_path):
+    # The model does not exist: exit 2 proves the check ran before any loading.
+    result = run("classify", "-m", tmp_path / "no-model", *args, "x.mp4")
+    assert result.exit_code == 2 and message in result.stderr
+
+
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("--timeline", "missing/t.csv", "does not exist"),
+        ("--output-video", "missing/o.mp4", "does not exist"),
+        ("--output-video", "labelled.xyz", "OpenCV has no writer for .xyz"),
+        ("--timeline", ".", "is a directory"),
+    ],
+)
+def test_outputs_are_checked_before_the_model_loads(option, value, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run("classify", "-m", tmp_path / "no-model", option, value, "x.mp4")
+    assert result.exit_code == 2 and message in result.stderr and value in result.stderr
+    assert ".partial-" not in result.stderr and os.listdir(tmp_path) == []
+
+
+def test_a_huge_chunk_takes_what_the_video_has(tiny_models, colour_video):
+    video = colour_video("red.mp4", [(RED, 2.0)])
+    huge = run("classify", "-m", tiny_models.stream, "--size", 16, "--chunk", 100000, "-f", "json", video)
+    usual = run("classify", "-m", tiny_models.stream, "--size", 16, "-f", "json", video)
+    assert huge.exit_code == 0, huge.stderr
+    predictions = [json.loads(r.stdout)["results"][0]["predictions"][0] for r in (huge, usual)]
+    assert predictions[0]["label"] == predictions[1]["label"] == expected_label(RED)
+    assert predictions[0]["probability"] == pytest.approx(predictions[1]["probability"], abs=1e-5)
+
+
+def test_special_files_as_videos_are_one_line(tiny_models, tmp_path):
+    fifo = tmp_path / "clip.mp4"
+    os.mkfifo(fifo)
+    for path, message in ((fifo, "is a named pipe (FIFO), not a video file"), ("/dev/zero", "is a device, not a video file")):
+        result = run("classify", "-m", tiny_models.base, path)
+        assert result.exit_code == 1
+        assert_one_line_error(result, str(path), message)
+
+
+def test_a_name_that_is_not_utf8_is_classified_and_printed_as_its_bytes(tiny_models, colour_video, tmp_path):
+    video = os.path.join(os.fsencode(tmp_path), b"bad\xffutf8.mp4")
+    os.rename(colour_video("plain.mp4", [(RED, 1.0)]), video)
+    result = subprocess.run(
+        [sys.executable, "-m", "movinet_cli", "classify", "-m", tiny_models.base, "--size", "16", "-f", "csv", os.fsdecode(video)],
+        capture_output=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert video in result.stdout and expected_label(RED).encode() in result.stdout
+
+
+def test_a_full_stdout_is_one_line_and_exit_1(tiny_models, colour_video):
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(
+            [sys.executable, "-m", "movinet_cli", "classify", "-m", tiny_models.base, "--size", "16", colour_video("red.mp4", [(RED, 1.0)])],
+            stdout=full, stderr=subprocess.PIPE, text=True,
+        )
+    assert result.returncode == 1
+    assert result.stderr.strip() == "Error: cannot write to stdout: No space left on device"
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("red\n\nblue\n", "line 2 is blank"),
+        ("red\nblue\nred\n", "line 3 repeats the label 'red' of line 1"),
+    ],
+)
+def test_label_files_with_blanks_or_repeats_are_refused_with_the_line(tiny_models, colour_video, tmp_path, content, message):
+    labels = tmp_path / "labels.txt"
+    labels.write_text(content)
+    result = run("classify", "-m", tiny_models.base, "--labels", labels, colour_video("red.mp4", [(RED, 1.0)]))
+    assert result.exit_code == 1
+    assert_one_line_error(result, str(labels), message)
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_label(palette_models, colour_video, tmp_path):
+    labels = tmp_path / "labels.txt"
+    labels.write_bytes(b"\xef\xbb\xbf" + open(palette_models.labels, "rb").read())
+    result = run("classify", "-m", palette_models.base, "--labels", labels, "--size", 16, "-k", 8, "-f", "json", colour_video("red.mp4", [(RED, 1.0)]))
+    names = {p["label"] for p in json.loads(result.stdout)["results"][0]["predictions"]}
+    assert names == set(open(palette_models.labels).read().split())
