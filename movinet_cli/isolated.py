@@ -7,8 +7,9 @@ bounded queue: the child decodes ahead of the model (up to ``ahead`` frames, so 
 overlaps inference) and a crash in it becomes a VideoError for that video.
 
 Children are forked from a small server process (multiprocessing's ``forkserver``) that has
-imported OpenCV once, so a child starts in milliseconds, holds none of the parent's model
-memory or threads, and dies with the parent.
+imported OpenCV once, so a child starts in milliseconds and holds none of the parent's model
+memory or threads. A child exits when its parent closes it or dies (even by SIGKILL): it
+watches a pipe that only the parent can write to.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import multiprocessing
 import os
 import queue
 import signal
-import sys
+import threading
 from typing import Callable, Iterator
 
 import numpy as np
@@ -39,22 +40,27 @@ def _context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
-def _die_with_parent() -> None:
-    """Asks Linux to kill this process when its parent dies (even by SIGKILL), so a child
-    never outlives the run that wanted its frames."""
-    if sys.platform.startswith("linux"):
-        import ctypes
+def _exit_with_parent(lifeline) -> None:
+    """Ends this process as soon as ``lifeline`` (a pipe whose other end only the parent
+    holds) reaches its end: the parent closed it, or died. A forkserver child's own parent
+    is the server, which outlives a killed client, so its death cannot be the signal."""
 
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    def watch() -> None:
+        try:
+            lifeline.recv()
+        except (EOFError, OSError):
+            pass
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True, name="movinet-lifeline").start()
 
 
-def _decode(opener: Callable[..., VideoReader], path: str, options: dict, messages) -> None:
+def _decode(opener: Callable[..., VideoReader], path: str, options: dict, messages, lifeline) -> None:
     """In the child: opens ``path`` with ``opener`` and sends ``("info", VideoInfo)``, then
     ``("frame", (time_s, frame))`` per frame, then ``("stats", DecodeStats)`` and ``("end",
     None)``, or ``("error", reason)`` where it fails."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    _die_with_parent()
+    _exit_with_parent(lifeline)
     try:
         reader = opener(path, **options)
     except VideoError as error:
@@ -103,8 +109,12 @@ class IsolatedReader:
         self._closed = False
         context = _context()
         self._messages = context.Queue(maxsize=max(1, ahead))
-        self._child = context.Process(target=_decode, args=(opener, self.path, options, self._messages), daemon=True, name="movinet-decode")
+        lifeline, self._lifeline = context.Pipe(duplex=False)
+        self._child = context.Process(
+            target=_decode, args=(opener, self.path, options, self._messages, lifeline), daemon=True, name="movinet-decode"
+        )
         self._child.start()
+        lifeline.close()  # the child's copy is the only reader left
         try:
             kind, payload = self._receive()
             if kind == "error":
@@ -147,6 +157,7 @@ class IsolatedReader:
         if self._closed:
             return
         self._closed = True
+        self._lifeline.close()
         if self._child.is_alive():
             self._child.kill()
         self._child.join()

@@ -304,3 +304,45 @@ def test_results_go_through_a_symlink_and_into_devices(tiny_models, video_dir, t
 def test_workers_beyond_the_cpus_are_capped_with_a_note(tiny_models, video_dir, tmp_path):
     result = run("batch", video_dir, "-o", tmp_path / "r.csv", "-m", tiny_models.base, "--size", 16, "--workers", 1000, "--no-recursive")
     assert result.exit_code == 0 and f"--workers 1000 capped at {max(2, os.cpu_count())}" in result.stderr
+
+
+def descendants(pid):
+    """Pids of every process below ``pid`` (from /proc)."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                parent = int(open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    stack, found = [pid], []
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+def test_a_killed_batch_leaves_no_process_behind(tiny_models, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = tmp_path / "long"
+    root.mkdir()
+    for index in range(3):
+        write_colour_video(str(root / f"{index}.mp4"), [(RED, 30.0)], fps=30, size=(320, 240))
+    command = [sys.executable, "-m", "movinet_cli", "batch", str(root), "-o", str(tmp_path / "r.csv"), "-m", tiny_models.base, "--fps", "60", "--size", "320", "-q"]
+    process = subprocess.Popen(command)
+    deadline = time.monotonic() + 60
+    while len(below := descendants(process.pid)) < 3 and time.monotonic() < deadline:  # tracker, server, decoders
+        time.sleep(0.2)
+    assert process.poll() is None, "the batch ended before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    deadline = time.monotonic() + 15
+    while (alive := [pid for pid in below if os.path.exists(f"/proc/{pid}")]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not alive, [open(f"/proc/{pid}/cmdline").read() for pid in alive]
