@@ -33,6 +33,10 @@ def check_output_path(path: str | os.PathLike, option: str) -> None:
     """Raises OutputError, naming ``option``, unless ``path`` can be written: it is not a
     directory, its directory exists, and both allow writing. Cheap: run it before any work."""
     path = os.fspath(path)
+    if is_special(path):
+        if not os.access(path, os.W_OK):
+            raise OutputError(f"{option} {path}: permission denied")
+        return
     target = os.path.realpath(path)
     if os.path.isdir(target):
         raise OutputError(f"{option} {path}: is a directory; give a file name")
@@ -55,8 +59,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     permissions), or copied into a device or FIFO. On an error or Ctrl-C it is removed and
     ``path`` is untouched. OSErrors of the rename or copy become OutputError."""
     path = os.fspath(path)
-    target = os.path.realpath(path)  # through symbolic links: the link itself stays
-    special = is_special(target)
+    special = is_special(path)
+    # Through symbolic links: the link stays. A special file is opened by its own name
+    # (/dev/stdout's link into /proc resolves to a name that exists only as a link).
+    target = path if special else os.path.realpath(path)
     directory = tempfile.gettempdir() if special else os.path.dirname(target)
     try:
         descriptor, temporary = tempfile.mkstemp(prefix=".partial-", suffix="-" + os.path.basename(target), dir=directory)

@@ -375,3 +375,15 @@ def test_a_byte_order_mark_is_not_part_of_the_first_label(palette_models, colour
     result = run("classify", "-m", palette_models.base, "--labels", labels, "--size", 16, "-k", 8, "-f", "json", colour_video("red.mp4", [(RED, 1.0)]))
     names = {p["label"] for p in json.loads(result.stdout)["results"][0]["predictions"]}
     assert names == set(open(palette_models.labels).read().split())
+
+
+def test_a_timeline_through_a_link_to_dev_stdout_is_written_in_place(tiny_models, colour_video, tmp_path):
+    link = tmp_path / "timeline.csv"
+    link.symlink_to("/dev/stdout")
+    video = colour_video("red.mp4", [(RED, 1.0)])
+    result = subprocess.run(
+        [sys.executable, "-m", "movinet_cli", "classify", "-q", "-m", tiny_models.base, "--size", "16", "-f", "json", "--timeline", str(link), video],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("path,start_s,end_s,label,probability\n") and link.is_symlink()

@@ -34,16 +34,18 @@ def test_a_device_is_written_in_place(tmp_path):
     assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
 
 
-def test_a_fifo_is_written_in_place(tmp_path):
-    fifo = tmp_path / "pipe.csv"
+@pytest.mark.parametrize("through_link", [False, True])
+def test_a_fifo_is_written_in_place(tmp_path, through_link):
+    fifo, link = tmp_path / "pipe.csv", tmp_path / "link.csv"
     os.mkfifo(fifo)
+    link.symlink_to(fifo)
     received = []
-    reader = threading.Thread(target=lambda: received.append(open(fifo).read()))
+    reader = threading.Thread(target=lambda: received.append(open(fifo).read()), daemon=True)
     reader.start()
-    with atomic_writer(fifo) as handle:
+    with atomic_writer(link if through_link else fifo) as handle:
         handle.write("a,b\n")
     reader.join(timeout=10)
-    assert received == ["a,b\n"] and stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert received == ["a,b\n"] and stat.S_ISFIFO(os.stat(fifo).st_mode) and link.is_symlink()
 
 
 def test_a_full_device_is_an_error_not_a_success():
