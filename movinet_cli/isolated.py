@@ -14,20 +14,25 @@ watches a pipe that only the parent can write to.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import importlib.machinery
 import multiprocessing
 import os
 import queue
 import signal
+import sys
 import threading
+import types
 from typing import Callable, Iterator
 
 import numpy as np
 
 from .errors import VideoError
-from .video import DecodeStats, VideoInfo, VideoReader, check_video_path
+from .video import DecodeStats, VideoInfo, VideoReader, check_video_path, to_unit_range
 
 _POLL_S = 0.1  # how often a waiting parent checks that the child is alive
+FRAMES_PER_MESSAGE = 8  # frames sent together: fewer, larger messages cost less per frame
 _EXIT_GRACE_S = 1.0  # how long to wait for the messages of a child that has just exited
 
 
@@ -38,6 +43,22 @@ def _context() -> multiprocessing.context.BaseContext:
         context.set_forkserver_preload([__name__])  # OpenCV and NumPy, imported once
         return context
     return multiprocessing.get_context("spawn")
+
+
+@contextlib.contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """While a child starts, ``__main__`` looks like a package's ``__main__``, which
+    multiprocessing does not run again in the child. The child needs nothing from it, and
+    running a user's script again in every decoding child would redo its work (or, in a
+    script without an ``if __name__ == "__main__":`` guard, start children from children)."""
+    main = sys.modules["__main__"]
+    stand_in = types.ModuleType("__main__")
+    stand_in.__spec__ = importlib.machinery.ModuleSpec("movinet_cli.__main__", None)
+    sys.modules["__main__"] = stand_in
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
 
 
 def _exit_with_parent(lifeline) -> None:
@@ -57,8 +78,9 @@ def _exit_with_parent(lifeline) -> None:
 
 def _decode(opener: Callable[..., VideoReader], path: str, options: dict, messages, lifeline) -> None:
     """In the child: opens ``path`` with ``opener`` and sends ``("info", VideoInfo)``, then
-    ``("frame", (time_s, frame))`` per frame, then ``("stats", DecodeStats)`` and ``("end",
-    None)``, or ``("error", reason)`` where it fails."""
+    ``("frames", [(time_s, uint8 RGB frame), ...])`` (up to ``FRAMES_PER_MESSAGE`` at a time),
+    then ``("stats", DecodeStats)`` and ``("end", None)``, or ``("error", reason)`` where it
+    fails."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _exit_with_parent(lifeline)
     try:
@@ -68,14 +90,20 @@ def _decode(opener: Callable[..., VideoReader], path: str, options: dict, messag
         return
     with reader:
         messages.put(("info", reader.info))
+        batch = []
         try:
-            for item in reader.frames():
-                messages.put(("frame", item))
+            for item in reader.rgb_frames():
+                batch.append(item)
+                if len(batch) == FRAMES_PER_MESSAGE:
+                    messages.put(("frames", batch))
+                    batch = []
             ending = ("end", None)
         except VideoError as error:
             ending = ("error", error.reason)
         except Exception as error:  # a broken file must not look like a crash
             ending = ("error", f"cannot be decoded: {type(error).__name__}: {error}")
+        if batch:
+            messages.put(("frames", batch))
         messages.put(("stats", reader.stats))
         messages.put(ending)
 
@@ -95,7 +123,8 @@ class IsolatedReader:
 
     Args:
         path: video file.
-        ahead: frames the child may decode ahead of the consumer (memory: that many frames).
+        ahead: frames the child may decode ahead of the consumer (memory: about that many
+            uint8 frames, rounded up to whole messages).
         opener: makes the reader in the child: ``VideoReader`` or a picklable stand-in.
         **options: ``VideoReader``'s keyword arguments (fps, size, resize, start_s, end_s).
 
@@ -108,12 +137,13 @@ class IsolatedReader:
         self.stats = DecodeStats()
         self._closed = False
         context = _context()
-        self._messages = context.Queue(maxsize=max(1, ahead))
+        self._messages = context.Queue(maxsize=max(1, -(-ahead // FRAMES_PER_MESSAGE)))
         lifeline, self._lifeline = context.Pipe(duplex=False)
         self._child = context.Process(
             target=_decode, args=(opener, self.path, options, self._messages, lifeline), daemon=True, name="movinet-decode"
         )
-        self._child.start()
+        with _main_module_hidden():
+            self._child.start()
         lifeline.close()  # the child's copy is the only reader left
         try:
             kind, payload = self._receive()
@@ -143,8 +173,9 @@ class IsolatedReader:
         """Yields ``(time_s, frame)`` as ``VideoReader.frames`` does, then sets ``stats``."""
         while True:
             kind, payload = self._receive()
-            if kind == "frame":
-                yield payload
+            if kind == "frames":
+                for time_s, frame in payload:
+                    yield time_s, to_unit_range(frame)
             elif kind == "stats":
                 self.stats = payload
             elif kind == "end":

@@ -175,10 +175,14 @@ def _resize(frame: np.ndarray, width: int, height: int) -> np.ndarray:
 
 def to_model_input(frame_bgr: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Converts an OpenCV uint8 BGR frame [H, W, 3] to float32 RGB in [0, 1]."""
-    rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
+    return to_unit_range(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB), out)
+
+
+def to_unit_range(frame: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """A uint8 frame [H, W, 3] as float32 in [0, 1] (into ``out`` if given)."""
     if out is None:
-        out = np.empty(rgb.shape, np.float32)
-    np.multiply(rgb, np.float32(1 / 255), out=out, dtype=np.float32)
+        out = np.empty(frame.shape, np.float32)
+    np.multiply(frame, np.float32(1 / 255), out=out, dtype=np.float32)
     return out
 
 
@@ -313,11 +317,18 @@ class VideoReader:
             yield timestamp
 
     def frames(self) -> Iterator[tuple[float, np.ndarray]]:
-        """Yields ``(time_s, frame)``: frame float32 RGB [size, size, 3], one per 1/fps seconds.
+        """Yields ``(time_s, frame)``: frame float32 RGB [size, size, 3] in [0, 1], one per
+        1/fps seconds.
 
         Raises VideoError at the end if the video gave fewer than ``MIN_FRAMES`` frames.
         Warnings (e.g. a file that ends early) are appended to ``self.stats.warnings``.
         """
+        for time_s, frame in self.rgb_frames():
+            yield time_s, to_unit_range(frame)
+
+    def rgb_frames(self) -> Iterator[tuple[float, np.ndarray]]:
+        """Like ``frames``, with each frame uint8 RGB [size, size, 3] (a quarter of the bytes;
+        a frame that fills several ticks is the same array each time)."""
         sampler = FrameSampler(self.fps, self.start_s, self.end_s)
         frame = None
         for timestamp in self._timestamps():
@@ -327,7 +338,7 @@ class VideoReader:
                 if not ok:
                     self.stats.warnings.append(f"frame at {timestamp:.2f} s could not be decoded; stopped there")
                     break
-                frame = to_model_input(fit_frame(bgr, self.size, self.resize))
+                frame = cv2.cvtColor(fit_frame(bgr, self.size, self.resize), cv2.COLOR_BGR2RGB)
                 yield from self._emit(ticks, frame)
             if sampler.finished:
                 break
