@@ -92,11 +92,8 @@ class ReportSummary:
     seconds: float  # wall-clock time taken
 
     def __str__(self) -> str:
-        where = f"thumbnails in {self.folder}" if self.folder else "thumbnails inline"
-        return (
-            f"{self.path} ({self.videos} videos, {self.html_bytes / 1e3:,.0f} kB, {self.thumbnails} {where}, "
-            f"{self.seconds:.1f} s)"
-        )
+        pictures = f"{self.thumbnails} pictures " + (f"in {self.folder}" if self.folder else "inline") if self.thumbnails else "no pictures"
+        return f"{self.path} ({self.videos} videos, {self.html_bytes / 1e3:,.0f} kB, {pictures}, {self.seconds:.1f} s)"
 
 
 def record_from_result(
@@ -249,9 +246,9 @@ def _thumbnails(video_file: str, requests: list[tuple[float, int]]) -> list[byte
     try:
         with VideoReader(video_file) as reader:
             frames = [reader.frame_at(time_s) for time_s, _ in requests]
-    except (MovinetError, OSError):
+        return [None if frame is None else jpeg_thumbnail(frame, width, JPEG_QUALITY) for frame, (_, width) in zip(frames, requests)]
+    except Exception:  # whatever a broken file makes OpenCV do, the report goes on without its pictures
         return [None] * len(requests)
-    return [None if frame is None else jpeg_thumbnail(frame, width, JPEG_QUALITY) for frame, (_, width) in zip(frames, requests)]
 
 
 def _thumbnail_requests(record: VideoRecord) -> list[tuple[float, int]]:
