@@ -427,6 +427,7 @@ def write_report(
         videos=videos,
         # The index lists the videos; one video with its timeline needs none.
         show_index=len(videos) != 1 or not videos[0]["detail"],
+        pictures_in_folder=folder is not None,
         ok=len(ok),
         failed=len(records) - len(ok),
         total_duration_s=sum(record.duration_s or 0.0 for record in ok),

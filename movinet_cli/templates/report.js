@@ -25,7 +25,27 @@
       history.replaceState(null, "", "#" + link.dataset.seg);
     }
   });
-  if (location.hash) showSegment(decodeURIComponent(location.hash.slice(1)));
+  // An address ending in a segment's id (report.html#v0-s1) opens with it shown, its whole
+  // video in view rather than the details alone.
+  var linked = location.hash && document.getElementById(decodeURIComponent(location.hash.slice(1)));
+  if (linked && showSegment(linked.id)) linked.closest("section.video").scrollIntoView();
+
+  // Pictures in a folder load as their rows come near the screen. Browsers' own
+  // loading="lazy" fetched all 10,000 of a large index at once in headless Chromium.
+  var waiting = document.querySelectorAll("img[data-src]");
+  if (waiting.length) {
+    var load = function (image) { image.src = image.dataset.src; image.removeAttribute("data-src"); };
+    if ("IntersectionObserver" in window) {
+      var observer = new IntersectionObserver(function (entries) {
+        entries.forEach(function (entry) {
+          if (entry.isIntersecting) { observer.unobserve(entry.target); load(entry.target); }
+        });
+      }, { rootMargin: "800px 0px" });
+      waiting.forEach(function (image) { observer.observe(image); });
+    } else {
+      waiting.forEach(load);
+    }
+  }
 
   var table = document.getElementById("index");
   if (table) {
