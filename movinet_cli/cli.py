@@ -260,6 +260,7 @@ def classify(
       movinet classify --model ./my_saved_model --labels my_labels.txt clip.mp4
     """
     from . import output
+    from .report import error_record, record_from_result
     from .timeline import segments, timeline_format, write_timeline
 
     if timeline:
@@ -289,8 +290,6 @@ def classify(
             click.echo(f"Error: {error}", err=True)
             entries.append({"path": video, "error": str(error)})
             if report_path:
-                from .report import error_record
-
                 records.append(error_record(video, getattr(error, "reason", str(error))))
             if output_format == "csv":
                 click.echo(output.csv_text([output.csv_row(top_k, video, error=str(error))], header, index == 0), nl=False)
@@ -303,8 +302,6 @@ def classify(
         if timeline:
             timelines[video] = segments(result, classifier.labels, timeline_step if classifier.mode == "stream" else None)
         if report_path:
-            from .report import record_from_result
-
             records.append(record_from_result(video, result, classifier.labels, bin_s=timeline_step if classifier.mode == "stream" else None))
         if output_format == "text":
             click.echo(("\n" if index else "") + output.text_table(result, video))

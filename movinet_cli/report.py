@@ -32,6 +32,7 @@ import numpy as np
 from .classify import Prediction, Result, frame_weighted_mean
 from .errors import MovinetError
 from .files import atomic_writer
+from .timeline import runs, segments
 
 THUMBNAIL_WIDTH = 160  # pixels: one per timeline segment
 INDEX_THUMBNAIL_WIDTH = 96  # pixels: one per video in the index, so 10,000 rows stay light
@@ -107,8 +108,6 @@ def record_from_result(
     """A record with the result's timeline (steps pooled into ``bin_s``-second bins, as by
     ``timeline.segments``) and, in stream mode, its top labels' probability after each step.
     ``video_file`` (default: ``path``) is where thumbnails come from."""
-    from .timeline import runs, segments
-
     top_k = len(result.predictions)
     timeline = []
     for segment, members in zip(segments(result, labels, bin_s), runs(result.steps, bin_s)):
