@@ -251,9 +251,10 @@ def _thumbnails(video_file: str, requests: list[tuple[float, int]]) -> list[byte
 
 
 def _thumbnail_requests(record: VideoRecord) -> list[tuple[float, int]]:
-    """The index thumbnail (the middle of the video), then one per segment (its middle)."""
-    middle = (record.duration_s or 0.0) / 2
-    return [(middle, INDEX_THUMBNAIL_WIDTH)] + [((s.start_s + s.end_s) / 2, THUMBNAIL_WIDTH) for s in record.segments or []]
+    """The index thumbnail (the middle of what was classified), then one per segment (its
+    middle); times in seconds."""
+    start_s, end_s = _span(record)
+    return [((start_s + end_s) / 2, INDEX_THUMBNAIL_WIDTH)] + [((s.start_s + s.end_s) / 2, THUMBNAIL_WIDTH) for s in record.segments or []]
 
 
 # --- rendering -------------------------------------------------------------------------------
@@ -290,17 +291,26 @@ def _text_colour(background: str) -> str:
     return "#000" if 0.299 * red + 0.587 * green + 0.114 * blue > 150 else "#fff"
 
 
+def _span(record: VideoRecord) -> tuple[float, float]:
+    """The seconds of video that the timeline covers (``--start`` to ``--end``, or all of it)."""
+    segments = record.segments or []
+    if not segments:
+        return 0.0, record.duration_s or 0.0
+    return segments[0].start_s, segments[-1].end_s
+
+
 def _chart(record: VideoRecord, colours: dict[str, str]) -> dict | None:
-    """Polylines for the stream chart, in SVG units: time on x (0 to the video's end), the
+    """Polylines for the stream chart, in SVG units: time on x (the timeline's span), the
     probability on y (1 at the top)."""
     if not record.series:
         return None
-    end_s = max([record.duration_s or 0.0] + [t for points in record.series.values() for t, _ in points]) or 1.0
+    start_s, end_s = _span(record)
+    length_s = (end_s - start_s) or 1.0
     lines = []
     for label, points in record.series.items():
-        coordinates = " ".join(f"{t / end_s * CHART_WIDTH:.1f},{(1 - p) * CHART_HEIGHT:.1f}" for t, p in points)
+        coordinates = " ".join(f"{(t - start_s) / length_s * CHART_WIDTH:.1f},{(1 - p) * CHART_HEIGHT:.1f}" for t, p in points)
         lines.append({"label": label, "colour": colours[label], "points": coordinates})
-    return {"width": CHART_WIDTH, "height": CHART_HEIGHT, "end_s": end_s, "lines": lines}
+    return {"width": CHART_WIDTH, "height": CHART_HEIGHT, "start_s": start_s, "end_s": end_s, "lines": lines}
 
 
 def _href(target: str, report_dir: str) -> str:
@@ -362,7 +372,6 @@ def write_report(
     *,
     title: str = "movinet report",
     source: str = "",
-    thumbnails: bool = True,
     inline_limit_bytes: int = INLINE_LIMIT_BYTES,
     progress: Callable[[int, int], None] | None = None,
 ) -> ReportSummary:
@@ -373,7 +382,6 @@ def write_report(
         records: one per video, in the order shown.
         title: the page's heading.
         source: where the records came from, shown under the title (e.g. the results file).
-        thumbnails: decode thumbnails from each record's ``video_file``.
         inline_limit_bytes: thumbnails (JPEG bytes in all) inlined up to this size; beyond
             it they are written to ``thumbnail_folder(path)`` instead.
         progress: called with (videos done, videos) while thumbnails are decoded.
@@ -384,7 +392,7 @@ def write_report(
     images: list[list[bytes | None]] = []
     for done, record in enumerate(records, 1):
         wanted = _thumbnail_requests(record)
-        images.append(_thumbnails(record.video_file, wanted) if thumbnails and record.video_file else [None] * len(wanted))
+        images.append(_thumbnails(record.video_file, wanted) if record.video_file else [None] * len(wanted))
         if progress:
             progress(done, len(records))
     total = sum(len(data) for per_video in images for data in per_video if data)
@@ -394,16 +402,17 @@ def write_report(
     colours = label_colours(records)
     videos = []
     for index, (record, (thumbnail, *segment_thumbnails)) in enumerate(zip(records, sources)):
-        segments = []
-        end_s = max([record.duration_s or 0.0] + [s.end_s for s in record.segments or []]) or 1.0
+        strip = []
+        start_s, end_s = _span(record)
+        length_s = (end_s - start_s) or 1.0
         for number, (segment, image) in enumerate(zip(record.segments or [], segment_thumbnails)):
-            segments.append(
+            strip.append(
                 {
                     "id": f"v{index}-s{number}",
                     "segment": segment,
                     "thumbnail": image,
-                    "left": 100 * segment.start_s / end_s,
-                    "width": 100 * (segment.end_s - segment.start_s) / end_s,
+                    "left": 100 * (segment.start_s - start_s) / length_s,
+                    "width": 100 * (segment.end_s - segment.start_s) / length_s,
                 }
             )
         videos.append(
@@ -412,7 +421,7 @@ def write_report(
                 "record": record,
                 "thumbnail": thumbnail,
                 "href": _href(record.video_file, report_dir) if record.video_file else None,
-                "segments": segments,
+                "segments": strip,
                 "chart": _chart(record, colours),
                 "detail": record.segments is not None,
             }

@@ -189,6 +189,19 @@ def test_clip_mode_report_of_one_video_has_no_index_and_no_chart(palette_models,
     assert is_colour(mean_rgb(red), RED) and is_colour(mean_rgb(green), GREEN)
 
 
+def test_the_timeline_spans_start_to_end(palette_models, colour_video, tmp_path):
+    video = colour_video("rgb.mp4", [(RED, 2.0), (GREEN, 2.0), (BLUE, 2.0)])
+    path = tmp_path / "range.html"
+    model = ["-m", palette_models.base, "--labels", palette_models.labels, "--timeline-step", 1, "-q"]
+    assert run("classify", video, *model, "--start", 2, "--end", 6, "--report", path).exit_code == 0
+    section = parse(path.read_text("utf-8")).one("section", "video")
+    strip = [(seg.text, float(style(seg)["left"].rstrip("%")), float(style(seg)["width"].rstrip("%"))) for seg in section.all(cls="seg")]
+    assert strip == [("green", 0.0, 50.0), ("blue", 50.0, 50.0)]
+    assert [span.text for span in section.one(cls="axis").all("span")] == ["2.0 s", "6.0 s"]
+    green, blue = (card.one("img") for card in section.all(cls="thumb-card"))
+    assert is_colour(mean_rgb(green), GREEN) and is_colour(mean_rgb(blue), BLUE)
+
+
 def test_a_report_in_a_missing_directory_is_a_usage_error_before_the_model_loads(tmp_path):
     result = run("classify", tmp_path / "v.mp4", "-m", "no-such-model", "--report", tmp_path / "missing" / "r.html")
     assert result.exit_code == 2 and "no such directory" in result.stderr
