@@ -235,6 +235,34 @@ def _progress_bar(name: str, quiet: bool):
     return bar, update
 
 
+def _report_option(help_text: str):
+    return click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None, help=help_text)
+
+
+def _check_report_path(path: str | None) -> None:
+    """A usage error before any work if the report could not be written."""
+    from .files import check_output_path
+
+    if path:
+        try:
+            check_output_path(path, "--report")
+        except OutputError as error:
+            raise click.BadParameter(str(error), param_hint="--report") from None
+
+
+def _write_report(path: str, records, quiet: bool, source: str = "") -> None:
+    """Writes the HTML report with a progress bar while thumbnails are decoded, then says
+    where it went."""
+    from tqdm import tqdm
+
+    from .report import write_report
+
+    with tqdm(total=len(records), unit="video", desc="report", disable=True if quiet else None, leave=False, file=sys.stderr) as bar:
+        summary = write_report(path, records, source=source, progress=lambda done, total: bar.update(done - bar.n))
+    if not quiet:
+        click.echo(f"report: {summary}", err=True)
+
+
 @cli.command(epilog=EXIT_CODES)
 @click.argument("videos", nargs=-1, required=True, metavar="VIDEO...")
 @model_options
@@ -257,10 +285,11 @@ def _progress_bar(name: str, quiet: bool):
     "windows) [default: 10], the bin width in stream mode [default: every chunk].",
 )
 @click.option("--output-video", type=click.Path(dir_okay=False), default=None, help="Write VIDEO with its top labels drawn on it (one VIDEO only).")
+@_report_option("Write an HTML report: per video the top-k, the timeline with a picture per segment, and in stream mode a chart.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or notices on stderr.")
 @click.option("--verbose", "-v", is_flag=True, help="Say which model and engine run, and why.")
 def classify(
-    videos, model, mode, engine, precision, labels, top_k, output_format, timeline, timeline_step, output_video, quiet, verbose, **options
+    videos, model, mode, engine, precision, labels, top_k, output_format, timeline, timeline_step, output_video, report_path, quiet, verbose, **options
 ):
     """Print the top-k Kinetics-600 actions in each VIDEO.
 
@@ -275,6 +304,7 @@ def classify(
       movinet classify --model ./my_saved_model --labels my_labels.txt clip.mp4
     """
     from . import output
+    from .report import error_record, record_from_result
     from .timeline import segments, timeline_format, write_timeline
 
     from .files import check_output_path
@@ -294,6 +324,7 @@ def classify(
             check_video_output(output_video)
         except OutputError as error:
             raise click.BadParameter(str(error), param_hint="--output-video") from None
+    _check_report_path(report_path)
     classifier = _load(model, mode, engine, precision, labels, quiet, verbose)
     # The base model sees at most one training clip at a time; a longer step pools windows.
     if classifier.mode == "clip" and timeline_step:
@@ -301,7 +332,7 @@ def classify(
     bin_s = timeline_step if classifier.mode == "stream" or (timeline_step or 0) > CLIP_SECONDS else None
     top_k = min(top_k, len(classifier.labels))
     header = output.csv_header(top_k)
-    entries, timelines, failed = [], {}, 0
+    entries, timelines, records, failed = [], {}, [], 0
     for index, video in enumerate(videos):
         bar, progress = _progress_bar(os.path.basename(video), quiet)
         try:
@@ -314,6 +345,8 @@ def classify(
             failed += 1
             click.echo(f"Error: {error}", err=True)
             entries.append({"path": video, "error": str(error)})
+            if report_path:
+                records.append(error_record(video, getattr(error, "reason", str(error))))
             if output_format == "csv":
                 click.echo(output.csv_text([output.csv_row(top_k, video, error=str(error))], header, index == 0), nl=False)
             continue
@@ -324,12 +357,16 @@ def classify(
         entries.append(result.to_dict() | {"path": video})
         if timeline:
             timelines[video] = segments(result, classifier.labels, bin_s)
+        if report_path:
+            records.append(record_from_result(video, result, classifier.labels, bin_s=bin_s))
         if output_format == "text":
             click.echo(("\n" if index else "") + output.text_table(result, video))
         elif output_format == "csv":
             click.echo(output.csv_text([output.csv_row(top_k, video, result)], header, index == 0), nl=False)
     if timeline:
         write_timeline(timeline, timelines)
+    if report_path:
+        _write_report(report_path, records, quiet)
     if output_format == "json":
         click.echo(
             output.json_document(
@@ -366,10 +403,11 @@ the others still run) or the model failed, 2 usage error, 130 interrupted
 @model_options
 @input_options
 @click.option("--top-k", "-k", type=click.IntRange(min=1), default=5, show_default=True, help="Labels per video.")
+@_report_option("Then write an HTML report of every row of --output (with --resume too): an index with a picture per video, filters and a summary.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary on stderr.")
 @click.option("--verbose", "-v", is_flag=True, help="Say which model and engine run, and why.")
 def batch(
-    directory, output, output_format, recursive, ext, resume, overwrite, workers, model, mode, engine, precision, labels, top_k, quiet, verbose, **options
+    directory, output, output_format, recursive, ext, resume, overwrite, workers, model, mode, engine, precision, labels, top_k, report_path, quiet, verbose, **options
 ):
     """Classify every video in DIRECTORY into one CSV (or JSON-lines) row each.
 
@@ -398,6 +436,9 @@ def batch(
         if not quiet:
             click.echo(f"note: --workers {workers} capped at {max_workers()} (the CPU count; more only holds more frames in memory)", err=True)
         workers = max_workers()
+    if report_path and output == "-":
+        raise click.UsageError("--report is written from the rows of a results file, not stdout (-o -)")
+    _check_report_path(report_path)
     extensions = [e.strip() for e in ext.split(",") if e.strip()]
     paths = find_videos(directory, extensions, recursive)
     if not paths:
@@ -429,8 +470,37 @@ def batch(
         results.close()
     if not quiet:
         click.echo(f"batch: {summary}", err=True)
+    if report_path:
+        from .report import load_results
+
+        _write_report(report_path, load_results(output, videos=directory), quiet, source=output)
     if summary.failed:
         sys.exit(1)
+
+
+@cli.command()
+@click.argument("results", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--videos",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="Directory that the paths in RESULTS are relative to (batch's DIRECTORY), for the pictures.  [default: no pictures]",
+)
+@click.option("--output", "-o", "report_path", required=True, type=click.Path(dir_okay=False), help="The HTML file to write.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary on stderr.")
+def report(results, videos, report_path, quiet):
+    """Make an HTML report from RESULTS: the rows of movinet batch (CSV or JSON lines)
+    or the output of movinet classify --format json.
+
+    \b
+    Examples:
+      movinet report results.csv --videos videos/ -o report.html
+      movinet report results.jsonl -o report.html
+    """
+    from .report import load_results
+
+    _check_report_path(report_path)
+    _write_report(report_path, load_results(results, videos=videos), quiet, source=results)
 
 
 LIVE_MODEL = "a4-stream"  # the largest stream variant that keeps up in real time on 2 CPU cores (README)

@@ -43,17 +43,24 @@ def pool(steps: list[Step], bin_s: float | None = None) -> list[Step]:
     return pooled
 
 
-def segments(result: Result, labels: list[str], bin_s: float | None = None) -> list[Segment]:
-    """The result's timeline: one segment per run of equal top labels."""
-    merged: list[tuple[int, list[Step]]] = []
-    for step in pool(result.steps, bin_s):
+def runs(steps: list[Step], bin_s: float | None = None) -> list[list[Step]]:
+    """The steps, pooled as by ``pool``, grouped into runs of consecutive steps with the same
+    top class: one run per timeline segment."""
+    grouped: list[tuple[int, list[Step]]] = []
+    for step in pool(steps, bin_s):
         top = int(np.argmax(step.probabilities))
-        if merged and merged[-1][0] == top:
-            merged[-1][1].append(step)
+        if grouped and grouped[-1][0] == top:
+            grouped[-1][1].append(step)
         else:
-            merged.append((top, [step]))
+            grouped.append((top, [step]))
+    return [members for _, members in grouped]
+
+
+def segments(result: Result, labels: list[str], bin_s: float | None = None) -> list[Segment]:
+    """The result's timeline: one segment per run of equal top labels (see ``runs``)."""
     timeline = []
-    for top, members in merged:
+    for members in runs(result.steps, bin_s):
+        top = int(np.argmax(members[0].probabilities))
         frames = sum(step.frames for step in members)
         probability = sum(float(step.probabilities[top]) * step.frames for step in members) / frames
         timeline.append(Segment(round(members[0].start_s, 3), round(members[-1].end_s, 3), labels[top], round(probability, 6)))

@@ -363,6 +363,16 @@ class VideoReader:
                 break
             yield timestamp, frame
 
+    def frame_at(self, time_s: float) -> np.ndarray | None:
+        """The frame shown at ``time_s`` seconds, BGR uint8 [h, w, 3], or None if there is none.
+
+        Seeks (OpenCV decodes from the key frame before, so the frame is exact on constant
+        frame rate files and close on variable ones): for a picture, not for the model.
+        """
+        self._capture.set(cv2.CAP_PROP_POS_MSEC, max(0.0, time_s) * 1000)
+        ok, frame = self._capture.read()
+        return frame if ok else None
+
     def _check_complete(self) -> None:
         claimed, decoded = self.info.claimed_frames, self.stats.decoded_frames
         if claimed and decoded < TRUNCATION_RATIO * claimed:
@@ -413,6 +423,15 @@ def windows(frames: Iterable[tuple[float, np.ndarray]], length: int, fps: float)
             buffer, times = None, []
     if times:
         yield Window(times[0], times[-1] + 1 / fps, buffer[: len(times)])
+
+
+def jpeg_thumbnail(frame_bgr: np.ndarray, width: int, quality: int = 80) -> bytes:
+    """A JPEG (``quality`` 0-100) of a BGR uint8 frame scaled to ``width`` pixels wide."""
+    height = max(1, round(frame_bgr.shape[0] * width / frame_bgr.shape[1]))
+    ok, data = cv2.imencode(".jpg", _resize(frame_bgr, width, height), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError(f"OpenCV could not encode a {width}x{height} JPEG")
+    return data.tobytes()
 
 
 def video_fourcc(path: str | os.PathLike) -> str:
