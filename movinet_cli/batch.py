@@ -9,6 +9,9 @@ the model works.
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import fcntl
 import json
 import os
 import sys
@@ -21,7 +24,7 @@ from typing import IO, Callable, Iterable, Iterator
 from .classify import Classifier, FrameSource, Result
 from .errors import MovinetError, OutputError, UsageError, VideoError
 from .files import atomic_writer, check_output_path, is_special
-from .output import csv_header, csv_line, csv_row, read_csv
+from .output import csv_header, csv_row, csv_text, read_csv
 
 VIDEO_EXTENSIONS = ("3gp", "avi", "flv", "m4v", "mkv", "mov", "mp4", "mpeg", "mpg", "mts", "ts", "webm", "wmv")
 BATCH_FORMATS = ("csv", "jsonl")
@@ -86,57 +89,90 @@ def results_format(path: str) -> str:
 
 def check_results_path(path: str, format: str, resume: bool, overwrite: bool) -> None:
     """Raises ResultsFileError if ``path`` (or "-" for stdout) cannot take this run's rows
-    as asked, ForeignResultsError if ``resume`` would rewrite a file that is not a results
-    file: before loading a model, this fails fast. A device or FIFO is written in place."""
+    as asked (another run holds it, say), ForeignResultsError if ``resume`` would rewrite a
+    file that does not start as a results file: cheap, before loading a model. A device,
+    FIFO or descriptor (``/dev/stdout``) is written in place."""
     if path == "-":
         if resume:
             raise ResultsFileError("--resume needs a results file, not stdout (-o -)")
         return
     if is_special(path):
         if resume:
-            raise ResultsFileError(f"cannot resume from {path}: it is not a regular file (a device or FIFO)")
+            raise ResultsFileError(f"cannot resume from {path}: it is not a regular file (a device, FIFO or descriptor)")
         return
     check_output_path(path, "--output")
     if not os.path.exists(path):
         return
     if not (resume or overwrite):
         raise ResultsFileError(f"{path} already exists: pass --resume to finish that run, or --overwrite to replace it")
-    if resume:
-        parse_rows(_read(path), path, format)
+    try:
+        with _open(path, "r") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # let go at once: a probe
+            head = handle.read(len(ROW_START[format]))
+    except BlockingIOError:
+        raise _busy(path) from None
+    except OSError as error:
+        raise ResultsFileError(f"cannot read {path}: {error.strerror}") from None
+    if resume and not _starts_as_results(head, format):
+        raise _foreign(path, format, "it does not start as one")
+
+
+# How every results file starts: the CSV header's first columns, or a JSON-lines row.
+ROW_START = {"csv": "path,status,error,label_1,", "jsonl": '{"path": '}
+
+
+def _starts_as_results(text: str, format: str) -> bool:
+    """Whether ``text`` starts as a results file does, or is the start of one cut short."""
+    start = ROW_START[format]
+    return text.startswith(start) or start.startswith(text)
+
+
+def _foreign(path: str, format: str, where: str) -> ForeignResultsError:
+    return ForeignResultsError(
+        f"{path} is not a movinet batch results file in {format} format ({where}); it was left untouched: "
+        "choose another --output, or pass --overwrite to replace it"
+    )
+
+
+def _busy(path: str) -> ResultsFileError:
+    return ResultsFileError(f"{path} is being written by another movinet batch; wait for it to finish, or choose another --output")
 
 
 def parse_rows(text: str, path: str, format: str) -> tuple[list[str] | None, list[dict]]:
     """The header (CSV; None for JSON lines or an empty file) and the complete rows of a
-    results file's ``text``; a last row cut short by a crash is left out. Raises
-    ForeignResultsError for anything else, so a file that is not ours is never rewritten."""
-
-    def foreign(where: str) -> ForeignResultsError:
-        return ForeignResultsError(
-            f"{path} is not a movinet batch results file in {format} format ({where}); it was left untouched: "
-            "choose another --output, or pass --overwrite to replace it"
-        )
-
+    results file's ``text``; blank lines are skipped, and a last row cut short by a crash
+    is left out. Raises ForeignResultsError for anything else, so that a file that is not
+    ours is never rewritten."""
+    if not _starts_as_results(text[: len(ROW_START[format])], format):
+        raise _foreign(path, format, "it does not start as one")
     if format == "jsonl":
-        lines = text.split("\n")[:-1]  # what follows the last line break was cut short
+        *lines, cut = text.split("\n")  # what follows the last line break was cut short
         rows = []
         for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
             try:
                 row = json.loads(line)
             except json.JSONDecodeError:
-                raise foreign(f"line {number} is not JSON") from None
+                raise _foreign(path, format, f"line {number} is not JSON") from None
             if not (isinstance(row, dict) and isinstance(row.get("path"), str) and row.get("status") in STATUSES):
-                raise foreign(f"line {number} is not a results row")
+                raise _foreign(path, format, f"line {number} is not a results row")
             rows.append(row)
+        if not _starts_as_results(cut[: len(ROW_START[format])], format):
+            raise _foreign(path, format, "its last line is not a results row")
         return None, rows
-    columns, records, _ = read_csv(text)
+    try:
+        columns, records, _ = read_csv(text)
+    except csv.Error as error:
+        raise _foreign(path, format, f"not CSV: {error}") from None
     if not columns:
         return None, []
     k = (len(columns) - 9) // 2  # path, status, error, k label/prob pairs, 6 more
     if k < 1 or columns != csv_header(k):
-        raise foreign("its first line is not the results columns")
-    for number, record in enumerate(records, 2):
+        raise _foreign(path, format, "its first line is not the results columns")
+    for number, record in enumerate(records, 1):
         if len(record) != len(columns) or record[1] not in STATUSES:
-            raise foreign(f"record {number} is not a results row")
+            raise _foreign(path, format, f"row {number} is not a results row")
     return columns, [dict(zip(columns, record)) for record in records]
 
 
@@ -179,7 +215,7 @@ class ResultsFile:
         self._target = os.path.realpath(path)
         self._handle = self._locked()
         try:
-            kept = self._kept_rows(self._handle.read(), resume, overwrite)
+            kept = self._kept_rows(resume, overwrite)
             self._rewrite(kept)
         except BaseException:
             self.close()
@@ -196,29 +232,25 @@ class ResultsFile:
         """The results file, open for reading and locked. A rewrite renames a new (locked)
         file into place, so a lock won on a file that has since been replaced is let go and
         taken again on the file now there."""
-        import fcntl
-
         while True:
             handle = self._opened(self._target, "a+")
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 handle.close()
-                raise ResultsFileError(
-                    f"{self.path} is being written by another movinet batch; wait for it to finish, or choose another --output"
-                ) from None
+                raise _busy(self.path) from None
             if os.path.exists(self._target) and os.path.samestat(os.stat(self._target), os.fstat(handle.fileno())):
                 handle.seek(0)
                 return handle
             handle.close()
 
-    def _kept_rows(self, existing: str, resume: bool, overwrite: bool) -> list[dict]:
-        """The rows of ``existing`` text that this run keeps."""
-        if not existing or overwrite:
+    def _kept_rows(self, resume: bool, overwrite: bool) -> list[dict]:
+        """The rows of the locked file that this run keeps."""
+        if not os.fstat(self._handle.fileno()).st_size or overwrite:
             return []
         if not resume:  # another run made it since the first check
             raise ResultsFileError(f"{self.path} already exists: pass --resume to finish that run, or --overwrite to replace it")
-        columns, rows = parse_rows(existing, self.path, self.format)
+        columns, rows = parse_rows(self._handle.read(), self.path, self.format)
         if columns is not None and columns != self.header:
             raise ResultsFileError(
                 f"{self.path} has other columns than this run would write (another --top-k?); "
@@ -229,29 +261,31 @@ class ResultsFile:
     def _rewrite(self, rows: list[dict]) -> None:
         """Replaces the file atomically with ``rows`` and keeps it open for appending. The
         new file is locked before it is renamed into place, so the lock never lapses."""
-        import fcntl
-
-        with atomic_writer(self._target, newline="") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            for line in self._lines(rows, header=True):
-                handle.write(line)
-            handle.flush()
-            kept = os.dup(handle.fileno())  # shares the lock and the position at the end
+        kept = None
+        try:
+            with atomic_writer(self._target, newline="") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                handle.write(self._text(rows, header=True))
+                handle.flush()
+                kept = os.dup(handle.fileno())  # shares the lock and the position at the end
+        except BaseException:
+            if kept is not None:
+                os.close(kept)
+            raise
         self._handle.close()
         self._handle = _open(kept, "w")
 
-    def _lines(self, rows: list[dict], header: bool = False) -> list[str]:
-        lines = [csv_line(self.header)] if header and self.format == "csv" else []
+    def _text(self, rows: list[dict], header: bool = False) -> str:
         if self.format == "csv":
-            return lines + [csv_line([row.get(column, "") for column in self.header]) for row in rows]
-        return lines + [json.dumps(row, ensure_ascii=False) + "\n" for row in rows]
+            return csv_text(rows, self.header, with_header=header)
+        return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
 
     def _start(self) -> None:
-        self._append(self._lines([], header=True))
+        self._append(self._text([], header=True))
 
-    def _append(self, lines: list[str]) -> None:
+    def _append(self, text: str) -> None:
         try:
-            self._handle.writelines(lines)
+            self._handle.write(text)
             self._handle.flush()
         except OSError as error:
             raise OutputError(f"cannot write {'to stdout' if self.path == '-' else self.path}: {error.strerror}") from None
@@ -266,7 +300,7 @@ class ResultsFile:
                 row.update({key: value for key, value in result.to_dict().items() if key != "path"})
         if not result:
             row.update(model=classifier.source.name, engine=classifier.model.engine, mode=classifier.mode, seconds=round(seconds, 3))
-        self._append(self._lines([row]))
+        self._append(self._text([row]))
 
     def sort(self, order: list[str]) -> None:
         """Rewrites the file with its rows in ``order`` (rows of other paths last), so that a
@@ -280,7 +314,10 @@ class ResultsFile:
     def close(self) -> None:
         """Closes the file, which lets another run take it."""
         if self._handle is not sys.stdout and not self._handle.closed:
-            self._handle.close()
+            # Rows are flushed one by one, so all that can be left is a row whose write
+            # already failed and was reported (OutputError): it is dropped, not raised again.
+            with contextlib.suppress(OSError):
+                self._handle.close()
 
 
 def classify_all(

@@ -53,15 +53,13 @@ class MovinetGroup(click.Group):
             # The reader of stdout went away (e.g. `| head`): stop quietly, as Python's docs advise.
             _discard_stdout()
             ctx.exit(1)
-        except OSError as error:
-            if error.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO):
-                raise
-            # Our own files report their errors by name (OutputError): this one is stdout.
-            _discard_stdout()
-            raise click.ClickException(f"cannot write to stdout: {error.strerror}") from None
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except Exception as error:
+            if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO):
+                # Our own files report their errors by name (OutputError): this one is stdout.
+                _discard_stdout()
+                raise click.ClickException(f"cannot write to stdout: {error.strerror}") from None
             if os.environ.get("MOVINET_DEBUG"):
                 raise
             raise click.ClickException(
@@ -89,6 +87,7 @@ class FiniteFloat(click.FloatRange):
         return number
 
 
+MIN_FPS = 0.01  # frames/s: one frame every 100 s
 MAX_FPS = 60  # frames/s: 5x the fastest variant's 12; a 10-s window at 60 fps of A5 input is 737 MB
 MAX_SIZE = 640  # pixels: 2x the largest variant's 320; a frame at 640 is 4.7 MB of float32
 MAX_CHUNK = 128  # stream frames per call: results do not depend on it, memory does
@@ -131,7 +130,7 @@ labels_option = click.option(
     help="Label file, one per line in logit order (for a fine-tuned model).  [default: Kinetics-600]",
 )
 fps_option = click.option(
-    "--fps", type=FiniteFloat(min=0, min_open=True, max=MAX_FPS), default=None, help=f"Frames/s fed to the model, at most {MAX_FPS}.  [default: the model's]"
+    "--fps", type=FiniteFloat(min=MIN_FPS, max=MAX_FPS), default=None, help=f"Frames/s fed to the model, {MIN_FPS:g} to {MAX_FPS}.  [default: the model's]"
 )
 size_option = click.option(
     "--size", type=click.IntRange(min=8, max=MAX_SIZE), default=None, help=f"Frame size in pixels (square), 8 to {MAX_SIZE}.  [default: the model's]"
@@ -398,7 +397,7 @@ the others still run) or the model failed, 2 usage error, 130 interrupted
 @click.option("--resume", is_flag=True, help="Skip videos that already have an ok row in --output; retry the others.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --output.")
 @click.option(
-    "--workers", type=click.IntRange(min=0), default=2, show_default=True, help="Videos decoded ahead in background threads (0: one at a time)."
+    "--workers", type=click.IntRange(min=0), default=2, show_default=True, help="Videos decoded ahead in child processes (0: one at a time; at most the CPU count)."
 )
 @model_options
 @input_options
@@ -434,7 +433,7 @@ def batch(
         raise click.UsageError(str(error)) from None
     if workers > max_workers():
         if not quiet:
-            click.echo(f"note: --workers {workers} capped at {max_workers()} (the CPU count; more only holds more frames in memory)", err=True)
+            click.echo(f"note: --workers {workers} capped at {max_workers()} (more decoders than CPUs only hold more frames in memory)", err=True)
         workers = max_workers()
     if report_path and output == "-":
         raise click.UsageError("--report is written from the rows of a results file, not stdout (-o -)")

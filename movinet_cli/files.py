@@ -3,14 +3,16 @@ user's file is never replaced behind their back.
 
 A regular file (or a path that does not exist yet) is written to a temporary file beside it
 and renamed over it only on success. A symbolic link is followed: its target is written, the
-link stays. A device or FIFO (``/dev/null``, ``/dev/stdout``, a named pipe) is written in
-place, never replaced by a regular file. Failed writes (a full disk) raise OutputError.
+link stays. A device, FIFO or descriptor (``/dev/null``, a named pipe, ``/dev/stdout`` even
+when it is redirected to a file) is appended to in place, never replaced. Failed writes (a
+full disk) raise OutputError.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -19,9 +21,29 @@ from typing import Iterator
 from .errors import OutputError
 
 
+_DESCRIPTOR = re.compile(r"/(proc/[^/]+|dev)/fd/\d+")
+_LINKS_FOLLOWED = 40  # as the kernel's own limit on a chain of symbolic links
+
+
+def names_a_descriptor(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is, or links to, an open file descriptor of this process (``/dev/stdout``,
+    ``/dev/fd/3``, ``/proc/self/fd/1``): a name for whatever the descriptor holds, which
+    must be used as it is (a redirected stdout's file is the user's, not ours to replace)."""
+    path = os.path.abspath(os.fspath(path))
+    for _ in range(_LINKS_FOLLOWED):
+        if _DESCRIPTOR.fullmatch(path):
+            return True
+        if not os.path.islink(path):
+            return False
+        path = os.path.normpath(os.path.join(os.path.dirname(path), os.readlink(path)))
+    return False
+
+
 def is_special(path: str | os.PathLike) -> bool:
-    """Whether ``path`` exists and is neither a regular file nor a directory (a device, a
-    FIFO, a socket): such a file is written in place and cannot be read back."""
+    """Whether ``path`` is written in place and cannot be read back: it names a descriptor,
+    or exists and is neither a regular file nor a directory (a device, a FIFO, a socket)."""
+    if names_a_descriptor(path):
+        return True
     try:
         mode = os.stat(path).st_mode
     except OSError:
@@ -73,8 +95,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
         raise _failure(path, error) from None
     try:
         yield temporary
-        if special:
-            with open(temporary, "rb") as source, open(target, "wb") as sink:
+        if special:  # appended: a stdout redirected to a file keeps what it holds
+            with open(temporary, "rb") as source, open(target, "ab") as sink:
                 shutil.copyfileobj(source, sink)
         else:
             os.replace(temporary, target)

@@ -1,9 +1,11 @@
 """Output formats: an aligned text table, JSON documents and CSV rows.
 
 CSV cells are made safe for spreadsheets (OWASP's advice on CSV injection): a text cell
-that starts with ``= + - @``, a tab, a line break or an apostrophe gets an apostrophe in
-front, which spreadsheets show as text instead of running a formula. ``read_cell`` takes
-it off again, so every value reads back exactly as it was.
+that starts with ``= + - @``, a tab or a line break gets an apostrophe in front, which
+spreadsheets show as text instead of running a formula (and so does one that starts with an
+apostrophe before such a character or another apostrophe). ``read_cell`` takes it off again,
+so every value reads back exactly as it was, and files written before the escaping read as
+they did.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import json
 from .classify import Result
 
 FORMATS = ("text", "json", "csv")
-# Starts of a cell that a spreadsheet would run as a formula; the apostrophe itself is
-# escaped too, so that reading back is exact.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "'")
+# Starts of a cell that a spreadsheet would run as a formula.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+# After an apostrophe, what makes it an escape (the apostrophe itself too, so reading is exact).
+_ESCAPED = (*FORMULA_STARTS, "'")
 
 
 def csv_header(top_k: int) -> list[str]:
@@ -47,12 +50,14 @@ def csv_row(top_k: int, path: str, result: Result | None = None, error: str = ""
 
 def safe_cell(value):
     """``value`` as a spreadsheet shows it as text: an apostrophe before a formula start."""
-    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+    if isinstance(value, str) and (value.startswith(FORMULA_STARTS) or (value[:1] == "'" and value[1:].startswith(_ESCAPED))):
+        return "'" + value
+    return value
 
 
 def read_cell(cell: str) -> str:
     """The value that ``safe_cell`` wrote as ``cell``."""
-    return cell[1:] if cell.startswith("'") else cell
+    return cell[1:] if cell[:1] == "'" and cell[1:].startswith(_ESCAPED) else cell
 
 
 def csv_line(values: list) -> str:
@@ -71,18 +76,29 @@ def csv_text(rows: list[dict], header: list[str], with_header: bool) -> str:
     return "".join(lines)
 
 
-def read_csv(text: str) -> tuple[list[str], list[list[str]], bool]:
-    """Parses what ``csv_text`` wrote: ``(header, records, complete)``, cells as they were
-    written. ``complete`` is False when the text does not end with a whole record: its last
-    record was cut short (a crash while writing) and is left out."""
-    records = list(csv.reader(io.StringIO(text, newline="")))
+def read_csv(text: str) -> tuple[list[str], list[list[str]], str]:
+    """Parses what ``csv_text`` wrote: ``(header, records, cut)``, the values as they were
+    before ``safe_cell``; blank lines are skipped. A last record that does not end with a
+    line break (a crash while writing) is left out and returned as ``cut``, the text it had.
+    Raises csv.Error for text that is not CSV."""
     # Quotes come in pairs in complete CSV (doubled inside a quoted cell): an odd count means
     # the text ends inside a quoted cell.
     complete = not text or (text.endswith("\n") and text.count('"') % 2 == 0)
-    if not complete and records:
-        records.pop()
-    records = [[read_cell(cell) for cell in record] for record in records]
-    return (records[0] if records else []), records[1:], complete
+    cut = ""
+    if not complete:
+        cut_at = _last_record_start(text)
+        text, cut = text[:cut_at], text[cut_at:]
+    records = [[read_cell(cell) for cell in record] for record in csv.reader(io.StringIO(text, newline="")) if record]
+    return (records[0] if records else []), records[1:], cut
+
+
+def _last_record_start(text: str) -> int:
+    """Where the last record of ``text`` starts: after the last line break outside quotes."""
+    end = len(text)
+    while (end := text.rfind("\n", 0, end)) >= 0:
+        if text.count('"', 0, end) % 2 == 0:
+            return end + 1
+    return 0
 
 
 def text_table(result: Result, name: str) -> str:

@@ -221,7 +221,7 @@ def test_a_decoder_crash_costs_one_error_row(tiny_models, tmp_path, monkeypatch)
 
     from movinet_cli import isolated, video
 
-    real_frames = video.VideoReader.frames
+    real_frames = video.VideoReader.rgb_frames
 
     def frames(self):
         if "crafted" in self.path:
@@ -231,7 +231,7 @@ def test_a_decoder_crash_costs_one_error_row(tiny_models, tmp_path, monkeypatch)
 
     # Forked children see this test's stand-in decoder (the product forks from a clean server).
     monkeypatch.setattr(isolated, "_context", lambda: multiprocessing.get_context("fork"))
-    monkeypatch.setattr(video.VideoReader, "frames", frames)
+    monkeypatch.setattr(video.VideoReader, "rgb_frames", frames)
     root = tmp_path / "videos"
     root.mkdir()
     for name in ("a.mp4", "crafted.mp4", "z.mp4"):
@@ -250,8 +250,8 @@ def test_a_second_run_on_the_same_results_file_is_refused(tiny_models, video_dir
     out = tmp_path / "results.csv"
     holder = ResultsFile(str(out), "csv", 2)  # a run in progress holds the file
     try:
-        result = run("batch", video_dir, "-o", out, "-m", tiny_models.base, "--size", 16, "-k", 2, "--resume")
-        assert result.exit_code == 1
+        result = run("batch", video_dir, "-o", out, "-m", tmp_path / "no-model", "--resume")  # refused before loading
+        assert result.exit_code == 2
         assert f"Error: {out} is being written by another movinet batch" in result.stderr
     finally:
         holder.close()
@@ -279,6 +279,11 @@ def test_two_batches_at_once_do_not_lose_rows(tiny_models, video_dir, tmp_path):
         ("notes.jsonl", '{"path": "a.mp4", "note": "not a result"}\n'),
         ("notes.csv", "name,phone\nada,123\n"),
         ("results.csv", "path,status,error,label_1,prob_1,duration_s,frames,model,engine,mode,seconds\nx.mp4,maybe,,,,,,,,,\n"),
+        ("one.csv", "hello,world"),  # no line break: not a row cut short
+        ("config.jsonl", '{"some": "config"}'),
+        ("quote.csv", 'path,"abc\n'),
+        ("huge.csv", "x" * 200_000 + "\n"),  # over the csv module's field limit
+        ("results.jsonl", '{"path": "a.mp4", "status": "ok"}\nnot json\n'),
     ],
 )
 def test_resume_refuses_a_file_that_is_not_ours_and_leaves_it(tiny_models, video_dir, tmp_path, name, content):
@@ -346,3 +351,31 @@ def test_a_killed_batch_leaves_no_process_behind(tiny_models, tmp_path):
     while (alive := [pid for pid in below if os.path.exists(f"/proc/{pid}")]) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not alive, [open(f"/proc/{pid}/cmdline").read() for pid in alive]
+
+
+def test_a_results_file_that_fills_up_is_one_line_and_resumes(tiny_models, video_dir, tmp_path):
+    import resource
+    import subprocess
+    import sys
+
+    out = tmp_path / "results.csv"
+    command = [sys.executable, "-m", "movinet_cli", "batch", str(video_dir), "-o", str(out), "-m", tiny_models.base, "--size", "16", "-q"]
+    limit = lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (700, 700))  # noqa: E731  (bytes: the header and a row or two)
+    full = subprocess.run(command, preexec_fn=limit, capture_output=True, text=True)
+    assert full.returncode == 1 and full.stderr.strip() == f"Error: cannot write {out}: File too large"
+    resumed = subprocess.run(command + ["--resume"], capture_output=True, text=True)
+    assert resumed.returncode == 1, resumed.stderr  # the bad videos
+    assert [row["path"] for row in read_csv(out)] == find_videos(video_dir)
+
+
+def test_results_into_a_redirected_stdout_keep_what_the_file_had(tiny_models, video_dir, tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "log.csv"
+    out.write_text("kept\n")
+    with open(out, "a") as stdout:
+        command = [sys.executable, "-m", "movinet_cli", "batch", str(video_dir), "-o", "/dev/stdout", "-m", tiny_models.base, "--size", "16", "-q", "--no-recursive"]
+        assert subprocess.run(command, stdout=stdout).returncode == 0
+    lines = out.read_text().splitlines()
+    assert lines[0] == "kept" and lines[1].startswith("path,status") and len(lines) == 4

@@ -67,3 +67,41 @@ def test_closing_early_stops_the_child(tmp_path):
     reader.close()
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+@pytest.mark.timeout(60)
+def test_a_decoder_killed_half_way_through_a_message_is_an_error_not_a_hang(tmp_path):
+    import signal
+
+    long = write_colour_video(str(tmp_path / "long.mp4"), [(RED, 20.0)], 20, (320, 240))
+    with IsolatedReader(long, ahead=64, fps=12, size=320) as reader:
+        frames = reader.frames()
+        next(frames)
+        time.sleep(0.5)  # the child fills the pipe: its next message is cut off mid-write
+        os.kill(reader._child.pid, signal.SIGKILL)
+        with pytest.raises(VideoError, match=r"the decoder crashed on this file \(killed by SIGKILL\)"):
+            for _ in frames:
+                pass
+
+
+def test_a_descriptor_names_the_parents_file(red):
+    descriptor = os.open(red, os.O_RDONLY)
+    try:
+        with IsolatedReader(f"/dev/fd/{descriptor}", ahead=4, fps=5, size=16) as reader:
+            assert len(list(reader.frames())) == 5
+    finally:
+        os.close(descriptor)
+
+
+def test_no_temporary_name_is_left_behind(tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # read TMPDIR again
+    video = os.path.join(os.fsencode(tmp_path), b"bad\xffname.mp4")
+    os.rename(write_colour_video(str(tmp_path / "plain.mp4"), [(RED, 5.0)], 20, (48, 32)), video)
+    reader = IsolatedReader(os.fsdecode(video), ahead=2, fps=5, size=16)
+    next(reader.frames())
+    reader.close()  # early, with the child still decoding
+    assert os.listdir(tmp_path / "tmp") == []
