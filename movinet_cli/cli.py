@@ -21,6 +21,7 @@ from .engines import ENGINES
 from .engines.openvino import PRECISIONS
 from .errors import MovinetError, OutputError, UsageError
 from .models import CLIP_SECONDS, MODES
+from .output import printable
 from .video import RESIZE_MODES
 
 EXIT_CODES = """\b
@@ -43,9 +44,9 @@ class MovinetGroup(click.Group):
             sys.stdout.flush()  # a full disk behind stdout shows here, not at exit
             return result
         except UsageError as error:
-            raise click.UsageError(str(error)) from None
+            raise click.UsageError(printable(str(error))) from None
         except MovinetError as error:
-            raise click.ClickException(str(error)) from None
+            raise click.ClickException(printable(str(error))) from None
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             ctx.exit(130)
@@ -63,7 +64,7 @@ class MovinetGroup(click.Group):
             if os.environ.get("MOVINET_DEBUG"):
                 raise
             raise click.ClickException(
-                f"unexpected {type(error).__name__}: {error} (set MOVINET_DEBUG=1 to see the traceback)"
+                f"unexpected {type(error).__name__}: {printable(str(error))} (set MOVINET_DEBUG=1 to see the traceback)"
             ) from None
 
 
@@ -223,7 +224,7 @@ def _progress_bar(name: str, quiet: bool):
     from tqdm import tqdm
 
     bar_format = "{l_bar}{bar}| {n:.1f}/{total_fmt} s video [{elapsed}<{remaining}]"  # total "?" until known
-    bar = tqdm(desc=name, unit="s", disable=True if quiet else None, leave=False, file=sys.stderr, bar_format=bar_format)
+    bar = tqdm(desc=printable(name), unit="s", disable=True if quiet else None, leave=False, file=sys.stderr, bar_format=bar_format)
 
     def update(done_s: float, total_s: float | None) -> None:
         if total_s and bar.total != total_s:
@@ -342,7 +343,7 @@ def classify(
                 annotate_video(video, output_video, result, classifier.labels)
         except MovinetError as error:
             failed += 1
-            click.echo(f"Error: {error}", err=True)
+            click.echo(f"Error: {printable(str(error))}", err=True)
             entries.append({"path": video, "error": str(error)})
             if report_path:
                 records.append(error_record(video, getattr(error, "reason", str(error))))
@@ -352,7 +353,7 @@ def classify(
         finally:
             bar.close()
         for warning in result.warnings:
-            click.echo(f"warning: {video}: {warning}", err=True)
+            click.echo(printable(f"warning: {video}: {warning}"), err=True)
         entries.append(result.to_dict() | {"path": video})
         if timeline:
             timelines[video] = segments(result, classifier.labels, bin_s)
@@ -441,7 +442,7 @@ def batch(
     extensions = [e.strip() for e in ext.split(",") if e.strip()]
     paths = find_videos(directory, extensions, recursive)
     if not paths:
-        raise click.ClickException(f"no videos in {directory} (extensions: {', '.join(extensions)})")
+        raise click.ClickException(printable(f"no videos in {directory} (extensions: {', '.join(extensions)})"))
     classifier = _load(model, mode, engine, precision, labels, quiet, verbose)
     top_k = min(top_k, len(classifier.labels))
     results = ResultsFile(output, output_format, top_k, resume=resume, overwrite=overwrite)
@@ -456,13 +457,13 @@ def batch(
             workers=workers,
             open_options=options,
             run_options=run_options,
-            on_start=lambda path: bar.set_postfix_str(path, refresh=True),
+            on_start=lambda path: bar.set_postfix_str(printable(path), refresh=True),
             on_video=lambda path, result, error: bar.update(1),
         )
     except KeyboardInterrupt:
         bar.close()
         if output != "-":
-            click.echo(f"Interrupted: the rows so far are in {output}; rerun with --resume to finish.", err=True)
+            click.echo(printable(f"Interrupted: the rows so far are in {output}; rerun with --resume to finish."), err=True)
         raise
     finally:
         bar.close()
@@ -558,9 +559,9 @@ def live(source, model, engine, precision, labels, window, output_format, top_k,
             (_live_window if window else _live_terminal)(session, output_format)
     finally:
         if session.failure:
-            raise click.ClickException(session.failure)
+            raise click.ClickException(printable(session.failure))
     if not quiet:
-        click.echo(f"live: {session.summary}", err=True)
+        click.echo(printable(f"live: {session.summary}"), err=True)
 
 
 def _live_window(session, output_format) -> None:
@@ -615,7 +616,7 @@ def _live_terminal(session, output_format) -> None:
             click.echo(json.dumps(record, ensure_ascii=False))
         elif update.label != label:
             probability = update.predictions[0].probability
-            click.echo(f"{update.time_s:8.1f} s  {update.label}  ({probability:.0%})")
+            click.echo(f"{update.time_s:8.1f} s  {printable(update.label)}  ({probability:.0%})")
         label = update.label
 
 

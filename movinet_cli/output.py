@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 from .classify import Result
 
@@ -21,6 +22,16 @@ FORMATS = ("text", "json", "csv")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
 # After an apostrophe, what makes it an escape (the apostrophe itself too, so reading is exact).
 _ESCAPED = (*FORMULA_STARTS, "'")
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` safe to show on a terminal: control characters (escape sequences that could
+    retitle or rewrite the terminal, line breaks inside a one-line message) as ``\\x1b``,
+    ``\\n`` and so on. For what people read, not for machine-readable output."""
+    return _CONTROL.sub(lambda match: repr(match.group())[1:-1], text)
 
 
 def csv_header(top_k: int) -> list[str]:
@@ -104,12 +115,13 @@ def _last_record_start(text: str) -> int:
 def text_table(result: Result, name: str) -> str:
     """``name`` with its duration and model, then one aligned line per prediction."""
     lines = [
-        f"{name}  ({result.duration_s:.1f} s, {result.frames} frames, {result.model}, "
+        f"{printable(name)}  ({result.duration_s:.1f} s, {result.frames} frames, {printable(result.model)}, "
         f"{result.mode} mode on {result.engine}, {result.seconds:.1f} s)"
     ]
-    width = max(len(p.label) for p in result.predictions)
-    for rank, prediction in enumerate(result.predictions, 1):
-        lines.append(f"  {rank:>2}  {prediction.label:<{width}}  {prediction.probability:7.2%}")
+    labels = [printable(p.label) for p in result.predictions]
+    width = max(len(label) for label in labels)
+    for rank, (label, prediction) in enumerate(zip(labels, result.predictions), 1):
+        lines.append(f"  {rank:>2}  {label:<{width}}  {prediction.probability:7.2%}")
     return "\n".join(lines)
 
 

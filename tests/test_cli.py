@@ -387,3 +387,14 @@ def test_a_timeline_through_a_link_to_dev_stdout_is_written_in_place(tiny_models
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("path,start_s,end_s,label,probability\n") and link.is_symlink()
+
+
+def test_terminal_escapes_in_names_are_shown_not_obeyed(tiny_models, colour_video, tmp_path):
+    sneaky = tmp_path / "title\x1b]0;pwned\x07.mp4"
+    os.rename(colour_video("red.mp4", [(RED, 1.0)]), sneaky)
+    shown = run("classify", "-m", tiny_models.base, "--size", 16, sneaky)
+    assert shown.exit_code == 0 and "title\\x1b]0;pwned\\x07.mp4" in shown.stdout and "\x1b" not in shown.stdout
+    missing = run("classify", "-m", tiny_models.base, tmp_path / "gone\x1b[2J.mp4")
+    assert missing.exit_code == 1 and "\x1b" not in missing.stderr and "gone\\x1b[2J.mp4" in missing.stderr
+    as_data = run("classify", "-m", tiny_models.base, "--size", 16, "-f", "json", sneaky)
+    assert json.loads(as_data.stdout)["results"][0]["path"] == str(sneaky)  # machine-readable output keeps the name
