@@ -109,6 +109,8 @@ class Classifier:
         labels: one name per logit.
         source: where the model came from.
         fps, size: the model's frame rate (frames/s) and input size (pixels, square).
+        crop_scale: the eval recipe's shorter side before the central crop, as a multiple of
+            the size (the variant's; A5's for a model of unknown variant).
         engine_reason: why this engine was chosen.
     """
 
@@ -117,7 +119,7 @@ class Classifier:
         self.labels = labels
         self.source = source
         variant = source.variant or models.VARIANTS[models.DEFAULT_MODEL]
-        self.fps, self.size = variant.fps, variant.size
+        self.fps, self.size, self.crop_scale = variant.fps, variant.size, variant.crop_scale
         self.engine_reason = engine_reason
 
     @property
@@ -155,7 +157,7 @@ class Classifier:
             frames = ((index / fps, frame) for index, frame in enumerate(video.astype(np.float32)))
             return FrameSource(None, fps, frames, len(video) / fps)
         ahead = self.frames_ahead(fps=fps) if ahead is None else ahead
-        reader = IsolatedReader(video, ahead=ahead, fps=fps, size=size, resize=resize, start_s=start, end_s=end)
+        reader = IsolatedReader(video, ahead=ahead, fps=fps, size=size, resize=resize, crop_scale=self.crop_scale, start_s=start, end_s=end)
         return FrameSource(reader.path, fps, reader.frames(), end or reader.info.claimed_duration_s, reader)
 
     def run(

@@ -176,7 +176,7 @@ input_options = _options(
         type=click.Choice(RESIZE_MODES),
         default="crop",
         show_default=True,
-        help="crop: shorter side to 1.15x size then centre crop (Kinetics eval); squash; pad (letterbox).",
+        help="crop: shorter side to the variant's eval size, then centre crop (Kinetics eval); squash; pad (letterbox).",
     ),
     click.option("--start", type=FiniteFloat(min=0), default=0.0, help="Start at this second of the video."),
     click.option("--end", type=FiniteFloat(min=0, min_open=True), default=None, help="Stop at this second."),

@@ -127,7 +127,7 @@ class IsolatedReader:
         ahead: frames the child may decode ahead of the consumer (memory: about that many
             uint8 frames, rounded up to whole messages).
         opener: makes the reader in the child: ``VideoReader`` or a picklable stand-in.
-        **options: ``VideoReader``'s keyword arguments (fps, size, resize, start_s, end_s).
+        **options: ``VideoReader``'s keyword arguments (fps, size, resize, crop_scale, start_s, end_s).
 
     Raises VideoError if the file cannot be opened, or if the decoder crashes (the error
     names the signal); the child is stopped by ``close()``.

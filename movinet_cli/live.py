@@ -285,7 +285,7 @@ class LiveSession:
                 if item is None:
                     return
                 time_s, read_at, frame = item
-                image = to_model_input(fit_frame(frame, size))
+                image = to_model_input(fit_frame(frame, size, crop_scale=self.classifier.crop_scale))
                 reset = states is None or self._reset_requested.is_set()
                 if previous is not None and np.abs(image - previous).mean() > SCENE_CHANGE:
                     reset = True

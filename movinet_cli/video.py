@@ -27,8 +27,9 @@ from .errors import OutputError, VideoError
 from .files import atomic_path
 
 RESIZE_MODES = ("crop", "squash", "pad")
-# Kinetics eval recipe behind the published accuracy: shorter side to 1.15x the crop
-# size (368 px for a 320 px model), then a central square crop.
+# Kinetics eval recipe behind the published accuracy: shorter side to a multiple of the crop
+# size (each variant has its own, see models.Variant.crop_scale), then a central square crop.
+# A5's 368/320 stands in for models of unknown variant.
 CROP_SCALE = 1.15
 # Container timestamps come rounded to about a millisecond.
 TIMESTAMP_TOLERANCE_S = 0.5e-3
@@ -140,10 +141,12 @@ class FrameSampler:
         return ticks
 
 
-def fit_frame(frame: np.ndarray, size: int, resize: str = "crop") -> np.ndarray:
+def fit_frame(frame: np.ndarray, size: int, resize: str = "crop", crop_scale: float = CROP_SCALE) -> np.ndarray:
     """Resizes one uint8 frame [h, w, 3] to a square [size, size, 3] uint8 frame.
 
-    ``crop``: shorter side to ``CROP_SCALE * size``, central square crop (Kinetics eval).
+    ``crop``: shorter side to ``crop_scale * size`` pixels with bilinear interpolation, then
+    a central square crop: the Kinetics eval recipe (``tf.image.resize`` is bilinear without
+    antialiasing, which OpenCV's INTER_LINEAR matches to within rounding).
     ``squash``: straight resize to the square, ignoring the aspect ratio.
     ``pad``: longer side to ``size``, letterboxed with black.
     """
@@ -151,9 +154,9 @@ def fit_frame(frame: np.ndarray, size: int, resize: str = "crop") -> np.ndarray:
     if resize == "squash":
         return _resize(frame, size, size)
     if resize == "crop":
-        scale = round(size * CROP_SCALE) / min(height, width)
+        scale = round(size * crop_scale) / min(height, width)
         new_w, new_h = max(size, round(width * scale)), max(size, round(height * scale))
-        resized = _resize(frame, new_w, new_h)
+        resized = frame if (new_w, new_h) == (width, height) else cv2.resize(frame, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
         top, left = (new_h - size) // 2, (new_w - size) // 2
         return resized[top : top + size, left : left + size]
     if resize == "pad":
@@ -238,6 +241,7 @@ class VideoReader:
         fps: output frame rate of ``frames()``, frames/s.
         size: ``frames()`` gives ``size`` x ``size`` pixels.
         resize: one of ``RESIZE_MODES`` (see ``fit_frame``).
+        crop_scale: for ``crop``, the shorter side before cropping, as a multiple of ``size``.
         start_s, end_s: keep only [start_s, end_s) of the video, seconds.
     """
 
@@ -248,13 +252,14 @@ class VideoReader:
         fps: float = 0.0,
         size: int = 0,
         resize: str = "crop",
+        crop_scale: float = CROP_SCALE,
         start_s: float = 0.0,
         end_s: float | None = None,
     ):
         if resize not in RESIZE_MODES:
             raise ValueError(f"resize must be one of {RESIZE_MODES}, got {resize!r}")
         self.path = check_video_path(path)
-        self.fps, self.size, self.resize = fps, size, resize
+        self.fps, self.size, self.resize, self.crop_scale = fps, size, resize, crop_scale
         self.start_s, self.end_s = start_s, end_s
         self.stats = DecodeStats()
         self._files = contextlib.ExitStack()
@@ -338,7 +343,7 @@ class VideoReader:
                 if not ok:
                     self.stats.warnings.append(f"frame at {timestamp:.2f} s could not be decoded; stopped there")
                     break
-                frame = cv2.cvtColor(fit_frame(bgr, self.size, self.resize), cv2.COLOR_BGR2RGB)
+                frame = cv2.cvtColor(fit_frame(bgr, self.size, self.resize, self.crop_scale), cv2.COLOR_BGR2RGB)
                 yield from self._emit(ticks, frame)
             if sampler.finished:
                 break
