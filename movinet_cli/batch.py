@@ -2,12 +2,16 @@
 
 Rows are written and flushed one at a time, so an interrupted run leaves a valid file of
 complete rows, and a run with ``resume`` skips the videos that already have an ``ok`` row.
-While one video runs through the model, the next ones are decoded in background threads.
+One run writes a results file at a time (it is locked). Each video is decoded in a child
+process (a decoder crash costs one error row), and the next ones are decoded ahead while
+the model works.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import json
 import os
 import sys
@@ -18,18 +22,21 @@ from pathlib import Path, PurePath
 from typing import IO, Callable, Iterable, Iterator
 
 from .classify import Classifier, FrameSource, Result
-from .errors import MovinetError, VideoError
-from .files import atomic_writer
-from .output import csv_header, csv_row
-from .prefetch import Prefetched
+from .errors import MovinetError, OutputError, UsageError, VideoError
+from .files import atomic_writer, check_output_path, is_special
+from .output import csv_header, csv_row, csv_text, read_csv
 
 VIDEO_EXTENSIONS = ("3gp", "avi", "flv", "m4v", "mkv", "mov", "mp4", "mpeg", "mpg", "mts", "ts", "webm", "wmv")
 BATCH_FORMATS = ("csv", "jsonl")
-STREAM_CHUNKS_AHEAD = 4  # decoded chunks kept ready per video in stream mode
+STATUSES = ("ok", "error")
 
 
 class ResultsFileError(MovinetError):
     """The results file cannot be created, resumed or overwritten as asked."""
+
+
+class ForeignResultsError(ResultsFileError, UsageError):
+    """``--resume`` was pointed at a file that is not a batch results file (left untouched)."""
 
 
 def find_videos(directory: str | os.PathLike, extensions: Iterable[str] = VIDEO_EXTENSIONS, recursive: bool = True) -> list[str]:
@@ -69,76 +76,219 @@ class Summary:
         )
 
 
-def check_results_path(path: str, resume: bool, overwrite: bool) -> None:
+def max_workers() -> int:
+    """The most videos worth decoding ahead: each decodes in a process of its own, so more
+    than the CPUs only holds more frames in memory."""
+    return max(2, os.cpu_count() or 1)
+
+
+def results_format(path: str) -> str:
+    """The row format that ``path``'s extension asks for: "jsonl" for .jsonl or .ndjson, else "csv"."""
+    return "jsonl" if path.lower().endswith((".jsonl", ".ndjson")) else "csv"
+
+
+def check_results_path(path: str, format: str, resume: bool, overwrite: bool) -> None:
     """Raises ResultsFileError if ``path`` (or "-" for stdout) cannot take this run's rows
-    as asked: before loading a model, this fails fast."""
-    if path == "-" and resume:
-        raise ResultsFileError("--resume needs a results file, not stdout (-o -)")
-    if path != "-" and os.path.exists(path) and not (resume or overwrite):
+    as asked (another run holds it, say), ForeignResultsError if ``resume`` would rewrite a
+    file that does not start as a results file: cheap, before loading a model. A device,
+    FIFO or descriptor (``/dev/stdout``) is written in place."""
+    if path == "-":
+        if resume:
+            raise ResultsFileError("--resume needs a results file, not stdout (-o -)")
+        return
+    if is_special(path):
+        if resume:
+            raise ResultsFileError(f"cannot resume from {path}: it is not a regular file (a device, FIFO or descriptor)")
+        return
+    check_output_path(path, "--output")
+    if not os.path.exists(path):
+        return
+    if not (resume or overwrite):
         raise ResultsFileError(f"{path} already exists: pass --resume to finish that run, or --overwrite to replace it")
+    try:
+        with _open(path, "r") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # let go at once: a probe
+            head = handle.read(len(ROW_START[format]))
+    except BlockingIOError:
+        raise _busy(path) from None
+    except OSError as error:
+        raise ResultsFileError(f"cannot read {path}: {error.strerror}") from None
+    if resume and not _starts_as_results(head, format):
+        raise _foreign(path, format, "it does not start as one")
+
+
+# How every results file starts: the CSV header's first columns, or a JSON-lines row.
+ROW_START = {"csv": "path,status,error,label_1,", "jsonl": '{"path": '}
+
+
+def _starts_as_results(text: str, format: str) -> bool:
+    """Whether ``text`` starts as a results file does, or is the start of one cut short."""
+    start = ROW_START[format]
+    return text.startswith(start) or start.startswith(text)
+
+
+def _foreign(path: str, format: str, where: str) -> ForeignResultsError:
+    return ForeignResultsError(
+        f"{path} is not a movinet batch results file in {format} format ({where}); it was left untouched: "
+        "choose another --output, or pass --overwrite to replace it"
+    )
+
+
+def _busy(path: str) -> ResultsFileError:
+    return ResultsFileError(f"{path} is being written by another movinet batch; wait for it to finish, or choose another --output")
+
+
+def parse_rows(text: str, path: str, format: str) -> tuple[list[str] | None, list[dict]]:
+    """The header (CSV; None for JSON lines or an empty file) and the complete rows of a
+    results file's ``text``; blank lines are skipped, and a last row cut short by a crash
+    is left out. Raises ForeignResultsError for anything else, so that a file that is not
+    ours is never rewritten."""
+    if not _starts_as_results(text[: len(ROW_START[format])], format):
+        raise _foreign(path, format, "it does not start as one")
+    if format == "jsonl":
+        *lines, cut = text.split("\n")  # what follows the last line break was cut short
+        rows = []
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                raise _foreign(path, format, f"line {number} is not JSON") from None
+            if not (isinstance(row, dict) and isinstance(row.get("path"), str) and row.get("status") in STATUSES):
+                raise _foreign(path, format, f"line {number} is not a results row")
+            rows.append(row)
+        if not _starts_as_results(cut[: len(ROW_START[format])], format):
+            raise _foreign(path, format, "its last line is not a results row")
+        return None, rows
+    try:
+        columns, records, _ = read_csv(text)
+    except csv.Error as error:
+        raise _foreign(path, format, f"not CSV: {error}") from None
+    if not columns:
+        return None, []
+    k = (len(columns) - 9) // 2  # path, status, error, k label/prob pairs, 6 more
+    if k < 1 or columns != csv_header(k):
+        raise _foreign(path, format, "its first line is not the results columns")
+    for number, record in enumerate(records, 1):
+        if len(record) != len(columns) or record[1] not in STATUSES:
+            raise _foreign(path, format, f"row {number} is not a results row")
+    return columns, [dict(zip(columns, record)) for record in records]
+
+
+def _read(path: str) -> str:
+    try:
+        with _open(path, "r") as handle:
+            return handle.read()
+    except OSError as error:
+        raise ResultsFileError(f"cannot read {path}: {error.strerror}") from None
+
+
+def _open(path: str, mode: str, **options) -> IO[str]:
+    """A results file opened as text: UTF-8, the bytes of non-UTF-8 file names kept as they are."""
+    return open(path, mode, newline="", encoding="utf-8", errors="surrogateescape", **options)
 
 
 class ResultsFile:
     """Where batch rows go: a CSV or JSON-lines file (or stdout for ``path == "-"``).
 
-    ``resume`` keeps the complete ``ok`` rows of an existing file (dropping error rows, which
-    are retried, and any row cut short by a crash); otherwise an existing file is replaced
-    only with ``overwrite``. ``done`` holds the paths that already have an ``ok`` row.
+    One writer per file: a results file is locked (``flock``) while this object is open, and
+    a second run on it is refused. A symbolic link is followed (the link stays); a device or
+    FIFO is written in place. ``resume`` keeps the complete ``ok`` rows of an existing
+    results file (dropping error rows, which are retried, and a row cut short by a crash) and
+    refuses a file that is not one (ForeignResultsError, the file untouched); otherwise an
+    existing file is replaced only with ``overwrite``. ``done`` holds the paths that already
+    have an ``ok`` row.
     """
 
     def __init__(self, path: str, format: str, top_k: int, resume: bool = False, overwrite: bool = False):
         if format not in BATCH_FORMATS:
             raise ValueError(f"format must be one of {BATCH_FORMATS}, got {format!r}")
         self.path, self.format, self.top_k, self.header = path, format, top_k, csv_header(top_k)
-        check_results_path(path, resume, overwrite)
+        check_results_path(path, format, resume, overwrite)
         self.done: set[str] = set()
-        self._handle: IO[str] = sys.stdout
-        if path == "-":
+        self._target: str | None = None  # the regular file written, if any
+        if path == "-" or is_special(path):
+            self._handle: IO[str] = sys.stdout if path == "-" else self._opened(path, "a")
             self._start()
             return
-        kept = [row for row in self._read_rows() if row.get("status") == "ok"] if resume and os.path.exists(path) else []
-        kept = list({row["path"]: row for row in kept}.values())
-        self._rewrite(kept)
+        self._target = os.path.realpath(path)
+        self._handle = self._locked()
+        try:
+            kept = self._kept_rows(resume, overwrite)
+            self._rewrite(kept)
+        except BaseException:
+            self.close()
+            raise
         self.done = {row["path"] for row in kept}
 
-    def _read_rows(self) -> list[dict]:
-        """The complete rows of the file (a row cut short by a crash is left out)."""
-        with open(self.path, newline="", encoding="utf-8") as handle:
-            if self.format == "jsonl":
-                rows = []
-                for line in handle:
-                    try:
-                        rows.append(json.loads(line))
-                    except json.JSONDecodeError:
-                        continue
-                return [row for row in rows if isinstance(row, dict) and "path" in row]
-            reader = csv.DictReader(handle)
-            if reader.fieldnames != self.header:
-                raise ResultsFileError(
-                    f"{self.path} has other columns than this run would write (another --top-k?); "
-                    "resume with the same options, or pass --overwrite"
-                )
-            return [row for row in reader if None not in row and None not in row.values()]
+    def _opened(self, path: str, mode: str) -> IO[str]:
+        try:
+            return _open(path, mode)
+        except OSError as error:
+            raise OutputError(f"cannot write {self.path}: {error.strerror}") from None
+
+    def _locked(self) -> IO[str]:
+        """The results file, open for reading and locked. A rewrite renames a new (locked)
+        file into place, so a lock won on a file that has since been replaced is let go and
+        taken again on the file now there."""
+        while True:
+            handle = self._opened(self._target, "a+")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                raise _busy(self.path) from None
+            if os.path.exists(self._target) and os.path.samestat(os.stat(self._target), os.fstat(handle.fileno())):
+                handle.seek(0)
+                return handle
+            handle.close()
+
+    def _kept_rows(self, resume: bool, overwrite: bool) -> list[dict]:
+        """The rows of the locked file that this run keeps."""
+        if not os.fstat(self._handle.fileno()).st_size or overwrite:
+            return []
+        if not resume:  # another run made it since the first check
+            raise ResultsFileError(f"{self.path} already exists: pass --resume to finish that run, or --overwrite to replace it")
+        columns, rows = parse_rows(self._handle.read(), self.path, self.format)
+        if columns is not None and columns != self.header:
+            raise ResultsFileError(
+                f"{self.path} has other columns than this run would write (another --top-k?); "
+                "resume with the same options, or pass --overwrite"
+            )
+        return list({row["path"]: row for row in rows if row["status"] == "ok"}.values())
 
     def _rewrite(self, rows: list[dict]) -> None:
-        """Replaces the file atomically with ``rows``, then keeps it open for appending."""
-        with atomic_writer(self.path, newline="", encoding="utf-8") as handle:
-            self._handle = handle
-            self._start()
-            for row in rows:
-                self._write(row)
-        self._handle = open(self.path, "a", newline="", encoding="utf-8")
+        """Replaces the file atomically with ``rows`` and keeps it open for appending. The
+        new file is locked before it is renamed into place, so the lock never lapses."""
+        kept = None
+        try:
+            with atomic_writer(self._target, newline="") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                handle.write(self._text(rows, header=True))
+                handle.flush()
+                kept = os.dup(handle.fileno())  # shares the lock and the position at the end
+        except BaseException:
+            if kept is not None:
+                os.close(kept)
+            raise
+        self._handle.close()
+        self._handle = _open(kept, "w")
+
+    def _text(self, rows: list[dict], header: bool = False) -> str:
+        if self.format == "csv":
+            return csv_text(rows, self.header, with_header=header)
+        return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
 
     def _start(self) -> None:
-        if self.format == "csv":
-            self._handle.write(",".join(self.header) + "\n")
-            self._handle.flush()
+        self._append(self._text([], header=True))
 
-    def _write(self, row: dict) -> None:
-        if self.format == "csv":
-            csv.DictWriter(self._handle, fieldnames=self.header, lineterminator="\n").writerow(row)
-        else:
-            self._handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    def _append(self, text: str) -> None:
+        try:
+            self._handle.write(text)
+            self._handle.flush()
+        except OSError as error:
+            raise OutputError(f"cannot write {'to stdout' if self.path == '-' else self.path}: {error.strerror}") from None
 
     def write(self, path: str, result: Result | None, error: str, classifier: Classifier, seconds: float) -> None:
         """Appends one video's row and flushes it."""
@@ -150,21 +300,24 @@ class ResultsFile:
                 row.update({key: value for key, value in result.to_dict().items() if key != "path"})
         if not result:
             row.update(model=classifier.source.name, engine=classifier.model.engine, mode=classifier.mode, seconds=round(seconds, 3))
-        self._write(row)
-        self._handle.flush()
+        self._append(self._text([row]))
 
     def sort(self, order: list[str]) -> None:
         """Rewrites the file with its rows in ``order`` (rows of other paths last), so that a
         resumed run ends with the same file as an uninterrupted one."""
-        if self._handle is sys.stdout:
+        if self._target is None:
             return
-        self._handle.close()
+        _, rows = parse_rows(_read(self._target), self.path, self.format)
         rank = {path: index for index, path in enumerate(order)}
-        self._rewrite(sorted(self._read_rows(), key=lambda row: rank.get(row["path"], len(rank))))
+        self._rewrite(sorted(rows, key=lambda row: rank.get(row["path"], len(rank))))
 
     def close(self) -> None:
-        if self._handle is not sys.stdout:
-            self._handle.close()
+        """Closes the file, which lets another run take it."""
+        if self._handle is not sys.stdout and not self._handle.closed:
+            # Rows are flushed one by one, so all that can be left is a row whose write
+            # already failed and was reported (OutputError): it is dropped, not raised again.
+            with contextlib.suppress(OSError):
+                self._handle.close()
 
 
 def classify_all(
@@ -180,24 +333,20 @@ def classify_all(
     """Yields ``(path, result, error, seconds)`` for each relative path, in order.
 
     A video that fails gets ``result=None`` and a one-line ``error``; the others go on.
-    With ``workers > 0``, that many videos after the current one are decoded ahead in
-    background threads, each keeping at most one window (or a few chunks) of frames ready.
+    Each video is decoded in a child process, at most one window (or a few chunks) ahead
+    of the model; with ``workers > 0``, that many videos after the current one are decoded
+    ahead too.
     """
     open_options, run_options = open_options or {}, run_options or {}
-    if classifier.mode == "clip":
-        window_s = run_options.get("window") or 10
-        depth = round(window_s * (open_options.get("fps") or classifier.fps))
-    else:
-        depth = STREAM_CHUNKS_AHEAD * run_options.get("chunk", 8)
+    frames_ahead = classifier.frames_ahead(
+        fps=open_options.get("fps"), **{key: run_options[key] for key in ("window", "chunk") if key in run_options}
+    )
 
     def start(path: str) -> FrameSource | MovinetError:
         try:
-            source = classifier.open(Path(directory, path), **open_options)
+            return classifier.open(Path(directory, path), ahead=frames_ahead, **open_options)
         except MovinetError as error:
             return error
-        if workers:
-            source.frames = Prefetched(source.frames, depth)
-        return source
 
     remaining, ahead = iter(paths), deque()
     try:

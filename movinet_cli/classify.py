@@ -19,12 +19,14 @@ import numpy as np
 
 from . import engines, labels as labels_module, models
 from .errors import VideoError
+from .isolated import IsolatedReader
 from .saved_model import describe
-from .video import MIN_FRAMES, VideoReader, windows
+from .video import MIN_FRAMES, windows
 
 AGGREGATES = ("last", "mean")
 DEFAULT_TOP_K = 5
 DEFAULT_CHUNK = 8  # stream-model frames per call: one call per frame costs far more per frame
+STREAM_CHUNKS_AHEAD = 4  # chunks decoded ahead of the stream model
 MODE_OF_KIND = {kind: mode for mode, kind in models.MODES.items()}
 
 
@@ -83,7 +85,7 @@ class FrameSource:
     fps: float  # frames/s of ``frames``
     frames: Iterable[tuple[float, np.ndarray]]  # (time_s, [H, W, 3] float32 RGB in [0, 1])
     expected_end_s: float | None  # where the frames are expected to end, seconds
-    reader: VideoReader | None = None
+    reader: IsolatedReader | None = None
 
     def close(self) -> None:
         """Stops a background reader of ``frames`` (if any), then releases the file."""
@@ -108,6 +110,8 @@ class Classifier:
         labels: one name per logit.
         source: where the model came from.
         fps, size: the model's frame rate (frames/s) and input size (pixels, square).
+        crop_scale: the eval recipe's shorter side before the central crop, as a multiple of
+            the size (the variant's; A5's for a model of unknown variant).
         engine_reason: why this engine was chosen.
     """
 
@@ -116,12 +120,19 @@ class Classifier:
         self.labels = labels
         self.source = source
         variant = source.variant or models.VARIANTS[models.DEFAULT_MODEL]
-        self.fps, self.size = variant.fps, variant.size
+        self.fps, self.size, self.crop_scale = variant.fps, variant.size, variant.crop_scale
         self.engine_reason = engine_reason
 
     @property
     def mode(self) -> str:
         return MODE_OF_KIND[engines.kind_of(self.model)]
+
+    def frames_ahead(self, *, fps: float | None = None, window: float = models.CLIP_SECONDS, chunk: int = DEFAULT_CHUNK) -> int:
+        """Frames to decode ahead of the model: one window (clip mode, ``window`` seconds at
+        ``fps``) or ``STREAM_CHUNKS_AHEAD`` chunks of ``chunk`` frames (stream mode)."""
+        if self.mode == "clip":
+            return max(1, round(window * (fps or self.fps)))
+        return STREAM_CHUNKS_AHEAD * chunk
 
     def open(
         self,
@@ -132,17 +143,22 @@ class Classifier:
         resize: str = "crop",
         start: float = 0.0,
         end: float | None = None,
+        ahead: int | None = None,
     ) -> FrameSource:
         """Opens a video for ``run``: a file path, or frames [T, H, W, 3] float32 RGB in
-        [0, 1] already at ``fps``. Options as for ``classify``. Raises VideoError for a file
-        that cannot be opened (one with too few frames raises while its frames are read)."""
+        [0, 1] already at ``fps``. Options as for ``classify``; a file is decoded in a child
+        process (see ``isolated``) up to ``ahead`` frames ahead of the model (default: one
+        10-s window in clip mode, ``STREAM_CHUNKS_AHEAD`` default chunks in stream mode).
+        Raises VideoError for a file that cannot be opened (one with too few frames, or one
+        that crashes the decoder, raises while its frames are read)."""
         fps, size = fps or self.fps, size or self.size
         if isinstance(video, np.ndarray):
             if video.ndim != 4 or video.shape[-1] != 3 or len(video) < MIN_FRAMES:
                 raise VideoError("<array>", f"expected frames [T>={MIN_FRAMES}, H, W, 3], got shape {video.shape}")
             frames = ((index / fps, frame) for index, frame in enumerate(video.astype(np.float32)))
             return FrameSource(None, fps, frames, len(video) / fps)
-        reader = VideoReader(video, fps=fps, size=size, resize=resize, start_s=start, end_s=end)
+        ahead = self.frames_ahead(fps=fps) if ahead is None else ahead
+        reader = IsolatedReader(video, ahead=ahead, fps=fps, size=size, resize=resize, crop_scale=self.crop_scale, start_s=start, end_s=end)
         return FrameSource(reader.path, fps, reader.frames(), end or reader.info.claimed_duration_s, reader)
 
     def run(
@@ -217,7 +233,8 @@ class Classifier:
 
         Raises VideoError for a video that cannot be classified.
         """
-        source = self.open(video, fps=fps, size=size, resize=resize, start=start, end=end)
+        ahead = self.frames_ahead(fps=fps, window=window, chunk=chunk)
+        source = self.open(video, fps=fps, size=size, resize=resize, start=start, end=end, ahead=ahead)
         return self.run(source, top_k=top_k, aggregate=aggregate, chunk=chunk, window=window, progress=progress)
 
     def _run_clip(self, clips: Iterator, progress) -> tuple[np.ndarray, list[Step]]:

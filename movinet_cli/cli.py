@@ -6,7 +6,9 @@ error, 130 interrupted (Ctrl-C).
 
 from __future__ import annotations
 
+import errno
 import functools
+import math
 import os
 import sys
 
@@ -17,8 +19,9 @@ from .batch import BATCH_FORMATS, VIDEO_EXTENSIONS
 from .classify import AGGREGATES
 from .engines import ENGINES
 from .engines.openvino import PRECISIONS
-from .errors import ModelKindError, MovinetError
-from .models import MODES
+from .errors import MovinetError, OutputError, UsageError
+from .models import CLIP_SECONDS, MODES
+from .output import printable
 from .video import RESIZE_MODES
 
 EXIT_CODES = """\b
@@ -31,27 +34,64 @@ class MovinetGroup(click.Group):
     """Turns library errors into one line on stderr, and Ctrl-C into a clean exit 130."""
 
     def invoke(self, ctx):
+        # A file name that is not UTF-8 prints as its own bytes on stdout (as ls shows it)
+        # and with backslash escapes in messages, instead of failing to print.
+        for stream, errors in ((sys.stdout, "surrogateescape"), (sys.stderr, "backslashreplace")):
+            if hasattr(stream, "reconfigure"):
+                stream.reconfigure(errors=errors)
         try:
-            return super().invoke(ctx)
-        except ModelKindError as error:
-            raise click.UsageError(str(error)) from None
+            result = super().invoke(ctx)
+            sys.stdout.flush()  # a full disk behind stdout shows here, not at exit
+            return result
+        except UsageError as error:
+            raise click.UsageError(printable(str(error))) from None
         except MovinetError as error:
-            raise click.ClickException(str(error)) from None
+            raise click.ClickException(printable(str(error))) from None
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             ctx.exit(130)
         except BrokenPipeError:
             # The reader of stdout went away (e.g. `| head`): stop quietly, as Python's docs advise.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            _discard_stdout()
             ctx.exit(1)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except Exception as error:
+            if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO):
+                # Our own files report their errors by name (OutputError): this one is stdout.
+                _discard_stdout()
+                raise click.ClickException(f"cannot write to stdout: {error.strerror}") from None
             if os.environ.get("MOVINET_DEBUG"):
                 raise
             raise click.ClickException(
-                f"unexpected {type(error).__name__}: {error} (set MOVINET_DEBUG=1 to see the traceback)"
+                f"unexpected {type(error).__name__}: {printable(str(error))} (set MOVINET_DEBUG=1 to see the traceback)"
             ) from None
+
+
+def _discard_stdout() -> None:
+    """Points stdout at /dev/null, so that what is still buffered for a stdout that fails
+    is dropped quietly instead of failing again when Python exits."""
+    try:
+        descriptor = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (e.g. under CliRunner)
+        return
+    os.dup2(os.open(os.devnull, os.O_WRONLY), descriptor)
+
+
+class FiniteFloat(click.FloatRange):
+    """A FloatRange that refuses nan and inf (which pass its comparisons)."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+MIN_FPS = 0.01  # frames/s: one frame every 100 s
+MAX_FPS = 60  # frames/s: 5x the fastest variant's 12; a 10-s window at 60 fps of A5 input is 737 MB
+MAX_SIZE = 640  # pixels: 2x the largest variant's 320; a frame at 640 is 4.7 MB of float32
+MAX_CHUNK = 128  # stream frames per call: results do not depend on it, memory does
 
 
 @click.group("movinet", cls=MovinetGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -90,8 +130,12 @@ labels_option = click.option(
     default=None,
     help="Label file, one per line in logit order (for a fine-tuned model).  [default: Kinetics-600]",
 )
-fps_option = click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=None, help="Frames/s fed to the model.  [default: the model's]")
-size_option = click.option("--size", type=click.IntRange(min=8), default=None, help="Frame size in pixels (square).  [default: the model's]")
+fps_option = click.option(
+    "--fps", type=FiniteFloat(min=MIN_FPS, max=MAX_FPS), default=None, help=f"Frames/s fed to the model, {MIN_FPS:g} to {MAX_FPS}.  [default: the model's]"
+)
+size_option = click.option(
+    "--size", type=click.IntRange(min=8, max=MAX_SIZE), default=None, help=f"Frame size in pixels (square), 8 to {MAX_SIZE}.  [default: the model's]"
+)
 
 model_options = _options(
     click.option(
@@ -132,16 +176,16 @@ input_options = _options(
         type=click.Choice(RESIZE_MODES),
         default="crop",
         show_default=True,
-        help="crop: shorter side to 1.15x size then centre crop (Kinetics eval); squash; pad (letterbox).",
+        help="crop: shorter side to the variant's eval size, then centre crop (Kinetics eval); squash; pad (letterbox).",
     ),
-    click.option("--start", type=click.FloatRange(min=0), default=0.0, help="Start at this second of the video."),
-    click.option("--end", type=click.FloatRange(min=0, min_open=True), default=None, help="Stop at this second."),
+    click.option("--start", type=FiniteFloat(min=0), default=0.0, help="Start at this second of the video."),
+    click.option("--end", type=FiniteFloat(min=0, min_open=True), default=None, help="Stop at this second."),
     click.option(
         "--chunk",
-        type=click.IntRange(min=1),
+        type=click.IntRange(min=1, max=MAX_CHUNK, clamp=True),
         default=8,
         show_default=True,
-        help="Stream mode: frames per model call (the result does not depend on it).",
+        help=f"Stream mode: frames per model call, at most {MAX_CHUNK} (the result does not depend on it).",
     ),
     click.option(
         "--aggregate",
@@ -180,7 +224,7 @@ def _progress_bar(name: str, quiet: bool):
     from tqdm import tqdm
 
     bar_format = "{l_bar}{bar}| {n:.1f}/{total_fmt} s video [{elapsed}<{remaining}]"  # total "?" until known
-    bar = tqdm(desc=name, unit="s", disable=True if quiet else None, leave=False, file=sys.stderr, bar_format=bar_format)
+    bar = tqdm(desc=printable(name), unit="s", disable=True if quiet else None, leave=False, file=sys.stderr, bar_format=bar_format)
 
     def update(done_s: float, total_s: float | None) -> None:
         if total_s and bar.total != total_s:
@@ -189,6 +233,34 @@ def _progress_bar(name: str, quiet: bool):
         bar.refresh()
 
     return bar, update
+
+
+def _report_option(help_text: str):
+    return click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None, help=help_text)
+
+
+def _check_report_path(path: str | None) -> None:
+    """A usage error before any work if the report could not be written."""
+    from .files import check_output_path
+
+    if path:
+        try:
+            check_output_path(path, "--report")
+        except OutputError as error:
+            raise click.BadParameter(str(error), param_hint="--report") from None
+
+
+def _write_report(path: str, records, quiet: bool, source: str = "") -> None:
+    """Writes the HTML report with a progress bar while thumbnails are decoded, then says
+    where it went."""
+    from tqdm import tqdm
+
+    from .report import write_report
+
+    with tqdm(total=len(records), unit="video", desc="report", disable=True if quiet else None, leave=False, file=sys.stderr) as bar:
+        summary = write_report(path, records, source=source, progress=lambda done, total: bar.update(done - bar.n))
+    if not quiet:
+        click.echo(f"report: {summary}", err=True)
 
 
 @cli.command(epilog=EXIT_CODES)
@@ -207,16 +279,17 @@ def _progress_bar(name: str, quiet: bool):
 )
 @click.option(
     "--timeline-step",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloat(min=0, min_open=True),
     default=None,
-    help="Timeline resolution, seconds: the window length in clip mode [default: 10], "
-    "the bin width in stream mode [default: every chunk].",
+    help="Timeline resolution, seconds: the window length in clip mode (longer steps pool 10-s "
+    "windows) [default: 10], the bin width in stream mode [default: every chunk].",
 )
 @click.option("--output-video", type=click.Path(dir_okay=False), default=None, help="Write VIDEO with its top labels drawn on it (one VIDEO only).")
+@_report_option("Write an HTML report: per video the top-k, the timeline with a picture per segment, and in stream mode a chart.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or notices on stderr.")
 @click.option("--verbose", "-v", is_flag=True, help="Say which model and engine run, and why.")
 def classify(
-    videos, model, mode, engine, precision, labels, top_k, output_format, timeline, timeline_step, output_video, quiet, verbose, **options
+    videos, model, mode, engine, precision, labels, top_k, output_format, timeline, timeline_step, output_video, report_path, quiet, verbose, **options
 ):
     """Print the top-k Kinetics-600 actions in each VIDEO.
 
@@ -231,21 +304,35 @@ def classify(
       movinet classify --model ./my_saved_model --labels my_labels.txt clip.mp4
     """
     from . import output
+    from .report import error_record, record_from_result
     from .timeline import segments, timeline_format, write_timeline
+
+    from .files import check_output_path
+    from .video import check_video_output
 
     if timeline:
         try:
             timeline_format(timeline)
-        except ValueError as error:
+            check_output_path(timeline, "--timeline")
+        except (ValueError, OutputError) as error:
             raise click.BadParameter(str(error), param_hint="--timeline") from None
-    if output_video and len(videos) > 1:
-        raise click.UsageError("--output-video takes one VIDEO")
+    if output_video:
+        if len(videos) > 1:
+            raise click.UsageError("--output-video takes one VIDEO")
+        try:
+            check_output_path(output_video, "--output-video")
+            check_video_output(output_video)
+        except OutputError as error:
+            raise click.BadParameter(str(error), param_hint="--output-video") from None
+    _check_report_path(report_path)
     classifier = _load(model, mode, engine, precision, labels, quiet, verbose)
+    # The base model sees at most one training clip at a time; a longer step pools windows.
     if classifier.mode == "clip" and timeline_step:
-        options["window"] = timeline_step
+        options["window"] = min(timeline_step, CLIP_SECONDS)
+    bin_s = timeline_step if classifier.mode == "stream" or (timeline_step or 0) > CLIP_SECONDS else None
     top_k = min(top_k, len(classifier.labels))
     header = output.csv_header(top_k)
-    entries, timelines, failed = [], {}, 0
+    entries, timelines, records, failed = [], {}, [], 0
     for index, video in enumerate(videos):
         bar, progress = _progress_bar(os.path.basename(video), quiet)
         try:
@@ -256,24 +343,30 @@ def classify(
                 annotate_video(video, output_video, result, classifier.labels)
         except MovinetError as error:
             failed += 1
-            click.echo(f"Error: {error}", err=True)
+            click.echo(f"Error: {printable(str(error))}", err=True)
             entries.append({"path": video, "error": str(error)})
+            if report_path:
+                records.append(error_record(video, getattr(error, "reason", str(error))))
             if output_format == "csv":
                 click.echo(output.csv_text([output.csv_row(top_k, video, error=str(error))], header, index == 0), nl=False)
             continue
         finally:
             bar.close()
         for warning in result.warnings:
-            click.echo(f"warning: {video}: {warning}", err=True)
+            click.echo(printable(f"warning: {video}: {warning}"), err=True)
         entries.append(result.to_dict() | {"path": video})
         if timeline:
-            timelines[video] = segments(result, classifier.labels, timeline_step if classifier.mode == "stream" else None)
+            timelines[video] = segments(result, classifier.labels, bin_s)
+        if report_path:
+            records.append(record_from_result(video, result, classifier.labels, bin_s=bin_s))
         if output_format == "text":
             click.echo(("\n" if index else "") + output.text_table(result, video))
         elif output_format == "csv":
             click.echo(output.csv_text([output.csv_row(top_k, video, result)], header, index == 0), nl=False)
     if timeline:
         write_timeline(timeline, timelines)
+    if report_path:
+        _write_report(report_path, records, quiet)
     if output_format == "json":
         click.echo(
             output.json_document(
@@ -305,15 +398,16 @@ the others still run) or the model failed, 2 usage error, 130 interrupted
 @click.option("--resume", is_flag=True, help="Skip videos that already have an ok row in --output; retry the others.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --output.")
 @click.option(
-    "--workers", type=click.IntRange(min=0), default=2, show_default=True, help="Videos decoded ahead in background threads (0: one at a time)."
+    "--workers", type=click.IntRange(min=0), default=2, show_default=True, help="Videos decoded ahead in child processes (0: one at a time; at most the CPU count)."
 )
 @model_options
 @input_options
 @click.option("--top-k", "-k", type=click.IntRange(min=1), default=5, show_default=True, help="Labels per video.")
+@_report_option("Then write an HTML report of every row of --output (with --resume too): an index with a picture per video, filters and a summary.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary on stderr.")
 @click.option("--verbose", "-v", is_flag=True, help="Say which model and engine run, and why.")
 def batch(
-    directory, output, output_format, recursive, ext, resume, overwrite, workers, model, mode, engine, precision, labels, top_k, quiet, verbose, **options
+    directory, output, output_format, recursive, ext, resume, overwrite, workers, model, mode, engine, precision, labels, top_k, report_path, quiet, verbose, **options
 ):
     """Classify every video in DIRECTORY into one CSV (or JSON-lines) row each.
 
@@ -329,19 +423,26 @@ def batch(
     """
     from tqdm import tqdm
 
-    from .batch import ResultsFile, ResultsFileError, check_results_path, find_videos, run_batch
+    from .batch import ResultsFile, ResultsFileError, check_results_path, find_videos, max_workers, results_format, run_batch
 
     if resume and overwrite:
         raise click.UsageError("--resume and --overwrite exclude each other")
+    output_format = output_format or results_format(output)
     try:
-        check_results_path(output, resume, overwrite)
-    except ResultsFileError as error:
+        check_results_path(output, output_format, resume, overwrite)
+    except (ResultsFileError, OutputError) as error:
         raise click.UsageError(str(error)) from None
-    output_format = output_format or ("jsonl" if output.lower().endswith((".jsonl", ".ndjson")) else "csv")
+    if workers > max_workers():
+        if not quiet:
+            click.echo(f"note: --workers {workers} capped at {max_workers()} (more decoders than CPUs only hold more frames in memory)", err=True)
+        workers = max_workers()
+    if report_path and output == "-":
+        raise click.UsageError("--report is written from the rows of a results file, not stdout (-o -)")
+    _check_report_path(report_path)
     extensions = [e.strip() for e in ext.split(",") if e.strip()]
     paths = find_videos(directory, extensions, recursive)
     if not paths:
-        raise click.ClickException(f"no videos in {directory} (extensions: {', '.join(extensions)})")
+        raise click.ClickException(printable(f"no videos in {directory} (extensions: {', '.join(extensions)})"))
     classifier = _load(model, mode, engine, precision, labels, quiet, verbose)
     top_k = min(top_k, len(classifier.labels))
     results = ResultsFile(output, output_format, top_k, resume=resume, overwrite=overwrite)
@@ -356,21 +457,50 @@ def batch(
             workers=workers,
             open_options=options,
             run_options=run_options,
-            on_start=lambda path: bar.set_postfix_str(path, refresh=True),
+            on_start=lambda path: bar.set_postfix_str(printable(path), refresh=True),
             on_video=lambda path, result, error: bar.update(1),
         )
     except KeyboardInterrupt:
         bar.close()
         if output != "-":
-            click.echo(f"Interrupted: the rows so far are in {output}; rerun with --resume to finish.", err=True)
+            click.echo(printable(f"Interrupted: the rows so far are in {output}; rerun with --resume to finish."), err=True)
         raise
     finally:
         bar.close()
         results.close()
     if not quiet:
         click.echo(f"batch: {summary}", err=True)
+    if report_path:
+        from .report import load_results
+
+        _write_report(report_path, load_results(output, videos=directory), quiet, source=output)
     if summary.failed:
         sys.exit(1)
+
+
+@cli.command()
+@click.argument("results", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--videos",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="Directory that the paths in RESULTS are relative to (batch's DIRECTORY), for the pictures.  [default: no pictures]",
+)
+@click.option("--output", "-o", "report_path", required=True, type=click.Path(dir_okay=False), help="The HTML file to write.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary on stderr.")
+def report(results, videos, report_path, quiet):
+    """Make an HTML report from RESULTS: the rows of movinet batch (CSV or JSON lines)
+    or the output of movinet classify --format json.
+
+    \b
+    Examples:
+      movinet report results.csv --videos videos/ -o report.html
+      movinet report results.jsonl -o report.html
+    """
+    from .report import load_results
+
+    _check_report_path(report_path)
+    _write_report(report_path, load_results(results, videos=videos), quiet, source=results)
 
 
 LIVE_MODEL = "a4-stream"  # the largest stream variant that keeps up in real time on 2 CPU cores (README)
@@ -429,9 +559,9 @@ def live(source, model, engine, precision, labels, window, output_format, top_k,
             (_live_window if window else _live_terminal)(session, output_format)
     finally:
         if session.failure:
-            raise click.ClickException(session.failure)
+            raise click.ClickException(printable(session.failure))
     if not quiet:
-        click.echo(f"live: {session.summary}", err=True)
+        click.echo(printable(f"live: {session.summary}"), err=True)
 
 
 def _live_window(session, output_format) -> None:
@@ -486,7 +616,7 @@ def _live_terminal(session, output_format) -> None:
             click.echo(json.dumps(record, ensure_ascii=False))
         elif update.label != label:
             probability = update.predictions[0].probability
-            click.echo(f"{update.time_s:8.1f} s  {update.label}  ({probability:.0%})")
+            click.echo(f"{update.time_s:8.1f} s  {printable(update.label)}  ({probability:.0%})")
         label = update.label
 
 
@@ -522,9 +652,9 @@ def models(names, prepare, output_format, quiet):
         for name in names:
             try:
                 prepare_model(name, log=log)
-                click.echo(f"{name}: ready")
+                click.echo(printable(f"{name}: ready"))
             except MovinetError as error:
-                click.echo(f"Error: {name}: {error}", err=True)
+                click.echo(printable(f"Error: {name}: {error}"), err=True)
                 failed += 1
         if failed:
             raise click.exceptions.Exit(1)

@@ -18,9 +18,13 @@ class ModelError(MovinetError):
     """A model cannot be found, downloaded, loaded or run."""
 
 
-class ModelKindError(ModelError):
-    """A model of one kind (base or stream) was asked to run in the other kind's mode: a
-    usage error (exit code 2 on the command line)."""
+class UsageError(MovinetError):
+    """A request that cannot be carried out as asked, found before any work is done: exit
+    code 2 on the command line."""
+
+
+class ModelKindError(ModelError, UsageError):
+    """A model of one kind (base or stream) was asked to run in the other kind's mode."""
 
 
 class LabelsError(MovinetError):
@@ -29,3 +33,7 @@ class LabelsError(MovinetError):
 
 class EngineError(ModelError):
     """An inference engine is unavailable or failed to prepare a model."""
+
+
+class OutputError(MovinetError):
+    """An output file cannot be written (a missing directory, a full disk, ...)."""

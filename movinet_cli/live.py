@@ -109,13 +109,15 @@ class _Slot:
         self._block = block
         self.replaced = 0
 
-    def put(self, item, stop: threading.Event) -> None:
+    def put(self, item, stop: threading.Event, block: bool | None = None) -> None:
+        """Puts ``item``, waiting for the reader if ``block`` (default: the slot's own setting)."""
+        block = self._block if block is None else block
         while not stop.is_set():
             try:
-                self._queue.put(item, block=self._block, timeout=_POLL_S if self._block else None)
+                self._queue.put(item, block=block, timeout=_POLL_S if block else None)
                 return
             except queue.Full:
-                if not self._block:
+                if not block:
                     try:
                         self._queue.get_nowait()
                         self.replaced += 1
@@ -258,7 +260,7 @@ class LiveSession:
         except Exception as error:  # reported to the caller through ``failure``
             self.failure = f"{self.name}: {type(error).__name__}: {error}"
         finally:
-            self._due.put(None, self._stop)
+            self._due.put(None, self._stop, block=True)  # the end waits: the last due frame is never replaced
 
     def _write(self, frame: np.ndarray) -> None:
         """Appends ``frame`` with the latest labels drawn on it to the recording."""
@@ -283,7 +285,7 @@ class LiveSession:
                 if item is None:
                     return
                 time_s, read_at, frame = item
-                image = to_model_input(fit_frame(frame, size))
+                image = to_model_input(fit_frame(frame, size, crop_scale=self.classifier.crop_scale))
                 reset = states is None or self._reset_requested.is_set()
                 if previous is not None and np.abs(image - previous).mean() > SCENE_CHANGE:
                     reset = True

@@ -30,6 +30,7 @@ class Variant:
     model_id: str  # "a0" .. "a5"
     kind: str  # "base" or "stream"
     size: int  # input frames are size x size pixels
+    eval_short_side: int  # pixels: the Kinetics eval recipe resizes the shorter side to this, then crops size x size
     fps: int  # frames/s the model was trained on
     gflops: float  # per 10-second clip
     top1: float  # Kinetics-600 top-1 accuracy, %
@@ -43,24 +44,31 @@ class Variant:
         return HUB_URL.format(model_id=self.model_id, kind=self.kind, version=HUB_VERSIONS[self.kind])
 
     @property
+    def crop_scale(self) -> float:
+        """Shorter side before the central crop, as a multiple of the crop size (A5: 368/320)."""
+        return self.eval_short_side / self.size
+
+    @property
     def clip_frames(self) -> int:
         """Frames in one 10-second training clip (A5: 120)."""
         return CLIP_SECONDS * self.fps
 
 
-# From the MoViNet paper and model cards: (size, fps, GFLOPs, top-1 base, top-1 stream).
+# From the MoViNet paper and model cards: (size, fps, GFLOPs, top-1 base, top-1 stream), and
+# from the Model Garden's eval configs (movinet_a*_k600_8x8.yaml): the shorter side resized to
+# before the central crop (min_image_size).
 _PUBLISHED = {
-    "a0": (172, 5, 2.7, 72.28, 72.05),
-    "a1": (172, 5, 6.0, 76.69, 76.45),
-    "a2": (224, 5, 10, 78.62, 78.40),
-    "a3": (256, 12, 57, 81.79, 80.09),
-    "a4": (290, 8, 110, 83.48, 81.49),
-    "a5": (320, 12, 280, 84.27, 82.37),
+    "a0": (172, 192, 5, 2.7, 72.28, 72.05),
+    "a1": (172, 192, 5, 6.0, 76.69, 76.45),
+    "a2": (224, 256, 5, 10, 78.62, 78.40),
+    "a3": (256, 288, 12, 57, 81.79, 80.09),
+    "a4": (290, 320, 8, 110, 83.48, 81.49),
+    "a5": (320, 368, 12, 280, 84.27, 82.37),
 }
 VARIANTS: dict[str, Variant] = {
-    f"{model_id}-{kind}": Variant(model_id, kind, size, fps, gflops, top1_base if kind == "base" else top1_stream)
+    f"{model_id}-{kind}": Variant(model_id, kind, size, short_side, fps, gflops, top1_base if kind == "base" else top1_stream)
     for kind in KINDS
-    for model_id, (size, fps, gflops, top1_base, top1_stream) in _PUBLISHED.items()
+    for model_id, (size, short_side, fps, gflops, top1_base, top1_stream) in _PUBLISHED.items()
 }
 DEFAULT_MODEL = "a5-base"
 _VARIANT_IN_TEXT = re.compile(r"(?<![a-z0-9])(a[0-5])[/_-](base|stream)(?![a-z0-9])", re.IGNORECASE)

@@ -7,7 +7,6 @@ consecutive bins with the same top label are merged into one segment.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -16,6 +15,7 @@ import numpy as np
 
 from .classify import Result, Step, frame_weighted_mean
 from .files import atomic_writer
+from .output import csv_text
 
 TIMELINE_FORMATS = {".csv": "csv", ".json": "json"}
 COLUMNS = ["path", "start_s", "end_s", "label", "probability"]
@@ -43,17 +43,24 @@ def pool(steps: list[Step], bin_s: float | None = None) -> list[Step]:
     return pooled
 
 
-def segments(result: Result, labels: list[str], bin_s: float | None = None) -> list[Segment]:
-    """The result's timeline: one segment per run of equal top labels."""
-    merged: list[tuple[int, list[Step]]] = []
-    for step in pool(result.steps, bin_s):
+def runs(steps: list[Step], bin_s: float | None = None) -> list[list[Step]]:
+    """The steps, pooled as by ``pool``, grouped into runs of consecutive steps with the same
+    top class: one run per timeline segment."""
+    grouped: list[tuple[int, list[Step]]] = []
+    for step in pool(steps, bin_s):
         top = int(np.argmax(step.probabilities))
-        if merged and merged[-1][0] == top:
-            merged[-1][1].append(step)
+        if grouped and grouped[-1][0] == top:
+            grouped[-1][1].append(step)
         else:
-            merged.append((top, [step]))
+            grouped.append((top, [step]))
+    return [members for _, members in grouped]
+
+
+def segments(result: Result, labels: list[str], bin_s: float | None = None) -> list[Segment]:
+    """The result's timeline: one segment per run of equal top labels (see ``runs``)."""
     timeline = []
-    for top, members in merged:
+    for members in runs(result.steps, bin_s):
+        top = int(np.argmax(members[0].probabilities))
         frames = sum(step.frames for step in members)
         probability = sum(float(step.probabilities[top]) * step.frames for step in members) / frames
         timeline.append(Segment(round(members[0].start_s, 3), round(members[-1].end_s, 3), labels[top], round(probability, 6)))
@@ -69,13 +76,12 @@ def timeline_format(path: str | os.PathLike) -> str:
 
 
 def write_timeline(path: str | os.PathLike, timelines: dict[str, list[Segment]]) -> None:
-    """Writes ``{video path: segments}`` as CSV or JSON rows (``COLUMNS``), atomically."""
+    """Writes ``{video path: segments}`` as CSV or JSON rows (``COLUMNS``), atomically (CSV
+    cells made safe for spreadsheets, see ``output``)."""
     rows = [{"path": video, **asdict(segment)} for video, timeline in timelines.items() for segment in timeline]
-    with atomic_writer(path, newline="" if timeline_format(path) == "csv" else None) as handle:
+    with atomic_writer(path, newline="") as handle:
         if timeline_format(path) == "json":
             json.dump(rows, handle, indent=1, ensure_ascii=False)
             handle.write("\n")
         else:
-            writer = csv.DictWriter(handle, fieldnames=COLUMNS, lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(rows)
+            handle.write(csv_text(rows, COLUMNS, with_header=True))

@@ -8,8 +8,11 @@ frame rate and frame count, and variable-frame-rate files have no single rate).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import stat
+import tempfile
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
@@ -20,12 +23,13 @@ os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
 import cv2  # noqa: E402
 import numpy as np
 
-from .errors import VideoError
+from .errors import OutputError, VideoError
 from .files import atomic_path
 
 RESIZE_MODES = ("crop", "squash", "pad")
-# Kinetics eval recipe behind the published accuracy: shorter side to 1.15x the crop
-# size (368 px for a 320 px model), then a central square crop.
+# Kinetics eval recipe behind the published accuracy: shorter side to a multiple of the crop
+# size (each variant has its own, see models.Variant.crop_scale), then a central square crop.
+# A5's 368/320 stands in for models of unknown variant.
 CROP_SCALE = 1.15
 # Container timestamps come rounded to about a millisecond.
 TIMESTAMP_TOLERANCE_S = 0.5e-3
@@ -33,6 +37,9 @@ TIMESTAMP_TOLERANCE_S = 0.5e-3
 MIN_FRAMES = 2
 # Fewer decoded frames than this share of what the container claims means the file ended early.
 TRUNCATION_RATIO = 0.9
+# Frames a window's buffer holds before it grows: one training clip of any variant (A5: 120),
+# so that a huge --chunk or window on a short video takes only what the video has.
+PREALLOCATED_FRAMES = 128
 
 
 @dataclass(frozen=True)
@@ -134,10 +141,12 @@ class FrameSampler:
         return ticks
 
 
-def fit_frame(frame: np.ndarray, size: int, resize: str = "crop") -> np.ndarray:
+def fit_frame(frame: np.ndarray, size: int, resize: str = "crop", crop_scale: float = CROP_SCALE) -> np.ndarray:
     """Resizes one uint8 frame [h, w, 3] to a square [size, size, 3] uint8 frame.
 
-    ``crop``: shorter side to ``CROP_SCALE * size``, central square crop (Kinetics eval).
+    ``crop``: shorter side to ``crop_scale * size`` pixels with bilinear interpolation, then
+    a central square crop: the Kinetics eval recipe (``tf.image.resize`` is bilinear without
+    antialiasing, which OpenCV's INTER_LINEAR matches to within rounding).
     ``squash``: straight resize to the square, ignoring the aspect ratio.
     ``pad``: longer side to ``size``, letterboxed with black.
     """
@@ -145,9 +154,9 @@ def fit_frame(frame: np.ndarray, size: int, resize: str = "crop") -> np.ndarray:
     if resize == "squash":
         return _resize(frame, size, size)
     if resize == "crop":
-        scale = round(size * CROP_SCALE) / min(height, width)
+        scale = round(size * crop_scale) / min(height, width)
         new_w, new_h = max(size, round(width * scale)), max(size, round(height * scale))
-        resized = _resize(frame, new_w, new_h)
+        resized = frame if (new_w, new_h) == (width, height) else cv2.resize(frame, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
         top, left = (new_h - size) // 2, (new_w - size) // 2
         return resized[top : top + size, left : left + size]
     if resize == "pad":
@@ -169,23 +178,56 @@ def _resize(frame: np.ndarray, width: int, height: int) -> np.ndarray:
 
 def to_model_input(frame_bgr: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Converts an OpenCV uint8 BGR frame [H, W, 3] to float32 RGB in [0, 1]."""
-    rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
+    return to_unit_range(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB), out)
+
+
+def to_unit_range(frame: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """A uint8 frame [H, W, 3] as float32 in [0, 1] (into ``out`` if given)."""
     if out is None:
-        out = np.empty(rgb.shape, np.float32)
-    np.multiply(rgb, np.float32(1 / 255), out=out, dtype=np.float32)
+        out = np.empty(frame.shape, np.float32)
+    np.multiply(frame, np.float32(1 / 255), out=out, dtype=np.float32)
     return out
 
 
 def check_video_path(path: str | os.PathLike) -> str:
-    """Raises VideoError unless ``path`` is a non-empty regular file; returns it as str."""
+    """Raises VideoError unless ``path`` is a readable, non-empty regular file; returns it as str."""
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise VideoError(path, "no such file")
-    if os.path.isdir(path):
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise VideoError(path, "no such file") from None
+    except OSError as error:  # a symbolic link loop, a name too long, ...
+        raise VideoError(path, f"cannot be opened: {error.strerror}") from None
+    if stat.S_ISDIR(mode):
         raise VideoError(path, "is a directory, not a video file (use 'movinet batch DIR' for a directory)")
+    if not stat.S_ISREG(mode):
+        kind = "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+        raise VideoError(path, f"is {kind}, not a video file")
+    if not os.access(path, os.R_OK):
+        raise VideoError(path, "permission denied")
     if os.path.getsize(path) == 0:
         raise VideoError(path, "file is empty")
     return path
+
+
+@contextlib.contextmanager
+def opencv_path(path: str) -> Iterator[str]:
+    """A name under which OpenCV opens ``path`` as a plain file: absolute, so that FFmpeg
+    never takes a ``pipe:`` or ``http:`` at its start for a protocol, and, for a name that is
+    not valid UTF-8 (OpenCV crashes on one), a symbolic link with a plain name in a
+    temporary directory, removed on exit."""
+    absolute = os.path.abspath(path)
+    try:
+        absolute.encode("utf-8")
+    except UnicodeEncodeError:
+        extension = os.path.splitext(absolute)[1]
+        extension = extension if extension.isascii() else ""
+        with tempfile.TemporaryDirectory(prefix="movinet-") as directory:
+            link = os.path.join(directory, "video" + extension)
+            os.symlink(os.fsencode(absolute), link)
+            yield link
+        return
+    yield absolute
 
 
 class VideoReader:
@@ -199,6 +241,7 @@ class VideoReader:
         fps: output frame rate of ``frames()``, frames/s.
         size: ``frames()`` gives ``size`` x ``size`` pixels.
         resize: one of ``RESIZE_MODES`` (see ``fit_frame``).
+        crop_scale: for ``crop``, the shorter side before cropping, as a multiple of ``size``.
         start_s, end_s: keep only [start_s, end_s) of the video, seconds.
     """
 
@@ -209,19 +252,22 @@ class VideoReader:
         fps: float = 0.0,
         size: int = 0,
         resize: str = "crop",
+        crop_scale: float = CROP_SCALE,
         start_s: float = 0.0,
         end_s: float | None = None,
     ):
         if resize not in RESIZE_MODES:
             raise ValueError(f"resize must be one of {RESIZE_MODES}, got {resize!r}")
         self.path = check_video_path(path)
-        self.fps, self.size, self.resize = fps, size, resize
+        self.fps, self.size, self.resize, self.crop_scale = fps, size, resize, crop_scale
         self.start_s, self.end_s = start_s, end_s
         self.stats = DecodeStats()
-        self._capture = cv2.VideoCapture(self.path)
+        self._files = contextlib.ExitStack()
+        self._opencv_path = self._files.enter_context(opencv_path(self.path))
+        self._capture = cv2.VideoCapture(self._opencv_path)
         if not self._capture.isOpened():
-            self._capture.release()
-            if cv2.haveImageReader(self.path):
+            self.close()
+            if cv2.haveImageReader(self._opencv_path):
                 raise VideoError(self.path, "is a still image, not a video")
             raise VideoError(
                 self.path,
@@ -247,6 +293,7 @@ class VideoReader:
 
     def close(self) -> None:
         self._capture.release()
+        self._files.close()
 
     def __enter__(self) -> VideoReader:
         return self
@@ -275,11 +322,18 @@ class VideoReader:
             yield timestamp
 
     def frames(self) -> Iterator[tuple[float, np.ndarray]]:
-        """Yields ``(time_s, frame)``: frame float32 RGB [size, size, 3], one per 1/fps seconds.
+        """Yields ``(time_s, frame)``: frame float32 RGB [size, size, 3] in [0, 1], one per
+        1/fps seconds.
 
         Raises VideoError at the end if the video gave fewer than ``MIN_FRAMES`` frames.
         Warnings (e.g. a file that ends early) are appended to ``self.stats.warnings``.
         """
+        for time_s, frame in self.rgb_frames():
+            yield time_s, to_unit_range(frame)
+
+    def rgb_frames(self) -> Iterator[tuple[float, np.ndarray]]:
+        """Like ``frames``, with each frame uint8 RGB [size, size, 3] (a quarter of the bytes;
+        a frame that fills several ticks is the same array each time)."""
         sampler = FrameSampler(self.fps, self.start_s, self.end_s)
         frame = None
         for timestamp in self._timestamps():
@@ -289,7 +343,7 @@ class VideoReader:
                 if not ok:
                     self.stats.warnings.append(f"frame at {timestamp:.2f} s could not be decoded; stopped there")
                     break
-                frame = to_model_input(fit_frame(bgr, self.size, self.resize))
+                frame = cv2.cvtColor(fit_frame(bgr, self.size, self.resize, self.crop_scale), cv2.COLOR_BGR2RGB)
                 yield from self._emit(ticks, frame)
             if sampler.finished:
                 break
@@ -314,6 +368,16 @@ class VideoReader:
                 break
             yield timestamp, frame
 
+    def frame_at(self, time_s: float) -> np.ndarray | None:
+        """The frame shown at ``time_s`` seconds, BGR uint8 [h, w, 3], or None if there is none.
+
+        Seeks (OpenCV decodes from the key frame before, so the frame is exact on constant
+        frame rate files and close on variable ones): for a picture, not for the model.
+        """
+        self._capture.set(cv2.CAP_PROP_POS_MSEC, max(0.0, time_s) * 1000)
+        ok, frame = self._capture.read()
+        return frame if ok else None
+
     def _check_complete(self) -> None:
         claimed, decoded = self.info.claimed_frames, self.stats.decoded_frames
         if claimed and decoded < TRUNCATION_RATIO * claimed:
@@ -326,7 +390,7 @@ class VideoReader:
         sampled = self.stats.sampled_frames
         if sampled >= MIN_FRAMES:
             return
-        if self.stats.decoded_frames <= 1 and cv2.haveImageReader(self.path):
+        if self.stats.decoded_frames <= 1 and cv2.haveImageReader(self._opencv_path):
             raise VideoError(self.path, "is a still image, not a video")
         if self.stats.decoded_frames == 0:
             raise VideoError(self.path, "contains no decodable video frames")
@@ -345,12 +409,18 @@ class VideoReader:
 def windows(frames: Iterable[tuple[float, np.ndarray]], length: int, fps: float) -> Iterator[Window]:
     """Groups ``(time_s, frame)`` pairs at ``fps`` into Windows of ``length`` frames.
 
-    The last window may be shorter. Each window's array is new (callers may keep it).
+    The last window may be shorter. Each window's array is new (callers may keep it). Its
+    buffer starts at ``PREALLOCATED_FRAMES`` and doubles as needed, so a window longer than
+    the video takes only what the video has.
     """
     buffer, times = None, []
     for time_s, frame in frames:
         if buffer is None:
-            buffer = np.empty((length, *frame.shape), np.float32)
+            buffer = np.empty((min(length, PREALLOCATED_FRAMES), *frame.shape), np.float32)
+        elif len(times) == len(buffer):
+            grown = np.empty((min(length, 2 * len(buffer)), *frame.shape), np.float32)
+            grown[: len(buffer)] = buffer
+            buffer = grown
         buffer[len(times)] = frame
         times.append(time_s)
         if len(times) == length:
@@ -358,6 +428,15 @@ def windows(frames: Iterable[tuple[float, np.ndarray]], length: int, fps: float)
             buffer, times = None, []
     if times:
         yield Window(times[0], times[-1] + 1 / fps, buffer[: len(times)])
+
+
+def jpeg_thumbnail(frame_bgr: np.ndarray, width: int, quality: int = 80) -> bytes:
+    """A JPEG (``quality`` 0-100) of a BGR uint8 frame scaled to ``width`` pixels wide."""
+    height = max(1, round(frame_bgr.shape[0] * width / frame_bgr.shape[1]))
+    ok, data = cv2.imencode(".jpg", _resize(frame_bgr, width, height), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError(f"OpenCV could not encode a {width}x{height} JPEG")
+    return data.tobytes()
 
 
 def video_fourcc(path: str | os.PathLike) -> str:
@@ -386,12 +465,9 @@ class VideoFileWriter:
         return self
 
     def write(self, frame: np.ndarray) -> None:
-        """Appends one frame; OSError if OpenCV cannot write this kind of file."""
+        """Appends one frame; OutputError if OpenCV cannot write this kind of file."""
         if self._writer is None:
-            fourcc = cv2.VideoWriter_fourcc(*video_fourcc(self.path))
-            self._writer = cv2.VideoWriter(self._temporary, fourcc, self.fps, (frame.shape[1], frame.shape[0]))
-            if not self._writer.isOpened():
-                raise OSError(f"OpenCV cannot write a video to {self.path}")
+            self._writer = _opened_writer(self._temporary, self.path, self.fps, (frame.shape[1], frame.shape[0]))
         self._writer.write(frame)
         self.count += 1
 
@@ -403,6 +479,25 @@ class VideoFileWriter:
             self._atomic.__exit__(ValueError, error, None)  # removes the empty file
             raise error
         return self._atomic.__exit__(exc_type, exc, traceback)
+
+
+def _opened_writer(path: str, name: str, fps: float, size: tuple[int, int]) -> cv2.VideoWriter:
+    """An open OpenCV writer of ``size`` (width, height) pixels for ``path``, with the codec
+    that ``name``'s extension takes; OutputError naming ``name`` if OpenCV cannot write it."""
+    with opencv_path(path) as usable:
+        writer = cv2.VideoWriter(usable, cv2.VideoWriter_fourcc(*video_fourcc(name)), fps, size)
+    if not writer.isOpened():
+        raise OutputError(f"cannot write a video to {name}: OpenCV has no writer for {os.path.splitext(name)[1] or 'a name without an extension'} (use .mp4 or .avi)")
+    return writer
+
+
+def check_video_output(path: str | os.PathLike) -> None:
+    """Raises OutputError if OpenCV cannot write a video file named ``path`` (judged by its
+    extension, with a tiny trial file in the temporary directory)."""
+    name = os.fspath(path)
+    with tempfile.TemporaryDirectory(prefix="movinet-") as directory:
+        trial = os.path.join(directory, "trial" + os.path.splitext(name)[1])
+        _opened_writer(trial, name, 30.0, (16, 16)).release()
 
 
 def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float) -> int:

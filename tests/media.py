@@ -71,3 +71,11 @@ def truncate(path, keep: float) -> str:
 def write_still_image(path) -> str:
     cv2.imwrite(str(path), np.full((48, 64, 3), 128, np.uint8))
     return str(path)
+
+
+def crash_on_open(path, **options):
+    """A stand-in for VideoReader whose native code crashes (a NULL read: SIGSEGV), as a
+    decoder may on a crafted file."""
+    import ctypes
+
+    ctypes.string_at(0)

@@ -163,3 +163,219 @@ def test_no_videos_is_an_error(tmp_path):
     result = run("batch", tmp_path, "-o", tmp_path / "r.csv")
     assert result.exit_code == 1 and "no videos in" in result.stderr
     assert not (tmp_path / "r.csv").exists()
+
+
+# --- hostile and unlucky input ----------------------------------------------------------------
+
+HOSTILE_NAMES = [
+    "=cmd|' calc'!A0.mp4",
+    "+1.mp4",
+    "-2.mp4",
+    "@SUM(1).mp4",
+    "\tleading tab.mp4",
+    "\rcarriage.mp4",
+    "mid\rreturn.mp4",
+    "new\nline.mp4",
+    "'quoted.mp4",
+    'comma, "quote".mp4',
+]
+
+
+@pytest.fixture
+def hostile_dir(tmp_path):
+    root = tmp_path / "hostile"
+    root.mkdir()
+    for name in HOSTILE_NAMES:
+        write_colour_video(str(root / name), [(RED, 1.0)], fps=20, size=(48, 32))
+    os.rename(write_colour_video(str(root / "plain.mp4"), [(RED, 1.0)], fps=20, size=(48, 32)), os.path.join(os.fsencode(root), b"bad\xffutf8.mp4"))
+    return root
+
+
+def parsed(path, format="csv"):
+    from movinet_cli.batch import parse_rows
+
+    return parse_rows(open(path, encoding="utf-8", errors="surrogateescape", newline="").read(), str(path), format)[1]
+
+
+@pytest.mark.parametrize("extension", ["csv", "jsonl"])
+def test_hostile_names_are_written_safely_and_resume_without_duplicates(tiny_models, hostile_dir, tmp_path, extension):
+    out = tmp_path / f"results.{extension}"
+    first = run("batch", hostile_dir, "-o", out, "-m", tiny_models.base, "--size", 16)
+    assert first.exit_code == 0, first.stderr
+    expected = find_videos(hostile_dir)
+    assert len(expected) == len(HOSTILE_NAMES) + 1
+    assert [row["path"] for row in parsed(out, extension)] == expected  # every name reads back exactly
+    if extension == "csv":
+        cells = [cell for record in csv.reader(open(out, newline="", encoding="utf-8", errors="surrogateescape")) for cell in record]
+        assert not [cell for cell in cells if cell.startswith(("=", "+", "-", "@", "\t", "\r"))]  # no formula runs
+    before = open(out, "rb").read()
+    again = run("batch", hostile_dir, "-o", out, "-m", tiny_models.base, "--size", 16, "--resume")
+    assert again.exit_code == 0 and f"0 ok, 0 failed, {len(expected)} skipped" in again.stderr
+    assert open(out, "rb").read() == before
+
+
+def test_a_decoder_crash_costs_one_error_row(tiny_models, tmp_path, monkeypatch):
+    import ctypes
+    import faulthandler
+    import multiprocessing
+
+    from movinet_cli import isolated, video
+
+    real_frames = video.VideoReader.rgb_frames
+
+    def frames(self):
+        if "crafted" in self.path:
+            faulthandler.disable()  # pytest's would print the crash's stack
+            ctypes.string_at(0)  # a native crash: SIGSEGV in the decoding process
+        return real_frames(self)
+
+    # Forked children see this test's stand-in decoder (the product forks from a clean server).
+    monkeypatch.setattr(isolated, "_context", lambda: multiprocessing.get_context("fork"))
+    monkeypatch.setattr(video.VideoReader, "rgb_frames", frames)
+    root = tmp_path / "videos"
+    root.mkdir()
+    for name in ("a.mp4", "crafted.mp4", "z.mp4"):
+        write_colour_video(str(root / name), [(RED, 1.0)], fps=20, size=(48, 32))
+    out = tmp_path / "results.csv"
+    result = run("batch", root, "-o", out, "-m", tiny_models.base, "--size", 16)
+    assert result.exit_code == 1 and "2 ok, 1 failed" in result.stderr
+    rows = read_csv(out)
+    assert [(row["path"], row["status"]) for row in rows] == [("a.mp4", "ok"), ("crafted.mp4", "error"), ("z.mp4", "ok")]
+    assert "the decoder crashed on this file (killed by SIGSEGV)" in rows[1]["error"]
+
+
+def test_a_second_run_on_the_same_results_file_is_refused(tiny_models, video_dir, tmp_path):
+    from movinet_cli.batch import ResultsFile
+
+    out = tmp_path / "results.csv"
+    holder = ResultsFile(str(out), "csv", 2)  # a run in progress holds the file
+    try:
+        result = run("batch", video_dir, "-o", out, "-m", tmp_path / "no-model", "--resume")  # refused before loading
+        assert result.exit_code == 2
+        assert f"Error: {out} is being written by another movinet batch" in result.stderr
+    finally:
+        holder.close()
+    assert open(out).read().startswith("path,status,error,label_1")  # the holder's header, untouched
+    assert run("batch", video_dir, "-o", out, "-m", tiny_models.base, "--size", 16, "-k", 2, "--resume").exit_code == 1  # free again
+
+
+def test_two_batches_at_once_do_not_lose_rows(tiny_models, video_dir, tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "results.csv"
+    command = [sys.executable, "-m", "movinet_cli", "batch", str(video_dir), "-o", str(out), "-m", tiny_models.base, "--size", "16", "-q"]
+    runs = [subprocess.Popen(command + ["--resume"], stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    errors = [process.communicate(timeout=300)[1] for process in runs]
+    refused = [error for error in errors if "being written by another movinet batch" in error]
+    assert len(refused) <= 1  # the loser is told, never silently merged
+    assert [row["path"] for row in read_csv(out)] == find_videos(video_dir)
+
+
+@pytest.mark.parametrize(
+    "name, content",
+    [
+        ("notes.jsonl", "shopping list\nmilk\n"),
+        ("notes.jsonl", '{"path": "a.mp4", "note": "not a result"}\n'),
+        ("notes.csv", "name,phone\nada,123\n"),
+        ("results.csv", "path,status,error,label_1,prob_1,duration_s,frames,model,engine,mode,seconds\nx.mp4,maybe,,,,,,,,,\n"),
+        ("one.csv", "hello,world"),  # no line break: not a row cut short
+        ("config.jsonl", '{"some": "config"}'),
+        ("quote.csv", 'path,"abc\n'),
+        ("huge.csv", "x" * 200_000 + "\n"),  # over the csv module's field limit
+        ("results.jsonl", '{"path": "a.mp4", "status": "ok"}\nnot json\n'),
+    ],
+)
+def test_resume_refuses_a_file_that_is_not_ours_and_leaves_it(tiny_models, video_dir, tmp_path, name, content):
+    out = tmp_path / name
+    out.write_text(content)
+    result = run("batch", video_dir, "-o", out, "-m", tiny_models.base, "--resume")
+    assert result.exit_code == 2 and "is not a movinet batch results file" in result.stderr
+    assert out.read_text() == content
+
+
+def test_results_go_through_a_symlink_and_into_devices(tiny_models, video_dir, tmp_path):
+    real, link = tmp_path / "real.csv", tmp_path / "link.csv"
+    link.symlink_to(real)
+    assert run("batch", video_dir, "-o", link, "-m", tiny_models.base, "--size", 16, "--no-recursive").exit_code == 0
+    assert link.is_symlink() and len(read_csv(real)) == 2
+    assert run("batch", video_dir, "-o", "/dev/null", "-m", tiny_models.base, "--size", 16, "--no-recursive").exit_code == 0
+    full = run("batch", video_dir, "-o", "/dev/full", "-m", tiny_models.base, "--size", 16, "--no-recursive")
+    assert full.exit_code == 1 and "cannot write /dev/full: No space left on device" in full.stderr
+    resume_device = run("batch", video_dir, "-o", "/dev/null", "--resume")
+    assert resume_device.exit_code == 2 and "not a regular file" in resume_device.stderr
+
+
+def test_workers_beyond_the_cpus_are_capped_with_a_note(tiny_models, video_dir, tmp_path):
+    result = run("batch", video_dir, "-o", tmp_path / "r.csv", "-m", tiny_models.base, "--size", 16, "--workers", 1000, "--no-recursive")
+    assert result.exit_code == 0 and f"--workers 1000 capped at {max(2, os.cpu_count())}" in result.stderr
+
+
+def descendants(pid):
+    """Pids of every process below ``pid`` (from /proc)."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                parent = int(open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    stack, found = [pid], []
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+def test_a_killed_batch_leaves_no_process_behind(tiny_models, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = tmp_path / "long"
+    root.mkdir()
+    for index in range(3):
+        write_colour_video(str(root / f"{index}.mp4"), [(RED, 30.0)], fps=30, size=(320, 240))
+    command = [sys.executable, "-m", "movinet_cli", "batch", str(root), "-o", str(tmp_path / "r.csv"), "-m", tiny_models.base, "--fps", "60", "--size", "320", "-q"]
+    process = subprocess.Popen(command)
+    deadline = time.monotonic() + 60
+    while len(below := descendants(process.pid)) < 3 and time.monotonic() < deadline:  # tracker, server, decoders
+        time.sleep(0.2)
+    assert process.poll() is None, "the batch ended before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    deadline = time.monotonic() + 15
+    while (alive := [pid for pid in below if os.path.exists(f"/proc/{pid}")]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not alive, [open(f"/proc/{pid}/cmdline").read() for pid in alive]
+
+
+def test_a_results_file_that_fills_up_is_one_line_and_resumes(tiny_models, video_dir, tmp_path):
+    import resource
+    import subprocess
+    import sys
+
+    out = tmp_path / "results.csv"
+    command = [sys.executable, "-m", "movinet_cli", "batch", str(video_dir), "-o", str(out), "-m", tiny_models.base, "--size", "16", "-q"]
+    limit = lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (700, 700))  # noqa: E731  (bytes: the header and a row or two)
+    full = subprocess.run(command, preexec_fn=limit, capture_output=True, text=True)
+    assert full.returncode == 1 and full.stderr.strip() == f"Error: cannot write {out}: File too large"
+    resumed = subprocess.run(command + ["--resume"], capture_output=True, text=True)
+    assert resumed.returncode == 1, resumed.stderr  # the bad videos
+    assert [row["path"] for row in read_csv(out)] == find_videos(video_dir)
+
+
+def test_results_into_a_redirected_stdout_keep_what_the_file_had(tiny_models, video_dir, tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "log.csv"
+    out.write_text("kept\n")
+    with open(out, "a") as stdout:
+        command = [sys.executable, "-m", "movinet_cli", "batch", str(video_dir), "-o", "/dev/stdout", "-m", tiny_models.base, "--size", "16", "-q", "--no-recursive"]
+        assert subprocess.run(command, stdout=stdout).returncode == 0
+    lines = out.read_text().splitlines()
+    assert lines[0] == "kept" and lines[1].startswith("path,status") and len(lines) == 4

@@ -1,6 +1,7 @@
 import csv
 import io
 import json
+import os
 import re
 import subprocess
 import sys
@@ -186,26 +187,26 @@ def test_no_network_and_no_cache_is_one_line(colour_video, monkeypatch, tmp_path
 
 
 def test_ctrl_c_ends_cleanly_with_130(tiny_models, colour_video, monkeypatch):
-    from movinet_cli import video
+    from movinet_cli import isolated
 
     def interrupted(self):
         raise KeyboardInterrupt
         yield
 
-    monkeypatch.setattr(video.VideoReader, "frames", interrupted)
+    monkeypatch.setattr(isolated.IsolatedReader, "frames", interrupted)  # Ctrl-C reaches the parent
     result = run("classify", "-m", tiny_models.base, "--size", 16, colour_video("red.mp4", [(RED, 1.0)]))
     assert result.exit_code == 130
     assert "Interrupted." in result.stderr and "Traceback" not in result.stderr
 
 
 def test_unexpected_errors_are_one_line_unless_debugging(tiny_models, colour_video, monkeypatch):
-    from movinet_cli import video
+    from movinet_cli import isolated
 
     def broken(self):
         raise RuntimeError("decoder exploded")
         yield
 
-    monkeypatch.setattr(video.VideoReader, "frames", broken)
+    monkeypatch.setattr(isolated.IsolatedReader, "frames", broken)
     monkeypatch.delenv("MOVINET_DEBUG")
     result = run("classify", "-m", tiny_models.base, colour_video("red.mp4", [(RED, 1.0)]))
     assert result.exit_code == 1
@@ -272,3 +273,128 @@ def test_the_progress_bar_draws_in_a_terminal_before_and_after_the_length_is_kno
     quiet, update = cli_module._progress_bar("clip.mp4", quiet=True)
     update(1.0, 10.0)
     assert quiet.disable
+
+
+# --- hostile and unlucky input ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--size", "5000"], "--size"),
+        (["--fps", "1e6"], "--fps"),
+        (["--fps", "nan"], "'nan' is not a finite number"),
+        (["--fps", "inf"], "--fps"),
+        (["--start", "nan"], "'nan' is not a finite number"),
+        (["--start", "inf"], "'inf' is not a finite number"),
+        (["--end", "nan"], "'nan' is not a finite number"),
+        (["--timeline-step", "nan"], "'nan' is not a finite number"),
+        (["--timeline-step", "inf"], "'inf' is not a finite number"),
+    ],
+)
+def test_option_values_a_typo_away_from_sane_are_usage_errors(args, message, tmp_path):
+    # The model does not exist: exit 2 proves the check ran before any loading.
+    result = run("classify", "-m", tmp_path / "no-model", *args, "x.mp4")
+    assert result.exit_code == 2 and message in result.stderr
+
+
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("--timeline", "missing/t.csv", "does not exist"),
+        ("--output-video", "missing/o.mp4", "does not exist"),
+        ("--output-video", "labelled.xyz", "OpenCV has no writer for .xyz"),
+        ("--timeline", ".", "is a directory"),
+    ],
+)
+def test_outputs_are_checked_before_the_model_loads(option, value, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run("classify", "-m", tmp_path / "no-model", option, value, "x.mp4")
+    assert result.exit_code == 2 and message in result.stderr and value in result.stderr
+    assert ".partial-" not in result.stderr and os.listdir(tmp_path) == []
+
+
+def test_a_huge_chunk_takes_what_the_video_has(tiny_models, colour_video):
+    video = colour_video("red.mp4", [(RED, 2.0)])
+    huge = run("classify", "-m", tiny_models.stream, "--size", 16, "--chunk", 100000, "-f", "json", video)
+    usual = run("classify", "-m", tiny_models.stream, "--size", 16, "-f", "json", video)
+    assert huge.exit_code == 0, huge.stderr
+    predictions = [json.loads(r.stdout)["results"][0]["predictions"][0] for r in (huge, usual)]
+    assert predictions[0]["label"] == predictions[1]["label"] == expected_label(RED)
+    assert predictions[0]["probability"] == pytest.approx(predictions[1]["probability"], abs=1e-5)
+
+
+def test_special_files_as_videos_are_one_line(tiny_models, tmp_path):
+    fifo = tmp_path / "clip.mp4"
+    os.mkfifo(fifo)
+    for path, message in ((fifo, "is a named pipe (FIFO), not a video file"), ("/dev/zero", "is a device, not a video file")):
+        result = run("classify", "-m", tiny_models.base, path)
+        assert result.exit_code == 1
+        assert_one_line_error(result, str(path), message)
+
+
+def test_a_name_that_is_not_utf8_is_classified_and_printed_as_its_bytes(tiny_models, colour_video, tmp_path):
+    video = os.path.join(os.fsencode(tmp_path), b"bad\xffutf8.mp4")
+    os.rename(colour_video("plain.mp4", [(RED, 1.0)]), video)
+    result = subprocess.run(
+        [sys.executable, "-m", "movinet_cli", "classify", "-m", tiny_models.base, "--size", "16", "-f", "csv", os.fsdecode(video)],
+        capture_output=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert video in result.stdout and expected_label(RED).encode() in result.stdout
+
+
+def test_a_full_stdout_is_one_line_and_exit_1(tiny_models, colour_video):
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(
+            [sys.executable, "-m", "movinet_cli", "classify", "-m", tiny_models.base, "--size", "16", colour_video("red.mp4", [(RED, 1.0)])],
+            stdout=full, stderr=subprocess.PIPE, text=True,
+        )
+    assert result.returncode == 1
+    assert result.stderr.strip() == "Error: cannot write to stdout: No space left on device"
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("red\n\nblue\n", "line 2 is blank"),
+        ("red\nblue\nred\n", "line 3 repeats the label 'red' of line 1"),
+    ],
+)
+def test_label_files_with_blanks_or_repeats_are_refused_with_the_line(tiny_models, colour_video, tmp_path, content, message):
+    labels = tmp_path / "labels.txt"
+    labels.write_text(content)
+    result = run("classify", "-m", tiny_models.base, "--labels", labels, colour_video("red.mp4", [(RED, 1.0)]))
+    assert result.exit_code == 1
+    assert_one_line_error(result, str(labels), message)
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_label(palette_models, colour_video, tmp_path):
+    labels = tmp_path / "labels.txt"
+    labels.write_bytes(b"\xef\xbb\xbf" + open(palette_models.labels, "rb").read())
+    result = run("classify", "-m", palette_models.base, "--labels", labels, "--size", 16, "-k", 8, "-f", "json", colour_video("red.mp4", [(RED, 1.0)]))
+    names = {p["label"] for p in json.loads(result.stdout)["results"][0]["predictions"]}
+    assert names == set(open(palette_models.labels).read().split())
+
+
+def test_a_timeline_through_a_link_to_dev_stdout_is_written_in_place(tiny_models, colour_video, tmp_path):
+    link = tmp_path / "timeline.csv"
+    link.symlink_to("/dev/stdout")
+    video = colour_video("red.mp4", [(RED, 1.0)])
+    result = subprocess.run(
+        [sys.executable, "-m", "movinet_cli", "classify", "-q", "-m", tiny_models.base, "--size", "16", "-f", "json", "--timeline", str(link), video],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("path,start_s,end_s,label,probability\n") and link.is_symlink()
+
+
+def test_terminal_escapes_in_names_are_shown_not_obeyed(tiny_models, colour_video, tmp_path):
+    sneaky = tmp_path / "title\x1b]0;pwned\x07.mp4"
+    os.rename(colour_video("red.mp4", [(RED, 1.0)]), sneaky)
+    shown = run("classify", "-m", tiny_models.base, "--size", 16, sneaky)
+    assert shown.exit_code == 0 and "title\\x1b]0;pwned\\x07.mp4" in shown.stdout and "\x1b" not in shown.stdout
+    missing = run("classify", "-m", tiny_models.base, tmp_path / "gone\x1b[2J.mp4")
+    assert missing.exit_code == 1 and "\x1b" not in missing.stderr and "gone\\x1b[2J.mp4" in missing.stderr
+    as_data = run("classify", "-m", tiny_models.base, "--size", 16, "-f", "json", sneaky)
+    assert json.loads(as_data.stdout)["results"][0]["path"] == str(sneaky)  # machine-readable output keeps the name

@@ -18,15 +18,23 @@ from movinet_cli.engines import openvino as ov_engine
 from movinet_cli.cli import cli
 
 # Installed in every Python process of a run through sitecustomize (PYTHONPATH), so it also
-# watches the spawned conversion child and anything forked: every AF_INET/AF_INET6 socket,
-# name lookup, connect and send is appended to $NETWORK_LOG with the process id.
+# watches the spawned conversion child, the decoding children and anything forked: every
+# AF_INET/AF_INET6 socket made, connected or sent on, and every name lookup, is appended to
+# $NETWORK_LOG with the process id. (AF_UNIX sockets, which multiprocessing uses between
+# our own processes, are not network traffic.)
 NETWORK_GUARD = """
 import os, socket, sys
 
-NETWORK_EVENTS = {"socket.connect", "socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyaddr", "socket.sendto", "socket.sendmsg"}
+INET = (socket.AF_INET, socket.AF_INET6)
+LOOKUPS = {"socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyname_ex", "socket.gethostbyaddr"}
+ON_A_SOCKET = {"socket.connect", "socket.sendto", "socket.sendmsg", "socket.bind"}
 
 def _watch(event, args):
-    if event in NETWORK_EVENTS or event == "socket.__new__" and args[1] in (socket.AF_INET, socket.AF_INET6):
+    if (
+        event in LOOKUPS
+        or event == "socket.__new__" and args[1] in INET
+        or event in ON_A_SOCKET and getattr(args[0], "family", None) in INET
+    ):
         with open(os.environ["NETWORK_LOG"], "a") as log:
             log.write(f"{os.getpid()} {event} {args!r:.200}\\n")
 

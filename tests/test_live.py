@@ -188,3 +188,13 @@ def test_window_shows_the_overlay_and_q_closes_it(x_display, palette_models, col
         if process.poll() is None:
             process.kill()
     assert "Traceback" not in process.stderr.read()
+
+
+def test_a_file_at_its_own_speed_classifies_its_last_due_frame(palette_models, colour_video):
+    classifier = load_classifier(palette_models.stream, labels=palette_models.labels)
+    video = colour_video("red.mp4", [(RED, 4.0)], fps=5)  # 20 frames, all due at 5 fps, the file ends at the last
+    with LiveSession(classifier, video, size=16, fps=5) as session:
+        while not session.finished:
+            time.sleep(0.05)
+    assert session.latest_update.steps == 20 and session.latest_update.dropped == 0
+    assert session.summary.endswith("20 frames classified, 0 dropped (0%)")

@@ -149,3 +149,15 @@ def test_stream_mode_on_truncated_and_variable_rate_files(tiny_models, colour_vi
     assert result.frames == 40 and result.predictions[0].label == expected_label(BLUE)
     timeline = segments(result, classifier.labels)
     assert 2.0 <= timeline[0].end_s <= 2.1 + 1e-6
+
+
+def test_a_clip_step_longer_than_a_training_clip_pools_10_s_windows(palette_models, colour_video, tmp_path):
+    video = colour_video("red-blue.mp4", [(RED, 10.0), (BLUE, 5.0)], fps=10)
+    out = tmp_path / "t.json"
+    result = run("classify", "-m", palette_models.base, "--labels", palette_models.labels, "--size", 16, "--timeline", out, "--timeline-step", 15, video)
+    assert result.exit_code == 0, result.stderr
+    (segment,) = json.load(open(out))
+    # Windows of 10 s (red) and 5 s (blue) pooled by frames: 2/3 red. One 15-s window would
+    # show the model a mean colour it was never trained on as one clip.
+    assert segment["label"] == "red" and segment["probability"] == pytest.approx(2 / 3, abs=0.02)
+    assert (segment["start_s"], segment["end_s"]) == (0.0, 15.0)

@@ -238,3 +238,23 @@ def test_a_written_video_appears_only_when_complete(tmp_path):
     assert list(tmp_path.iterdir()) == []
     assert write_video(path, [np.zeros((16, 16, 3), np.uint8)] * 5, 10) == 5
     assert [p.name for p in tmp_path.iterdir()] == ["out.avi"] and cv2.VideoCapture(str(path)).get(cv2.CAP_PROP_FRAME_COUNT) == 5
+
+
+@pytest.mark.parametrize("variant", ["a0-base", "a2-base", "a5-base"])
+def test_the_crop_is_the_eval_recipe_written_with_tensorflow_ops(variant):
+    """Shorter side to the variant's eval size (bilinear, as tf.image.resize), central crop."""
+    from movinet_cli._lazy import tensorflow
+    from movinet_cli.models import VARIANTS
+
+    tf = tensorflow()
+    spec = VARIANTS[variant]
+    rng = np.random.default_rng(7)
+    frame = rng.integers(0, 256, (360, 640, 3), np.uint8)  # noise: any other interpolation shows
+    height, width = frame.shape[:2]
+    short = spec.eval_short_side
+    new_h, new_w = short, round(width * short / height)
+    resized = tf.image.resize(frame[np.newaxis].astype(np.float32), [new_h, new_w], method="bilinear")
+    reference = tf.image.crop_to_bounding_box(resized, (new_h - spec.size) // 2, (new_w - spec.size) // 2, spec.size, spec.size).numpy()[0]
+    ours = fit_frame(frame, spec.size, "crop", spec.crop_scale).astype(np.float32)
+    assert ours.shape == reference.shape == (spec.size, spec.size, 3)
+    assert np.abs(ours - reference).max() <= 1.0  # rounding to uint8 only

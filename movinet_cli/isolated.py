@@ -1,0 +1,212 @@
+"""Decoding a video in a child process, so that a native crash costs one video, not the run.
+
+Decoders are native code fed with files from anywhere; a crafted or damaged file can crash
+one (a segmentation fault kills the whole process, with no error row and no summary). An
+``IsolatedReader`` runs a ``VideoReader`` in a child process that sends its frames back
+through a one-way pipe: the child decodes ahead of the model (up to ``ahead`` frames, so
+decoding overlaps inference), and its death, even half-way through a message, reaches the
+parent as the end of the pipe and becomes a VideoError for that video.
+
+Children are forked from a small server process (multiprocessing's ``forkserver``) that has
+imported OpenCV once, so a child starts in milliseconds and holds none of the parent's model
+memory or threads. A child ends when the parent closes the pipe or dies (even by SIGKILL):
+its next write fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib.machinery
+import multiprocessing
+import os
+import queue
+import signal
+import sys
+import threading
+import types
+from typing import Callable, Iterator
+
+import numpy as np
+
+from .errors import VideoError
+from .files import names_a_descriptor
+from .video import DecodeStats, VideoInfo, VideoReader, check_video_path, opencv_path, to_unit_range
+
+FRAMES_PER_MESSAGE = 8  # frames sent together: fewer, larger messages cost less per frame
+_POLL_S = 0.1  # how often a waiting parent checks that the child is alive
+_EXIT_GRACE_S = 1.0  # how long to wait for the last messages of a child that has exited
+
+
+@functools.cache
+def _context() -> multiprocessing.context.BaseContext:
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([__name__])  # OpenCV and NumPy, imported once
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+@contextlib.contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """While a child starts, ``__main__`` looks like a package's ``__main__``, which
+    multiprocessing does not run again in the child. The child needs nothing from it, and
+    running a user's script again in every decoding child would redo its work (or, in a
+    script without an ``if __name__ == "__main__":`` guard, start children from children)."""
+    main = sys.modules["__main__"]
+    stand_in = types.ModuleType("__main__")
+    stand_in.__spec__ = importlib.machinery.ModuleSpec("movinet_cli.__main__", None)
+    sys.modules["__main__"] = stand_in
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
+
+
+def _decode(opener: Callable[..., VideoReader], path: str, options: dict, pipe, messages_ahead: int) -> None:
+    """In the child: opens ``path`` with ``opener`` and sends ``("info", VideoInfo)``, then
+    ``("frames", [(time_s, uint8 RGB frame), ...])`` (up to ``FRAMES_PER_MESSAGE`` at a time),
+    then ``("stats", DecodeStats)`` and ``("end", None)``, or ``("error", reason)`` where it
+    fails. A thread sends while decoding goes on, up to ``messages_ahead`` messages ahead."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    outbox: queue.Queue = queue.Queue(maxsize=max(1, messages_ahead))
+
+    def send() -> None:
+        while True:
+            message = outbox.get()
+            try:
+                pipe.send(message)
+            except OSError:  # the parent closed the pipe, or died: nobody wants the frames
+                os._exit(0)
+            if message[0] in ("end", "error"):
+                return
+
+    sender = threading.Thread(target=send, daemon=True, name="movinet-send")
+    sender.start()
+    try:
+        reader = opener(path, **options)
+    except VideoError as error:
+        outbox.put(("error", error.reason))
+    else:
+        with reader:
+            outbox.put(("info", reader.info))
+            batch = []
+            try:
+                for item in reader.rgb_frames():
+                    batch.append(item)
+                    if len(batch) == FRAMES_PER_MESSAGE:
+                        outbox.put(("frames", batch))
+                        batch = []
+                ending = ("end", None)
+            except VideoError as error:
+                ending = ("error", error.reason)
+            except Exception as error:  # a broken file must not look like a crash
+                ending = ("error", f"cannot be decoded: {type(error).__name__}: {error}")
+            if batch:
+                outbox.put(("frames", batch))
+            outbox.put(("stats", reader.stats))
+            outbox.put(ending)
+    sender.join()
+
+
+def _exit_reason(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        try:
+            return f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+    return f"exit code {exitcode}"
+
+
+class IsolatedReader:
+    """A ``VideoReader`` running in a child process; same ``path``, ``info``, ``stats``,
+    ``frames()`` and ``close()``.
+
+    Args:
+        path: video file (``/dev/fd/N`` too: the parent resolves it to the file).
+        ahead: frames the child may decode ahead of the consumer (memory: about that many
+            uint8 frames, rounded up to whole messages).
+        opener: makes the reader in the child: ``VideoReader`` or a picklable stand-in.
+        **options: ``VideoReader``'s keyword arguments (fps, size, resize, crop_scale, start_s, end_s).
+
+    Raises VideoError if the file cannot be opened, or if the decoder crashes (the error
+    names the signal); the child is stopped by ``close()``.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, ahead: int, opener: Callable[..., VideoReader] = VideoReader, **options):
+        self.path = check_video_path(path)  # the common failures, without a child
+        self.stats = DecodeStats()
+        self._files = contextlib.ExitStack()  # a plain name for OpenCV, removed on close
+        self._child: multiprocessing.process.BaseProcess | None = None
+        self._pipe = None
+        try:
+            # A descriptor is the parent's own; the child would open one of its own instead.
+            opened = os.path.realpath(self.path) if names_a_descriptor(self.path) else self.path
+            opened = self._files.enter_context(opencv_path(opened))
+            context = _context()
+            self._pipe, writer = context.Pipe(duplex=False)
+            with writer:  # after the start, the child holds the only writer: its death ends the pipe
+                self._child = context.Process(
+                    target=_decode,
+                    args=(opener, opened, options, writer, -(-ahead // FRAMES_PER_MESSAGE)),
+                    daemon=True,
+                    name="movinet-decode",
+                )
+                with _main_module_hidden():
+                    self._child.start()
+            kind, payload = self._receive()
+        except OSError as error:  # no process or pipe to be had (too many open files, ...)
+            self.close()
+            raise VideoError(self.path, f"cannot start a decoding process: {error.strerror or error}") from None
+        except BaseException:
+            self.close()
+            raise
+        if kind == "error":
+            self.close()
+            raise VideoError(self.path, payload)
+        self.info: VideoInfo = payload
+
+    def _receive(self) -> tuple[str, object]:
+        """The child's next message; VideoError if it died before sending one whole."""
+        while not self._pipe.poll(_POLL_S):
+            if not self._child.is_alive() and not self._pipe.poll(_EXIT_GRACE_S):
+                break
+        else:
+            try:
+                return self._pipe.recv()
+            except (EOFError, OSError):  # the end of the pipe, or "end of file during message"
+                self._child.join(_EXIT_GRACE_S)
+        raise VideoError(self.path, f"the decoder crashed on this file ({_exit_reason(self._child.exitcode)}); it may be corrupt or crafted")
+
+    def frames(self) -> Iterator[tuple[float, np.ndarray]]:
+        """Yields ``(time_s, frame)`` as ``VideoReader.frames`` does, then sets ``stats``."""
+        while True:
+            kind, payload = self._receive()
+            if kind == "frames":
+                for time_s, frame in payload:
+                    yield time_s, to_unit_range(frame)
+            elif kind == "stats":
+                self.stats = payload
+            elif kind == "end":
+                return
+            else:
+                raise VideoError(self.path, payload)
+
+    def close(self) -> None:
+        """Stops the child (if it still runs) and releases the pipe; idempotent."""
+        if self._child is not None and self._child.pid is not None:  # started
+            if self._child.is_alive():
+                self._child.kill()
+            self._child.join()
+            self._child.close()
+        self._child = None
+        if self._pipe is not None:
+            self._pipe.close()
+            self._pipe = None
+        self._files.close()
+
+    def __enter__(self) -> IsolatedReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,484 @@
+"""HTML reports: what each video shows, to look at rather than read.
+
+A report is rendered from plain per-video records (``VideoRecord``), made either from a
+``Result`` (``record_from_result``, with its timeline and, in stream mode, the probability of
+its top labels over time) or from the rows of a results file (``load_results``: the CSV or
+JSON lines of ``movinet batch``, or the JSON of ``movinet classify --format json``), so one
+function, ``write_report``, serves ``classify --report``, ``batch --report`` and
+``movinet report``.
+
+The page is one self-contained HTML file (Jinja2 templates in ``templates/``, inline CSS,
+a small inline script, charts as inline SVG; nothing is fetched when it is viewed). Small
+JPEG thumbnails are decoded from the videos and inlined while they stay under a size budget;
+beyond it they go to a ``<report>_files/`` folder beside the page, loaded lazily. Every name
+and label is escaped by the template engine, so a file called ``<script>.mp4`` shows as text.
+"""
+
+from __future__ import annotations
+
+import base64
+import colorsys
+import json
+import os
+import time
+import urllib.parse
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+import numpy as np
+
+from .classify import Prediction, Result, frame_weighted_mean
+from .errors import MovinetError
+from .files import atomic_writer, check_output_path
+from .output import read_csv
+from .timeline import runs, segments
+
+THUMBNAIL_WIDTH = 160  # pixels: one per timeline segment
+INDEX_THUMBNAIL_WIDTH = 96  # pixels: one per video in the index, so 10,000 rows stay light
+JPEG_QUALITY = 75  # a 160x90 thumbnail of real footage is about 4 kB
+INLINE_LIMIT_BYTES = 3_000_000  # thumbnails inlined up to this total (a 4 MB page), else a folder
+CHART_LABELS = 5  # labels drawn in a stream-mode chart
+SUMMARY_LABELS = 10  # most frequent top labels in a batch summary
+CHART_WIDTH, CHART_HEIGHT = 720, 160  # SVG user units of a chart's plot area
+# Tableau 10: distinct, colour-blind-aware; labels beyond it get golden-angle hues.
+PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")
+
+
+class ReportError(MovinetError):
+    """A report cannot be made: an unreadable results file, or nowhere to write."""
+
+
+@dataclass
+class TimelineSegment:
+    """A run of the timeline with one top label."""
+
+    start_s: float  # seconds
+    end_s: float  # seconds
+    label: str
+    probability: float  # frame-weighted mean probability of ``label`` over the segment
+    predictions: list[Prediction]  # top-k of the segment's mean probabilities
+
+
+@dataclass
+class VideoRecord:
+    """One video of a report, as plain data."""
+
+    path: str  # as given on the command line, or as in the results file
+    status: str = "ok"  # "ok" or "error"
+    error: str = ""
+    predictions: list[Prediction] = field(default_factory=list)  # top-k, most probable first
+    duration_s: float | None = None  # seconds of video classified
+    model: str = ""
+    engine: str = ""
+    mode: str = ""  # "clip" or "stream"
+    seconds: float | None = None  # wall-clock seconds the classification took
+    warnings: list[str] = field(default_factory=list)
+    video_file: str | None = None  # where to decode thumbnails from; None: no thumbnails
+    segments: list[TimelineSegment] | None = None  # the timeline, where it was computed
+    # Stream mode: label -> [(time_s, probability)], the top labels' probabilities over time.
+    series: dict[str, list[tuple[float, float]]] | None = None
+
+
+@dataclass
+class ReportSummary:
+    """What ``write_report`` wrote."""
+
+    path: str
+    videos: int
+    html_bytes: int
+    thumbnails: int
+    thumbnail_bytes: int
+    folder: str | None  # the thumbnail folder, or None when they are inline
+    seconds: float  # wall-clock time taken
+
+    def __str__(self) -> str:
+        pictures = f"{self.thumbnails} pictures " + (f"in {self.folder}" if self.folder else "inline") if self.thumbnails else "no pictures"
+        return f"{self.path} ({self.videos} videos, {self.html_bytes / 1e3:,.0f} kB, {pictures}, {self.seconds:.1f} s)"
+
+
+def record_from_result(
+    path: str,
+    result: Result,
+    labels: list[str],
+    *,
+    bin_s: float | None = None,
+    video_file: str | None = None,
+) -> VideoRecord:
+    """A record with the result's timeline (steps pooled into ``bin_s``-second bins, as by
+    ``timeline.segments``) and, in stream mode, its top labels' probability after each step.
+    ``video_file`` (default: ``path``) is where thumbnails come from."""
+    top_k = len(result.predictions)
+    timeline = []
+    for segment, members in zip(segments(result, labels, bin_s), runs(result.steps, bin_s)):
+        timeline.append(TimelineSegment(segment.start_s, segment.end_s, segment.label, segment.probability, _top(frame_weighted_mean(members), labels, top_k)))
+    series = None
+    if result.mode == "stream":
+        chosen = list(dict.fromkeys([segment.label for segment in timeline] + [p.label for p in result.predictions]))[:CHART_LABELS]
+        index = {label: labels.index(label) for label in chosen}
+        series = {label: [(round(step.end_s, 3), round(float(step.probabilities[i]), 4)) for step in result.steps] for label, i in index.items()}
+    return VideoRecord(
+        path=path,
+        predictions=list(result.predictions),
+        duration_s=result.duration_s,
+        model=result.model,
+        engine=result.engine,
+        mode=result.mode,
+        seconds=result.seconds,
+        warnings=list(result.warnings),
+        video_file=path if video_file is None else video_file,
+        segments=timeline,
+        series=series,
+    )
+
+
+def error_record(path: str, error: str, *, video_file: str | None = None) -> VideoRecord:
+    """A record for a video that could not be classified."""
+    return VideoRecord(path=path, status="error", error=error, video_file=video_file)
+
+
+def _top(probabilities: np.ndarray, labels: list[str], k: int) -> list[Prediction]:
+    order = np.argsort(probabilities)[::-1][:k]
+    return [Prediction(labels[i], float(probabilities[i])) for i in order]
+
+
+# --- results files ---------------------------------------------------------------------------
+
+
+def load_results(path: str | os.PathLike, videos: str | os.PathLike | None = None) -> list[VideoRecord]:
+    """Records from a results file: ``movinet batch`` CSV or JSON lines, or the JSON document
+    of ``movinet classify --format json`` (told apart by content, not by name). Paths in it
+    are taken relative to the ``videos`` directory for thumbnails; None: no thumbnails.
+
+    Raises ReportError if the file cannot be read or is none of these.
+    """
+    try:
+        with open(path, newline="", encoding="utf-8", errors="surrogateescape") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ReportError(f"cannot read results file {os.fspath(path)}: {getattr(error, 'strerror', None) or error}") from None
+    if text.lstrip().startswith("{"):
+        entries, context = _json_entries(text)
+    else:
+        entries, context = _csv_entries(text, os.fspath(path)), {}
+    records = []
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+            continue
+        record = _record_from_row({**context, **entry})
+        if videos is not None:
+            record.video_file = os.path.join(videos, record.path)
+        records.append(record)
+    return records
+
+
+def _json_entries(text: str) -> tuple[list, dict]:
+    """A ``classify --format json`` document's results and context, or JSON lines (a line cut
+    short by a crash is left out, as ``--resume`` does)."""
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError:
+        document = None
+    if isinstance(document, dict) and isinstance(document.get("results"), list):
+        return document["results"], {key: document[key] for key in ("model", "engine", "mode") if isinstance(document.get(key), str)}
+    rows = []
+    for line in text.splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows, {}
+
+
+def _csv_entries(text: str, path: str) -> list[dict]:
+    columns, records, _ = read_csv(text)  # cells as they were before spreadsheet escaping
+    if not {"path", "status"} <= set(columns):
+        raise ReportError(f"{path} is not a movinet results file (CSV with path and status columns, JSON lines, or JSON)")
+    rows = []
+    for row in (dict(zip(columns, record)) for record in records if len(record) == len(columns)):
+        ranks = range(1, 1 + sum(f"label_{i}" in row for i in range(1, len(row))))
+        row["predictions"] = [{"label": row[f"label_{i}"], "probability": row[f"prob_{i}"]} for i in ranks if row[f"label_{i}"]]
+        rows.append(row)
+    return rows
+
+
+def _record_from_row(row: dict) -> VideoRecord:
+    error = str(row.get("error") or "")
+    predictions = []
+    for entry in row.get("predictions") or []:
+        probability = _number(entry.get("probability")) if isinstance(entry, dict) else None
+        if probability is not None and isinstance(entry.get("label"), str):
+            predictions.append(Prediction(entry["label"], probability))
+    warnings = row.get("warnings")
+    return VideoRecord(
+        path=row["path"],
+        status="error" if error or row.get("status") == "error" else "ok",
+        error=error,
+        predictions=predictions,
+        duration_s=_number(row.get("duration_s")),
+        model=str(row.get("model") or ""),
+        engine=str(row.get("engine") or ""),
+        mode=str(row.get("mode") or ""),
+        seconds=_number(row.get("seconds")),
+        warnings=[str(w) for w in warnings] if isinstance(warnings, list) else [],
+    )
+
+
+def _number(value) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if np.isfinite(number) else None
+
+
+# --- thumbnails ------------------------------------------------------------------------------
+
+
+def _thumbnails(video_file: str, requests: list[tuple[float, int]]) -> list[bytes | None]:
+    """JPEGs of the frames at ``(time_s, width)`` of one video; None where none can be had
+    (a missing or broken video costs its thumbnails, never the report)."""
+    from .video import VideoReader, jpeg_thumbnail
+
+    try:
+        with VideoReader(video_file) as reader:
+            frames = [reader.frame_at(time_s) for time_s, _ in requests]
+        return [None if frame is None else jpeg_thumbnail(frame, width, JPEG_QUALITY) for frame, (_, width) in zip(frames, requests)]
+    except Exception:  # whatever a broken file makes OpenCV do, the report goes on without its pictures
+        return [None] * len(requests)
+
+
+def _thumbnail_requests(record: VideoRecord) -> list[tuple[float, int]]:
+    """The index thumbnail (the middle of what was classified), then one per segment (its
+    middle); times in seconds."""
+    start_s, end_s = _span(record)
+    return [((start_s + end_s) / 2, INDEX_THUMBNAIL_WIDTH)] + [((s.start_s + s.end_s) / 2, THUMBNAIL_WIDTH) for s in record.segments or []]
+
+
+# --- rendering -------------------------------------------------------------------------------
+
+
+def label_colours(records: Iterable[VideoRecord]) -> dict[str, str]:
+    """A CSS colour per label, the same everywhere in a report: the most frequent top labels
+    (of videos and segments) get the palette's colours first, other labels follow in order of
+    appearance with hues spread by the golden angle."""
+    records = list(records)
+    salient: Counter[str] = Counter()
+    everything: list[str] = []
+    for record in records:
+        tops = [record.predictions[0].label] if record.predictions else []
+        tops += [segment.label for segment in record.segments or []]
+        salient.update(tops)
+        everything += tops + [p.label for p in record.predictions] + list(record.series or {})
+        everything += [p.label for segment in record.segments or [] for p in segment.predictions]
+    order = [label for label, _ in salient.most_common()] + everything
+    colours: dict[str, str] = {}
+    for label in dict.fromkeys(order):
+        index = len(colours)
+        if index < len(PALETTE):
+            colours[label] = PALETTE[index]
+        else:
+            red, green, blue = colorsys.hls_to_rgb((index * 0.381966) % 1.0, 0.5, 0.55)
+            colours[label] = f"#{round(red * 255):02x}{round(green * 255):02x}{round(blue * 255):02x}"
+    return colours
+
+
+def _text_colour(background: str) -> str:
+    """Black or white, whichever reads better on a ``#rrggbb`` background."""
+    red, green, blue = (int(background[i : i + 2], 16) for i in (1, 3, 5))
+    return "#000" if 0.299 * red + 0.587 * green + 0.114 * blue > 150 else "#fff"
+
+
+def _span(record: VideoRecord) -> tuple[float, float]:
+    """The seconds of video that the timeline covers (``--start`` to ``--end``, or all of it)."""
+    segments = record.segments or []
+    if not segments:
+        return 0.0, record.duration_s or 0.0
+    return segments[0].start_s, segments[-1].end_s
+
+
+def _chart(record: VideoRecord, colours: dict[str, str]) -> dict | None:
+    """Polylines for the stream chart, in SVG units: time on x (the timeline's span), the
+    probability on y (1 at the top)."""
+    if not record.series:
+        return None
+    start_s, end_s = _span(record)
+    length_s = (end_s - start_s) or 1.0
+    lines = []
+    for label, points in record.series.items():
+        coordinates = " ".join(f"{(t - start_s) / length_s * CHART_WIDTH:.1f},{(1 - p) * CHART_HEIGHT:.1f}" for t, p in points)
+        lines.append({"label": label, "colour": colours[label], "points": coordinates})
+    return {"width": CHART_WIDTH, "height": CHART_HEIGHT, "start_s": start_s, "end_s": end_s, "lines": lines}
+
+
+def _href(target: str, report_dir: str) -> str:
+    """A relative URL from the report's folder to a file. Every character but ``/`` is
+    percent-encoded, so a name such as ``javascript:x.mp4`` stays a relative path."""
+    try:
+        relative = os.path.relpath(os.path.abspath(target), report_dir)
+    except ValueError:  # another drive on Windows
+        relative = os.path.abspath(target)
+    return "./" + urllib.parse.quote(relative.replace(os.sep, "/"), safe="/")
+
+
+def _seconds(value: float | None) -> str:
+    """``12.3 s``, or ``1:02:03`` beyond a minute; a dash when unknown."""
+    if value is None:
+        return "–"
+    if value < 60:
+        return f"{value:.1f} s"
+    minutes, seconds = divmod(round(value), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+
+
+def _environment():
+    import jinja2
+
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("movinet_cli", "templates"),
+        autoescape=True,  # every name, label and message is text, never markup
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters["seconds"] = _seconds
+    environment.filters["percent"] = lambda p: f"{p:.1%}"
+    return environment
+
+
+def thumbnail_folder(path: str | os.PathLike) -> str:
+    """Where a report's thumbnails go when they are too many to inline: ``report_files``
+    beside ``report.html``."""
+    return os.path.splitext(os.fspath(path))[0] + "_files"
+
+
+def write_report(
+    path: str | os.PathLike,
+    records: list[VideoRecord],
+    *,
+    title: str = "movinet report",
+    source: str = "",
+    inline_limit_bytes: int = INLINE_LIMIT_BYTES,
+    progress: Callable[[int, int], None] | None = None,
+) -> ReportSummary:
+    """Writes the HTML report of ``records`` to ``path`` (atomically).
+
+    Args:
+        path: the HTML file.
+        records: one per video, in the order shown.
+        title: the page's heading.
+        source: where the records came from, shown under the title (e.g. the results file).
+        inline_limit_bytes: thumbnails (JPEG bytes in all) inlined up to this size; beyond
+            it they are written to ``thumbnail_folder(path)`` instead.
+        progress: called with (videos done, videos) while thumbnails are decoded.
+    """
+    began = time.perf_counter()
+    path = os.fspath(path)
+    check_output_path(path, "report")
+    images: list[list[bytes | None]] = []
+    for done, record in enumerate(records, 1):
+        wanted = _thumbnail_requests(record)
+        # A video that failed (a decoder crash among the reasons) is not decoded again here.
+        usable = record.video_file and record.status == "ok"
+        images.append(_thumbnails(record.video_file, wanted) if usable else [None] * len(wanted))
+        if progress:
+            progress(done, len(records))
+    total = sum(len(data) for per_video in images for data in per_video if data)
+    folder = thumbnail_folder(path) if total > inline_limit_bytes else None
+    sources = _image_sources(images, folder)
+    report_dir = os.path.dirname(os.path.abspath(path))
+    colours = label_colours(records)
+    videos = []
+    for index, (record, (thumbnail, *segment_thumbnails)) in enumerate(zip(records, sources)):
+        strip = []
+        start_s, end_s = _span(record)
+        length_s = (end_s - start_s) or 1.0
+        for number, (segment, image) in enumerate(zip(record.segments or [], segment_thumbnails)):
+            strip.append(
+                {
+                    "id": f"v{index}-s{number}",
+                    "segment": segment,
+                    "thumbnail": image,
+                    "left": 100 * (segment.start_s - start_s) / length_s,
+                    "width": 100 * (segment.end_s - segment.start_s) / length_s,
+                }
+            )
+        videos.append(
+            {
+                "id": f"v{index}",
+                "record": record,
+                "thumbnail": thumbnail,
+                "href": _href(record.video_file, report_dir) if record.video_file else None,
+                "segments": strip,
+                "chart": _chart(record, colours),
+                "detail": record.segments is not None,
+            }
+        )
+    ok = [record for record in records if record.status == "ok"]
+    top_labels = Counter(record.predictions[0].label for record in ok if record.predictions)
+    html = _environment().get_template("report.html.j2").render(
+        title=title,
+        source=source,
+        generated=time.strftime("%Y-%m-%d %H:%M"),
+        videos=videos,
+        # The index lists the videos; one video with its timeline needs none.
+        show_index=len(videos) != 1 or not videos[0]["detail"],
+        pictures_in_folder=folder is not None,
+        ok=len(ok),
+        failed=len(records) - len(ok),
+        total_duration_s=sum(record.duration_s or 0.0 for record in ok),
+        models=sorted({record.model for record in records if record.model}),
+        engines=sorted({record.engine for record in records if record.engine}),
+        modes=sorted({record.mode for record in records if record.mode}),
+        top_labels=top_labels.most_common(),
+        summary_labels=top_labels.most_common(SUMMARY_LABELS),
+        colours=colours,
+        text_colours={label: _text_colour(colour) for label, colour in colours.items()},
+    )
+    if folder:
+        _write_thumbnail_folder(folder, images)
+    with atomic_writer(path, encoding="utf-8") as handle:
+        handle.write(html)
+    return ReportSummary(
+        path=path,
+        videos=len(records),
+        html_bytes=len(html.encode("utf-8")),
+        thumbnails=sum(data is not None for per_video in images for data in per_video),
+        thumbnail_bytes=total,
+        folder=folder,
+        seconds=time.perf_counter() - began,
+    )
+
+
+def _thumbnail_name(video: int, number: int) -> str:
+    """File name of a thumbnail: the video's index thumbnail is number 0, segments follow.
+    Names come from positions, never from the videos' own names."""
+    return f"v{video}.jpg" if number == 0 else f"v{video}-s{number - 1}.jpg"
+
+
+def _image_sources(images: list[list[bytes | None]], folder: str | None) -> list[list[str | None]]:
+    """``src`` of each thumbnail: a data URI, or a relative URL into ``folder``."""
+    if folder is None:
+        return [[None if data is None else "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii") for data in per_video] for per_video in images]
+    prefix = urllib.parse.quote(os.path.basename(folder))
+    return [
+        [None if data is None else f"./{prefix}/{_thumbnail_name(video, number)}" for number, data in enumerate(per_video)]
+        for video, per_video in enumerate(images)
+    ]
+
+
+def _write_thumbnail_folder(folder: str, images: list[list[bytes | None]]) -> None:
+    """Writes the thumbnails and removes those a previous, larger report left there."""
+    os.makedirs(folder, exist_ok=True)
+    names = set()
+    for video, per_video in enumerate(images):
+        for number, data in enumerate(per_video):
+            if data is not None:
+                name = _thumbnail_name(video, number)
+                names.add(name)
+                with open(os.path.join(folder, name), "wb") as handle:
+                    handle.write(data)
+    for name in os.listdir(folder):
+        if name.endswith(".jpg") and name.startswith("v") and name not in names:
+            os.unlink(os.path.join(folder, name))

@@ -1,0 +1,418 @@
+"""HTML reports: structure (parsed), escaping, batch and results-file reports, and the page as
+a person sees it in a real headless browser."""
+
+import base64
+import os
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import ROOT
+from make_sample_videos import write_colour_video
+
+from movinet_cli.classify import Prediction
+from movinet_cli.cli import cli
+from movinet_cli.report import VideoRecord, load_results, write_report
+
+RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
+SAMPLES = ROOT / "sample_videos"
+SAMPLE_NAMES = ["red-then-blue.mp4", "red.mp4", "green-portrait.avi"]
+STREAM_STEP_S = 8 / 12  # default chunk of 8 frames at the palette models' 12 fps
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(arg) for arg in args], catch_exceptions=False)
+
+
+# --- a small DOM from the standard library's HTML parser --------------------------------------
+
+
+class Element:
+    def __init__(self, tag, attrs, parent=None):
+        self.tag, self.attrs, self.parent, self.children = tag, attrs, parent, []
+
+    @property
+    def classes(self) -> set:
+        return set((self.attrs.get("class") or "").split())
+
+    @property
+    def text(self) -> str:
+        return "".join(child if isinstance(child, str) else child.text for child in self.children)
+
+    def all(self, tag=None, cls=None) -> list:
+        found = []
+        for child in self.children:
+            if isinstance(child, Element):
+                if (tag is None or child.tag == tag) and (cls is None or cls in child.classes):
+                    found.append(child)
+                found += child.all(tag, cls)
+        return found
+
+    def by_id(self, value):
+        return next(element for element in self.all() if element.attrs.get("id") == value)
+
+    def one(self, tag=None, cls=None):
+        found = self.all(tag, cls)
+        assert len(found) == 1, f"{len(found)} <{tag} class={cls}> elements"
+        return found[0]
+
+
+class _Builder(HTMLParser):
+    VOID = {"meta", "img", "input", "br", "hr", "link"}
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.root = self.current = Element("#document", {})
+
+    def handle_starttag(self, tag, attrs):
+        element = Element(tag, dict(attrs), self.current)
+        self.current.children.append(element)
+        if tag not in self.VOID:
+            self.current = element
+
+    def handle_endtag(self, tag):
+        node = self.current
+        while node.parent is not None and node.tag != tag:
+            node = node.parent
+        if node.parent is not None:
+            self.current = node.parent
+
+    def handle_data(self, data):
+        self.current.children.append(data)
+
+
+def parse(html: str) -> Element:
+    builder = _Builder()
+    builder.feed(html)
+    return builder.root
+
+
+def style(element) -> dict:
+    return dict(part.split(":", 1) for part in element.attrs["style"].split(";") if part)
+
+
+def image_bgr(element) -> np.ndarray:
+    """The decoded pixels of an <img> with a data URI."""
+    prefix = "data:image/jpeg;base64,"
+    assert element.attrs["src"].startswith(prefix)
+    return cv2.imdecode(np.frombuffer(base64.b64decode(element.attrs["src"][len(prefix) :]), np.uint8), cv2.IMREAD_COLOR)
+
+
+def mean_rgb(element) -> tuple:
+    return tuple(image_bgr(element).reshape(-1, 3).mean(0)[::-1])
+
+
+def is_colour(rgb, expected) -> bool:
+    return all(abs(a - b) < 40 for a, b in zip(rgb, expected))
+
+
+# --- classify --report ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def sample_report(palette_models, tmp_path):
+    """The report of the three sample videos in stream mode with the palette model."""
+    path = tmp_path / "report.html"
+    videos = [str(SAMPLES / name) for name in SAMPLE_NAMES]
+    result = run("classify", *videos, "-m", palette_models.stream, "--labels", palette_models.labels, "-q", "--report", path)
+    assert result.exit_code == 0, result.output
+    return path, videos
+
+
+def test_classify_report_shows_each_video_with_its_timeline_pictures_and_chart(sample_report):
+    path, videos = sample_report
+    dom = parse(path.read_text("utf-8"))
+    sections = dom.all("section", "video")
+    assert [section.one("h2").text for section in sections] == videos
+    assert [[seg.text for seg in section.all(cls="seg")] for section in sections] == [["red", "blue"], ["red"], ["green"]]
+
+    # Where the colour changes: the stream model says blue from the end of the chunk that sees
+    # the change at 3.0 s, and the segments tile the video's 6 s.
+    red, blue = sections[0].all(cls="seg")
+    boundary_s = float(style(blue)["left"].rstrip("%")) / 100 * 6.0
+    assert 3.0 - STREAM_STEP_S <= boundary_s <= 3.0 + 1e-6
+    assert float(style(red)["width"].rstrip("%")) == pytest.approx(float(style(blue)["left"].rstrip("%")), abs=0.01)
+
+    # One picture per segment, taken inside it: red, then blue; the portrait video stays portrait.
+    pictures = [[card.one("img") for card in section.all(cls="thumb-card")] for section in sections]
+    assert [len(p) for p in pictures] == [2, 1, 1]
+    assert is_colour(mean_rgb(pictures[0][0]), RED) and is_colour(mean_rgb(pictures[0][1]), BLUE)
+    assert is_colour(mean_rgb(pictures[2][0]), GREEN)
+    height, width = image_bgr(pictures[2][0]).shape[:2]
+    assert width == 160 and height > width
+    captions = [card.one(cls="caption").text for card in sections[0].all(cls="thumb-card")]
+    assert captions[0].startswith("red") and captions[0].endswith("0.0–2.7 s") and captions[1].startswith("blue")
+
+    # A segment's details: its time range and its own top-k.
+    details = sections[0].all(cls="seg-detail")
+    assert [d.attrs["id"] for d in details] == [seg.attrs["data-seg"] for seg in sections[0].all(cls="seg")]
+    assert details[1].one("h4").text == "2.7–6.0 s: blue"
+    assert [row.one(cls="name").text for row in details[1].all("li")][0] == "blue"
+    assert len(details[1].all("li")) == 5
+
+    # A label keeps its colour across the report: in every strip, bar and swatch.
+    colours = {}
+    for seg in dom.all(cls="seg"):
+        colours.setdefault(seg.text, set()).add(style(seg)["background"])
+    for row in dom.all("li"):
+        if row.all(cls="fill") and row.all(cls="name"):
+            colours.setdefault(row.one(cls="name").text, set()).add(style(row.one(cls="fill"))["background"])
+    assert all(len(found) == 1 for found in colours.values()), colours
+    assert len({colours[label].pop() for label in ("red", "blue", "green")}) == 3
+
+    # Stream mode: the probability of the top labels over time.
+    chart = sections[0].one("svg", "chart")
+    assert {line.one("title").text for line in chart.all("polyline")} >= {"red", "blue"}
+
+    # The index of the three videos links to each one's details.
+    rows = dom.one("table").one("tbody").all("tr")
+    assert [row.one("a").attrs["href"] for row in rows] == ["#v0", "#v1", "#v2"]
+    assert [row.attrs["data-label"] for row in rows] == ["blue", "red", "green"]
+
+
+def test_clip_mode_report_of_one_video_has_no_index_and_no_chart(palette_models, colour_video, tmp_path):
+    video = colour_video("red-green.mp4", [(RED, 2.0), (GREEN, 2.0)])
+    path = tmp_path / "one.html"
+    result = run("classify", video, "-m", palette_models.base, "--labels", palette_models.labels, "--timeline-step", 1, "-q", "--report", path)
+    assert result.exit_code == 0, result.output
+    dom = parse(path.read_text("utf-8"))
+    assert not dom.all("table") and not dom.all("svg")
+    section = dom.one("section", "video")
+    assert [seg.text for seg in section.all(cls="seg")] == ["red", "green"]
+    assert [d.one("h4").text for d in section.all(cls="seg-detail")] == ["0.0–2.0 s: red", "2.0–4.0 s: green"]
+    red, green = (card.one("img") for card in section.all(cls="thumb-card"))
+    assert is_colour(mean_rgb(red), RED) and is_colour(mean_rgb(green), GREEN)
+
+
+def test_the_timeline_spans_start_to_end(palette_models, colour_video, tmp_path):
+    video = colour_video("rgb.mp4", [(RED, 2.0), (GREEN, 2.0), (BLUE, 2.0)])
+    path = tmp_path / "range.html"
+    model = ["-m", palette_models.base, "--labels", palette_models.labels, "--timeline-step", 1, "-q"]
+    assert run("classify", video, *model, "--start", 2, "--end", 6, "--report", path).exit_code == 0
+    section = parse(path.read_text("utf-8")).one("section", "video")
+    strip = [(seg.text, float(style(seg)["left"].rstrip("%")), float(style(seg)["width"].rstrip("%"))) for seg in section.all(cls="seg")]
+    assert strip == [("green", 0.0, 50.0), ("blue", 50.0, 50.0)]
+    assert [span.text for span in section.one(cls="axis").all("span")] == ["2.0 s", "6.0 s"]
+    green, blue = (card.one("img") for card in section.all(cls="thumb-card"))
+    assert is_colour(mean_rgb(green), GREEN) and is_colour(mean_rgb(blue), BLUE)
+
+
+def test_a_report_in_a_missing_directory_is_a_usage_error_before_the_model_loads(tmp_path):
+    result = run("classify", tmp_path / "v.mp4", "-m", "no-such-model", "--report", tmp_path / "missing" / "r.html")
+    assert result.exit_code == 2 and "does not exist" in result.stderr
+
+
+# --- escaping -----------------------------------------------------------------------------
+
+
+HOSTILE_LABELS = {4: "</script><script>alert('label')</script>", 1: "<img src=x onerror=alert('label')>"}  # red, blue
+HOSTILE_NAMES = ["<img src=x onerror=alert('name')>.mp4", "<script>alert('name')<!--.mp4", "javascript:alert('name').mp4"]
+
+
+@pytest.fixture
+def hostile_report(palette_models, tmp_path):
+    """A report of videos with hostile names, classified with hostile label names."""
+    labels = open(palette_models.labels).read().splitlines()
+    for index, label in HOSTILE_LABELS.items():
+        labels[index] = label
+    label_file = tmp_path / "labels.txt"
+    label_file.write_text("\n".join(labels) + "\n")
+    folder = tmp_path / "hostile"
+    folder.mkdir()
+    videos = [write_colour_video(str(folder / name), [(RED, 1.0), (BLUE, 1.0)], 25, (64, 48)) for name in HOSTILE_NAMES]
+    path = tmp_path / "hostile.html"
+    result = run("classify", *videos, "-m", palette_models.stream, "--labels", label_file, "-q", "--report", path)
+    assert result.exit_code == 0, result.output
+    return path, videos
+
+
+def test_hostile_names_and_labels_show_as_text(hostile_report):
+    path, videos = hostile_report
+    html = path.read_text("utf-8")
+    for raw in ["<img src=x", "<script>alert", "</script><script>", "href=\"javascript"]:
+        assert raw not in html
+    dom = parse(html)
+    assert len(dom.all("script")) == 1  # the report's own
+    assert not [e for e in dom.all() if any(name.startswith("on") for name in e.attrs)]
+    assert [section.one("h2").text for section in dom.all("section", "video")] == videos
+    assert {seg.text for seg in dom.all(cls="seg")} == set(HOSTILE_LABELS.values())
+    assert {option.attrs["value"] for option in dom.by_id("label-filter").all("option")} == {"", HOSTILE_LABELS[1]}
+    hrefs = [a.attrs["href"] for a in dom.all("a")]
+    assert all(href.startswith(("#", "./")) for href in hrefs)
+    assert any("javascript%3Aalert" in href for href in hrefs)
+
+
+# --- batch --report, and reports from results files ---------------------------------------
+
+
+@pytest.fixture
+def batch_dir(tmp_path):
+    root = tmp_path / "videos"
+    root.mkdir()
+    write_colour_video(str(root / "a red.mp4"), [(RED, 1.0)], 20, (48, 32))
+    write_colour_video(str(root / "b green.avi"), [(GREEN, 1.0)], 20, (48, 32))
+    (root / "c notes.mp4").write_text("not a video")
+    return root
+
+
+def index_rows(path):
+    return parse(path.read_text("utf-8")).one("table").one("tbody").all("tr")
+
+
+def test_batch_report_lists_every_row_with_errors_and_a_summary(palette_models, batch_dir, tmp_path):
+    out, report = tmp_path / "results.csv", tmp_path / "report.html"
+    result = run("batch", batch_dir, "-o", out, "-m", palette_models.base, "--labels", palette_models.labels, "--report", report)
+    assert result.exit_code == 1  # one video failed; the report still comes
+    assert "report: " in result.stderr
+    dom = parse(report.read_text("utf-8"))
+    assert (dom.one(cls="counts").all("dd")[1].text, dom.one(cls="counts").all("dd")[2].text) == ("2", "1")
+    rows = dom.one("tbody").all("tr")
+    assert [row.all("td")[1].text for row in rows] == ["a red.mp4", "b green.avi", "c notes.mp4"]
+    assert [row.attrs["data-status"] for row in rows] == ["ok", "ok", "error"]
+    assert "cannot be decoded" in rows[2].one(cls="message").text
+    assert [len(row.all("img")) for row in rows] == [1, 1, 0]
+    assert is_colour(mean_rgb(rows[0].one("img")), RED) and is_colour(mean_rgb(rows[1].one("img")), GREEN)
+    assert rows[0].one("a").attrs["href"] == "./videos/a%20red.mp4"
+    assert not dom.all("section", "video")  # batch rows carry no timeline
+    assert [b.text for b in dom.one(cls="frequent").all("button")] == ["red", "green"]  # equal counts: in order of the rows
+
+
+def test_a_resumed_batch_reports_every_row_not_only_this_run(palette_models, batch_dir, tmp_path):
+    out, report = tmp_path / "results.csv", tmp_path / "report.html"
+    model = ["-m", palette_models.base, "--labels", palette_models.labels, "-q"]
+    run("batch", batch_dir, "-o", out, *model)
+    write_colour_video(str(batch_dir / "d blue.mp4"), [(BLUE, 1.0)], 20, (48, 32))
+    run("batch", batch_dir, "-o", out, *model, "--resume", "--report", report)
+    rows = index_rows(report)
+    assert [row.all("td")[1].text for row in rows] == ["a red.mp4", "b green.avi", "c notes.mp4", "d blue.mp4"]
+    assert [row.attrs["data-label"] for row in rows] == ["red", "green", "", "blue"]
+
+
+def test_report_command_reads_batch_jsonl_and_classify_json(palette_models, batch_dir, tmp_path):
+    model = ["-m", palette_models.base, "--labels", palette_models.labels, "-q"]
+    run("batch", batch_dir, "-o", tmp_path / "results.jsonl", *model)
+    result = run("report", tmp_path / "results.jsonl", "--videos", batch_dir, "-o", tmp_path / "a.html")
+    assert result.exit_code == 0 and "3 videos" in result.stderr
+    rows = index_rows(tmp_path / "a.html")
+    assert [row.attrs["data-status"] for row in rows] == ["ok", "ok", "error"] and len(rows[0].all("img")) == 1
+    # Without --videos: the same rows, no pictures.
+    run("report", tmp_path / "results.jsonl", "-o", tmp_path / "b.html")
+    assert [len(row.all("img")) for row in index_rows(tmp_path / "b.html")] == [0, 0, 0]
+    # classify --format json: model and engine come from the document.
+    document = run("classify", batch_dir / "a red.mp4", batch_dir / "c notes.mp4", *model, "--format", "json").stdout
+    (tmp_path / "doc.json").write_text(document)
+    records = load_results(tmp_path / "doc.json")
+    assert [(r.status, r.model) for r in records] == [("ok", palette_models.base), ("error", palette_models.base)]
+    assert records[0].predictions[0].label == "red" and records[0].duration_s == pytest.approx(1.0)
+
+
+def test_a_row_cut_short_is_left_out_and_a_non_results_file_is_one_line(tmp_path):
+    rows = "path,status,error,label_1,prob_1,duration_s,frames,model,engine,mode,seconds\na.mp4,ok,,red,0.9,1.0,12,m,e,clip,0.1\nb.mp4,ok,,bl"
+    (tmp_path / "r.csv").write_text(rows)
+    assert [(r.path, r.predictions) for r in load_results(tmp_path / "r.csv")] == [("a.mp4", [Prediction("red", 0.9)])]
+    (tmp_path / "notes.txt").write_text("hello\n")
+    result = run("report", tmp_path / "notes.txt", "-o", tmp_path / "r.html")
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1 and "not a movinet results file" in result.stderr
+
+
+def test_pictures_go_to_a_folder_beyond_the_inline_budget(colour_video, tmp_path):
+    records = [
+        VideoRecord(path=f"v{index}.mp4", predictions=[Prediction("red", 1.0)], duration_s=1.0, video_file=colour_video(f"v{index}.mp4", [(RED, 1.0)]))
+        for index in range(3)
+    ]
+    folder = tmp_path / "report_files"
+    folder.mkdir()
+    (folder / "v7.jpg").write_bytes(b"stale")
+    (folder / "notes.md").write_text("mine")
+    summary = write_report(tmp_path / "report.html", records, inline_limit_bytes=0)
+    assert summary.folder == str(folder) and summary.thumbnails == 3
+    assert sorted(os.listdir(folder)) == ["notes.md", "v0.jpg", "v1.jpg", "v2.jpg"]
+    images = parse((tmp_path / "report.html").read_text("utf-8")).all("img")
+    # Loaded by the page's script as rows come into view, so a large index stays light.
+    assert [img.attrs["data-src"] for img in images] == ["./report_files/v0.jpg", "./report_files/v1.jpg", "./report_files/v2.jpg"]
+    assert not [img for img in images if "src" in img.attrs]
+    inline = write_report(tmp_path / "inline.html", records)
+    assert inline.folder is None and "data:image/jpeg;base64," in (tmp_path / "inline.html").read_text()
+
+
+def test_help_does_not_import_jinja2():
+    code = "import sys; from movinet_cli.cli import main; sys.argv = ['movinet', '--help']\ntry: main()\nexcept SystemExit: pass\nprint('jinja2' in sys.modules, file=sys.stderr)"
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stderr
+    assert output.strip() == "False"
+
+
+# --- in a real browser ----------------------------------------------------------------------
+
+
+def find_chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        if shutil.which(name):
+            return shutil.which(name)
+    pytest.skip("no chromium: the browser test needs Debian's chromium (.ci/run installs it)")
+
+
+def chromium(tmp_path, *args) -> subprocess.CompletedProcess:
+    command = [find_chromium(), "--headless", "--disable-gpu", "--hide-scrollbars", f"--user-data-dir={tmp_path / 'chromium'}"]
+    if os.geteuid() == 0:
+        command.append("--no-sandbox")  # Chromium refuses to run as root with its sandbox
+    return subprocess.run(command + list(args), capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_the_report_renders_in_a_browser_as_a_person_sees_it(sample_report, hostile_report, tmp_path):
+    path, videos = sample_report
+    # The page as rendered, its script run, with the second segment of the first video
+    # selected from the address (the same code as a click).
+    loaded = chromium(tmp_path, "--enable-logging=stderr", "--v=0", "--dump-dom", path.as_uri() + "#v0-s1")
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    console = [line for line in loaded.stderr.splitlines() if "CONSOLE" in line]
+    assert not [line for line in console if "Uncaught" in line or "Error" in line], console
+    dom = parse(loaded.stdout)
+    assert dom.one("html").attrs.get("data-ready") == "true"
+    assert [[seg.text for seg in s.all(cls="seg")] for s in dom.all("section", "video")] == [["red", "blue"], ["red"], ["green"]]
+    shown = dom.one(cls="shown")
+    assert shown.attrs["id"] == "v0-s1" and shown.one("h4").text == "2.7–6.0 s: blue"
+    assert {e.text for e in dom.all(cls="selected")} >= {"blue"}
+    assert dom.by_id("shown").text == "3 of 3 shown"
+
+    # Hostile names and labels stay text in the live DOM too, and no script of theirs ran.
+    hostile = chromium(tmp_path, "--enable-logging=stderr", "--v=0", "--dump-dom", hostile_report[0].as_uri())
+    hostile_dom = parse(hostile.stdout)
+    assert hostile_dom.one("html").attrs.get("data-ready") == "true"
+    assert len(hostile_dom.all("script")) == 1
+    assert not [e for e in hostile_dom.all() if any(name.startswith("on") for name in e.attrs)]
+    assert "alert" not in " ".join(line for line in hostile.stderr.splitlines() if "CONSOLE" in line)
+
+    # A screenshot: not blank, with the red and blue pictures and the strip's colours in it.
+    picture = tmp_path / "report.png"
+    shot = chromium(tmp_path, "--window-size=1100,1600", f"--screenshot={picture}", path.as_uri())
+    assert shot.returncode == 0 and picture.exists(), shot.stderr[-2000:]
+    pixels = cv2.imread(str(picture))[..., ::-1].reshape(-1, 3).astype(int)
+    assert pixels.std() > 20  # not one flat colour
+    for rgb in (RED, BLUE, GREEN):
+        assert (np.abs(pixels - rgb).sum(1) < 60).sum() > 1000, f"no {rgb} picture on screen"
+    strip_colour = style(parse(path.read_text("utf-8")).all(cls="seg")[0])["background"]
+    strip_rgb = tuple(int(strip_colour[i : i + 2], 16) for i in (1, 3, 5))
+    assert (np.abs(pixels - strip_rgb).sum(1) < 12).sum() > 1000
+
+
+@pytest.mark.browser
+def test_pictures_in_a_folder_load_in_a_browser(tmp_path):
+    records = [
+        VideoRecord(path=name, predictions=[Prediction("x", 1.0)], duration_s=2.0, video_file=str(SAMPLES / name))
+        for name in ("red.mp4", "green-portrait.avi")
+    ]
+    path = tmp_path / "folder.html"
+    assert write_report(path, records, inline_limit_bytes=0).folder
+    picture = tmp_path / "folder.png"
+    shot = chromium(tmp_path, "--window-size=900,700", f"--screenshot={picture}", path.as_uri())
+    assert shot.returncode == 0, shot.stderr[-2000:]
+    pixels = cv2.imread(str(picture))[..., ::-1].reshape(-1, 3).astype(int)
+    for rgb in (RED, GREEN):
+        assert (np.abs(pixels - rgb).sum(1) < 60).sum() > 1000, f"no {rgb} picture on screen"
