@@ -250,3 +250,13 @@ def test_what_a_killed_conversion_was_writing_is_swept(tiny_models, tmp_path, mo
     live.mkdir()
     engines.prepare(tiny_models.base, 32)
     assert not staging.exists() and live.exists()
+
+
+def test_a_script_without_a_main_guard_converts(tiny_models, tmp_path):
+    """The conversion child does not run the user's script again (it would start its own
+    conversion child, and so on)."""
+    script = tmp_path / "script.py"
+    script.write_text(f"from movinet_cli import engines\nprint('run')\nengines.prepare({tiny_models.stream!r}, 32)\n")
+    result = subprocess.run([sys.executable, str(script)], env=offline_environment(tmp_path), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["run"]
