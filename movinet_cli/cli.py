@@ -630,7 +630,7 @@ def models(names, prepare, output_format, quiet):
     and converted for OpenVINO; or, with --prepare, download and convert NAMES now.
 
     A model's first run downloads it (once) and converts it for OpenVINO (once; A5 stream:
-    minutes). --prepare does both ahead of time, for registry names, URLs or SavedModel
+    a minute or two). --prepare does both ahead of time, for registry names, URLs or SavedModel
     directories, and exits 0 when all are ready. The cache is $MOVINET_CACHE_DIR or the
     per-user cache directory (downloads: $TFHUB_CACHE_DIR if set, else its tfhub folder).
 
