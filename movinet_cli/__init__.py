@@ -10,7 +10,7 @@ Library use::
 
 __version__ = "0.1.0"
 
-from .classify import Classifier, Prediction, Result, classify_video, load_classifier
+from .classify import Classifier, Prediction, Result, classify_video, load_classifier, prepare_model
 from .errors import EngineError, LabelsError, ModelError, MovinetError, VideoError
 from .models import VARIANTS
 
@@ -26,4 +26,5 @@ __all__ = [
     "VideoError",
     "classify_video",
     "load_classifier",
+    "prepare_model",
 ]

@@ -41,6 +41,20 @@ def tensorflow_hub():
 
 @functools.cache
 def openvino():
+    """OpenVINO, with its usage telemetry off for this process.
+
+    OpenVINO sends usage events to Google Analytics when it is imported and on every model
+    conversion, unless the user opted out (enable_opt_in_dialog=False in
+    openvino/tools/ovc/telemetry_utils.py); each event is a forked sender, and without a
+    network the interpreter's exit waits for them (a minute for one conversion). OpenVINO
+    falls back to its own no-op stub (openvino/tools/ovc/telemetry_stub.py) when the
+    ``openvino_telemetry`` package cannot be imported, so it is made unimportable here
+    (None in sys.modules), before OpenVINO's first import. This touches neither the user's
+    opt-in file nor the environment, and holds in the conversion child, which imports
+    OpenVINO through here too. (If the host program imported OpenVINO first, its settings stand.)
+    """
+    if "openvino" not in sys.modules:
+        sys.modules.setdefault("openvino_telemetry", None)
     import openvino
 
     return openvino

@@ -20,6 +20,7 @@ import numpy as np
 from . import engines, labels as labels_module, models
 from .errors import VideoError
 from .isolated import IsolatedReader
+from .saved_model import describe
 from .video import MIN_FRAMES, windows
 
 AGGREGATES = ("last", "mean")
@@ -287,12 +288,23 @@ def load_classifier(
     """
     source = models.resolve_model(model, mode)
     directory = models.model_directory(source, log=log)
-    opened, reason = engines.open_model(directory, engine=engine, precision=precision, log=log)
-    kind = engines.kind_of(opened)
+    kind = describe(directory).kind  # from saved_model.pb: a model of the wrong kind is refused before it loads
     models.check_kind(source.name, kind, mode, source.variant.model_id if source.variant else None)
+    opened, reason = engines.open_model(directory, engine=engine, precision=precision, log=log, variant=source.variant)
     names = labels_module.load_labels(labels)
     labels_module.check_labels(names, opened.num_classes, labels)
     return Classifier(opened, names, source, reason)
+
+
+def prepare_model(model: str, *, log: Callable[[str], None] | None = None) -> str:
+    """Does now the slow part of a model's first run on a CPU: downloads it (once) and
+    converts it for OpenVINO (once), both into the cache. ``model`` is anything
+    ``load_classifier`` takes. Returns its SavedModel directory; raises ModelError."""
+    source = models.resolve_model(model)
+    directory = models.model_directory(source, log=log)
+    variant = source.variant or models.VARIANTS[models.DEFAULT_MODEL]  # the size a run would use
+    engines.prepare(directory, variant.size, log=log, variant=source.variant)
+    return directory
 
 
 def classify_video(video: str | os.PathLike | np.ndarray, model: str | None = None, **options) -> Result:

@@ -621,42 +621,77 @@ def _live_terminal(session, output_format) -> None:
 
 
 @cli.command()
+@click.argument("names", nargs=-1)
+@click.option("--prepare", is_flag=True, help="Download and convert NAMES now, so that their first run starts at once.")
 @click.option("--format", "-f", "output_format", type=click.Choice(("text", "json")), default="text", show_default=True)
-def models(output_format):
-    """List the registry's MoViNet variants, their inputs, and whether each is cached.
+@click.option("--quiet", "-q", is_flag=True, help="No progress.")
+def models(names, prepare, output_format, quiet):
+    """List the registry's MoViNet variants, their inputs, and whether each is downloaded
+    and converted for OpenVINO; or, with --prepare, download and convert NAMES now.
 
-    Cached models load offline. The cache is $TFHUB_CACHE_DIR if set, else the
-    tfhub folder of $MOVINET_CACHE_DIR or the per-user cache directory.
+    A model's first run downloads it (once) and converts it for OpenVINO (once; A5 stream:
+    a minute or two). --prepare does both ahead of time, for registry names, URLs or SavedModel
+    directories, and exits 0 when all are ready. The cache is $MOVINET_CACHE_DIR or the
+    per-user cache directory (downloads: $TFHUB_CACHE_DIR if set, else its tfhub folder).
+
+    \b
+    Examples:
+      movinet models
+      movinet models --prepare a5-base a4-stream
     """
     import json
 
-    from .models import VARIANTS, hub_cache_dir, is_cached
+    from .classify import prepare_model
+    from .engines import is_prepared
+    from .models import VARIANTS, cache_dir, cached_model_dir, hub_cache_dir, is_cached
 
-    rows = [
-        {
-            "name": v.name,
-            "kind": v.kind,
-            "frames": v.clip_frames,
-            "size": v.size,
-            "fps": v.fps,
-            "gflops": v.gflops,
-            "top1": v.top1,
-            "cached": is_cached(v.url),
-            "url": v.url,
-        }
-        for v in VARIANTS.values()
-    ]
-    if output_format == "json":
-        click.echo(json.dumps({"cache_dir": str(hub_cache_dir()), "models": rows}, indent=2))
+    if prepare:
+        if not names:
+            raise click.UsageError("--prepare needs the names of the models to prepare, e.g. movinet models --prepare a5-base")
+        log, failed = _stderr_logger(quiet), 0
+        for name in names:
+            try:
+                prepare_model(name, log=log)
+                click.echo(printable(f"{name}: ready"))
+            except MovinetError as error:
+                click.echo(printable(f"Error: {name}: {error}"), err=True)
+                failed += 1
+        if failed:
+            raise click.exceptions.Exit(1)
         return
-    click.echo(f"{'name':<10} {'clip (10 s)':<14} {'fps':>3} {'GFLOPs':>6} {'top-1':>6}  cached  url")
+    unknown = [name for name in names if name not in VARIANTS]
+    if unknown:
+        raise click.UsageError(f"not in the registry: {', '.join(unknown)} (names: {', '.join(VARIANTS)})")
+    rows = []
+    for v in (VARIANTS[name] for name in names or VARIANTS):
+        downloaded = is_cached(v.url)
+        rows.append(
+            {
+                "name": v.name,
+                "kind": v.kind,
+                "frames": v.clip_frames,
+                "size": v.size,
+                "fps": v.fps,
+                "gflops": v.gflops,
+                "top1": v.top1,
+                "cached": downloaded,
+                "converted": downloaded and is_prepared(str(cached_model_dir(v.url)), v.kind, v.size),
+                "url": v.url,
+            }
+        )
+    if output_format == "json":
+        click.echo(json.dumps({"cache_dir": str(hub_cache_dir()), "openvino_cache_dir": str(cache_dir() / "openvino"), "models": rows}, indent=2))
+        return
+    click.echo(f"{'name':<10} {'clip (10 s)':<14} {'fps':>3} {'GFLOPs':>6} {'top-1':>6}  downloaded  converted  url")
     for row in rows:
         clip = f"{row['frames']} x {row['size']}"
         click.echo(
             f"{row['name']:<10} {clip:<14} {row['fps']:>3} {row['gflops']:>6g} {row['top1']:>5.2f}%  "
-            f"{'yes' if row['cached'] else 'no':<6}  {row['url']}"
+            f"{'yes' if row['cached'] else 'no':<10}  {'yes' if row['converted'] else 'no':<9}  {row['url']}"
         )
-    click.echo(f"\ncache: {hub_cache_dir()}")
+    click.echo(f"\ncache: {hub_cache_dir()}; conversions: {cache_dir() / 'openvino'}")
+    if not all(row["converted"] for row in rows):
+        click.echo("A model's first run downloads and converts it; `movinet models --prepare NAME...` does it now.")
 
 
 def main():

@@ -129,12 +129,19 @@ def check_kind(name: str, kind: str, mode: str | None, model_id: str | None = No
 
 
 def cache_dir() -> Path:
-    """The per-user cache root: $MOVINET_CACHE_DIR or the platform's user cache directory."""
-    if os.environ.get("MOVINET_CACHE_DIR"):
-        return Path(os.environ["MOVINET_CACHE_DIR"]).expanduser()
-    import platformdirs
+    """The per-user cache root: $MOVINET_CACHE_DIR or the platform's user cache directory.
 
-    return Path(platformdirs.user_cache_dir("movinet-cli"))
+    Raises ModelError if it, or the nearest of its parents that exists, is not a directory."""
+    if os.environ.get("MOVINET_CACHE_DIR"):
+        root = Path(os.environ["MOVINET_CACHE_DIR"]).expanduser()
+    else:
+        import platformdirs
+
+        root = Path(platformdirs.user_cache_dir("movinet-cli"))
+    existing = next((path for path in (root, *root.parents) if path.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise ModelError(f"the cache directory {root} cannot be created: {existing} is a file (set MOVINET_CACHE_DIR to a directory)")
+    return root
 
 
 def hub_cache_dir() -> Path:

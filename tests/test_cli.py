@@ -220,7 +220,7 @@ def test_models_lists_the_registry_and_what_is_cached(monkeypatch, tmp_path):
     (cached / "saved_model.pb").write_bytes(b"")
     text = run("models")
     assert text.exit_code == 0
-    assert re.search(r"^a5-base\s+120 x 320\s+12\s+280\s+84\.27%\s+no\s+https://tfhub.dev/", text.stdout, re.M)
+    assert re.search(r"^a5-base\s+120 x 320\s+12\s+280\s+84\.27%\s+no\s+no\s+https://tfhub.dev/", text.stdout, re.M)
     assert re.search(r"^a2-stream .* yes ", text.stdout, re.M)
     assert f"cache: {tmp_path / 'tfhub'}" in text.stdout
     document = json.loads(run("models", "--format", "json").stdout)

@@ -14,6 +14,7 @@ from typing import Callable, Protocol
 import numpy as np
 
 from ..errors import EngineError
+from ..models import Variant
 
 ENGINES = ("auto", "openvino", "tensorflow")
 
@@ -50,12 +51,18 @@ def tensorflow_gpu() -> str | None:
 
 
 def open_model(
-    directory: str, *, engine: str = "auto", precision: str = "f32", log: Callable[[str], None] | None = None
+    directory: str,
+    *,
+    engine: str = "auto",
+    precision: str = "f32",
+    log: Callable[[str], None] | None = None,
+    variant: Variant | None = None,
 ) -> tuple[ClipModel | StreamModel, str]:
     """Opens a SavedModel on an engine; returns the model and why that engine was chosen.
 
     ``auto`` takes TensorFlow when it sees a GPU and OpenVINO otherwise, falling back to
     TensorFlow (with a warning through ``log``) if OpenVINO cannot convert the model.
+    ``variant``, if known, tells ``log`` how long a conversion should take.
     Raises EngineError when an explicitly requested engine cannot run the model.
     """
     from . import openvino as ov_engine, tensorflow as tf_engine
@@ -74,7 +81,7 @@ def open_model(
         if gpu:
             return tf_engine.open_model(directory), f"auto: TensorFlow sees a GPU ({gpu})"
     try:
-        opened = ov_engine.open_model(directory, cache_dir() / "openvino", precision, log)
+        opened = ov_engine.open_model(directory, cache_dir() / "openvino", precision, log, variant)
     except EngineError as error:
         if engine == "openvino":
             raise
@@ -83,3 +90,20 @@ def open_model(
         return tf_engine.open_model(directory), f"auto: OpenVINO failed ({error}); fell back to TensorFlow"
     reason = "requested with --engine openvino" if engine == "openvino" else "auto: no GPU for TensorFlow; OpenVINO on the CPU"
     return opened, reason
+
+
+def prepare(directory: str, size: int, *, log: Callable[[str], None] | None = None, variant: Variant | None = None) -> None:
+    """Converts the model in ``directory`` for OpenVINO now, as its first run on a CPU would
+    (a stream model for frames of ``size`` x ``size`` pixels), so later runs start at once."""
+    from . import openvino as ov_engine
+    from ..models import cache_dir
+
+    ov_engine.prepare(directory, cache_dir() / "openvino", size, log, variant)
+
+
+def is_prepared(directory: str, kind: str, size: int) -> bool:
+    """Whether ``prepare`` has nothing left to do for this model of ``kind`` at ``size``."""
+    from . import openvino as ov_engine
+    from ..models import cache_dir
+
+    return ov_engine.is_converted(directory, cache_dir() / "openvino", (size, size) if kind == "stream" else None)

@@ -7,36 +7,59 @@ shapes fixed at conversion, the OpenVINO version and this converter's version. A
 written to a temporary directory and renamed into place, and carries the SHA-256 of its
 weights, so a partial or corrupt entry is detected, removed and rebuilt.
 
-Base models convert straight from the SavedModel directory with a dynamic ``image`` shape.
-Stream models convert from a concrete function of the ``call`` signature with a static
-batch, frame size and states and only the frame count dynamic (fully dynamic shapes
-convert but fail at inference); its ports map back to the state names through the
-function's tensor names. Either is reshaped to each chunk's or window's static shape
-before compiling, which makes faster CPU code.
+Both kinds convert straight from the SavedModel directory with OpenVINO's TensorFlow
+frontend; TensorFlow is never loaded (loading the A5 stream model into it took 100 s and
+6 GB, more than the conversion itself). Base models convert with a dynamic ``image``
+shape. Stream models convert the ``call`` signature (picked by its tensor names), then are
+reshaped to a static batch, frame size and states with only the frame count dynamic, and
+cached per frame size; the state shapes for a frame size come from converting and running
+the ``init_states`` signature first. Either is reshaped to each chunk's or window's
+static shape before compiling, which makes faster CPU code.
+
+Conversion runs in a child process that reports its phases; ``log`` gets a line per phase
+and a heartbeat, with the expected duration for the variant.
 """
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import multiprocessing
 import os
+import re
 import shutil
+import signal
+import sys
 import tempfile
+import threading
+import time
 from collections import OrderedDict
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from .._lazy import openvino, tensorflow
+from .._lazy import openvino
 from ..errors import EngineError
+from ..models import Variant
+from ..saved_model import Signature, describe, read_signatures
 
 NAME = "openvino"
 PRECISIONS = ("f32", "bf16")
-CONVERTER_VERSION = 2  # bump when the conversion below changes what it writes
+CONVERTER_VERSION = 3  # bump when the conversion below changes what it writes
 COMPILED_SHAPES_KEPT = 4  # compiled input shapes kept per model (windows or chunk lengths)
+HEARTBEAT_S = 15  # a conversion says it is alive at least this often
+# What a first conversion costs, measured on a 2-core x86 machine (benchmarks/cold_start.py:
+# A0 base 1-2 s, A5 base 5-8 s, A0 stream 10 s, A5 stream 60-100 s).
+CONVERSION_TIMES = {
+    **{(model_id, "base"): "a few seconds" for model_id in ("a0", "a1", "a2")},
+    **{(model_id, "base"): "about ten seconds" for model_id in ("a3", "a4", "a5")},
+    **{(model_id, "stream"): "about ten seconds" for model_id in ("a0", "a1", "a2")},
+    **{(model_id, "stream"): "a minute or two" for model_id in ("a3", "a4", "a5")},
+}
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+_STAGING = re.compile(r"\.partial-(\d+)-")  # <key>.partial-<pid>-<random>: an entry being written
 
 
 def _sha256_of(path: Path) -> str:
@@ -59,14 +82,23 @@ def saved_model_identity(directory: str) -> str:
 
 
 class ConversionCache:
-    """Converted OpenVINO models on disk: ``<root>/<key>/{model.xml, model.bin, meta.json}``."""
+    """Converted OpenVINO models on disk: ``<root>/<key>/{model.xml, model.bin, meta.json}``.
+
+    An entry is written by one process into ``<key>.partial-<pid>-*`` and renamed into place
+    complete; staging directories of processes that no longer run are swept away."""
 
     def __init__(self, root: Path):
         self.root = Path(root)
+        if self.root.exists() and not self.root.is_dir():
+            raise EngineError(f"the OpenVINO cache {self.root} is a file, not a directory; remove it or set MOVINET_CACHE_DIR")
 
     def key(self, **fields) -> str:
         fields.update(openvino=openvino().__version__, converter=CONVERTER_VERSION)
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:24]
+
+    def holds(self, key: str) -> bool:
+        """Whether a finished entry is there (not checked against its checksum)."""
+        return (self.root / key / "meta.json").is_file()
 
     def load(self, key: str):
         """Returns ``(ov.Model, meta)`` for a complete entry, or None (a bad entry is removed)."""
@@ -89,20 +121,47 @@ class ConversionCache:
             raise EngineError(f"the OpenVINO conversion left no usable model in {self.root / key}")
         return cached
 
+    def convert(self, key: str, announce: "_Announcer", function, *args, detail: str = "") -> None:
+        """Runs ``function(str(root), key, *args, phase)`` in a child process to write entry ``key``."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise EngineError(f"cannot create the OpenVINO cache {self.root}: {error.strerror or error}") from None
+        announce.start(detail)
+        _in_child(function, (str(self.root), key, *args), announce, self.sweep)
+        announce.done()
+
     def store(self, key: str, model, meta: dict) -> None:
         """Saves ``model`` with ``meta`` atomically; another process's finished copy wins."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f"{key}.partial-", dir=self.root))
+        self.sweep()
+        staging = Path(tempfile.mkdtemp(prefix=f"{key}.partial-{os.getpid()}-", dir=self.root))
         try:
             openvino().save_model(model, str(staging / "model.xml"), compress_to_fp16=False)
             meta = {**meta, "bin_sha256": _sha256_of(staging / "model.bin")}
             (staging / "meta.json").write_text(json.dumps(meta, indent=1))
             os.replace(staging, self.root / key)
         except OSError:
-            if not (self.root / key / "meta.json").exists():
+            if not self.holds(key):
                 raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+    def sweep(self) -> None:
+        """Removes staging directories whose writing process has ended (killed mid-write)."""
+        for path in self.root.glob("*.partial-*"):
+            match = _STAGING.search(path.name)
+            if match and not _process_exists(int(match[1])):
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def supports_bf16() -> bool:
@@ -179,20 +238,19 @@ class OpenVinoStreamModel:
 
     engine = NAME
 
-    def __init__(self, directory: str, identity: str, cache: ConversionCache, compiler: _Compiler, num_classes: int, log):
-        self._directory, self._identity = directory, identity
-        self._cache, self._compiler, self._log = cache, compiler, log
+    def __init__(self, directory: str, cache: ConversionCache, compiler: _Compiler, num_classes: int, announce):
+        self._directory = directory
+        self._cache, self._compiler, self._announce = cache, compiler, announce
         self._by_frame_size: dict[tuple, tuple[_CompiledByShape, dict]] = {}
         self.num_classes = num_classes
 
     def _converted(self, frame_size: tuple[int, int]) -> tuple[_CompiledByShape, dict]:
         if frame_size not in self._by_frame_size:
-            key = self._cache.key(model=self._identity, kind="stream", frame_size=list(frame_size))
+            key = _entry_key(self._cache, self._directory, frame_size)
             cached = self._cache.load(key)
             if cached is None:
-                if self._log:
-                    self._log(f"Converting the stream model for OpenVINO at {frame_size[0]}x{frame_size[1]} (once; cached)...")
-                _in_child(_convert_stream_into, str(self._cache.root), key, self._directory, tuple(frame_size))
+                detail = f" at {frame_size[0]}x{frame_size[1]}"
+                self._cache.convert(key, self._announce, _convert_stream_into, self._directory, tuple(frame_size), detail=detail)
                 cached = self._cache.load_converted(key)
             model, meta = cached
             self._by_frame_size[frame_size] = (_CompiledByShape(model, self._compiler, meta["inputs"][0]), meta)
@@ -214,99 +272,253 @@ class OpenVinoStreamModel:
         return logits[0], new_states
 
 
-def _convert_stream(directory: str, frame_size: tuple[int, int]) -> tuple[object, dict]:
+def _convert_stream(directory: str, frame_size: tuple[int, int], phase: Callable[[str], None]) -> tuple[object, dict]:
     """Converts the ``call`` signature with static batch, frame size and states, and a
-    dynamic frame count. Returns the model and where (image, *states) and (logits,
-    *states) sit among its inputs and outputs, which OpenVINO orders its own way."""
-    tf = tensorflow()
-    loaded = tf.saved_model.load(directory)
-    call, init_states = loaded.signatures["call"], loaded.signatures["init_states"]
-    states = init_states(tf.constant([1, 1, *frame_size, 3], tf.int32))
-    names = sorted(states)
-    specs = [tf.TensorSpec([1, None, *frame_size, 3], tf.float32)]
-    specs += [tf.TensorSpec(states[name].shape, states[name].dtype) for name in names]
-
-    def ordered_call(image, *state_values):
-        outputs = call(image=image, **dict(zip(names, state_values)))
-        return [outputs["logits"]] + [outputs[name] for name in names]
-
-    function = tf.function(ordered_call).get_concrete_function(*specs)
+    dynamic frame count, straight from the SavedModel (OpenVINO's TensorFlow frontend takes
+    the signature's tensor names as inputs and outputs: no TensorFlow). Returns the model
+    and where (image, *states) and (logits, *states) sit among its inputs and outputs."""
+    signatures = read_signatures(directory)
+    call = signatures["call"]
+    names = sorted(name for name in call.inputs if name != "image")
+    phase("finding the state shapes")
+    shapes = _state_shapes(directory, signatures["init_states"], frame_size)
+    for name in names:
+        shapes.setdefault(name, call.inputs[name].shape)  # constant states (frame counts) fold away there
+    unknown = [name for name in names if not shapes[name] or min(shapes[name]) < 0]
+    if unknown:
+        raise EngineError(f"OpenVINO cannot convert the stream model: no static shape for states {unknown[:3]}")
+    phase("converting")
+    outputs = [call.outputs[name].name for name in ["logits", *names]]
     try:
-        model = openvino().convert_model(function)
-        inputs = _positions([t.name.split(":")[0] for t in function.inputs[: len(specs)]], model.inputs)
-        outputs = _positions([t.name for t in function.outputs], model.outputs)
+        # Converted with the signature's own (dynamic) shapes, then fixed: OpenVINO's frontend
+        # takes about half the time than when given the static shapes (A5: 66 s against 115 s).
+        model = openvino().convert_model(directory, output=outputs)
+        input_positions = _positions([["image"], *([name] for name in names)], model.inputs)
+        static = [[1, -1, *frame_size, 3], *(list(shapes[name]) for name in names)]
+        model.reshape({model.inputs[i]: shape for i, shape in zip(input_positions, static)})
+    except EngineError:
+        raise
     except Exception as error:
         raise EngineError(f"OpenVINO cannot convert the stream model: {_one_line(error)}") from None
-    state_specs = [(list(states[name].shape), np.dtype(states[name].dtype.as_numpy_dtype).str) for name in names]
+    # OpenVINO names an output that shares its input's name "<name>_1".
+    output_positions = _positions([["logits"], *([name, f"{name}_1"] for name in names)], model.outputs)
+    state_specs = [(list(shapes[name]), model.inputs[i].get_element_type().to_dtype().str) for name, i in zip(names, input_positions[1:])]
     meta = {"kind": "stream", "frame_size": list(frame_size), "states": names, "state_specs": state_specs}
-    return model, {**meta, "inputs": inputs, "outputs": outputs}
+    return model, {**meta, "inputs": input_positions, "outputs": output_positions}
 
 
-def _positions(tensor_names: list[str], ports) -> list[int]:
-    """For each TensorFlow tensor name, the index of the OpenVINO port carrying it."""
+def _state_shapes(directory: str, init_states: Signature, frame_size: tuple[int, int]) -> dict[str, tuple[int, ...]]:
+    """The shapes of the states for one-frame chunks of ``frame_size``: the ``init_states``
+    signature alone, converted and run (it only makes zeros)."""
+    try:
+        model = openvino().convert_model(directory, output=[tensor.name for tensor in init_states.outputs.values()])
+        request = openvino().Core().compile_model(model, "CPU").create_infer_request()
+        request.infer({0: np.array([1, 1, *frame_size, 3], model.inputs[0].get_element_type().to_dtype())})
+    except Exception as error:
+        raise EngineError(f"OpenVINO cannot convert the stream model's init_states: {_one_line(error)}") from None
+    return {port.get_any_name(): tuple(request.get_output_tensor(i).shape) for i, port in enumerate(model.outputs)}
+
+
+def _positions(candidates: list[list[str]], ports) -> list[int]:
+    """For each list of candidate names, the index of the OpenVINO port carrying one of them."""
     by_name = {name: index for index, port in enumerate(ports) for name in port.get_names()}
-    missing = [name for name in tensor_names if name not in by_name]
+    positions = [next((by_name[name] for name in names if name in by_name), None) for names in candidates]
+    missing = [names[0] for names, position in zip(candidates, positions) if position is None]
     if missing:
         raise EngineError(f"converted model lacks ports for {missing[:3]}")
-    return [by_name[name] for name in tensor_names]
+    return positions
 
 
-def _convert_base(directory: str):
+def _convert_base(directory: str, phase: Callable[[str], None]):
+    """OpenVINO reads the base SavedModel itself (its TensorFlow frontend): no TensorFlow here."""
+    phase("converting")
     try:
         return openvino().convert_model(directory)
     except Exception as error:
         raise EngineError(f"OpenVINO cannot convert the model: {_one_line(error)}") from None
 
 
-def open_model(directory: str, cache_root: Path, precision: str = "f32", log: Callable[[str], None] | None = None):
+def _convert_base_into(cache_root: str, key: str, directory: str, phase: Callable[[str], None]) -> None:
+    """A base model converted into the cache."""
+    model = _convert_base(directory, phase)
+    phase("saving")
+    ConversionCache(Path(cache_root)).store(key, model, {"kind": "base"})
+
+
+def _convert_stream_into(cache_root: str, key: str, directory: str, frame_size: tuple[int, int], phase: Callable[[str], None]) -> None:
+    """A stream model converted for ``frame_size`` into the cache."""
+    model, meta = _convert_stream(directory, frame_size, phase)
+    phase("saving")
+    ConversionCache(Path(cache_root)).store(key, model, meta)
+
+
+def open_model(
+    directory: str,
+    cache_root: Path,
+    precision: str = "f32",
+    log: Callable[[str], None] | None = None,
+    variant: Variant | None = None,
+):
     """Opens ``directory`` on OpenVINO, converting (once) what the cache lacks.
 
+    Its kind and class count come from ``saved_model.pb`` (no TensorFlow). ``log`` is told
+    about a conversion while it runs, with ``variant`` (if known) giving the expected time.
     Returns an OpenVinoClipModel or OpenVinoStreamModel. Raises EngineError if OpenVINO
-    cannot convert or compile the model.
+    cannot convert or compile the model, or the cache is unusable.
     """
+    info = describe(directory)
     cache = ConversionCache(cache_root)
-    compiler = _Compiler(cache_root, precision)
+    compiler = _Compiler(cache.root, precision)
+    announce = _Announcer(log, variant, info.kind)
+    if info.kind == "stream":
+        return OpenVinoStreamModel(directory, cache, compiler, info.num_classes, announce)
+    key = _entry_key(cache, directory, None)
+    cached = cache.load(key)
+    if cached is None:
+        cache.convert(key, announce, _convert_base_into, directory)
+        cached = cache.load_converted(key)
+    return OpenVinoClipModel(cached[0], compiler, info.num_classes)
+
+
+def prepare(directory: str, cache_root: Path, size: int, log: Callable[[str], None] | None = None, variant: Variant | None = None) -> None:
+    """Converts the model in ``directory`` into the cache now (a stream model for frames of
+    ``size`` x ``size`` pixels), so that a later run starts without converting."""
+    opened = open_model(directory, cache_root, log=log, variant=variant)
+    if isinstance(opened, OpenVinoStreamModel):
+        opened.init_states((1, size, size))
+
+
+def is_converted(directory: str, cache_root: Path, frame_size: tuple[int, int] | None) -> bool:
+    """Whether the cache holds the conversion of the model in ``directory`` that a run needs
+    (``frame_size`` (height, width) for a stream model, None for a base model), without loading it."""
+    cache = ConversionCache(cache_root)
+    return cache.holds(_entry_key(cache, directory, frame_size))
+
+
+def _entry_key(cache: ConversionCache, directory: str, frame_size: tuple[int, int] | None) -> str:
+    """The cache key of a model's conversion: one per base model (``frame_size`` None), one
+    per frame size for a stream model."""
     identity = saved_model_identity(directory)
-    base_key = cache.key(model=identity, kind="base")
-    info_path = cache.root / f"{identity}.json"
-    info = json.loads(info_path.read_text()) if info_path.is_file() else None
-    if info is None or (info["kind"] == "base" and cache.load(base_key) is None):
-        if log:
-            log("Converting the model for OpenVINO (once; cached)...")
-        info = _in_child(_describe_and_convert_base, str(cache.root), base_key, directory)
-        cache.root.mkdir(parents=True, exist_ok=True)
-        info_path.write_text(json.dumps(info))
-    if info["kind"] == "stream":
-        return OpenVinoStreamModel(directory, identity, cache, compiler, info["num_classes"], log)
-    return OpenVinoClipModel(cache.load_converted(base_key)[0], compiler, info["num_classes"])
+    if frame_size:
+        return cache.key(model=identity, kind="stream", frame_size=list(frame_size))
+    return cache.key(model=identity, kind="base")
 
 
-def _in_child(function, *args):
-    """Runs ``function(*args)`` in a fresh process. Converting loads the SavedModel into
-    TensorFlow and builds OpenVINO's graph: gigabytes for A5 that this process would keep,
-    slowing its own first inferences (measured here: 36 s instead of 13 s for an A5 window).
-    A daemonic process (a multiprocessing.Pool worker) may not start one: it converts itself."""
+class _Announcer:
+    """Tells the user that a conversion runs: which phase, for how long so far, and what to
+    expect, on a line at each phase and every HEARTBEAT_S seconds within one."""
+
+    def __init__(self, log: Callable[[str], None] | None, variant: Variant | None, kind: str):
+        self._log = log
+        name = f"{variant.model_id.upper()} {kind}" if variant else f"this {kind} model"
+        expected = CONVERSION_TIMES[variant.model_id, kind] if variant else "seconds to minutes"
+        self.what = f"{name}: {expected}, once"
+        self._started = self._said = time.monotonic()
+        self._phase = "starting"
+
+    def start(self, detail: str = "") -> None:
+        self._started = time.monotonic()
+        self._say(f"Converting the model for OpenVINO{detail} ({self.what}; then cached)...")
+
+    def phase(self, name: str) -> None:
+        self._phase = name
+        self._say(f"  {name}... ({self.elapsed_s():.0f} s)")
+
+    def tick(self) -> None:
+        if time.monotonic() - self._said >= HEARTBEAT_S:
+            self._say(f"  {self._phase}... ({self.elapsed_s():.0f} s)")
+
+    def done(self) -> None:
+        self._say(f"  converted in {self.elapsed_s():.0f} s")
+
+    def elapsed_s(self) -> float:
+        return time.monotonic() - self._started
+
+    def _say(self, message: str) -> None:
+        self._said = time.monotonic()
+        if self._log:
+            self._log(message)
+
+
+def _in_child(function, args: tuple, announce: _Announcer, sweep: Callable[[], None]):
+    """Runs ``function(*args, phase)`` in a fresh process, relaying its phases to
+    ``announce``. Converting loads the SavedModel into TensorFlow and builds OpenVINO's
+    graph: gigabytes for A5 that this process would keep, slowing its own first inferences
+    (measured here: 36 s instead of 13 s for an A5 window).
+
+    The child ignores Ctrl-C: on Ctrl-C, an error or exit here it is terminated, and
+    ``sweep`` then removes what it was writing; it exits by itself if this process dies.
+    A daemonic process (a multiprocessing.Pool worker) may not start one: it converts itself.
+    """
+    from ..isolated import _main_module_hidden  # decoding children start the same way
+
     if multiprocessing.current_process().daemon:
-        return function(*args)
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(function, *args).result()
+        return function(*args, announce.phase)
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=_child_main, args=(sender, os.getpid(), function, args), daemon=True)
+    with _main_module_hidden():  # a user's script is not run again in the child
+        child.start()
+    sender.close()
+    try:
+        while True:
+            if not receiver.poll(1.0):
+                announce.tick()
+                continue
+            try:
+                what, value = receiver.recv()
+            except EOFError:
+                child.join()
+                raise EngineError(f"the OpenVINO conversion process died ({_exit_reason(child.exitcode)})") from None
+            if what == "phase":
+                announce.phase(value)
+            elif what == "error":
+                raise value
+            else:
+                return value
+    finally:
+        receiver.close()
+        if child.is_alive():
+            child.terminate()
+        child.join()
+        sweep()
 
 
-def _describe_and_convert_base(cache_root: str, base_key: str, directory: str) -> dict:
-    """In a child process: the model's kind and class count, and a base model converted
-    into the cache."""
-    from . import kind_of, tensorflow as tf_engine
+def _child_main(sender, parent_pid: int, function, args: tuple) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides, and cleans up
+    _end_with_parent(parent_pid)
+    try:
+        result = ("result", function(*args, lambda name: sender.send(("phase", name))))
+    except EngineError as error:
+        result = ("error", error)
+    except Exception as error:  # sent as one picklable type; the parent shows one line
+        result = ("error", EngineError(f"the OpenVINO conversion failed: {type(error).__name__}: {_one_line(error)}"))
+    sender.send(result)
 
-    opened = tf_engine.open_model(directory)
-    info = {"kind": kind_of(opened), "num_classes": opened.num_classes}
-    if info["kind"] == "base":
-        ConversionCache(Path(cache_root)).store(base_key, _convert_base(directory), {"kind": "base"})
-    return info
+
+def _end_with_parent(parent_pid: int) -> None:
+    """Ends this process when its parent dies without the chance to end it (SIGKILL, a
+    crash). On Linux the kernel sends SIGKILL (PR_SET_PDEATHSIG): a watching thread would
+    not run while OpenVINO's converter holds the GIL, for minutes. Elsewhere, that thread."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent_pid:  # it died before the request took effect
+            os._exit(1)
+    else:
+        threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), daemon=True).start()
 
 
-def _convert_stream_into(cache_root: str, key: str, directory: str, frame_size: tuple[int, int]) -> None:
-    """In a child process: a stream model converted for ``frame_size`` into the cache."""
-    ConversionCache(Path(cache_root)).store(key, *_convert_stream(directory, frame_size))
+def _exit_when_orphaned(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(1.0)
+    os._exit(1)
+
+
+def _exit_reason(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        name = signal.Signals(-exitcode).name
+        return f"killed by {name}" + (", perhaps out of memory" if name == "SIGKILL" else "")
+    return f"exit code {exitcode}"
 
 
 def _one_line(error: BaseException) -> str:

@@ -10,6 +10,7 @@ import numpy as np
 
 from .._lazy import tensorflow
 from ..errors import ModelError
+from ..saved_model import model_kind
 
 NAME = "tensorflow"
 
@@ -21,19 +22,6 @@ def load_saved_model(directory: str):
         return tf.saved_model.load(directory)
     except Exception as error:  # corrupt protobufs, missing variables, unsupported ops
         raise ModelError(f"{directory}: cannot load the SavedModel ({' '.join(str(error).split())[:300]})") from None
-
-
-def model_kind(loaded) -> str:
-    """``"base"`` for a full-clip model (serving_default), ``"stream"`` for init_states + call."""
-    signatures = set(loaded.signatures)
-    if {"init_states", "call"} <= signatures:
-        return "stream"
-    if "serving_default" in signatures:
-        return "base"
-    raise ModelError(
-        f"not a MoViNet classifier: signatures {sorted(signatures)} have neither "
-        "'serving_default' (base model) nor 'init_states' and 'call' (stream model)"
-    )
 
 
 def single_output(outputs: dict):
@@ -85,4 +73,4 @@ class TensorFlowStreamModel:
 def open_model(directory: str):
     """Loads ``directory`` and returns a TensorFlowClipModel or TensorFlowStreamModel."""
     loaded = load_saved_model(directory)
-    return TensorFlowStreamModel(loaded) if model_kind(loaded) == "stream" else TensorFlowClipModel(loaded)
+    return TensorFlowStreamModel(loaded) if model_kind(loaded.signatures) == "stream" else TensorFlowClipModel(loaded)

@@ -1,0 +1,262 @@
+"""The OpenVINO conversion's life cycle: offline, interruptible, self-healing, ahead of time."""
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import ROOT
+
+from movinet_cli import engines, models
+from movinet_cli.engines import openvino as ov_engine
+from movinet_cli.cli import cli
+
+# Installed in every Python process of a run through sitecustomize (PYTHONPATH), so it also
+# watches the spawned conversion child, the decoding children and anything forked: every
+# AF_INET/AF_INET6 socket made, connected or sent on, and every name lookup, is appended to
+# $NETWORK_LOG with the process id. (AF_UNIX sockets, which multiprocessing uses between
+# our own processes, are not network traffic.)
+NETWORK_GUARD = """
+import os, socket, sys
+
+INET = (socket.AF_INET, socket.AF_INET6)
+LOOKUPS = {"socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyname_ex", "socket.gethostbyaddr"}
+ON_A_SOCKET = {"socket.connect", "socket.sendto", "socket.sendmsg", "socket.bind"}
+
+def _watch(event, args):
+    if (
+        event in LOOKUPS
+        or event == "socket.__new__" and args[1] in INET
+        or event in ON_A_SOCKET and getattr(args[0], "family", None) in INET
+    ):
+        with open(os.environ["NETWORK_LOG"], "a") as log:
+            log.write(f"{os.getpid()} {event} {args!r:.200}\\n")
+
+sys.addaudithook(_watch)
+"""
+
+# Converts and runs both test models (the conversions in their child process), then reports
+# which threads and child processes are left: OpenVINO's telemetry leaves sender threads.
+CONVERT_RUN_AND_REPORT = """
+import json, multiprocessing, sys, threading
+from movinet_cli import engines, load_classifier
+video, directories = sys.argv[1], sys.argv[2:]
+for directory in directories:
+    engines.prepare(directory, 32)
+    load_classifier(directory, engine="openvino").classify(video)
+print(json.dumps({"threads": [t.name for t in threading.enumerate()], "children": len(multiprocessing.active_children())}))
+"""
+
+
+def offline_environment(tmp_path) -> dict:
+    """A first-time user's environment: no CI variable (OpenVINO's telemetry turns itself off
+    when it sees one), a fresh home (no telemetry opt-out file), an empty cache."""
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "TF_BUILD", "JENKINS_URL")}
+    guard = tmp_path / "guard"
+    guard.mkdir()
+    (guard / "sitecustomize.py").write_text(NETWORK_GUARD)
+    home = tmp_path / "home"
+    home.mkdir()
+    env.update(
+        PYTHONPATH=os.pathsep.join([str(guard), str(ROOT)]),
+        NETWORK_LOG=str(tmp_path / "network.log"),
+        HOME=str(home),
+        MOVINET_CACHE_DIR=str(tmp_path / "cache"),
+    )
+    return env
+
+
+def test_conversion_and_inference_open_no_socket_and_leave_no_thread_or_process(tiny_models, tmp_path):
+    env = offline_environment(tmp_path)
+    started = time.monotonic()
+    video = str(ROOT / "sample_videos" / "red.mp4")
+    command = [sys.executable, "-c", CONVERT_RUN_AND_REPORT, video, tiny_models.base, tiny_models.stream]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    left = json.loads(result.stdout.splitlines()[-1])
+    assert left == {"threads": ["MainThread"], "children": 0}
+    network = Path(env["NETWORK_LOG"])
+    assert not network.exists(), network.read_text()
+    assert not (tmp_path / "home" / "intel").exists()  # nor did OpenVINO's telemetry write its files
+    assert time.monotonic() - started < 120
+
+
+def test_the_network_guard_sees_openvino_telemetry(tmp_path):
+    """The guard above can fail: importing OpenVINO plainly, telemetry on, is caught."""
+    env = offline_environment(tmp_path)
+    code = "import openvino, time; time.sleep(1)"
+    subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=120, check=True)
+    assert "www.google-analytics.com" in Path(env["NETWORK_LOG"]).read_text()
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def is_running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def conversion_child(parent: int) -> int:
+    (child,) = [pid for pid in children_of(parent) if "resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_text()]
+    return child
+
+
+def ended_or_ending(pid: int) -> bool:
+    """Whether ``pid`` has ended or has a SIGTERM pending (a stopped process keeps it until
+    it is continued, and then dies of it before running anything; SIGKILL ends it at once)."""
+    if not is_running(pid):
+        return True
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    pending = int(fields["SigPnd"], 16) | int(fields["ShdPnd"], 16)
+    return bool(pending & 1 << (signal.SIGTERM - 1))
+
+
+def interrupted_conversion(tiny_models, tmp_path, signal_number):
+    """Starts `movinet models --prepare` on the stream model and, once its child reports the
+    first phase, freezes the child (SIGSTOP, so that the tiny model cannot finish first),
+    sends ``signal_number`` to the process group (SIGINT: Ctrl-C in a terminal) or to the
+    command alone (SIGKILL: a crash), and lets the child go on. Returns the command's exit
+    code, its child processes (the conversion and multiprocessing's resource tracker),
+    whether the conversion child had ended (or been told to) before it was let go on, and
+    the cache."""
+    env = offline_environment(tmp_path)
+    command = [sys.executable, "-m", "movinet_cli", "models", "--prepare", tiny_models.stream]
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    for line in process.stderr:
+        if "finding the state shapes" in line:
+            break
+    children, child = children_of(process.pid), conversion_child(process.pid)
+    os.kill(child, signal.SIGSTOP)
+    if signal_number == signal.SIGINT:
+        os.killpg(process.pid, signal.SIGINT)
+    else:
+        os.kill(process.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while not ended_or_ending(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    ended_frozen = ended_or_ending(child)
+    with contextlib.suppress(ProcessLookupError):  # it may have ended already
+        os.kill(child, signal.SIGCONT)
+    process.stderr.read()
+    exit_code = process.wait(timeout=60)
+    deadline = time.monotonic() + 10
+    while any(map(is_running, children)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return exit_code, children, ended_frozen, Path(env["MOVINET_CACHE_DIR"]) / "openvino"
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGKILL])
+def test_an_interrupted_conversion_leaves_no_child_and_no_half_entry(tiny_models, tmp_path, signal_number, monkeypatch):
+    exit_code, children, ended_frozen, cache = interrupted_conversion(tiny_models, tmp_path, signal_number)
+    assert exit_code == (130 if signal_number == signal.SIGINT else -signal.SIGKILL)
+    # The command must end even a child that runs no Python code (frozen here; in real life
+    # busy in OpenVINO's converter, which holds the GIL for minutes).
+    assert ended_frozen
+    assert len(children) == 2
+    assert [pid for pid in children if is_running(pid)] == []
+    assert [p for p in cache.iterdir() if p.name != "compiled"] == []
+    monkeypatch.setenv("MOVINET_CACHE_DIR", str(cache.parent))
+    engines.prepare(tiny_models.stream, 32)  # and the next run converts
+    assert [p.name for p in cache.iterdir() if ".partial-" in p.name] == []
+
+
+def test_a_damaged_cache_entry_description_is_rebuilt(tiny_models, tmp_path, monkeypatch):
+    """Issue 10: a damaged description failed every later run. Each entry's meta.json is now
+    written with the entry and renamed into place with it, and a damaged one is rebuilt; the
+    <identity>.json of earlier versions is no longer read (kind and classes come from
+    saved_model.pb), so a damaged one left behind is harmless."""
+    monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path))
+    engines.prepare(tiny_models.base, 32)
+    (meta,) = (tmp_path / "openvino").glob("*/meta.json")
+    meta.write_text(meta.read_text()[:20])  # cut short, as by a crash or a full disk
+    (tmp_path / "openvino" / f"{ov_engine.saved_model_identity(tiny_models.base)}.json").write_text('{"kind": "ba')
+    messages = []
+    model, _ = engines.open_model(tiny_models.base, engine="openvino", log=messages.append)
+    assert any("Converting" in m for m in messages)
+    assert json.loads(meta.read_text())["kind"] == "base"
+    assert model.num_classes == 600
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(arg) for arg in args], catch_exceptions=False)
+
+
+def test_a_cache_directory_that_is_a_file_is_one_line(tiny_models, tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("")
+    for cache in (tmp_path / "file", tmp_path / "file" / "below"):
+        monkeypatch.setenv("MOVINET_CACHE_DIR", str(cache))
+        for args in (["classify", "--model", tiny_models.base, ROOT / "sample_videos" / "red.mp4"], ["models"]):
+            result = run(*args)
+            assert result.exit_code == 1
+            (line,) = result.stderr.splitlines()
+            assert line.startswith("Error: the cache directory") and f"{tmp_path / 'file'} is a file" in line
+
+
+def test_prepare_converts_ahead_and_models_says_so(tiny_models, tmp_path, monkeypatch):
+    monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path))
+    for kind in ("base", "stream"):  # registry entries served from the download cache
+        directory = models.cached_model_dir(models.VARIANTS[f"a0-{kind}"].url)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(getattr(tiny_models, kind), directory)
+    listed = run("models", "a0-base", "a0-stream", "a1-base")
+    assert listed.exit_code == 0
+    assert all(line.split()[7:9] == ["yes", "no"] for line in listed.stdout.splitlines()[1:3])
+    assert "--prepare" in listed.stdout
+    prepared = run("models", "--prepare", "a0-base", "a0-stream")
+    assert prepared.exit_code == 0, prepared.stderr
+    assert prepared.stdout.splitlines() == ["a0-base: ready", "a0-stream: ready"]
+    assert "A0 stream: about ten seconds, once" in prepared.stderr and "converted in" in prepared.stderr
+    document = json.loads(run("models", "--format", "json").stdout)
+    converted = {m["name"] for m in document["models"] if m["converted"]}
+    assert converted == {"a0-base", "a0-stream"}
+    again = run("models", "--prepare", "a0-stream")
+    assert again.exit_code == 0 and "Converting" not in again.stderr
+
+
+def test_prepare_reports_each_failure_and_exits_1(tiny_models, tmp_path, monkeypatch):
+    monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path))
+    result = run("models", "--prepare", tiny_models.base, tmp_path / "nowhere")
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [f"{tiny_models.base}: ready"]
+    assert [line for line in result.stderr.splitlines() if line.startswith("Error:")][0].startswith(f"Error: {tmp_path / 'nowhere'}:")
+    assert run("models", "--prepare").exit_code == 2
+
+
+def test_what_a_killed_conversion_was_writing_is_swept(tiny_models, tmp_path, monkeypatch):
+    monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path))
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    staging = tmp_path / "openvino" / f"0123abcd.partial-{int(ended.stdout)}-x1y2"
+    staging.mkdir(parents=True)
+    (staging / "model.bin").write_bytes(b"half")
+    live = tmp_path / "openvino" / f"0123abcd.partial-{os.getpid()}-x1y2"  # still being written
+    live.mkdir()
+    engines.prepare(tiny_models.base, 32)
+    assert not staging.exists() and live.exists()
+
+
+def test_a_script_without_a_main_guard_converts(tiny_models, tmp_path):
+    """The conversion child does not run the user's script again (it would start its own
+    conversion child, and so on)."""
+    script = tmp_path / "script.py"
+    script.write_text(f"from movinet_cli import engines\nprint('run')\nengines.prepare({tiny_models.stream!r}, 32)\n")
+    result = subprocess.run([sys.executable, str(script)], env=offline_environment(tmp_path), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["run"]
