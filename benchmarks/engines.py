@@ -7,7 +7,7 @@ with the conversion cached, first inference, steady-state ms per window (base) o
 (stream) and per frame, frames/s, and peak RSS; then the TF/OV ratio of the steady state.
 
 Usage:
-    python benchmarks/engines.py MODEL [--frames 50] [--size 172] [--chunk 1]
+    python benchmarks/engines.py MODEL [--frames 50] [--size 172] [--chunk 1] [--engines tensorflow,openvino] [--precisions f32,auto]
 MODEL is a SavedModel directory, URL or registry name (e.g. one exported with the Model
 Garden's export code: random weights have the real graph and cost).
 """
@@ -24,6 +24,10 @@ import statistics
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from machine import cpu_features  # noqa: E402
 
 
 def measure(model: str, engine: str, frames: int, size: int, chunk: int, repeats: int, precision: str) -> dict:
@@ -70,6 +74,7 @@ def measure(model: str, engine: str, frames: int, size: int, chunk: int, repeats
     calls = fed // chunk if kind == "stream" else 1
     return {
         "engine": opened.engine,
+        "precision": opened.precision,
         "kind": kind,
         "load_cold_s": round(load_cold, 2),
         "load_cached_s": round(load_cached, 2),
@@ -92,32 +97,41 @@ def main(argv=None) -> int:
     parser.add_argument("--engines", default="tensorflow,openvino")
     parser.add_argument("--repeats", type=int, default=5, help="steady-state runs (median) after the first")
     parser.add_argument("--tf-repeats", type=int, default=None, help="repeats for TensorFlow (it can take minutes)")
-    parser.add_argument("--precision", default="f32")
+    parser.add_argument("--precisions", default="f32,auto", help="OpenVINO precisions to compare (TensorFlow runs f32)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
     spawn = multiprocessing.get_context("spawn")
+    runs = [(engine, precision) for engine in args.engines.split(",") for precision in (args.precisions.split(",") if engine == "openvino" else ["f32"])]
     rows = []
-    for engine in args.engines.split(","):
+    for engine, precision in runs:
         repeats = args.tf_repeats if engine == "tensorflow" and args.tf_repeats is not None else args.repeats
         with ProcessPoolExecutor(1, mp_context=spawn) as pool:
-            row = pool.submit(measure, args.model, engine, args.frames, args.size, args.chunk, repeats, args.precision).result()
-        rows.append(row)
-        print(f"# {engine}: {json.dumps(row)}", file=sys.stderr, flush=True)
-    by_engine = {row["engine"]: row for row in rows}
-    result = {"model": args.model, "frames": args.frames, "size": args.size, "chunk": args.chunk, "engines": rows}
-    if {"tensorflow", "openvino"} <= set(by_engine):
-        result["tf_over_ov"] = round(by_engine["tensorflow"]["steady_ms_per_frame"] / by_engine["openvino"]["steady_ms_per_frame"], 1)
-        result["same_top_class"] = by_engine["tensorflow"]["top_class"] == by_engine["openvino"]["top_class"]
+            row = pool.submit(measure, args.model, engine, args.frames, args.size, args.chunk, repeats, precision).result()
+        rows.append(row | {"asked": precision})
+        print(f"# {engine} {precision}: {json.dumps(row)}", file=sys.stderr, flush=True)
+    by_run = {(row["engine"], row["asked"]): row for row in rows}
+    result = {"model": args.model, "frames": args.frames, "size": args.size, "chunk": args.chunk, "cpu": cpu_features(), "runs": rows}
+    if ("tensorflow", "f32") in by_run and ("openvino", "f32") in by_run:
+        tf, ov = by_run["tensorflow", "f32"], by_run["openvino", "f32"]
+        result["tf_over_ov"] = round(tf["steady_ms_per_frame"] / ov["steady_ms_per_frame"], 1)
+        result["same_top_class"] = tf["top_class"] == ov["top_class"]
+    if ("openvino", "f32") in by_run and ("openvino", "auto") in by_run:
+        f32, auto = by_run["openvino", "f32"], by_run["openvino", "auto"]
+        result["auto_over_f32"] = round(auto["steady_ms_per_frame"] / f32["steady_ms_per_frame"], 2)
+        result["auto_same_top_class"] = auto["top_class"] == f32["top_class"]
     if args.json:
         print(json.dumps(result, indent=1))
         return 0
     print(f"model {args.model}: {args.frames} frames at {args.size}x{args.size}" + (f", chunk {args.chunk}" if rows[0]["kind"] == "stream" else ""))
-    columns = ["engine", "load_cold_s", "load_cached_s", "first_inference_s", "steady_ms_per_call", "steady_ms_per_frame", "frames_per_s", "peak_rss_mb", "repeats"]
+    print(result["cpu"])
+    columns = ["engine", "asked", "precision", "load_cold_s", "load_cached_s", "first_inference_s", "steady_ms_per_call", "steady_ms_per_frame", "frames_per_s", "peak_rss_mb", "repeats"]
     print("  ".join(f"{c:>19}" for c in columns))
     for row in rows:
         print("  ".join(f"{row[c]!s:>19}" for c in columns))
     if "tf_over_ov" in result:
         print(f"TensorFlow / OpenVINO steady-state time per frame: {result['tf_over_ov']}x (same top class: {result['same_top_class']})")
+    if "auto_over_f32" in result:
+        print(f"OpenVINO auto / f32 steady-state time per frame: {result['auto_over_f32']}x (same top class: {result['auto_same_top_class']})")
     return 0
 
 

@@ -269,7 +269,7 @@ def load_classifier(
     *,
     mode: str | None = None,
     engine: str = "auto",
-    precision: str = "f32",
+    precision: str = "auto",
     labels: str | os.PathLike | None = None,
     log: Callable[[str], None] | None = None,
 ) -> Classifier:
@@ -280,7 +280,8 @@ def load_classifier(
             directory; the default is ``a5-base`` (``a5-stream`` in stream mode).
         mode: "clip" or "stream"; None accepts either kind of model.
         engine: "auto", "openvino" or "tensorflow".
-        precision: "f32" or "bf16" (OpenVINO only).
+        precision: "auto" (bf16 where the CPU has it natively, else f32), "f32" or "bf16"
+            (OpenVINO only); the one used is ``classifier.model.precision``.
         labels: a label file (one per line, in logit order); Kinetics-600 if None.
         log: called with progress messages (downloads, conversions, engine choice).
 

@@ -122,7 +122,11 @@ engine_option = click.option(
     "--engine", type=click.Choice(ENGINES), default="auto", show_default=True, help="auto: TensorFlow if it sees a GPU, else OpenVINO."
 )
 precision_option = click.option(
-    "--precision", type=click.Choice(PRECISIONS), default="f32", show_default=True, help="OpenVINO inference precision (bf16 needs CPU support)."
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    default="auto",
+    show_default=True,
+    help="OpenVINO inference precision: auto is bf16 (the published models' own) where the CPU has it natively, else f32.",
 )
 labels_option = click.option(
     "--labels",
@@ -216,6 +220,7 @@ def _load(model, mode, engine, precision, labels, quiet, verbose):
     if verbose:
         click.echo(f"model: {classifier.source.name} ({classifier.source.handle})", err=True)
         click.echo(f"engine: {classifier.model.engine} ({classifier.engine_reason})", err=True)
+        click.echo(f"precision: {classifier.model.precision} ({classifier.model.precision_reason})", err=True)
     return classifier
 
 
@@ -374,6 +379,8 @@ def classify(
                 model=classifier.source.name,
                 engine=classifier.model.engine,
                 engine_reason=classifier.engine_reason,
+                precision=classifier.model.precision,
+                precision_reason=classifier.model.precision_reason,
                 mode=classifier.mode,
             )
         )

@@ -150,9 +150,9 @@ def test_both_engines_give_the_same_top_k(tiny_models, colour_video):
     outputs = {}
     for engine in ("tensorflow", "openvino"):
         for model in (tiny_models.base, tiny_models.stream):
-            result = run("classify", "-m", model, "--engine", engine, "--size", 16, "-k", 5, "-f", "json", video)
+            result = run("classify", "-m", model, "--engine", engine, "--precision", "f32", "--size", 16, "-k", 5, "-f", "json", video)
             document = json.loads(result.stdout)
-            assert document["engine"] == engine
+            assert document["engine"] == engine and document["precision"] == "f32"
             outputs[engine, model] = [p["label"] for p in document["results"][0]["predictions"]]
     for model in (tiny_models.base, tiny_models.stream):
         assert outputs["tensorflow", model] == outputs["openvino", model]
@@ -398,3 +398,16 @@ def test_terminal_escapes_in_names_are_shown_not_obeyed(tiny_models, colour_vide
     assert missing.exit_code == 1 and "\x1b" not in missing.stderr and "gone\\x1b[2J.mp4" in missing.stderr
     as_data = run("classify", "-m", tiny_models.base, "--size", 16, "-f", "json", sneaky)
     assert json.loads(as_data.stdout)["results"][0]["path"] == str(sneaky)  # machine-readable output keeps the name
+
+
+def test_the_precision_used_and_why_are_reported(tiny_models, colour_video):
+    from movinet_cli.engines.openvino import supports_bf16
+
+    video = colour_video("red.mp4", [(RED, 1.0)])
+    verbose = run("classify", "-m", tiny_models.base, "--size", 16, "-v", video)
+    expected = "bf16" if supports_bf16() else "f32"
+    assert re.search(rf"^precision: {expected} \(auto: the CPU has (native|no native) bf16", verbose.stderr, re.M)
+    document = json.loads(run("classify", "-m", tiny_models.base, "--size", 16, "-f", "json", video).stdout)
+    assert document["precision"] == expected and document["precision_reason"].startswith("auto: ")
+    pinned = json.loads(run("classify", "-m", tiny_models.base, "--size", 16, "-f", "json", "--precision", "f32", video).stdout)
+    assert (pinned["precision"], pinned["precision_reason"]) == ("f32", "requested with --precision f32")

@@ -19,7 +19,7 @@ def random_clip(frames=6, size=16):
 
 
 def open_on(engine, directory):
-    model, _ = engines.open_model(directory, engine=engine)
+    model, _ = engines.open_model(directory, engine=engine, precision="f32")  # engines compared in one precision
     return model
 
 
@@ -134,6 +134,32 @@ def test_auto_picks_tensorflow_when_it_sees_a_gpu(tiny_models, monkeypatch):
 def test_bf16_is_refused_on_tensorflow(tiny_models):
     with pytest.raises(EngineError, match="OpenVINO engine only"):
         engines.open_model(tiny_models.base, engine="tensorflow", precision="bf16")
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_follows_the_cpus_capabilities(tiny_models, monkeypatch, native):
+    monkeypatch.setattr(ov_engine, "supports_bf16", lambda: native)  # the CPU's answer, faked both ways
+    model, _ = engines.open_model(tiny_models.base, engine="openvino", precision="auto")
+    assert model.precision == ("bf16" if native else "f32")
+    assert model.precision_reason.startswith("auto: the CPU has " + ("native bf16" if native else "no native bf16"))
+    tf_model, _ = engines.open_model(tiny_models.base, engine="tensorflow", precision="auto")
+    assert tf_model.precision == "f32"
+
+
+@pytest.mark.skipif(not ov_engine.supports_bf16(), reason="this CPU has no native bf16")
+@pytest.mark.parametrize("kind", ["base", "stream"])
+def test_bf16_and_f32_give_the_same_top_5(tiny_models, kind):
+    directory = getattr(tiny_models, kind)
+    f32, _ = engines.open_model(directory, engine="openvino", precision="f32")
+    bf16, _ = engines.open_model(directory, engine="openvino", precision="bf16")
+    assert (f32.precision, bf16.precision) == ("f32", "bf16")
+    for _ in range(5):
+        clip = random_clip(frames=8)
+        if kind == "base":
+            outputs = [model.logits(clip) for model in (f32, bf16)]
+        else:
+            outputs = [model.step(clip, model.init_states((8, 16, 16)))[0] for model in (f32, bf16)]
+        assert list(np.argsort(outputs[0])[::-1][:5]) == list(np.argsort(outputs[1])[::-1][:5])
 
 
 def test_bf16_runs_or_is_refused_by_cpu_support(tiny_models):

@@ -22,6 +22,8 @@ ENGINES = ("auto", "openvino", "tensorflow")
 class ClipModel(Protocol):
     engine: str
     num_classes: int
+    precision: str  # "f32" or "bf16": what the engine computes in
+    precision_reason: str  # why that precision
 
     def logits(self, clip: np.ndarray) -> np.ndarray: ...
 
@@ -29,6 +31,8 @@ class ClipModel(Protocol):
 class StreamModel(Protocol):
     engine: str
     num_classes: int
+    precision: str
+    precision_reason: str
 
     def init_states(self, chunk_shape: tuple[int, int, int]) -> object: ...
 
@@ -54,7 +58,7 @@ def open_model(
     directory: str,
     *,
     engine: str = "auto",
-    precision: str = "f32",
+    precision: str = "auto",
     log: Callable[[str], None] | None = None,
     variant: Variant | None = None,
 ) -> tuple[ClipModel | StreamModel, str]:
@@ -73,7 +77,7 @@ def open_model(
     if precision not in ov_engine.PRECISIONS:
         raise EngineError(f"precision must be one of {ov_engine.PRECISIONS}, got {precision!r}")
     if engine == "tensorflow":
-        if precision != "f32":
+        if precision == "bf16":
             raise EngineError("--precision bf16 applies to the OpenVINO engine only")
         return tf_engine.open_model(directory), "requested with --engine tensorflow"
     if engine == "auto":

@@ -35,6 +35,7 @@ class TensorFlowClipModel:
     """A base MoViNet: clip [T, H, W, 3] float32 RGB in [0, 1] -> logits [C] float32."""
 
     engine = NAME
+    precision, precision_reason = "f32", "TensorFlow runs the SavedModel in f32"
 
     def __init__(self, loaded):
         self._signature = loaded.signatures["serving_default"]
@@ -52,6 +53,7 @@ class TensorFlowStreamModel:
     """A stream MoViNet: frames [n, H, W, 3] plus carried states -> logits [C] and new states."""
 
     engine = NAME
+    precision, precision_reason = "f32", "TensorFlow runs the SavedModel in f32"
 
     def __init__(self, loaded):
         self._init_states = loaded.signatures["init_states"]
