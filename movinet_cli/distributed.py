@@ -43,10 +43,10 @@ class RayUnavailableError(MovinetError):
 
 def require_ray() -> None:
     """Raises RayUnavailableError, saying what to install, unless Ray Data can be imported."""
-    import importlib.util
-
-    if importlib.util.find_spec("ray") is None or importlib.util.find_spec("ray.data") is None:
-        raise RayUnavailableError(f"--ray needs Ray, an optional extra: {INSTALL_HINT}")
+    try:
+        import ray.data  # noqa: F401
+    except ImportError:
+        raise RayUnavailableError(f"--ray needs Ray, an optional extra: {INSTALL_HINT}") from None
 
 
 def node_name() -> str:
@@ -135,6 +135,15 @@ def connected(address: str | None = None) -> Iterator[None]:
     # The driver's C++ core worker logs warnings (about Ray Data's own actor options, say) on
     # stderr, and says at start-up that it read this.
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
+    # The driver prints the raylet's messages (a worker died, its task is retried) on
+    # stdout, where they would corrupt rows written to stdout (-o -) whatever log_to_driver
+    # says. Ray has no switch for them, so its private printer is swapped for one that drops
+    # them: they stay in each node's Ray logs (/tmp/ray/session_latest/logs), and a video
+    # whose worker dies for good gets an error row.
+    from ray._private import worker as ray_worker
+
+    if hasattr(ray_worker, "print_to_stdstream"):
+        ray_worker.print_to_stdstream = lambda data, ignore_prefix: None
     started_here = not ray.is_initialized()
     if started_here:
         with native_stderr_silenced():
