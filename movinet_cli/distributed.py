@@ -30,11 +30,12 @@ from typing import Callable, Iterator
 from ._lazy import native_stderr_silenced
 from .batch import ResultsFile, Summary, classify_all, results_row, write_rows
 from .classify import Classifier, load_classifier
-from .errors import MovinetError
+from .errors import ModelError, MovinetError
 
 MAX_ATTEMPTS = 3  # tries of a video whose worker process dies: a video that kills it every time is an error row
 CPU_THREADS_VARIABLE = "MOVINET_CPU_THREADS"  # threads an engine may use in this process (set in each actor)
-INSTALL_HINT = "pip install 'movinet-cli[ray]'"
+INSTALL_HINT = "pip install 'movinet-cli[ray]' (in a checkout: pip install '.[ray]')"
+WORKER_LOAD_FAILED = "cannot load the model on node"  # how the error of an actor that cannot load the model starts
 
 
 class RayUnavailableError(MovinetError):
@@ -87,11 +88,15 @@ class VideoClassifier:
         # The engine reads this when it compiles: as many threads as this actor's CPUs, so
         # that actors sharing a node do not fight over its cores.
         os.environ[CPU_THREADS_VARIABLE] = str(max(1, int(cpus)))
-        self.classifier = load_classifier(**load_options)
+        self.node = node_name()
+        try:
+            self.classifier = load_classifier(**load_options)
+        except MovinetError as error:  # it loaded on the driver: this node lacks something
+            raise ModelError(f"{WORKER_LOAD_FAILED} {self.node}: {error}") from None
         self.classifier.source = dataclasses.replace(self.classifier.source, name=model_name)
         self.directory, self.format, self.top_k = directory, format, top_k
         self.open_options, self.run_options = open_options, run_options
-        self.attempts, self.fail_hook, self.node = attempts, fail_hook, node_name()
+        self.attempts, self.fail_hook = attempts, fail_hook
 
     def __call__(self, batch: dict) -> dict:
         """``{"path": [fs-encoded path bytes]}`` -> ``{"row": [the row as JSON]}``; JSON
@@ -227,4 +232,12 @@ def run_batch_on_ray(
             "fail_hook": fail_hook,
         },
     )
-    return write_rows(results, paths, (json.loads(item["row"]) for item in dataset.iter_rows()), on_video)
+    try:
+        return write_rows(results, paths, (json.loads(item["row"]) for item in dataset.iter_rows()), on_video)
+    except ray.exceptions.RayActorError as error:
+        # An actor that cannot load the model stops the run (rows so far kept), but Ray
+        # passes its error on only inside a traceback's text: its last line is ours.
+        text = str(error)
+        if not error.actor_init_failed or WORKER_LOAD_FAILED not in text:
+            raise
+        raise ModelError(text[text.rindex(WORKER_LOAD_FAILED) :].splitlines()[0]) from None

@@ -156,6 +156,19 @@ def test_a_killed_actor_is_replaced_and_no_row_is_lost_or_doubled(local_ray, tin
     assert "the decoder crashed on this file (killed by SIGSEGV)" in rows["crafted.mp4"]["error"]
 
 
+def test_a_node_that_cannot_load_the_model_stops_the_run_with_one_line(local_ray, tiny_models, videos, tmp_path):
+    from movinet_cli.classify import load_classifier
+    from movinet_cli.distributed import connected, run_batch_on_ray
+    from movinet_cli.errors import ModelError
+
+    results = ResultsFile(str(tmp_path / "results.csv"), "csv", 2)
+    missing = {"model": str(tmp_path / "not-on-this-node"), "engine": "openvino"}  # as if not shared
+    with connected(), pytest.raises(ModelError, match=r"^cannot load the model on node .*not-on-this-node[^\n]*$"):
+        run_batch_on_ray(load_classifier(tiny_models.base), videos, results, find_videos(videos), load_options=missing, actors=1)
+    results.close()
+    assert read_rows(tmp_path / "results.csv") == []
+
+
 def test_without_ray_the_option_says_what_to_install(tiny_models, videos, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # as if not installed
     result = run("batch", videos, "-o", tmp_path / "r.csv", "-m", tiny_models.base, "--ray")
