@@ -398,7 +398,7 @@ the others still run) or the model failed, 2 usage error, 130 interrupted
 @click.option("--resume", is_flag=True, help="Skip videos that already have an ok row in --output; retry the others.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --output.")
 @click.option(
-    "--workers", type=click.IntRange(min=0), default=2, show_default=True, help="Videos decoded ahead in child processes (0: one at a time; at most the CPU count)."
+    "--workers", type=click.IntRange(min=0), default=2, show_default=True, help="Videos decoded ahead in child processes (0: one at a time; at most the CPU count). Not with --ray: there the actors are the parallelism."
 )
 @click.option(
     "--ray",

@@ -241,3 +241,5 @@ def run_batch_on_ray(
         if not error.actor_init_failed or WORKER_LOAD_FAILED not in text:
             raise
         raise ModelError(text[text.rindex(WORKER_LOAD_FAILED) :].splitlines()[0]) from None
+    finally:
+        ray.kill(attempts)  # this run's counts end with it (a driver may run several)
