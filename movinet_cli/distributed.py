@@ -233,7 +233,9 @@ def run_batch_on_ray(
         },
     )
     try:
-        return write_rows(results, paths, (json.loads(item["row"]) for item in dataset.iter_rows()), on_video)
+        # Each block (one row) as soon as it comes: prefetching would hold rows back.
+        blocks = dataset.iter_batches(batch_size=None, prefetch_batches=0)
+        return write_rows(results, paths, (json.loads(row) for block in blocks for row in block["row"]), on_video)
     except ray.exceptions.RayActorError as error:
         # An actor that cannot load the model stops the run (rows so far kept), but Ray
         # passes its error on only inside a traceback's text: its last line is ours.
