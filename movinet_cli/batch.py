@@ -290,16 +290,18 @@ class ResultsFile:
         except OSError as error:
             raise OutputError(f"cannot write {'to stdout' if self.path == '-' else self.path}: {error.strerror}") from None
 
-    def write(self, path: str, result: Result | None, error: str, classifier: Classifier, seconds: float) -> None:
-        """Appends one video's row and flushes it."""
-        if self.format == "csv":
-            row = csv_row(self.top_k, path, result, error)
-        else:
-            row = {"path": path, "status": "error" if error else "ok", "error": error}
-            if result:
-                row.update({key: value for key, value in result.to_dict().items() if key != "path"})
-        if not result:
-            row.update(model=classifier.source.name, engine=classifier.model.engine, mode=classifier.mode, seconds=round(seconds, 3))
+    @property
+    def sortable(self) -> bool:
+        """Whether ``sort`` can put the rows in order afterwards (a regular file), so that
+        rows may be written in the order they come."""
+        return self._target is not None
+
+    def todo(self, paths: list[str]) -> list[str]:
+        """The ``paths`` that this run still has to classify (no ``ok`` row yet)."""
+        return [path for path in paths if path not in self.done]
+
+    def write(self, row: dict) -> None:
+        """Appends one row (see ``results_row``) and flushes it."""
         self._append(self._text([row]))
 
     def sort(self, order: list[str]) -> None:
@@ -318,6 +320,21 @@ class ResultsFile:
             # already failed and was reported (OutputError): it is dropped, not raised again.
             with contextlib.suppress(OSError):
                 self._handle.close()
+
+
+def results_row(format: str, top_k: int, path: str, result: Result | None, error: str, classifier: Classifier, seconds: float) -> dict:
+    """One video's row for a results file of ``format``: its predictions, or its ``error``
+    (one line) with the model, engine and mode that failed on it, and ``seconds`` taken.
+    Plain strings and numbers, so a row travels as JSON (from a Ray actor) unchanged."""
+    if format == "csv":
+        row = csv_row(top_k, path, result, error)
+    else:
+        row = {"path": path, "status": "error" if error else "ok", "error": error}
+        if result:
+            row.update({key: value for key, value in result.to_dict().items() if key != "path"})
+    if not result:
+        row.update(model=classifier.source.name, engine=classifier.model.engine, mode=classifier.mode, seconds=round(seconds, 3))
+    return row
 
 
 def classify_all(
@@ -390,23 +407,32 @@ def run_batch(
     open_options: dict | None = None,
     run_options: dict | None = None,
     on_start: Callable[[str], None] | None = None,
-    on_video: Callable[[str, Result | None, str], None] | None = None,
+    on_video: Callable[[dict], None] | None = None,
 ) -> Summary:
     """Classifies ``paths`` (relative to ``directory``) not already in ``results.done``,
-    writing a row per video; ``on_start`` and ``on_video`` are told when each one starts
-    and finishes."""
-    summary = Summary(skipped=sum(path in results.done for path in paths))
-    todo = [path for path in paths if path not in results.done]
+    writing a row per video; ``on_start`` is told when each one starts and ``on_video``
+    gets each row written (see ``write_rows``)."""
+    videos = classify_all(
+        classifier, directory, results.todo(paths), workers=workers, open_options=open_options, run_options=run_options, on_start=on_start
+    )
+    rows = (results_row(results.format, results.top_k, path, result, error, classifier, seconds) for path, result, error, seconds in videos)
+    return write_rows(results, paths, rows, on_video)
+
+
+def write_rows(results: ResultsFile, paths: list[str], rows: Iterable[dict], on_video: Callable[[dict], None] | None = None) -> Summary:
+    """Writes ``rows`` (one per path of ``results.todo(paths)``, in any order) as they come,
+    each flushed, then sorts the file into the order of ``paths`` (rows of an earlier run
+    included). ``on_video`` gets each row after it is written. Returns the counts and the
+    seconds taken (until the last row)."""
+    summary = Summary(skipped=len(paths) - len(results.todo(paths)))
     began = time.perf_counter()
     try:
-        for path, result, error, seconds in classify_all(
-            classifier, directory, todo, workers=workers, open_options=open_options, run_options=run_options, on_start=on_start
-        ):
-            results.write(path, result, error, classifier, seconds)
-            summary.ok += result is not None
-            summary.failed += result is None
+        for row in rows:
+            results.write(row)
+            summary.ok += row["status"] == "ok"
+            summary.failed += row["status"] != "ok"
             if on_video:
-                on_video(path, result, error)
+                on_video(row)
     finally:
         summary.seconds = time.perf_counter() - began
     results.sort(paths)

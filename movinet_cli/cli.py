@@ -405,7 +405,21 @@ the others still run) or the model failed, 2 usage error, 130 interrupted
 @click.option("--resume", is_flag=True, help="Skip videos that already have an ok row in --output; retry the others.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --output.")
 @click.option(
-    "--workers", type=click.IntRange(min=0), default=2, show_default=True, help="Videos decoded ahead in child processes (0: one at a time; at most the CPU count)."
+    "--workers", type=click.IntRange(min=0), default=2, show_default=True, help="Videos decoded ahead in child processes (0: one at a time; at most the CPU count). Not with --ray: there the actors are the parallelism."
+)
+@click.option(
+    "--ray",
+    "ray_address",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[ADDRESS]",
+    help="Run on a Ray cluster: ADDRESS, else $RAY_ADDRESS or the cluster of 'ray start' on this machine, else a new "
+    "local one. The videos must be on a filesystem every node shares. Put --ray after DIRECTORY, or write --ray=ADDRESS.",
+)
+@click.option("--ray-actors", type=click.IntRange(min=1), default=None, help="With --ray: actors (loaded models).  [default: as many as the cluster's CPUs hold]")
+@click.option(
+    "--ray-cpus-per-actor", type=FiniteFloat(min=0, min_open=True), default=1.0, show_default=True, help="With --ray: CPUs per actor (and its inference threads)."
 )
 @model_options
 @input_options
@@ -414,7 +428,8 @@ the others still run) or the model failed, 2 usage error, 130 interrupted
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary on stderr.")
 @click.option("--verbose", "-v", is_flag=True, help="Say which model and engine run, and why.")
 def batch(
-    directory, output, output_format, recursive, ext, resume, overwrite, workers, model, mode, engine, precision, labels, top_k, report_path, quiet, verbose, **options
+    directory, output, output_format, recursive, ext, resume, overwrite, workers, ray_address, ray_actors, ray_cpus_per_actor,
+    model, mode, engine, precision, labels, top_k, report_path, quiet, verbose, **options
 ):
     """Classify every video in DIRECTORY into one CSV (or JSON-lines) row each.
 
@@ -427,6 +442,8 @@ def batch(
       movinet batch videos/ -o results.csv
       movinet batch videos/ -o results.csv --resume
       movinet batch videos/ -o - --format jsonl --model a0 --no-recursive
+      movinet batch videos/ -o results.csv --ray
+      movinet batch /shared/videos -o results.csv --ray=head-node:6379 --ray-cpus-per-actor 4
     """
     from tqdm import tqdm
 
@@ -434,6 +451,12 @@ def batch(
 
     if resume and overwrite:
         raise click.UsageError("--resume and --overwrite exclude each other")
+    if ray_address is None and (ray_actors or ray_cpus_per_actor != 1.0):
+        raise click.UsageError("--ray-actors and --ray-cpus-per-actor apply with --ray only")
+    if ray_address is not None:
+        from .distributed import require_ray
+
+        require_ray()
     output_format = output_format or results_format(output)
     try:
         check_results_path(output, output_format, resume, overwrite)
@@ -454,19 +477,36 @@ def batch(
     top_k = min(top_k, len(classifier.labels))
     results = ResultsFile(output, output_format, top_k, resume=resume, overwrite=overwrite)
     run_options = {key: options.pop(key) for key in ("aggregate", "chunk")} | {"top_k": top_k}
-    bar = tqdm(total=len(paths) - len(results.done & set(paths)), unit="video", desc="batch", disable=True if quiet else None, file=sys.stderr)
+    bar = tqdm(total=len(results.todo(paths)), unit="video", desc="batch", disable=True if quiet else None, file=sys.stderr)
     try:
-        summary = run_batch(
-            classifier,
-            directory,
-            results,
-            paths,
-            workers=workers,
-            open_options=options,
-            run_options=run_options,
-            on_start=lambda path: bar.set_postfix_str(printable(path), refresh=True),
-            on_video=lambda path, result, error: bar.update(1),
-        )
+        if ray_address is None:
+            summary = run_batch(
+                classifier,
+                directory,
+                results,
+                paths,
+                workers=workers,
+                open_options=options,
+                run_options=run_options,
+                on_start=lambda path: bar.set_postfix_str(printable(path), refresh=True),
+                on_video=lambda row: bar.update(1),
+            )
+        else:
+            from .distributed import connected, run_batch_on_ray
+
+            with connected(ray_address or None):
+                summary = run_batch_on_ray(
+                    classifier,
+                    directory,
+                    results,
+                    paths,
+                    load_options={"model": model, "mode": mode, "engine": engine, "precision": precision, "labels": labels},
+                    actors=ray_actors,
+                    cpus_per_actor=ray_cpus_per_actor,
+                    open_options=options,
+                    run_options=run_options,
+                    on_video=lambda row: (bar.set_postfix_str(printable(row["path"]), refresh=False), bar.update(1)),
+                )
     except KeyboardInterrupt:
         bar.close()
         if output != "-":

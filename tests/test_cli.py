@@ -241,11 +241,11 @@ def test_every_command_is_in_the_readme():
         assert f"movinet {command}" in readme
 
 
-def test_help_does_not_import_tensorflow_or_openvino():
+def test_help_does_not_import_tensorflow_openvino_or_ray():
     code = (
         "import sys; from click.testing import CliRunner; from movinet_cli.cli import cli; "
-        "CliRunner().invoke(cli, ['classify', '--help']); "
-        "print([m for m in ('tensorflow', 'openvino', 'tensorflow_hub') if m in sys.modules])"
+        "CliRunner().invoke(cli, ['classify', '--help']); CliRunner().invoke(cli, ['batch', '--help']); "
+        "print([m for m in ('tensorflow', 'openvino', 'tensorflow_hub', 'ray') if m in sys.modules])"
     )
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert output.strip() == "[]"

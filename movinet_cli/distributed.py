@@ -1,0 +1,247 @@
+"""``movinet batch --ray``: classifying a directory on a Ray cluster.
+
+The driver (this process) lists the videos, and a Ray Dataset of their paths goes through
+``map_batches`` with ``VideoClassifier``: a pool of Ray actors, each holding one loaded
+classifier and classifying one video per call with the local batch's own loop
+(``batch.classify_all``: decoded in a child process, errors as rows). Each actor returns the
+video's finished row; the rows stream back to the driver, which alone writes the results file
+(``batch.write_rows``: flushed rows, the file's lock, resume, the final order).
+
+The videos (and a local model directory or label file) must be readable on every node under
+the same path: a shared filesystem. A video that a worker cannot read is an error row naming
+that node.
+
+Faults: Ray restarts an actor whose process dies (killed, out of memory, its node lost) and
+retries its video on it. ``AttemptCounter`` counts the tries of each video across restarts,
+so a video that kills its actor every time ends as an error row after ``MAX_ATTEMPTS``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import socket
+from pathlib import Path
+from typing import Callable, Iterator
+
+from ._lazy import native_stderr_silenced
+from .batch import ResultsFile, Summary, classify_all, results_row, write_rows
+from .classify import Classifier, load_classifier
+from .errors import ModelError, MovinetError
+
+MAX_ATTEMPTS = 3  # tries of a video whose worker process dies: a video that kills it every time is an error row
+CPU_THREADS_VARIABLE = "MOVINET_CPU_THREADS"  # threads an engine may use in this process (set in each actor)
+INSTALL_HINT = "pip install 'movinet-cli[ray]' (in a checkout: pip install '.[ray]')"
+WORKER_LOAD_FAILED = "cannot load the model on node"  # how the error of an actor that cannot load the model starts
+
+
+class RayUnavailableError(MovinetError):
+    """``--ray`` was asked for, but Ray (the optional ``ray`` extra) is not installed."""
+
+
+def require_ray() -> None:
+    """Raises RayUnavailableError, saying what to install, unless Ray Data can be imported."""
+    try:
+        import ray.data  # noqa: F401
+    except ImportError:
+        raise RayUnavailableError(f"--ray needs Ray, an optional extra: {INSTALL_HINT}") from None
+
+
+def node_name() -> str:
+    """This machine as a person would name it: its host name and IP address."""
+    import ray
+
+    return f"{socket.gethostname()} ({ray.util.get_node_ip_address()})"
+
+
+class AttemptCounter:
+    """Counts the tries of each video, across actor restarts (a Ray actor that lives with the
+    driver: it outlives any worker that dies)."""
+
+    def __init__(self):
+        self._nodes: dict[str, list[str]] = {}
+
+    def start(self, path: str, node: str) -> list[str]:
+        """Records a try of ``path`` on ``node``; returns the nodes of every try so far."""
+        self._nodes.setdefault(path, []).append(node)
+        return self._nodes[path]
+
+
+class VideoClassifier:
+    """One Ray actor's work: a classifier loaded once, then one row per video.
+
+    Args:
+        directory: the videos' directory (absolute, the same on every node).
+        load_options: ``load_classifier``'s keyword arguments (paths absolute).
+        model_name: the model as the user named it, for the rows (the local batch's rows).
+        format, top_k: the results file's row format and predictions per row.
+        open_options, run_options: ``classify_all``'s.
+        attempts: an ``AttemptCounter`` actor.
+        cpus: the CPUs Ray gives this actor; its engine is told to use as many threads.
+        fail_hook: for tests, called with each path before it is classified (to kill the actor).
+    """
+
+    def __init__(self, directory, load_options, model_name, format, top_k, open_options, run_options, attempts, cpus, fail_hook=None):
+        # The engine reads this when it compiles: as many threads as this actor's CPUs, so
+        # that actors sharing a node do not fight over its cores.
+        os.environ[CPU_THREADS_VARIABLE] = str(max(1, int(cpus)))
+        self.node = node_name()
+        try:
+            self.classifier = load_classifier(**load_options)
+        except MovinetError as error:  # it loaded on the driver: this node lacks something
+            raise ModelError(f"{WORKER_LOAD_FAILED} {self.node}: {error}") from None
+        self.classifier.source = dataclasses.replace(self.classifier.source, name=model_name)
+        self.directory, self.format, self.top_k = directory, format, top_k
+        self.open_options, self.run_options = open_options, run_options
+        self.attempts, self.fail_hook = attempts, fail_hook
+
+    def __call__(self, batch: dict) -> dict:
+        """``{"path": [fs-encoded path bytes]}`` -> ``{"row": [the row as JSON]}``; JSON
+        (ASCII) carries any file name and cell through Arrow unchanged."""
+        return {"row": [json.dumps(self.row(os.fsdecode(path))) for path in batch["path"]]}
+
+    def row(self, path: str) -> dict:
+        """The results row of one video (relative to ``directory``)."""
+        import ray
+
+        tries = ray.get(self.attempts.start.remote(path, self.node))
+        if len(tries) > MAX_ATTEMPTS:
+            error = (
+                f"the worker process died {MAX_ATTEMPTS} times classifying this video (killed, out of memory, "
+                f"or its node lost), on {', '.join(dict.fromkeys(tries[:-1]))}"
+            )
+            return results_row(self.format, self.top_k, path, None, error, self.classifier, 0.0)
+        if self.fail_hook:
+            self.fail_hook(path)
+        [(path, result, error, seconds)] = classify_all(
+            self.classifier, self.directory, [path], workers=0, open_options=self.open_options, run_options=self.run_options
+        )
+        if error and not os.access(Path(self.directory, path), os.R_OK):
+            error += f" on node {self.node} (the videos must be on a filesystem that every node shares, under the same path)"
+        return results_row(self.format, self.top_k, path, result, error, self.classifier, seconds)
+
+
+@contextlib.contextmanager
+def connected(address: str | None = None) -> Iterator[None]:
+    """Connects to the Ray cluster at ``address``; with None, the one named by RAY_ADDRESS or
+    started on this machine with ``ray start``, else a new local one (stopped on exit). Ray's
+    logs stay off the terminal, so the progress bar and summary stay readable."""
+    import ray
+    import ray.data
+
+    for name in ("ray", "ray.data"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    context.enable_auto_log_stats = False
+    # The driver's C++ core worker logs warnings (about Ray Data's own actor options, say) on
+    # stderr, and says at start-up that it read this.
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
+    # The driver prints the raylet's messages (a worker died, its task is retried) on
+    # stdout, where they would corrupt rows written to stdout (-o -) whatever log_to_driver
+    # says. Ray has no switch for them, so its private printer is swapped for one that drops
+    # them: they stay in each node's Ray logs (/tmp/ray/session_latest/logs), and a video
+    # whose worker dies for good gets an error row.
+    from ray._private import worker as ray_worker
+
+    if hasattr(ray_worker, "print_to_stdstream"):
+        ray_worker.print_to_stdstream = lambda data, ignore_prefix: None
+    started_here = not ray.is_initialized()
+    if started_here:
+        with native_stderr_silenced():
+            ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR, configure_logging=False)
+    try:
+        yield
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def cluster_cpus() -> int:
+    """The CPUs of the connected cluster."""
+    import ray
+
+    return int(ray.cluster_resources().get("CPU", 1))
+
+
+def run_batch_on_ray(
+    classifier: Classifier,
+    directory: str | os.PathLike,
+    results: ResultsFile,
+    paths: list[str],
+    *,
+    load_options: dict,
+    actors: int | None = None,
+    cpus_per_actor: float = 1,
+    open_options: dict | None = None,
+    run_options: dict | None = None,
+    on_video: Callable[[dict], None] | None = None,
+    fail_hook: Callable[[str], None] | None = None,
+) -> Summary:
+    """Classifies ``paths`` (relative to ``directory``) not already in ``results.done`` on the
+    connected Ray cluster (see ``connected``), as ``batch.run_batch`` does locally: the same
+    rows, written by this process only, in the same final order.
+
+    Args:
+        classifier: this process's classifier, loaded with ``load_options`` (which checks the
+            model before any work starts); the rows name its model.
+        load_options: ``load_classifier``'s keyword arguments; each actor loads the model.
+        actors: actors in the pool; default: as many as the cluster's CPUs hold at
+            ``cpus_per_actor`` each.
+        cpus_per_actor: CPUs Ray reserves for each actor (and the threads its engine uses).
+        on_video: gets each row once it is written.
+        fail_hook: for tests (see ``VideoClassifier``).
+    """
+    import ray
+    import ray.data
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    todo = results.todo(paths)
+    if not todo:
+        return write_rows(results, paths, [], on_video)
+    actors = actors or max(1, int(cluster_cpus() // cpus_per_actor))
+    # Paths relative to this process's working directory mean the same on every node only
+    # once absolute (a worker starts elsewhere).
+    model = load_options.get("model")
+    load_options = dict(load_options, model=os.path.abspath(model) if model and os.path.isdir(model) else model)
+    if load_options.get("labels"):
+        load_options["labels"] = os.path.abspath(load_options["labels"])
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    attempts = ray.remote(num_cpus=0, scheduling_strategy=here)(AttemptCounter).remote()
+    # Rows are written as they come and sorted at the end; a file that cannot be sorted
+    # afterwards (stdout, a FIFO) gets them in order.
+    ray.data.DataContext.get_current().execution_options.preserve_order = not results.sortable
+    dataset = ray.data.from_items([{"path": os.fsencode(path)} for path in todo]).map_batches(
+        VideoClassifier,
+        batch_size=1,
+        compute=ray.data.ActorPoolStrategy(size=min(actors, len(todo))),
+        num_cpus=cpus_per_actor,
+        fn_constructor_kwargs={
+            "directory": os.path.abspath(directory),
+            "load_options": load_options,
+            "model_name": classifier.source.name,
+            "format": results.format,
+            "top_k": results.top_k,
+            "open_options": open_options or {},
+            "run_options": run_options or {},
+            "attempts": attempts,
+            "cpus": cpus_per_actor,
+            "fail_hook": fail_hook,
+        },
+    )
+    try:
+        # Each block (one row) as soon as it comes: prefetching would hold rows back.
+        blocks = dataset.iter_batches(batch_size=None, prefetch_batches=0)
+        return write_rows(results, paths, (json.loads(row) for block in blocks for row in block["row"]), on_video)
+    except ray.exceptions.RayActorError as error:
+        # An actor that cannot load the model stops the run (rows so far kept), but Ray
+        # passes its error on only inside a traceback's text: its last line is ours.
+        text = str(error)
+        if not error.actor_init_failed or WORKER_LOAD_FAILED not in text:
+            raise
+        raise ModelError(text[text.rindex(WORKER_LOAD_FAILED) :].splitlines()[0]) from None
+    finally:
+        ray.kill(attempts)  # this run's counts end with it (a driver may run several)

@@ -1,0 +1,210 @@
+"""``movinet batch --ray``: on a local Ray started here, and on a simulated two-node cluster."""
+
+import csv
+import os
+import signal
+import sys
+
+import pytest
+from click.testing import CliRunner
+from make_sample_videos import write_colour_video
+
+from movinet_cli.batch import ResultsFile, find_videos
+from movinet_cli.cli import cli
+
+try:
+    import ray
+except ImportError:  # the optional extra (.ci/run installs it): only the test without it runs
+    ray = None
+needs_ray = pytest.mark.skipif(ray is None, reason="Ray is an optional extra: pip install '.[ray]'")
+
+RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(arg) for arg in args], catch_exceptions=False)
+
+
+def read_rows(path):
+    return [{key: value for key, value in row.items() if key != "seconds"} for row in csv.DictReader(open(path, newline="", encoding="utf-8"))]
+
+
+@pytest.fixture
+def videos(tmp_path):
+    root = tmp_path / "videos"
+    for index, colour in enumerate([RED, GREEN, BLUE, RED, GREEN, BLUE]):
+        name = f"{'sub/' if index % 2 else ''}clip {index}.mp4"
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        write_colour_video(str(root / name), [(colour, 1.0)], fps=20, size=(48, 32))
+    (root / "empty.mp4").write_bytes(b"")
+    os.symlink(root / "gone.mp4", root / "dangling.mp4")  # unreadable on every node
+    return root
+
+
+@pytest.fixture(scope="module")
+def local_ray(cache_root):
+    """A Ray of 2 CPUs on this machine; its workers cache models where the tests do."""
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the test hooks below
+    ray.init(num_cpus=2, log_to_driver=False, runtime_env={"env_vars": {"MOVINET_CACHE_DIR": str(cache_root), "MOVINET_DEBUG": "1"}})
+    yield
+    ray.shutdown()
+
+
+def assert_same_rows(local, distributed):
+    """The rows of both runs agree, but for an error row's note naming the node that could not read the file."""
+    assert [row["path"] for row in distributed] == [row["path"] for row in local]
+    for mine, theirs in zip(local, distributed):
+        if mine["status"] == "error" and theirs["error"] != mine["error"]:
+            assert theirs["error"].startswith(mine["error"] + " on node ") and "filesystem that every node shares" in theirs["error"]
+            mine, theirs = dict(mine, error=""), dict(theirs, error="")
+        assert theirs == mine
+
+
+@needs_ray
+def test_ray_gives_the_rows_of_the_local_batch(local_ray, tiny_models, videos, tmp_path):
+    common = ["-m", tiny_models.base, "--size", 16, "-k", 3]
+    local = run("batch", videos, "-o", tmp_path / "local.csv", *common)
+    distributed = run("batch", videos, "-o", tmp_path / "ray.csv", *common, "--ray", "--ray-actors", 2)
+    assert distributed.exit_code == local.exit_code == 1  # the empty and the dangling file
+    assert "6 ok, 2 failed, 0 skipped" in distributed.stderr
+    rows = read_rows(tmp_path / "ray.csv")
+    assert_same_rows(read_rows(tmp_path / "local.csv"), rows)
+    assert {row["path"]: row["error"] for row in rows}["dangling.mp4"].startswith("no such file on node ")
+    on_stdout = run("batch", videos, "-o", "-", "--format", "jsonl", *common, "--ray")  # in order as they come
+    assert [line.split('"')[3] for line in on_stdout.stdout.splitlines()] == find_videos(videos)
+
+
+@needs_ray
+def test_an_interrupted_ray_run_resumes_to_the_same_file(local_ray, tiny_models, videos, tmp_path, monkeypatch):
+    common = ["-m", tiny_models.base, "--size", 16, "--ray"]
+    whole = tmp_path / "whole.csv"
+    run("batch", videos, "-o", whole, *common)
+    real_write, written = ResultsFile.write, []
+
+    def interrupted_after_three(self, row):
+        if len(written) == 3:
+            raise KeyboardInterrupt  # Ctrl-C in the driver, with rows still in flight
+        written.append(row["path"])
+        real_write(self, row)
+
+    monkeypatch.setattr(ResultsFile, "write", interrupted_after_three)
+    out = tmp_path / "results.csv"
+    first = run("batch", videos, "-o", out, *common)
+    assert first.exit_code == 130 and "--resume" in first.stderr
+    assert [row["path"] for row in read_rows(out)] == written  # complete rows only
+    monkeypatch.setattr(ResultsFile, "write", real_write)
+    resumed = run("batch", videos, "-o", out, "--resume", *common)
+    assert resumed.exit_code == 1
+    assert f"{sum(path not in ('empty.mp4', 'dangling.mp4') for path in written)} skipped" in resumed.stderr
+    assert read_rows(out) == read_rows(whole)
+
+
+class KillActor:
+    """A test hook run in the actor before each video: kills its process (SIGKILL, as the
+    out-of-memory killer does) on the first try of ``once``, and on every try of ``always``;
+    and makes the decoder crash on ``crafted``."""
+
+    def __init__(self, markers, once, always, crafted):
+        self.markers, self.once, self.always, self.crafted = str(markers), once, always, crafted
+
+    def __call__(self, path):
+        if path == self.crafted:
+            self.crash_the_decoder()
+        tried = os.path.join(self.markers, path.replace("/", "_"))
+        if path == self.always or (path == self.once and not os.path.exists(tried)):
+            open(tried, "a").close()
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def crash_the_decoder(self):
+        """As test_batch does: a native crash in this video's decoding process (forked, so
+        that it sees the stand-in decoder; the product forks from a clean server)."""
+        import ctypes
+        import faulthandler
+        import multiprocessing
+
+        from movinet_cli import isolated, video
+
+        real_frames = video.VideoReader.rgb_frames
+
+        def frames(reader):
+            if "crafted" in reader.path:
+                faulthandler.disable()
+                ctypes.string_at(0)
+            return real_frames(reader)
+
+        isolated._context = lambda: multiprocessing.get_context("fork")
+        video.VideoReader.rgb_frames = frames
+
+
+@needs_ray
+def test_a_killed_actor_is_replaced_and_no_row_is_lost_or_doubled(local_ray, tiny_models, videos, tmp_path):
+    from movinet_cli.classify import load_classifier
+    from movinet_cli.distributed import MAX_ATTEMPTS, connected, run_batch_on_ray
+
+    crafted = videos / "crafted.mp4"
+    write_colour_video(str(crafted), [(RED, 1.0)], fps=20, size=(48, 32))
+    (tmp_path / "markers").mkdir()
+    hook = KillActor(tmp_path / "markers", once="clip 2.mp4", always="sub/clip 3.mp4", crafted="crafted.mp4")
+    paths = find_videos(videos)
+    load_options = {"model": tiny_models.base, "engine": "openvino"}
+    results = ResultsFile(str(tmp_path / "results.csv"), "csv", 2)
+    with connected():
+        summary = run_batch_on_ray(
+            load_classifier(**load_options), videos, results, paths, load_options=load_options,
+            actors=2, open_options={"size": 16}, run_options={"top_k": 2}, fail_hook=hook,
+        )
+    results.close()
+    rows = {row["path"]: row for row in read_rows(tmp_path / "results.csv")}
+    assert list(rows) == paths and len(read_rows(tmp_path / "results.csv")) == len(paths)
+    assert (summary.ok, summary.failed) == (5, 4)  # empty, dangling, crafted, and the video that kills its actor
+    assert rows["clip 2.mp4"]["status"] == "ok"  # retried on a new actor
+    assert rows["sub/clip 3.mp4"]["status"] == "error"
+    assert f"the worker process died {MAX_ATTEMPTS} times classifying this video" in rows["sub/clip 3.mp4"]["error"]
+    assert "the decoder crashed on this file (killed by SIGSEGV)" in rows["crafted.mp4"]["error"]
+
+
+@needs_ray
+def test_a_node_that_cannot_load_the_model_stops_the_run_with_one_line(local_ray, tiny_models, videos, tmp_path):
+    from movinet_cli.classify import load_classifier
+    from movinet_cli.distributed import connected, run_batch_on_ray
+    from movinet_cli.errors import ModelError
+
+    results = ResultsFile(str(tmp_path / "results.csv"), "csv", 2)
+    missing = {"model": str(tmp_path / "not-on-this-node"), "engine": "openvino"}  # as if not shared
+    with connected(), pytest.raises(ModelError, match=r"^cannot load the model on node .*not-on-this-node[^\n]*$"):
+        run_batch_on_ray(load_classifier(tiny_models.base), videos, results, find_videos(videos), load_options=missing, actors=1)
+    results.close()
+    assert read_rows(tmp_path / "results.csv") == []
+
+
+def test_without_ray_the_option_says_what_to_install(tiny_models, videos, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if not installed
+    result = run("batch", videos, "-o", tmp_path / "r.csv", "-m", tiny_models.base, "--ray")
+    assert result.exit_code == 1 and "pip install 'movinet-cli[ray]'" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "r.csv").exists()
+    usage = run("batch", videos, "-o", tmp_path / "r.csv", "--ray-actors", 2)
+    assert usage.exit_code == 2 and "with --ray only" in usage.stderr
+
+
+@pytest.fixture
+def two_nodes():
+    """A simulated cluster on this machine: a head and a second node of 1 CPU each."""
+    from ray.cluster_utils import Cluster
+
+    ray.shutdown()  # the module's local Ray, if any
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    yield cluster
+    cluster.shutdown()
+
+
+@needs_ray
+def test_a_two_node_cluster_gives_the_rows_of_the_local_batch(two_nodes, tiny_models, videos, tmp_path):
+    common = ["-m", tiny_models.stream, "--size", 16, "-k", 2]
+    run("batch", videos, "-o", tmp_path / "local.csv", *common)
+    # One actor of 1 CPU per node: both nodes work.
+    distributed = run("batch", videos, "-o", tmp_path / "ray.csv", *common, f"--ray={two_nodes.address}")
+    assert distributed.exit_code == 1 and "6 ok, 2 failed" in distributed.stderr
+    assert_same_rows(read_rows(tmp_path / "local.csv"), read_rows(tmp_path / "ray.csv"))
+    assert not ray.is_initialized()  # the CLI disconnected
