@@ -30,10 +30,10 @@ from typing import Callable, Iterator
 from ._lazy import native_stderr_silenced
 from .batch import ResultsFile, Summary, classify_all, results_row, write_rows
 from .classify import Classifier, load_classifier
+from .engines.openvino import CPU_THREADS_VARIABLE  # inference threads an engine may use: set in each actor
 from .errors import ModelError, MovinetError
 
 MAX_ATTEMPTS = 3  # tries of a video whose worker process dies: a video that kills it every time is an error row
-CPU_THREADS_VARIABLE = "MOVINET_CPU_THREADS"  # threads an engine may use in this process (set in each actor)
 INSTALL_HINT = "pip install 'movinet-cli[ray]' (in a checkout: pip install '.[ray]')"
 WORKER_LOAD_FAILED = "cannot load the model on node"  # how the error of an actor that cannot load the model starts
 

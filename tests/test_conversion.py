@@ -260,3 +260,24 @@ def test_a_script_without_a_main_guard_converts(tiny_models, tmp_path):
     result = subprocess.run([sys.executable, str(script)], env=offline_environment(tmp_path), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["run"]
+
+
+def test_two_processes_converting_one_model_convert_it_once(tmp_path):
+    """The second waits on the first's lock and uses its entry (several Ray actors on a node)."""
+    import subprocess
+    import sys
+
+    from make_test_model import build_models
+
+    base, _ = build_models(str(tmp_path / "models"))
+    script = (
+        "import sys; from movinet_cli.engines import openvino as ov; from pathlib import Path\n"
+        "lines = []\n"
+        "ov.open_model(sys.argv[1], Path(sys.argv[2]), 'f32', log=lines.append)\n"
+        "print('converted' if any(l.startswith('Converting') for l in lines) else 'waited' if lines else 'cached')\n"
+    )
+    command = [sys.executable, "-c", script, base, str(tmp_path / "cache")]
+    runs = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    outcomes = sorted(process.communicate(timeout=300)[0].strip() for process in runs)
+    assert outcomes in (["converted", "waited"], ["cached", "converted"])
+    assert len([p for p in (tmp_path / "cache").iterdir() if p.is_dir() and p.name != "compiled"]) == 1

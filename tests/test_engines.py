@@ -199,3 +199,16 @@ def test_conversion_works_inside_a_multiprocessing_pool_worker(tiny_models, tmp_
     """Pool workers are daemonic and may not start the conversion's own child process."""
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         assert pool.apply(_classes_in_a_worker, (tiny_models.base, str(tmp_path))) == 600
+
+
+@pytest.mark.parametrize("threads", [None, "1"])
+def test_a_process_given_a_share_of_the_cpus_infers_with_that_many_threads(tiny_models, monkeypatch, threads):
+    if threads:
+        monkeypatch.setenv(ov_engine.CPU_THREADS_VARIABLE, threads)
+    else:
+        monkeypatch.delenv(ov_engine.CPU_THREADS_VARIABLE, raising=False)
+    model, _ = engines.open_model(tiny_models.base, engine="openvino", precision="f32")
+    model.logits(random_clip())
+    compiled = model._request_for((6, 16, 16, 3)).get_compiled_model()
+    used = int(compiled.get_property("INFERENCE_NUM_THREADS"))
+    assert used == 1 if threads else used == 0 or used == os.cpu_count()  # 0: OpenVINO's own choice

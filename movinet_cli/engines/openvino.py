@@ -23,6 +23,7 @@ and a heartbeat, with the expected duration for the variant.
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import hashlib
 import json
 import multiprocessing
@@ -47,6 +48,7 @@ from ..saved_model import Signature, describe, read_signatures
 
 NAME = "openvino"
 PRECISIONS = ("auto", "f32", "bf16")
+CPU_THREADS_VARIABLE = "MOVINET_CPU_THREADS"  # set: inference threads this process may use
 CONVERTER_VERSION = 3  # bump when the conversion below changes what it writes
 COMPILED_SHAPES_KEPT = 4  # compiled input shapes kept per model (windows or chunk lengths)
 HEARTBEAT_S = 15  # a conversion says it is alive at least this often
@@ -122,14 +124,25 @@ class ConversionCache:
         return cached
 
     def convert(self, key: str, announce: "_Announcer", function, *args, detail: str = "") -> None:
-        """Runs ``function(str(root), key, *args, phase)`` in a child process to write entry ``key``."""
+        """Runs ``function(str(root), key, *args, phase)`` in a child process to write entry
+        ``key``, unless another process (a second run, another Ray actor on this node) is
+        converting it: then waits for that one, under a lock on ``<key>.lock``, and uses its entry."""
         try:
             self.root.mkdir(parents=True, exist_ok=True)
+            lock = open(self.root / f"{key}.lock", "a")
         except OSError as error:
             raise EngineError(f"cannot create the OpenVINO cache {self.root}: {error.strerror or error}") from None
-        announce.start(detail)
-        _in_child(function, (str(self.root), key, *args), announce, self.sweep)
-        announce.done()
+        with lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                announce.waiting()
+                fcntl.flock(lock, fcntl.LOCK_EX)
+            if self.holds(key):  # converted by the process we waited for
+                return
+            announce.start(detail)
+            _in_child(function, (str(self.root), key, *args), announce, self.sweep)
+            announce.done()
 
     def store(self, key: str, model, meta: dict) -> None:
         """Saves ``model`` with ``meta`` atomically; another process's finished copy wins."""
@@ -194,6 +207,8 @@ class _Compiler:
         self.core = openvino().Core()
         # OpenVINO otherwise picks bf16 silently on CPUs that have it: always say which.
         self.config = {"INFERENCE_PRECISION_HINT": self.precision, "PERFORMANCE_HINT": "LATENCY"}
+        if os.environ.get(CPU_THREADS_VARIABLE):  # a share of a machine (a Ray actor's CPUs)
+            self.config["INFERENCE_NUM_THREADS"] = int(os.environ[CPU_THREADS_VARIABLE])
         self.core.set_property({"CACHE_DIR": str(cache_root / "compiled")})
 
     def compile(self, model):
@@ -431,6 +446,9 @@ class _Announcer:
         self.what = f"{name}: {expected}, once"
         self._started = self._said = time.monotonic()
         self._phase = "starting"
+
+    def waiting(self) -> None:
+        self._say("Another movinet is converting this model for OpenVINO; waiting for it...")
 
     def start(self, detail: str = "") -> None:
         self._started = time.monotonic()
