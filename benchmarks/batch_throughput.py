@@ -29,7 +29,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from media import synthetic_video  # noqa: E402
+from media import synthetic_clips  # noqa: E402
 
 from movinet_cli import load_classifier  # noqa: E402
 from movinet_cli.batch import ResultsFile, find_videos, run_batch  # noqa: E402
@@ -64,10 +64,7 @@ def main(argv=None) -> int:
     parser.add_argument("--ray-nodes", type=int, default=0, help="then on this many simulated nodes (0: not)")
     args = parser.parse_args(argv)
 
-    clips = os.path.join(args.workdir, f"clips-{args.videos}x{args.seconds:g}s")
-    os.makedirs(clips, exist_ok=True)
-    for index in range(args.videos):
-        synthetic_video(os.path.join(clips, f"clip{index:03d}.mp4"), args.seconds, seed=index)
+    clips = synthetic_clips(args.workdir, args.videos, args.seconds)
     paths = find_videos(clips)
     classifier = load_classifier(args.model, engine=args.engine)
     classifier.classify(os.path.join(clips, paths[0]))  # warm-up: compile the window shape

@@ -27,3 +27,13 @@ def synthetic_video(path: str, seconds: float, fps: float = 30, size: tuple[int,
                 cv2.circle(frame, centre, 30 + 10 * ball, (60 * ball, 255 - 80 * ball, 40 + 100 * ball), -1)
             writer.write(frame)
     return path
+
+
+def synthetic_clips(workdir: str, videos: int, seconds: float) -> str:
+    """A directory (made once, then reused) of ``videos`` different clips of ``seconds``,
+    640x360 at 30 fps, named clip000.mp4 ...; returns its path."""
+    directory = os.path.join(workdir, f"clips-{videos}x{seconds:g}s")
+    os.makedirs(directory, exist_ok=True)
+    for index in range(videos):
+        synthetic_video(os.path.join(directory, f"clip{index:03d}.mp4"), seconds, seed=index)
+    return directory

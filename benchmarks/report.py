@@ -26,7 +26,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from media import synthetic_video  # noqa: E402
+from media import synthetic_clips  # noqa: E402
 
 from movinet_cli import load_classifier  # noqa: E402
 from movinet_cli.batch import ResultsFile, find_videos, run_batch  # noqa: E402
@@ -89,10 +89,7 @@ def main(argv=None) -> int:
     parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "movinet-bench-batch"))
     args = parser.parse_args(argv)
 
-    clips_dir = os.path.join(args.workdir, f"clips-{args.videos}x{args.seconds:g}s")
-    os.makedirs(clips_dir, exist_ok=True)
-    for index in range(args.videos):
-        synthetic_video(os.path.join(clips_dir, f"clip{index:03d}.mp4"), args.seconds, seed=index)
+    clips_dir = synthetic_clips(args.workdir, args.videos, args.seconds)
     clips = find_videos(clips_dir)
     out_dir = tempfile.mkdtemp(prefix="movinet-bench-report-")
     classifier = load_classifier(args.model, engine=args.engine)
