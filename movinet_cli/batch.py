@@ -24,7 +24,7 @@ from typing import IO, Callable, Iterable, Iterator
 from .classify import Classifier, FrameSource, Result
 from .errors import MovinetError, OutputError, UsageError, VideoError
 from .files import atomic_writer, check_output_path, is_special
-from .output import csv_header, csv_row, csv_text, read_csv
+from .output import csv_header, csv_row, csv_text, legacy_csv_header, read_csv
 
 VIDEO_EXTENSIONS = ("3gp", "avi", "flv", "m4v", "mkv", "mov", "mp4", "mpeg", "mpg", "mts", "ts", "webm", "wmv")
 BATCH_FORMATS = ("csv", "jsonl")
@@ -167,8 +167,12 @@ def parse_rows(text: str, path: str, format: str) -> tuple[list[str] | None, lis
         raise _foreign(path, format, f"not CSV: {error}") from None
     if not columns:
         return None, []
-    k = (len(columns) - 9) // 2  # path, status, error, k label/prob pairs, 6 more
-    if k < 1 or columns != csv_header(k):
+    def ranks(header) -> int:
+        """How many label/probability pairs ``columns`` hold in ``header``'s layout (the
+        layout now, or the one before the precision column)."""
+        return (len(columns) - len(header(1))) // 2 + 1
+
+    if not any(ranks(header) >= 1 and columns == header(ranks(header)) for header in (csv_header, legacy_csv_header)):
         raise _foreign(path, format, "its first line is not the results columns")
     for number, record in enumerate(records, 1):
         if len(record) != len(columns) or record[1] not in STATUSES:
@@ -251,7 +255,7 @@ class ResultsFile:
         if not resume:  # another run made it since the first check
             raise ResultsFileError(f"{self.path} already exists: pass --resume to finish that run, or --overwrite to replace it")
         columns, rows = parse_rows(self._handle.read(), self.path, self.format)
-        if columns is not None and columns != self.header:
+        if columns is not None and columns not in (self.header, legacy_csv_header(self.top_k)):
             raise ResultsFileError(
                 f"{self.path} has other columns than this run would write (another --top-k?); "
                 "resume with the same options, or pass --overwrite"
@@ -333,7 +337,13 @@ def results_row(format: str, top_k: int, path: str, result: Result | None, error
         if result:
             row.update({key: value for key, value in result.to_dict().items() if key != "path"})
     if not result:
-        row.update(model=classifier.source.name, engine=classifier.model.engine, mode=classifier.mode, seconds=round(seconds, 3))
+        row.update(
+            model=classifier.source.name,
+            engine=classifier.model.engine,
+            precision=classifier.model.precision,
+            mode=classifier.mode,
+            seconds=round(seconds, 3),
+        )
     return row
 
 

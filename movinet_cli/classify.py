@@ -61,6 +61,7 @@ class Result:
     mode: str  # "clip" or "stream"
     seconds: float  # wall-clock time taken
     warnings: list[str] = field(default_factory=list)
+    precision: str = "f32"  # what the engine computed in: "f32" or "bf16"
 
     def to_dict(self) -> dict:
         """A JSON-ready summary (no per-step data)."""
@@ -71,6 +72,7 @@ class Result:
             "frames": self.frames,
             "model": self.model,
             "engine": self.engine,
+            "precision": self.precision,
             "mode": self.mode,
             "seconds": round(self.seconds, 3),
             "warnings": self.warnings,
@@ -197,6 +199,7 @@ class Classifier:
             steps=steps,
             model=self.source.name,
             engine=self.model.engine,
+            precision=self.model.precision,
             mode=self.mode,
             seconds=time.perf_counter() - began,
             warnings=list(stats.warnings) if stats else [],

@@ -37,7 +37,17 @@ def printable(text: str) -> str:
 def csv_header(top_k: int) -> list[str]:
     """Columns of a result row: one (label_i, prob_i) pair per rank."""
     ranked = [column for i in range(1, top_k + 1) for column in (f"label_{i}", f"prob_{i}")]
-    return ["path", "status", "error", *ranked, "duration_s", "frames", "model", "engine", "mode", "seconds"]
+    return ["path", "status", "error", *ranked, *RUN_COLUMNS]
+
+
+# The columns after the predictions; results files written before the precision was recorded
+# lack "precision", and still read (``legacy_csv_header``).
+RUN_COLUMNS = ("duration_s", "frames", "model", "engine", "precision", "mode", "seconds")
+
+
+def legacy_csv_header(top_k: int) -> list[str]:
+    """``csv_header`` as it was before the precision column."""
+    return [column for column in csv_header(top_k) if column != "precision"]
 
 
 def csv_row(top_k: int, path: str, result: Result | None = None, error: str = "") -> dict:
@@ -53,6 +63,7 @@ def csv_row(top_k: int, path: str, result: Result | None = None, error: str = ""
             frames=result.frames,
             model=result.model,
             engine=result.engine,
+            precision=result.precision,
             mode=result.mode,
             seconds=f"{result.seconds:.3f}",
         )
