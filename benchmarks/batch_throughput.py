@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Benchmark: `movinet batch` throughput with decode-ahead threads against one video at a time,
+"""Benchmark: `movinet batch` throughput with videos decoded ahead against one video at a time,
 and on Ray (`--ray`).
 
 Generates a directory of synthetic 10-second clips (640x360, 30 fps), loads the model once,
-then classifies the directory with each --workers setting in turn (alternating over several
+then classifies the directory with each --workers setting (and each of --precisions) in turn (alternating over several
 rounds, after a warm-up), and prints videos/minute per setting and the ratio to the first.
 With --ray-actors N, each round also runs `batch --ray` on a local Ray of this machine's CPUs
 (N actors of --ray-cpus-per-actor CPUs, each loading the model), and with --ray-nodes M, after
@@ -12,7 +12,7 @@ the CPUs split between them) for as many rounds. A Ray figure includes starting 
 and loading their models, as a real run does; not starting Ray itself.
 
 Usage:
-    python benchmarks/batch_throughput.py MODEL [--videos 20] [--workers 0,1,2] [--rounds 2]
+    python benchmarks/batch_throughput.py MODEL [--videos 20] [--workers 0,1,2] [--precisions f32,auto] [--rounds 2]
         [--ray-actors 2 --ray-cpus-per-actor 1 --ray-nodes 2]
 """
 
@@ -29,6 +29,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from machine import cpu_features  # noqa: E402
 from media import synthetic_clips  # noqa: E402
 
 from movinet_cli import load_classifier  # noqa: E402
@@ -58,6 +59,7 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", default="0,1,2")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--engine", default="openvino")
+    parser.add_argument("--precisions", default="auto", help="precisions of the local runs, compared: e.g. f32,auto")
     parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "movinet-bench-batch"))
     parser.add_argument("--ray-actors", type=int, default=0, help="also run on Ray with this many actors (0: not)")
     parser.add_argument("--ray-cpus-per-actor", type=float, default=1.0)
@@ -66,11 +68,20 @@ def main(argv=None) -> int:
 
     clips = synthetic_clips(args.workdir, args.videos, args.seconds)
     paths = find_videos(clips)
-    classifier = load_classifier(args.model, engine=args.engine)
-    classifier.classify(os.path.join(clips, paths[0]))  # warm-up: compile the window shape
-    settings = [f"workers={w}" for w in args.workers.split(",")]
-    load_options = {"model": args.model, "engine": args.engine}
-    run = {setting: functools.partial(local_batch, classifier, clips, paths, int(setting.split("=")[1])) for setting in settings}
+    precisions = args.precisions.split(",")
+    classifiers = {precision: load_classifier(args.model, engine=args.engine, precision=precision) for precision in precisions}
+    for each in classifiers.values():
+        each.classify(os.path.join(clips, paths[0]))  # warm-up: compile the window shape
+    classifier = classifiers[precisions[0]]  # Ray's actors load their own, in the first precision
+    run = {
+        f"workers={workers} {precision} ({classifiers[precision].model.precision})": functools.partial(
+            local_batch, classifiers[precision], clips, paths, int(workers)
+        )
+        for precision in precisions
+        for workers in args.workers.split(",")
+    }
+    settings = list(run)
+    load_options = {"model": args.model, "engine": args.engine, "precision": precisions[0]}
     if args.ray_actors:
         ray_setting = f"ray {args.ray_actors} actors x {args.ray_cpus_per_actor:g} CPU"
         run[ray_setting] = functools.partial(ray_batch, classifier, clips, paths, load_options, args.ray_actors, args.ray_cpus_per_actor)
@@ -91,6 +102,7 @@ def main(argv=None) -> int:
     medians = {setting: [statistics.median(column) for column in zip(*values)] for setting, values in rates.items()}
     baseline = medians[settings[0]]
     print(f"model {args.model} on {classifier.model.engine}: {len(paths)} clips of {args.seconds:g} s, 640x360 at 30 fps, {args.rounds} rounds (median)")
+    print(cpu_features())
     print(f"  {'':<28} {'whole run':>22}   {'first row to last':>28}")
     for setting, (whole, paced) in medians.items():
         print(
