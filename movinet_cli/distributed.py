@@ -147,17 +147,20 @@ def connected(address: str | None = None) -> Iterator[None]:
     # whose worker dies for good gets an error row.
     from ray._private import worker as ray_worker
 
-    if hasattr(ray_worker, "print_to_stdstream"):
+    printer = getattr(ray_worker, "print_to_stdstream", None)
+    if printer:
         ray_worker.print_to_stdstream = lambda data, ignore_prefix: None
     started_here = not ray.is_initialized()
-    if started_here:
-        with native_stderr_silenced():
-            ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR, configure_logging=False)
     try:
+        if started_here:
+            with native_stderr_silenced():
+                ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR, configure_logging=False)
         yield
     finally:
         if started_here:
             ray.shutdown()
+        if printer:  # a library user's Ray prints as before once the run is over
+            ray_worker.print_to_stdstream = printer
 
 
 def cluster_cpus() -> int:
