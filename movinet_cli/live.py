@@ -247,7 +247,8 @@ class LiveSession:
         that no real frame waits for one-time work."""
         model = self.classifier.model
         states = model.init_states((1, self.size, self.size))
-        for length in chunk_lengths((1 << self._due.bound.bit_length()) - 1):
+        all_lengths = (1 << self._due.bound.bit_length()) - 1  # 0b1111 for a bound of 8 to 15: 8, 4, 2, 1
+        for length in chunk_lengths(all_lengths):
             model.step(np.zeros((length, self.size, self.size, 3), np.float32), states)
         for thread in self._threads:
             thread.start()
