@@ -550,7 +550,7 @@ def report(results, videos, report_path, quiet):
     _write_report(report_path, load_results(results, videos=videos), quiet, source=results)
 
 
-LIVE_MODEL = "a4-stream"  # the largest stream variant that keeps up in real time on 2 CPU cores (README)
+LIVE_MODEL = "a5-stream"  # the largest stream variant; it keeps up in real time on 2 CPU cores (README)
 
 
 @cli.command()
