@@ -1,16 +1,22 @@
 """Live classification of a camera, a video file or a stream, with a stream model.
 
-Three threads never wait on each other's backlog: a *grabber* reads the source and keeps
-only the newest frame (for display) and the newest frame that is due at the model's frame
-rate (by timestamp); an *inference* thread feeds due frames to the stream model, carrying
-its states, and publishes updates; the caller's thread displays or prints them. When the
-model is slower than real time, due frames are dropped, not queued, so lag and memory stay
-bounded. A file can instead be read as fast as the model goes (``realtime=False``), every
-due frame then being classified.
+Three threads: a *grabber* reads the source, keeps the newest frame (for display) and
+queues the frames due at the model's frame rate (by timestamp); an *inference* thread feeds
+every queued due frame to the stream model at each step, as one chunk, carrying its states,
+and publishes updates; the caller's thread displays or prints them. Feeding chunks keeps the
+model's view of the video at its own frame rate even when one call takes longer than a
+frame, and a chunk costs far less per frame than single frames. Only a backlog of more than
+one second of due frames is dropped (the states then reset), so lag and memory stay bounded.
+A file can instead be read as fast as the model goes (``realtime=False``): the grabber then
+waits instead of dropping, and every due frame is classified.
+
+Chunk lengths are powers of two (a backlog of 7 is fed as 4 + 2 + 1), so that the engine
+compiles a handful of shapes, all of them at start, never mid-session.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import queue
@@ -87,45 +93,75 @@ def _wall_clock_frames(capture: cv2.VideoCapture) -> Iterator[tuple[float, np.nd
 
 @dataclass
 class LiveUpdate:
-    """What the model says after one frame."""
+    """What the model says after one model call on a chunk of ``frames`` due frames."""
 
-    time_s: float  # the frame's time in the source, seconds
+    time_s: float  # the chunk's last frame's time in the source, seconds
     predictions: list[Prediction]  # top-k after smoothing, most probable first
     label: str  # the top label, or NO_ACTION below the threshold
-    inference_ms: float  # time of this model step
-    latency_s: float  # from reading the frame to this update
-    model_fps: float  # model steps per second, recently
+    inference_ms: float  # time of this model call
+    latency_s: float  # from reading the chunk's last frame to this update
+    model_fps: float  # model calls per second, recently
     steps: int  # frames classified so far
-    dropped: int  # due frames skipped because the model was busy
-    reset: bool  # states were reset before this frame (scene change or request)
+    dropped: int  # due frames skipped because the backlog passed its bound
+    reset: bool  # states were reset before this chunk (scene change, drop or request)
+    frames: int = 1  # due frames fed in this model call
+    backlog: int = 0  # due frames read but not yet fed, after this call
 
 
-class _Slot:
-    """Holds at most one item: ``put`` replaces (and counts) an unread one, or waits for the
-    reader when ``block`` is set."""
+def chunk_lengths(frames: int) -> list[int]:
+    """``frames`` as a sum of powers of two, largest first (7 -> [4, 2, 1])."""
+    return [1 << bit for bit in range(frames.bit_length() - 1, -1, -1) if frames >> bit & 1]
 
-    def __init__(self, block: bool):
-        self._queue: queue.Queue = queue.Queue(maxsize=1)
-        self._block = block
-        self.replaced = 0
 
-    def put(self, item, stop: threading.Event, block: bool | None = None) -> None:
-        """Puts ``item``, waiting for the reader if ``block`` (default: the slot's own setting)."""
-        block = self._block if block is None else block
-        while not stop.is_set():
-            try:
-                self._queue.put(item, block=block, timeout=_POLL_S if block else None)
-                return
-            except queue.Full:
-                if not block:
-                    try:
-                        self._queue.get_nowait()
-                        self.replaced += 1
-                    except queue.Empty:
-                        pass
+class _Backlog:
+    """Due frames read but not yet fed, at most ``bound``. Past the bound ``put`` either
+    drops the whole backlog (counted in ``dropped``; the next ``take`` says so, for the
+    states to be reset) or, when ``block`` is set, waits for the reader."""
 
-    def get(self, timeout: float):
-        return self._queue.get(timeout=timeout)
+    def __init__(self, bound: int, block: bool):
+        self.bound, self._block = bound, block
+        self._items: collections.deque = collections.deque()
+        self._changed = threading.Condition()
+        self._gap = False  # frames were dropped since the last take
+        self._closed = False
+        self.dropped = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def put(self, item, stop: threading.Event) -> None:
+        with self._changed:
+            while len(self._items) >= self.bound:
+                if not self._block:
+                    self.dropped += len(self._items)
+                    self._items.clear()
+                    self._gap = True
+                elif stop.is_set():
+                    return
+                else:
+                    self._changed.wait(_POLL_S)
+            self._items.append(item)
+            self._changed.notify_all()
+
+    def close(self) -> None:
+        """No more items: ``take`` returns None once the backlog is empty."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+
+    def take(self, timeout: float) -> tuple[list, bool] | None:
+        """Every waiting item and whether frames were dropped before them; ([], False) after
+        ``timeout`` seconds without any; None once closed and empty."""
+        with self._changed:
+            if not self._items and not self._closed:
+                self._changed.wait(timeout)
+            if not self._items:
+                return None if self._closed else ([], False)
+            items, gap = list(self._items), self._gap
+            self._items.clear()
+            self._gap = False
+            self._changed.notify_all()
+            return items, gap
 
 
 class LiveSession:
@@ -134,8 +170,9 @@ class LiveSession:
     Args:
         classifier: a Classifier whose model is a stream model.
         source: camera index ("0"), stream URL, video file path, or an opened Source.
-        realtime: play a file at its own speed (dropping frames the model has no time for);
-            False feeds every due frame as fast as the model goes. Cameras are always real time.
+        realtime: play a file at its own speed (dropping a backlog of more than a second of
+            due frames); False feeds every due frame as fast as the model goes. Cameras are
+            always real time.
         smoothing: weight of the past in an exponential moving average of probabilities
             (0 = off, 0.9 = heavy).
         threshold: below this top probability the label is NO_ACTION.
@@ -174,7 +211,8 @@ class LiveSession:
         self.failure = ""  # set if reading or the model failed
         self._stop = threading.Event()
         self._finished = threading.Event()
-        self._due = _Slot(block=not self.realtime)
+        # At most one second of due frames waits; round(fps) frames, at least one.
+        self._due = _Backlog(max(1, round(self.fps)), block=not self.realtime)
         self._newest: tuple[float, np.ndarray] | None = None
         self._reset_requested = threading.Event()
         self._recorder: VideoFileWriter | None = None
@@ -204,10 +242,14 @@ class LiveSession:
         return self._newest
 
     def start(self) -> LiveSession:
-        """Prepares the model (conversion, compilation) with one step on a blank frame, then
-        starts reading, so that no real frame waits for one-time work."""
-        blank = np.zeros((1, self.size, self.size, 3), np.float32)
-        self.classifier.model.step(blank, self.classifier.model.init_states(blank.shape[:3]))
+        """Prepares the model (conversion, compilation of every chunk length up to the
+        backlog's bound) with one step per length on blank frames, then starts reading, so
+        that no real frame waits for one-time work."""
+        model = self.classifier.model
+        states = model.init_states((1, self.size, self.size))
+        all_lengths = (1 << self._due.bound.bit_length()) - 1  # 0b1111 for a bound of 8 to 15: 8, 4, 2, 1
+        for length in chunk_lengths(all_lengths):
+            model.step(np.zeros((length, self.size, self.size, 3), np.float32), states)
         for thread in self._threads:
             thread.start()
         return self
@@ -260,7 +302,7 @@ class LiveSession:
         except Exception as error:  # reported to the caller through ``failure``
             self.failure = f"{self.name}: {type(error).__name__}: {error}"
         finally:
-            self._due.put(None, self._stop, block=True)  # the end waits: the last due frame is never replaced
+            self._due.close()
 
     def _write(self, frame: np.ndarray) -> None:
         """Appends ``frame`` with the latest labels drawn on it to the recording."""
@@ -271,59 +313,69 @@ class LiveSession:
     # --- the inference thread -------------------------------------------------------------
 
     def _infer(self) -> None:
-        model, size = self.classifier.model, self.size
         states, previous, smoothed = None, None, None
         steps, recent = 0, []
         try:
             while True:
-                try:
-                    item = self._due.get(timeout=_POLL_S)
-                except queue.Empty:
-                    if self._stop.is_set():
-                        return
-                    continue
-                if item is None:
+                taken = self._due.take(timeout=_POLL_S)
+                if taken is None or (not taken[0] and self._stop.is_set()):
                     return
-                time_s, read_at, frame = item
-                image = to_model_input(fit_frame(frame, size, crop_scale=self.classifier.crop_scale))
-                reset = states is None or self._reset_requested.is_set()
-                if previous is not None and np.abs(image - previous).mean() > SCENE_CHANGE:
-                    reset = True
-                if reset:
-                    self._reset_requested.clear()
-                    states, smoothed = model.init_states((1, size, size)), None
-                previous = image
-                began = time.monotonic()
-                logits, states = model.step(image[np.newaxis], states)
-                done = time.monotonic()
-                probabilities = softmax(logits)
-                if smoothed is not None and self.smoothing:
-                    probabilities = self.smoothing * smoothed + (1 - self.smoothing) * probabilities
-                smoothed = probabilities
-                steps += 1
-                recent = [t for t in recent if t > done - 2.0] + [done]
-                order = np.argsort(probabilities)[::-1][: self.top_k]
-                predictions = [Prediction(self.classifier.labels[i], float(probabilities[i])) for i in order]
-                update = LiveUpdate(
-                    time_s=time_s,
-                    predictions=predictions,
-                    label=predictions[0].label if predictions[0].probability >= self.threshold else NO_ACTION,
-                    inference_ms=(done - began) * 1000,
-                    latency_s=done - read_at,
-                    model_fps=(len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 else 0.0,
-                    steps=steps,
-                    dropped=self._due.replaced,
-                    reset=reset and steps > 1,
-                )
-                self.latest_update = update
-                if self.updates.full():
-                    with contextlib.suppress(queue.Empty):
-                        self.updates.get_nowait()
-                self.updates.put_nowait(update)
+                items, gap = taken
+                if not items:
+                    continue
+                images = [to_model_input(fit_frame(frame, self.size, crop_scale=self.classifier.crop_scale)) for _, _, frame in items]
+                # States reset before a frame after a drop or a request, or at a scene change;
+                # a chunk never spans one.
+                resets = {0} if states is None or gap or self._reset_requested.is_set() else set()
+                self._reset_requested.clear()
+                for i, image in enumerate(images):
+                    if previous is not None and np.abs(image - previous).mean() > SCENE_CHANGE:
+                        resets.add(i)
+                    previous = image
+                bounds = sorted(resets | {0}) + [len(items)]
+                pieces = []  # (first frame, frames, reset before)
+                for first, end in zip(bounds, bounds[1:]):
+                    at = first
+                    for length in chunk_lengths(end - first):
+                        pieces.append((at, length, at in resets))
+                        at += length
+                for at, length, reset in pieces:
+                    if reset:
+                        states, smoothed = self.classifier.model.init_states((1, self.size, self.size)), None
+                    began = time.monotonic()
+                    logits, states = self.classifier.model.step(np.stack(images[at : at + length]), states)
+                    done = time.monotonic()
+                    probabilities = softmax(logits)
+                    if smoothed is not None and self.smoothing:
+                        weight = self.smoothing**length  # the past fades by ``smoothing`` per frame
+                        probabilities = weight * smoothed + (1 - weight) * probabilities
+                    smoothed = probabilities
+                    steps += length
+                    recent = [t for t in recent if t > done - 2.0] + [done]
+                    time_s, read_at, _ = items[at + length - 1]
+                    self._publish(
+                        time_s, probabilities, inference_ms=(done - began) * 1000, latency_s=done - read_at,
+                        model_fps=(len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 else 0.0,
+                        steps=steps, dropped=self._due.dropped, reset=reset and steps > length,
+                        frames=length, backlog=len(items) - at - length + len(self._due),
+                    )
         except Exception as error:
             self.failure = f"the model failed: {type(error).__name__}: {error}"
         finally:
             self._finished.set()
+
+    def _publish(self, time_s: float, probabilities: np.ndarray, **pace) -> None:
+        """Makes the update for ``probabilities`` (after the frame at ``time_s``) the latest
+        and queues it, the oldest queued going if nobody reads."""
+        order = np.argsort(probabilities)[::-1][: self.top_k]
+        predictions = [Prediction(self.classifier.labels[i], float(probabilities[i])) for i in order]
+        label = predictions[0].label if predictions[0].probability >= self.threshold else NO_ACTION
+        update = LiveUpdate(time_s=time_s, predictions=predictions, label=label, **pace)
+        self.latest_update = update
+        if self.updates.full():
+            with contextlib.suppress(queue.Empty):
+                self.updates.get_nowait()
+        self.updates.put_nowait(update)
 
 
 def annotate(frame: np.ndarray, update: LiveUpdate | None) -> np.ndarray:
@@ -333,5 +385,8 @@ def annotate(frame: np.ndarray, update: LiveUpdate | None) -> np.ndarray:
     lines = [(p.label, p.probability) for p in update.predictions[:OVERLAY_LABELS]]
     if update.label == NO_ACTION:
         lines = [(NO_ACTION, update.predictions[0].probability)] + lines[:2]
-    footer = f"model {update.model_fps:4.1f} fps, {update.inference_ms:4.0f} ms/step, dropped {update.dropped}"
+    footer = (
+        f"{update.frames} frames/step, {update.inference_ms:4.0f} ms/step, "
+        f"latency {update.latency_s:.2f} s, dropped {update.dropped}"
+    )
     return draw_labels(frame, lines, footer)

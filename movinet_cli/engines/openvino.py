@@ -50,7 +50,10 @@ NAME = "openvino"
 PRECISIONS = ("auto", "f32", "bf16")
 CPU_THREADS_VARIABLE = "MOVINET_CPU_THREADS"  # set: inference threads this process may use
 CONVERTER_VERSION = 3  # bump when the conversion below changes what it writes
-COMPILED_SHAPES_KEPT = 4  # compiled input shapes kept per model (windows or chunk lengths)
+# Compiled input shapes kept per model (windows or chunk lengths). Live compiles every chunk
+# length it uses at start, powers of two up to one second of frames (1..32 up to 63 fps), and
+# must keep them all so that none is compiled again mid-session.
+COMPILED_SHAPES_KEPT = 6
 HEARTBEAT_S = 15  # a conversion says it is alive at least this often
 # What a first conversion costs, measured on a 2-core x86 machine (benchmarks/cold_start.py:
 # A0 base 1-2 s, A5 base 5-8 s, A0 stream 10 s, A5 stream 60-100 s).
