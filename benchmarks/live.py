@@ -27,14 +27,15 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from machine import cpu_features  # noqa: E402
 from media import synthetic_video  # noqa: E402
 
 
-def play(model: str, engine: str, video: str) -> dict:
+def play(model: str, engine: str, precision: str, video: str) -> dict:
     from movinet_cli import load_classifier
     from movinet_cli.live import LiveSession
 
-    classifier = load_classifier(model, mode="stream", engine=engine)
+    classifier = load_classifier(model, mode="stream", engine=engine, precision=precision)
     classifier.model.init_states((1, classifier.size, classifier.size))  # loads the conversion
     updates = []
     session = LiveSession(classifier, video)
@@ -55,7 +56,7 @@ def play(model: str, engine: str, video: str) -> dict:
     p95 = latencies[int(0.95 * (len(latencies) - 1))]
     return {
         "model": model,
-        "engine": classifier.model.engine,
+        "engine": f"{classifier.model.engine} {classifier.model.precision}",
         "target_fps": classifier.fps,
         "prepare_s": round(prepare_s, 1),
         "prepare_mib": round(prepare_mib),
@@ -81,20 +82,22 @@ def main(argv=None) -> int:
     parser.add_argument("models", nargs="+")
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--engine", default="openvino")
+    parser.add_argument("--precisions", default="auto", help="OpenVINO precisions, each a run of every model: e.g. f32,auto")
     parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "movinet-bench-live"))
     args = parser.parse_args(argv)
     os.makedirs(args.workdir, exist_ok=True)
     video = synthetic_video(os.path.join(args.workdir, f"live-{args.seconds:g}s.mp4"), args.seconds)
     spawn = multiprocessing.get_context("spawn")
     print(
-        f"{'model':<12} {'engine':<10} {'target fps':>10} {'start s':>7} {'start MiB':>9} {'steps/s':>8} "
+        f"{'model':<12} {'engine':<15} {'target fps':>10} {'start s':>7} {'start MiB':>9} {'steps/s':>8} "
         f"{'frames/step':>11} {'classified':>10} {'infer ms':>9} {'latency ms (median, p95)':>25}  keeps up"
     )
-    for model in args.models:
+    print(cpu_features())
+    for model, precision in ((model, precision) for precision in args.precisions.split(",") for model in args.models):
         with ProcessPoolExecutor(1, mp_context=spawn) as pool:
-            row = pool.submit(play, model, args.engine, video).result()
+            row = pool.submit(play, model, args.engine, precision, video).result()
         print(
-            f"{row['model']:<12} {row['engine']:<10} {row['target_fps']:>10g} {row['prepare_s']:>7.1f} "
+            f"{row['model']:<12} {row['engine']:<15} {row['target_fps']:>10g} {row['prepare_s']:>7.1f} "
             f"{row['prepare_mib']:>9} {row['steps_per_s']:>8.2f} {row['frames_per_step']:>11.2f} "
             f"{row['classified_share']:>10.1%} {row['inference_ms_median']:>9.1f} "
             f"{row['latency_ms_median']:>15} {row['latency_ms_p95']:>9}  {'yes' if row['keeps_up'] else 'no'}",
