@@ -30,6 +30,10 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from machine import cpu_features  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CI_VARIABLES = ("CI", "TF_BUILD", "JENKINS_URL")
 
@@ -91,7 +95,7 @@ def main(argv=None) -> int:
     parser.add_argument("--cold", type=int, default=1, help="cold runs per model, each on an empty cache")
     parser.add_argument("--warm", type=int, default=3, help="warm runs per model, on the last cold run's cache")
     args = parser.parse_args(argv)
-    print(f"clip {args.clip}; CPU {os.cpu_count()} cores; {time.strftime('%Y-%m-%d %H:%M:%S')}; load {os.getloadavg()[0]:.1f}")
+    print(f"clip {args.clip}; {cpu_features()}; {time.strftime('%Y-%m-%d %H:%M:%S')}; load {os.getloadavg()[0]:.1f}")
     header = f"{'model':<40} {'run':<6} {'wall':>6} {'download':>8} {'convert':>8} {'classify':>8} {'rest':>6} {'peak MB':>8}  answer"
     print(header)
     for model in args.models:

@@ -22,8 +22,8 @@ def cpu_features() -> str:
                 flags = set(value.split())
     except OSError:
         pass
-    import openvino
+    from movinet_cli._lazy import openvino  # with OpenVINO's telemetry off, as the product runs it
 
-    capabilities = openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    capabilities = openvino().Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
     present = [flag for flag in FLAGS_OF_INTEREST if flag in flags]
     return f"CPU: {model}, {os.cpu_count()} cores; flags: {' '.join(present) or 'none of ' + ' '.join(FLAGS_OF_INTEREST)}; OpenVINO: {' '.join(capabilities)}"
