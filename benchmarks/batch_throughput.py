@@ -34,6 +34,7 @@ from media import synthetic_clips  # noqa: E402
 
 from movinet_cli import load_classifier  # noqa: E402
 from movinet_cli.batch import ResultsFile, find_videos, run_batch  # noqa: E402
+from movinet_cli.options import ModelOptions  # noqa: E402
 
 
 def timed(batch) -> tuple[float, float]:
@@ -81,10 +82,10 @@ def main(argv=None) -> int:
         for workers in args.workers.split(",")
     }
     settings = list(run)
-    load_options = {"model": args.model, "engine": args.engine, "precision": precisions[0]}
+    load = ModelOptions(model=args.model, engine=args.engine, precision=precisions[0])
     if args.ray_actors:
         ray_setting = f"ray {args.ray_actors} actors x {args.ray_cpus_per_actor:g} CPU"
-        run[ray_setting] = functools.partial(ray_batch, classifier, clips, paths, load_options, args.ray_actors, args.ray_cpus_per_actor)
+        run[ray_setting] = functools.partial(ray_batch, classifier, clips, paths, load, args.ray_actors, args.ray_cpus_per_actor)
     rates: dict[str, list[tuple[float, float]]] = {setting: [] for setting in run}
     with ray_started(args.ray_actors and (os.cpu_count() or 1)):
         for round_index in range(args.rounds):
@@ -97,7 +98,7 @@ def main(argv=None) -> int:
         rates[cluster_setting] = []
         with ray_started(os.cpu_count() or 1, nodes=args.ray_nodes):
             for round_index in range(args.rounds):
-                rates[cluster_setting].append(timed(functools.partial(ray_batch, classifier, clips, paths, load_options, None, args.ray_cpus_per_actor)))
+                rates[cluster_setting].append(timed(functools.partial(ray_batch, classifier, clips, paths, load, None, args.ray_cpus_per_actor)))
                 print(f"# round {round_index + 1}, {cluster_setting}: {rates[cluster_setting][-1][0]:.1f} videos/min", file=sys.stderr, flush=True)
     medians = {setting: [statistics.median(column) for column in zip(*values)] for setting, values in rates.items()}
     baseline = medians[settings[0]]
@@ -116,11 +117,11 @@ def local_batch(classifier, clips, paths, workers, results, on_video):
     return run_batch(classifier, clips, results, paths, workers=workers, on_video=on_video)
 
 
-def ray_batch(classifier, clips, paths, load_options, actors, cpus_per_actor, results, on_video):
+def ray_batch(classifier, clips, paths, load, actors, cpus_per_actor, results, on_video):
     from movinet_cli.distributed import run_batch_on_ray
 
     return run_batch_on_ray(
-        classifier, clips, results, paths, load_options=load_options, actors=actors, cpus_per_actor=cpus_per_actor, on_video=on_video
+        classifier, clips, results, paths, load=load, actors=actors, cpus_per_actor=cpus_per_actor, on_video=on_video
     )
 
 

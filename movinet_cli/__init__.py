@@ -2,28 +2,48 @@
 
 Library use::
 
-    from movinet_cli import load_classifier
+    from movinet_cli import ReadOptions, RunOptions, classify_many, load_classifier
     classifier = load_classifier("a0-base")          # once: fetch, convert, compile
     result = classifier.classify("video.mp4", top_k=3)
     print(result.predictions[0].label)
+    for outcome in classify_many(classifier, ["a.mp4", "b.mp4"], ReadOptions(fps=5), RunOptions(top_k=3)):
+        print(outcome.video, outcome.result.predictions[0].label if outcome.ok else outcome.error)
 """
 
 __version__ = "0.1.0"
 
-from .classify import Classifier, Prediction, Result, classify_video, load_classifier, prepare_model
 from .errors import EngineError, LabelsError, ModelError, MovinetError, VideoError
 from .models import VARIANTS
+from .options import ModelOptions, ReadOptions, RunOptions
+
+# The pipeline imports NumPy and OpenCV: it is imported when first used, so that the command
+# line's --help (which imports this package) stays instant.
+_PIPELINE = ("Classifier", "Outcome", "Prediction", "Result", "StreamState", "classify_many", "classify_video", "load_classifier", "prepare_model")
+
+
+def __getattr__(name):
+    if name in _PIPELINE:
+        from . import classify
+
+        return getattr(classify, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "Classifier",
     "EngineError",
     "LabelsError",
     "ModelError",
+    "ModelOptions",
     "MovinetError",
+    "Outcome",
     "Prediction",
+    "ReadOptions",
     "Result",
+    "RunOptions",
+    "StreamState",
     "VARIANTS",
     "VideoError",
+    "classify_many",
     "classify_video",
     "load_classifier",
     "prepare_model",

@@ -11,23 +11,22 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import fcntl
 import json
 import os
 import sys
 import time
-from collections import deque
 from dataclasses import dataclass
-from pathlib import Path, PurePath
-from typing import IO, Callable, Iterable, Iterator
+from pathlib import PurePath
+from typing import IO, Callable, Iterable
 
-from .classify import Classifier, FrameSource, Result
-from .errors import MovinetError, OutputError, UsageError, VideoError
+from .classify import Classifier, classify_many
+from .errors import MovinetError, OutputError, UsageError
 from .files import atomic_writer, check_output_path, is_special
-from .output import csv_header, csv_row, csv_text, legacy_csv_header, read_csv
+from .options import BATCH_FORMATS, DEFAULT_WORKERS, VIDEO_EXTENSIONS, ReadOptions, RunOptions
+from .output import csv_header, legacy_csv_header, read_csv, result_row, rows_text
 
-VIDEO_EXTENSIONS = ("3gp", "avi", "flv", "m4v", "mkv", "mov", "mp4", "mpeg", "mpg", "mts", "ts", "webm", "wmv")
-BATCH_FORMATS = ("csv", "jsonl")
 STATUSES = ("ok", "error")
 
 
@@ -280,9 +279,7 @@ class ResultsFile:
         self._handle = _open(kept, "w")
 
     def _text(self, rows: list[dict], header: bool = False) -> str:
-        if self.format == "csv":
-            return csv_text(rows, self.header, with_header=header)
-        return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        return rows_text(self.format, rows, self.header, with_header=header)
 
     def _start(self) -> None:
         self._append(self._text([], header=True))
@@ -305,7 +302,7 @@ class ResultsFile:
         return [path for path in paths if path not in self.done]
 
     def write(self, row: dict) -> None:
-        """Appends one row (see ``results_row``) and flushes it."""
+        """Appends one row (see ``output.result_row``) and flushes it."""
         self._append(self._text([row]))
 
     def sort(self, order: list[str]) -> None:
@@ -326,106 +323,25 @@ class ResultsFile:
                 self._handle.close()
 
 
-def results_row(format: str, top_k: int, path: str, result: Result | None, error: str, classifier: Classifier, seconds: float) -> dict:
-    """One video's row for a results file of ``format``: its predictions, or its ``error``
-    (one line) with the model, engine and mode that failed on it, and ``seconds`` taken.
-    Plain strings and numbers, so a row travels as JSON (from a Ray actor) unchanged."""
-    if format == "csv":
-        row = csv_row(top_k, path, result, error)
-    else:
-        row = {"path": path, "status": "error" if error else "ok", "error": error}
-        if result:
-            row.update({key: value for key, value in result.to_dict().items() if key != "path"})
-    if not result:
-        row.update(
-            model=classifier.source.name,
-            engine=classifier.model.engine,
-            precision=classifier.model.precision,
-            mode=classifier.mode,
-            seconds=round(seconds, 3),
-        )
-    return row
-
-
-def classify_all(
-    classifier: Classifier,
-    directory: str | os.PathLike,
-    paths: list[str],
-    *,
-    workers: int = 2,
-    open_options: dict | None = None,
-    run_options: dict | None = None,
-    on_start: Callable[[str], None] | None = None,
-) -> Iterator[tuple[str, Result | None, str, float]]:
-    """Yields ``(path, result, error, seconds)`` for each relative path, in order.
-
-    A video that fails gets ``result=None`` and a one-line ``error``; the others go on.
-    Each video is decoded in a child process, at most one window (or a few chunks) ahead
-    of the model; with ``workers > 0``, that many videos after the current one are decoded
-    ahead too.
-    """
-    open_options, run_options = open_options or {}, run_options or {}
-    frames_ahead = classifier.frames_ahead(
-        fps=open_options.get("fps"), **{key: run_options[key] for key in ("window", "chunk") if key in run_options}
-    )
-
-    def start(path: str) -> FrameSource | MovinetError:
-        try:
-            return classifier.open(Path(directory, path), ahead=frames_ahead, **open_options)
-        except MovinetError as error:
-            return error
-
-    remaining, ahead = iter(paths), deque()
-    try:
-        while True:
-            while len(ahead) < workers + 1:
-                path = next(remaining, None)
-                if path is None:
-                    break
-                ahead.append((path, start(path)))
-            if not ahead:
-                return
-            path, source = ahead.popleft()
-            if on_start:
-                on_start(path)
-            began = time.perf_counter()
-            try:
-                if isinstance(source, MovinetError):
-                    raise source
-                result = classifier.run(source, **run_options)
-            except VideoError as error:
-                yield path, None, error.reason, time.perf_counter() - began
-            except MovinetError as error:
-                yield path, None, str(error), time.perf_counter() - began
-            except Exception as error:  # a broken file must not stop the batch
-                yield path, None, f"unexpected {type(error).__name__}: {error}", time.perf_counter() - began
-            else:
-                yield path, result, "", time.perf_counter() - began
-    finally:
-        for _, source in ahead:
-            if isinstance(source, FrameSource):
-                source.close()
-
-
 def run_batch(
     classifier: Classifier,
     directory: str | os.PathLike,
     results: ResultsFile,
     paths: list[str],
+    read: ReadOptions = ReadOptions(),
+    run: RunOptions = RunOptions(),
     *,
-    workers: int = 2,
-    open_options: dict | None = None,
-    run_options: dict | None = None,
+    workers: int = DEFAULT_WORKERS,
     on_start: Callable[[str], None] | None = None,
     on_video: Callable[[dict], None] | None = None,
 ) -> Summary:
     """Classifies ``paths`` (relative to ``directory``) not already in ``results.done``,
-    writing a row per video; ``on_start`` is told when each one starts and ``on_video``
-    gets each row written (see ``write_rows``)."""
-    videos = classify_all(
-        classifier, directory, results.todo(paths), workers=workers, open_options=open_options, run_options=run_options, on_start=on_start
-    )
-    rows = (results_row(results.format, results.top_k, path, result, error, classifier, seconds) for path, result, error, seconds in videos)
+    writing a row per video (see ``write_rows``), with ``workers`` videos decoded ahead of
+    the one being classified; ``on_start`` is told when each one starts and ``on_video``
+    gets each row written. The rows hold ``results.top_k`` predictions."""
+    run = dataclasses.replace(run, top_k=results.top_k)
+    outcomes = classify_many(classifier, results.todo(paths), read, run, directory=directory, ahead=workers, on_start=on_start)
+    rows = (result_row(results.format, results.top_k, outcome, classifier.info) for outcome in outcomes)
     return write_rows(results, paths, rows, on_video)
 
 

@@ -1,33 +1,38 @@
-"""The classification pipeline: a video (file or frames) in, top-k Kinetics labels out.
+"""The classification pipeline: videos (files or frames) in, top-k Kinetics labels out.
 
 ``load_classifier`` finds, fetches and opens a model once; ``Classifier.classify`` runs it
-on one video. Base models see windows of at most one training clip (10 s); the video's
-answer is the mean of the windows' probabilities weighted by their frame counts. Stream
-models see chunks of frames with their states carried from chunk to chunk across the
-whole video; the answer is the latest output (``aggregate="last"``) or the frame-weighted
-mean of every step's probabilities (``aggregate="mean"``).
+on one video, and ``classify_many`` on many, yielding each one's result or error (every
+command and backend goes through it). Base models see windows of at most one training clip
+(10 s); the video's answer is the mean of the windows' probabilities weighted by their frame
+counts. Stream models see chunks of frames with their states carried from chunk to chunk
+across the whole video (``StreamState``, which ``live`` uses too); the answer is the latest
+output (``aggregate="last"``) or the frame-weighted mean of every step's probabilities
+(``aggregate="mean"``).
+
+What to read and how to run are ``options.ReadOptions`` and ``options.RunOptions``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
 from . import engines, labels as labels_module, models
-from .errors import VideoError
+from .errors import MovinetError, VideoError, one_line
 from .isolated import IsolatedReader
+from .options import ModelOptions, ReadOptions, RunOptions, with_overrides
 from .saved_model import describe
 from .video import MIN_FRAMES, windows
 
-AGGREGATES = ("last", "mean")
-DEFAULT_TOP_K = 5
-DEFAULT_CHUNK = 8  # stream-model frames per call: one call per frame costs far more per frame
 STREAM_CHUNKS_AHEAD = 4  # chunks decoded ahead of the stream model
-MODE_OF_KIND = {kind: mode for mode, kind in models.MODES.items()}
+
+Progress = Callable[[float, "float | None"], None]  # (video time reached, expected end), seconds
 
 
 @dataclass
@@ -80,7 +85,22 @@ class Result:
 
 
 @dataclass
-class FrameSource:
+class Outcome:
+    """One video of ``classify_many``: its result, or why it has none."""
+
+    video: str  # as given
+    result: Result | None  # None when the video failed
+    error: str = ""  # one line when it failed (without the video's name), else ""
+    seconds: float = 0.0  # wall-clock time taken
+    exception: Exception | None = None  # an unexpected error behind ``error`` (a bug, not a bad file), for its traceback
+
+    @property
+    def ok(self) -> bool:
+        return self.result is not None
+
+
+@dataclass
+class OpenedVideo:
     """One video's frames at the model's rate, opened by ``Classifier.open``."""
 
     path: str | None  # None for frames passed as an array
@@ -102,6 +122,31 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     """Probabilities [C] float32 from logits [C]."""
     shifted = np.exp(logits - np.max(logits))
     return (shifted / shifted.sum()).astype(np.float32)
+
+
+def top_predictions(probabilities: np.ndarray, labels: list[str], k: int) -> list[Prediction]:
+    """The ``k`` most probable of ``probabilities`` [C] with their ``labels``, most probable first."""
+    order = np.argsort(probabilities)[::-1][:k]
+    return [Prediction(labels[i], float(probabilities[i])) for i in order]
+
+
+class StreamState:
+    """A stream model's memory of the frames it has seen: ``step`` feeds it frames and returns
+    the probabilities after them; ``reset`` forgets them (the next step starts afresh)."""
+
+    def __init__(self, model: engines.StreamModel):
+        self._model = model
+        self._states = None
+
+    def step(self, frames: np.ndarray) -> np.ndarray:
+        """Frames [n, H, W, 3] float32 RGB in [0, 1] -> probabilities [C] float32 after them."""
+        if self._states is None:
+            self._states = self._model.init_states(frames.shape[:3])
+        logits, self._states = self._model.step(frames, self._states)
+        return softmax(logits)
+
+    def reset(self) -> None:
+        self._states = None
 
 
 class Classifier:
@@ -127,74 +172,72 @@ class Classifier:
 
     @property
     def mode(self) -> str:
-        return MODE_OF_KIND[engines.kind_of(self.model)]
+        """"clip" (a base model) or "stream"."""
+        return models.mode_of(engines.kind_of(self.model))
 
-    def frames_ahead(self, *, fps: float | None = None, window: float = models.CLIP_SECONDS, chunk: int = DEFAULT_CHUNK) -> int:
-        """Frames to decode ahead of the model: one window (clip mode, ``window`` seconds at
-        ``fps``) or ``STREAM_CHUNKS_AHEAD`` chunks of ``chunk`` frames (stream mode)."""
+    @property
+    def info(self) -> dict:
+        """What runs: model (as named), engine, precision and mode; rows of failed videos carry it."""
+        return {"model": self.source.name, "engine": self.model.engine, "precision": self.model.precision, "mode": self.mode}
+
+    def reading(self, read: ReadOptions) -> ReadOptions:
+        """``read`` with this model's frame rate and size where it names none."""
+        return read.for_model(self.fps, self.size)
+
+    def frames_ahead(self, read: ReadOptions, run: RunOptions) -> int:
+        """Frames to decode ahead of the model: one window (clip mode) or
+        ``STREAM_CHUNKS_AHEAD`` chunks (stream mode)."""
         if self.mode == "clip":
-            return max(1, round(window * (fps or self.fps)))
-        return STREAM_CHUNKS_AHEAD * chunk
+            return max(1, round(run.window * self.reading(read).fps))
+        return STREAM_CHUNKS_AHEAD * run.chunk
 
-    def open(
-        self,
-        video: str | os.PathLike | np.ndarray,
-        *,
-        fps: float | None = None,
-        size: int | None = None,
-        resize: str = "crop",
-        start: float = 0.0,
-        end: float | None = None,
-        ahead: int | None = None,
-    ) -> FrameSource:
+    def predictions(self, probabilities: np.ndarray, k: int) -> list[Prediction]:
+        """The top ``k`` of ``probabilities`` [C] with their labels."""
+        return top_predictions(probabilities, self.labels, k)
+
+    def stream_state(self) -> StreamState:
+        """Fresh memory for this (stream) model."""
+        return StreamState(self.model)
+
+    def open(self, video: str | os.PathLike | np.ndarray, read: ReadOptions = ReadOptions(), *, ahead: int | None = None) -> OpenedVideo:
         """Opens a video for ``run``: a file path, or frames [T, H, W, 3] float32 RGB in
-        [0, 1] already at ``fps``. Options as for ``classify``; a file is decoded in a child
-        process (see ``isolated``) up to ``ahead`` frames ahead of the model (default: one
-        10-s window in clip mode, ``STREAM_CHUNKS_AHEAD`` default chunks in stream mode).
-        Raises VideoError for a file that cannot be opened (one with too few frames, or one
-        that crashes the decoder, raises while its frames are read)."""
-        fps, size = fps or self.fps, size or self.size
+        [0, 1] already at the frame rate. A file is decoded in a child process (see
+        ``isolated``) up to ``ahead`` frames ahead of the model (default: one 10-s window in
+        clip mode, ``STREAM_CHUNKS_AHEAD`` default chunks in stream mode). Raises VideoError
+        for a file that cannot be opened (one with too few frames, or one that crashes the
+        decoder, raises while its frames are read)."""
+        read = self.reading(read)
         if isinstance(video, np.ndarray):
             if video.ndim != 4 or video.shape[-1] != 3 or len(video) < MIN_FRAMES:
                 raise VideoError("<array>", f"expected frames [T>={MIN_FRAMES}, H, W, 3], got shape {video.shape}")
-            frames = ((index / fps, frame) for index, frame in enumerate(video.astype(np.float32)))
-            return FrameSource(None, fps, frames, len(video) / fps)
-        ahead = self.frames_ahead(fps=fps) if ahead is None else ahead
-        reader = IsolatedReader(video, ahead=ahead, fps=fps, size=size, resize=resize, crop_scale=self.crop_scale, start_s=start, end_s=end)
-        return FrameSource(reader.path, fps, reader.frames(), end or reader.info.claimed_duration_s, reader)
+            frames = ((index / read.fps, frame) for index, frame in enumerate(video.astype(np.float32)))
+            return OpenedVideo(None, read.fps, frames, len(video) / read.fps)
+        ahead = self.frames_ahead(read, RunOptions()) if ahead is None else ahead
+        reader = IsolatedReader(
+            video, ahead=ahead, fps=read.fps, size=read.size, resize=read.resize, crop_scale=self.crop_scale, start_s=read.start, end_s=read.end
+        )
+        return OpenedVideo(reader.path, read.fps, reader.frames(), read.end or reader.info.claimed_duration_s, reader)
 
-    def run(
-        self,
-        source: FrameSource,
-        *,
-        top_k: int = DEFAULT_TOP_K,
-        aggregate: str = "last",
-        chunk: int = DEFAULT_CHUNK,
-        window: float = models.CLIP_SECONDS,
-        progress: Callable[[float, float | None], None] | None = None,
-    ) -> Result:
+    def run(self, opened: OpenedVideo, run: RunOptions = RunOptions(), progress: Progress | None = None) -> Result:
         """Classifies an opened video (see ``classify``) and closes it."""
-        if aggregate not in AGGREGATES:
-            raise ValueError(f"aggregate must be one of {AGGREGATES}, got {aggregate!r}")
         began = time.perf_counter()
-        report = (lambda done: progress(done, source.expected_end_s)) if progress else None
+        report = (lambda done: progress(done, opened.expected_end_s)) if progress else None
         if report:
             report(0.0)
         try:
             if self.mode == "stream":
-                probabilities, steps = self._run_stream(windows(source.frames, chunk, source.fps), aggregate, report)
+                probabilities, steps = self._run_stream(windows(opened.frames, run.chunk, opened.fps), run.aggregate, report)
             else:
-                probabilities, steps = self._run_clip(windows(source.frames, max(1, round(window * source.fps)), source.fps), report)
+                probabilities, steps = self._run_clip(windows(opened.frames, max(1, round(run.window * opened.fps)), opened.fps), report)
         finally:
-            source.close()
-        order = np.argsort(probabilities)[::-1][:top_k]
+            opened.close()
         total_frames = sum(step.frames for step in steps)
-        stats = source.reader.stats if source.reader else None
+        stats = opened.reader.stats if opened.reader else None
         return Result(
-            path=source.path,
-            predictions=[Prediction(self.labels[i], float(probabilities[i])) for i in order],
+            path=opened.path,
+            predictions=self.predictions(probabilities, run.top_k),
             probabilities=probabilities,
-            duration_s=stats.duration_s if stats else total_frames / source.fps,
+            duration_s=stats.duration_s if stats else total_frames / opened.fps,
             frames=total_frames,
             steps=steps,
             model=self.source.name,
@@ -208,37 +251,27 @@ class Classifier:
     def classify(
         self,
         video: str | os.PathLike | np.ndarray,
+        read: ReadOptions | None = None,
+        run: RunOptions | None = None,
         *,
-        top_k: int = DEFAULT_TOP_K,
-        fps: float | None = None,
-        size: int | None = None,
-        resize: str = "crop",
-        start: float = 0.0,
-        end: float | None = None,
-        aggregate: str = "last",
-        chunk: int = DEFAULT_CHUNK,
-        window: float = models.CLIP_SECONDS,
-        progress: Callable[[float, float | None], None] | None = None,
+        progress: Progress | None = None,
+        **options,
     ) -> Result:
         """Classifies one video.
 
         Args:
-            video: a file path, or frames [T, H, W, 3] float32 RGB in [0, 1] already at ``fps``.
-            top_k: number of predictions to return.
-            fps, size: override the model's frame rate (frames/s) and input size (pixels).
-            resize: "crop" (Kinetics eval), "squash" or "pad" (letterbox).
-            start, end: classify only [start, end) of the video, seconds.
-            aggregate: stream mode only: "last" output or "mean" of every step.
-            chunk: stream mode only: frames per model call.
-            window: clip mode only: window length, seconds (one training clip by default).
+            video: a file path, or frames [T, H, W, 3] float32 RGB in [0, 1] already at the
+                frame rate.
+            read, run: what to read and how to run (``options.ReadOptions``, ``RunOptions``).
             progress: called at the start and after each step with the video time reached
                 and the expected end time (seconds; None if unknown).
+            **options: fields of either to set, for short: ``classify(path, top_k=3, fps=5)``.
 
         Raises VideoError for a video that cannot be classified.
         """
-        ahead = self.frames_ahead(fps=fps, window=window, chunk=chunk)
-        source = self.open(video, fps=fps, size=size, resize=resize, start=start, end=end, ahead=ahead)
-        return self.run(source, top_k=top_k, aggregate=aggregate, chunk=chunk, window=window, progress=progress)
+        read, run = with_overrides(read, run, options)
+        opened = self.open(video, read, ahead=self.frames_ahead(read, run))
+        return self.run(opened, run, progress)
 
     def _run_clip(self, clips: Iterator, progress) -> tuple[np.ndarray, list[Step]]:
         steps = []
@@ -250,15 +283,69 @@ class Classifier:
         return frame_weighted_mean(steps), steps
 
     def _run_stream(self, chunks: Iterator, aggregate: str, progress) -> tuple[np.ndarray, list[Step]]:
-        steps, states = [], None
+        steps, state = [], self.stream_state()
         for chunk in chunks:
-            if states is None:
-                states = self.model.init_states(chunk.frames.shape[:3])
-            logits, states = self.model.step(chunk.frames, states)
-            steps.append(Step(chunk.start_s, chunk.end_s, len(chunk.frames), softmax(logits)))
+            steps.append(Step(chunk.start_s, chunk.end_s, len(chunk.frames), state.step(chunk.frames)))
             if progress:
                 progress(chunk.end_s)
         return (steps[-1].probabilities if aggregate == "last" else frame_weighted_mean(steps)), steps
+
+
+def classify_many(
+    classifier: Classifier,
+    videos: Iterable[str],
+    read: ReadOptions = ReadOptions(),
+    run: RunOptions = RunOptions(),
+    *,
+    directory: str | os.PathLike | None = None,
+    ahead: int = 0,
+    on_start: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
+) -> Iterator[Outcome]:
+    """Classifies each of ``videos`` (paths, relative to ``directory`` if given) and yields
+    its ``Outcome``, in order. A video that fails gets a one-line error and the others go
+    on, whatever the failure (a decoder crash included); Ctrl-C stops.
+
+    Each video is decoded in a child process, at most one window (or a few chunks) ahead of
+    the model; with ``ahead > 0``, that many videos after the current one are decoded ahead
+    too. ``on_start`` is told each video as it starts; ``progress`` is ``classify``'s, for
+    the video running.
+    """
+    frames_ahead = classifier.frames_ahead(read, run)
+
+    def start(video: str) -> OpenedVideo | MovinetError:
+        try:
+            return classifier.open(Path(directory, video) if directory is not None else video, read, ahead=frames_ahead)
+        except MovinetError as error:
+            return error
+
+    remaining, opened = iter(videos), []
+    try:
+        while True:
+            while len(opened) < ahead + 1 and (video := next(remaining, None)) is not None:
+                opened.append((video, start(video)))
+            if not opened:
+                return
+            video, source = opened.pop(0)
+            if on_start:
+                on_start(video)
+            began = time.perf_counter()
+            try:
+                if isinstance(source, MovinetError):
+                    raise source
+                result = classifier.run(source, run, progress)
+            except VideoError as error:
+                yield Outcome(video, None, error.reason, time.perf_counter() - began)
+            except MovinetError as error:
+                yield Outcome(video, None, one_line(error), time.perf_counter() - began)
+            except Exception as error:  # a broken file must not stop the others
+                yield Outcome(video, None, f"unexpected {type(error).__name__}: {one_line(error)}", time.perf_counter() - began, error)
+            else:
+                yield Outcome(video, result, "", time.perf_counter() - began)
+    finally:
+        for _, source in opened:
+            if isinstance(source, OpenedVideo):
+                source.close()
 
 
 def frame_weighted_mean(steps: list[Step]) -> np.ndarray:
@@ -268,12 +355,12 @@ def frame_weighted_mean(steps: list[Step]) -> np.ndarray:
 
 
 def load_classifier(
-    model: str | None = None,
+    model: str | None = ModelOptions.model,
     *,
-    mode: str | None = None,
-    engine: str = "auto",
-    precision: str = "auto",
-    labels: str | os.PathLike | None = None,
+    mode: str | None = ModelOptions.mode,
+    engine: str = ModelOptions.engine,
+    precision: str = ModelOptions.precision,
+    labels: str | os.PathLike | None = ModelOptions.labels,
     log: Callable[[str], None] | None = None,
 ) -> Classifier:
     """Finds, fetches (once, into the cache) and opens a model.
@@ -311,7 +398,8 @@ def prepare_model(model: str, *, log: Callable[[str], None] | None = None) -> st
     return directory
 
 
-def classify_video(video: str | os.PathLike | np.ndarray, model: str | None = None, **options) -> Result:
-    """One-shot convenience: ``load_classifier(model)`` then ``classify(video, **options)``."""
-    load_options = {key: options.pop(key) for key in ("mode", "engine", "precision", "labels") if key in options}
-    return load_classifier(model, **load_options).classify(video, **options)
+def classify_video(
+    video: str | os.PathLike | np.ndarray, load: ModelOptions = ModelOptions(), read: ReadOptions | None = None, run: RunOptions | None = None
+) -> Result:
+    """One-shot convenience: the model of ``load`` loaded, then ``classify(video, read, run)``."""
+    return load_classifier(**dataclasses.asdict(load)).classify(video, read, run)

@@ -6,6 +6,7 @@ error, 130 interrupted (Ctrl-C).
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import functools
 import math
@@ -15,14 +16,27 @@ import sys
 import click
 
 from . import __version__
-from .batch import BATCH_FORMATS, VIDEO_EXTENSIONS
-from .classify import AGGREGATES
-from .engines import ENGINES
-from .engines.openvino import PRECISIONS
 from .errors import MovinetError, OutputError, UsageError
-from .models import CLIP_SECONDS, MODES
+from .models import MODES
+from .options import (
+    AGGREGATES,
+    BATCH_FORMATS,
+    DEFAULT_WORKERS,
+    ENGINES,
+    MAX_CHUNK,
+    MAX_FPS,
+    MAX_SIZE,
+    MIN_FPS,
+    MIN_SIZE,
+    OUTPUT_FORMATS,
+    PRECISIONS,
+    RESIZE_MODES,
+    VIDEO_EXTENSIONS,
+    ModelOptions,
+    ReadOptions,
+    RunOptions,
+)
 from .output import printable
-from .video import RESIZE_MODES
 
 EXIT_CODES = """\b
 Exit codes: 0 all videos classified, 1 a video or the model failed
@@ -88,12 +102,6 @@ class FiniteFloat(click.FloatRange):
         return number
 
 
-MIN_FPS = 0.01  # frames/s: one frame every 100 s
-MAX_FPS = 60  # frames/s: 5x the fastest variant's 12; a 10-s window at 60 fps of A5 input is 737 MB
-MAX_SIZE = 640  # pixels: 2x the largest variant's 320; a frame at 640 is 4.7 MB of float32
-MAX_CHUNK = 128  # stream frames per call: results do not depend on it, memory does
-
-
 @click.group("movinet", cls=MovinetGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "--version", prog_name="movinet")
 def cli():
@@ -119,55 +127,75 @@ def _options(*options):
 
 
 engine_option = click.option(
-    "--engine", type=click.Choice(ENGINES), default="auto", show_default=True, help="auto: TensorFlow if it sees a GPU, else OpenVINO."
+    "--engine", type=click.Choice(ENGINES), default=ModelOptions.engine, show_default=True, help="auto: TensorFlow if it sees a GPU, else OpenVINO."
 )
 precision_option = click.option(
     "--precision",
     type=click.Choice(PRECISIONS),
-    default="auto",
+    default=ModelOptions.precision,
     show_default=True,
     help="OpenVINO inference precision: auto is bf16 (the published models' own) where the CPU has it natively, else f32.",
 )
 labels_option = click.option(
     "--labels",
     type=click.Path(exists=True, dir_okay=False),
-    default=None,
+    default=ModelOptions.labels,
     help="Label file, one per line in logit order (for a fine-tuned model).  [default: Kinetics-600]",
 )
 fps_option = click.option(
-    "--fps", type=FiniteFloat(min=MIN_FPS, max=MAX_FPS), default=None, help=f"Frames/s fed to the model, {MIN_FPS:g} to {MAX_FPS}.  [default: the model's]"
+    "--fps", type=FiniteFloat(min=MIN_FPS, max=MAX_FPS), default=ReadOptions.fps, help=f"Frames/s fed to the model, {MIN_FPS:g} to {MAX_FPS}.  [default: the model's]"
 )
 size_option = click.option(
-    "--size", type=click.IntRange(min=8, max=MAX_SIZE), default=None, help=f"Frame size in pixels (square), 8 to {MAX_SIZE}.  [default: the model's]"
+    "--size",
+    type=click.IntRange(min=MIN_SIZE, max=MAX_SIZE),
+    default=ReadOptions.size,
+    help=f"Frame size in pixels (square), {MIN_SIZE} to {MAX_SIZE}.  [default: the model's]",
 )
+top_k_option = click.option("--top-k", "-k", type=click.IntRange(min=1), default=RunOptions.top_k, show_default=True, help="Labels per video.")
+
+def _model_value(function):
+    """Passes the command ``load`` (``options.ModelOptions``) in place of the options it is built from."""
+
+    @functools.wraps(function)
+    def wrapper(*args, model, mode, engine, precision, labels, **kwargs):
+        return function(*args, load=ModelOptions(model=model, mode=mode, engine=engine, precision=precision, labels=labels), **kwargs)
+
+    return wrapper
+
 
 model_options = _options(
     click.option(
         "--model",
         "-m",
-        default=None,
+        default=ModelOptions.model,
         help="Registry name (a0-base ... a5-stream, or a0 ... a5), TF Hub/Kaggle URL, or SavedModel "
         "directory.  [default: a5-base; a5-stream with --mode stream]",
     ),
     click.option(
         "--mode",
         type=click.Choice(tuple(MODES)),
-        default=None,
+        default=ModelOptions.mode,
         help="clip: a base model on windows of up to 10 s; stream: a stream model frame by frame, "
         "states carried.  [default: clip, or the kind of --model]",
     ),
     engine_option,
     precision_option,
     labels_option,
+    _model_value,
 )
 
 
-def _check_range(function):
+def _option_values(function):
+    """Passes the command ``read`` and ``run`` (``options.ReadOptions`` and ``RunOptions``)
+    in place of the options they are built from."""
+
     @functools.wraps(function)
-    def wrapper(*args, start, end, **kwargs):
+    def wrapper(*args, fps, size, resize, start, end, chunk, aggregate, top_k, **kwargs):
         if end is not None and end <= start:
             raise click.BadParameter(f"--end ({end:g}) must be after --start ({start:g})", param_hint="--end")
-        return function(*args, start=start, end=end, **kwargs)
+        read = ReadOptions(fps=fps, size=size, resize=resize, start=start, end=end)
+        run = RunOptions(top_k=top_k, chunk=chunk, aggregate=aggregate)
+        return function(*args, read=read, run=run, **kwargs)
 
     return wrapper
 
@@ -178,27 +206,27 @@ input_options = _options(
     click.option(
         "--resize",
         type=click.Choice(RESIZE_MODES),
-        default="crop",
+        default=ReadOptions.resize,
         show_default=True,
         help="crop: shorter side to the variant's eval size, then centre crop (Kinetics eval); squash; pad (letterbox).",
     ),
-    click.option("--start", type=FiniteFloat(min=0), default=0.0, help="Start at this second of the video."),
-    click.option("--end", type=FiniteFloat(min=0, min_open=True), default=None, help="Stop at this second."),
+    click.option("--start", type=FiniteFloat(min=0), default=ReadOptions.start, help="Start at this second of the video."),
+    click.option("--end", type=FiniteFloat(min=0, min_open=True), default=ReadOptions.end, help="Stop at this second."),
     click.option(
         "--chunk",
         type=click.IntRange(min=1, max=MAX_CHUNK, clamp=True),
-        default=8,
+        default=RunOptions.chunk,
         show_default=True,
         help=f"Stream mode: frames per model call, at most {MAX_CHUNK} (the result does not depend on it).",
     ),
     click.option(
         "--aggregate",
         type=click.Choice(AGGREGATES),
-        default="last",
+        default=RunOptions.aggregate,
         show_default=True,
         help="Stream mode: the model's latest output, or the mean over all frames.",
     ),
-    _check_range,
+    _option_values,
 )
 
 
@@ -213,10 +241,10 @@ def _stderr_logger(quiet: bool):
     return None if quiet else notice
 
 
-def _load(model, mode, engine, precision, labels, quiet, verbose):
+def _load(load: ModelOptions, quiet: bool, verbose: bool):
     from .classify import load_classifier
 
-    classifier = load_classifier(model, mode=mode, engine=engine, precision=precision, labels=labels, log=_stderr_logger(quiet))
+    classifier = load_classifier(**dataclasses.asdict(load), log=_stderr_logger(quiet))
     if verbose:
         click.echo(f"model: {classifier.source.name} ({classifier.source.handle})", err=True)
         click.echo(f"engine: {classifier.model.engine} ({classifier.engine_reason})", err=True)
@@ -224,20 +252,32 @@ def _load(model, mode, engine, precision, labels, quiet, verbose):
     return classifier
 
 
-def _progress_bar(name: str, quiet: bool):
-    """A tqdm bar on stderr in seconds of video, hidden when stderr is not a terminal."""
-    from tqdm import tqdm
+class _VideoBars:
+    """A tqdm bar on stderr per video, in seconds of video, hidden when stderr is not a
+    terminal: ``start`` one, ``update`` it (``classify``'s progress), ``close`` it."""
 
-    bar_format = "{l_bar}{bar}| {n:.1f}/{total_fmt} s video [{elapsed}<{remaining}]"  # total "?" until known
-    bar = tqdm(desc=printable(name), unit="s", disable=True if quiet else None, leave=False, file=sys.stderr, bar_format=bar_format)
+    def __init__(self, quiet: bool):
+        self.quiet, self.bar = quiet, None
 
-    def update(done_s: float, total_s: float | None) -> None:
-        if total_s and bar.total != total_s:
-            bar.total = total_s
-        bar.n = min(done_s, total_s or done_s)
-        bar.refresh()
+    def start(self, name: str) -> None:
+        from tqdm import tqdm
 
-    return bar, update
+        self.close()
+        bar_format = "{l_bar}{bar}| {n:.1f}/{total_fmt} s video [{elapsed}<{remaining}]"  # total "?" until known
+        self.bar = tqdm(
+            desc=printable(os.path.basename(name)), unit="s", disable=True if self.quiet else None, leave=False, file=sys.stderr, bar_format=bar_format
+        )
+
+    def update(self, done_s: float, total_s: float | None) -> None:
+        if total_s and self.bar.total != total_s:
+            self.bar.total = total_s
+        self.bar.n = min(done_s, total_s or done_s)
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def _report_option(help_text: str):
@@ -272,10 +312,8 @@ def _write_report(path: str, records, quiet: bool, source: str = "") -> None:
 @click.argument("videos", nargs=-1, required=True, metavar="VIDEO...")
 @model_options
 @input_options
-@click.option("--top-k", "-k", type=click.IntRange(min=1), default=5, show_default=True, help="Labels to show per video.")
-@click.option(
-    "--format", "-f", "output_format", type=click.Choice(("text", "json", "csv")), default="text", show_default=True, help="Output on stdout."
-)
+@top_k_option
+@click.option("--format", "-f", "output_format", type=click.Choice(OUTPUT_FORMATS), default="text", show_default=True, help="Output on stdout.")
 @click.option(
     "--timeline",
     type=click.Path(dir_okay=False),
@@ -293,9 +331,7 @@ def _write_report(path: str, records, quiet: bool, source: str = "") -> None:
 @_report_option("Write an HTML report: per video the top-k, the timeline with a picture per segment, and in stream mode a chart.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or notices on stderr.")
 @click.option("--verbose", "-v", is_flag=True, help="Say which model and engine run, and why.")
-def classify(
-    videos, model, mode, engine, precision, labels, top_k, output_format, timeline, timeline_step, output_video, report_path, quiet, verbose, **options
-):
+def classify(videos, load, read, run, output_format, timeline, timeline_step, output_video, report_path, quiet, verbose):
     """Print the top-k Kinetics-600 actions in each VIDEO.
 
     The model is loaded once for all videos. A video that cannot be read is reported on
@@ -308,11 +344,11 @@ def classify(
       movinet classify --mode stream --model a2 --start 30 --end 40 long.mkv
       movinet classify --model ./my_saved_model --labels my_labels.txt clip.mp4
     """
-    from . import output
-    from .report import error_record, record_from_result
-    from .timeline import segments, timeline_format, write_timeline
-
+    from .classify import classify_many
     from .files import check_output_path
+    from .output import Writer
+    from .report import error_record, record_from_result
+    from .timeline import bin_seconds, segments, timeline_format, write_timeline
     from .video import check_video_output
 
     if timeline:
@@ -330,60 +366,56 @@ def classify(
         except OutputError as error:
             raise click.BadParameter(str(error), param_hint="--output-video") from None
     _check_report_path(report_path)
-    classifier = _load(model, mode, engine, precision, labels, quiet, verbose)
-    # The base model sees at most one training clip at a time; a longer step pools windows.
-    if classifier.mode == "clip" and timeline_step:
-        options["window"] = min(timeline_step, CLIP_SECONDS)
-    bin_s = timeline_step if classifier.mode == "stream" or (timeline_step or 0) > CLIP_SECONDS else None
-    top_k = min(top_k, len(classifier.labels))
-    header = output.csv_header(top_k)
-    entries, timelines, records, failed = [], {}, [], 0
-    for index, video in enumerate(videos):
-        bar, progress = _progress_bar(os.path.basename(video), quiet)
-        try:
-            result = classifier.classify(video, top_k=top_k, progress=progress, **options)
-            if output_video:
+    if timeline_step:  # the base model sees at most one training clip at a time; a longer step pools windows
+        run = dataclasses.replace(run, window=min(timeline_step, RunOptions.window))
+    classifier = _load(load, quiet, verbose)
+    run = dataclasses.replace(run, top_k=min(run.top_k, len(classifier.labels)))
+    bin_s = bin_seconds(classifier.mode, timeline_step)
+    info = classifier.info
+    context = {  # the JSON document's, in this order
+        "model": info["model"],
+        "engine": info["engine"],
+        "engine_reason": classifier.engine_reason,
+        "precision": info["precision"],
+        "precision_reason": classifier.model.precision_reason,
+        "mode": info["mode"],
+    }
+    writer = Writer(output_format, lambda text: click.echo(text, nl=False), run.top_k, info, context)
+    bars = _VideoBars(quiet)
+    timelines, records, failed = {}, [], 0
+    try:
+        for outcome in classify_many(classifier, videos, read, run, on_start=bars.start, progress=bars.update):
+            bars.close()
+            video, result = outcome.video, outcome.result
+            if result and output_video:
                 from .overlay import annotate_video
 
                 annotate_video(video, output_video, result, classifier.labels)
-        except MovinetError as error:
-            failed += 1
-            click.echo(f"Error: {printable(str(error))}", err=True)
-            entries.append({"path": video, "error": str(error)})
-            if report_path:
-                records.append(error_record(video, getattr(error, "reason", str(error))))
-            if output_format == "csv":
-                click.echo(output.csv_text([output.csv_row(top_k, video, error=str(error))], header, index == 0), nl=False)
-            continue
-        finally:
-            bar.close()
-        for warning in result.warnings:
-            click.echo(printable(f"warning: {video}: {warning}"), err=True)
-        entries.append(result.to_dict() | {"path": video})
-        if timeline:
-            timelines[video] = segments(result, classifier.labels, bin_s)
-        if report_path:
-            records.append(record_from_result(video, result, classifier.labels, bin_s=bin_s))
-        if output_format == "text":
-            click.echo(("\n" if index else "") + output.text_table(result, video))
-        elif output_format == "csv":
-            click.echo(output.csv_text([output.csv_row(top_k, video, result)], header, index == 0), nl=False)
+            if not result:
+                failed += 1
+                hint = ""
+                if outcome.exception is not None:  # a bug of ours, not a bad file
+                    if os.environ.get("MOVINET_DEBUG"):
+                        raise outcome.exception
+                    hint = " (set MOVINET_DEBUG=1 to see the traceback)"
+                click.echo(f"Error: {printable(video)}: {printable(outcome.error)}{hint}", err=True)
+                if report_path:
+                    records.append(error_record(video, outcome.error))
+            else:
+                for warning in result.warnings:
+                    click.echo(printable(f"warning: {video}: {warning}"), err=True)
+                if timeline:
+                    timelines[video] = segments(result, classifier.labels, bin_s)
+                if report_path:
+                    records.append(record_from_result(video, result, classifier.labels, bin_s=bin_s))
+            writer.write(outcome)
+    finally:
+        bars.close()
     if timeline:
         write_timeline(timeline, timelines)
     if report_path:
         _write_report(report_path, records, quiet)
-    if output_format == "json":
-        click.echo(
-            output.json_document(
-                entries,
-                model=classifier.source.name,
-                engine=classifier.model.engine,
-                engine_reason=classifier.engine_reason,
-                precision=classifier.model.precision,
-                precision_reason=classifier.model.precision_reason,
-                mode=classifier.mode,
-            )
-        )
+    writer.close()
     if failed:
         sys.exit(1)
 
@@ -405,7 +437,7 @@ the others still run) or the model failed, 2 usage error, 130 interrupted
 @click.option("--resume", is_flag=True, help="Skip videos that already have an ok row in --output; retry the others.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --output.")
 @click.option(
-    "--workers", type=click.IntRange(min=0), default=2, show_default=True, help="Videos decoded ahead in child processes (0: one at a time; at most the CPU count). Not with --ray: there the actors are the parallelism."
+    "--workers", type=click.IntRange(min=0), default=DEFAULT_WORKERS, show_default=True, help="Videos decoded ahead in child processes (0: one at a time; at most the CPU count). Not with --ray: there the actors are the parallelism."
 )
 @click.option(
     "--ray",
@@ -423,13 +455,13 @@ the others still run) or the model failed, 2 usage error, 130 interrupted
 )
 @model_options
 @input_options
-@click.option("--top-k", "-k", type=click.IntRange(min=1), default=5, show_default=True, help="Labels per video.")
+@top_k_option
 @_report_option("Then write an HTML report of every row of --output (with --resume too): an index with a picture per video, filters and a summary.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary on stderr.")
 @click.option("--verbose", "-v", is_flag=True, help="Say which model and engine run, and why.")
 def batch(
     directory, output, output_format, recursive, ext, resume, overwrite, workers, ray_address, ray_actors, ray_cpus_per_actor,
-    model, mode, engine, precision, labels, top_k, report_path, quiet, verbose, **options
+    load, read, run, report_path, quiet, verbose
 ):
     """Classify every video in DIRECTORY into one CSV (or JSON-lines) row each.
 
@@ -473,10 +505,9 @@ def batch(
     paths = find_videos(directory, extensions, recursive)
     if not paths:
         raise click.ClickException(printable(f"no videos in {directory} (extensions: {', '.join(extensions)})"))
-    classifier = _load(model, mode, engine, precision, labels, quiet, verbose)
-    top_k = min(top_k, len(classifier.labels))
-    results = ResultsFile(output, output_format, top_k, resume=resume, overwrite=overwrite)
-    run_options = {key: options.pop(key) for key in ("aggregate", "chunk")} | {"top_k": top_k}
+    classifier = _load(load, quiet, verbose)
+    run = dataclasses.replace(run, top_k=min(run.top_k, len(classifier.labels)))
+    results = ResultsFile(output, output_format, run.top_k, resume=resume, overwrite=overwrite)
     bar = tqdm(total=len(results.todo(paths)), unit="video", desc="batch", disable=True if quiet else None, file=sys.stderr)
     try:
         if ray_address is None:
@@ -485,9 +516,9 @@ def batch(
                 directory,
                 results,
                 paths,
+                read,
+                run,
                 workers=workers,
-                open_options=options,
-                run_options=run_options,
                 on_start=lambda path: bar.set_postfix_str(printable(path), refresh=True),
                 on_video=lambda row: bar.update(1),
             )
@@ -500,11 +531,11 @@ def batch(
                     directory,
                     results,
                     paths,
-                    load_options={"model": model, "mode": mode, "engine": engine, "precision": precision, "labels": labels},
+                    read,
+                    run,
+                    load=load,
                     actors=ray_actors,
                     cpus_per_actor=ray_cpus_per_actor,
-                    open_options=options,
-                    run_options=run_options,
                     on_video=lambda row: (bar.set_postfix_str(printable(row["path"]), refresh=False), bar.update(1)),
                 )
     except KeyboardInterrupt:
@@ -589,18 +620,19 @@ def live(source, model, engine, precision, labels, window, output_format, top_k,
       movinet live rtsp://camera.local/stream --no-window --format jsonl
       movinet live match.mp4 --record annotated.mp4
     """
-    from .live import LiveSession, has_display, open_source
+    from .live import LiveSession, has_display
+    from .video import open_capture
 
     window = has_display() if window is None else window
-    opened = open_source(source)
+    opened = open_capture(source)
     try:
-        classifier = _load(model, "stream", engine, precision, labels, quiet, verbose)
+        classifier = _load(ModelOptions(model=model, mode="stream", engine=engine, precision=precision, labels=labels), quiet, verbose)
     except BaseException:
         opened.close()
         raise
     session = LiveSession(
         classifier, opened, realtime=not as_fast_as_possible, smoothing=smoothing, threshold=threshold,
-        top_k=min(top_k, len(classifier.labels)), record=record, fps=fps, size=size,
+        top_k=min(top_k, len(classifier.labels)), record=record, read=ReadOptions(fps=fps, size=size),
     )
     try:
         with session:

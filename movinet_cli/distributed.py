@@ -3,7 +3,7 @@
 The driver (this process) lists the videos, and a Ray Dataset of their paths goes through
 ``map_batches`` with ``VideoClassifier``: a pool of Ray actors, each holding one loaded
 classifier and classifying one video per call with the local batch's own loop
-(``batch.classify_all``: decoded in a child process, errors as rows). Each actor returns the
+(``classify.classify_many``: decoded in a child process, errors as rows). Each actor returns the
 video's finished row; the rows stream back to the driver, which alone writes the results file
 (``batch.write_rows``: flushed rows, the file's lock, resume, the final order).
 
@@ -28,10 +28,12 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from ._lazy import native_stderr_silenced
-from .batch import ResultsFile, Summary, classify_all, results_row, write_rows
-from .classify import Classifier, load_classifier
+from .batch import ResultsFile, Summary, write_rows
+from .classify import Classifier, Outcome, classify_many, load_classifier
 from .engines.openvino import CPU_THREADS_VARIABLE  # inference threads an engine may use: set in each actor
 from .errors import ModelError, MovinetError
+from .options import ModelOptions, ReadOptions, RunOptions
+from .output import result_row
 
 MAX_ATTEMPTS = 3  # tries of a video whose worker process dies: a video that kills it every time is an error row
 INSTALL_HINT = "pip install 'movinet-cli[ray]' (in a checkout: pip install '.[ray]')"
@@ -75,27 +77,27 @@ class VideoClassifier:
 
     Args:
         directory: the videos' directory (absolute, the same on every node).
-        load_options: ``load_classifier``'s keyword arguments (paths absolute).
+        load: the model to load (paths absolute).
         model_name: the model as the user named it, for the rows (the local batch's rows).
         format, top_k: the results file's row format and predictions per row.
-        open_options, run_options: ``classify_all``'s.
+        read, run: what to read and how to run.
         attempts: an ``AttemptCounter`` actor.
         cpus: the CPUs Ray gives this actor; its engine is told to use as many threads.
         fail_hook: for tests, called with each path before it is classified (to kill the actor).
     """
 
-    def __init__(self, directory, load_options, model_name, format, top_k, open_options, run_options, attempts, cpus, fail_hook=None):
+    def __init__(self, directory, load, model_name, format, top_k, read, run, attempts, cpus, fail_hook=None):
         # The engine reads this when it compiles: as many threads as this actor's CPUs, so
         # that actors sharing a node do not fight over its cores.
         os.environ[CPU_THREADS_VARIABLE] = str(max(1, int(cpus)))
         self.node = node_name()
         try:
-            self.classifier = load_classifier(**load_options)
+            self.classifier = load_classifier(**dataclasses.asdict(load))
         except MovinetError as error:  # it loaded on the driver: this node lacks something
             raise ModelError(f"{WORKER_LOAD_FAILED} {self.node}: {error}") from None
         self.classifier.source = dataclasses.replace(self.classifier.source, name=model_name)
         self.directory, self.format, self.top_k = directory, format, top_k
-        self.open_options, self.run_options = open_options, run_options
+        self.read, self.run = read, dataclasses.replace(run, top_k=top_k)
         self.attempts, self.fail_hook = attempts, fail_hook
 
     def __call__(self, batch: dict) -> dict:
@@ -113,15 +115,13 @@ class VideoClassifier:
                 f"the worker process died {MAX_ATTEMPTS} times classifying this video (killed, out of memory, "
                 f"or its node lost), on {', '.join(dict.fromkeys(tries[:-1]))}"
             )
-            return results_row(self.format, self.top_k, path, None, error, self.classifier, 0.0)
+            return result_row(self.format, self.top_k, Outcome(path, None, error), self.classifier.info)
         if self.fail_hook:
             self.fail_hook(path)
-        [(path, result, error, seconds)] = classify_all(
-            self.classifier, self.directory, [path], workers=0, open_options=self.open_options, run_options=self.run_options
-        )
-        if error and not os.access(Path(self.directory, path), os.R_OK):
-            error += f" on node {self.node} (the videos must be on a filesystem that every node shares, under the same path)"
-        return results_row(self.format, self.top_k, path, result, error, self.classifier, seconds)
+        [outcome] = classify_many(self.classifier, [path], self.read, self.run, directory=self.directory)
+        if outcome.error and not os.access(Path(self.directory, path), os.R_OK):
+            outcome.error += f" on node {self.node} (the videos must be on a filesystem that every node shares, under the same path)"
+        return result_row(self.format, self.top_k, outcome, self.classifier.info)
 
 
 @contextlib.contextmanager
@@ -175,12 +175,12 @@ def run_batch_on_ray(
     directory: str | os.PathLike,
     results: ResultsFile,
     paths: list[str],
+    read: ReadOptions = ReadOptions(),
+    run: RunOptions = RunOptions(),
     *,
-    load_options: dict,
+    load: ModelOptions,
     actors: int | None = None,
     cpus_per_actor: float = 1,
-    open_options: dict | None = None,
-    run_options: dict | None = None,
     on_video: Callable[[dict], None] | None = None,
     fail_hook: Callable[[str], None] | None = None,
 ) -> Summary:
@@ -189,9 +189,10 @@ def run_batch_on_ray(
     rows, written by this process only, in the same final order.
 
     Args:
-        classifier: this process's classifier, loaded with ``load_options`` (which checks the
-            model before any work starts); the rows name its model.
-        load_options: ``load_classifier``'s keyword arguments; each actor loads the model.
+        classifier: this process's classifier, loaded with ``load`` (which checks the model
+            before any work starts); the rows name its model.
+        read, run: what to read and how to run (``run.top_k`` is the results file's).
+        load: the model each actor loads.
         actors: actors in the pool; default: as many as the cluster's CPUs hold at
             ``cpus_per_actor`` each.
         cpus_per_actor: CPUs Ray reserves for each actor (and the threads its engine uses).
@@ -208,10 +209,11 @@ def run_batch_on_ray(
     actors = actors or max(1, int(cluster_cpus() // cpus_per_actor))
     # Paths relative to this process's working directory mean the same on every node only
     # once absolute (a worker starts elsewhere).
-    model = load_options.get("model")
-    load_options = dict(load_options, model=os.path.abspath(model) if model and os.path.isdir(model) else model)
-    if load_options.get("labels"):
-        load_options["labels"] = os.path.abspath(load_options["labels"])
+    load = dataclasses.replace(
+        load,
+        model=os.path.abspath(load.model) if load.model and os.path.isdir(load.model) else load.model,
+        labels=load.labels and os.path.abspath(load.labels),
+    )
     here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
     attempts = ray.remote(num_cpus=0, scheduling_strategy=here)(AttemptCounter).remote()
     # Rows are written as they come and sorted at the end; a file that cannot be sorted
@@ -224,12 +226,12 @@ def run_batch_on_ray(
         num_cpus=cpus_per_actor,
         fn_constructor_kwargs={
             "directory": os.path.abspath(directory),
-            "load_options": load_options,
+            "load": load,
             "model_name": classifier.source.name,
             "format": results.format,
             "top_k": results.top_k,
-            "open_options": open_options or {},
-            "run_options": run_options or {},
+            "read": read,
+            "run": run,
             "attempts": attempts,
             "cpus": cpus_per_actor,
             "fail_hook": fail_hook,

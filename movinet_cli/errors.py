@@ -37,3 +37,10 @@ class EngineError(ModelError):
 
 class OutputError(MovinetError):
     """An output file cannot be written (a missing directory, a full disk, ...)."""
+
+
+def one_line(error: BaseException, limit: int = 300) -> str:
+    """``error``'s message on one line (its name if it has none), at most ``limit`` characters:
+    a library's multi-line message fits in an error row or after "Error: "."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."

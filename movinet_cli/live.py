@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import os
 import queue
 import sys
@@ -26,13 +27,13 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-import cv2
 import numpy as np
 
-from .classify import Classifier, Prediction, softmax
-from .errors import ModelKindError, MovinetError
+from . import engines, models
+from .classify import Classifier, Prediction
+from .options import ReadOptions
 from .overlay import OVERLAY_LABELS, draw_labels
-from .video import FrameSampler, VideoFileWriter, VideoReader, fit_frame, to_model_input
+from .video import Capture, FrameSampler, VideoFileWriter, fit_frame, open_capture, to_model_input
 
 # Mean absolute change of a model-input frame (RGB in [0, 1]) taken as a new scene.
 SCENE_CHANGE = 0.3
@@ -46,49 +47,6 @@ def has_display() -> bool:
     if sys.platform.startswith(("win", "darwin")):
         return True
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-
-
-@dataclass
-class Source:
-    """A video source: ``frames`` yields (time_s, BGR uint8 frame) until it ends."""
-
-    name: str
-    is_file: bool
-    fps: float  # nominal frames/s, 0.0 if unknown
-    frames: Iterator[tuple[float, np.ndarray]]
-    close: Callable[[], None]
-
-
-def open_source(source: str) -> Source:
-    """Opens a camera index ("0"), a stream URL or a video file; raises MovinetError (or
-    VideoError, for files) with the reason and what to try instead."""
-    if not source.isdigit() and "://" not in source:
-        reader = VideoReader(source)
-        return Source(reader.path, True, reader.info.nominal_fps, reader.raw_frames(), reader.close)
-    capture = cv2.VideoCapture(int(source) if source.isdigit() else source)
-    if not capture.isOpened():
-        if source.isdigit():
-            raise MovinetError(
-                f"cannot open camera {source} (none there, or in use): choose another with "
-                "'movinet live 1' (2, ...), or give a video file or a stream URL (rtsp://..., http://...)"
-            )
-        raise MovinetError(f"cannot open stream {source}: check the URL and that the stream is live")
-    fps = capture.get(cv2.CAP_PROP_FPS)
-    name = f"camera {source}" if source.isdigit() else source
-    return Source(name, False, fps if 0 < fps < 1000 else 0.0, _wall_clock_frames(capture), capture.release)
-
-
-def _wall_clock_frames(capture: cv2.VideoCapture) -> Iterator[tuple[float, np.ndarray]]:
-    """A live source's frames, timed by the clock from the first one (camera timestamps vary
-    by driver)."""
-    started = None
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            return
-        now = time.monotonic()
-        started = now if started is None else started
-        yield now - started, frame
 
 
 @dataclass
@@ -169,7 +127,7 @@ class LiveSession:
 
     Args:
         classifier: a Classifier whose model is a stream model.
-        source: camera index ("0"), stream URL, video file path, or an opened Source.
+        source: camera index ("0"), stream URL, video file path, or an opened ``video.Capture``.
         realtime: play a file at its own speed (dropping a backlog of more than a second of
             due frames); False feeds every due frame as fast as the model goes. Cameras are
             always real time.
@@ -178,32 +136,32 @@ class LiveSession:
         threshold: below this top probability the label is NO_ACTION.
         top_k: predictions per update.
         record: a video file to save the annotated source frames to.
-        fps, size: override the model's frame rate (frames/s) and input size (pixels).
+        read: what to read (``options.ReadOptions``: fps and size apply; the model's by
+            default); ``**read_options`` sets its fields, for short (``fps=5``).
     """
 
     def __init__(
         self,
         classifier: Classifier,
-        source: str | Source,
+        source: str | Capture,
         *,
         realtime: bool = True,
         smoothing: float = 0.0,
         threshold: float = 0.0,
         top_k: int = 5,
         record: str | None = None,
-        fps: float | None = None,
-        size: int | None = None,
+        read: ReadOptions | None = None,
+        **read_options,
     ):
-        if classifier.mode != "stream":
-            variant = classifier.source.variant
-            twin = f"{variant.model_id}-stream" if variant else "a stream model"
-            raise ModelKindError(f"live needs a stream model; {classifier.source.name} is a base model (use {twin})")
+        variant = classifier.source.variant
+        models.check_kind(classifier.source.name, engines.kind_of(classifier.model), "stream", variant and variant.model_id, command="live")
         self.classifier = classifier
-        self._source = open_source(source) if isinstance(source, str) else source
+        self._source = open_capture(source) if isinstance(source, str) else source
         self.name = self._source.name
         self.realtime = realtime or not self._source.is_file
         self.smoothing, self.threshold, self.top_k, self.record = smoothing, threshold, top_k, record
-        self.fps, self.size = fps or classifier.fps, size or classifier.size
+        read = classifier.reading(dataclasses.replace(read or ReadOptions(), **read_options))
+        self.fps, self.size = read.fps, read.size
         # Updates for a consumer that prints them; the oldest go if nobody reads (a window).
         self.updates: queue.Queue[LiveUpdate] = queue.Queue(maxsize=UPDATES_KEPT)
         self.latest_update: LiveUpdate | None = None
@@ -245,11 +203,10 @@ class LiveSession:
         """Prepares the model (conversion, compilation of every chunk length up to the
         backlog's bound) with one step per length on blank frames, then starts reading, so
         that no real frame waits for one-time work."""
-        model = self.classifier.model
-        states = model.init_states((1, self.size, self.size))
+        state = self.classifier.stream_state()
         all_lengths = (1 << self._due.bound.bit_length()) - 1  # 0b1111 for a bound of 8 to 15: 8, 4, 2, 1
         for length in chunk_lengths(all_lengths):
-            model.step(np.zeros((length, self.size, self.size, 3), np.float32), states)
+            state.step(np.zeros((length, self.size, self.size, 3), np.float32))
         for thread in self._threads:
             thread.start()
         return self
@@ -313,7 +270,7 @@ class LiveSession:
     # --- the inference thread -------------------------------------------------------------
 
     def _infer(self) -> None:
-        states, previous, smoothed = None, None, None
+        state, previous, smoothed = self.classifier.stream_state(), None, None
         steps, recent = 0, []
         try:
             while True:
@@ -326,7 +283,7 @@ class LiveSession:
                 images = [to_model_input(fit_frame(frame, self.size, crop_scale=self.classifier.crop_scale)) for _, _, frame in items]
                 # States reset before a frame after a drop or a request, or at a scene change;
                 # a chunk never spans one.
-                resets = {0} if states is None or gap or self._reset_requested.is_set() else set()
+                resets = {0} if not steps or gap or self._reset_requested.is_set() else set()
                 self._reset_requested.clear()
                 for i, image in enumerate(images):
                     if previous is not None and np.abs(image - previous).mean() > SCENE_CHANGE:
@@ -341,11 +298,11 @@ class LiveSession:
                         at += length
                 for at, length, reset in pieces:
                     if reset:
-                        states, smoothed = self.classifier.model.init_states((1, self.size, self.size)), None
+                        state.reset()
+                        smoothed = None
                     began = time.monotonic()
-                    logits, states = self.classifier.model.step(np.stack(images[at : at + length]), states)
+                    probabilities = state.step(np.stack(images[at : at + length]))
                     done = time.monotonic()
-                    probabilities = softmax(logits)
                     if smoothed is not None and self.smoothing:
                         weight = self.smoothing**length  # the past fades by ``smoothing`` per frame
                         probabilities = weight * smoothed + (1 - weight) * probabilities
@@ -367,8 +324,7 @@ class LiveSession:
     def _publish(self, time_s: float, probabilities: np.ndarray, **pace) -> None:
         """Makes the update for ``probabilities`` (after the frame at ``time_s``) the latest
         and queues it, the oldest queued going if nobody reads."""
-        order = np.argsort(probabilities)[::-1][: self.top_k]
-        predictions = [Prediction(self.classifier.labels[i], float(probabilities[i])) for i in order]
+        predictions = self.classifier.predictions(probabilities, self.top_k)
         label = predictions[0].label if predictions[0].probability >= self.threshold else NO_ACTION
         update = LiveUpdate(time_s=time_s, predictions=predictions, label=label, **pace)
         self.latest_update = update

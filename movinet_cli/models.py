@@ -14,13 +14,18 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ModelError, ModelKindError
+from .errors import ModelError, ModelKindError, one_line
 
 CLIP_SECONDS = 10  # every variant was trained on 10-second clips
 HUB_URL = "https://tfhub.dev/tensorflow/movinet/{model_id}/{kind}/kinetics-600/classification/{version}"
 HUB_VERSIONS = {"base": 2, "stream": 3}
 KINDS = ("base", "stream")
 MODES = {"clip": "base", "stream": "stream"}  # --mode -> the model kind it runs
+
+
+def mode_of(kind: str) -> str:
+    """The mode that a model of ``kind`` runs in: "clip" for "base", "stream" for "stream"."""
+    return {model_kind: mode for mode, model_kind in MODES.items()}[kind]
 
 
 @dataclass(frozen=True)
@@ -118,11 +123,15 @@ def _variant_in(handle: str) -> Variant | None:
     return VARIANTS[f"{match[1].lower()}-{match[2].lower()}"] if match else None
 
 
-def check_kind(name: str, kind: str, mode: str | None, model_id: str | None = None) -> None:
-    """Raises ModelKindError if model ``name`` of ``kind`` cannot run in ``mode``."""
+def check_kind(name: str, kind: str, mode: str | None, model_id: str | None = None, command: str | None = None) -> None:
+    """Raises ModelKindError if model ``name`` of ``kind`` cannot run in ``mode`` (for
+    ``command``, when one command allows only that mode)."""
     if mode is None or MODES[mode] == kind:
         return
     other = {"base": "stream", "stream": "base"}[kind]
+    if command:
+        twin = f"{model_id}-{other}" if model_id else f"a {other} model"
+        raise ModelKindError(f"{command} needs a {other} model; {name} is a {kind} model (use {twin})")
     suggestion = f"--model {model_id}-{other}" if model_id else f"a {other} model"
     flag = "--mode clip" if kind == "base" else "--mode stream"
     raise ModelKindError(f"{name} is a {kind} model, which runs with {flag}; for --mode {mode} use {suggestion}")
@@ -183,7 +192,7 @@ def model_directory(source: ModelSource, log=None) -> str:
         directory = _download(source.handle)
     except Exception as error:  # the network edge: anything urllib, tarfile or TF raise
         raise ModelError(
-            f"cannot download {source.handle} ({_one_line(error)}) and no copy is cached in {cache}; "
+            f"cannot download {source.handle} ({one_line(error, 200)}) and no copy is cached in {cache}; "
             "connect to the internet once, or download the SavedModel yourself and pass --model PATH"
         ) from None
     if not (Path(directory) / "saved_model.pb").is_file():
@@ -197,8 +206,3 @@ def _download(url: str) -> str:
     from ._lazy import tensorflow_hub
 
     return tensorflow_hub().resolve(url)
-
-
-def _one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split()) or type(error).__name__
-    return text if len(text) < 200 else text[:197] + "..."

@@ -1,4 +1,5 @@
-"""Output formats: an aligned text table, JSON documents and CSV rows.
+"""Output formats: one row shape per video (ok or error) and the writers of every format:
+an aligned text table, a JSON document, CSV and JSON lines.
 
 CSV cells are made safe for spreadsheets (OWASP's advice on CSV injection): a text cell
 that starts with ``= + - @``, a tab or a line break gets an apostrophe in front, which
@@ -14,10 +15,10 @@ import csv
 import io
 import json
 import re
+from typing import TYPE_CHECKING, Callable
 
-from .classify import Result
-
-FORMATS = ("text", "json", "csv")
+if TYPE_CHECKING:  # numpy-heavy: not imported for --help
+    from .classify import Outcome, Result
 # Starts of a cell that a spreadsheet would run as a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
 # After an apostrophe, what makes it an escape (the apostrophe itself too, so reading is exact).
@@ -68,6 +69,59 @@ def csv_row(top_k: int, path: str, result: Result | None = None, error: str = ""
             seconds=f"{result.seconds:.3f}",
         )
     return row
+
+
+def result_row(format: str, top_k: int, outcome: Outcome, info: dict) -> dict:
+    """One video's row, the same for every command and format: path, status ("ok" or
+    "error") and error, then its predictions (``csv_header``'s columns for "csv", a
+    ``Result.to_dict`` for the others), or, for a failed video, ``info`` (the model, engine,
+    precision and mode that failed on it) and the seconds taken. Plain strings and numbers,
+    so a row travels as JSON (from a Ray actor, say) unchanged."""
+    result = outcome.result
+    if format == "csv":
+        row = csv_row(top_k, outcome.video, result, outcome.error)
+    else:
+        row = {"path": outcome.video, "status": "ok" if result else "error", "error": outcome.error}
+        if result:
+            row.update({key: value for key, value in result.to_dict().items() if key != "path"})
+    if not result:
+        row.update(info, seconds=round(outcome.seconds, 3))
+    return row
+
+
+def rows_text(format: str, rows: list[dict], header: list[str], with_header: bool = False) -> str:
+    """``rows`` as "csv" records of ``header`` (the header line first if asked) or "jsonl" lines."""
+    if format == "csv":
+        return csv_text(rows, header, with_header)
+    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+
+
+class Writer:
+    """Writes each video's ``Outcome`` to ``emit`` as it comes, in ``format``: "text" (a
+    table per classified video; a failed one is the caller's to report), "csv" or "jsonl"
+    (``result_row``s, CSV with its header first), or "json" (one document of ``context`` and
+    the rows, at ``close``)."""
+
+    def __init__(self, format: str, emit: Callable[[str], None], top_k: int, info: dict, context: dict | None = None):
+        self.format, self._emit, self.top_k, self.info, self.context = format, emit, top_k, info, context or {}
+        self._rows: list[dict] = []
+        self._written = 0
+
+    def write(self, outcome: Outcome) -> None:
+        if self.format == "text":
+            if outcome.result:
+                self._emit(("\n" if self._written else "") + text_table(outcome.result, outcome.video) + "\n")
+        else:
+            row = result_row("csv" if self.format == "csv" else "jsonl", self.top_k, outcome, self.info)
+            if self.format == "json":
+                self._rows.append(row)
+            else:
+                self._emit(rows_text(self.format, [row], csv_header(self.top_k), with_header=not self._written))
+        self._written += 1
+
+    def close(self) -> None:
+        if self.format == "json":
+            self._emit(json.dumps({**self.context, "results": self._rows}, indent=2, ensure_ascii=False) + "\n")
 
 
 def safe_cell(value):
@@ -134,8 +188,3 @@ def text_table(result: Result, name: str) -> str:
     for rank, (label, prediction) in enumerate(zip(labels, result.predictions), 1):
         lines.append(f"  {rank:>2}  {label:<{width}}  {prediction.probability:7.2%}")
     return "\n".join(lines)
-
-
-def json_document(entries: list[dict], **context) -> str:
-    """One JSON object: ``context`` (model, engine, ...) and ``results``, one per video."""
-    return json.dumps({**context, "results": entries}, indent=2, ensure_ascii=False)

@@ -28,7 +28,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .classify import Prediction, Result, frame_weighted_mean
+from .classify import Prediction, Result, frame_weighted_mean, top_predictions
 from .errors import MovinetError
 from .files import atomic_writer, check_output_path
 from .output import read_csv
@@ -111,7 +111,7 @@ def record_from_result(
     top_k = len(result.predictions)
     timeline = []
     for segment, members in zip(segments(result, labels, bin_s), runs(result.steps, bin_s)):
-        timeline.append(TimelineSegment(segment.start_s, segment.end_s, segment.label, segment.probability, _top(frame_weighted_mean(members), labels, top_k)))
+        timeline.append(TimelineSegment(segment.start_s, segment.end_s, segment.label, segment.probability, top_predictions(frame_weighted_mean(members), labels, top_k)))
     series = None
     if result.mode == "stream":
         chosen = list(dict.fromkeys([segment.label for segment in timeline] + [p.label for p in result.predictions]))[:CHART_LABELS]
@@ -135,11 +135,6 @@ def record_from_result(
 def error_record(path: str, error: str, *, video_file: str | None = None) -> VideoRecord:
     """A record for a video that could not be classified."""
     return VideoRecord(path=path, status="error", error=error, video_file=video_file)
-
-
-def _top(probabilities: np.ndarray, labels: list[str], k: int) -> list[Prediction]:
-    order = np.argsort(probabilities)[::-1][:k]
-    return [Prediction(labels[i], float(probabilities[i])) for i in order]
 
 
 # --- results files ---------------------------------------------------------------------------

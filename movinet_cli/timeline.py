@@ -15,6 +15,7 @@ import numpy as np
 
 from .classify import Result, Step, frame_weighted_mean
 from .files import atomic_writer
+from .models import CLIP_SECONDS
 from .output import csv_text
 
 TIMELINE_FORMATS = {".csv": "csv", ".json": "json"}
@@ -27,6 +28,14 @@ class Segment:
     end_s: float  # seconds
     label: str
     probability: float  # frame-weighted mean probability of ``label`` over the segment
+
+
+def bin_seconds(mode: str, step_s: float | None) -> float | None:
+    """The bin width of a timeline asked for with ``step_s`` seconds (--timeline-step): in
+    stream mode, ``step_s``; in clip mode, None (one segment per window, which is ``step_s``
+    long) unless the step is longer than a window may be (one training clip): then windows
+    are pooled into ``step_s`` bins."""
+    return step_s if mode == "stream" or (step_s or 0) > CLIP_SECONDS else None
 
 
 def pool(steps: list[Step], bin_s: float | None = None) -> list[Step]:

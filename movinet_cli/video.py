@@ -13,8 +13,9 @@ import math
 import os
 import stat
 import tempfile
+import time
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 # FFmpeg's and OpenCV's own messages ("moov atom not found", camera probes) would interleave
 # with ours; every problem they describe surfaces as a one-line error or warning instead.
@@ -23,14 +24,10 @@ os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
 import cv2  # noqa: E402
 import numpy as np
 
-from .errors import OutputError, VideoError
+from .errors import MovinetError, OutputError, VideoError
+from .options import RESIZE_MODES
 from .files import atomic_path
 
-RESIZE_MODES = ("crop", "squash", "pad")
-# Kinetics eval recipe behind the published accuracy: shorter side to a multiple of the crop
-# size (each variant has its own, see models.Variant.crop_scale), then a central square crop.
-# A5's 368/320 stands in for models of unknown variant.
-CROP_SCALE = 1.15
 # Container timestamps come rounded to about a millisecond.
 TIMESTAMP_TOLERANCE_S = 0.5e-3
 # One frame is a still picture, not an action.
@@ -141,12 +138,13 @@ class FrameSampler:
         return ticks
 
 
-def fit_frame(frame: np.ndarray, size: int, resize: str = "crop", crop_scale: float = CROP_SCALE) -> np.ndarray:
+def fit_frame(frame: np.ndarray, size: int, resize: str = "crop", crop_scale: float = 1.0) -> np.ndarray:
     """Resizes one uint8 frame [h, w, 3] to a square [size, size, 3] uint8 frame.
 
     ``crop``: shorter side to ``crop_scale * size`` pixels with bilinear interpolation, then
-    a central square crop: the Kinetics eval recipe (``tf.image.resize`` is bilinear without
-    antialiasing, which OpenCV's INTER_LINEAR matches to within rounding).
+    a central square crop: the Kinetics eval recipe, whose scale each model variant has
+    (``models.Variant.crop_scale``; ``tf.image.resize`` is bilinear without antialiasing,
+    which OpenCV's INTER_LINEAR matches to within rounding).
     ``squash``: straight resize to the square, ignoring the aspect ratio.
     ``pad``: longer side to ``size``, letterboxed with black.
     """
@@ -252,7 +250,7 @@ class VideoReader:
         fps: float = 0.0,
         size: int = 0,
         resize: str = "crop",
-        crop_scale: float = CROP_SCALE,
+        crop_scale: float = 1.0,
         start_s: float = 0.0,
         end_s: float | None = None,
     ):
@@ -404,6 +402,49 @@ class VideoReader:
     def windows(self, length: int) -> Iterator[Window]:
         """Yields consecutive windows of ``length`` frames; the last one may be shorter."""
         return windows(self.frames(), length, self.fps)
+
+
+@dataclass
+class Capture:
+    """A video to watch live: ``frames`` yields (time_s, BGR uint8 frame [h, w, 3]) until it ends."""
+
+    name: str
+    is_file: bool
+    fps: float  # nominal frames/s, 0.0 if unknown
+    frames: Iterator[tuple[float, np.ndarray]]
+    close: Callable[[], None]
+
+
+def open_capture(source: str) -> Capture:
+    """Opens a camera index ("0"), a stream URL or a video file, every frame as decoded;
+    raises MovinetError (VideoError for a file) with the reason and what to try instead."""
+    if not source.isdigit() and "://" not in source:
+        reader = VideoReader(source)
+        return Capture(reader.path, True, reader.info.nominal_fps, reader.raw_frames(), reader.close)
+    capture = cv2.VideoCapture(int(source) if source.isdigit() else source)
+    if not capture.isOpened():
+        if source.isdigit():
+            raise MovinetError(
+                f"cannot open camera {source} (none there, or in use): choose another with "
+                "'movinet live 1' (2, ...), or give a video file or a stream URL (rtsp://..., http://...)"
+            )
+        raise MovinetError(f"cannot open stream {source}: check the URL and that the stream is live")
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    name = f"camera {source}" if source.isdigit() else source
+    return Capture(name, False, fps if 0 < fps < 1000 else 0.0, _wall_clock_frames(capture), capture.release)
+
+
+def _wall_clock_frames(capture: cv2.VideoCapture) -> Iterator[tuple[float, np.ndarray]]:
+    """A live source's frames, timed by the clock from the first one (camera timestamps vary
+    by driver)."""
+    started = None
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            return
+        now = time.monotonic()
+        started = now if started is None else started
+        yield now - started, frame
 
 
 def windows(frames: Iterable[tuple[float, np.ndarray]], length: int, fps: float) -> Iterator[Window]:

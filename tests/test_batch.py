@@ -107,11 +107,11 @@ def test_an_interrupted_run_resumes_to_the_same_file(tiny_models, video_dir, tmp
 
     real_run, calls = classify.Classifier.run, []
 
-    def interrupted_after_three(self, source, **options):
+    def interrupted_after_three(self, source, *options):
         calls.append(source.path)
         if len(calls) == 4:
             raise KeyboardInterrupt
-        return real_run(self, source, **options)
+        return real_run(self, source, *options)
 
     monkeypatch.setattr(classify.Classifier, "run", interrupted_after_three)
     out = tmp_path / "results.csv"

@@ -241,11 +241,12 @@ def test_every_command_is_in_the_readme():
         assert f"movinet {command}" in readme
 
 
-def test_help_does_not_import_tensorflow_openvino_or_ray():
+def test_help_does_not_import_tensorflow_openvino_ray_opencv_or_numpy():
+    commands = [["--help"]] + [[command, "--help"] for command in cli.commands]
     code = (
         "import sys; from click.testing import CliRunner; from movinet_cli.cli import cli; "
-        "CliRunner().invoke(cli, ['classify', '--help']); CliRunner().invoke(cli, ['batch', '--help']); "
-        "print([m for m in ('tensorflow', 'openvino', 'tensorflow_hub', 'ray') if m in sys.modules])"
+        f"[CliRunner().invoke(cli, args) for args in {commands!r}]; "
+        "print([m for m in ('tensorflow', 'openvino', 'tensorflow_hub', 'ray', 'cv2', 'numpy', 'jinja2') if m in sys.modules])"
     )
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert output.strip() == "[]"
@@ -265,14 +266,16 @@ def test_the_progress_bar_draws_in_a_terminal_before_and_after_the_length_is_kno
 
     terminal = Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
-    bar, update = cli_module._progress_bar("clip.mp4", quiet=False)
-    update(0.0, None)
-    update(2.5, 10.0)
-    bar.close()
+    bars = cli_module._VideoBars(quiet=False)
+    bars.start("clip.mp4")
+    bars.update(0.0, None)
+    bars.update(2.5, 10.0)
+    bars.close()
     assert "0.0/? s video" in terminal.getvalue() and "25%" in terminal.getvalue() and "2.5/10.0 s video" in terminal.getvalue()
-    quiet, update = cli_module._progress_bar("clip.mp4", quiet=True)
-    update(1.0, 10.0)
-    assert quiet.disable
+    quiet = cli_module._VideoBars(quiet=True)
+    quiet.start("clip.mp4")
+    quiet.update(1.0, 10.0)
+    assert quiet.bar.disable
 
 
 # --- hostile and unlucky input ----------------------------------------------------------------

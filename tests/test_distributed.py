@@ -11,6 +11,7 @@ from make_sample_videos import write_colour_video
 
 from movinet_cli.batch import ResultsFile, find_videos
 from movinet_cli.cli import cli
+from movinet_cli.options import ModelOptions, ReadOptions, RunOptions
 
 try:
     import ray
@@ -146,12 +147,12 @@ def test_a_killed_actor_is_replaced_and_no_row_is_lost_or_doubled(local_ray, tin
     (tmp_path / "markers").mkdir()
     hook = KillActor(tmp_path / "markers", once="clip 2.mp4", always="sub/clip 3.mp4", crafted="crafted.mp4")
     paths = find_videos(videos)
-    load_options = {"model": tiny_models.base, "engine": "openvino"}
+    load = ModelOptions(model=tiny_models.base, engine="openvino")
     results = ResultsFile(str(tmp_path / "results.csv"), "csv", 2)
     with connected():
         summary = run_batch_on_ray(
-            load_classifier(**load_options), videos, results, paths, load_options=load_options,
-            actors=2, open_options={"size": 16}, run_options={"top_k": 2}, fail_hook=hook,
+            load_classifier(tiny_models.base, engine="openvino"), videos, results, paths, ReadOptions(size=16), RunOptions(top_k=2),
+            load=load, actors=2, fail_hook=hook,
         )
     results.close()
     rows = {row["path"]: row for row in read_rows(tmp_path / "results.csv")}
@@ -170,9 +171,9 @@ def test_a_node_that_cannot_load_the_model_stops_the_run_with_one_line(local_ray
     from movinet_cli.errors import ModelError
 
     results = ResultsFile(str(tmp_path / "results.csv"), "csv", 2)
-    missing = {"model": str(tmp_path / "not-on-this-node"), "engine": "openvino"}  # as if not shared
+    missing = ModelOptions(model=str(tmp_path / "not-on-this-node"), engine="openvino")  # as if not shared
     with connected(), pytest.raises(ModelError, match=r"^cannot load the model on node .*not-on-this-node[^\n]*$"):
-        run_batch_on_ray(load_classifier(tiny_models.base), videos, results, find_videos(videos), load_options=missing, actors=1)
+        run_batch_on_ray(load_classifier(tiny_models.base), videos, results, find_videos(videos), load=missing, actors=1)
     results.close()
     assert read_rows(tmp_path / "results.csv") == []
 

@@ -86,7 +86,9 @@ def striped_frame():
 
 
 def test_crop_follows_the_kinetics_recipe_and_cuts_the_edges():
-    cropped = fit_frame(striped_frame(), 32, "crop")
+    from movinet_cli.models import VARIANTS
+
+    cropped = fit_frame(striped_frame(), 32, "crop", VARIANTS["a5-base"].crop_scale)
     assert cropped.shape == (32, 32, 3)
     assert (cropped[..., 2] > 200).all() and (cropped[..., 0] < 50).all()  # only red is left
 

@@ -15,8 +15,8 @@ import numpy as np
 
 from ..errors import EngineError
 from ..models import Variant
+from ..options import ENGINES
 
-ENGINES = ("auto", "openvino", "tensorflow")
 
 
 class ClipModel(Protocol):

@@ -42,12 +42,12 @@ from typing import Callable
 import numpy as np
 
 from .._lazy import openvino
-from ..errors import EngineError
+from ..errors import EngineError, one_line
+from ..options import PRECISIONS
 from ..models import Variant
 from ..saved_model import Signature, describe, read_signatures
 
 NAME = "openvino"
-PRECISIONS = ("auto", "f32", "bf16")
 CPU_THREADS_VARIABLE = "MOVINET_CPU_THREADS"  # set: inference threads this process may use
 CONVERTER_VERSION = 3  # bump when the conversion below changes what it writes
 # Compiled input shapes kept per model (windows or chunk lengths). Live compiles every chunk
@@ -218,7 +218,7 @@ class _Compiler:
         try:
             return self.core.compile_model(model, "CPU", self.config)
         except Exception as error:
-            raise EngineError(f"OpenVINO cannot compile the model: {_one_line(error)}") from None
+            raise EngineError(f"OpenVINO cannot compile the model: {one_line(error)}") from None
 
 
 def _reshaped(model, input_index: int, shape: list[int]):
@@ -333,7 +333,7 @@ def _convert_stream(directory: str, frame_size: tuple[int, int], phase: Callable
     except EngineError:
         raise
     except Exception as error:
-        raise EngineError(f"OpenVINO cannot convert the stream model: {_one_line(error)}") from None
+        raise EngineError(f"OpenVINO cannot convert the stream model: {one_line(error)}") from None
     # OpenVINO names an output that shares its input's name "<name>_1".
     output_positions = _positions([["logits"], *([name, f"{name}_1"] for name in names)], model.outputs)
     state_specs = [(list(shapes[name]), model.inputs[i].get_element_type().to_dtype().str) for name, i in zip(names, input_positions[1:])]
@@ -349,7 +349,7 @@ def _state_shapes(directory: str, init_states: Signature, frame_size: tuple[int,
         request = openvino().Core().compile_model(model, "CPU").create_infer_request()
         request.infer({0: np.array([1, 1, *frame_size, 3], model.inputs[0].get_element_type().to_dtype())})
     except Exception as error:
-        raise EngineError(f"OpenVINO cannot convert the stream model's init_states: {_one_line(error)}") from None
+        raise EngineError(f"OpenVINO cannot convert the stream model's init_states: {one_line(error)}") from None
     return {port.get_any_name(): tuple(request.get_output_tensor(i).shape) for i, port in enumerate(model.outputs)}
 
 
@@ -369,7 +369,7 @@ def _convert_base(directory: str, phase: Callable[[str], None]):
     try:
         return openvino().convert_model(directory)
     except Exception as error:
-        raise EngineError(f"OpenVINO cannot convert the model: {_one_line(error)}") from None
+        raise EngineError(f"OpenVINO cannot convert the model: {one_line(error)}") from None
 
 
 def _convert_base_into(cache_root: str, key: str, directory: str, phase: Callable[[str], None]) -> None:
@@ -529,7 +529,7 @@ def _child_main(sender, parent_pid: int, function, args: tuple) -> None:
     except EngineError as error:
         result = ("error", error)
     except Exception as error:  # sent as one picklable type; the parent shows one line
-        result = ("error", EngineError(f"the OpenVINO conversion failed: {type(error).__name__}: {_one_line(error)}"))
+        result = ("error", EngineError(f"the OpenVINO conversion failed: {type(error).__name__}: {one_line(error)}"))
     sender.send(result)
 
 
@@ -556,8 +556,3 @@ def _exit_reason(exitcode: int | None) -> str:
         name = signal.Signals(-exitcode).name
         return f"killed by {name}" + (", perhaps out of memory" if name == "SIGKILL" else "")
     return f"exit code {exitcode}"
-
-
-def _one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split()) or type(error).__name__
-    return text if len(text) < 300 else text[:297] + "..."
