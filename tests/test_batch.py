@@ -398,3 +398,25 @@ def test_rows_say_which_precision_ran_and_older_results_files_resume(tiny_models
     assert resumed.exit_code == 0 and "1 ok, 0 failed, 1 skipped" in resumed.stderr
     rows = read_csv(old)
     assert [(r["path"], r["label_1"], r["precision"]) for r in rows] == [("a red.mp4", "kept", ""), ("b.AVI", expected_label(GREEN), expected)]
+
+
+def test_classify_and_batch_write_one_row_shape_for_ok_and_failed_videos(tiny_models, video_dir, tmp_path, monkeypatch):
+    """One loop and one row writer: the rows of `classify -f csv/json` are batch's rows."""
+    import io
+    import json
+
+    monkeypatch.chdir(video_dir)
+    common = ["-m", tiny_models.base, "--size", 16, "-k", 2]
+    paths = find_videos(".")
+    for format, batch_format in (("csv", "csv"), ("json", "jsonl")):
+        out = tmp_path / f"rows.{batch_format}"
+        run("batch", ".", "-o", out, *common)
+        classified = run("classify", *common, "-f", format, *paths)
+        assert classified.exit_code == 1  # the bad videos
+        if format == "csv":
+            ours, theirs = read_csv(out), list(csv.DictReader(io.StringIO(classified.stdout)))
+        else:
+            ours = [json.loads(line) for line in out.read_text().splitlines()]
+            theirs = json.loads(classified.stdout)["results"]
+        assert {row["status"] for row in ours} == {"ok", "error"}
+        assert without_timing(theirs) == without_timing(ours)

@@ -5,6 +5,7 @@ from media import write_vfr_video
 
 from movinet_cli import load_classifier
 from movinet_cli.errors import LabelsError, ModelError, VideoError
+from movinet_cli.options import ReadOptions
 
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
 MIXED = (200, 55, 90)  # distinct channels: a BGR/RGB swap changes the answer
@@ -124,3 +125,59 @@ def test_mode_must_match_the_model_kind(tiny_models):
     with pytest.raises(ModelError, match="is a stream model, which runs with --mode stream"):
         load_classifier(tiny_models.stream, mode="clip")
     assert load_classifier(tiny_models.stream, mode="stream").mode == "stream"
+
+
+# --- many videos, one loop ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ahead", [0, 2])
+def test_classify_many_yields_every_video_in_order_and_goes_on_after_failures(base, colour_video, tmp_path, monkeypatch, ahead):
+    from movinet_cli import classify as classify_module
+    from movinet_cli.options import RunOptions
+
+    red, blue = colour_video("red.mp4", [(RED, 1.0)]), colour_video("blue.mp4", [(BLUE, 1.0)])
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"not a video")
+    real_run = classify_module.Classifier.run
+
+    def broken_on_blue(self, opened, *args):
+        if opened.path == blue:
+            opened.close()
+            raise RuntimeError("a bug")
+        return real_run(self, opened, *args)
+
+    monkeypatch.setattr(classify_module.Classifier, "run", broken_on_blue)
+    started = []
+    videos = [red, str(junk), blue, red]
+    outcomes = list(classify_module.classify_many(base, videos, ReadOptions(size=16), RunOptions(top_k=2), ahead=ahead, on_start=started.append))
+    assert [o.video for o in outcomes] == started == videos
+    assert [o.ok for o in outcomes] == [True, False, False, True]
+    assert outcomes[0].result.predictions[0].label == expected_label(RED) and len(outcomes[0].result.predictions) == 2
+    assert "cannot be decoded" in outcomes[1].error and str(junk) not in outcomes[1].error and outcomes[1].exception is None
+    assert outcomes[2].error == "unexpected RuntimeError: a bug" and isinstance(outcomes[2].exception, RuntimeError)
+
+
+def test_classify_many_takes_paths_relative_to_a_directory(base, colour_video, tmp_path):
+    from movinet_cli.classify import classify_many
+
+    colour_video("green.mp4", [(GREEN, 1.0)])
+    [outcome] = classify_many(base, ["green.mp4"], ReadOptions(size=16), directory=tmp_path)
+    assert outcome.video == "green.mp4" and outcome.result.predictions[0].label == expected_label(GREEN)
+
+
+def test_stream_state_steps_carry_memory_and_reset_forgets_it(stream, colour_video):
+    """The state object that stream classification and live share: chunks of any length give
+    the stream's answer, and a reset starts afresh."""
+    path = colour_video("change.mp4", [(RED, 1.0), (MIXED, 1.0)], fps=12)
+    whole = stream.classify(path, size=16, fps=12, chunk=1)
+    opened = stream.open(path, ReadOptions(size=16, fps=12))
+    frames = np.stack([frame for _, frame in opened.frames])
+    opened.close()
+    state = stream.stream_state()
+    for at in range(0, len(frames), 5):
+        probabilities = state.step(frames[at : at + 5])
+    np.testing.assert_allclose(probabilities, whole.probabilities, atol=1e-5)
+    state.reset()
+    fresh = stream.stream_state()
+    np.testing.assert_allclose(state.step(frames[-3:]), fresh.step(frames[-3:]), atol=1e-6)
+    assert stream.predictions(probabilities, 1)[0].label == whole.predictions[0].label
