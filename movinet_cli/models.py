@@ -19,6 +19,9 @@ from .errors import ModelError, ModelKindError, one_line
 CLIP_SECONDS = 10  # every variant was trained on 10-second clips
 HUB_URL = "https://tfhub.dev/tensorflow/movinet/{model_id}/{kind}/kinetics-600/classification/{version}"
 HUB_VERSIONS = {"base": 2, "stream": 3}
+# Two words for one distinction, each in its place: a model's *kind* is what it is (the Hub's
+# "base" or "stream" signatures); a run's *mode* is how it runs ("clip": windows of a base
+# model, "stream": frames through a stream model's states). MODES is the only mapping.
 KINDS = ("base", "stream")
 MODES = {"clip": "base", "stream": "stream"}  # --mode -> the model kind it runs
 
