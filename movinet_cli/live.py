@@ -136,8 +136,9 @@ class LiveSession:
         threshold: below this top probability the label is NO_ACTION.
         top_k: predictions per update.
         record: a video file to save the annotated source frames to.
-        read: what to read (``options.ReadOptions``: fps and size apply; the model's by
-            default); ``**read_options`` sets its fields, for short (``fps=5``).
+        read: what to read (``options.ReadOptions``: fps, size and resize apply; the
+            model's fps and size by default); ``**read_options`` sets its fields, for short
+            (``fps=5``).
     """
 
     def __init__(
@@ -161,6 +162,7 @@ class LiveSession:
         self.realtime = realtime or not self._source.is_file
         self.smoothing, self.threshold, self.top_k, self.record = smoothing, threshold, top_k, record
         read = classifier.reading(dataclasses.replace(read or ReadOptions(), **read_options))
+        self.read = read
         self.fps, self.size = read.fps, read.size
         # Updates for a consumer that prints them; the oldest go if nobody reads (a window).
         self.updates: queue.Queue[LiveUpdate] = queue.Queue(maxsize=UPDATES_KEPT)
@@ -280,7 +282,7 @@ class LiveSession:
                 items, gap = taken
                 if not items:
                     continue
-                images = [to_model_input(fit_frame(frame, self.size, crop_scale=self.classifier.crop_scale)) for _, _, frame in items]
+                images = [to_model_input(fit_frame(frame, self.size, self.read.resize, self.classifier.crop_scale)) for _, _, frame in items]
                 # States reset before a frame after a drop or a request, or at a scene change;
                 # a chunk never spans one.
                 resets = {0} if not steps or gap or self._reset_requested.is_set() else set()
