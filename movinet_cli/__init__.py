@@ -28,6 +28,10 @@ def __getattr__(name):
         return getattr(classify, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
+def __dir__():
+    return sorted(set(globals()) | set(_PIPELINE))
+
 __all__ = [
     "Classifier",
     "EngineError",

@@ -313,10 +313,13 @@ def classify_many(
     """
     frames_ahead = classifier.frames_ahead(read, run)
 
-    def start(video: str) -> OpenedVideo | MovinetError:
+    if isinstance(videos, (str, bytes, os.PathLike)):
+        raise TypeError("videos must be an iterable of paths, not one path")
+
+    def start(video: str) -> OpenedVideo | Exception:
         try:
             return classifier.open(Path(directory, video) if directory is not None else video, read, ahead=frames_ahead)
-        except MovinetError as error:
+        except Exception as error:  # raised in turn, as that video's outcome
             return error
 
     remaining, opened = iter(videos), []
@@ -331,7 +334,7 @@ def classify_many(
                 on_start(video)
             began = time.perf_counter()
             try:
-                if isinstance(source, MovinetError):
+                if isinstance(source, Exception):
                     raise source
                 result = classifier.run(source, run, progress)
             except VideoError as error:
@@ -398,8 +401,10 @@ def prepare_model(model: str, *, log: Callable[[str], None] | None = None) -> st
     return directory
 
 
-def classify_video(
-    video: str | os.PathLike | np.ndarray, load: ModelOptions = ModelOptions(), read: ReadOptions | None = None, run: RunOptions | None = None
-) -> Result:
-    """One-shot convenience: the model of ``load`` loaded, then ``classify(video, read, run)``."""
-    return load_classifier(**dataclasses.asdict(load)).classify(video, read, run)
+def classify_video(video: str | os.PathLike | np.ndarray, model: str | None = ModelOptions.model, **options) -> Result:
+    """One-shot convenience: ``load_classifier(model, ...)`` then ``classify(video, ...)``;
+    ``options`` are the fields of ``ModelOptions`` (mode, engine, precision, labels) and of
+    ``ReadOptions`` and ``RunOptions``."""
+    load_fields = {field.name for field in dataclasses.fields(ModelOptions)}
+    load = {key: options.pop(key) for key in list(options) if key in load_fields}
+    return load_classifier(model, **load).classify(video, **options)

@@ -16,7 +16,7 @@ import sys
 import click
 
 from . import __version__
-from .errors import MovinetError, OutputError, UsageError
+from .errors import MovinetError, OutputError, UsageError, one_line
 from .models import MODES
 from .options import (
     AGGREGATES,
@@ -390,7 +390,11 @@ def classify(videos, load, read, run, output_format, timeline, timeline_step, ou
             if result and output_video:
                 from .overlay import annotate_video
 
-                annotate_video(video, output_video, result, classifier.labels)
+                try:
+                    annotate_video(video, output_video, result, classifier.labels)
+                except MovinetError as error:  # that video fails; the other outputs still come
+                    outcome = dataclasses.replace(outcome, result=None, error=one_line(error))
+                    result = None
             if not result:
                 failed += 1
                 hint = ""

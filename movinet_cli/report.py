@@ -313,7 +313,7 @@ def _href(target: str, report_dir: str) -> str:
         relative = os.path.relpath(os.path.abspath(target), report_dir)
     except ValueError:  # another drive on Windows
         relative = os.path.abspath(target)
-    return "./" + urllib.parse.quote(relative.replace(os.sep, "/"), safe="/")
+    return "./" + urllib.parse.quote(os.fsencode(relative.replace(os.sep, "/")), safe="/")  # a name's own bytes
 
 
 def _seconds(value: float | None) -> str:
@@ -431,6 +431,9 @@ def write_report(
         colours=colours,
         text_colours={label: _text_colour(colour) for label, colour in colours.items()},
     )
+    # A file name that is not UTF-8 (its bytes kept as surrogates) shows with U+FFFD in its
+    # place, so that the page is valid UTF-8; its link keeps its bytes (``_href``).
+    html = html.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     if folder:
         _write_thumbnail_folder(folder, images)
     with atomic_writer(path, encoding="utf-8") as handle:

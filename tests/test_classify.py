@@ -181,3 +181,21 @@ def test_stream_state_steps_carry_memory_and_reset_forgets_it(stream, colour_vid
     fresh = stream.stream_state()
     np.testing.assert_allclose(state.step(frames[-3:]), fresh.step(frames[-3:]), atol=1e-6)
     assert stream.predictions(probabilities, 1)[0].label == whole.predictions[0].label
+
+
+def test_classify_many_makes_an_error_of_any_failure_to_open_and_refuses_one_path(base, colour_video):
+    from movinet_cli.classify import classify_many
+
+    red = colour_video("red.mp4", [(RED, 1.0)])
+    outcomes = list(classify_many(base, [red, "nul\0.mp4", red], ReadOptions(size=16), ahead=2))
+    assert [o.ok for o in outcomes] == [True, False, True]
+    assert outcomes[1].error.startswith("unexpected ValueError") and outcomes[1].exception is not None
+    with pytest.raises(TypeError, match="iterable of paths"):
+        list(classify_many(base, red))
+
+
+def test_classify_video_loads_and_classifies_in_one_call(tiny_models, colour_video):
+    from movinet_cli import classify_video
+
+    result = classify_video(colour_video("red.mp4", [(RED, 1.0)]), tiny_models.base, engine="openvino", size=16, top_k=2)
+    assert result.predictions[0].label == expected_label(RED) and len(result.predictions) == 2

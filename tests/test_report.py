@@ -416,3 +416,13 @@ def test_pictures_in_a_folder_load_in_a_browser(tmp_path):
     pixels = cv2.imread(str(picture))[..., ::-1].reshape(-1, 3).astype(int)
     for rgb in (RED, GREEN):
         assert (np.abs(pixels - rgb).sum(1) < 60).sum() > 1000, f"no {rgb} picture on screen"
+
+
+def test_a_name_that_is_not_utf8_shows_with_a_replacement_and_links_to_its_bytes(palette_models, batch_dir, tmp_path):
+    os.rename(os.path.join(os.fsencode(batch_dir), b"a red.mp4"), os.path.join(os.fsencode(batch_dir), b"a \xffred.mp4"))
+    out, report = tmp_path / "results.csv", tmp_path / "report.html"
+    result = run("batch", batch_dir, "-o", out, "-m", palette_models.base, "--labels", palette_models.labels, "-q", "--report", report)
+    assert result.exit_code == 1 and "unexpected" not in result.stderr  # the notes file fails, not the name
+    rows = parse(report.read_bytes().decode("utf-8")).one("tbody").all("tr")  # valid UTF-8
+    assert rows[0].all("td")[1].text == "a \ufffdred.mp4"
+    assert rows[0].one("a").attrs["href"] == "./videos/a%20%FFred.mp4"

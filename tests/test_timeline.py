@@ -138,6 +138,23 @@ def test_an_interrupted_output_video_leaves_no_file(tiny_models, colour_video, t
     assert os.listdir(out.parent) == []
 
 
+def test_an_output_video_that_cannot_be_written_fails_its_video_and_the_other_outputs_still_come(tiny_models, colour_video, tmp_path, monkeypatch):
+    from movinet_cli import overlay
+    from movinet_cli.errors import OutputError
+
+    def full_disk(*args, **kwargs):
+        raise OutputError("cannot write a video to annotated.mp4: No space left on device")
+
+    monkeypatch.setattr(overlay, "annotate_video", full_disk)
+    timeline, out = tmp_path / "t.csv", tmp_path / "annotated.mp4"
+    video = colour_video("r.mp4", [(RED, 1.0)])
+    result = run("classify", "-m", tiny_models.base, "--size", 16, "-f", "json", "--timeline", timeline, "--output-video", out, video)
+    assert result.exit_code == 1 and "No space left on device" in result.stderr
+    [row] = json.loads(result.stdout)["results"]
+    assert row["status"] == "error" and row["error"] == "cannot write a video to annotated.mp4: No space left on device"
+    assert timeline.exists()
+
+
 @pytest.mark.parametrize("engine", ["tensorflow", "openvino"])
 def test_stream_mode_on_truncated_and_variable_rate_files(tiny_models, colour_video, tmp_path, engine):
     classifier = load_classifier(tiny_models.stream, engine=engine)
