@@ -144,7 +144,7 @@ def ray_started(cpus: int, nodes: int = 1):
             cluster.add_node(num_cpus=cpus // nodes)
         cluster.wait_for_nodes()
     else:
-        ray.init(num_cpus=cpus, log_to_driver=False, logging_level="ERROR")
+        ray.init(address="local", num_cpus=cpus, log_to_driver=False, logging_level="ERROR")  # not a cluster of `ray start`
     try:
         with connected(cluster.address if cluster else None):
             yield

@@ -15,6 +15,7 @@ What to read and how to run are ``options.ReadOptions`` and ``options.RunOptions
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from .errors import MovinetError, VideoError, one_line
 from .isolated import IsolatedReader
 from .options import ModelOptions, ReadOptions, RunOptions, with_overrides
 from .saved_model import describe
-from .video import MIN_FRAMES, windows
+from .video import MIN_FRAMES, TIMESTAMP_TOLERANCE_S, windows
 
 STREAM_CHUNKS_AHEAD = 4  # chunks decoded ahead of the stream model
 
@@ -198,6 +199,19 @@ class Classifier:
     def stream_state(self) -> StreamState:
         """Fresh memory for this (stream) model."""
         return StreamState(self.model)
+
+    def warm_up(self, read: ReadOptions = ReadOptions(), run: RunOptions = RunOptions()) -> None:
+        """Compiles now, on blank frames, the input shape that a video's steps take (a whole
+        window at ``read``'s frame rate and size, or a chunk), so that the first video costs
+        no more than the others."""
+        read = self.reading(read)
+        if self.mode == "stream":
+            self.stream_state().step(np.zeros((run.chunk, read.size, read.size, 3), np.float32))
+            return
+        frames = max(1, round(run.window * read.fps))
+        if read.end is not None:  # a window holds at most the frames of --start/--end
+            frames = min(frames, max(1, math.ceil((read.end - read.start - TIMESTAMP_TOLERANCE_S) * read.fps)))
+        self.model.logits(np.zeros((frames, read.size, read.size, 3), np.float32))
 
     def open(self, video: str | os.PathLike | np.ndarray, read: ReadOptions = ReadOptions(), *, ahead: int | None = None) -> OpenedVideo:
         """Opens a video for ``run``: a file path, or frames [T, H, W, 3] float32 RGB in

@@ -27,6 +27,7 @@ import socket
 from pathlib import Path
 from typing import Callable, Iterator
 
+from . import isolated
 from ._lazy import native_stderr_silenced
 from .batch import ResultsFile, Summary, write_rows
 from .classify import Classifier, Outcome, classify_many, load_classifier
@@ -90,6 +91,9 @@ class VideoClassifier:
         # The engine reads this when it compiles: as many threads as this actor's CPUs, so
         # that actors sharing a node do not fight over its cores.
         os.environ[CPU_THREADS_VARIABLE] = str(max(1, int(cpus)))
+        # The decoding children's server starts (a new interpreter importing OpenCV) while
+        # the model loads, instead of when the first video opens.
+        isolated.start_server()
         self.node = node_name()
         try:
             self.classifier = load_classifier(**dataclasses.asdict(load))
@@ -99,6 +103,8 @@ class VideoClassifier:
         self.directory, self.format, self.top_k = directory, format, top_k
         self.read, self.run = read, dataclasses.replace(run, top_k=top_k)
         self.attempts, self.fail_hook = attempts, fail_hook
+        with contextlib.suppress(Exception):  # best effort: a failure is the first video's to report
+            self.classifier.warm_up(self.read, self.run)
 
     def __call__(self, batch: dict) -> dict:
         """``{"path": [fs-encoded path bytes]}`` -> ``{"row": [the row as JSON]}``; JSON

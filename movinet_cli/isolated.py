@@ -47,6 +47,18 @@ def _context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
+def start_server() -> None:
+    """Starts the server that decoding children are forked from (where this platform has
+    one), if it does not run yet, without waiting for it: its start-up (a new interpreter
+    importing OpenCV and NumPy) then overlaps the caller's own work, such as loading a model,
+    instead of delaying the first video."""
+    if _context().get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        with _main_module_hidden():  # as when a child starts: the server imports no __main__
+            forkserver.ensure_running()
+
+
 @contextlib.contextmanager
 def _main_module_hidden() -> Iterator[None]:
     """While a child starts, ``__main__`` looks like a package's ``__main__``, which

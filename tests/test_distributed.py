@@ -7,6 +7,7 @@ import sys
 
 import pytest
 from click.testing import CliRunner
+from conftest import expected_label
 from make_sample_videos import write_colour_video
 
 from movinet_cli.batch import ResultsFile, find_videos
@@ -176,6 +177,34 @@ def test_a_node_that_cannot_load_the_model_stops_the_run_with_one_line(local_ray
         run_batch_on_ray(load_classifier(tiny_models.base), videos, results, find_videos(videos), load=missing, actors=1)
     results.close()
     assert read_rows(tmp_path / "results.csv") == []
+
+
+@needs_ray
+@pytest.mark.parametrize("kind", ["base", "stream"])
+def test_an_actor_compiles_its_videos_shape_before_the_first_and_loads_once(local_ray, tiny_models, colour_video, kind, monkeypatch):
+    """The constructor loads the model once and compiles the shape that a video's steps
+    take (a whole 10-s window; a stream chunk), so that the first video compiles nothing
+    that a later one would not."""
+    from movinet_cli import distributed
+    from movinet_cli.engines import openvino as engine
+
+    monkeypatch.setenv(distributed.CPU_THREADS_VARIABLE, "1")  # the constructor sets it: restored after the test
+    compiled, loads = [], []
+    real_compile, real_load = engine._Compiler.compile, distributed.load_classifier
+    monkeypatch.setattr(engine._Compiler, "compile", lambda self, model: compiled.append(str(model.inputs[0].partial_shape)) or real_compile(self, model))
+    monkeypatch.setattr(distributed, "load_classifier", lambda **options: loads.append(options) or real_load(**options))
+    video = colour_video("ten seconds.mp4", [(RED, 10.0)], fps=20, size=(48, 32))
+    actor = distributed.VideoClassifier(
+        directory=os.path.dirname(video), load=ModelOptions(model=getattr(tiny_models, kind), engine="openvino"), model_name="tiny",
+        format="csv", top_k=2, read=ReadOptions(size=16), run=RunOptions(), attempts=None, cpus=1,
+    )
+    assert len(loads) == 1 and len(compiled) == 1  # warmed up, before any video
+    warmed = compiled[0]
+    outcome = distributed.classify_many(actor.classifier, ["ten seconds.mp4"], actor.read, actor.run, directory=actor.directory)
+    assert next(outcome).result.predictions[0].label == expected_label(RED)
+    assert len(loads) == 1 and compiled.count(warmed) == 1  # the video's shape was not compiled again
+    if kind == "base":
+        assert compiled == [warmed]  # one window: the shape the warm-up compiled
 
 
 def test_without_ray_the_option_says_what_to_install(tiny_models, videos, tmp_path, monkeypatch):
