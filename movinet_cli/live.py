@@ -31,7 +31,7 @@ import numpy as np
 
 from . import engines, models
 from .classify import Classifier, Prediction
-from .options import ReadOptions
+from .options import ReadOptions, RunOptions
 from .overlay import OVERLAY_LABELS, draw_labels
 from .video import Capture, FrameSampler, VideoFileWriter, fit_frame, open_capture, to_model_input
 
@@ -149,7 +149,7 @@ class LiveSession:
         realtime: bool = True,
         smoothing: float = 0.0,
         threshold: float = 0.0,
-        top_k: int = 5,
+        top_k: int = RunOptions.top_k,
         record: str | None = None,
         read: ReadOptions | None = None,
         **read_options,

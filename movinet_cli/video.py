@@ -25,7 +25,7 @@ import cv2  # noqa: E402
 import numpy as np
 
 from .errors import MovinetError, OutputError, VideoError
-from .options import RESIZE_MODES
+from .options import RESIZE_MODES, ReadOptions
 from .files import atomic_path
 
 # Container timestamps come rounded to about a millisecond.
@@ -138,7 +138,7 @@ class FrameSampler:
         return ticks
 
 
-def fit_frame(frame: np.ndarray, size: int, resize: str = "crop", crop_scale: float = 1.0) -> np.ndarray:
+def fit_frame(frame: np.ndarray, size: int, resize: str = ReadOptions.resize, crop_scale: float = 1.0) -> np.ndarray:
     """Resizes one uint8 frame [h, w, 3] to a square [size, size, 3] uint8 frame.
 
     ``crop``: shorter side to ``crop_scale * size`` pixels with bilinear interpolation, then
@@ -249,7 +249,7 @@ class VideoReader:
         *,
         fps: float = 0.0,
         size: int = 0,
-        resize: str = "crop",
+        resize: str = ReadOptions.resize,
         crop_scale: float = 1.0,
         start_s: float = 0.0,
         end_s: float | None = None,

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import EngineError
 from ..models import Variant
-from ..options import ENGINES
+from ..options import ENGINES, ModelOptions
 
 
 
@@ -57,8 +57,8 @@ def tensorflow_gpu() -> str | None:
 def open_model(
     directory: str,
     *,
-    engine: str = "auto",
-    precision: str = "auto",
+    engine: str = ModelOptions.engine,
+    precision: str = ModelOptions.precision,
     log: Callable[[str], None] | None = None,
     variant: Variant | None = None,
 ) -> tuple[ClipModel | StreamModel, str]:
