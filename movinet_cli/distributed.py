@@ -92,8 +92,10 @@ class VideoClassifier:
         # that actors sharing a node do not fight over its cores.
         os.environ[CPU_THREADS_VARIABLE] = str(max(1, int(cpus)))
         # The decoding children's server starts (a new interpreter importing OpenCV) while
-        # the model loads, instead of when the first video opens.
-        isolated.start_server()
+        # the model loads, instead of when the first video opens. Best effort: a server that
+        # cannot start (a working directory gone, say) is each video's error to report.
+        with contextlib.suppress(OSError):
+            isolated.start_server()
         self.node = node_name()
         try:
             self.classifier = load_classifier(**dataclasses.asdict(load))
