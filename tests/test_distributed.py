@@ -207,6 +207,23 @@ def test_an_actor_compiles_its_videos_shape_before_the_first_and_loads_once(loca
         assert compiled == [warmed]  # one window: the shape the warm-up compiled
 
 
+@needs_ray
+def test_an_actor_starts_when_its_decoding_server_cannot(local_ray, tiny_models, colour_video, monkeypatch):
+    from movinet_cli import distributed
+
+    def no_working_directory():
+        raise FileNotFoundError(2, "No such file or directory")
+
+    monkeypatch.setenv(distributed.CPU_THREADS_VARIABLE, "1")
+    monkeypatch.setattr(distributed.isolated, "start_server", no_working_directory)
+    video = colour_video("red.mp4", [(RED, 1.0)])
+    actor = distributed.VideoClassifier(
+        directory=os.path.dirname(video), load=ModelOptions(model=tiny_models.base, engine="openvino"), model_name="tiny",
+        format="csv", top_k=2, read=ReadOptions(size=16), run=RunOptions(), attempts=None, cpus=1,
+    )
+    assert actor.classifier.mode == "clip"
+
+
 def test_without_ray_the_option_says_what_to_install(tiny_models, videos, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # as if not installed
     result = run("batch", videos, "-o", tmp_path / "r.csv", "-m", tiny_models.base, "--ray")
