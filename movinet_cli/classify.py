@@ -189,7 +189,7 @@ class Classifier:
         """Frames to decode ahead of the model: one window (clip mode) or
         ``STREAM_CHUNKS_AHEAD`` chunks (stream mode)."""
         if self.mode == "clip":
-            return max(1, round(run.window * self.reading(read).fps))
+            return run.window_frames(self.reading(read).fps)
         return STREAM_CHUNKS_AHEAD * run.chunk
 
     def predictions(self, probabilities: np.ndarray, k: int) -> list[Prediction]:
@@ -208,7 +208,7 @@ class Classifier:
         if self.mode == "stream":
             self.stream_state().step(np.zeros((run.chunk, read.size, read.size, 3), np.float32))
             return
-        frames = max(1, round(run.window * read.fps))
+        frames = run.window_frames(read.fps)
         if read.end is not None:  # a window holds at most the frames of --start/--end
             frames = min(frames, max(1, math.ceil((read.end - read.start - TIMESTAMP_TOLERANCE_S) * read.fps)))
         self.model.logits(np.zeros((frames, read.size, read.size, 3), np.float32))
@@ -242,7 +242,7 @@ class Classifier:
             if self.mode == "stream":
                 probabilities, steps = self._run_stream(windows(opened.frames, run.chunk, opened.fps), run.aggregate, report)
             else:
-                probabilities, steps = self._run_clip(windows(opened.frames, max(1, round(run.window * opened.fps)), opened.fps), report)
+                probabilities, steps = self._run_clip(windows(opened.frames, run.window_frames(opened.fps), opened.fps), report)
         finally:
             opened.close()
         total_frames = sum(step.frames for step in steps)
@@ -325,10 +325,9 @@ def classify_many(
     too. ``on_start`` is told each video as it starts; ``progress`` is ``classify``'s, for
     the video running.
     """
-    frames_ahead = classifier.frames_ahead(read, run)
-
     if isinstance(videos, (str, bytes, os.PathLike)):
         raise TypeError("videos must be an iterable of paths, not one path")
+    frames_ahead = classifier.frames_ahead(read, run)
 
     def start(video: str) -> OpenedVideo | Exception:
         try:

@@ -80,14 +80,14 @@ class VideoClassifier:
         directory: the videos' directory (absolute, the same on every node).
         load: the model to load (paths absolute).
         model_name: the model as the user named it, for the rows (the local batch's rows).
-        format, top_k: the results file's row format and predictions per row.
-        read, run: what to read and how to run.
+        format: the results file's row format.
+        read, run: what to read and how to run (``run.top_k``: predictions per row).
         attempts: an ``AttemptCounter`` actor.
         cpus: the CPUs Ray gives this actor; its engine is told to use as many threads.
         fail_hook: for tests, called with each path before it is classified (to kill the actor).
     """
 
-    def __init__(self, directory, load, model_name, format, top_k, read, run, attempts, cpus, fail_hook=None):
+    def __init__(self, directory, load, model_name, format, read, run, attempts, cpus, fail_hook=None):
         # The engine reads this when it compiles: as many threads as this actor's CPUs, so
         # that actors sharing a node do not fight over its cores.
         os.environ[CPU_THREADS_VARIABLE] = str(max(1, int(cpus)))
@@ -102,8 +102,7 @@ class VideoClassifier:
         except MovinetError as error:  # it loaded on the driver: this node lacks something
             raise ModelError(f"{WORKER_LOAD_FAILED} {self.node}: {error}") from None
         self.classifier.source = dataclasses.replace(self.classifier.source, name=model_name)
-        self.directory, self.format, self.top_k = directory, format, top_k
-        self.read, self.run = read, dataclasses.replace(run, top_k=top_k)
+        self.directory, self.format, self.read, self.run = directory, format, read, run
         self.attempts, self.fail_hook = attempts, fail_hook
         with contextlib.suppress(Exception):  # best effort: a failure is the first video's to report
             self.classifier.warm_up(self.read, self.run)
@@ -123,13 +122,13 @@ class VideoClassifier:
                 f"the worker process died {MAX_ATTEMPTS} times classifying this video (killed, out of memory, "
                 f"or its node lost), on {', '.join(dict.fromkeys(tries[:-1]))}"
             )
-            return result_row(self.format, self.top_k, Outcome(path, None, error), self.classifier.info)
+            return result_row(self.format, self.run.top_k, Outcome(path, None, error), self.classifier.info)
         if self.fail_hook:
             self.fail_hook(path)
         [outcome] = classify_many(self.classifier, [path], self.read, self.run, directory=self.directory)
         if outcome.error and not os.access(Path(self.directory, path), os.R_OK):
             outcome.error += f" on node {self.node} (the videos must be on a filesystem that every node shares, under the same path)"
-        return result_row(self.format, self.top_k, outcome, self.classifier.info)
+        return result_row(self.format, self.run.top_k, outcome, self.classifier.info)
 
 
 @contextlib.contextmanager
@@ -237,9 +236,8 @@ def run_batch_on_ray(
             "load": load,
             "model_name": classifier.source.name,
             "format": results.format,
-            "top_k": results.top_k,
             "read": read,
-            "run": run,
+            "run": dataclasses.replace(run, top_k=results.top_k),
             "attempts": attempts,
             "cpus": cpus_per_actor,
             "fail_hook": fail_hook,

@@ -111,6 +111,10 @@ class RunOptions:
         if self.aggregate not in AGGREGATES:
             raise ValueError(f"aggregate must be one of {AGGREGATES}, got {self.aggregate!r}")
 
+    def window_frames(self, fps: float) -> int:
+        """Frames in one clip-mode window at ``fps`` frames/s (at least one)."""
+        return max(1, round(self.window * fps))
+
 
 def with_overrides(read: ReadOptions | None, run: RunOptions | None, overrides: dict) -> tuple[ReadOptions, RunOptions]:
     """``read`` and ``run`` (their defaults where None) with the fields named in ``overrides``

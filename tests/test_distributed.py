@@ -196,7 +196,7 @@ def test_an_actor_compiles_its_videos_shape_before_the_first_and_loads_once(loca
     video = colour_video("ten seconds.mp4", [(RED, 10.0)], fps=20, size=(48, 32))
     actor = distributed.VideoClassifier(
         directory=os.path.dirname(video), load=ModelOptions(model=getattr(tiny_models, kind), engine="openvino"), model_name="tiny",
-        format="csv", top_k=2, read=ReadOptions(size=16), run=RunOptions(), attempts=None, cpus=1,
+        format="csv", read=ReadOptions(size=16), run=RunOptions(top_k=2), attempts=None, cpus=1,
     )
     assert len(loads) == 1 and len(compiled) == 1  # warmed up, before any video
     warmed = compiled[0]
@@ -219,7 +219,7 @@ def test_an_actor_starts_when_its_decoding_server_cannot(local_ray, tiny_models,
     video = colour_video("red.mp4", [(RED, 1.0)])
     actor = distributed.VideoClassifier(
         directory=os.path.dirname(video), load=ModelOptions(model=tiny_models.base, engine="openvino"), model_name="tiny",
-        format="csv", top_k=2, read=ReadOptions(size=16), run=RunOptions(), attempts=None, cpus=1,
+        format="csv", read=ReadOptions(size=16), run=RunOptions(top_k=2), attempts=None, cpus=1,
     )
     assert actor.classifier.mode == "clip"
 
