@@ -15,10 +15,10 @@ import sys
 
 import click
 
-from . import __version__
-from .errors import MovinetError, OutputError, UsageError, one_line
-from .models import MODES
-from .options import (
+from .. import __version__
+from ..errors import MovinetError, OutputError, UsageError, one_line
+from ..models import MODES
+from ..options import (
     AGGREGATES,
     BATCH_FORMATS,
     DEFAULT_WORKERS,
@@ -36,7 +36,7 @@ from .options import (
     ReadOptions,
     RunOptions,
 )
-from .output import printable
+from ..output import printable
 
 EXIT_CODES = """\b
 Exit codes: 0 all videos classified, 1 a video or the model failed
@@ -242,7 +242,7 @@ def _stderr_logger(quiet: bool):
 
 
 def _load(load: ModelOptions, quiet: bool, verbose: bool):
-    from .classify import load_classifier
+    from ..classify import load_classifier
 
     classifier = load_classifier(**dataclasses.asdict(load), log=_stderr_logger(quiet))
     if verbose:
@@ -286,7 +286,7 @@ def _report_option(help_text: str):
 
 def _check_report_path(path: str | None) -> None:
     """A usage error before any work if the report could not be written."""
-    from .files import check_output_path
+    from ..files import check_output_path
 
     if path:
         try:
@@ -300,7 +300,7 @@ def _write_report(path: str, records, quiet: bool, source: str = "") -> None:
     where it went."""
     from tqdm import tqdm
 
-    from .report import write_report
+    from ..report import write_report
 
     with tqdm(total=len(records), unit="video", desc="report", disable=True if quiet else None, leave=False, file=sys.stderr) as bar:
         summary = write_report(path, records, source=source, progress=lambda done, total: bar.update(done - bar.n))
@@ -344,12 +344,12 @@ def classify(videos, load, read, run, output_format, timeline, timeline_step, ou
       movinet classify --mode stream --model a2 --start 30 --end 40 long.mkv
       movinet classify --model ./my_saved_model --labels my_labels.txt clip.mp4
     """
-    from .classify import classify_many
-    from .files import check_output_path
-    from .output import Writer
-    from .report import error_record, record_from_result
-    from .timeline import bin_seconds, segments, timeline_format, write_timeline
-    from .video import check_video_output
+    from ..classify import classify_many
+    from ..files import check_output_path
+    from ..output import Writer
+    from ..report import error_record, record_from_result
+    from ..timeline import bin_seconds, segments, timeline_format, write_timeline
+    from ..video import check_video_output
 
     if timeline:
         try:
@@ -388,7 +388,7 @@ def classify(videos, load, read, run, output_format, timeline, timeline_step, ou
             bars.close()
             video, result = outcome.video, outcome.result
             if result and output_video:
-                from .overlay import annotate_video
+                from ..overlay import annotate_video
 
                 try:
                     annotate_video(video, output_video, result, classifier.labels)
@@ -483,14 +483,14 @@ def batch(
     """
     from tqdm import tqdm
 
-    from .batch import ResultsFile, ResultsFileError, check_results_path, find_videos, max_workers, results_format, run_batch
+    from ..batch import ResultsFile, ResultsFileError, check_results_path, find_videos, max_workers, results_format, run_batch
 
     if resume and overwrite:
         raise click.UsageError("--resume and --overwrite exclude each other")
     if ray_address is None and (ray_actors or ray_cpus_per_actor != 1.0):
         raise click.UsageError("--ray-actors and --ray-cpus-per-actor apply with --ray only")
     if ray_address is not None:
-        from .distributed import require_ray
+        from ..distributed import require_ray
 
         require_ray()
     output_format = output_format or results_format(output)
@@ -527,7 +527,7 @@ def batch(
                 on_video=lambda row: bar.update(1),
             )
         else:
-            from .distributed import connected, run_batch_on_ray
+            from ..distributed import connected, run_batch_on_ray
 
             with connected(ray_address or None):
                 summary = run_batch_on_ray(
@@ -553,7 +553,7 @@ def batch(
     if not quiet:
         click.echo(f"batch: {summary}", err=True)
     if report_path:
-        from .report import load_results
+        from ..report import load_results
 
         _write_report(report_path, load_results(output, videos=directory), quiet, source=output)
     if summary.failed:
@@ -579,7 +579,7 @@ def report(results, videos, report_path, quiet):
       movinet report results.csv --videos videos/ -o report.html
       movinet report results.jsonl -o report.html
     """
-    from .report import load_results
+    from ..report import load_results
 
     _check_report_path(report_path)
     _write_report(report_path, load_results(results, videos=videos), quiet, source=results)
@@ -624,8 +624,8 @@ def live(source, model, engine, precision, labels, window, output_format, top_k,
       movinet live rtsp://camera.local/stream --no-window --format jsonl
       movinet live match.mp4 --record annotated.mp4
     """
-    from .live import LiveSession, has_display
-    from .video import open_capture
+    from ..live import LiveSession, has_display
+    from ..video import open_capture
 
     window = has_display() if window is None else window
     opened = open_capture(source)
@@ -651,7 +651,7 @@ def live(source, model, engine, precision, labels, window, output_format, top_k,
 def _live_window(session, output_format) -> None:
     import cv2
 
-    from .live import annotate
+    from ..live import annotate
 
     if os.path.isdir("/usr/share/fonts"):
         os.environ.setdefault("QT_QPA_FONTDIR", "/usr/share/fonts")  # OpenCV's Qt ships none
@@ -727,9 +727,9 @@ def models(names, prepare, output_format, quiet):
     """
     import json
 
-    from .classify import prepare_model
-    from .engines import is_prepared
-    from .models import VARIANTS, cache_dir, cached_model_dir, hub_cache_dir, is_cached
+    from ..classify import prepare_model
+    from ..engines import is_prepared
+    from ..models import VARIANTS, cache_dir, cached_model_dir, hub_cache_dir, is_cached
 
     if prepare:
         if not names:
