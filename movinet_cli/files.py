@@ -18,7 +18,7 @@ import stat
 import tempfile
 from typing import Iterator
 
-from .errors import OutputError
+from .errors import MovinetError, OutputError
 
 
 _DESCRIPTOR = re.compile(r"/(proc/[^/]+|dev)/fd/\d+")
@@ -68,6 +68,54 @@ def check_output_path(path: str | os.PathLike, option: str) -> None:
     writable = target if os.path.exists(target) else directory
     if not os.access(writable, os.W_OK):
         raise OutputError(f"{option} {path}: permission denied ({writable} is not writable)")
+
+
+class ReadError(MovinetError):
+    """A file we read cannot be: not a regular file, too large, or unreadable. Its message
+    is one line naming the file and what is wrong."""
+
+
+def read_bytes(path: str | os.PathLike, what: str, limit: int) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes; ReadError (one line, naming
+    ``what`` and ``path``) for anything else, at once: a FIFO or device is refused without
+    waiting for a writer or reading without end (it is opened non-blocking and checked with
+    ``fstat`` before any read), and a file that grows past ``limit`` while it is read too."""
+    name = os.fsdecode(path)
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as error:
+        raise ReadError(f"cannot read {what} {name}: {error.strerror or error}") from None
+    try:
+        status = os.fstat(descriptor)
+        if stat.S_ISDIR(status.st_mode):
+            raise ReadError(f"cannot read {what} {name}: it is a directory")
+        if not stat.S_ISREG(status.st_mode):
+            raise ReadError(f"cannot read {what} {name}: it is not a regular file (a FIFO, device or socket)")
+        if status.st_size > limit:
+            raise ReadError(f"cannot read {what} {name}: {status.st_size} bytes, more than the {limit} a {what} may have")
+        os.set_blocking(descriptor, True)
+        with os.fdopen(descriptor, "rb", closefd=False) as handle:
+            data = handle.read(limit + 1)
+    except ReadError:
+        raise
+    except OSError as error:
+        raise ReadError(f"cannot read {what} {name}: {error.strerror or error}") from None
+    finally:
+        os.close(descriptor)
+    if len(data) > limit:
+        raise ReadError(f"cannot read {what} {name}: more than the {limit} bytes a {what} may have")
+    return data
+
+
+def read_text(path: str | os.PathLike, what: str, limit: int, encoding: str = "utf-8", errors: str = "strict") -> str:
+    """``read_bytes`` decoded; a decoding error is a ReadError too. Line breaks are kept as
+    they are: split on ``"\n"`` only (``str.splitlines`` also splits on U+2028, U+0085 and
+    form feeds, which JSON and label files may hold inside a line)."""
+    data = read_bytes(path, what, limit)
+    try:
+        return data.decode(encoding, errors)
+    except UnicodeDecodeError as error:
+        raise ReadError(f"cannot read {what} {os.fsdecode(path)}: not {encoding} text (byte {error.start})") from None
 
 
 def _failure(path: str, error: OSError) -> OutputError:
