@@ -81,9 +81,24 @@ def max_workers() -> int:
     return max(2, os.cpu_count() or 1)
 
 
-def results_format(path: str) -> str:
-    """The row format that ``path``'s extension asks for: "jsonl" for .jsonl or .ndjson, else "csv"."""
-    return "jsonl" if path.lower().endswith((".jsonl", ".ndjson")) else "csv"
+RESULTS_EXTENSIONS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}  # what batch writes, by the file's name
+
+
+def results_format(path: str, format: str | None = None) -> str:
+    """The row format of a results file: ``format`` if given, else by ``path``'s extension
+    (``RESULTS_EXTENSIONS``; "csv" for stdout, a device or a FIFO). UsageError for a file
+    whose extension names a format that batch does not write (``res.json`` would get CSV)."""
+    if format is not None:
+        return format
+    extension = os.path.splitext(path)[1].lower()
+    if extension in RESULTS_EXTENSIONS:
+        return RESULTS_EXTENSIONS[extension]
+    if path == "-" or is_special(path):
+        return "csv"
+    raise UsageError(
+        f"--output {path}: batch writes CSV (.csv) or JSON lines (.jsonl, .ndjson); name the file so, "
+        "or pass --format to write one of them under this name"
+    )
 
 
 def check_results_path(path: str, format: str, resume: bool, overwrite: bool) -> None:

@@ -65,10 +65,67 @@ class LiveUpdate:
     frames: int = 1  # due frames fed in this model call
     backlog: int = 0  # due frames read but not yet fed, after this call
 
+    def to_dict(self) -> dict:
+        """A JSON-ready record of this update (``live --format jsonl``'s line)."""
+        return {
+            "time_s": round(self.time_s, 3),
+            "label": self.label,
+            "predictions": [{"label": p.label, "probability": round(p.probability, 6)} for p in self.predictions],
+            "inference_ms": round(self.inference_ms, 1),
+            "latency_s": round(self.latency_s, 3),
+            "frames": self.frames,
+            "backlog": self.backlog,
+            "dropped": self.dropped,
+            "reset": self.reset,
+        }
+
 
 def chunk_lengths(frames: int) -> list[int]:
     """``frames`` as a sum of powers of two, largest first (7 -> [4, 2, 1])."""
     return [1 << bit for bit in range(frames.bit_length() - 1, -1, -1) if frames >> bit & 1]
+
+
+def plan_chunks(images: list[np.ndarray], previous: np.ndarray | None, restart: bool) -> list[tuple[int, int, bool]]:
+    """How one step feeds its due frames to the model: ``(first frame, frames, reset
+    before)`` per model call. The states reset before the first frame if ``restart`` (the
+    session's start, a drop, a request) and before any frame that differs from the one
+    before it (``previous`` before the first; frames [H, W, 3] float32 in [0, 1]) by more than
+    ``SCENE_CHANGE``: a call never spans a reset. Between resets, frames go as chunks of
+    ``chunk_lengths`` (powers of two, largest first)."""
+    resets = {0} if restart else set()
+    for i, image in enumerate(images):
+        if previous is not None and np.abs(image - previous).mean() > SCENE_CHANGE:
+            resets.add(i)
+        previous = image
+    bounds = sorted(resets | {0}) + [len(images)]
+    pieces = []
+    for first, end in zip(bounds, bounds[1:]):
+        at = first
+        for length in chunk_lengths(end - first):
+            pieces.append((at, length, at in resets))
+            at += length
+    return pieces
+
+
+class Smoother:
+    """An exponential moving average of probabilities whose past fades by ``smoothing`` per
+    frame (0: off), so a chunk of n frames weighs the past ``smoothing ** n``: the same
+    answer however the frames were chunked."""
+
+    def __init__(self, smoothing: float):
+        self.smoothing = smoothing
+        self._smoothed: np.ndarray | None = None
+
+    def add(self, probabilities: np.ndarray, frames: int) -> np.ndarray:
+        """Probabilities [C] after a chunk of ``frames`` frames -> the smoothed ones [C]."""
+        if self._smoothed is not None and self.smoothing:
+            weight = self.smoothing**frames
+            probabilities = weight * self._smoothed + (1 - weight) * probabilities
+        self._smoothed = probabilities
+        return probabilities
+
+    def reset(self) -> None:
+        self._smoothed = None
 
 
 class _Backlog:
@@ -213,6 +270,16 @@ class LiveSession:
             thread.start()
         return self
 
+    def follow(self) -> Iterator[LiveUpdate]:
+        """Each update as it comes, until the source has ended and every update was taken
+        (for a consumer that prints them; a window reads ``latest_update`` instead)."""
+        while True:
+            try:
+                yield self.updates.get(timeout=2 * _POLL_S)
+            except queue.Empty:
+                if self.finished and self.updates.empty():
+                    return
+
     def reset(self) -> None:
         """Asks for the model's states (and smoothing) to be reset before the next frame."""
         self._reset_requested.set()
@@ -272,7 +339,7 @@ class LiveSession:
     # --- the inference thread -------------------------------------------------------------
 
     def _infer(self) -> None:
-        state, previous, smoothed = self.classifier.stream_state(), None, None
+        state, smoother, previous = self.classifier.stream_state(), Smoother(self.smoothing), None
         steps, recent = 0, []
         try:
             while True:
@@ -283,32 +350,17 @@ class LiveSession:
                 if not items:
                     continue
                 images = [to_model_input(fit_frame(frame, self.size, self.read.resize, self.classifier.crop_scale)) for _, _, frame in items]
-                # States reset before a frame after a drop or a request, or at a scene change;
-                # a chunk never spans one.
-                resets = {0} if not steps or gap or self._reset_requested.is_set() else set()
+                restart = not steps or gap or self._reset_requested.is_set()
                 self._reset_requested.clear()
-                for i, image in enumerate(images):
-                    if previous is not None and np.abs(image - previous).mean() > SCENE_CHANGE:
-                        resets.add(i)
-                    previous = image
-                bounds = sorted(resets | {0}) + [len(items)]
-                pieces = []  # (first frame, frames, reset before)
-                for first, end in zip(bounds, bounds[1:]):
-                    at = first
-                    for length in chunk_lengths(end - first):
-                        pieces.append((at, length, at in resets))
-                        at += length
+                pieces = plan_chunks(images, previous, restart)
+                previous = images[-1]
                 for at, length, reset in pieces:
                     if reset:
                         state.reset()
-                        smoothed = None
+                        smoother.reset()
                     began = time.monotonic()
-                    probabilities = state.step(np.stack(images[at : at + length]))
+                    probabilities = smoother.add(state.step(np.stack(images[at : at + length])), length)
                     done = time.monotonic()
-                    if smoothed is not None and self.smoothing:
-                        weight = self.smoothing**length  # the past fades by ``smoothing`` per frame
-                        probabilities = weight * smoothed + (1 - weight) * probabilities
-                    smoothed = probabilities
                     steps += length
                     recent = [t for t in recent if t > done - 2.0] + [done]
                     time_s, read_at, _ = items[at + length - 1]

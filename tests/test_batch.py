@@ -132,7 +132,7 @@ def test_resume_needs_the_same_columns(tiny_models, video_dir, tmp_path):
     out = tmp_path / "results.csv"
     run("batch", video_dir, "-o", out, "-m", tiny_models.base, "--size", 16, "-k", 2)
     result = run("batch", video_dir, "-o", out, "-m", tiny_models.base, "--size", 16, "-k", 3, "--resume")
-    assert result.exit_code == 1 and "other columns" in result.stderr
+    assert result.exit_code == 2 and "other columns" in result.stderr
 
 
 def test_stdout_and_json_lines(tiny_models, video_dir):
@@ -267,8 +267,9 @@ def test_two_batches_at_once_do_not_lose_rows(tiny_models, video_dir, tmp_path):
     command = [sys.executable, "-m", "movinet_cli", "batch", str(video_dir), "-o", str(out), "-m", tiny_models.base, "--size", "16", "-q"]
     runs = [subprocess.Popen(command + ["--resume"], stderr=subprocess.PIPE, text=True) for _ in range(2)]
     errors = [process.communicate(timeout=300)[1] for process in runs]
-    refused = [error for error in errors if "being written by another movinet batch" in error]
+    refused = [(process.returncode, error) for process, error in zip(runs, errors) if "being written by another movinet batch" in error]
     assert len(refused) <= 1  # the loser is told, never silently merged
+    assert all(code == 2 for code, _ in refused)  # a usage error, found early or late
     assert [row["path"] for row in read_csv(out)] == find_videos(video_dir)
 
 

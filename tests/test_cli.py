@@ -220,12 +220,16 @@ def test_models_lists_the_registry_and_what_is_cached(monkeypatch, tmp_path):
     (cached / "saved_model.pb").write_bytes(b"")
     text = run("models")
     assert text.exit_code == 0
-    assert re.search(r"^a5-base\s+120 x 320\s+12\s+280\s+84\.27%\s+no\s+no\s+https://tfhub.dev/", text.stdout, re.M)
-    assert re.search(r"^a2-stream .* yes ", text.stdout, re.M)
+    assert re.search(r"^\* a5-base\s+120 x 320\s+12\s+280\s+84\.27%\s+no\s+no$", text.stdout, re.M)  # the default
+    assert re.search(r"^  a2-stream .* yes ", text.stdout, re.M)
+    assert max(len(line) for line in text.stdout.splitlines() if "cache" not in line) <= 100
+    assert "https://tfhub.dev/tensorflow/movinet/" in text.stdout
     assert f"cache: {tmp_path / 'tfhub'}" in text.stdout
     document = json.loads(run("models", "--format", "json").stdout)
     assert len(document["models"]) == 12
     assert {m["name"] for m in document["models"] if m["cached"]} == {"a2-stream"}
+    monkeypatch.setenv("MOVINET_MODEL", "a0-stream")
+    assert re.search(r"^\* a0-stream ", run("models").stdout, re.M)
 
 
 def test_version_and_help():
@@ -258,7 +262,7 @@ def test_python_dash_m_runs_the_cli():
 
 
 def test_the_progress_bar_draws_in_a_terminal_before_and_after_the_length_is_known(monkeypatch):
-    from movinet_cli import cli as cli_module
+    from movinet_cli.cli import progress as cli_module
 
     class Terminal(io.StringIO):
         def isatty(self):
@@ -266,13 +270,13 @@ def test_the_progress_bar_draws_in_a_terminal_before_and_after_the_length_is_kno
 
     terminal = Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
-    bars = cli_module._VideoBars(quiet=False)
+    bars = cli_module.VideoBars(quiet=False)
     bars.start("clip.mp4")
     bars.update(0.0, None)
     bars.update(2.5, 10.0)
     bars.close()
     assert "0.0/? s video" in terminal.getvalue() and "25%" in terminal.getvalue() and "2.5/10.0 s video" in terminal.getvalue()
-    quiet = cli_module._VideoBars(quiet=True)
+    quiet = cli_module.VideoBars(quiet=True)
     quiet.start("clip.mp4")
     quiet.update(1.0, 10.0)
     assert quiet.bar.disable
@@ -378,18 +382,6 @@ def test_a_byte_order_mark_is_not_part_of_the_first_label(palette_models, colour
     result = run("classify", "-m", palette_models.base, "--labels", labels, "--size", 16, "-k", 8, "-f", "json", colour_video("red.mp4", [(RED, 1.0)]))
     names = {p["label"] for p in json.loads(result.stdout)["results"][0]["predictions"]}
     assert names == set(open(palette_models.labels).read().split())
-
-
-def test_a_timeline_through_a_link_to_dev_stdout_is_written_in_place(tiny_models, colour_video, tmp_path):
-    link = tmp_path / "timeline.csv"
-    link.symlink_to("/dev/stdout")
-    video = colour_video("red.mp4", [(RED, 1.0)])
-    result = subprocess.run(
-        [sys.executable, "-m", "movinet_cli", "classify", "-q", "-m", tiny_models.base, "--size", "16", "-f", "json", "--timeline", str(link), video],
-        capture_output=True, text=True,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("path,start_s,end_s,label,probability\n") and link.is_symlink()
 
 
 def test_terminal_escapes_in_names_are_shown_not_obeyed(tiny_models, colour_video, tmp_path):

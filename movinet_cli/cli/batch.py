@@ -1,0 +1,182 @@
+"""``movinet batch``: a directory of videos into a results file, resumably, locally or on Ray."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import time
+
+import click
+
+from ..errors import UsageError
+from ..options import BATCH_FORMATS, DEFAULT_WORKERS, VIDEO_EXTENSIONS
+from ..output import printable
+from .params import FiniteFloat, input_options, model_options, quiet_option, top_k_option, verbose_option
+from .progress import load_model, notices, report_writer
+
+EXIT_CODES = """\b
+Exit codes: 0 all videos classified, 1 a video failed (it has an error row,
+the others still run) or the model failed, 2 usage error, 130 interrupted
+(the rows written so far stay valid: rerun with --resume)."""
+
+FAILURES_NAMED = 10  # failed videos named again in the summary; the rest are counted
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, with the one line to say about it (instead of "Interrupted.")."""
+
+
+@click.command(epilog=EXIT_CODES, short_help="Classify a directory of videos into a CSV or JSON-lines file.")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False), required=False)
+@click.option("--output", "-o", required=True, help="Results file (.csv, or .jsonl/.ndjson for JSON lines), or - for stdout.")
+@click.option(
+    "--format", "-f", "output_format", type=click.Choice(BATCH_FORMATS), default=None, help="Row format.  [default: by the --output extension]"
+)
+@click.option("--recursive/--no-recursive", default=True, show_default=True, help="Look in subdirectories.")
+@click.option("--ext", default=",".join(VIDEO_EXTENSIONS), show_default=True, help="Comma-separated video file extensions (any case).")
+@click.option("--resume", is_flag=True, help="Skip videos that already have an ok row in --output; retry the others.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --output.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=DEFAULT_WORKERS,
+    show_default=True,
+    help="Videos decoded ahead in child processes (0: one at a time; at most the CPU count). Not with --ray: there the actors are the parallelism.",
+)
+@click.option(
+    "--ray",
+    "ray_address",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[ADDRESS]",
+    help="Run on a Ray cluster: ADDRESS, else $RAY_ADDRESS or the cluster of 'ray start' on this machine, else a new "
+    "local one. The videos must be on a filesystem every node shares. Write --ray=ADDRESS, or put --ray after DIRECTORY.",
+)
+@click.option("--ray-actors", type=click.IntRange(min=1), default=None, help="With --ray: actors (loaded models).  [default: as many as the cluster's CPUs hold]")
+@click.option(
+    "--ray-cpus-per-actor", type=FiniteFloat(min=0, min_open=True), default=1.0, show_default=True, help="With --ray: CPUs per actor (and its inference threads)."
+)
+@model_options
+@input_options
+@top_k_option
+@click.option(
+    "--report", "report_path", type=click.Path(dir_okay=False), default=None,
+    help="Then write an HTML report of every row of --output (with --resume too): an index with a picture per video, filters and a summary.",
+)
+@quiet_option
+@verbose_option
+def batch(
+    directory, output, output_format, recursive, ext, resume, overwrite, workers, ray_address, ray_actors, ray_cpus_per_actor,
+    load, read, run, report_path, quiet, verbose
+):
+    """Classify every video in DIRECTORY into one CSV (or JSON-lines) row each.
+
+    Videos are found by extension, in sorted order; paths in the rows are relative to
+    DIRECTORY. Rows are flushed one at a time: after Ctrl-C or a crash the file holds
+    complete rows, and --resume finishes the job. A video that fails gets an error row
+    and is named on stderr.
+
+    \b
+    Examples:
+      movinet batch videos/ -o results.csv
+      movinet batch videos/ -o results.csv --resume
+      movinet batch videos/ -o - --format jsonl --model a0 --no-recursive
+      movinet batch videos/ -o results.csv --ray
+      movinet batch /shared/videos -o results.csv --ray=head-node:6379 --ray-cpus-per-actor 4
+    """
+    from tqdm import tqdm
+
+    from ..batch import ResultsFile, ResultsFileError, check_results_path, find_videos, max_workers, results_format, run_batch
+    from ..sinks import OutputPath, check_outputs
+
+    began = time.perf_counter()
+    directory, ray_address = _directory(directory, ray_address)
+    if resume and overwrite:
+        raise click.UsageError("--resume and --overwrite exclude each other")
+    if ray_address is None and (ray_actors or ray_cpus_per_actor != 1.0):
+        raise click.UsageError("--ray-actors and --ray-cpus-per-actor apply with --ray only")
+    if ray_address is not None:
+        from ..distributed import require_ray
+
+        require_ray()
+    output_format = results_format(output, output_format)
+    if report_path and output == "-":
+        raise click.UsageError("--report is written from the rows of a results file, not stdout (-o -)")
+    sinks = [OutputPath("--output", output, reads_back=bool(report_path), check=lambda: check_results_path(output, output_format, resume, overwrite))]
+    sinks += [OutputPath("--report", report_path)] if report_path else []
+    extensions = [e.strip() for e in ext.split(",") if e.strip()]
+    paths = find_videos(directory, extensions, recursive)
+    check_outputs(sinks, inputs=[*(os.path.join(directory, path) for path in paths), *(p for p in (load.labels,) if p)])
+    if workers > max_workers():
+        if not quiet:
+            click.echo(f"note: --workers {workers} capped at {max_workers()} (more decoders than CPUs only hold more frames in memory)", err=True)
+        workers = max_workers()
+    if not paths:
+        raise click.ClickException(printable(f"no videos in {directory} (extensions: {', '.join(extensions)})"))
+    classifier = load_model(load, quiet, verbose)
+    run = dataclasses.replace(run, top_k=min(run.top_k, len(classifier.labels)))
+    try:
+        results = ResultsFile(output, output_format, run.top_k, resume=resume, overwrite=overwrite)
+    except ResultsFileError as error:  # another run took it since the check: still a usage error
+        raise UsageError(str(error)) from None
+    say = notices(False)
+    failures: list[str] = []
+
+    def done(row: dict) -> None:
+        if row["status"] != "ok":
+            failures.append(row["path"])
+            say(printable(f"Error: {row['path']}: {row['error']}"))
+        bar.update(1)
+
+    bar = tqdm(total=len(results.todo(paths)), unit="video", desc="batch", disable=True if quiet else None, file=sys.stderr)
+    try:
+        if ray_address is None:
+            summary = run_batch(
+                classifier, directory, results, paths, read, run, workers=workers,
+                on_start=lambda path: bar.set_postfix_str(printable(path), refresh=True), on_video=done,
+            )
+        else:
+            from ..distributed import connected, run_batch_on_ray
+
+            if not quiet:
+                where = f"the cluster at {ray_address}" if ray_address else "$RAY_ADDRESS, this machine's cluster or a new local one"
+                bar.write(printable(f"ray: connecting to {where} and starting actors (seconds)..."), file=sys.stderr)
+            with connected(ray_address or None):
+                summary = run_batch_on_ray(
+                    classifier, directory, results, paths, read, run, load=load, actors=ray_actors, cpus_per_actor=ray_cpus_per_actor,
+                    on_video=lambda row: (bar.set_postfix_str(printable(row["path"]), refresh=False), done(row)),
+                )
+    except KeyboardInterrupt:
+        bar.close()
+        if output != "-":
+            raise Interrupted(printable(f"Interrupted: the rows so far are in {output}; rerun with --resume to finish.")) from None
+        raise
+    finally:
+        bar.close()
+        results.close()
+    summary.seconds = time.perf_counter() - began  # the whole run: loading, Ray's start and the last row
+    if not quiet:
+        click.echo(f"batch: {summary}", err=True)
+        if failures:
+            named = ", ".join(printable(path) for path in failures[:FAILURES_NAMED])
+            more = f" and {len(failures) - FAILURES_NAMED} more" if len(failures) > FAILURES_NAMED else ""
+            click.echo(f"failed: {named}{more} (their rows say why)", err=True)
+    if report_path:
+        from ..report import load_results
+
+        report_writer(quiet, source=output)(report_path, load_results(output, videos=directory))
+    if summary.failed:
+        raise click.exceptions.Exit(1)
+
+
+def _directory(directory: str | None, ray_address: str | None) -> tuple[str, str | None]:
+    """DIRECTORY and the Ray address: ``--ray DIR`` (an optional value takes the next word)
+    means DIR with the default cluster when no other DIRECTORY is given."""
+    if directory is not None:
+        return directory, ray_address
+    if ray_address and os.path.isdir(ray_address):
+        return ray_address, ""
+    raise click.UsageError("Missing argument 'DIRECTORY'." + (" (--ray took the word after it as its address: write --ray=ADDRESS)" if ray_address else ""))
+

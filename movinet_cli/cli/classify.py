@@ -1,0 +1,91 @@
+"""``movinet classify``: the top-k actions of each video, and the outputs made from them."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import click
+
+from ..options import OUTPUT_FORMATS, RunOptions
+from .params import FiniteFloat, input_options, model_options, quiet_option, top_k_option, verbose_option
+from .progress import VideoBars, load_model, notices, report_writer
+
+EXIT_CODES = """\b
+Exit codes: 0 all videos classified, 1 a video or the model failed
+(the others still run), 2 usage error (a model of the wrong kind for
+--mode too), 130 interrupted."""
+
+
+@click.command(epilog=EXIT_CODES, short_help="Print the top-k actions in each video.")
+@click.argument("videos", nargs=-1, required=True, metavar="VIDEO...")
+@model_options
+@input_options
+@top_k_option
+@click.option("--format", "-f", "output_format", type=click.Choice(OUTPUT_FORMATS), default="text", show_default=True, help="Output on stdout.")
+@click.option(
+    "--timeline",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write what happens when to this .csv or .json file: path, start_s, end_s, label, probability.",
+)
+@click.option(
+    "--timeline-step",
+    type=FiniteFloat(min=0.001),
+    default=None,
+    help="Timeline resolution, seconds (at least 0.001): the window length in clip mode (longer steps pool 10-s "
+    "windows) [default: 10], the bin width in stream mode [default: every chunk].",
+)
+@click.option("--output-video", type=click.Path(dir_okay=False), default=None, help="Write VIDEO with its top labels drawn on it (one VIDEO only).")
+@click.option(
+    "--report", "report_path", type=click.Path(dir_okay=False), default=None,
+    help="Write an HTML report: per video the top-k, the timeline with a picture per segment, and in stream mode a chart.",
+)
+@quiet_option
+@verbose_option
+def classify(videos, load, read, run, output_format, timeline, timeline_step, output_video, report_path, quiet, verbose):
+    """Print the top-k Kinetics-600 actions in each VIDEO.
+
+    The model is loaded once for all videos. A video that cannot be read is reported on
+    stderr and the others still run.
+
+    \b
+    Examples:
+      movinet classify video.mp4
+      movinet classify --model a0 --top-k 3 --format json a.mp4 b.mov
+      movinet classify --mode stream --model a2 --start 30 --end 40 long.mkv
+      movinet classify --model ./my_saved_model --labels my_labels.txt clip.mp4
+    """
+    from ..classify import classify_many
+    from ..sinks import Notices, ReportSink, RunContext, StdoutSink, TimelineSink, VideoSink, check_outputs, drain
+    from ..timeline import bin_seconds
+
+    if output_video and len(videos) > 1:
+        raise click.UsageError("--output-video takes one VIDEO")
+    sinks = [VideoSink(output_video)] if output_video else []
+    sinks += [Notices(notices(False), raise_unexpected=bool(os.environ.get("MOVINET_DEBUG")))]
+    sinks += [StdoutSink(output_format, lambda text: click.echo(text, nl=False))]
+    sinks += [TimelineSink(timeline)] if timeline else []
+    sinks += [ReportSink(report_path, report_writer(quiet))] if report_path else []
+    check_outputs(sinks, inputs=[*videos, *(p for p in (load.labels,) if p)])
+    if timeline_step:  # the base model sees at most one training clip at a time; a longer step pools windows
+        run = dataclasses.replace(run, window=min(timeline_step, RunOptions.window))
+    classifier = load_model(load, quiet, verbose)
+    run = dataclasses.replace(run, top_k=min(run.top_k, len(classifier.labels)))
+    context = RunContext.of(classifier, run, bin_seconds(classifier.mode, timeline_step))
+    bars = VideoBars(quiet)
+    try:
+        outcomes = classify_many(classifier, videos, read, run, on_start=bars.start, progress=bars.update)
+        tally = drain(_after(outcomes, bars.close), sinks, context)
+    finally:
+        bars.close()
+    if tally.failed:
+        raise click.exceptions.Exit(1)
+
+
+def _after(outcomes, close_bar):
+    """``outcomes``, each after the video's progress bar is gone (so that what is said of
+    it is not drawn over)."""
+    for outcome in outcomes:
+        close_bar()
+        yield outcome

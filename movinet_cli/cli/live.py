@@ -1,0 +1,123 @@
+"""``movinet live``: a camera, file or stream classified as it plays, in a window or on the terminal."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import click
+
+from ..options import ModelOptions, ReadOptions, RunOptions
+from ..output import printable
+from .params import FiniteFloat, check_precision, engine_option, fps_option, labels_option, precision_option, quiet_option, size_option, verbose_option
+from .progress import load_model
+
+LIVE_MODEL = "a5-stream"  # the largest stream variant; it keeps up in real time on 2 CPU cores (README)
+
+
+@click.command(short_help="Classify a camera, video file or stream live.")
+@click.argument("source", default="0")
+@click.option("--model", "-m", default=LIVE_MODEL, show_default=True, help="A stream model: registry name, URL or SavedModel directory.")
+@engine_option
+@precision_option
+@labels_option
+@click.option("--window/--no-window", default=None, help="Show a window, or print to the terminal.  [default: window if a display is available]")
+@click.option(
+    "--format", "-f", "output_format", type=click.Choice(("text", "jsonl")), default="text", show_default=True,
+    help="Without a window: text prints a line when the top label changes, jsonl every step.",
+)
+@click.option("--top-k", "-k", type=click.IntRange(min=1), default=RunOptions.top_k, show_default=True, help="Labels shown.")
+@click.option("--smoothing", type=FiniteFloat(0, 1, max_open=True), default=0.0, show_default=True, help="Moving average of probabilities: weight of the past (0 = off).")
+@click.option("--threshold", type=FiniteFloat(0, 1), default=0.0, show_default=True, help="Below this probability the label is 'no action'.")
+@click.option("--as-fast-as-possible", is_flag=True, help="Read a file as fast as the model goes, classifying every frame due, instead of at its own speed.")
+@click.option("--record", type=click.Path(dir_okay=False), default=None, help="Save the annotated video to this file.")
+@fps_option
+@size_option
+@quiet_option
+@verbose_option
+def live(source, model, engine, precision, labels, window, output_format, top_k, smoothing, threshold, as_fast_as_possible, record, fps, size, quiet, verbose):
+    """Classify a camera, video file or stream live, frame by frame.
+
+    SOURCE is a camera index (default 0), a video file, or a stream URL (rtsp://, http://).
+    In a window: q or Esc quits, r resets the model's memory. Without a display (or with
+    --no-window) a line is printed whenever the top label changes. Each model step takes every
+    frame due since the previous one, so the model sees the video at its own frame rate; only
+    a backlog of more than a second is dropped, so it never lags far behind the camera.
+
+    \b
+    Examples:
+      movinet live
+      movinet live 1 --model a0-stream --smoothing 0.8
+      movinet live rtsp://camera.local/stream --no-window --format jsonl
+      movinet live match.mp4 --record annotated.mp4
+    """
+    from ..live import LiveSession, has_display
+    from ..sinks import OutputPath, check_outputs
+    from ..video import check_video_output, open_capture
+
+    check_precision(engine, precision)
+    if record:
+        outputs = [OutputPath("--record", record, check=lambda: check_video_output(record))]
+        outputs += [OutputPath(f"the {output_format} output", "-")] if window is False else []
+        check_outputs(outputs, inputs=[path for path in (source, labels) if path and os.path.exists(path)])
+    window = has_display() if window is None else window
+    opened = open_capture(source)
+    try:
+        classifier = load_model(ModelOptions(model=model, mode="stream", engine=engine, precision=precision, labels=labels), quiet, verbose)
+    except BaseException:
+        opened.close()
+        raise
+    session = LiveSession(
+        classifier, opened, realtime=not as_fast_as_possible, smoothing=smoothing, threshold=threshold,
+        top_k=min(top_k, len(classifier.labels)), record=record, read=ReadOptions(fps=fps, size=size),
+    )
+    try:
+        with session:
+            if window:
+                _live_window(session, output_format)
+            else:
+                _print_updates(session, output_format)
+    finally:
+        if session.failure:
+            raise click.ClickException(printable(session.failure))
+    if not quiet:
+        click.echo(printable(f"live: {session.summary}"), err=True)
+
+
+def _print_updates(session, output_format: str) -> None:
+    """Every update as a JSON line, or a line when the top label changes."""
+    label = None
+    for update in session.follow():
+        if output_format == "jsonl":
+            click.echo(json.dumps(update.to_dict(), ensure_ascii=False))
+        elif update.label != label:
+            probability = update.predictions[0].probability
+            click.echo(f"{update.time_s:8.1f} s  {printable(update.label)}  ({probability:.0%})")
+        label = update.label
+
+
+def _live_window(session, output_format) -> None:
+    import cv2
+
+    from ..live import annotate
+
+    if os.path.isdir("/usr/share/fonts"):
+        os.environ.setdefault("QT_QPA_FONTDIR", "/usr/share/fonts")  # OpenCV's Qt ships none
+    title = f"movinet live - {session.name}"
+    cv2.namedWindow(title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_NORMAL)
+    shown = None
+    try:
+        while not session.finished:
+            newest = session.newest_frame()
+            if newest is not None and newest[1] is not shown:
+                shown = newest[1]
+                cv2.imshow(title, annotate(shown.copy(), session.latest_update))
+            key = cv2.waitKey(15) & 0xFF
+            if key in (ord("q"), 27):
+                break
+            if key == ord("r"):
+                session.reset()
+            if shown is not None and cv2.getWindowProperty(title, cv2.WND_PROP_VISIBLE) < 1:
+                break  # closed with the window manager
+    finally:
+        cv2.destroyAllWindows()

@@ -1,0 +1,95 @@
+"""``movinet models``: the registry, what is downloaded and converted; --prepare does it now."""
+
+from __future__ import annotations
+
+import click
+
+from ..errors import MovinetError
+from ..output import printable
+from .progress import notices
+
+
+@click.command(short_help="List the MoViNet variants, or download and convert them now.")
+@click.argument("names", nargs=-1)
+@click.option("--prepare", is_flag=True, help="Download and convert NAMES now, so that their first run starts at once.")
+@click.option("--format", "-f", "output_format", type=click.Choice(("text", "json")), default="text", show_default=True)
+@click.option("--quiet", "-q", is_flag=True, help="No progress.")
+def models(names, prepare, output_format, quiet):
+    """List the registry's MoViNet variants, their inputs, and whether each is downloaded
+    and converted for OpenVINO; or, with --prepare, download and convert NAMES now.
+
+    A model's first run downloads it (once) and converts it for OpenVINO (once; the larger
+    stream models take minutes). --prepare does both ahead of time, for registry names, URLs
+    or SavedModel directories, and exits 0 when all are ready. The cache is
+    $MOVINET_CACHE_DIR or the per-user cache directory (downloads: $TFHUB_CACHE_DIR if set,
+    else its tfhub folder). * marks the default model ($MOVINET_MODEL if set).
+
+    \b
+    Examples:
+      movinet models
+      movinet models --prepare a5-base a4-stream
+    """
+    import json
+    import os
+
+    from ..classify import prepare_model
+    from ..engines import is_prepared
+    from ..models import DEFAULT_MODEL, HUB_URL, VARIANTS, cache_dir, cached_model_dir, hub_cache_dir, is_cached
+    from .params import MODEL_VARIABLE
+
+    if prepare:
+        if not names:
+            raise click.UsageError("--prepare needs the names of the models to prepare, e.g. movinet models --prepare a5-base")
+        if any(not name.strip() for name in names):
+            raise click.UsageError("--prepare: an empty model name (give a registry name, URL or SavedModel directory)")
+        log, failed = notices(quiet), 0
+        for name in names:
+            try:
+                prepare_model(name, log=log)
+                click.echo(printable(f"{name}: ready"))
+            except MovinetError as error:
+                click.echo(printable(f"Error: {name}: {error}"), err=True)
+                failed += 1
+        if failed:
+            raise click.exceptions.Exit(1)
+        return
+    unknown = [name for name in names if name not in VARIANTS]
+    if unknown:
+        raise click.UsageError(printable(f"not in the registry: {', '.join(unknown)} (names: {', '.join(VARIANTS)})"))
+    default = os.environ.get(MODEL_VARIABLE) or DEFAULT_MODEL
+    rows = []
+    for v in (VARIANTS[name] for name in names or VARIANTS):
+        downloaded = is_cached(v.url)
+        rows.append(
+            {
+                "name": v.name,
+                "default": default in (v.name, v.model_id if v.kind == "base" else None),
+                "kind": v.kind,
+                "frames": v.clip_frames,
+                "size": v.size,
+                "fps": v.fps,
+                "gflops": v.gflops,
+                "top1": v.top1,
+                "cached": downloaded,
+                "converted": downloaded and is_prepared(str(cached_model_dir(v.url)), v.kind, v.size),
+                "url": v.url,
+            }
+        )
+    if output_format == "json":
+        click.echo(json.dumps({"cache_dir": str(hub_cache_dir()), "openvino_cache_dir": str(cache_dir() / "openvino"), "models": rows}, indent=2))
+        return
+    # Fits 100 columns: the URLs (one pattern) are said once below the table.
+    click.echo(f"  {'name':<10} {'clip (10 s)':<13} {'fps':>3} {'GFLOPs':>6} {'top-1':>6}  {'downloaded':<10}  converted")
+    for row in rows:
+        clip = f"{row['frames']} x {row['size']}"
+        mark = "*" if row["default"] else " "
+        click.echo(
+            f"{mark} {row['name']:<10} {clip:<13} {row['fps']:>3} {row['gflops']:>6g} {row['top1']:>5.2f}%  "
+            f"{'yes' if row['cached'] else 'no':<10}  {'yes' if row['converted'] else 'no'}"
+        )
+    marked = f" (${MODEL_VARIABLE})" if os.environ.get(MODEL_VARIABLE) else ""
+    click.echo(f"\n* the default model{marked}")
+    click.echo(f"from: {HUB_URL.format(model_id='<a0..a5>', kind='<base|stream>', version='<v>')}")
+    click.echo(f"cache: {hub_cache_dir()}\nconversions: {cache_dir() / 'openvino'}")
+    if not all(row["converted"] for row in rows):
+        click.echo("A model's first run downloads and converts it; `movinet models --prepare NAME...` does it now.")

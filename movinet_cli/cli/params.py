@@ -1,0 +1,179 @@
+"""Option types and the option groups shared by the commands, with the values they build.
+
+Each default is the library's (``options.py``): the options only show it. The groups turn
+the parsed options into ``ReadOptions``, ``RunOptions`` and ``ModelOptions`` once, at the edge.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import click
+
+from ..models import MODES
+from ..options import (
+    AGGREGATES,
+    ENGINES,
+    MAX_CHUNK,
+    MAX_FPS,
+    MAX_SIZE,
+    MIN_FPS,
+    MIN_SIZE,
+    PRECISIONS,
+    RESIZE_MODES,
+    ModelOptions,
+    ReadOptions,
+    RunOptions,
+)
+
+MODEL_VARIABLE = "MOVINET_MODEL"  # the default --model, for people who always run their own
+
+
+class FiniteFloat(click.FloatRange):
+    """A FloatRange that refuses nan and inf (which pass its comparisons): every float option's type."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+def options(*decorators):
+    """One decorator applying several click options, listed in --help order."""
+
+    def decorate(function):
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+
+    return decorate
+
+
+engine_option = click.option(
+    "--engine", type=click.Choice(ENGINES), default=ModelOptions.engine, show_default=True, help="auto: TensorFlow if it sees a GPU, else OpenVINO."
+)
+precision_option = click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    default=ModelOptions.precision,
+    show_default=True,
+    help="OpenVINO inference precision: auto is bf16 (the published models' own) where the CPU has it natively, else f32; "
+    "bf16 is refused on a CPU without it.",
+)
+labels_option = click.option(
+    "--labels",
+    type=click.Path(exists=True, dir_okay=False),
+    default=ModelOptions.labels,
+    help="Label file, one per line in logit order (for a fine-tuned model).  [default: labels.txt beside a local model, else Kinetics-600]",
+)
+fps_option = click.option(
+    "--fps", type=FiniteFloat(min=MIN_FPS, max=MAX_FPS), default=ReadOptions.fps, help=f"Frames/s fed to the model, {MIN_FPS:g} to {MAX_FPS}.  [default: the model's]"
+)
+size_option = click.option(
+    "--size",
+    type=click.IntRange(min=MIN_SIZE, max=MAX_SIZE),
+    default=ReadOptions.size,
+    help=f"Frame size in pixels (square), {MIN_SIZE} to {MAX_SIZE}.  [default: the model's]",
+)
+top_k_option = click.option("--top-k", "-k", type=click.IntRange(min=1), default=RunOptions.top_k, show_default=True, help="Labels per video.")
+quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bars or notices on stderr.")
+verbose_option = click.option("--verbose", "-v", is_flag=True, help="Say which model and engine run, and why.")
+
+
+def check_precision(engine: str, precision: str) -> None:
+    """Refuses, before any work, a precision that cannot run as named: bf16 on a CPU without
+    native bf16 or on TensorFlow (a silent f32 would be another precision than the one asked for)."""
+    if precision != "bf16":
+        return
+    if engine == "tensorflow":
+        raise click.BadParameter("bf16 runs on the OpenVINO engine only; --engine tensorflow computes in f32", param_hint="--precision")
+    from ..engines.openvino import supports_bf16
+
+    if not supports_bf16():
+        raise click.BadParameter(
+            "this CPU has no native bf16 (AVX-512 BF16 or AMX): use --precision auto or f32", param_hint="--precision"
+        )
+
+
+def _model_value(function):
+    """Passes the command ``load`` (``options.ModelOptions``) in place of the options it is built from."""
+
+    @functools.wraps(function)
+    def wrapper(*args, model, mode, engine, precision, labels, **kwargs):
+        check_precision(engine, precision)
+        return function(*args, load=ModelOptions(model=model, mode=mode, engine=engine, precision=precision, labels=labels), **kwargs)
+
+    return wrapper
+
+
+model_option = click.option(
+    "--model",
+    "-m",
+    default=ModelOptions.model,
+    envvar=MODEL_VARIABLE,
+    show_envvar=True,
+    help="Registry name (a0-base ... a5-stream, or a0 ... a5), TF Hub/Kaggle URL, or SavedModel "
+    "directory.  [default: a5-base; a5-stream with --mode stream]",
+)
+
+model_options = options(
+    model_option,
+    click.option(
+        "--mode",
+        type=click.Choice(tuple(MODES)),
+        default=ModelOptions.mode,
+        help="clip: a base model on windows of up to 10 s; stream: a stream model frame by frame, "
+        "states carried.  [default: clip, or the kind of --model]",
+    ),
+    engine_option,
+    precision_option,
+    labels_option,
+    _model_value,
+)
+
+
+def _option_values(function):
+    """Passes the command ``read`` and ``run`` (``options.ReadOptions`` and ``RunOptions``)
+    in place of the options they are built from."""
+
+    @functools.wraps(function)
+    def wrapper(*args, fps, size, resize, start, end, chunk, aggregate, top_k, **kwargs):
+        if end is not None and end <= start:
+            raise click.BadParameter(f"--end ({end:g}) must be after --start ({start:g})", param_hint="--end")
+        read = ReadOptions(fps=fps, size=size, resize=resize, start=start, end=end)
+        run = RunOptions(top_k=top_k, chunk=chunk, aggregate=aggregate)
+        return function(*args, read=read, run=run, **kwargs)
+
+    return wrapper
+
+
+input_options = options(
+    fps_option,
+    size_option,
+    click.option(
+        "--resize",
+        type=click.Choice(RESIZE_MODES),
+        default=ReadOptions.resize,
+        show_default=True,
+        help="crop: shorter side to the variant's eval size, then centre crop (Kinetics eval); squash; pad (letterbox).",
+    ),
+    click.option("--start", type=FiniteFloat(min=0), default=ReadOptions.start, help="Start at this second of the video."),
+    click.option("--end", type=FiniteFloat(min=0, min_open=True), default=ReadOptions.end, help="Stop at this second."),
+    click.option(
+        "--chunk",
+        type=click.IntRange(min=1, max=MAX_CHUNK, clamp=True),
+        default=RunOptions.chunk,
+        show_default=True,
+        help=f"Stream mode: frames per model call, at most {MAX_CHUNK} (the result does not depend on it).",
+    ),
+    click.option(
+        "--aggregate",
+        type=click.Choice(AGGREGATES),
+        default=RunOptions.aggregate,
+        show_default=True,
+        help="Stream mode: the model's latest output, or the mean over all frames.",
+    ),
+    _option_values,
+)

@@ -1,0 +1,84 @@
+"""What the commands show on stderr while they work: notices, progress bars, the model loaded."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import time
+
+import click
+
+from ..options import ModelOptions
+from ..output import printable
+
+
+def notices(quiet: bool):
+    """A callable printing one notice line on stderr above any progress bar (tqdm.write
+    redraws the bar), or None when ``quiet``."""
+    from tqdm import tqdm
+
+    def notice(message: str) -> None:
+        tqdm.write(message, file=sys.stderr)
+        sys.stderr.flush()  # keeps the order with click.echo, which writes to the byte stream beneath
+
+    return None if quiet else notice
+
+
+def load_model(load: ModelOptions, quiet: bool, verbose: bool):
+    """Loads the model (``classify.load_classifier``) saying what it does, and with
+    ``verbose`` which model, engine and precision run and why, and how long loading took."""
+    from ..classify import load_classifier
+
+    began = time.perf_counter()
+    classifier = load_classifier(**dataclasses.asdict(load), log=notices(quiet))
+    if verbose:
+        click.echo(f"model: {classifier.source.name} ({classifier.source.handle}), loaded in {time.perf_counter() - began:.1f} s", err=True)
+        click.echo(f"engine: {classifier.model.engine} ({classifier.engine_reason})", err=True)
+        click.echo(f"precision: {classifier.model.precision} ({classifier.model.precision_reason})", err=True)
+    return classifier
+
+
+class VideoBars:
+    """A tqdm bar on stderr per video, in seconds of video, hidden when stderr is not a
+    terminal: ``start`` one, ``update`` it (``classify``'s progress), ``close`` it."""
+
+    def __init__(self, quiet: bool):
+        self.quiet, self.bar = quiet, None
+
+    def start(self, name: str) -> None:
+        from tqdm import tqdm
+
+        self.close()
+        bar_format = "{l_bar}{bar}| {n:.1f}/{total_fmt} s video [{elapsed}<{remaining}]"  # total "?" until known
+        self.bar = tqdm(
+            desc=printable(os.path.basename(name)), unit="s", disable=True if self.quiet else None, leave=False, file=sys.stderr, bar_format=bar_format
+        )
+
+    def update(self, done_s: float, total_s: float | None) -> None:
+        if total_s and self.bar.total != total_s:
+            self.bar.total = total_s
+        self.bar.n = min(done_s, total_s or done_s)
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def report_writer(quiet: bool, source: str = ""):
+    """A ``write(path, records)`` for ``sinks.ReportSink``: the HTML report with a progress
+    bar while pictures are decoded, then one line saying where it went."""
+
+    def write(path: str, records: list) -> None:
+        from tqdm import tqdm
+
+        from ..report import write_report
+
+        with tqdm(total=len(records), unit="video", desc="report", disable=True if quiet else None, leave=False, file=sys.stderr) as bar:
+            summary = write_report(path, records, source=source, progress=lambda done, total: bar.update(done - bar.n))
+        if not quiet:
+            click.echo(f"report: {summary}", err=True)
+
+    return write

@@ -1,0 +1,372 @@
+"""Where a run's outcomes go: each output of a run is one ``Sink``.
+
+A sink is built at the edge from its option (``--timeline t.csv``, ``--report r.html``...),
+``check``ed before the model loads (a usage error, before any work, if it cannot be
+written), ``start``ed once the model is known, given each video's ``Outcome`` by ``add`` as it
+comes, and ``close``d at the end. ``drain`` runs one loop of outcomes through a list of sinks,
+for the command line and library users alike::
+
+    sinks = [TimelineSink("t.csv"), ReportSink("r.html")]
+    check_outputs(sinks, inputs=videos)
+    tally = drain(classify_many(classifier, videos, read, run), sinks, RunContext.of(classifier, run))
+
+A sink may turn an outcome into a failure (an annotated video that cannot be written fails
+its video): the sinks after it see the failure, so the rows, the timeline and the report all
+tell the same story.
+
+No output may be an input or another output of the same run (``check_outputs``): two writers
+of one file, or a report written over the video it describes, destroy one of them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import stat
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
+
+from .errors import MovinetError, OutputError, UsageError, one_line
+from .files import check_output_path, names_a_descriptor
+
+if TYPE_CHECKING:  # numpy-heavy: not imported for --help
+    from .classify import Classifier, Outcome
+    from .options import RunOptions
+
+Emit = Callable[[str], None]  # writes text as it is (no line break added)
+
+
+@dataclass
+class RunContext:
+    """What every sink learns once the model has loaded.
+
+    Attributes:
+        labels: one name per logit.
+        info: model, engine, precision and mode: rows of failed videos carry it.
+        top_k: predictions per video.
+        bin_s: timeline bins in seconds (None: one segment per step; see ``timeline.bin_seconds``).
+        document: the head of a JSON document (model, engine and precision with their reasons, mode).
+    """
+
+    labels: list[str]
+    info: dict
+    top_k: int
+    bin_s: float | None = None
+    document: dict = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, classifier: Classifier, run: RunOptions, bin_s: float | None = None) -> RunContext:
+        info = classifier.info
+        document = {  # in this order
+            "model": info["model"],
+            "engine": info["engine"],
+            "engine_reason": classifier.engine_reason,
+            "precision": info["precision"],
+            "precision_reason": classifier.model.precision_reason,
+            "mode": info["mode"],
+        }
+        return cls(classifier.labels, info, run.top_k, bin_s, document)
+
+
+class Sink:
+    """One output of a run. Subclasses set ``option`` and ``path`` and override what they need.
+
+    Attributes:
+        option: the option that asked for this output, for messages ("--timeline").
+        path: the file written; "-" for stdout; None for no file.
+        reads_back: whether the file is read again after it is written (it must be a regular file).
+    """
+
+    option: str = ""
+    path: str | None = None
+    reads_back: bool = False
+
+    @property
+    def name(self) -> str:
+        """The output as messages name it: "--timeline t.csv", "the json output on stdout"."""
+        if self.path != "-":
+            return f"{self.option} {self.path}"
+        return f"{self.option} - (stdout)" if self.option.startswith("-") else f"{self.option} on stdout"
+
+    def check(self) -> None:
+        """Raises UsageError (naming ``option``) if this output cannot be written. Cheap:
+        called before the model loads."""
+        if self.path not in (None, "-"):
+            try:
+                check_output_path(self.path, self.option)
+            except OutputError as error:
+                raise UsageError(str(error)) from None
+
+    def start(self, context: RunContext) -> None:
+        self.context = context
+
+    def add(self, outcome: Outcome) -> Outcome:
+        """Takes one video's outcome; returns it, or the failure it became here."""
+        return outcome
+
+    def close(self, finished: bool) -> None:
+        """Ends the output: ``finished`` False after Ctrl-C or an error, when only what is
+        already written stays (a file written at the end is then not written)."""
+
+
+@dataclass
+class Tally:
+    """How many videos ``drain`` saw classified and failed, and the failed ones' names."""
+
+    ok: int = 0
+    failed: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return f"{self.ok} ok, {self.failed} failed"
+
+
+def drain(outcomes: Iterable[Outcome], sinks: Sequence[Sink], context: RunContext) -> Tally:
+    """Passes each outcome through ``sinks`` in order (each may turn it into a failure), then
+    closes them all, also after an error or Ctrl-C (as not ``finished``). Returns the tally."""
+    tally, finished = Tally(), False
+    for sink in sinks:
+        sink.start(context)
+    try:
+        for outcome in outcomes:
+            for sink in sinks:
+                outcome = sink.add(outcome)
+            if outcome.ok:
+                tally.ok += 1
+            else:
+                tally.failed += 1
+                tally.failures.append(outcome.video)
+        finished = True
+    finally:
+        _close_all(sinks, finished)
+    return tally
+
+
+def _close_all(sinks: Sequence[Sink], finished: bool) -> None:
+    """Closes every sink even if one fails, then raises the first failure."""
+    failure = None
+    for sink in sinks:
+        try:
+            sink.close(finished)
+        except BaseException as error:  # noqa: BLE001 - re-raised below, after the others close
+            failure = failure or error
+            finished = False
+    if failure is not None:
+        raise failure
+
+
+# --- the same-file rule ----------------------------------------------------------------------
+
+
+def file_identity(path: str | os.PathLike) -> tuple | None:
+    """What a path names, comparable across spellings: (device, inode) of an existing file
+    (through links, ``/dev/stdout`` to the descriptor's file), ("path", real path) of one
+    that does not exist yet; "-" is stdout's own descriptor. None for a character device
+    (a terminal, /dev/null), which two writers may share: nothing written there is read back."""
+    try:
+        status = os.fstat(1) if os.fspath(path) == "-" else os.stat(path)
+    except (OSError, ValueError):
+        return ("path", os.path.realpath(path))
+    if stat.S_ISCHR(status.st_mode):
+        return None
+    return (status.st_dev, status.st_ino)
+
+
+def check_outputs(sinks: Sequence[Sink], inputs: Iterable[str | os.PathLike] = ()) -> None:
+    """Checks each sink (``Sink.check``), then that no two outputs, and no output and input,
+    are one file (compared by device and inode, so links, ``/dev/stdout`` and ``-`` are seen
+    through). Outputs read back must be regular files. Raises UsageError before any work."""
+    for sink in sinks:
+        sink.check()
+        if sink.reads_back and sink.path is not None and (sink.path == "-" or _is_special(sink.path)):
+            raise UsageError(f"{sink.name} is read back after it is written: give a regular file")
+    seen: dict[tuple, str] = {}
+    for sink in sinks:
+        if sink.path is None:
+            continue
+        identity = file_identity(sink.path)
+        if identity is None:
+            continue
+        if identity in seen:
+            raise UsageError(f"{sink.name} is the same file as {seen[identity]}: give each output a file of its own")
+        seen[identity] = sink.name
+    for video in inputs:
+        identity = file_identity(video)
+        if identity is not None and identity[0] != "path" and identity in seen:
+            raise UsageError(f"{seen[identity]} is the input {os.fsdecode(video)}: an output may not replace an input")
+
+
+def _is_special(path: str) -> bool:
+    if names_a_descriptor(path):
+        return True
+    try:
+        return not stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+class OutputPath(Sink):
+    """An output that is written by other means than ``add`` (the batch rows and report, a
+    live recording): it takes part in ``check_outputs`` only. ``check``, if given, is called
+    after the usual writability check (a MovinetError it raises is a usage error)."""
+
+    def __init__(self, option: str, path: str, *, reads_back: bool = False, check: Callable[[], None] | None = None):
+        self.option, self.path, self.reads_back, self._check = option, path, reads_back, check
+
+    def check(self) -> None:
+        super().check()
+        if self._check is None:
+            return
+        try:
+            self._check()
+        except UsageError:
+            raise
+        except MovinetError as error:  # found before any work: the command was asked wrongly
+            raise UsageError(str(error)) from None
+
+
+# --- the sinks -------------------------------------------------------------------------------
+
+
+class Notices(Sink):
+    """Each failed video as one line ("Error: NAME: why") and each warning ("warning: NAME:
+    ..."), as they come, through ``emit`` (stderr above the progress bars, on the command
+    line). With ``raise_unexpected``, a failure that is a bug of ours (not a bad file) is
+    raised with its traceback instead (MOVINET_DEBUG)."""
+
+    def __init__(self, emit: Emit, raise_unexpected: bool = False):
+        self.emit, self.raise_unexpected = emit, raise_unexpected
+
+    def add(self, outcome: Outcome) -> Outcome:
+        from .output import printable
+
+        if outcome.ok:
+            for warning in outcome.result.warnings:
+                self.emit(printable(f"warning: {outcome.video}: {warning}"))
+            return outcome
+        hint = ""
+        if outcome.exception is not None:
+            if self.raise_unexpected:
+                raise outcome.exception
+            hint = " (set MOVINET_DEBUG=1 to see the traceback)"
+        self.emit(f"Error: {printable(outcome.video)}: {printable(outcome.error)}{hint}")
+        return outcome
+
+
+class StdoutSink(Sink):
+    """The rows on stdout (or any ``emit``): a table, JSON document, CSV or JSON lines (see
+    ``output.Writer``)."""
+
+    path = "-"
+
+    def __init__(self, format: str, emit: Emit):
+        self.format, self.emit, self.option = format, emit, f"the {format} output"
+
+    def start(self, context: RunContext) -> None:
+        from .output import Writer
+
+        super().start(context)
+        self.writer = Writer(self.format, self.emit, context.top_k, context.info, context.document)
+
+    def add(self, outcome: Outcome) -> Outcome:
+        self.writer.write(outcome)
+        return outcome
+
+    def close(self, finished: bool) -> None:
+        if finished:
+            self.writer.close()
+
+
+class VideoSink(Sink):
+    """The video with its current top labels drawn on it (``overlay.annotate_video``). A
+    video that cannot be written fails its video; the other outputs still come."""
+
+    option = "--output-video"
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def check(self) -> None:
+        from .video import check_video_output
+
+        super().check()
+        try:
+            check_video_output(self.path)
+        except OutputError as error:
+            raise UsageError(str(error)) from None
+
+    def add(self, outcome: Outcome) -> Outcome:
+        if not outcome.ok:
+            return outcome
+        from .overlay import annotate_video
+
+        try:
+            annotate_video(outcome.video, self.path, outcome.result, self.context.labels)
+        except MovinetError as error:
+            return dataclasses.replace(outcome, result=None, error=one_line(error))
+        return outcome
+
+
+class TimelineSink(Sink):
+    """What happens when in each video (``timeline.segments``), written at the end as
+    ``timeline.write_timeline`` does, in the format of the file's extension."""
+
+    option = "--timeline"
+
+    def __init__(self, path: str):
+        self.path = path
+        self.timelines: dict = {}
+
+    def check(self) -> None:
+        from .timeline import timeline_format
+
+        try:
+            timeline_format(self.path)
+        except ValueError as error:
+            raise UsageError(f"{self.option}: {error}") from None
+        super().check()
+
+    def add(self, outcome: Outcome) -> Outcome:
+        from .timeline import segments
+
+        if outcome.ok:
+            self.timelines[outcome.video] = segments(outcome.result, self.context.labels, self.context.bin_s)
+        return outcome
+
+    def close(self, finished: bool) -> None:
+        from .timeline import write_timeline
+
+        if finished:
+            write_timeline(self.path, self.timelines)
+
+
+class ReportSink(Sink):
+    """An HTML report of every video (``report.write_report``), written at the end;
+    ``write`` is called with the path and the records (the command line adds a progress bar
+    and a summary line)."""
+
+    option = "--report"
+
+    def __init__(self, path: str, write: Callable[[str, list], None] | None = None):
+        self.path = path
+        self.records: list = []
+        self._write = write
+
+    def add(self, outcome: Outcome) -> Outcome:
+        from .report import error_record, record_from_result
+
+        if outcome.ok:
+            self.records.append(record_from_result(outcome.video, outcome.result, self.context.labels, bin_s=self.context.bin_s))
+        else:
+            self.records.append(error_record(outcome.video, outcome.error))
+        return outcome
+
+    def close(self, finished: bool) -> None:
+        if not finished:
+            return
+        if self._write is not None:
+            self._write(self.path, self.records)
+        else:
+            from .report import write_report
+
+            write_report(self.path, self.records)
