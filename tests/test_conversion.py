@@ -74,7 +74,6 @@ def offline_environment(tmp_path) -> dict:
 
 def test_conversion_and_inference_open_no_socket_and_leave_no_thread_or_process(tiny_models, tmp_path):
     env = offline_environment(tmp_path)
-    started = time.monotonic()
     video = str(ROOT / "sample_videos" / "red.mp4")
     command = [sys.executable, "-c", CONVERT_RUN_AND_REPORT, video, tiny_models.base, tiny_models.stream]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
@@ -84,7 +83,6 @@ def test_conversion_and_inference_open_no_socket_and_leave_no_thread_or_process(
     network = Path(env["NETWORK_LOG"])
     assert not network.exists(), network.read_text()
     assert not (tmp_path / "home" / "intel").exists()  # nor did OpenVINO's telemetry write its files
-    assert time.monotonic() - started < 120
 
 
 def test_the_network_guard_sees_openvino_telemetry(tmp_path):

@@ -31,10 +31,8 @@ def test_frames_and_stats_are_those_of_the_reader_in_process(red):
 
 
 def test_a_decoder_crash_is_an_error_naming_the_signal_and_the_file(red):
-    began = time.monotonic()
     with pytest.raises(VideoError, match=r"red\.mp4: the decoder crashed on this file \(killed by SIGSEGV\)"):
         IsolatedReader(red, ahead=2, opener=crash_on_open)
-    assert time.monotonic() - began < 10
 
 
 @pytest.mark.parametrize("name", [b"bad\xffutf8.mp4", b"pipe:0.mp4", b"http:x.mp4", b"100%d.mp4", b"-v.mp4", "ñandú ✓.mp4".encode()])

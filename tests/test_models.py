@@ -69,7 +69,12 @@ def test_cache_locations_follow_the_environment(monkeypatch, tmp_path):
     assert models.hub_cache_dir() == tmp_path / "hub"
     monkeypatch.delenv("MOVINET_CACHE_DIR")
     monkeypatch.delenv("TFHUB_CACHE_DIR")
-    assert "movinet-cli" in str(models.cache_dir()) and not str(models.cache_dir()).startswith("/tmp")
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    for home in (tmp_path / "home", Path("/tmp") / tmp_path.name / "home"):  # wherever HOME is, /tmp too
+        monkeypatch.setenv("HOME", str(home))
+        assert models.cache_dir() == home / ".cache" / "movinet-cli"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert models.cache_dir() == tmp_path / "xdg" / "movinet-cli"
 
 
 # --- downloads through tensorflow_hub, served from 127.0.0.1 ------------------------------
