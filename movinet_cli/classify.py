@@ -388,7 +388,8 @@ def load_classifier(
         engine: "auto", "openvino" or "tensorflow".
         precision: "auto" (bf16 where the CPU has it natively, else f32), "f32" or "bf16"
             (OpenVINO only); the one used is ``classifier.model.precision``.
-        labels: a label file (one per line, in logit order); Kinetics-600 if None.
+        labels: a label file (one per line, in logit order); if None, ``labels.txt`` in the
+            model's directory where there is one, else Kinetics-600.
         log: called with progress messages (downloads, conversions, engine choice).
 
     Raises ModelError or LabelsError with a one-line explanation.
@@ -398,6 +399,8 @@ def load_classifier(
     kind = describe(directory).kind  # from saved_model.pb: a model of the wrong kind is refused before it loads
     models.check_kind(source.name, kind, mode, source.variant.model_id if source.variant else None)
     opened, reason = engines.open_model(directory, engine=engine, precision=precision, log=log, variant=source.variant)
+    if labels is None and os.path.isfile(os.path.join(directory, labels_module.BESIDE_MODEL)):  # a fine-tuned model's own
+        labels = os.path.join(directory, labels_module.BESIDE_MODEL)
     names = labels_module.load_labels(labels)
     labels_module.check_labels(names, opened.num_classes, labels)
     return Classifier(opened, names, source, reason)

@@ -8,6 +8,7 @@ from importlib import resources
 from .errors import LabelsError
 
 KINETICS_600 = "kinetics_600_labels.txt"  # 600 lines, line i names logit i
+BESIDE_MODEL = "labels.txt"  # in a SavedModel's directory: its labels, used unless others are given
 
 
 def load_labels(path: str | os.PathLike | None = None) -> list[str]:

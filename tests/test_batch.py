@@ -2,6 +2,7 @@ import csv
 import io
 import json
 import os
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -84,6 +85,39 @@ def test_batch_writes_one_row_per_video_with_the_right_status(tiny_models, video
             assert by_path[name]["label_1"] == "" and by_path[name]["model"] == tiny_models.base
     assert by_path["broken/cut.avi"]["status"] == "ok"
     assert "5 ok, 4 failed, 0 skipped" in result.stderr
+    failed = [name for name, message in BAD.items() if message]
+    for name in failed:  # each failure named as it fails, with why
+        assert f"Error: {name}: {by_path[name]['error']}" in result.stderr
+    assert re.search(r"^failed: .*\(their rows say why\)$", result.stderr, re.M)
+
+
+def test_an_extension_batch_does_not_write_is_refused_unless_the_format_is_named(tiny_models, video_dir, tmp_path):
+    for name in ("res.json", "res.tsv", "res"):
+        refused = run("batch", video_dir, "-o", tmp_path / name, "-m", tiny_models.base)
+        assert refused.exit_code == 2 and "--format" in refused.stderr and not (tmp_path / name).exists()
+    named = run("batch", video_dir, "-o", tmp_path / "rows.json", "--format", "jsonl", "-m", tiny_models.base, "--size", 16, "--no-recursive")
+    assert named.exit_code == 0 and (tmp_path / "rows.json").read_text().startswith('{"path": ')
+
+
+def test_ctrl_c_says_one_line(tiny_models, video_dir, tmp_path, monkeypatch):
+    import movinet_cli.batch
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(movinet_cli.batch, "run_batch", interrupted)
+    result = run("batch", video_dir, "-o", tmp_path / "r.csv", "-m", tiny_models.base, "--size", 16)
+    assert result.exit_code == 130
+    assert result.stderr.strip().splitlines() == [f"Interrupted: the rows so far are in {tmp_path / 'r.csv'}; rerun with --resume to finish."]
+
+
+def test_ray_without_an_address_before_the_directory_is_understood_or_explained(video_dir, tmp_path):
+    from movinet_cli.cli.batch import _directory
+
+    assert _directory(None, str(video_dir)) == (str(video_dir), "")  # `--ray DIR -o x.csv`: DIR is the directory
+    assert _directory(str(video_dir), "head:6379") == (str(video_dir), "head:6379")
+    missing = run("batch", "--ray", "head:6379", "-o", tmp_path / "x.csv")
+    assert missing.exit_code == 2 and "Missing argument 'DIRECTORY'" in missing.stderr and "--ray=ADDRESS" in missing.stderr
 
 
 def test_an_existing_file_is_not_overwritten_by_accident(tiny_models, video_dir, tmp_path):

@@ -406,3 +406,60 @@ def test_the_precision_used_and_why_are_reported(tiny_models, colour_video):
     assert document["precision"] == expected and document["precision_reason"].startswith("auto: ")
     pinned = json.loads(run("classify", "-m", tiny_models.base, "--size", 16, "-f", "json", "--precision", "f32", video).stdout)
     assert (pinned["precision"], pinned["precision_reason"]) == ("f32", "requested with --precision f32")
+
+
+def test_movinet_alone_prints_its_help_and_every_summary_whole():
+    alone = run()
+    assert alone.exit_code == 0 and "Commands:" in alone.stdout
+    assert "..." not in alone.stdout.split("Commands:")[1]
+
+
+@pytest.mark.parametrize("command", ["classify", "batch", "live"])
+def test_bf16_on_a_cpu_without_it_is_a_usage_error_in_every_command(command, monkeypatch, tiny_models, colour_video, tmp_path):
+    import movinet_cli.engines.openvino as ov_engine
+
+    monkeypatch.setattr(ov_engine, "supports_bf16", lambda: False)  # the CPU's answer, faked
+    video = colour_video("red.mp4", [(RED, 1.0)])
+    target = {"classify": [video], "batch": [os.path.dirname(video), "-o", tmp_path / "r.csv"], "live": [video, "--no-window"]}[command]
+    result = run(command, *target, "-m", tiny_models.stream, "--precision", "bf16")
+    assert result.exit_code == 2 and "no native bf16" in result.stderr
+    assert [line for line in result.stderr.splitlines() if line.startswith("Error:")] and not (tmp_path / "r.csv").exists()
+    on_tensorflow = run(command, *target, "-m", tiny_models.stream, "--precision", "bf16", "--engine", "tensorflow")
+    assert on_tensorflow.exit_code == 2 and "OpenVINO engine only" in on_tensorflow.stderr
+
+
+def test_movinet_model_sets_the_default_model_and_labels_beside_it_are_used(palette_models, colour_video, tmp_path, monkeypatch):
+    import shutil
+
+    video = colour_video("red.mp4", [(RED, 1.0)])
+    model = tmp_path / "mine"
+    shutil.copytree(palette_models.base, model)
+    shutil.copy(palette_models.labels, model / "labels.txt")
+    monkeypatch.setenv("MOVINET_MODEL", str(model))
+    result = run("classify", "--size", 16, "-k", 1, "-f", "json", video)
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["model"] == str(model) and document["results"][0]["predictions"][0]["label"] == "red"
+    explicit = run("classify", "--size", 16, "-k", 1, "-f", "json", "-m", palette_models.base, "--labels", palette_models.labels, video)
+    assert json.loads(explicit.stdout)["model"] == palette_models.base
+
+
+def test_sigterm_unwinds_like_ctrl_c_and_leaves_no_partial_file(palette_models, colour_video, tmp_path):
+    import signal
+    import time
+
+    video = colour_video("long.mp4", [(RED, 30.0)], fps=10)
+    out = tmp_path / "out"
+    out.mkdir()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "movinet_cli", "live", video, "--no-window", "-m", palette_models.stream, "--labels", palette_models.labels,
+         "--size", "16", "--record", str(out / "rec.mp4")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    while not any(name.startswith(".partial-") for name in os.listdir(out)):  # recording (pytest-timeout bounds the wait)
+        assert process.poll() is None, process.stderr.read()
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    stderr = process.communicate(timeout=60)[1]
+    assert process.returncode == 143 and "Terminated." in stderr and "Traceback" not in stderr
+    assert os.listdir(out) == ["rec.mp4"]  # completed as after Ctrl-C (a live recording is kept), no .partial-* left
