@@ -109,6 +109,22 @@ class OpenedVideo:
     frames: Iterable[tuple[float, np.ndarray]]  # (time_s, [H, W, 3] float32 RGB in [0, 1])
     expected_end_s: float | None  # where the frames are expected to end, seconds
     reader: IsolatedReader | None = None
+    start_s: float = 0.0  # the range asked for (--start, --end), seconds
+    end_s: float | None = None
+
+    def duration_s(self) -> float | None:
+        """Seconds of video decoded within the range asked for (a reader starts at the
+        keyframe before the start and stops at the first frame past the end); None for
+        frames passed as an array. Complete once the frames have been consumed."""
+        if self.reader is None:
+            return None
+        stats = self.reader.stats
+        if stats.first_timestamp_s is None:
+            return 0.0
+        end = stats.last_timestamp_s + (stats.frame_period_s or 0.0)
+        if self.end_s is not None:
+            end = min(end, self.end_s)
+        return max(0.0, end - max(stats.first_timestamp_s, self.start_s))
 
     def close(self) -> None:
         """Stops a background reader of ``frames`` (if any), then releases the file."""
@@ -230,7 +246,7 @@ class Classifier:
         reader = IsolatedReader(
             video, ahead=ahead, fps=read.fps, size=read.size, resize=read.resize, crop_scale=self.crop_scale, start_s=read.start, end_s=read.end
         )
-        return OpenedVideo(reader.path, read.fps, reader.frames(), read.end or reader.info.claimed_duration_s, reader)
+        return OpenedVideo(reader.path, read.fps, reader.frames(), read.end or reader.info.claimed_duration_s, reader, read.start, read.end)
 
     def run(self, opened: OpenedVideo, run: RunOptions = RunOptions(), progress: Progress | None = None) -> Result:
         """Classifies an opened video (see ``classify``) and closes it."""
@@ -247,11 +263,12 @@ class Classifier:
             opened.close()
         total_frames = sum(step.frames for step in steps)
         stats = opened.reader.stats if opened.reader else None
+        duration_s = opened.duration_s()
         return Result(
             path=opened.path,
             predictions=self.predictions(probabilities, run.top_k),
             probabilities=probabilities,
-            duration_s=stats.duration_s if stats else total_frames / opened.fps,
+            duration_s=total_frames / opened.fps if duration_s is None else duration_s,
             frames=total_frames,
             steps=steps,
             model=self.source.name,

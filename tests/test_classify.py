@@ -199,3 +199,14 @@ def test_classify_video_loads_and_classifies_in_one_call(tiny_models, colour_vid
 
     result = classify_video(colour_video("red.mp4", [(RED, 1.0)]), tiny_models.base, engine="openvino", size=16, top_k=2)
     assert result.predictions[0].label == expected_label(RED) and len(result.predictions) == 2
+
+
+def test_the_duration_of_a_range_is_the_range(tiny_models, colour_video):
+    from movinet_cli.classify import load_classifier
+
+    video = colour_video("ten.mp4", [((255, 0, 0), 10.0)], fps=25)
+    classifier = load_classifier(tiny_models.base)
+    ranged = classifier.classify(video, start=2.0, end=6.0, size=16)
+    assert ranged.duration_s == pytest.approx(4.0, abs=0.05)
+    assert classifier.classify(video, start=8.0, size=16).duration_s == pytest.approx(2.0, abs=0.05)
+    assert classifier.classify(video, size=16).duration_s == pytest.approx(10.0, abs=0.05)
