@@ -293,6 +293,7 @@ def test_a_second_run_on_the_same_results_file_is_refused(tiny_models, video_dir
     assert run("batch", video_dir, "-o", out, "-m", tiny_models.base, "--size", 16, "-k", 2, "--resume").exit_code == 1  # free again
 
 
+@pytest.mark.slow
 def test_two_batches_at_once_do_not_lose_rows(tiny_models, video_dir, tmp_path):
     import subprocess
     import sys
@@ -364,6 +365,7 @@ def descendants(pid):
     return found
 
 
+@pytest.mark.slow
 def test_a_killed_batch_leaves_no_process_behind(tiny_models, tmp_path):
     import signal
     import subprocess
@@ -388,6 +390,7 @@ def test_a_killed_batch_leaves_no_process_behind(tiny_models, tmp_path):
     assert not alive, [open(f"/proc/{pid}/cmdline").read() for pid in alive]
 
 
+@pytest.mark.slow
 def test_a_results_file_that_fills_up_is_one_line_and_resumes(tiny_models, video_dir, tmp_path):
     import resource
     import subprocess

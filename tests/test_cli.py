@@ -444,6 +444,7 @@ def test_movinet_model_sets_the_default_model_and_labels_beside_it_are_used(pale
     assert json.loads(explicit.stdout)["model"] == palette_models.base
 
 
+@pytest.mark.slow
 def test_sigterm_unwinds_like_ctrl_c_and_leaves_no_partial_file(palette_models, colour_video, tmp_path):
     import signal
     import time

@@ -72,6 +72,7 @@ def offline_environment(tmp_path) -> dict:
     return env
 
 
+@pytest.mark.slow
 def test_conversion_and_inference_open_no_socket_and_leave_no_thread_or_process(tiny_models, tmp_path):
     env = offline_environment(tmp_path)
     video = str(ROOT / "sample_videos" / "red.mp4")
@@ -85,6 +86,7 @@ def test_conversion_and_inference_open_no_socket_and_leave_no_thread_or_process(
     assert not (tmp_path / "home" / "intel").exists()  # nor did OpenVINO's telemetry write its files
 
 
+@pytest.mark.slow
 def test_the_network_guard_sees_openvino_telemetry(tmp_path):
     """The guard above can fail: importing OpenVINO plainly, telemetry on, is caught."""
     env = offline_environment(tmp_path)
@@ -161,6 +163,7 @@ def interrupted_conversion(tiny_models, tmp_path, signal_number):
     return exit_code, children, ended_frozen, Path(env["MOVINET_CACHE_DIR"]) / "openvino"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGKILL])
 def test_an_interrupted_conversion_leaves_no_child_and_no_half_entry(tiny_models, tmp_path, signal_number, monkeypatch):
     exit_code, children, ended_frozen, cache = interrupted_conversion(tiny_models, tmp_path, signal_number)
@@ -260,6 +263,7 @@ def test_a_script_without_a_main_guard_converts(tiny_models, tmp_path):
     assert result.stdout.split() == ["run"]
 
 
+@pytest.mark.slow
 def test_two_processes_converting_one_model_convert_it_once(tmp_path):
     """The second waits on the first's lock and uses its entry (several Ray actors on a node)."""
     import subprocess

@@ -14,6 +14,8 @@ from movinet_cli.batch import ResultsFile, find_videos
 from movinet_cli.cli import cli
 from movinet_cli.options import ModelOptions, ReadOptions, RunOptions
 
+pytestmark = pytest.mark.slow  # Ray starts a cluster: seconds per test
+
 try:
     import ray
 except ImportError:  # the optional extra (.ci/run installs it): only the test without it runs

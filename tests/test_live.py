@@ -113,6 +113,7 @@ def test_smoothing_runs_end_to_end(palette_stream, colour_video):
         assert changed >= 2.0  # labels come after the frames they describe
 
 
+@pytest.mark.slow
 def test_a_file_plays_at_its_own_speed(palette_stream, colour_video):
     video = colour_video("red.mp4", [(RED, 2.0)])
     began = time.monotonic()
@@ -151,6 +152,7 @@ def play(classifier, video, **options):
     return updates
 
 
+@pytest.mark.slow
 def test_a_slow_model_gets_every_due_frame_in_chunks(palette_models, colour_video):
     classifier = load_classifier(palette_models.stream, labels=palette_models.labels)
     classifier.model = SlowModel(classifier.model, delay_s=0.15)  # slower than a frame at 12 fps
@@ -163,6 +165,7 @@ def test_a_slow_model_gets_every_due_frame_in_chunks(palette_models, colour_vide
     assert updates[-1].label == "blue" and updates[-1].time_s > 3.9
 
 
+@pytest.mark.slow
 def test_a_model_too_slow_even_for_chunks_drops_a_backlog_and_resets(palette_models, colour_video):
     classifier = load_classifier(palette_models.stream, labels=palette_models.labels)
     classifier.model = SlowModel(classifier.model, delay_s=0.6)  # 12 frames take 8 + 4: 1.2 s
@@ -173,6 +176,7 @@ def test_a_model_too_slow_even_for_chunks_drops_a_backlog_and_resets(palette_mod
     assert max(update.latency_s for update in updates) < 3.5  # one second of backlog and its chunk
 
 
+@pytest.mark.slow
 def test_chunks_give_the_results_of_frame_by_frame(palette_models, colour_video):
     classifier = load_classifier(palette_models.stream, labels=palette_models.labels)
     video = colour_video("red-magenta.mp4", [(RED, 2.0), (RED_MAGENTA, 2.0)], fps=12)  # no scene change
@@ -262,6 +266,7 @@ def test_window_shows_the_overlay_and_q_closes_it(x_display, palette_models, col
     assert "Traceback" not in process.stderr.read()
 
 
+@pytest.mark.slow
 def test_a_file_at_its_own_speed_classifies_its_last_due_frame(palette_models, colour_video):
     classifier = load_classifier(palette_models.stream, labels=palette_models.labels)
     video = colour_video("red.mp4", [(RED, 4.0)], fps=5)  # 20 frames, all due at 5 fps, the file ends at the last

@@ -402,6 +402,7 @@ def test_the_report_renders_in_a_browser_as_a_person_sees_it(sample_report, host
     assert (np.abs(pixels - strip_rgb).sum(1) < 12).sum() > 1000
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 def test_pictures_in_a_folder_load_in_a_browser(tmp_path):
     records = [

@@ -56,6 +56,7 @@ def test_two_outputs_onto_one_file_are_refused_before_the_model_loads(colour_vid
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_a_report_to_dev_stdout_beside_the_json_output_is_refused(tiny_models, colour_video, tmp_path):
     video = colour_video("v.mp4", [(RED, 1.0)])
     with open(tmp_path / "f", "w") as stdout:
