@@ -210,7 +210,7 @@ class OutputPath(Sink):
     live recording): it takes part in ``check_outputs`` only. ``check``, if given, is called
     after the usual writability check (a MovinetError it raises is a usage error)."""
 
-    def __init__(self, option: str, path: str, *, reads_back: bool = False, check: Callable[[], None] | None = None):
+    def __init__(self, option: str, path: str | None, *, reads_back: bool = False, check: Callable[[], None] | None = None):
         self.option, self.path, self.reads_back, self._check = option, path, reads_back, check
 
     def check(self) -> None:
@@ -240,7 +240,7 @@ class Notices(Sink):
     def add(self, outcome: Outcome) -> Outcome:
         from .output import printable
 
-        if outcome.ok:
+        if outcome.result is not None:
             for warning in outcome.result.warnings:
                 self.emit(printable(f"warning: {outcome.video}: {warning}"))
             return outcome
@@ -284,7 +284,7 @@ class VideoSink(Sink):
     option = "--output-video"
 
     def __init__(self, path: str):
-        self.path = path
+        self.path: str = path
 
     def check(self) -> None:
         from .video import check_video_output
@@ -296,7 +296,7 @@ class VideoSink(Sink):
             raise UsageError(str(error)) from None
 
     def add(self, outcome: Outcome) -> Outcome:
-        if not outcome.ok:
+        if outcome.result is None:
             return outcome
         from .overlay import annotate_video
 
@@ -314,7 +314,7 @@ class TimelineSink(Sink):
     option = "--timeline"
 
     def __init__(self, path: str):
-        self.path = path
+        self.path: str = path
         self.timelines: dict = {}
 
     def check(self) -> None:
@@ -329,7 +329,7 @@ class TimelineSink(Sink):
     def add(self, outcome: Outcome) -> Outcome:
         from .timeline import segments
 
-        if outcome.ok:
+        if outcome.result is not None:
             self.timelines[outcome.video] = segments(outcome.result, self.context.labels, self.context.bin_s)
         return outcome
 
@@ -348,14 +348,14 @@ class ReportSink(Sink):
     option = "--report"
 
     def __init__(self, path: str, write: Callable[[str, list], None] | None = None):
-        self.path = path
+        self.path: str = path
         self.records: list = []
         self._write = write
 
     def add(self, outcome: Outcome) -> Outcome:
         from .report import error_record, record_from_result
 
-        if outcome.ok:
+        if outcome.result is not None:
             self.records.append(record_from_result(outcome.video, outcome.result, self.context.labels, bin_s=self.context.bin_s))
         else:
             self.records.append(error_record(outcome.video, outcome.error))

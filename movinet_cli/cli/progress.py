@@ -6,6 +6,7 @@ import dataclasses
 import os
 import sys
 import time
+from typing import Any
 
 import click
 
@@ -44,7 +45,9 @@ class VideoBars:
     terminal: ``start`` one, ``update`` it (``classify``'s progress), ``close`` it."""
 
     def __init__(self, quiet: bool):
-        self.quiet, self.bar = quiet, None
+        self.quiet = quiet
+        self.bar: Any = None  # the tqdm bar of the video running, if any
+
 
     def start(self, name: str) -> None:
         from tqdm import tqdm
@@ -56,6 +59,8 @@ class VideoBars:
         )
 
     def update(self, done_s: float, total_s: float | None) -> None:
+        if self.bar is None:
+            return
         if total_s and self.bar.total != total_s:
             self.bar.total = total_s
         self.bar.n = min(done_s, total_s or done_s)
@@ -77,7 +82,10 @@ def report_writer(quiet: bool, source: str = ""):
         from ..report import write_report
 
         with tqdm(total=len(records), unit="video", desc="report", disable=True if quiet else None, leave=False, file=sys.stderr) as bar:
-            summary = write_report(path, records, source=source, progress=lambda done, total: bar.update(done - bar.n))
+            def progress(done: int, total: int) -> None:
+                bar.update(done - bar.n)
+
+            summary = write_report(path, records, source=source, progress=progress)
         if not quiet:
             click.echo(f"report: {summary}", err=True)
 
