@@ -25,7 +25,7 @@ from .classify import Classifier, classify_many
 from .errors import MovinetError, OutputError, UsageError
 from .files import atomic_writer, check_output_path, is_special
 from .options import BATCH_FORMATS, DEFAULT_WORKERS, VIDEO_EXTENSIONS, ReadOptions, RunOptions
-from .output import csv_header, legacy_csv_header, read_csv, result_row, rows_text
+from .output import csv_header, legacy_csv_headers, read_csv, result_row, rows_text
 
 STATUSES = ("ok", "error")
 
@@ -181,12 +181,12 @@ def parse_rows(text: str, path: str, format: str) -> tuple[list[str] | None, lis
         raise _foreign(path, format, f"not CSV: {error}") from None
     if not columns:
         return None, []
-    def ranks(header) -> int:
-        """How many label/probability pairs ``columns`` hold in ``header``'s layout (the
-        layout now, or the one before the precision column)."""
-        return (len(columns) - len(header(1))) // 2 + 1
+    def layouts(top_k: int) -> list[list[str]]:
+        return [csv_header(top_k), *legacy_csv_headers(top_k)]
 
-    if not any(ranks(header) >= 1 and columns == header(ranks(header)) for header in (csv_header, legacy_csv_header)):
+    # How many label/probability pairs ``columns`` hold in each layout (now, or an older one).
+    ranks = {(len(columns) - len(header)) // 2 + 1 for header in layouts(1)}
+    if not any(top_k >= 1 and columns in layouts(top_k) for top_k in ranks):
         raise _foreign(path, format, "its first line is not the results columns")
     for number, record in enumerate(records, 1):
         if len(record) != len(columns) or record[1] not in STATUSES:
@@ -269,7 +269,7 @@ class ResultsFile:
         if not resume:  # another run made it since the first check
             raise ResultsFileError(f"{self.path} already exists: pass --resume to finish that run, or --overwrite to replace it")
         columns, rows = parse_rows(self._handle.read(), self.path, self.format)
-        if columns is not None and columns not in (self.header, legacy_csv_header(self.top_k)):
+        if columns is not None and columns not in (self.header, *legacy_csv_headers(self.top_k)):
             raise ResultsFileError(
                 f"{self.path} has other columns than this run would write (another --top-k?); "
                 "resume with the same options, or pass --overwrite"

@@ -41,19 +41,21 @@ def csv_header(top_k: int) -> list[str]:
     return ["path", "status", "error", *ranked, *RUN_COLUMNS]
 
 
-# The columns after the predictions; results files written before the precision was recorded
-# lack "precision", and still read (``legacy_csv_header``).
-RUN_COLUMNS = ("duration_s", "frames", "model", "engine", "precision", "mode", "seconds")
+# The columns after the predictions. Results files written before the warnings, or before the
+# precision, were recorded lack those columns, and still read (``legacy_csv_headers``).
+RUN_COLUMNS = ("duration_s", "frames", "model", "engine", "precision", "mode", "seconds", "warnings")
+WARNINGS_SEPARATOR = " | "  # between a row's warnings in its CSV cell
 
 
-def legacy_csv_header(top_k: int) -> list[str]:
-    """``csv_header`` as it was before the precision column."""
-    return [column for column in csv_header(top_k) if column != "precision"]
+def legacy_csv_headers(top_k: int) -> list[list[str]]:
+    """``csv_header`` as it was before the warnings column, and before the precision column."""
+    before_warnings = [column for column in csv_header(top_k) if column != "warnings"]
+    return [before_warnings, [column for column in before_warnings if column != "precision"]]
 
 
 def csv_row(top_k: int, path: str, result: Result | None = None, error: str = "") -> dict:
     """A row for ``csv_header(top_k)``: a result's predictions, or an error."""
-    row = dict.fromkeys(csv_header(top_k), "")
+    row: dict = dict.fromkeys(csv_header(top_k), "")
     row.update(path=path, status="error" if error else "ok", error=error)
     if result is not None:
         for rank, prediction in enumerate(result.predictions[:top_k], 1):
@@ -67,6 +69,7 @@ def csv_row(top_k: int, path: str, result: Result | None = None, error: str = ""
             precision=result.precision,
             mode=result.mode,
             seconds=f"{result.seconds:.3f}",
+            warnings=WARNINGS_SEPARATOR.join(" ".join(warning.split()) for warning in result.warnings),
         )
     return row
 
@@ -86,6 +89,8 @@ def result_row(format: str, top_k: int, outcome: Outcome, info: dict) -> dict:
             row.update({key: value for key, value in result.to_dict().items() if key != "path"})
     if not result:
         row.update(info, seconds=round(outcome.seconds, 3))
+        if format != "csv":
+            row["warnings"] = []
     return row
 
 

@@ -421,7 +421,7 @@ def test_results_into_a_redirected_stdout_keep_what_the_file_had(tiny_models, vi
 
 def test_rows_say_which_precision_ran_and_older_results_files_resume(tiny_models, video_dir, tmp_path):
     from movinet_cli.engines.openvino import supports_bf16
-    from movinet_cli.output import csv_text, legacy_csv_header
+    from movinet_cli.output import csv_text, legacy_csv_headers
 
     expected = "bf16" if supports_bf16() else "f32"
     out = tmp_path / "results.jsonl"
@@ -429,7 +429,7 @@ def test_rows_say_which_precision_ran_and_older_results_files_resume(tiny_models
     assert {json.loads(line)["precision"] for line in open(out)} == {expected}
     # A file from before the precision column: its ok rows are kept, the others are classified.
     old = tmp_path / "old.csv"
-    header = legacy_csv_header(2)
+    header = legacy_csv_headers(2)[-1]
     row = dict.fromkeys(header, "") | {"path": "a red.mp4", "status": "ok", "label_1": "kept", "prob_1": "1.0"}
     old.write_text(csv_text([row], header, with_header=True))
     resumed = run("batch", video_dir, "-o", old, "-m", tiny_models.base, "--size", 16, "-k", 2, "--resume", "--no-recursive")

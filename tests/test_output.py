@@ -30,3 +30,19 @@ def test_a_record_cut_short_is_returned_apart():
     header, records, cut = read_csv(text[:-3])
     assert header == ["a", "b"] and records == [["x\ny", "1"]] and cut == "z"
     assert read_csv('a,b\n"open\nquote') == (["a", "b"], [], '"open\nquote')
+
+
+def test_every_row_carries_its_warnings(tmp_path):
+    import numpy as np
+
+    from movinet_cli.classify import Outcome, Prediction, Result
+    from movinet_cli.output import csv_header, result_row
+
+    result = Result("cut.avi", [Prediction("red", 1.0)], np.ones(1, np.float32), 1.0, 12, [], "m", "openvino", "clip", 0.1,
+                    warnings=["decoded 158 of the 360 frames the file claims:\nit may be truncated", "second"])
+    ok = Outcome("cut.avi", result)
+    row = result_row("csv", 1, ok, {})
+    assert "warnings" in csv_header(1) and row["warnings"] == "decoded 158 of the 360 frames the file claims: it may be truncated | second"
+    assert result_row("jsonl", 1, ok, {})["warnings"] == result.warnings
+    failed = result_row("jsonl", 1, Outcome("bad.mp4", None, "no video stream"), {"model": "m"})
+    assert failed["warnings"] == [] and result_row("csv", 1, Outcome("bad.mp4", None, "x"), {})["warnings"] == ""
