@@ -1,0 +1,58 @@
+"""``movinet train``, ``movinet embed`` and ``movinet eval``: the user's own classes."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+import click
+
+from . import EXIT_CODES, _load, _stderr_logger, cli, input_options, model_options, top_k_option
+from ..options import RunOptions
+from ..output import printable
+
+
+@cli.command(epilog=EXIT_CODES)
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.option("--output", "-o", required=True, type=click.Path(file_okay=False), help="MODEL_DIR to write: the head, its labels, summary and report.html.")
+@click.option("--overwrite", is_flag=True, help="Replace an earlier MODEL_DIR.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the held-out split or folds.")
+@model_options
+@input_options
+@click.option("--top-k", type=int, default=RunOptions.top_k, hidden=True)  # input_options' run value takes one
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or notices on stderr.")
+@click.option("--verbose", "-v", is_flag=True, help="Say which model and engine run, and why.")
+def train(directory, output, overwrite, seed, load, read, run, quiet, verbose):
+    """Train a head for your own classes: DIRECTORY/<class>/*.mp4, one folder per class.
+
+    Each video is embedded once with the model's pooled features (cached, so another run
+    does not decode again); a logistic-regression head is evaluated on held-out videos (or
+    by k-fold when classes are small), fitted on all of them and written to MODEL_DIR,
+    which --model then takes in classify, batch, live and eval. Use a stream model
+    (--model a0-stream) for a head that runs live.
+
+    \b
+    Examples:
+      movinet train clips/ -o my-classes --model a0
+      movinet classify --model my-classes video.mp4
+      movinet train clips/ -o my-live-classes --model a0-stream
+    """
+    from tqdm import tqdm
+
+    from ..train import check_output_dir, find_examples, require_sklearn, train as train_head
+
+    require_sklearn()
+    check_output_dir(output, overwrite)  # usage errors before the model loads
+    videos = len(find_examples(directory).paths)
+    classifier = _load(load, quiet, verbose)
+    bar = tqdm(total=videos, unit="video", desc="embed", disable=True if quiet else None, leave=False, file=sys.stderr)
+    try:
+        summary = train_head(
+            classifier, directory, output, read, run, overwrite=overwrite, seed=seed, log=_stderr_logger(quiet),
+            on_video=lambda path, error: bar.update(1),
+        )
+    finally:
+        bar.close()
+    click.echo(printable(summary.text()))
+    if not quiet:
+        click.echo(printable(f"wrote {output} (report: {output}/report.html); use it with --model {output}"), err=True)
