@@ -782,3 +782,5 @@ def models(names, prepare, output_format, quiet):
 
 def main():
     cli(prog_name="movinet")
+
+from . import train as _train  # noqa: E402,F401  (registers train, embed and eval on cli)
