@@ -56,3 +56,56 @@ def train(directory, output, overwrite, seed, load, read, run, quiet, verbose):
     click.echo(printable(summary.text()))
     if not quiet:
         click.echo(printable(f"wrote {output} (report: {output}/report.html); use it with --model {output}"), err=True)
+
+
+@cli.command(epilog=EXIT_CODES)
+@click.argument("videos", nargs=-1, required=True, metavar="VIDEO...")
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="A .parquet file (columns path, start_s, end_s, model, embedding, error) or a .npz file.")
+@click.option("--per-window", is_flag=True, help="A row per window (clip mode) or chunk (stream mode) instead of per video.")
+@click.option("--resume", is_flag=True, help="Keep the rows of an earlier run's videos that worked; embed the others.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@model_options
+@input_options
+@click.option("--top-k", type=int, default=RunOptions.top_k, hidden=True)  # input_options' run value takes one
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary on stderr.")
+@click.option("--verbose", "-v", is_flag=True, help="Say which model and engine run, and why.")
+def embed(videos, output, per_window, resume, overwrite, load, read, run, quiet, verbose):
+    """Write each VIDEO's feature vector: the model's pooled features before its classifier.
+
+    A video's vector is the frame-weighted mean of its windows' (a stream model's: its
+    latest, or the mean with --aggregate mean). A video that fails gets a row with its
+    error and no embedding; the others still run. The output is rewritten atomically as
+    rows come, so after Ctrl-C it holds complete rows and --resume finishes the job.
+
+    \b
+    Examples:
+      movinet embed *.mp4 -o features.parquet --model a0
+      movinet embed long.mp4 -o windows.npz --per-window
+    """
+    from tqdm import tqdm
+
+    from ..embed import check_output, embed_videos
+
+    if resume and overwrite:
+        raise click.UsageError("--resume and --overwrite exclude each other")
+    kept = check_output(output, resume, overwrite)
+    classifier = _load(load, quiet, verbose)
+    bar = tqdm(total=len(set(videos) - {row["path"] for row in kept}), unit="video", desc="embed", disable=True if quiet else None, file=sys.stderr)
+
+    def on_video(video, error):
+        bar.update(1)
+        if error:
+            tqdm.write(printable(f"Error: {video}: {error}"), file=sys.stderr)
+
+    try:
+        ok, failed = embed_videos(classifier, videos, output, read, run, per_window=per_window, kept=kept, on_video=on_video)
+    except KeyboardInterrupt:
+        bar.close()
+        click.echo(printable(f"Interrupted: the rows so far are in {output}; rerun with --resume to finish."), err=True)
+        raise
+    finally:
+        bar.close()
+    if not quiet:
+        click.echo(printable(f"embed: {ok} ok, {failed} failed, {len(kept)} kept from before; wrote {output}"), err=True)
+    if failed:
+        sys.exit(1)
