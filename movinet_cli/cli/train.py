@@ -53,7 +53,8 @@ def train(directory, output, overwrite, seed, load, read, run, quiet, verbose):
         )
     finally:
         bar.close()
-    click.echo(printable(summary.text()))
+    for line in summary.text().split("\n"):
+        click.echo(printable(line))
     if not quiet:
         click.echo(printable(f"wrote {output} (report: {output}/report.html); use it with --model {output}"), err=True)
 
