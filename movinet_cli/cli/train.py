@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from . import EXIT_CODES, _load, _stderr_logger, cli, input_options, model_options, top_k_option
+from . import EXIT_CODES, _load, _stderr_logger, cli, input_options, model_options
 from ..options import RunOptions
 from ..output import printable
 
