@@ -2,7 +2,8 @@
 
 ``load_classifier`` finds, fetches and opens a model once; ``Classifier.classify`` runs it
 on one video, and ``classify_many`` on many, yielding each one's result or error (every
-command and backend goes through it). Base models see windows of at most one training clip
+command and backend goes through it). ``Classifier.embed`` (and ``classify_many(embed=True)``)
+give the model's pooled features before its classifier instead (``engines.features``). Base models see windows of at most one training clip
 (10 s); the video's answer is the mean of the windows' probabilities weighted by their frame
 counts. Stream models see chunks of frames with their states carried from chunk to chunk
 across the whole video (``StreamState``, which ``live`` uses too); the answer is the latest
@@ -26,6 +27,7 @@ import numpy as np
 
 from . import engines, labels as labels_module, models
 from .errors import MovinetError, VideoError, one_line
+from .head import is_head_dir, load_head
 from .isolated import IsolatedReader
 from .options import ModelOptions, ReadOptions, RunOptions, with_overrides
 from .saved_model import describe
@@ -86,11 +88,36 @@ class Result:
 
 
 @dataclass
+class Span:
+    """One window (clip mode) or chunk (stream mode) of an embedding."""
+
+    start_s: float  # video time of its first frame, seconds
+    end_s: float  # video time just after its last frame, seconds
+    frames: int
+    vector: np.ndarray  # [F] float32: the pooled features of the window, or of the stream after this chunk
+
+
+@dataclass
+class Embedding:
+    """What ``Classifier.embed`` found in one video."""
+
+    path: str | None  # None for frames passed as an array
+    vector: np.ndarray  # [F] float32: the video's pooled features (aggregated as a Result's probabilities are)
+    spans: list[Span]
+    duration_s: float  # seconds of video embedded
+    model: str
+    engine: str
+    mode: str  # "clip" or "stream"
+    seconds: float  # wall-clock time taken
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
 class Outcome:
     """One video of ``classify_many``: its result, or why it has none."""
 
     video: str  # as given
-    result: Result | None  # None when the video failed
+    result: Result | Embedding | None  # None when the video failed (an Embedding from classify_many(embed=True))
     error: str = ""  # one line when it failed (without the video's name), else ""
     seconds: float = 0.0  # wall-clock time taken
     exception: Exception | None = None  # an unexpected error behind ``error`` (a bug, not a bad file), for its traceback
@@ -161,6 +188,13 @@ class StreamState:
             self._states = self._model.init_states(frames.shape[:3])
         logits, self._states = self._model.step(frames, self._states)
         return softmax(logits)
+
+    def features(self, frames: np.ndarray) -> np.ndarray:
+        """Like ``step``, returning the pooled features [F] float32 after the frames."""
+        if self._states is None:
+            self._states = self._model.init_states(frames.shape[:3])
+        features, self._states = self._model.step_features(frames, self._states)
+        return features
 
     def reset(self) -> None:
         self._states = None
@@ -251,16 +285,8 @@ class Classifier:
     def run(self, opened: OpenedVideo, run: RunOptions = RunOptions(), progress: Progress | None = None) -> Result:
         """Classifies an opened video (see ``classify``) and closes it."""
         began = time.perf_counter()
-        report = (lambda done: progress(done, opened.expected_end_s)) if progress else None
-        if report:
-            report(0.0)
-        try:
-            if self.mode == "stream":
-                probabilities, steps = self._run_stream(windows(opened.frames, run.chunk, opened.fps), run.aggregate, report)
-            else:
-                probabilities, steps = self._run_clip(windows(opened.frames, run.window_frames(opened.fps), opened.fps), report)
-        finally:
-            opened.close()
+        steps = [Step(*output) for output in self._outputs(opened, run, progress, features=False)]
+        probabilities = steps[-1].probabilities if self._takes_last(run) else frame_weighted_mean(steps)
         total_frames = sum(step.frames for step in steps)
         stats = opened.reader.stats if opened.reader else None
         duration_s = opened.duration_s()
@@ -304,22 +330,66 @@ class Classifier:
         opened = self.open(video, read, ahead=self.frames_ahead(read, run))
         return self.run(opened, run, progress)
 
-    def _run_clip(self, clips: Iterator, progress) -> tuple[np.ndarray, list[Step]]:
-        steps = []
-        for window in clips:
-            probabilities = softmax(self.model.logits(window.frames))
-            steps.append(Step(window.start_s, window.end_s, len(window.frames), probabilities))
-            if progress:
-                progress(window.end_s)
-        return frame_weighted_mean(steps), steps
+    def embed(
+        self,
+        video: str | os.PathLike | np.ndarray,
+        read: ReadOptions | None = None,
+        run: RunOptions | None = None,
+        *,
+        progress: Progress | None = None,
+        **options,
+    ) -> Embedding:
+        """The model's pooled features (before its classifier) for one video, as ``classify``
+        takes it: per window (clip mode) or chunk (stream mode) in ``spans``, and for the
+        whole video in ``vector`` (the windows' frame-weighted mean; in stream mode the
+        latest, or the mean with ``aggregate="mean"``). Raises VideoError."""
+        read, run = with_overrides(read, run, options)
+        return self.embed_opened(self.open(video, read, ahead=self.frames_ahead(read, run)), run, progress)
 
-    def _run_stream(self, chunks: Iterator, aggregate: str, progress) -> tuple[np.ndarray, list[Step]]:
-        steps, state = [], self.stream_state()
-        for chunk in chunks:
-            steps.append(Step(chunk.start_s, chunk.end_s, len(chunk.frames), state.step(chunk.frames)))
-            if progress:
-                progress(chunk.end_s)
-        return (steps[-1].probabilities if aggregate == "last" else frame_weighted_mean(steps)), steps
+    def embed_opened(self, opened: OpenedVideo, run: RunOptions = RunOptions(), progress: Progress | None = None) -> Embedding:
+        """Embeds an opened video (see ``embed``) and closes it."""
+        began = time.perf_counter()
+        spans = [Span(*output) for output in self._outputs(opened, run, progress, features=True)]
+        vector = spans[-1].vector if self._takes_last(run) else weighted_mean([span.vector for span in spans], [span.frames for span in spans])
+        stats = opened.reader.stats if opened.reader else None
+        duration_s = opened.duration_s()
+        return Embedding(
+            path=opened.path,
+            vector=vector,
+            spans=spans,
+            duration_s=sum(span.frames for span in spans) / opened.fps if duration_s is None else duration_s,
+            model=self.source.name,
+            engine=self.model.engine,
+            mode=self.mode,
+            seconds=time.perf_counter() - began,
+            warnings=list(stats.warnings) if stats else [],
+        )
+
+    def _takes_last(self, run: RunOptions) -> bool:
+        """Whether a video's answer is its last step's (a stream model's latest), not the mean of its steps'."""
+        return self.mode == "stream" and run.aggregate == "last"
+
+    def _outputs(self, opened: OpenedVideo, run: RunOptions, progress: Progress | None, features: bool) -> list[tuple[float, float, int, np.ndarray]]:
+        """Runs the model over an opened video, then closes it: (start_s, end_s, frames,
+        output) per window (clip mode) or chunk (stream mode), the output being the
+        probabilities [C], or with ``features`` the pooled features [F]."""
+        if progress:
+            progress(0.0, opened.expected_end_s)
+        if self.mode == "stream":
+            state = self.stream_state()
+            output, length = (state.features if features else state.step), run.chunk
+        else:
+            output = self.model.features if features else (lambda frames: softmax(self.model.logits(frames)))
+            length = run.window_frames(opened.fps)
+        outputs = []
+        try:
+            for window in windows(opened.frames, length, opened.fps):
+                outputs.append((window.start_s, window.end_s, len(window.frames), output(window.frames)))
+                if progress:
+                    progress(window.end_s, opened.expected_end_s)
+        finally:
+            opened.close()
+        return outputs
 
 
 def classify_many(
@@ -332,6 +402,7 @@ def classify_many(
     ahead: int = 0,
     on_start: Callable[[str], None] | None = None,
     progress: Progress | None = None,
+    embed: bool = False,
 ) -> Iterator[Outcome]:
     """Classifies each of ``videos`` (paths, relative to ``directory`` if given) and yields
     its ``Outcome``, in order. A video that fails gets a one-line error and the others go
@@ -340,7 +411,7 @@ def classify_many(
     Each video is decoded in a child process, at most one window (or a few chunks) ahead of
     the model; with ``ahead > 0``, that many videos after the current one are decoded ahead
     too. ``on_start`` is told each video as it starts; ``progress`` is ``classify``'s, for
-    the video running.
+    the video running. With ``embed``, each result is the video's ``Embedding`` instead.
     """
     if isinstance(videos, (str, bytes, os.PathLike)):
         raise TypeError("videos must be an iterable of paths, not one path")
@@ -366,7 +437,7 @@ def classify_many(
             try:
                 if isinstance(source, Exception):
                     raise source
-                result = classifier.run(source, run, progress)
+                result = (classifier.embed_opened if embed else classifier.run)(source, run, progress)
             except VideoError as error:
                 yield Outcome(video, None, error.reason, time.perf_counter() - began)
             except MovinetError as error:
@@ -383,8 +454,13 @@ def classify_many(
 
 def frame_weighted_mean(steps: list[Step]) -> np.ndarray:
     """The steps' probabilities [C] averaged, each weighted by its frame count."""
-    weights = np.array([step.frames for step in steps], np.float32)
-    return (np.stack([step.probabilities for step in steps]) * weights[:, None]).sum(0) / weights.sum()
+    return weighted_mean([step.probabilities for step in steps], [step.frames for step in steps])
+
+
+def weighted_mean(vectors: list[np.ndarray], frames: list[int]) -> np.ndarray:
+    """Vectors [n] averaged, each weighted by its frame count."""
+    weights = np.array(frames, np.float32)
+    return (np.stack(vectors) * weights[:, None]).sum(0) / weights.sum()
 
 
 def load_classifier(
@@ -399,8 +475,9 @@ def load_classifier(
     """Finds, fetches (once, into the cache) and opens a model.
 
     Args:
-        model: registry name (``a5-base``), bare variant (``a5``), URL or SavedModel
-            directory; the default is ``a5-base`` (``a5-stream`` in stream mode).
+        model: registry name (``a5-base``), bare variant (``a5``), URL, SavedModel
+            directory, or a MODEL_DIR of ``movinet train`` (its backbone runs, its head
+            gives its classes); the default is ``a5-base`` (``a5-stream`` in stream mode).
         mode: "clip" or "stream"; None accepts either kind of model.
         engine: "auto", "openvino" or "tensorflow".
         precision: "auto" (bf16 where the CPU has it natively, else f32), "f32" or "bf16"
@@ -411,16 +488,28 @@ def load_classifier(
 
     Raises ModelError or LabelsError with a one-line explanation.
     """
-    source = models.resolve_model(model, mode)
+    trained = load_head(model) if is_head_dir(model) else None  # a MODEL_DIR of movinet train
+    if trained:
+        trained.check_mode(model, mode)
+    source = models.resolve_model(trained.backbone.model if trained else model, mode)
     directory = models.model_directory(source, log=log)
     kind = describe(directory).kind  # from saved_model.pb: a model of the wrong kind is refused before it loads
     models.check_kind(source.name, kind, mode, source.variant.model_id if source.variant else None)
+    if trained:
+        from .engines.openvino import saved_model_identity
+
+        trained.check_backbone(model, saved_model_identity(directory))
     opened, reason = engines.open_model(directory, engine=engine, precision=precision, log=log, variant=source.variant)
-    if labels is None and os.path.isfile(os.path.join(directory, labels_module.BESIDE_MODEL)):  # a fine-tuned model's own
+    if trained:
+        opened, source = trained.attach(opened), dataclasses.replace(source, name=model)
+    if labels is None and not trained and os.path.isfile(os.path.join(directory, labels_module.BESIDE_MODEL)):  # a fine-tuned model's own
         labels = os.path.join(directory, labels_module.BESIDE_MODEL)
-    names = labels_module.load_labels(labels)
+    names = trained.labels if trained and labels is None else labels_module.load_labels(labels)
     labels_module.check_labels(names, opened.num_classes, labels)
-    return Classifier(opened, names, source, reason)
+    classifier = Classifier(opened, names, source, reason)
+    if trained:  # read as the videos it was trained on were
+        classifier.fps, classifier.size = trained.backbone.fps, trained.backbone.size
+    return classifier
 
 
 def prepare_model(model: str, *, log: Callable[[str], None] | None = None) -> str:

@@ -10,7 +10,10 @@ They have the exact interface of the TF Hub models (see shared/docs/movinet-fact
 
 Their logits are a known function of colour, so the right answer for a generated clip is
 known: each class has a prototype RGB colour, and the logit of class c is
-``-SHARPNESS * |mean colour - prototype_c|^2``. With 600 classes the prototypes are a
+``-SHARPNESS * |mean colour - prototype_c|^2``. As in the Hub models, the logits come from
+the pooled features through the classifier's two 1x1 layers (``head`` then ``classifier``,
+see ``classifier_weights``); here the pooled features are the mean colour (3 values), so
+``movinet embed`` has a known answer. With 600 classes the prototypes are a
 10 x 6 x 10 grid over the RGB cube (class = 60 r + 10 g + b, r and b in 0..9, g in 0..5),
 so a BGR/RGB swap, a [0, 255] range or a wrong frame mix changes the answer. With
 ``--palette`` there are 8 classes, the corners of the cube, named in ``labels.txt``.
@@ -62,28 +65,45 @@ def expected_class(mean_rgb, num_classes: int = 600) -> int:
     return int(np.argmax(expected_logits(mean_rgb, num_classes)))
 
 
+def classifier_weights(num_classes: int = 600) -> tuple[np.ndarray, ...]:
+    """The classifier's two 1x1 layers, as the Hub models have them after the pooled
+    features m (the mean colour, [3]): ``head`` h = (m W1 + b1)^2 = [m^2, (m + 1)^2] ([6]),
+    then ``classifier`` logits = h W2 + b2 = -SHARPNESS * |m - prototype|^2, since
+    m = ((m + 1)^2 - m^2 - 1) / 2. Returns W1 [3, 6], b1 [6], W2 [6, classes], b2 [classes],
+    float32."""
+    protos = prototypes(num_classes)  # [classes, 3]
+    w1 = np.concatenate([np.eye(3), np.eye(3)], axis=1).astype(np.float32)
+    b1 = np.array([0, 0, 0, 1, 1, 1], np.float32)
+    w2 = np.concatenate([-SHARPNESS * (1 + protos.T), SHARPNESS * protos.T]).astype(np.float32)
+    b2 = (-SHARPNESS * (protos**2 + protos).sum(-1)).astype(np.float32)
+    return w1, b1, w2, b2
+
+
 def build_models(out_dir: str, num_classes: int = 600, output_key: str = "classifier_head") -> tuple[str, str]:
     """Saves the base and stream models under ``out_dir``; returns their directories."""
     from movinet_cli._lazy import tensorflow
 
     tf = tensorflow()
 
-    def logits_of(mean_rgb, protos):
-        return -SHARPNESS * tf.reduce_sum(tf.square(mean_rgb[:, None, :] - protos[None]), axis=-1)
+    class Classifier(tf.Module):
+        """The Hub models' classifier: 1x1 convolutions on pooled features [b, 1, 1, 1, 3]."""
 
-    class Base(tf.Module):
         def __init__(self):
             super().__init__()
-            self.prototypes = tf.Variable(prototypes(num_classes), trainable=False)
+            shapes = ([1, 1, 1, 3, 6], [6], [1, 1, 1, 6, num_classes], [num_classes])
+            self.kernels = [tf.Variable(w.reshape(shape), trainable=False) for w, shape in zip(classifier_weights(num_classes), shapes)]
 
+        def logits_of(self, pooled):
+            w1, b1, w2, b2 = self.kernels
+            head = tf.square(tf.nn.conv3d(pooled, w1, [1] * 5, "VALID") + b1)
+            return tf.reshape(tf.nn.conv3d(head, w2, [1] * 5, "VALID") + b2, [-1, num_classes])
+
+    class Base(Classifier):
         @tf.function(input_signature=[tf.TensorSpec([None, None, None, None, 3], tf.float32)])
         def serve(self, image):
-            return {output_key: logits_of(tf.reduce_mean(image, axis=[1, 2, 3]), self.prototypes)}
+            return {output_key: self.logits_of(tf.reduce_mean(image, axis=[1, 2, 3], keepdims=True))}
 
-    class Stream(tf.Module):
-        def __init__(self):
-            super().__init__()
-            self.prototypes = tf.Variable(prototypes(num_classes), trainable=False)
+    class Stream(Classifier):
 
         @tf.function(input_signature=[tf.TensorSpec([5], tf.int32)])
         def init_states(self, input_shape):
@@ -106,7 +126,8 @@ def build_models(out_dir: str, num_classes: int = 600, output_key: str = "classi
             valid = tf.minimum(count[0], STREAM_MEMORY)
             mask = tf.cast(tf.range(STREAM_MEMORY) >= STREAM_MEMORY - valid, tf.float32)[None, :, None]
             mean_rgb = tf.reduce_sum(buffer * mask, axis=1) / tf.cast(valid, tf.float32)
-            return {"logits": logits_of(mean_rgb, self.prototypes), BUFFER_STATE: buffer, COUNT_STATE: count}
+            pooled = tf.reshape(mean_rgb, [-1, 1, 1, 1, 3])
+            return {"logits": self.logits_of(pooled), BUFFER_STATE: buffer, COUNT_STATE: count}
 
     base_dir, stream_dir = os.path.join(out_dir, "base"), os.path.join(out_dir, "stream")
     base, stream = Base(), Stream()

@@ -21,14 +21,13 @@ from .. import __version__
 from ..errors import MovinetError, UsageError
 from ..output import printable
 from .batch import Interrupted, batch
-from .classify import EXIT_CODES, classify
+from .classify import classify
 from .live import live
 from .models import models
-from .params import FiniteFloat, input_options, model_options, top_k_option
-from .progress import load_model, notices
 from .report import report
+from .train import embed, train
 
-__all__ = ["cli", "main", "EXIT_CODES", "FiniteFloat", "input_options", "model_options", "top_k_option", "load_model", "notices"]
+__all__ = ["cli", "main"]
 
 TERMINATED = 128 + signal.SIGTERM  # the exit code of a run ended by SIGTERM, as a shell reports a signal
 
@@ -112,7 +111,7 @@ def cli(ctx):
         click.echo(ctx.get_help())
 
 
-for command in (classify, batch, report, live, models):
+for command in (classify, batch, report, live, models, train, embed):
     cli.add_command(command)
 
 

@@ -46,6 +46,7 @@ from ..errors import EngineError, one_line
 from ..options import PRECISIONS
 from ..models import Variant
 from ..saved_model import Signature, describe, read_signatures
+from .features import pooled_input
 
 NAME = "openvino"
 CPU_THREADS_VARIABLE = "MOVINET_CPU_THREADS"  # set: inference threads this process may use
@@ -246,13 +247,30 @@ class _CompiledByShape:
         return self._requests[shape]
 
 
+LINEAR_TYPES = {"Convolution", "GroupConvolution", "MatMul"}
+
+
+def _with_features(model, logits_index: int, also: list[int]):
+    """A model on ``model``'s inputs whose outputs are the pooled features before output
+    ``logits_index`` (see ``engines.features``), then the outputs at ``also``."""
+
+    def data_inputs(node):
+        values = (node.input_value(index) for index in range(node.get_input_size()))
+        return [(value, value.get_node()) for value in values if value.get_node().get_type_name() != "Constant"]
+
+    features = pooled_input(model.outputs[logits_index].get_node(), data_inputs, lambda node: node.get_type_name() in LINEAR_TYPES)
+    return openvino().Model([features, *(model.outputs[index] for index in also)], model.get_parameters(), "features")
+
+
 class OpenVinoClipModel:
     """A base MoViNet on OpenVINO: clip [T, H, W, 3] float32 -> logits [C] float32."""
 
     engine = NAME
 
     def __init__(self, model, compiler: _Compiler, num_classes: int):
+        self._model, self._compiler = model, compiler
         self._request_for = _CompiledByShape(model, compiler)
+        self._features_for: _CompiledByShape | None = None  # made on first use
         self.num_classes = num_classes
         self.precision, self.precision_reason = compiler.precision, compiler.precision_reason
 
@@ -260,6 +278,14 @@ class OpenVinoClipModel:
         request = self._request_for(clip.shape)
         request.infer({0: np.ascontiguousarray(clip[np.newaxis], np.float32)})
         return request.get_output_tensor(0).data[0].copy()
+
+    def features(self, clip: np.ndarray) -> np.ndarray:
+        """The pooled features [F] float32 before the classifier (see ``engines.features``)."""
+        if self._features_for is None:
+            self._features_for = _CompiledByShape(_with_features(self._model, 0, []), self._compiler)
+        request = self._features_for(clip.shape)
+        request.infer({0: np.ascontiguousarray(clip[np.newaxis], np.float32)})
+        return request.get_output_tensor(0).data.reshape(-1).copy()
 
 
 class OpenVinoStreamModel:
@@ -275,6 +301,7 @@ class OpenVinoStreamModel:
         self._directory = directory
         self._cache, self._compiler, self._announce = cache, compiler, announce
         self._by_frame_size: dict[tuple, tuple[_CompiledByShape, dict]] = {}
+        self._features_by_frame_size: dict[tuple, _CompiledByShape] = {}
         self.num_classes = num_classes
         self.precision, self.precision_reason = compiler.precision, compiler.precision_reason
 
@@ -290,6 +317,15 @@ class OpenVinoStreamModel:
             self._by_frame_size[frame_size] = (_CompiledByShape(model, self._compiler, meta["inputs"][0]), meta)
         return self._by_frame_size[frame_size]
 
+    def _features_converted(self, frame_size: tuple[int, int]) -> tuple[_CompiledByShape, dict]:
+        """Like ``_converted``, for the model whose outputs are the pooled features, then the states."""
+        request_for, meta = self._converted(frame_size)
+        if frame_size not in self._features_by_frame_size:
+            logits, *states = meta["outputs"]
+            model = _with_features(request_for._model, logits, states)
+            self._features_by_frame_size[frame_size] = _CompiledByShape(model, self._compiler, meta["inputs"][0])
+        return self._features_by_frame_size[frame_size], meta
+
     def init_states(self, chunk_shape: tuple[int, int, int]) -> list[np.ndarray]:
         """Zero states (what the Hub's ``init_states`` returns) for chunks of (frames, height, width)."""
         _, meta = self._converted(tuple(chunk_shape[1:]))
@@ -304,6 +340,17 @@ class OpenVinoStreamModel:
         request.infer(feed)
         logits, *new_states = (request.get_output_tensor(i).data.copy() for i in meta["outputs"])
         return logits[0], new_states
+
+    def step_features(self, frames: np.ndarray, states: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Like ``step``, with the pooled features [F] float32 after these frames in place of the logits."""
+        request_for, meta = self._features_converted(frames.shape[1:3])
+        request = request_for(frames.shape)
+        image_index, *state_indices = meta["inputs"]
+        feed = {image_index: np.ascontiguousarray(frames[np.newaxis], np.float32)}
+        feed.update(zip(state_indices, states))
+        request.infer(feed)
+        features, *new_states = (request.get_output_tensor(i).data.copy() for i in range(1 + len(state_indices)))
+        return features.reshape(-1), new_states
 
 
 def _convert_stream(directory: str, frame_size: tuple[int, int], phase: Callable[[str], None]) -> tuple[object, dict]:

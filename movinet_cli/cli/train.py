@@ -1,0 +1,114 @@
+"""``movinet train``, ``movinet embed`` and ``movinet eval``: the user's own classes."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+import click
+
+from ..options import RunOptions
+from ..output import printable
+from .classify import EXIT_CODES
+from .params import input_options, model_options
+from .progress import load_model, notices
+
+
+@click.command(epilog=EXIT_CODES, short_help="Train a head for your own classes from class folders.")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.option("--output", "-o", required=True, type=click.Path(file_okay=False), help="MODEL_DIR to write: the head, its labels, summary and report.html.")
+@click.option("--overwrite", is_flag=True, help="Replace an earlier MODEL_DIR.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the held-out split or folds.")
+@model_options
+@input_options
+@click.option("--top-k", type=int, default=RunOptions.top_k, hidden=True)  # input_options' run value takes one
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or notices on stderr.")
+@click.option("--verbose", "-v", is_flag=True, help="Say which model and engine run, and why.")
+def train(directory, output, overwrite, seed, load, read, run, quiet, verbose):
+    """Train a head for your own classes: DIRECTORY/<class>/*.mp4, one folder per class.
+
+    Each video is embedded once with the model's pooled features (cached, so another run
+    does not decode again); a logistic-regression head is evaluated on held-out videos (or
+    by k-fold when classes are small), fitted on all of them and written to MODEL_DIR,
+    which --model then takes in classify, batch, live and eval. Use a stream model
+    (--model a0-stream) for a head that runs live.
+
+    \b
+    Examples:
+      movinet train clips/ -o my-classes --model a0
+      movinet classify --model my-classes video.mp4
+      movinet train clips/ -o my-live-classes --model a0-stream
+    """
+    from tqdm import tqdm
+
+    from ..train import check_output_dir, find_examples, require_sklearn, train as train_head
+
+    require_sklearn()
+    check_output_dir(output, overwrite)  # usage errors before the model loads
+    videos = len(find_examples(directory).paths)
+    classifier = load_model(load, quiet, verbose)
+    bar = tqdm(total=videos, unit="video", desc="embed", disable=True if quiet else None, leave=False, file=sys.stderr)
+    try:
+        summary = train_head(
+            classifier, directory, output, read, run, overwrite=overwrite, seed=seed, log=notices(quiet),
+            on_video=lambda path, error: bar.update(1),
+        )
+    finally:
+        bar.close()
+    for line in summary.text().split("\n"):
+        click.echo(printable(line))
+    if not quiet:
+        click.echo(printable(f"wrote {output} (report: {output}/report.html); use it with --model {output}"), err=True)
+
+
+@click.command(epilog=EXIT_CODES, short_help="Write each video's feature vector (Parquet or .npz).")
+@click.argument("videos", nargs=-1, required=True, metavar="VIDEO...")
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="A .parquet file (columns path, start_s, end_s, model, embedding, error) or a .npz file.")
+@click.option("--per-window", is_flag=True, help="A row per window (clip mode) or chunk (stream mode) instead of per video.")
+@click.option("--resume", is_flag=True, help="Keep the rows of an earlier run's videos that worked; embed the others.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@model_options
+@input_options
+@click.option("--top-k", type=int, default=RunOptions.top_k, hidden=True)  # input_options' run value takes one
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary on stderr.")
+@click.option("--verbose", "-v", is_flag=True, help="Say which model and engine run, and why.")
+def embed(videos, output, per_window, resume, overwrite, load, read, run, quiet, verbose):
+    """Write each VIDEO's feature vector: the model's pooled features before its classifier.
+
+    A video's vector is the frame-weighted mean of its windows' (a stream model's: its
+    latest, or the mean with --aggregate mean). A video that fails gets a row with its
+    error and no embedding; the others still run. The output is rewritten atomically as
+    rows come, so after Ctrl-C it holds complete rows and --resume finishes the job.
+
+    \b
+    Examples:
+      movinet embed *.mp4 -o features.parquet --model a0
+      movinet embed long.mp4 -o windows.npz --per-window
+    """
+    from tqdm import tqdm
+
+    from ..embed import check_output, embed_videos
+
+    if resume and overwrite:
+        raise click.UsageError("--resume and --overwrite exclude each other")
+    kept = check_output(output, resume, overwrite)
+    classifier = load_model(load, quiet, verbose)
+    bar = tqdm(total=len(set(videos) - {row["path"] for row in kept}), unit="video", desc="embed", disable=True if quiet else None, file=sys.stderr)
+
+    def on_video(video, error):
+        bar.update(1)
+        if error:
+            tqdm.write(printable(f"Error: {video}: {error}"), file=sys.stderr)
+
+    try:
+        ok, failed = embed_videos(classifier, videos, output, read, run, per_window=per_window, kept=kept, on_video=on_video)
+    except KeyboardInterrupt:
+        bar.close()
+        click.echo(printable(f"Interrupted: the rows so far are in {output}; rerun with --resume to finish."), err=True)
+        raise
+    finally:
+        bar.close()
+    if not quiet:
+        click.echo(printable(f"embed: {ok} ok, {failed} failed, {len(kept)} kept from before; wrote {output}"), err=True)
+    if failed:
+        sys.exit(1)

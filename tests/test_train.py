@@ -1,0 +1,134 @@
+"""movinet train: class folders in, a MODEL_DIR out that --model takes."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from movinet_cli.cli import cli
+from movinet_cli.head import load_head
+from movinet_cli.train import HELD_OUT_MIN
+
+# Three classes of colour, each video a shade of its class (the palette model's pooled
+# features are the mean colour, so a linear head separates them).
+CLASSES = {"sunset": (220, 90, 40), "forest": (40, 170, 60), "ocean": (30, 70, 200)}
+
+
+def shades(base, count, rng):
+    return [tuple(int(np.clip(c + rng.integers(-30, 31), 0, 255)) for c in base) for _ in range(count)]
+
+
+@pytest.fixture
+def class_folders(tmp_path, colour_video):
+    """``class_folders(per_class)`` -> DIR/<class>/<n>.mp4 of shades of each class's colour."""
+
+    def make(per_class=4, classes=CLASSES):
+        rng = np.random.default_rng(1)
+        root = tmp_path / "clips"
+        for name, base in classes.items():
+            (root / name).mkdir(parents=True)
+            for number, rgb in enumerate(shades(base, per_class, rng)):
+                colour_video(f"clips/{name}/{number}.mp4", [(rgb, 0.6)], fps=10, size=(24, 16))
+        return root
+
+    return make
+
+
+def palette(models, kind="base"):
+    return ["--model", getattr(models, kind), "--labels", models.labels]
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(arg) for arg in args])
+
+
+def test_train_reaches_full_accuracy_and_writes_a_model_dir(class_folders, palette_models, tmp_path):
+    model_dir = tmp_path / "my-classes"
+    result = invoke("train", class_folders(4), "-o", model_dir, *palette(palette_models), "--size", 16, "-q")
+    assert result.exit_code == 0, result.output
+    assert "accuracy: 100.0% (4-fold cross-validation" in result.output
+    assert "confusion matrix" in result.output and re.search(r"\nsunset +100.0% +100.0% +4\n", result.output)  # a line per class
+    head = load_head(model_dir)
+    assert head.labels == sorted(CLASSES) and head.weights.shape == (3, 3)
+    assert head.backbone.kind == "base" and head.backbone.size == 16
+    summary = json.loads((model_dir / "summary.json").read_text())
+    assert summary["confusion"] == [[4, 0, 0], [0, 4, 0], [0, 0, 4]]
+    assert "Confusion matrix" in (model_dir / "report.html").read_text()
+
+
+def test_a_held_out_split_when_classes_are_large_enough(class_folders, palette_models, tmp_path):
+    result = invoke("train", class_folders(HELD_OUT_MIN, dict(list(CLASSES.items())[:2])), "-o", tmp_path / "m", *palette(palette_models), "--size", 16, "-q")
+    assert result.exit_code == 0, result.output
+    assert "accuracy: 100.0% (held-out 20%" in result.output
+
+
+def test_classify_and_batch_with_the_model_dir_print_the_users_labels(class_folders, palette_models, tmp_path, colour_video):
+    model_dir = tmp_path / "my-classes"
+    assert invoke("train", class_folders(3), "-o", model_dir, *palette(palette_models), "--size", 16, "-q").exit_code == 0
+    video = colour_video("new.mp4", [((35, 180, 70), 1.0)], fps=10, size=(24, 16))
+    result = invoke("classify", "--model", model_dir, "-k", 1, "-q", "--format", "json", video)
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    (entry,) = document["results"] if "results" in document else [document]
+    assert entry["predictions"][0]["label"] == "forest"
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    colour_video("videos/a.mp4", [((25, 60, 210), 1.0)], fps=10, size=(24, 16))
+    rows = tmp_path / "rows.csv"
+    result = invoke("batch", videos, "-o", rows, "--model", model_dir, "-k", 1, "-q")
+    assert result.exit_code == 0, result.output
+    assert "a.mp4,ok,,ocean," in rows.read_text()
+
+
+def test_a_base_head_is_refused_in_stream_mode(class_folders, palette_models, tmp_path, colour_video):
+    model_dir = tmp_path / "my-classes"
+    assert invoke("train", class_folders(2), "-o", model_dir, *palette(palette_models), "--size", 16, "-q").exit_code == 0
+    video = colour_video("new.mp4", [((35, 180, 70), 1.0)], fps=10, size=(24, 16))
+    result = invoke("classify", "--model", model_dir, "--mode", "stream", video)
+    assert result.exit_code == 2
+    assert "head trained on" in result.output and "--model" in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_a_stream_head_runs_in_stream_mode(class_folders, palette_models, tmp_path, colour_video):
+    model_dir = tmp_path / "live-classes"
+    result = invoke("train", class_folders(3), "-o", model_dir, *palette(palette_models, "stream"), "--size", 16, "-q")
+    assert result.exit_code == 0, result.output
+    video = colour_video("new.mp4", [((215, 95, 45), 1.0)], fps=10, size=(24, 16))
+    result = invoke("classify", "--model", model_dir, "-k", 1, video)
+    assert result.exit_code == 0, result.output
+    assert "sunset" in result.output
+
+
+@pytest.mark.parametrize(
+    "classes, per_class, message",
+    [({"only": (200, 0, 0)}, 3, "at least 2"), (CLASSES, 1, "at least 2 videos; too few in forest (1)")],
+)
+def test_too_few_classes_or_videos_are_refused_in_one_line(class_folders, palette_models, tmp_path, classes, per_class, message):
+    result = invoke("train", class_folders(per_class, classes), "-o", tmp_path / "m", *palette(palette_models))
+    assert result.exit_code == 2 and message in result.output
+    assert len(result.output.strip().splitlines()) == 1 + result.output.count("Usage") * 2  # click's usage lines, then one error line
+    assert not (tmp_path / "m").exists()
+
+
+def test_an_existing_directory_is_never_replaced(class_folders, palette_models, tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    result = invoke("train", class_folders(2), "-o", mine, *palette(palette_models), "--overwrite")
+    assert result.exit_code == 2 and "not a trained model directory" in result.output
+    assert (mine / "notes.txt").read_text() == "keep me"
+
+
+def test_a_second_run_reads_the_cached_features(class_folders, palette_models, tmp_path, monkeypatch):
+    folders = class_folders(2)
+    assert invoke("train", folders, "-o", tmp_path / "a", *palette(palette_models), "--size", 16, "-q").exit_code == 0
+    import movinet_cli.classify as classify_module
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr(classify_module.Classifier, "open", no_decoding)
+    result = invoke("train", folders, "-o", tmp_path / "b", *palette(palette_models), "--size", 16, "--seed", 3, "-q")
+    assert result.exit_code == 0, result.output
