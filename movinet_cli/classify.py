@@ -29,7 +29,7 @@ from . import engines, labels as labels_module, models
 from .errors import MovinetError, VideoError, one_line
 from .head import is_head_dir, load_head
 from .isolated import IsolatedReader
-from .options import ModelOptions, ReadOptions, RunOptions, with_overrides
+from .options import NO_CLEAR_ACTION, ModelOptions, ReadOptions, RunOptions, with_overrides
 from .saved_model import describe
 from .video import MIN_FRAMES, TIMESTAMP_TOLERANCE_S, windows
 
@@ -70,11 +70,19 @@ class Result:
     seconds: float  # wall-clock time taken
     warnings: list[str] = field(default_factory=list)
     precision: str = "f32"  # what the engine computed in: "f32" or "bf16"
+    min_probability: float = 0.0  # below it, the answer is NO_CLEAR_ACTION (``RunOptions``)
+
+    @property
+    def action(self) -> str:
+        """The answer: the top label, or NO_CLEAR_ACTION when it is below ``min_probability``."""
+        top = self.predictions[0]
+        return top.label if top.probability >= self.min_probability else NO_CLEAR_ACTION
 
     def to_dict(self) -> dict:
         """A JSON-ready summary (no per-step data)."""
         return {
             "path": self.path,
+            "action": self.action,
             "predictions": [{"label": p.label, "probability": round(p.probability, 6)} for p in self.predictions],
             "duration_s": round(self.duration_s, 3),
             "frames": self.frames,
@@ -303,6 +311,7 @@ class Classifier:
             mode=self.mode,
             seconds=time.perf_counter() - began,
             warnings=list(stats.warnings) if stats else [],
+            min_probability=run.min_probability,
         )
 
     def classify(

@@ -31,13 +31,12 @@ import numpy as np
 
 from . import engines, models
 from .classify import Classifier, Prediction
-from .options import ReadOptions, RunOptions
+from .options import NO_CLEAR_ACTION, ReadOptions, RunOptions
 from .overlay import OVERLAY_LABELS, draw_labels
 from .video import Capture, FrameSampler, VideoFileWriter, fit_frame, open_capture, to_model_input
 
 # Mean absolute change of a model-input frame (RGB in [0, 1]) taken as a new scene.
 SCENE_CHANGE = 0.3
-NO_ACTION = "no action"
 UPDATES_KEPT = 256
 _POLL_S = 0.05
 
@@ -55,7 +54,7 @@ class LiveUpdate:
 
     time_s: float  # the chunk's last frame's time in the source, seconds
     predictions: list[Prediction]  # top-k after smoothing, most probable first
-    label: str  # the top label, or NO_ACTION below the threshold
+    label: str  # the top label, or NO_CLEAR_ACTION below the minimum probability
     inference_ms: float  # time of this model call
     latency_s: float  # from reading the chunk's last frame to this update
     model_fps: float  # model calls per second, recently
@@ -190,7 +189,7 @@ class LiveSession:
             always real time.
         smoothing: weight of the past in an exponential moving average of probabilities
             (0 = off, 0.9 = heavy).
-        threshold: below this top probability the label is NO_ACTION.
+        min_probability: below this top probability the label is NO_CLEAR_ACTION.
         top_k: predictions per update.
         record: a video file to save the annotated source frames to.
         read: what to read (``options.ReadOptions``: fps, size and resize apply; the
@@ -205,7 +204,7 @@ class LiveSession:
         *,
         realtime: bool = True,
         smoothing: float = 0.0,
-        threshold: float = 0.0,
+        min_probability: float = RunOptions.min_probability,
         top_k: int = RunOptions.top_k,
         record: str | None = None,
         read: ReadOptions | None = None,
@@ -217,7 +216,7 @@ class LiveSession:
         self._source = open_capture(source) if isinstance(source, str) else source
         self.name = self._source.name
         self.realtime = realtime or not self._source.is_file
-        self.smoothing, self.threshold, self.top_k, self.record = smoothing, threshold, top_k, record
+        self.smoothing, self.min_probability, self.top_k, self.record = smoothing, min_probability, top_k, record
         read = classifier.reading(dataclasses.replace(read or ReadOptions(), **read_options))
         self.read = read
         self.fps, self.size = read.fps, read.size
@@ -379,7 +378,7 @@ class LiveSession:
         """Makes the update for ``probabilities`` (after the frame at ``time_s``) the latest
         and queues it, the oldest queued going if nobody reads."""
         predictions = self.classifier.predictions(probabilities, self.top_k)
-        label = predictions[0].label if predictions[0].probability >= self.threshold else NO_ACTION
+        label = predictions[0].label if predictions[0].probability >= self.min_probability else NO_CLEAR_ACTION
         update = LiveUpdate(time_s=time_s, predictions=predictions, label=label, **pace)
         self.latest_update = update
         if self.updates.full():
@@ -393,8 +392,8 @@ def annotate(frame: np.ndarray, update: LiveUpdate | None) -> np.ndarray:
     if update is None:
         return draw_labels(frame, [("Waiting for action...", 0.0)])
     lines = [(p.label, p.probability) for p in update.predictions[:OVERLAY_LABELS]]
-    if update.label == NO_ACTION:
-        lines = [(NO_ACTION, update.predictions[0].probability)] + lines[:2]
+    if update.label == NO_CLEAR_ACTION:
+        lines = [(NO_CLEAR_ACTION, update.predictions[0].probability)] + lines[:2]
     footer = (
         f"{update.frames} frames/step, {update.inference_ms:4.0f} ms/step, "
         f"latency {update.latency_s:.2f} s, dropped {update.dropped}"

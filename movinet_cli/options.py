@@ -21,6 +21,7 @@ OUTPUT_FORMATS = ("text", "json", "csv")  # movinet classify's
 BATCH_FORMATS = ("csv", "jsonl")  # movinet batch's rows
 VIDEO_EXTENSIONS = ("3gp", "avi", "flv", "m4v", "mkv", "mov", "mp4", "mpeg", "mpg", "mts", "ts", "webm", "wmv")
 DEFAULT_WORKERS = 2  # movinet batch: videos decoded ahead of the one being classified
+NO_CLEAR_ACTION = "no clear action"  # the answer when the top label is below --min-probability
 
 MIN_FPS = 0.01  # frames/s: one frame every 100 s
 MAX_FPS = 60  # frames/s: 5x the fastest variant's 12; a 10-s window at 60 fps of A5 input is 737 MB
@@ -94,12 +95,15 @@ class RunOptions:
         window: clip mode: window length, seconds (one training clip at most is what the base
             models were trained on).
         aggregate: stream mode: one of ``AGGREGATES``.
+        min_probability: a video (or timeline segment) whose top label is less probable than
+            this is NO_CLEAR_ACTION, its probability still given (0: always the top label).
     """
 
     top_k: int = 5
     chunk: int = 8  # one call per frame costs far more per frame
     window: float = CLIP_SECONDS
     aggregate: str = "last"
+    min_probability: float = 0.0
 
     def __post_init__(self):
         if self.top_k < 1:
@@ -110,6 +114,8 @@ class RunOptions:
             raise ValueError(f"window must be a positive number of seconds, got {self.window!r}")
         if self.aggregate not in AGGREGATES:
             raise ValueError(f"aggregate must be one of {AGGREGATES}, got {self.aggregate!r}")
+        if not (math.isfinite(self.min_probability) and 0 <= self.min_probability <= 1):
+            raise ValueError(f"min_probability must be from 0 to 1, got {self.min_probability!r}")
 
     def window_frames(self, fps: float) -> int:
         """Frames in one clip-mode window at ``fps`` frames/s (at least one)."""

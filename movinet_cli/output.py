@@ -43,13 +43,13 @@ def csv_header(top_k: int) -> list[str]:
 
 # The columns after the predictions. Results files written before the warnings, or before the
 # precision, were recorded lack those columns, and still read (``legacy_csv_headers``).
-RUN_COLUMNS = ("duration_s", "frames", "model", "engine", "precision", "mode", "seconds", "warnings")
+RUN_COLUMNS = ("duration_s", "frames", "model", "engine", "precision", "mode", "seconds", "action", "warnings")
 WARNINGS_SEPARATOR = " | "  # between a row's warnings in its CSV cell
 
 
 def legacy_csv_headers(top_k: int) -> list[list[str]]:
-    """``csv_header`` as it was before the warnings column, and before the precision column."""
-    before_warnings = [column for column in csv_header(top_k) if column != "warnings"]
+    """``csv_header`` as it was before the action and warnings columns, and before the precision column."""
+    before_warnings = [column for column in csv_header(top_k) if column not in ("action", "warnings")]
     return [before_warnings, [column for column in before_warnings if column != "precision"]]
 
 
@@ -69,6 +69,7 @@ def csv_row(top_k: int, path: str, result: Result | None = None, error: str = ""
             precision=result.precision,
             mode=result.mode,
             seconds=f"{result.seconds:.3f}",
+            action=result.action,
             warnings=WARNINGS_SEPARATOR.join(" ".join(warning.split()) for warning in result.warnings),
         )
     return row
@@ -188,6 +189,8 @@ def text_table(result: Result, name: str) -> str:
         f"{printable(name)}  ({result.duration_s:.1f} s, {result.frames} frames, {printable(result.model)}, "
         f"{result.mode} mode on {result.engine}, {result.seconds:.1f} s)"
     ]
+    if result.action != result.predictions[0].label:
+        lines.append(f"  {result.action} (no label reaches {result.min_probability:.0%})")
     labels = [printable(p.label) for p in result.predictions]
     width = max(len(label) for label in labels)
     for rank, (label, prediction) in enumerate(zip(labels, result.predictions), 1):

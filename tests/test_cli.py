@@ -488,3 +488,23 @@ def test_the_readme_names_every_option_of_each_command_and_no_other(command):
     tables = set(re.findall(r"^\| `(?:-\w, )?(--[a-z][a-z0-9-]*)", section, re.M))
     assert options <= named, f"not in the README's {command} section: {sorted(options - named)}"
     assert tables <= options, f"in the README's {command} table but not an option: {sorted(tables - options)}"
+
+
+def test_below_min_probability_a_video_is_no_clear_action_with_its_probability_still_given(palette_models, tmp_path):
+    import numpy as np
+    from make_sample_videos import write_video
+
+    undecided = np.zeros((48, 64, 3), np.uint8)
+    undecided[:, :32], undecided[:, 32:] = RED, (0, 255, 0)  # no colour wins clearly
+    video = write_video(str(tmp_path / "undecided.avi"), [undecided] * 24, 12)
+    model = ["-m", palette_models.base, "--labels", palette_models.labels, "--size", 16]
+    text = run("classify", *model, "--min-probability", 0.9, video)
+    assert text.exit_code == 0 and "no clear action (no label reaches 90%)" in text.stdout
+    document = json.loads(run("classify", *model, "--min-probability", 0.9, "-f", "json", video).stdout)
+    entry = document["results"][0]
+    assert entry["action"] == "no clear action" and entry["predictions"][0]["probability"] < 0.9
+    rows = list(csv.DictReader(io.StringIO(run("classify", *model, "--min-probability", 0.9, "-f", "csv", video).stdout)))
+    assert rows[0]["action"] == "no clear action" and float(rows[0]["prob_1"]) < 0.9
+    plain = json.loads(run("classify", *model, "-f", "json", video).stdout)["results"][0]
+    assert plain["action"] == plain["predictions"][0]["label"]
+    assert run("classify", *model, "--min-probability", "nan", video).exit_code == 2

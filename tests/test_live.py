@@ -15,7 +15,8 @@ from make_sample_videos import write_video
 from movinet_cli import load_classifier
 from movinet_cli.cli import cli
 from movinet_cli.errors import ModelKindError
-from movinet_cli.live import NO_ACTION, LiveSession
+from movinet_cli.live import LiveSession
+from movinet_cli.options import NO_CLEAR_ACTION as NO_ACTION
 
 RED, BLUE, RED_MAGENTA = (255, 0, 0), (0, 0, 255), (255, 0, 150)
 
@@ -63,7 +64,7 @@ def test_threshold_shows_no_action(palette_stream, tmp_path):
     video = write_video(str(tmp_path / "undecided.avi"), [half_red_half_green] * 20, 20)  # 4 corners tie
     result = run("live", video, *palette_stream, "--no-window", "--as-fast-as-possible", "--threshold", 0.9)
     assert [label for _, label in printed_labels(result.stdout)] == [NO_ACTION]
-    confident = run("live", video, *palette_stream, "--no-window", "--as-fast-as-possible", "--threshold", 0.2)
+    confident = run("live", video, *palette_stream, "--no-window", "--as-fast-as-possible", "--min-probability", 0.2)
     assert NO_ACTION not in confident.stdout
 
 

@@ -12,7 +12,7 @@ import click
 from ..errors import UsageError
 from ..options import BATCH_FORMATS, DEFAULT_WORKERS, VIDEO_EXTENSIONS
 from ..output import printable
-from .params import FiniteFloat, input_options, model_options, quiet_option, top_k_option, verbose_option
+from .params import FiniteFloat, input_options, min_probability_option, model_options, quiet_option, top_k_option, verbose_option
 from .progress import load_model, notices, report_writer
 
 EXIT_CODES = """\b
@@ -61,6 +61,7 @@ class Interrupted(KeyboardInterrupt):
 @model_options
 @input_options
 @top_k_option
+@min_probability_option
 @click.option(
     "--report", "report_path", type=click.Path(dir_okay=False), default=None,
     help="Then write an HTML report of every row of --output (with --resume too): an index with a picture per video, filters and a summary.",

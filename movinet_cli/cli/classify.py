@@ -8,7 +8,7 @@ import os
 import click
 
 from ..options import OUTPUT_FORMATS, RunOptions
-from .params import FiniteFloat, input_options, model_options, quiet_option, top_k_option, verbose_option
+from .params import FiniteFloat, input_options, min_probability_option, model_options, quiet_option, top_k_option, verbose_option
 from .progress import VideoBars, load_model, notices, report_writer
 
 EXIT_CODES = """\b
@@ -22,6 +22,7 @@ Exit codes: 0 all videos classified, 1 a video or the model failed
 @model_options
 @input_options
 @top_k_option
+@min_probability_option
 @click.option("--format", "-f", "output_format", type=click.Choice(OUTPUT_FORMATS), default="text", show_default=True, help="Output on stdout.")
 @click.option(
     "--timeline",

@@ -28,14 +28,17 @@ LIVE_MODEL = "a5-stream"  # the largest stream variant; it keeps up in real time
 )
 @click.option("--top-k", "-k", type=click.IntRange(min=1), default=RunOptions.top_k, show_default=True, help="Labels shown.")
 @click.option("--smoothing", type=FiniteFloat(0, 1, max_open=True), default=0.0, show_default=True, help="Moving average of probabilities: weight of the past (0 = off).")
-@click.option("--threshold", type=FiniteFloat(0, 1), default=0.0, show_default=True, help="Below this probability the label is 'no action'.")
+@click.option(
+    "--min-probability", "--threshold", "min_probability", type=FiniteFloat(0, 1), default=RunOptions.min_probability, show_default=True,
+    help="Below this probability the label is 'no clear action' (--threshold is its old name).",
+)
 @click.option("--as-fast-as-possible", is_flag=True, help="Read a file as fast as the model goes, classifying every frame due, instead of at its own speed.")
 @click.option("--record", type=click.Path(dir_okay=False), default=None, help="Save the annotated video to this file.")
 @fps_option
 @size_option
 @quiet_option
 @verbose_option
-def live(source, model, engine, precision, labels, window, output_format, top_k, smoothing, threshold, as_fast_as_possible, record, fps, size, quiet, verbose):
+def live(source, model, engine, precision, labels, window, output_format, top_k, smoothing, min_probability, as_fast_as_possible, record, fps, size, quiet, verbose):
     """Classify a camera, video file or stream live, frame by frame.
 
     SOURCE is a camera index (default 0), a video file, or a stream URL (rtsp://, http://).
@@ -68,7 +71,7 @@ def live(source, model, engine, precision, labels, window, output_format, top_k,
         opened.close()
         raise
     session = LiveSession(
-        classifier, opened, realtime=not as_fast_as_possible, smoothing=smoothing, threshold=threshold,
+        classifier, opened, realtime=not as_fast_as_possible, smoothing=smoothing, min_probability=min_probability,
         top_k=min(top_k, len(classifier.labels)), record=record, read=ReadOptions(fps=fps, size=size),
     )
     try:

@@ -78,6 +78,13 @@ size_option = click.option(
     help=f"Frame size in pixels (square), {MIN_SIZE} to {MAX_SIZE}.  [default: the model's]",
 )
 top_k_option = click.option("--top-k", "-k", type=click.IntRange(min=1), default=RunOptions.top_k, show_default=True, help="Labels per video.")
+min_probability_option = click.option(
+    "--min-probability",
+    type=FiniteFloat(0, 1),
+    default=RunOptions.min_probability,
+    show_default=True,
+    help="A video or timeline segment whose top label is less probable is 'no clear action' (its probability still given).",
+)
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bars or notices on stderr.")
 verbose_option = click.option("--verbose", "-v", is_flag=True, help="Say which model and engine run, and why.")
 
@@ -139,11 +146,11 @@ def _option_values(function):
     in place of the options they are built from."""
 
     @functools.wraps(function)
-    def wrapper(*args, fps, size, resize, start, end, chunk, aggregate, top_k, **kwargs):
+    def wrapper(*args, fps, size, resize, start, end, chunk, aggregate, top_k, min_probability=RunOptions.min_probability, **kwargs):
         if end is not None and end <= start:
             raise click.BadParameter(f"--end ({end:g}) must be after --start ({start:g})", param_hint="--end")
         read = ReadOptions(fps=fps, size=size, resize=resize, start=start, end=end)
-        run = RunOptions(top_k=top_k, chunk=chunk, aggregate=aggregate)
+        run = RunOptions(top_k=top_k, chunk=chunk, aggregate=aggregate, min_probability=min_probability)
         return function(*args, read=read, run=run, **kwargs)
 
     return wrapper
