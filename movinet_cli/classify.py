@@ -292,7 +292,7 @@ class Classifier:
 
     def run(self, opened: OpenedVideo, run: RunOptions = RunOptions(), progress: Progress | None = None) -> Result:
         """Classifies an opened video (see ``classify``) and closes it."""
-        began = time.perf_counter()
+        began, setup_before = time.perf_counter(), self.model.setup_seconds
         steps = [Step(*output) for output in self._outputs(opened, run, progress, features=False)]
         probabilities = steps[-1].probabilities if self._takes_last(run) else frame_weighted_mean(steps)
         total_frames = sum(step.frames for step in steps)
@@ -309,10 +309,15 @@ class Classifier:
             engine=self.model.engine,
             precision=self.model.precision,
             mode=self.mode,
-            seconds=time.perf_counter() - began,
+            seconds=self.video_seconds(began, setup_before),
             warnings=list(stats.warnings) if stats else [],
             min_probability=run.min_probability,
         )
+
+    def video_seconds(self, began: float, setup_before: float) -> float:
+        """Wall-clock seconds since ``began`` less the model's one-time work meanwhile
+        (converting, compiling a new input shape): what the video itself cost."""
+        return time.perf_counter() - began - (self.model.setup_seconds - setup_before)
 
     def classify(
         self,
@@ -357,7 +362,7 @@ class Classifier:
 
     def embed_opened(self, opened: OpenedVideo, run: RunOptions = RunOptions(), progress: Progress | None = None) -> Embedding:
         """Embeds an opened video (see ``embed``) and closes it."""
-        began = time.perf_counter()
+        began, setup_before = time.perf_counter(), self.model.setup_seconds
         spans = [Span(*output) for output in self._outputs(opened, run, progress, features=True)]
         vector = spans[-1].vector if self._takes_last(run) else weighted_mean([span.vector for span in spans], [span.frames for span in spans])
         stats = opened.reader.stats if opened.reader else None
@@ -370,7 +375,7 @@ class Classifier:
             model=self.source.name,
             engine=self.model.engine,
             mode=self.mode,
-            seconds=time.perf_counter() - began,
+            seconds=self.video_seconds(began, setup_before),
             warnings=list(stats.warnings) if stats else [],
         )
 
@@ -442,19 +447,19 @@ def classify_many(
             video, source = opened.pop(0)
             if on_start:
                 on_start(video)
-            began = time.perf_counter()
+            began, setup_before = time.perf_counter(), classifier.model.setup_seconds
             try:
                 if isinstance(source, Exception):
                     raise source
                 result = (classifier.embed_opened if embed else classifier.run)(source, run, progress)
             except VideoError as error:
-                yield Outcome(video, None, error.reason, time.perf_counter() - began)
+                yield Outcome(video, None, error.reason, classifier.video_seconds(began, setup_before))
             except MovinetError as error:
-                yield Outcome(video, None, one_line(error), time.perf_counter() - began)
+                yield Outcome(video, None, one_line(error), classifier.video_seconds(began, setup_before))
             except Exception as error:  # a broken file must not stop the others
-                yield Outcome(video, None, f"unexpected {type(error).__name__}: {one_line(error)}", time.perf_counter() - began, error)
+                yield Outcome(video, None, f"unexpected {type(error).__name__}: {one_line(error)}", classifier.video_seconds(began, setup_before), error)
             else:
-                yield Outcome(video, result, "", time.perf_counter() - began)
+                yield Outcome(video, result, "", classifier.video_seconds(began, setup_before))
     finally:
         for _, source in opened:
             if isinstance(source, OpenedVideo):

@@ -121,6 +121,10 @@ class HeadClipModel:
         self.engine, self.precision, self.precision_reason = backbone.engine, backbone.precision, backbone.precision_reason
         self.num_classes = len(head.labels)
 
+    @property
+    def setup_seconds(self) -> float:
+        return self.backbone.setup_seconds
+
     def logits(self, clip: np.ndarray) -> np.ndarray:
         return self.head.logits(self.backbone.features(clip))
 
@@ -135,6 +139,10 @@ class HeadStreamModel:
         self.backbone, self.head = backbone, head
         self.engine, self.precision, self.precision_reason = backbone.engine, backbone.precision, backbone.precision_reason
         self.num_classes = len(head.labels)
+
+    @property
+    def setup_seconds(self) -> float:
+        return self.backbone.setup_seconds
 
     def init_states(self, chunk_shape: tuple[int, int, int]):
         return self.backbone.init_states(chunk_shape)

@@ -89,6 +89,7 @@ def test_batch_writes_one_row_per_video_with_the_right_status(tiny_models, video
     for name in failed:  # each failure named as it fails, with why
         assert f"Error: {name}: {by_path[name]['error']}" in result.stderr
     assert re.search(r"^failed: .*\(their rows say why\)$", result.stderr, re.M)
+    assert re.search(r"^model: [\d.]+ s loading and compiling, once", result.stderr, re.M)
 
 
 def test_an_extension_batch_does_not_write_is_refused_unless_the_format_is_named(tiny_models, video_dir, tmp_path):

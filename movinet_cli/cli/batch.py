@@ -116,7 +116,9 @@ def batch(
         workers = max_workers()
     if not paths:
         raise click.ClickException(printable(f"no videos in {directory} (extensions: {', '.join(extensions)})"))
+    loading = time.perf_counter()
     classifier = load_model(load, quiet, verbose)
+    loading = time.perf_counter() - loading
     run = dataclasses.replace(run, top_k=min(run.top_k, len(classifier.labels)))
     try:
         results = ResultsFile(output, output_format, run.top_k, resume=resume, overwrite=overwrite)
@@ -160,6 +162,8 @@ def batch(
     summary.seconds = time.perf_counter() - began  # the whole run: loading, Ray's start and the last row
     if not quiet:
         click.echo(f"batch: {summary}", err=True)
+        prepared = loading + classifier.model.setup_seconds
+        click.echo(f"model: {prepared:.1f} s loading and compiling, once (no row's seconds include it)", err=True)
         if failures:
             named = ", ".join(printable(path) for path in failures[:FAILURES_NAMED])
             more = f" and {len(failures) - FAILURES_NAMED} more" if len(failures) > FAILURES_NAMED else ""

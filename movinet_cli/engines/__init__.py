@@ -24,6 +24,7 @@ class ClipModel(Protocol):
     num_classes: int
     precision: str  # "f32" or "bf16": what the engine computes in
     precision_reason: str  # why that precision
+    setup_seconds: float  # one-time work so far (converting, compiling a new input shape), seconds
 
     def logits(self, clip: np.ndarray) -> np.ndarray: ...
 
@@ -33,6 +34,7 @@ class StreamModel(Protocol):
     num_classes: int
     precision: str
     precision_reason: str
+    setup_seconds: float
 
     def init_states(self, chunk_shape: tuple[int, int, int]) -> object: ...
 

@@ -32,9 +32,9 @@ import re
 import shutil
 import signal
 import sys
+import time
 import tempfile
 import threading
-import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import Callable
@@ -214,12 +214,16 @@ class _Compiler:
         if os.environ.get(CPU_THREADS_VARIABLE):  # a share of a machine (a Ray actor's CPUs)
             self.config["INFERENCE_NUM_THREADS"] = int(os.environ[CPU_THREADS_VARIABLE])
         self.core.set_property({"CACHE_DIR": str(cache_root / "compiled")})
+        self.setup_seconds = 0.0  # converting and compiling so far: one-time work, not a video's
 
     def compile(self, model):
+        began = time.perf_counter()
         try:
             return self.core.compile_model(model, "CPU", self.config)
         except Exception as error:
             raise EngineError(f"OpenVINO cannot compile the model: {one_line(error)}") from None
+        finally:
+            self.setup_seconds += time.perf_counter() - began
 
 
 def _reshaped(model, input_index: int, shape: list[int]):
@@ -274,6 +278,10 @@ class OpenVinoClipModel:
         self.num_classes = num_classes
         self.precision, self.precision_reason = compiler.precision, compiler.precision_reason
 
+    @property
+    def setup_seconds(self) -> float:
+        return self._compiler.setup_seconds
+
     def logits(self, clip: np.ndarray) -> np.ndarray:
         request = self._request_for(clip.shape)
         request.infer({0: np.ascontiguousarray(clip[np.newaxis], np.float32)})
@@ -305,8 +313,13 @@ class OpenVinoStreamModel:
         self.num_classes = num_classes
         self.precision, self.precision_reason = compiler.precision, compiler.precision_reason
 
+    @property
+    def setup_seconds(self) -> float:
+        return self._compiler.setup_seconds
+
     def _converted(self, frame_size: tuple[int, int]) -> tuple[_CompiledByShape, dict]:
         if frame_size not in self._by_frame_size:
+            began = time.perf_counter()
             key = _entry_key(self._cache, self._directory, frame_size)
             cached = self._cache.load(key)
             if cached is None:
@@ -315,6 +328,7 @@ class OpenVinoStreamModel:
                 cached = self._cache.load_converted(key)
             model, meta = cached
             self._by_frame_size[frame_size] = (_CompiledByShape(model, self._compiler, meta["inputs"][0]), meta)
+            self._compiler.setup_seconds += time.perf_counter() - began
         return self._by_frame_size[frame_size]
 
     def _features_converted(self, frame_size: tuple[int, int]) -> tuple[_CompiledByShape, dict]:
