@@ -16,10 +16,9 @@ import re
 import shutil
 import stat
 import tempfile
-from typing import Iterator
+from collections.abc import Iterator
 
 from .errors import MovinetError, OutputError
-
 
 _DESCRIPTOR = re.compile(r"/(proc/[^/]+|dev)/fd/\d+")
 _LINKS_FOLLOWED = 40  # as the kernel's own limit on a chain of symbolic links

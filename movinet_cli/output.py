@@ -15,7 +15,8 @@ import csv
 import io
 import json
 import re
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # numpy-heavy: not imported for --help
     from .classify import Outcome, Result

@@ -23,8 +23,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import stat
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from .errors import MovinetError, OutputError, UsageError, one_line
 from .files import check_output_path, names_a_descriptor

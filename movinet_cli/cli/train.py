@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 
 import click
@@ -41,7 +40,8 @@ def train(directory, output, overwrite, seed, load, read, run, quiet, verbose):
     """
     from tqdm import tqdm
 
-    from ..train import check_output_dir, find_examples, require_sklearn, train as train_head
+    from ..train import check_output_dir, find_examples, require_sklearn
+    from ..train import train as train_head
 
     require_sklearn()
     check_output_dir(output, overwrite)  # usage errors before the model loads
