@@ -112,6 +112,15 @@ def pick(candidates: Iterable[models.Variant], timing: Callable[[models.Variant]
     return choose(measured, headroom)
 
 
+def remaining_s(done_s: float, total_s: float | None, elapsed_s: float) -> float | None:
+    """Wall-clock seconds left to classify a video of ``total_s`` seconds, ``done_s`` of it
+    classified in ``elapsed_s``, at the pace measured so far (the first window or chunk tells
+    it); None until something is done or while the length is unknown."""
+    if not total_s or done_s <= 0:
+        return None
+    return max(0.0, total_s - done_s) * elapsed_s / done_s
+
+
 def measuring_chunk(fps: float) -> int:
     """Frames per timed step: the largest power of two up to half a second of frames (A5 at
     12 frames/s: 4), the chunks live feeds a model that keeps up; at least 1."""

@@ -276,10 +276,38 @@ def test_the_progress_bar_draws_in_a_terminal_before_and_after_the_length_is_kno
     bars.update(2.5, 10.0)
     bars.close()
     assert "0.0/? s video" in terminal.getvalue() and "25%" in terminal.getvalue() and "2.5/10.0 s video" in terminal.getvalue()
+    assert "[00:00, time left after the first window]" in terminal.getvalue()
+    assert re.search(r"2\.5/10\.0 s video \[\d\d:\d\d, about \d\d:\d\d left\]", terminal.getvalue())
     quiet = cli_module.VideoBars(quiet=True)
     quiet.start("clip.mp4")
     quiet.update(1.0, 10.0)
     assert quiet.bar.disable
+
+
+def test_a_long_classify_shows_the_time_left_in_a_terminal(tiny_models, colour_video, tmp_path):
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    video = colour_video("long.mp4", [(RED, 30.0), (BLUE, 30.0)], fps=12, size=(32, 24))  # a minute: 6 windows
+    main, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    command = [sys.executable, "-m", "movinet_cli", "classify", "-m", tiny_models.base, "--size", "16", video]
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=terminal, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            data = os.read(main, 4096)
+        except OSError:  # the terminal closed with the process
+            break
+        if not data:
+            break
+        shown += data
+    os.close(main)
+    assert process.wait(timeout=120) == 0 and b"60.0 s" in process.stdout.read()
+    assert re.search(rb"long\.mp4: .*\| 10\.0/60\.0 s video \[\d\d:\d\d, about \d\d:\d\d left\]", shown), shown  # after the first window
 
 
 # --- hostile and unlucky input ----------------------------------------------------------------

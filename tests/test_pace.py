@@ -93,3 +93,10 @@ def test_a_fifo_in_place_of_the_file_is_neither_read_nor_written(tmp_path):
     assert book.damaged
     book.remember("a0-stream", 172, "auto", "auto", 0.004)  # kept in memory only
     assert book.get("a0-stream", 172, "auto", "auto").seconds_per_frame == 0.004
+
+
+def test_the_time_left_comes_from_the_pace_so_far():
+    assert pace.remaining_s(10.0, 60.0, elapsed_s=2.0) == pytest.approx(10.0)  # 0.2 s per second of video, 50 s to go
+    assert pace.remaining_s(0.0, 60.0, elapsed_s=2.0) is None  # before the first window
+    assert pace.remaining_s(10.0, None, elapsed_s=2.0) is None  # length unknown
+    assert pace.remaining_s(61.0, 60.0, elapsed_s=2.0) == 0.0

@@ -41,24 +41,34 @@ def load_model(load: ModelOptions, quiet: bool, verbose: bool):
 
 class VideoBars:
     """A tqdm bar on stderr per video, in seconds of video, hidden when stderr is not a
-    terminal: ``start`` one, ``update`` it (``classify``'s progress), ``close`` it."""
+    terminal: ``start`` one, ``update`` it (``classify``'s progress), ``close`` it. Once the
+    first window (or chunk) is done, it says the time left at the pace measured so far."""
 
     def __init__(self, quiet: bool):
-        self.quiet, self.bar = quiet, None
+        self.quiet, self.bar, self.began = quiet, None, 0.0
 
     def start(self, name: str) -> None:
         from tqdm import tqdm
 
         self.close()
-        bar_format = "{l_bar}{bar}| {n:.1f}/{total_fmt} s video [{elapsed}<{remaining}]"  # total "?" until known
+        bar_format = "{l_bar}{bar}| {n:.1f}/{total_fmt} s video [{elapsed}{postfix}]"  # total "?" until known; postfix: ", <time left>"
         self.bar = tqdm(
-            desc=printable(os.path.basename(name)), unit="s", disable=True if self.quiet else None, leave=False, file=sys.stderr, bar_format=bar_format
+            desc=printable(os.path.basename(name)), unit="s", disable=True if self.quiet else None, leave=False, file=sys.stderr,
+            bar_format=bar_format, postfix="time left after the first window",
         )
+        self.began = time.monotonic()
 
     def update(self, done_s: float, total_s: float | None) -> None:
+        from tqdm import tqdm
+
+        from ..pace import remaining_s
+
         if total_s and self.bar.total != total_s:
             self.bar.total = total_s
         self.bar.n = min(done_s, total_s or done_s)
+        left = remaining_s(done_s, total_s, time.monotonic() - self.began)
+        if left is not None:
+            self.bar.set_postfix_str(f"about {tqdm.format_interval(left)} left", refresh=False)
         self.bar.refresh()
 
     def close(self) -> None:
