@@ -232,6 +232,26 @@ def test_models_lists_the_registry_and_what_is_cached(monkeypatch, tmp_path):
     assert re.search(r"^\* a0-stream ", run("models").stdout, re.M)
 
 
+def test_models_and_verbose_say_the_expected_seconds_per_minute_from_what_was_measured(tiny_models, colour_video, monkeypatch, tmp_path):
+    import shutil
+
+    from movinet_cli import pace
+
+    monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path))
+    for name in ("a0-stream", "a2-stream"):
+        shutil.copytree(tiny_models.stream, models.cached_model_dir(models.VARIANTS[name].url))
+    pace.Measurements().remember("a0-stream", 172, "auto", "auto", 0.01)  # 5 frames/s: 3 s per minute of video
+    text = run("models").stdout
+    assert re.search(r"^  a0-stream .* yes\s+(yes|no)\s+3\.0$", text, re.M)
+    assert re.search(r"^  a2-stream .* yes\s+(yes|no)$", text, re.M)  # downloaded, not measured: blank
+    assert max(len(line) for line in text.splitlines() if "cache" not in line and "conversions" not in line) <= 100
+    rows = {m["name"]: m for m in json.loads(run("models", "--format", "json").stdout)["models"]}
+    assert rows["a0-stream"]["seconds_per_minute"] == 3.0 and rows["a2-stream"]["seconds_per_minute"] is None
+    verbose = run("classify", "-m", "a0-stream", "--size", "16", "-v", colour_video("red.mp4", [(RED, 1.0)]))
+    assert verbose.exit_code == 0 and "expected: about 3 s of model time per minute of video on this machine" in verbose.stderr
+    assert "a2-stream was not measured on this machine yet" in run("classify", "-m", "a2-stream", "--size", "16", "-v", colour_video("red.mp4", [(RED, 1.0)])).stderr
+
+
 def test_version_and_help():
     assert run("--version").stdout.startswith("movinet, version ")
     for command in cli.commands:

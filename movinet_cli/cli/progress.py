@@ -36,7 +36,21 @@ def load_model(load: ModelOptions, quiet: bool, verbose: bool):
         click.echo(f"model: {classifier.source.name} ({classifier.source.handle}), loaded in {time.perf_counter() - began:.1f} s", err=True)
         click.echo(f"engine: {classifier.model.engine} ({classifier.engine_reason})", err=True)
         click.echo(f"precision: {classifier.model.precision} ({classifier.model.precision_reason})", err=True)
+        click.echo(f"expected: {_expected_pace(classifier, load)}", err=True)
     return classifier
+
+
+def _expected_pace(classifier, load: ModelOptions) -> str:
+    """The model's remembered seconds per minute of video on this machine, in words."""
+    from ..pace import Measurements
+
+    variant = classifier.source.variant
+    if variant is None or classifier.source.handle != variant.url:
+        return "no measurement on this machine (measurements are remembered for registry models)"
+    measured = Measurements().get(variant.name, variant.size, load.engine, load.precision)
+    if measured is None:
+        return f"{variant.name} was not measured on this machine yet (`movinet live --model {variant.name}` measures it)"
+    return f"about {measured.seconds_per_minute(variant.fps):.0f} s of model time per minute of video on this machine (measured {measured.measured_at})"
 
 
 class VideoBars:
