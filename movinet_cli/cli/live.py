@@ -99,7 +99,7 @@ def _live_model(load: ModelOptions, read: ReadOptions, quiet: bool, verbose: boo
     import dataclasses
 
     from .. import pace
-    from ..models import VARIANTS, is_cached
+    from ..models import is_cached
 
     book, say = pace.Measurements(), notices(quiet)
     loaded = {}  # the model measured last, kept for the session if it is the one chosen
@@ -138,8 +138,10 @@ def _live_model(load: ModelOptions, read: ReadOptions, quiet: bool, verbose: boo
     reading, variant = classifier.reading(read), classifier.source.variant
     if variant is not None and classifier.source.handle == variant.url:  # a registry model: remembered
         seconds, fps = timing(variant, classifier)
-    else:
+    else:  # another model: measured now, not remembered (its directory may hold another model next time)
         seconds, fps = pace.measure(classifier, reading.size, reading.fps), reading.fps
+        if verbose:
+            click.echo(printable(f"pace: {pace.verdict(classifier.source.name, seconds, fps)} (measured now)"), err=True)
     if not pace.keeps_up(seconds, fps):
         known = [v.name for v in available if v.name != classifier.source.name and _known_to_keep_up(book, v, read, load)]
         better = f"; {known[0]} keeps up here (--model {known[0]})" if known else ""
@@ -155,11 +157,12 @@ def _known_to_keep_up(book, variant, read: ReadOptions, load: ModelOptions) -> b
     return measured is not None and pace.keeps_up(measured.seconds_per_frame, read.fps or variant.fps)
 
 
-def _say(say, verbose: bool, message: str) -> None:
-    """``message`` as a notice (none with --quiet, unless --verbose asks for it)."""
+def _say(say, anyway: bool, message: str) -> None:
+    """``message`` as a notice; with --quiet (``say`` None) only if ``anyway`` (--verbose
+    asks for it, or it is a warning)."""
     if say:
         say(printable(message))
-    elif verbose:
+    elif anyway:
         click.echo(printable(message), err=True)
 
 
