@@ -57,12 +57,13 @@ class LiveUpdate:
     label: str  # the top label, or NO_CLEAR_ACTION below the minimum probability
     inference_ms: float  # time of this model call
     latency_s: float  # from reading the chunk's last frame to this update
-    model_fps: float  # model calls per second, recently
+    model_fps: float  # frames the model classifies per second of its own time, recently (what it could keep)
     steps: int  # frames classified so far
     dropped: int  # due frames skipped because the backlog passed its bound
     reset: bool  # states were reset before this chunk (scene change, drop or request)
     frames: int = 1  # due frames fed in this model call
     backlog: int = 0  # due frames read but not yet fed, after this call
+    fps: float = 0.0  # frames/s due: the model's own frame rate (or the one asked for)
 
     def to_dict(self) -> dict:
         """A JSON-ready record of this update (``live --format jsonl``'s line)."""
@@ -72,6 +73,8 @@ class LiveUpdate:
             "predictions": [{"label": p.label, "probability": round(p.probability, 6)} for p in self.predictions],
             "inference_ms": round(self.inference_ms, 1),
             "latency_s": round(self.latency_s, 3),
+            "model_fps": round(self.model_fps, 1),
+            "fps": self.fps,
             "frames": self.frames,
             "backlog": self.backlog,
             "dropped": self.dropped,
@@ -339,7 +342,7 @@ class LiveSession:
 
     def _infer(self) -> None:
         state, smoother, previous = self.classifier.stream_state(), Smoother(self.smoothing), None
-        steps, recent = 0, []
+        steps, recent = 0, []  # recent: (end, frames, seconds) of the model calls of the last 2 s
         try:
             while True:
                 taken = self._due.take(timeout=_POLL_S)
@@ -361,13 +364,13 @@ class LiveSession:
                     probabilities = smoother.add(state.step(np.stack(images[at : at + length])), length)
                     done = time.monotonic()
                     steps += length
-                    recent = [t for t in recent if t > done - 2.0] + [done]
+                    recent = [call for call in recent if call[0] > done - 2.0] + [(done, length, done - began)]
                     time_s, read_at, _ = items[at + length - 1]
                     self._publish(
                         time_s, probabilities, inference_ms=(done - began) * 1000, latency_s=done - read_at,
-                        model_fps=(len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 else 0.0,
+                        model_fps=sum(call[1] for call in recent) / max(sum(call[2] for call in recent), 1e-9),
                         steps=steps, dropped=self._due.dropped, reset=reset and steps > length,
-                        frames=length, backlog=len(items) - at - length + len(self._due),
+                        frames=length, backlog=len(items) - at - length + len(self._due), fps=self.fps,
                     )
         except Exception as error:
             self.failure = f"the model failed: {type(error).__name__}: {error}"
@@ -388,14 +391,15 @@ class LiveSession:
 
 
 def annotate(frame: np.ndarray, update: LiveUpdate | None) -> np.ndarray:
-    """The overlay shown live: top labels with bars and the model's pace, or a waiting note."""
+    """The overlay shown live: top labels with bars, and a footer with the model's pace (the
+    frames/s it classifies against the frames/s due), or a waiting note."""
     if update is None:
         return draw_labels(frame, [("Waiting for action...", 0.0)])
     lines = [(p.label, p.probability) for p in update.predictions[:OVERLAY_LABELS]]
     if update.label == NO_CLEAR_ACTION:
         lines = [(NO_CLEAR_ACTION, update.predictions[0].probability)] + lines[:2]
     footer = (
-        f"{update.frames} frames/step, {update.inference_ms:4.0f} ms/step, "
-        f"latency {update.latency_s:.2f} s, dropped {update.dropped}"
+        f"model {update.model_fps:.1f} frames/s of {update.fps:g}, {update.frames} frames/step, "
+        f"{update.inference_ms:4.0f} ms/step, latency {update.latency_s:.2f} s, dropped {update.dropped}"
     )
     return draw_labels(frame, lines, footer)

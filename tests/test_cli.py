@@ -232,6 +232,26 @@ def test_models_lists_the_registry_and_what_is_cached(monkeypatch, tmp_path):
     assert re.search(r"^\* a0-stream ", run("models").stdout, re.M)
 
 
+def test_models_and_verbose_say_the_expected_seconds_per_minute_from_what_was_measured(tiny_models, colour_video, monkeypatch, tmp_path):
+    import shutil
+
+    from movinet_cli import pace
+
+    monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path))
+    for name in ("a0-stream", "a2-stream"):
+        shutil.copytree(tiny_models.stream, models.cached_model_dir(models.VARIANTS[name].url))
+    pace.Measurements().remember("a0-stream", 172, "auto", "auto", 0.01)  # 5 frames/s: 3 s per minute of video
+    text = run("models").stdout
+    assert re.search(r"^  a0-stream .* yes\s+(yes|no)\s+3\.0$", text, re.M)
+    assert re.search(r"^  a2-stream .* yes\s+(yes|no)$", text, re.M)  # downloaded, not measured: blank
+    assert max(len(line) for line in text.splitlines() if "cache" not in line and "conversions" not in line) <= 100
+    rows = {m["name"]: m for m in json.loads(run("models", "--format", "json").stdout)["models"]}
+    assert rows["a0-stream"]["seconds_per_minute"] == 3.0 and rows["a2-stream"]["seconds_per_minute"] is None
+    verbose = run("classify", "-m", "a0-stream", "--size", "16", "-v", colour_video("red.mp4", [(RED, 1.0)]))
+    assert verbose.exit_code == 0 and "expected: about 3 s of model time per minute of video on this machine" in verbose.stderr
+    assert "a2-stream was not measured on this machine yet" in run("classify", "-m", "a2-stream", "--size", "16", "-v", colour_video("red.mp4", [(RED, 1.0)])).stderr
+
+
 def test_version_and_help():
     assert run("--version").stdout.startswith("movinet, version ")
     for command in cli.commands:
@@ -276,10 +296,38 @@ def test_the_progress_bar_draws_in_a_terminal_before_and_after_the_length_is_kno
     bars.update(2.5, 10.0)
     bars.close()
     assert "0.0/? s video" in terminal.getvalue() and "25%" in terminal.getvalue() and "2.5/10.0 s video" in terminal.getvalue()
+    assert "[00:00, time left after the first window]" in terminal.getvalue()
+    assert re.search(r"2\.5/10\.0 s video \[\d\d:\d\d, about \d\d:\d\d left\]", terminal.getvalue())
     quiet = cli_module.VideoBars(quiet=True)
     quiet.start("clip.mp4")
     quiet.update(1.0, 10.0)
     assert quiet.bar.disable
+
+
+def test_a_long_classify_shows_the_time_left_in_a_terminal(tiny_models, colour_video, tmp_path):
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    video = colour_video("long.mp4", [(RED, 30.0), (BLUE, 30.0)], fps=12, size=(32, 24))  # a minute: 6 windows
+    main, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    command = [sys.executable, "-m", "movinet_cli", "classify", "-m", tiny_models.base, "--size", "16", video]
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=terminal, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            data = os.read(main, 4096)
+        except OSError:  # the terminal closed with the process
+            break
+        if not data:
+            break
+        shown += data
+    os.close(main)
+    assert process.wait(timeout=120) == 0 and b"60.0 s" in process.stdout.read()
+    assert re.search(rb"long\.mp4: .*\| 10\.0/60\.0 s video \[\d\d:\d\d, about \d\d:\d\d left\]", shown), shown  # after the first window
 
 
 # --- hostile and unlucky input ----------------------------------------------------------------

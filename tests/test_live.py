@@ -276,3 +276,123 @@ def test_a_file_at_its_own_speed_classifies_its_last_due_frame(palette_models, c
             time.sleep(0.05)
     assert session.latest_update.steps == 20 and session.latest_update.dropped == 0
     assert session.summary.endswith("20 frames classified, 0 dropped (0%)")
+
+
+# --- the live model: the largest downloaded stream variant that keeps up here -----------------
+
+
+@pytest.fixture
+def downloaded(tiny_models, tmp_path, monkeypatch):
+    """``downloaded(*names)``: registry stream variants "downloaded" (the tiny stream model in
+    their cache directories) into an empty cache, with any download an error."""
+    from movinet_cli import models
+
+    monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path / "cache"))
+
+    def no_download(url):
+        raise AssertionError(f"downloaded {url}")
+
+    monkeypatch.setattr(models, "_download", no_download)
+
+    def install(*names):
+        for name in names:
+            shutil.copytree(tiny_models.stream, models.cached_model_dir(models.VARIANTS[name].url))
+        return tmp_path / "cache" / "pace.json"
+
+    return install
+
+
+def machine_speed(monkeypatch, seconds_per_frame):
+    """Fakes the one measuring function: each variant's seconds per frame; returns the names measured."""
+    from movinet_cli import pace
+
+    measured = []
+
+    def measure(classifier, size, fps, steps=pace.MEASURED_STEPS):
+        measured.append(classifier.source.name)
+        return seconds_per_frame[classifier.source.name]
+
+    monkeypatch.setattr(pace, "measure", measure)
+    return measured
+
+
+def live_jsonl(video, *args):
+    return run("live", video, "--size", 16, "--no-window", "--as-fast-as-possible", "--format", "jsonl", *args)
+
+
+def test_a_fast_machine_keeps_a5(downloaded, monkeypatch, colour_video):
+    downloaded("a5-stream", "a3-stream", "a0-stream")
+    measured = machine_speed(monkeypatch, {"a5-stream": 0.030, "a3-stream": 0.010, "a0-stream": 0.002})
+    result = live_jsonl(colour_video("red.mp4", [(RED, 1.0)]), "-v")
+    assert result.exit_code == 0, result.stderr
+    assert measured == ["a5-stream"]
+    notice = [line for line in result.stderr.splitlines() if line.startswith("live: a5-stream")]
+    assert len(notice) == 1 and "the largest downloaded stream model that keeps up" in notice[0] and "30 ms per frame" in notice[0]
+    assert "model: a5-stream" in result.stderr and "pace: a5-stream takes 30 ms per frame" in result.stderr  # --verbose
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert lines and all(line["fps"] == 12 and line["model_fps"] > 0 for line in lines)  # measured against the model's own
+
+
+def test_a_slow_machine_gets_a_smaller_variant_and_remembers_why(downloaded, monkeypatch, colour_video):
+    remembered = downloaded("a5-stream", "a4-stream", "a3-stream", "a0-stream")
+    measured = machine_speed(monkeypatch, {"a5-stream": 0.200, "a4-stream": 0.100, "a3-stream": 0.040, "a0-stream": 0.002})
+    video = colour_video("red.mp4", [(RED, 1.0)])
+    result = live_jsonl(video, "-v")
+    assert result.exit_code == 0, result.stderr
+    assert measured == ["a5-stream", "a4-stream", "a3-stream"]  # a0 neither loaded nor measured
+    assert "live: a3-stream, the largest downloaded stream model that keeps up" in result.stderr
+    assert "(a5-stream 200 ms, a4-stream 100 ms too slow here)" in result.stderr
+    assert "model: a3-stream" in result.stderr and "model: a0-stream" not in result.stderr
+    assert len(json.loads(remembered.read_text())["machines"]) == 1
+    # Next time the measurements are remembered: nothing is measured, the same choice is made.
+    again = live_jsonl(video, "-v")
+    assert again.exit_code == 0 and measured == ["a5-stream", "a4-stream", "a3-stream"]
+    assert "live: a3-stream" in again.stderr and "(remembered from " in again.stderr
+    assert "model: a5-stream" not in again.stderr  # the slow ones are not loaded again
+    # An explicit model that cannot keep up runs as asked, with one line naming one that does.
+    asked = live_jsonl(video, "--model", "a5-stream", "-v")
+    assert asked.exit_code == 0 and "model: a5-stream" in asked.stderr
+    warnings = [line for line in asked.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "a5-stream takes 200 ms per frame" in warnings[0] and "a3-stream keeps up here (--model a3-stream)" in warnings[0]
+
+
+def test_offline_only_downloaded_variants_are_candidates(downloaded, monkeypatch, colour_video):
+    downloaded("a2-stream", "a0-stream")
+    measured = machine_speed(monkeypatch, {"a2-stream": 0.010, "a0-stream": 0.002})
+    result = live_jsonl(colour_video("red.mp4", [(RED, 1.0)]))
+    assert result.exit_code == 0, result.stderr
+    assert measured == ["a2-stream"] and "live: a2-stream, the largest downloaded" in result.stderr
+
+
+def test_a_damaged_measurements_file_is_measured_again_and_rewritten(downloaded, monkeypatch, colour_video):
+    remembered = downloaded("a0-stream")
+    remembered.parent.mkdir(parents=True, exist_ok=True)
+    remembered.write_text('{"version": 1, "machines": {"x": {"a0-stream 16px auto auto": {"seconds_per_frame": "fast"}}}}')
+    measured = machine_speed(monkeypatch, {"a0-stream": 0.002})
+    result = live_jsonl(colour_video("red.mp4", [(RED, 1.0)]))
+    assert result.exit_code == 0 and measured == ["a0-stream"]
+    assert "a0-stream 16px auto auto" in json.loads(remembered.read_text())["machines"][__import__("movinet_cli.pace").pace.machine()]
+
+
+def test_with_no_stream_model_downloaded_live_takes_a5_and_downloads_only_it(downloaded, monkeypatch, colour_video, tmp_path):
+    downloaded()
+    machine_speed(monkeypatch, {})
+    result = live_jsonl(colour_video("red.mp4", [(RED, 1.0)]))
+    assert result.exit_code == 1
+    assert "live: a5-stream, the default: no stream model is downloaded yet" in result.stderr
+    assert [line for line in result.stderr.splitlines() if line.startswith("Downloading")] == [
+        f"Downloading a5-stream from https://tfhub.dev/tensorflow/movinet/a5/stream/kinetics-600/classification/3 into {tmp_path / 'cache' / 'tfhub'} (once)..."
+    ]  # the one download tried
+
+
+def test_the_footer_says_the_models_pace_against_its_frame_rate():
+    from movinet_cli.classify import Prediction
+    from movinet_cli.live import LiveUpdate, annotate
+
+    update = LiveUpdate(
+        time_s=1.0, predictions=[Prediction("red", 0.9)], label="red", inference_ms=50.0, latency_s=0.1,
+        model_fps=17.94, steps=12, dropped=0, reset=False, frames=4, fps=12,
+    )
+    assert update.to_dict()["model_fps"] == 17.9 and update.to_dict()["fps"] == 12
+    frame = annotate(np.zeros((360, 640, 3), np.uint8), update)
+    assert frame.any()

@@ -10,14 +10,16 @@ import click
 from ..options import ModelOptions, ReadOptions, RunOptions
 from ..output import printable
 from .params import FiniteFloat, check_precision, engine_option, fps_option, labels_option, precision_option, quiet_option, size_option, verbose_option
-from .progress import load_model
-
-LIVE_MODEL = "a5-stream"  # the largest stream variant; it keeps up in real time on 2 CPU cores (README)
+from .progress import load_model, notices
 
 
 @click.command(short_help="Classify a camera, video file or stream live.")
 @click.argument("source", default="0")
-@click.option("--model", "-m", default=LIVE_MODEL, show_default=True, help="A stream model: registry name, URL or SavedModel directory.")
+@click.option(
+    "--model", "-m", default=None,
+    help="A stream model: registry name, URL or SavedModel directory.  [default: the largest downloaded stream "
+    "variant that keeps up on this machine, measured once; a5-stream if none is downloaded]",
+)
 @engine_option
 @precision_option
 @labels_option
@@ -42,7 +44,10 @@ def live(source, model, engine, precision, labels, window, output_format, top_k,
     """Classify a camera, video file or stream live, frame by frame.
 
     SOURCE is a camera index (default 0), a video file, or a stream URL (rtsp://, http://).
-    In a window: q or Esc quits, r resets the model's memory. Without a display (or with
+    Without --model, live runs the largest downloaded stream variant that classifies
+    frames 1.5 times as fast as they come on this machine (measured on blank frames once per
+    machine and model, and remembered), and says which and why. In a window: q or Esc quits,
+    r resets the model's memory. Without a display (or with
     --no-window) a line is printed whenever the top label changes. Each model step takes every
     frame due since the previous one, so the model sees the video at its own frame rate; only
     a backlog of more than a second is dropped, so it never lags far behind the camera.
@@ -66,7 +71,8 @@ def live(source, model, engine, precision, labels, window, output_format, top_k,
     window = has_display() if window is None else window
     opened = open_capture(source)
     try:
-        classifier = load_model(ModelOptions(model=model, mode="stream", engine=engine, precision=precision, labels=labels), quiet, verbose)
+        load = ModelOptions(model=model, mode="stream", engine=engine, precision=precision, labels=labels)
+        classifier = _live_model(load, ReadOptions(fps=fps, size=size), quiet, verbose)
     except BaseException:
         opened.close()
         raise
@@ -85,6 +91,82 @@ def live(source, model, engine, precision, labels, window, output_format, top_k,
             raise click.ClickException(printable(session.failure))
     if not quiet:
         click.echo(printable(f"live: {session.summary}"), err=True)
+
+
+def _live_model(load: ModelOptions, read: ReadOptions, quiet: bool, verbose: bool):
+    """Loads the live model. With ``load.model`` None: the largest downloaded stream variant
+    that keeps up here (``pace.pick``; each variant measured once per machine, remembered),
+    said in one notice; ``pace.LIVE_DEFAULT`` when none is downloaded (never a download of
+    several). A model named, or the default, runs as asked, with one warning line if it
+    cannot keep up, naming a downloaded variant known to keep up."""
+    import dataclasses
+
+    from .. import pace
+    from ..models import is_cached
+
+    book, say = pace.Measurements(), notices(quiet)
+    loaded = {}  # the model measured last, kept for the session if it is the one chosen
+
+    def load_named(name: str):
+        loaded.clear()  # one model in memory at a time
+        loaded[name] = load_model(dataclasses.replace(load, model=name), quiet, verbose)
+        return loaded[name]
+
+    def timing(variant, classifier=None) -> tuple[float, float]:
+        """(seconds per frame, frames/s) of a registry variant at the session's size and rate."""
+        size, fps = read.size or variant.size, read.fps or variant.fps
+        measured = book.get(variant.name, size, load.engine, load.precision)
+        how = f"remembered from {measured.measured_at}" if measured else "measured now"
+        if measured is None:
+            seconds = pace.measure(classifier or load_named(variant.name), size, fps)
+            measured = book.remember(variant.name, size, load.engine, load.precision, seconds)
+        if verbose:
+            click.echo(printable(f"pace: {pace.verdict(variant.name, measured.seconds_per_frame, fps)} ({how})"), err=True)
+        return measured.seconds_per_frame, fps
+
+    available = [variant for variant in pace.stream_variants() if is_cached(variant.url)]
+    if load.model is None and available:
+        if book.damaged and verbose:
+            click.echo(printable(f"pace: {book.path} is not a valid measurements file; measuring again"), err=True)
+        choice = pace.pick(available, timing)
+        _say(say, verbose, f"live: {choice.reason}")
+        return loaded.get(choice.name) or load_named(choice.name)
+    if load.model is None:
+        _say(say, verbose, (
+            f"live: {pace.LIVE_DEFAULT}, the default: no stream model is downloaded yet to measure and choose from "
+            "(`movinet models --prepare a3-stream a0-stream` gives live smaller ones)"
+        ))
+        load = dataclasses.replace(load, model=pace.LIVE_DEFAULT)
+    classifier = load_model(load, quiet, verbose)
+    reading, variant = classifier.reading(read), classifier.source.variant
+    if variant is not None and classifier.source.handle == variant.url:  # a registry model: remembered
+        seconds, fps = timing(variant, classifier)
+    else:  # another model: measured now, not remembered (its directory may hold another model next time)
+        seconds, fps = pace.measure(classifier, reading.size, reading.fps), reading.fps
+        if verbose:
+            click.echo(printable(f"pace: {pace.verdict(classifier.source.name, seconds, fps)} (measured now)"), err=True)
+    if not pace.keeps_up(seconds, fps):
+        known = [v.name for v in available if v.name != classifier.source.name and _known_to_keep_up(book, v, read, load)]
+        better = f"; {known[0]} keeps up here (--model {known[0]})" if known else ""
+        _say(say, True, f"warning: {pace.verdict(classifier.source.name, seconds, fps)}: it cannot keep up, due frames will be dropped{better}")
+    return classifier
+
+
+def _known_to_keep_up(book, variant, read: ReadOptions, load: ModelOptions) -> bool:
+    """Whether a remembered measurement says ``variant`` keeps up at the session's size and rate."""
+    from .. import pace
+
+    measured = book.get(variant.name, read.size or variant.size, load.engine, load.precision)
+    return measured is not None and pace.keeps_up(measured.seconds_per_frame, read.fps or variant.fps)
+
+
+def _say(say, anyway: bool, message: str) -> None:
+    """``message`` as a notice; with --quiet (``say`` None) only if ``anyway`` (--verbose
+    asks for it, or it is a warning)."""
+    if say:
+        say(printable(message))
+    elif anyway:
+        click.echo(printable(message), err=True)
 
 
 def _print_updates(session, output_format: str) -> None:

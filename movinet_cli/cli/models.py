@@ -22,7 +22,8 @@ def models(names, prepare, output_format, quiet):
     stream models take minutes). --prepare does both ahead of time, for registry names, URLs
     or SavedModel directories, and exits 0 when all are ready. The cache is
     $MOVINET_CACHE_DIR or the per-user cache directory (downloads: $TFHUB_CACHE_DIR if set,
-    else its tfhub folder). * marks the default model ($MOVINET_MODEL if set).
+    else its tfhub folder). * marks the default model ($MOVINET_MODEL if set). s/min is
+    the model's seconds per minute of video on this machine, where `movinet live` measured it.
 
     \b
     Examples:
@@ -35,6 +36,7 @@ def models(names, prepare, output_format, quiet):
     from ..classify import prepare_model
     from ..engines import is_prepared
     from ..models import DEFAULT_MODEL, HUB_URL, VARIANTS, cache_dir, cached_model_dir, hub_cache_dir, is_cached
+    from ..pace import Measurements
     from .params import MODEL_VARIABLE
 
     if prepare:
@@ -57,9 +59,11 @@ def models(names, prepare, output_format, quiet):
     if unknown:
         raise click.UsageError(printable(f"not in the registry: {', '.join(unknown)} (names: {', '.join(VARIANTS)})"))
     default = os.environ.get(MODEL_VARIABLE) or DEFAULT_MODEL
+    book = Measurements()
     rows = []
     for v in (VARIANTS[name] for name in names or VARIANTS):
         downloaded = is_cached(v.url)
+        measured = book.get(v.name, v.size, "auto", "auto") if downloaded else None
         rows.append(
             {
                 "name": v.name,
@@ -72,6 +76,7 @@ def models(names, prepare, output_format, quiet):
                 "top1": v.top1,
                 "cached": downloaded,
                 "converted": downloaded and is_prepared(str(cached_model_dir(v.url)), v.kind, v.size),
+                "seconds_per_minute": round(measured.seconds_per_minute(v.fps), 1) if measured else None,
                 "url": v.url,
             }
         )
@@ -79,16 +84,19 @@ def models(names, prepare, output_format, quiet):
         click.echo(json.dumps({"cache_dir": str(hub_cache_dir()), "openvino_cache_dir": str(cache_dir() / "openvino"), "models": rows}, indent=2))
         return
     # Fits 100 columns: the URLs (one pattern) are said once below the table.
-    click.echo(f"  {'name':<10} {'clip (10 s)':<13} {'fps':>3} {'GFLOPs':>6} {'top-1':>6}  {'downloaded':<10}  converted")
+    click.echo(f"  {'name':<10} {'clip (10 s)':<13} {'fps':>3} {'GFLOPs':>6} {'top-1':>6}  {'downloaded':<10}  {'converted':<9}  s/min")
     for row in rows:
         clip = f"{row['frames']} x {row['size']}"
         mark = "*" if row["default"] else " "
-        click.echo(
+        per_minute = f"{row['seconds_per_minute']:>5.1f}" if row["seconds_per_minute"] is not None else ""
+        line = (
             f"{mark} {row['name']:<10} {clip:<13} {row['fps']:>3} {row['gflops']:>6g} {row['top1']:>5.2f}%  "
-            f"{'yes' if row['cached'] else 'no':<10}  {'yes' if row['converted'] else 'no'}"
+            f"{'yes' if row['cached'] else 'no':<10}  {'yes' if row['converted'] else 'no':<9}  {per_minute}"
         )
+        click.echo(line.rstrip())
     marked = f" (${MODEL_VARIABLE})" if os.environ.get(MODEL_VARIABLE) else ""
     click.echo(f"\n* the default model{marked}")
+    click.echo("s/min: model seconds per minute of video here, as `movinet live` measured it (blank: not yet)")
     click.echo(f"from: {HUB_URL.format(model_id='<a0..a5>', kind='<base|stream>', version='<v>')}")
     click.echo(f"cache: {hub_cache_dir()}\nconversions: {cache_dir() / 'openvino'}")
     if not all(row["converted"] for row in rows):

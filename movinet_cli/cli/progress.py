@@ -37,33 +37,56 @@ def load_model(load: ModelOptions, quiet: bool, verbose: bool):
         click.echo(f"model: {classifier.source.name} ({classifier.source.handle}), loaded in {time.perf_counter() - began:.1f} s", err=True)
         click.echo(f"engine: {classifier.model.engine} ({classifier.engine_reason})", err=True)
         click.echo(f"precision: {classifier.model.precision} ({classifier.model.precision_reason})", err=True)
+        click.echo(f"expected: {_expected_pace(classifier, load)}", err=True)
     return classifier
+
+
+def _expected_pace(classifier, load: ModelOptions) -> str:
+    """The model's remembered seconds per minute of video on this machine, in words."""
+    from ..pace import Measurements
+
+    variant = classifier.source.variant
+    if variant is None or classifier.source.handle != variant.url:
+        return "no measurement on this machine (measurements are remembered for registry models)"
+    measured = Measurements().get(variant.name, variant.size, load.engine, load.precision)
+    if measured is None:
+        return f"{variant.name} was not measured on this machine yet (`movinet live --model {variant.name}` measures it)"
+    return f"about {measured.seconds_per_minute(variant.fps):.0f} s of model time per minute of video on this machine (measured {measured.measured_at})"
 
 
 class VideoBars:
     """A tqdm bar on stderr per video, in seconds of video, hidden when stderr is not a
-    terminal: ``start`` one, ``update`` it (``classify``'s progress), ``close`` it."""
+    terminal: ``start`` one, ``update`` it (``classify``'s progress), ``close`` it. Once the
+    first window (or chunk) is done, it says the time left at the pace measured so far."""
 
     def __init__(self, quiet: bool):
-        self.quiet = quiet
+        self.quiet, self.began = quiet, 0.0
         self.bar: Any = None  # the tqdm bar of the video running, if any
-
 
     def start(self, name: str) -> None:
         from tqdm import tqdm
 
         self.close()
-        bar_format = "{l_bar}{bar}| {n:.1f}/{total_fmt} s video [{elapsed}<{remaining}]"  # total "?" until known
+        bar_format = "{l_bar}{bar}| {n:.1f}/{total_fmt} s video [{elapsed}{postfix}]"  # total "?" until known; postfix: ", <time left>"
         self.bar = tqdm(
-            desc=printable(os.path.basename(name)), unit="s", disable=True if self.quiet else None, leave=False, file=sys.stderr, bar_format=bar_format
+            desc=printable(os.path.basename(name)), unit="s", disable=True if self.quiet else None, leave=False, file=sys.stderr,
+            bar_format=bar_format, postfix="time left after the first window",
         )
+        self.began = time.monotonic()
 
     def update(self, done_s: float, total_s: float | None) -> None:
+        from tqdm import tqdm
+
+        from ..pace import remaining_s
+
         if self.bar is None:
             return
         if total_s and self.bar.total != total_s:
             self.bar.total = total_s
         self.bar.n = min(done_s, total_s or done_s)
+        left = remaining_s(done_s, total_s, time.monotonic() - self.began)
+        if left is not None:
+            self.bar.set_postfix_str(f"about {tqdm.format_interval(left)} left", refresh=False)
         self.bar.refresh()
 
     def close(self) -> None:

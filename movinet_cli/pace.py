@@ -1,0 +1,243 @@
+"""Whether a model keeps pace with video on this machine: measuring a stream model's time per
+frame, remembering it per machine in the cache, and choosing the live model from it.
+
+A stream model *keeps up* when it classifies frames ``HEADROOM`` times faster than they come:
+its seconds per frame, measured in chunks of up to half a second of frames (live's chunks
+when it keeps up), times its frame rate, times ``HEADROOM``, is at most 1. The headroom
+leaves room for decoding, drawing and other programs; a model without it falls behind
+under the first extra load, and live then drops frames and its labels trail the picture.
+
+``choose`` is the decision, pure: measured times in, the largest variant that keeps up and
+why out. ``pick`` asks for the measurements one variant at a time, largest first, so that
+only the variants it needs are measured. ``measure`` times a loaded stream model on blank
+frames. ``Measurements`` is the remembered book (``pace.json`` in the cache): one entry per
+machine, model, size, engine and precision, read bounded and validated (a damaged file is
+ignored, and rewritten by the next measurement).
+
+Imports nothing heavy: ``movinet live --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import os
+import platform
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+from . import files, models
+from .errors import MovinetError
+
+HEADROOM = 1.5  # a live model must classify frames at least 1.5 times as fast as they come
+LIVE_DEFAULT = "a5-stream"  # live's model when no stream model is downloaded (the largest)
+MEASURED_STEPS = 3  # timed steps after the warm-up one; their median counts
+PACE_FILE = "pace.json"
+PACE_FILE_LIMIT = 1 << 20  # bytes: thousands of entries
+_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Choice:
+    """Which stream model live runs and why."""
+
+    name: str  # a registry name (``a3-stream``)
+    reason: str  # one line: why this one
+    keeps_up: bool | None  # None when nothing was measured
+
+
+def allowed_s(fps: float, headroom: float = HEADROOM) -> float:
+    """Seconds per frame a model may take to keep ``fps`` frames/s with ``headroom``."""
+    return 1.0 / (fps * headroom)
+
+
+def keeps_up(seconds_per_frame: float, fps: float, headroom: float = HEADROOM) -> bool:
+    """Whether a model taking ``seconds_per_frame`` keeps ``fps`` frames/s with ``headroom``."""
+    return seconds_per_frame <= allowed_s(fps, headroom)
+
+
+def stream_variants() -> list[models.Variant]:
+    """The registry's stream variants, largest (most accurate) first: a5 ... a0."""
+    return sorted((v for v in models.VARIANTS.values() if v.kind == "stream"), key=lambda v: v.model_id, reverse=True)
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms"
+
+
+def verdict(name: str, seconds_per_frame: float, fps: float, headroom: float = HEADROOM) -> str:
+    """``name``'s measured time against what ``fps`` allows, in words (for notices)."""
+    return (
+        f"{name} takes {_ms(seconds_per_frame)} per frame here ({1 / seconds_per_frame:.1f} frames/s); "
+        f"{fps:g} frames/s with {headroom:g}x headroom allow {_ms(allowed_s(fps, headroom))}"
+    )
+
+
+def choose(measured: dict[str, tuple[float, float]], headroom: float = HEADROOM) -> Choice:
+    """The live model from measurements: ``measured`` maps registry names, in order of
+    preference (largest first), to ``(seconds per frame, frames/s)`` measured on this machine.
+    The first that keeps up is chosen; if none does, the one closest to keeping up (the least
+    seconds per frame against its frame rate). Raises ValueError when ``measured`` is empty."""
+    if not measured:
+        raise ValueError("nothing measured to choose from")
+    slower = []
+    for name, (seconds, fps) in measured.items():
+        if keeps_up(seconds, fps, headroom):
+            why = verdict(name, seconds, fps, headroom)
+            if slower:
+                why += f" ({', '.join(slower)} too slow here)"
+            return Choice(name, f"{name}, the largest downloaded stream model that keeps up: {why}", True)
+        slower.append(f"{name} {_ms(seconds)}")
+    name = min(measured, key=lambda n: measured[n][0] * measured[n][1])
+    return Choice(
+        name,
+        f"{name}, the closest to keeping up of the downloaded stream models; none keeps up here "
+        f"({verdict(name, *measured[name], headroom)}): frames will be dropped",
+        False,
+    )
+
+
+def pick(candidates: Iterable[models.Variant], timing: Callable[[models.Variant], tuple[float, float]], headroom: float = HEADROOM) -> Choice:
+    """``choose`` over ``candidates`` (largest first), asking ``timing`` for each one's
+    ``(seconds per frame, frames/s)`` only until one keeps up: smaller ones are not measured."""
+    measured = {}
+    for variant in candidates:
+        measured[variant.name] = timing(variant)
+        if keeps_up(*measured[variant.name], headroom):
+            break
+    return choose(measured, headroom)
+
+
+def remaining_s(done_s: float, total_s: float | None, elapsed_s: float) -> float | None:
+    """Wall-clock seconds left to classify a video of ``total_s`` seconds, ``done_s`` of it
+    classified in ``elapsed_s``, at the pace measured so far (the first window or chunk tells
+    it); None until something is done or while the length is unknown."""
+    if not total_s or done_s <= 0:
+        return None
+    return max(0.0, total_s - done_s) * elapsed_s / done_s
+
+
+def measuring_chunk(fps: float) -> int:
+    """Frames per timed step: the largest power of two up to half a second of frames (A5 at
+    12 frames/s: 4), the chunks live feeds a model that keeps up; at least 1."""
+    frames = max(1, int(fps / 2))
+    return 1 << (frames.bit_length() - 1)
+
+
+def measure(classifier, size: int, fps: float, steps: int = MEASURED_STEPS) -> float:
+    """Seconds per frame of a loaded stream ``classifier`` at ``size`` x ``size`` pixels, in
+    chunks of ``measuring_chunk(fps)`` blank frames: one untimed step (compiling the shape),
+    then the median of ``steps`` timed ones, the model's states carried as in a session."""
+    import numpy as np
+
+    chunk = measuring_chunk(fps)
+    blank = np.zeros((chunk, size, size, 3), np.float32)
+    state = classifier.stream_state()
+    state.step(blank)
+    times = []
+    for _ in range(steps):
+        began = time.perf_counter()
+        state.step(blank)
+        times.append(time.perf_counter() - began)
+    return statistics.median(times) / chunk
+
+
+def machine() -> str:
+    """This machine as measurements are remembered for it: the CPU's model name and the CPUs
+    this process may use (a shared cache may serve several machines)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    name = platform.processor() or platform.machine() or "unknown CPU"
+    try:
+        for line in files.read_text("/proc/cpuinfo", "CPU description", 1 << 24).split("\n"):
+            if line.startswith("model name") and ":" in line:
+                name = line.split(":", 1)[1].strip()
+                break
+    except MovinetError:
+        pass  # not Linux, or no /proc: the platform's name
+    return f"{name}, {cpus} CPUs"
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One remembered measurement of a model on this machine."""
+
+    seconds_per_frame: float
+    measured_at: str  # ISO 8601, local time, to the second
+
+    def seconds_per_minute(self, fps: float) -> float:
+        """Seconds of model time per minute of video at ``fps`` frames/s."""
+        return self.seconds_per_frame * fps * 60
+
+
+def _key(model: str, size: int, engine: str, precision: str) -> str:
+    return f"{model} {size}px {engine} {precision}"
+
+
+def _valid_entry(entry) -> bool:
+    return (
+        isinstance(entry, dict)
+        and isinstance(entry.get("seconds_per_frame"), (int, float))
+        and not isinstance(entry.get("seconds_per_frame"), bool)
+        and math.isfinite(entry["seconds_per_frame"])
+        and 0 < entry["seconds_per_frame"] < 3600
+        and isinstance(entry.get("measured_at"), str)
+    )
+
+
+def _valid(document) -> bool:
+    return (
+        isinstance(document, dict)
+        and document.get("version") == _VERSION
+        and isinstance(document.get("machines"), dict)
+        and all(isinstance(entries, dict) and all(_valid_entry(e) for e in entries.values()) for entries in document["machines"].values())
+    )
+
+
+class Measurements:
+    """The remembered measurements in ``path`` (default: ``pace.json`` in the cache), for
+    this ``machine()``: ``get`` one, ``remember`` one (written at once, atomically). A file
+    that cannot be read or is not a valid measurements file is ignored (``damaged`` says so),
+    never trusted, and replaced by the next ``remember``."""
+
+    def __init__(self, path: str | os.PathLike | None = None):
+        self.path = Path(path) if path is not None else models.cache_dir() / PACE_FILE
+        self.machine = machine()
+        self.damaged = False
+        self._document = {"version": _VERSION, "machines": {}}
+        if not self.path.exists():
+            return
+        try:
+            document = json.loads(files.read_text(self.path, "measurements file", PACE_FILE_LIMIT))
+        except (MovinetError, ValueError):
+            document = None
+        if _valid(document):
+            self._document = document
+        else:
+            self.damaged = True
+
+    def get(self, model: str, size: int, engine: str, precision: str) -> Measurement | None:
+        """What was measured of registry ``model`` at ``size`` px with the ``engine`` and
+        ``precision`` options (as given: "auto" stays "auto") on this machine, or None."""
+        entry = self._document["machines"].get(self.machine, {}).get(_key(model, size, engine, precision))
+        return Measurement(float(entry["seconds_per_frame"]), entry["measured_at"]) if entry else None
+
+    def remember(self, model: str, size: int, engine: str, precision: str, seconds_per_frame: float) -> Measurement:
+        """Records a measurement and writes the file (atomically; the cache made if needed).
+        A file that cannot be written costs only the memory of it: OutputError is not raised."""
+        measured = Measurement(seconds_per_frame, datetime.datetime.now().isoformat(timespec="seconds"))
+        entries = self._document["machines"].setdefault(self.machine, {})
+        entries[_key(model, size, engine, precision)] = {"seconds_per_frame": seconds_per_frame, "measured_at": measured.measured_at}
+        if self.path.exists() and not self.path.is_file():
+            return measured  # a FIFO or device in its place is not ours to write into
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with files.atomic_writer(self.path) as handle:
+                json.dump(self._document, handle, indent=1, sort_keys=True)
+            self.damaged = False
+        except (OSError, MovinetError):
+            pass  # measured again next time
+        return measured
