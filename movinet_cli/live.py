@@ -32,8 +32,9 @@ import numpy as np
 from . import engines, models
 from .classify import Classifier, Prediction
 from .options import ReadOptions, RunOptions
-from .overlay import OVERLAY_LABELS, draw_labels
-from .video import Capture, FrameSampler, VideoFileWriter, fit_frame, open_capture, to_model_input
+from .encoding import VideoFileWriter, check_video_output
+from .overlay import draw_labels
+from .video import Capture, FrameSampler, fit_frame, open_capture, to_model_input
 
 # Mean absolute change of a model-input frame (RGB in [0, 1]) taken as a new scene.
 SCENE_CHANGE = 0.3
@@ -161,6 +162,8 @@ class LiveSession:
         self.name = self._source.name
         self.realtime = realtime or not self._source.is_file
         self.smoothing, self.threshold, self.top_k, self.record = smoothing, threshold, top_k, record
+        if record:
+            check_video_output(record)  # an extension no browser plays fails now, not mid-session
         read = classifier.reading(dataclasses.replace(read or ReadOptions(), **read_options))
         self.read = read
         self.fps, self.size = read.fps, read.size
@@ -337,14 +340,15 @@ class LiveSession:
 
 
 def annotate(frame: np.ndarray, update: LiveUpdate | None) -> np.ndarray:
-    """The overlay shown live: top labels with bars and the model's pace, or a waiting note."""
+    """The overlay shown live, drawn on ``frame`` (BGR uint8, in place) at its own scale:
+    the update's top-k labels with bars and the model's pace, or a waiting note."""
     if update is None:
-        return draw_labels(frame, [("Waiting for action...", 0.0)])
-    lines = [(p.label, p.probability) for p in update.predictions[:OVERLAY_LABELS]]
+        return draw_labels(frame, [("Waiting for action...", None)])
+    lines = [(p.label, p.probability) for p in update.predictions]
     if update.label == NO_ACTION:
-        lines = [(NO_ACTION, update.predictions[0].probability)] + lines[:2]
+        lines = [(NO_ACTION, update.predictions[0].probability)] + lines[:-1]
     footer = (
-        f"{update.frames} frames/step, {update.inference_ms:4.0f} ms/step, "
+        f"{update.frames} frames/step, {update.inference_ms:.0f} ms/step, "
         f"latency {update.latency_s:.2f} s, dropped {update.dropped}"
     )
     return draw_labels(frame, lines, footer)

@@ -28,11 +28,11 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .classify import Prediction, Result, frame_weighted_mean, top_predictions
+from .classify import Prediction, Result
 from .errors import MovinetError
 from .files import atomic_writer, check_output_path
 from .output import read_csv
-from .timeline import runs, segments
+from .timeline import last_frame_s, segments
 
 THUMBNAIL_WIDTH = 160  # pixels: one per timeline segment
 INDEX_THUMBNAIL_WIDTH = 96  # pixels: one per video in the index, so 10,000 rows stay light
@@ -108,15 +108,13 @@ def record_from_result(
     """A record with the result's timeline (steps pooled into ``bin_s``-second bins, as by
     ``timeline.segments``) and, in stream mode, its top labels' probability after each step.
     ``video_file`` (default: ``path``) is where thumbnails come from."""
-    top_k = len(result.predictions)
-    timeline = []
-    for segment, members in zip(segments(result, labels, bin_s), runs(result.steps, bin_s)):
-        timeline.append(TimelineSegment(segment.start_s, segment.end_s, segment.label, segment.probability, top_predictions(frame_weighted_mean(members), labels, top_k)))
+    timeline = [TimelineSegment(s.start_s, s.end_s, s.label, s.probability, s.predictions) for s in segments(result, labels, bin_s)]
     series = None
     if result.mode == "stream":
         chosen = list(dict.fromkeys([segment.label for segment in timeline] + [p.label for p in result.predictions]))[:CHART_LABELS]
         index = {label: labels.index(label) for label in chosen}
-        series = {label: [(round(step.end_s, 3), round(float(step.probabilities[i]), 4)) for step in result.steps] for label, i in index.items()}
+        # each output at its last frame, the moment it describes (as the timeline)
+        series = {label: [(round(last_frame_s(step), 3), round(float(step.probabilities[i]), 4)) for step in result.steps] for label, i in index.items()}
     return VideoRecord(
         path=path,
         predictions=list(result.predictions),

@@ -13,7 +13,8 @@ from media import truncate, write_vfr_video
 from movinet_cli import load_classifier
 from movinet_cli.classify import Result, Step
 from movinet_cli.cli import cli
-from movinet_cli.timeline import Segment, pool, segments, timeline_format, write_timeline
+from movinet_cli.classify import Prediction
+from movinet_cli.timeline import Segment, pool, segments, timeline_format, timeline_text, write_timeline
 
 RED, BLUE = (255, 0, 0), (0, 0, 255)
 LABELS = ["a", "b", "c"]
@@ -51,7 +52,7 @@ def test_timeline_files_by_extension(tmp_path):
     assert rows[1] == {"path": "v.mp4", "start_s": "2", "end_s": "3", "label": "b", "probability": "0.75"}
     write_timeline(tmp_path / "t.json", timelines)
     assert json.load(open(tmp_path / "t.json"))[0] == {"path": "v.mp4", "start_s": 0, "end_s": 2, "label": "a", "probability": 0.8}
-    with pytest.raises(ValueError, match=".csv or .json"):
+    with pytest.raises(ValueError, match=r"\.csv, \.json, \.jsonl, \.srt or \.vtt"):
         timeline_format("t.txt")
 
 
@@ -96,7 +97,7 @@ def test_cli_writes_timelines_for_both_modes(tiny_models, colour_video, tmp_path
 
 def test_bad_timeline_extension_is_a_usage_error(tmp_path):
     result = run("classify", "--timeline", tmp_path / "t.txt", "x.mp4")
-    assert result.exit_code == 2 and ".csv or .json" in result.stderr
+    assert result.exit_code == 2 and ".jsonl, .srt or .vtt" in result.stderr
 
 
 def test_output_video_has_the_input_size_rate_and_the_labels(tiny_models, colour_video, tmp_path):
@@ -178,3 +179,101 @@ def test_a_clip_step_longer_than_a_training_clip_pools_10_s_windows(palette_mode
     # show the model a mean colour it was never trained on as one clip.
     assert segment["label"] == "red" and segment["probability"] == pytest.approx(2 / 3, abs=0.02)
     assert (segment["start_s"], segment["end_s"]) == (0.0, 15.0)
+
+
+# --- subtitles, terminal and stdout renderings -----------------------------------------------
+
+
+def parse_cues(text, format):
+    """(start_s, end_s, first line, second line) per cue of SRT or WebVTT ``text``."""
+    blocks = [block for block in text.split("\n\n") if block.strip()]
+    if format == "vtt":
+        assert blocks.pop(0).split("\n")[0] == "WEBVTT"
+    cues = []
+    for block in blocks:
+        number, times, first, *rest = block.strip("\n").split("\n")
+        assert int(number) == len(cues) + 1
+        start, end = times.split(" --> ")
+
+        def seconds(stamp):
+            hours, minutes, rest_ = stamp.replace(",", ".").split(":")
+            return int(hours) * 3600 + int(minutes) * 60 + float(rest_)
+
+        cues.append((seconds(start), seconds(end), first, rest[0] if rest else ""))
+    return cues
+
+
+SUBTITLED = {"v.mp4": [Segment(0, 3.25, "red", 0.997, [Prediction("red", 0.997), Prediction("a<b>&c", 0.0028)]), Segment(3.25, 3661.5, "blue", 1.0, [Prediction("blue", 1.0)])]}
+
+
+@pytest.mark.parametrize("format", ["srt", "vtt"])
+def test_subtitles_parse_back_with_their_times_labels_and_top_k(tmp_path, format):
+    path = tmp_path / f"t.{format}"
+    write_timeline(path, SUBTITLED)
+    text = path.read_text()
+    assert parse_cues(text, format) == [
+        (0.0, 3.25, "red 100%", "red 100%, " + ("a&lt;b&gt;&amp;c" if format == "vtt" else "a\u2039b\u203a&c") + " 0.3%"),
+        (3.25, 3661.5, "blue 100%", ""),
+    ]
+    assert ("01:01:01,500" if format == "srt" else "01:01:01.500") in text
+
+
+def test_subtitles_hold_one_video():
+    with pytest.raises(ValueError, match="one video"):
+        timeline_format("t.srt", videos=2)
+    assert timeline_format("T.VTT") == "vtt" and timeline_format("t.jsonl") == "jsonl"
+
+
+def test_terminal_table_and_stdout_formats():
+    text = timeline_text(SUBTITLED, "table")
+    assert text.split("\n")[:4] == [
+        "v.mp4",
+        "    start -        end  label  prob  then",
+        "  0:00.00 -    0:03.25  red    100%  a<b>&c 0.3%",
+        "  0:03.25 - 1:01:01.50  blue   100%",
+    ]
+    jsonl = [json.loads(line) for line in timeline_text(SUBTITLED, "jsonl").split("\n") if line]
+    assert jsonl[1] == {"path": "v.mp4", "start_s": 3.25, "end_s": 3661.5, "label": "blue", "probability": 1.0}
+    assert timeline_text(SUBTITLED, "csv").split("\n")[0] == "path,start_s,end_s,label,probability"
+
+
+# --- labels in step with the frames ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["stream", "clip"])
+def test_the_timeline_and_the_overlay_never_say_blue_before_the_clip_turns_blue(palette_models, colour_video, tmp_path, monkeypatch, mode):
+    """Red for 3.0 s, then blue: a step's output describes the frames up to its last one, so
+    neither the timeline nor the annotated video may say blue before 3.0 s (they used to from
+    2.667 s in stream mode: each 8-frame chunk labelled from its start)."""
+    from movinet_cli import overlay
+
+    drawn = []  # the top label drawn on each frame, in order
+
+    def spy(frame, labels, footer=None):
+        drawn.append(labels[0][0])
+        return draw_labels(frame, labels, footer)
+
+    draw_labels = overlay.draw_labels
+    monkeypatch.setattr(overlay, "draw_labels", spy)
+    fps = 25
+    video = colour_video("red-blue.mp4", [(RED, 3.0), (BLUE, 3.0)], fps=fps)
+    model = palette_models.stream if mode == "stream" else palette_models.base
+    step = ["--timeline-step", 1] if mode == "clip" else []
+    out = tmp_path / "annotated.webm"
+    result = run("classify", "-m", model, "--labels", palette_models.labels, "--size", 16, "--mode", mode, *step, "--timeline", tmp_path / "t.json", "--output-video", out, video)
+    assert result.exit_code == 0, result.stderr
+    timeline = json.load(open(tmp_path / "t.json"))
+    assert [s["label"] for s in timeline] == ["red", "blue"]
+    blue_from = timeline[1]["start_s"]
+    classifier = load_classifier(model, labels=palette_models.labels)
+    steps = classifier.classify(video, size=16, **({"window": 1.0} if mode == "clip" else {})).steps
+    first_blue = next(s for s in steps if classifier.labels[int(np.argmax(s.probabilities))] == "blue")
+    # From the frame after which the model's output changed: the first blue chunk's last
+    # frame in stream mode, the first blue window's start in clip mode.
+    model_frame = (first_blue.end_s - first_blue.start_s) / first_blue.frames
+    expected = first_blue.end_s - model_frame if mode == "stream" else first_blue.start_s
+    assert 3.0 <= blue_from == pytest.approx(expected, abs=1e-3)
+    assert len(drawn) == 6 * fps
+    first_blue_frame = drawn.index("blue")
+    assert set(drawn[:first_blue_frame]) == {"red"} and set(drawn[first_blue_frame:]) == {"blue"}
+    assert blue_from <= first_blue_frame / fps < blue_from + 1 / fps  # the overlay changes with the timeline
