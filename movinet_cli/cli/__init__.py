@@ -349,11 +349,11 @@ def classify(videos, load, read, run, output_format, timeline, timeline_step, ou
     from ..output import Writer
     from ..report import error_record, record_from_result
     from ..timeline import bin_seconds, segments, timeline_format, write_timeline
-    from ..video import check_video_output
+    from ..encoding import check_video_output
 
     if timeline:
         try:
-            timeline_format(timeline)
+            timeline_format(timeline, len(videos))
             check_output_path(timeline, "--timeline")
         except (ValueError, OutputError) as error:
             raise click.BadParameter(str(error), param_hint="--timeline") from None
@@ -628,6 +628,15 @@ def live(source, model, engine, precision, labels, window, output_format, top_k,
     from ..video import open_capture
 
     window = has_display() if window is None else window
+    if record:
+        from ..encoding import check_video_output
+        from ..files import check_output_path
+
+        try:
+            check_output_path(record, "--record")
+            check_video_output(record)
+        except OutputError as error:
+            raise click.BadParameter(str(error), param_hint="--record") from None
     opened = open_capture(source)
     try:
         classifier = _load(ModelOptions(model=model, mode="stream", engine=engine, precision=precision, labels=labels), quiet, verbose)
