@@ -27,7 +27,7 @@ FONT = cv2.FONT_HERSHEY_SIMPLEX
 # Text scale (OpenCV's: 1.0 is about 22 px high) for a 1280x720 picture; others by the
 # square root of their area, so a 4K picture gets twice the size.
 SCALE_720P = 0.8
-MIN_SCALE = 0.35  # about 8 px high: the smallest that stays legible
+MIN_SCALE = 0.4  # about 9 px high: the smallest that stays legible
 FOOTER_SCALE = 0.7  # of the labels' scale
 WHITE, GREY = (255, 255, 255), (200, 200, 200)
 
