@@ -69,7 +69,7 @@ def draw_labels(frame: np.ndarray, labels: Sequence[tuple[str, float | None]], f
     height, width = frame.shape[:2]
     scale = text_scale(width, height)
     thickness = max(1, round(scale * 1.6))
-    line_height = round(34 * scale)
+    line_height = round(40 * scale)
     margin = max(2, round(8 * scale))
     percents = [percent(p) if p is not None else "" for _, p in labels]
     percent_width = max([_width(text, scale, thickness) for text in percents] + [0])
@@ -85,7 +85,7 @@ def draw_labels(frame: np.ndarray, labels: Sequence[tuple[str, float | None]], f
     footer_scale = max(MIN_SCALE, scale * FOOTER_SCALE)
     footer_thickness = max(1, thickness - 1)
     footer_lines = _wrapped(footer, room, footer_scale, footer_thickness) if footer else []
-    footer_height = round(line_height * FOOTER_SCALE)
+    footer_height = round(line_height * 0.8)
     widest = max(
         [margin * 2 + label_width + 2 * bar_gap + bar_width + (margin + percent_width if percent_width else 0)]
         + [margin * 2 + _width(text, scale, thickness) for text, p in zip(texts, percents) if not p]

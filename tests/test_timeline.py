@@ -1,6 +1,7 @@
 import csv
 import json
 import os
+import re
 
 import cv2
 import numpy as np
@@ -277,3 +278,27 @@ def test_the_timeline_and_the_overlay_never_say_blue_before_the_clip_turns_blue(
     first_blue_frame = drawn.index("blue")
     assert set(drawn[:first_blue_frame]) == {"red"} and set(drawn[first_blue_frame:]) == {"blue"}
     assert blue_from <= first_blue_frame / fps < blue_from + 1 / fps  # the overlay changes with the timeline
+
+
+@pytest.mark.browser
+def test_a_vtt_timeline_loads_as_a_track_of_a_video_in_chromium(palette_models, colour_video, tmp_path):
+    from test_report import chromium
+
+    video = colour_video("red-blue.webm", [(RED, 3.0), (BLUE, 3.0)], fps=25)
+    result = run("classify", "-m", palette_models.stream, "--labels", palette_models.labels, "--size", 16, "--timeline", tmp_path / "t.vtt", "--output-video", tmp_path / "labelled.webm", video)
+    assert result.exit_code == 0, result.stderr
+    expected = parse_cues((tmp_path / "t.vtt").read_text(), "vtt")
+    assert [cue[2].split()[0] for cue in expected] == ["red", "blue"]
+    page = tmp_path / "subtitled.html"
+    page.write_text(
+        '<!doctype html><html><body><video id="v" src="labelled.webm" muted preload="auto">'
+        '<track id="t" kind="subtitles" src="t.vtt" srclang="en" default></track></video><script>'
+        'const track = document.getElementById("t");'
+        'track.addEventListener("load", () => { const cues = track.track.cues;'
+        ' document.body.setAttribute("data-cues", JSON.stringify(Array.from(cues, c => [c.startTime, c.endTime, c.text]))); });'
+        'track.addEventListener("error", () => document.body.setAttribute("data-cues", "error"));'
+        "</script></body></html>"
+    )
+    shown = chromium(tmp_path, "--allow-file-access-from-files", "--virtual-time-budget=10000", "--dump-dom", page.as_uri())
+    cues = json.loads(re.search(r'data-cues="([^"]*)"', shown.stdout).group(1).replace("&quot;", '"'))
+    assert [(start, end, text.split("\n")[0]) for start, end, text in cues] == [(start, end, first) for start, end, first, _ in expected]
