@@ -649,39 +649,17 @@ def live(source, model, engine, precision, labels, window, output_format, top_k,
     )
     try:
         with session:
-            (_live_window if window else _live_terminal)(session, output_format)
+            if window:
+                from ..window import show
+
+                show(session)
+            else:
+                _live_terminal(session, output_format)
     finally:
         if session.failure:
             raise click.ClickException(printable(session.failure))
     if not quiet:
         click.echo(printable(f"live: {session.summary}"), err=True)
-
-
-def _live_window(session, output_format) -> None:
-    import cv2
-
-    from ..live import annotate
-
-    if os.path.isdir("/usr/share/fonts"):
-        os.environ.setdefault("QT_QPA_FONTDIR", "/usr/share/fonts")  # OpenCV's Qt ships none
-    title = f"movinet live - {session.name}"
-    cv2.namedWindow(title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_NORMAL)
-    shown = None
-    try:
-        while not session.finished:
-            newest = session.newest_frame()
-            if newest is not None and newest[1] is not shown:
-                shown = newest[1]
-                cv2.imshow(title, annotate(shown.copy(), session.latest_update))
-            key = cv2.waitKey(15) & 0xFF
-            if key in (ord("q"), 27):
-                break
-            if key == ord("r"):
-                session.reset()
-            if shown is not None and cv2.getWindowProperty(title, cv2.WND_PROP_VISIBLE) < 1:
-                break  # closed with the window manager
-    finally:
-        cv2.destroyAllWindows()
 
 
 def _live_terminal(session, output_format) -> None:
