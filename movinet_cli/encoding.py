@@ -1,9 +1,9 @@
 """Writing videos: annotated outputs (``--output-video``, ``live --record``) and test media.
 
 The codec follows the file's extension (``CODECS``), the first one this installation can
-write: H.264 (else AV1) in ``.mp4``/``.m4v``/``.mov`` through PyAV, whose wheels ship
-FFmpeg with libx264 and SVT-AV1; VP9 in ``.webm`` through OpenCV's FFmpeg (fourcc VP90),
-else PyAV's libvpx. Browsers and players play all of these. ``.avi`` and ``.mkv`` get
+write: H.264 (else AV1) in ``.mp4``/``.m4v``/``.mov`` and VP9 in ``.webm`` through PyAV,
+whose wheels ship FFmpeg with libx264, SVT-AV1 and libvpx (a ``.webm`` falls back to
+OpenCV's own VP9 writer, fourcc VP90, where PyAV is missing). Browsers and players play all of these. ``.avi`` and ``.mkv`` get
 MJPEG, and an ``.mp4`` without PyAV MPEG-4 part 2, which browsers refuse: fine for test
 media, refused for what people watch (``playable=True``).
 
@@ -44,7 +44,9 @@ CODECS = {
     ".mp4": (_H264, _AV1, _MPEG4),
     ".m4v": (_H264, _AV1, _MPEG4),
     ".mov": (_H264, _AV1, _MPEG4),
-    ".webm": (Codec("VP9", "opencv", "VP90", True), Codec("VP9", "pyav", "libvpx-vp9", True)),
+    # PyAV first: OpenCV's FFmpeg prints a line on stderr ("tag ... is not supported") at
+    # every .webm it opens, which no setting silences.
+    ".webm": (Codec("VP9", "pyav", "libvpx-vp9", True), Codec("VP9", "opencv", "VP90", True)),
     ".avi": (_MJPEG,),
     ".mkv": (_MJPEG,),
 }

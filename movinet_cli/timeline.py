@@ -10,7 +10,7 @@ probabilities averaged, weighted by frames), and runs of consecutive bins with t
 label are merged into one segment.
 
 Renderings: CSV, a JSON list, JSON lines, SubRip (``.srt``) and WebVTT (``.vtt``) subtitles
-(one cue per segment: the label, then the top-k with probabilities) for players and
+(one cue per segment: the label and its probability, then the runners-up) for players and
 browsers, and an aligned table for a terminal.
 """
 
@@ -163,13 +163,13 @@ def _cue_text(text: str, format: str) -> str:
 
 def subtitles(timeline: list[Segment], format: str) -> str:
     """One video's timeline as SubRip ("srt") or WebVTT ("vtt") text: a cue per segment, over
-    its time range, saying its label and probability and, on a second line, its top-k."""
+    its time range, saying its label and probability and, on a second line, the rest of its top-k."""
     blocks = ["WEBVTT\n"] if format == "vtt" else []
     for number, segment in enumerate(timeline, 1):
         times = f"{subtitle_time(segment.start_s, format)} --> {subtitle_time(segment.end_s, format)}"
         lines = [str(number), times, f"{_cue_text(segment.label, format)} {percent(segment.probability)}"]
-        if len(segment.predictions) > 1:
-            lines.append(", ".join(f"{_cue_text(p.label, format)} {percent(p.probability)}" for p in segment.predictions))
+        if len(segment.predictions) > 1:  # the runners-up
+            lines.append(", ".join(f"{_cue_text(p.label, format)} {percent(p.probability)}" for p in segment.predictions[1:]))
         blocks.append("\n".join(lines) + "\n")
     return "\n".join(blocks)
 

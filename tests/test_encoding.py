@@ -57,10 +57,21 @@ def test_mp4_is_h264_and_webm_is_vp9_whole_frames_odd_sides_padded(tmp_path):
     assert write_video(tmp_path / "a.webm", frames(), 10) == 20
     assert probe(tmp_path / "a.mp4") == ("h264", 162, 122, 20)
     assert probe(tmp_path / "a.webm") == ("vp9", 162, 122, 20)
-    capture = cv2.VideoCapture(str(tmp_path / "a.webm"))  # OpenCV wrote it: its own probe too
-    assert int(capture.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").decode().lower() in ("vp90", "vp09")
-    ok, first = capture.read()
+    ok, first = cv2.VideoCapture(str(tmp_path / "a.webm")).read()
     assert ok and np.abs(first[60, 100].astype(int) - RED[::-1]).max() < 30  # still red, not cut
+
+
+def test_webm_without_pyav_is_vp9_through_opencv(tmp_path, monkeypatch):
+    from movinet_cli import encoding
+
+    available = encoding._available
+    monkeypatch.setattr(encoding, "_available", lambda codec, extension: codec.library != "pyav" and available(codec, extension))
+    assert write_video(tmp_path / "a.webm", frames(), 10) == 20
+    capture = cv2.VideoCapture(str(tmp_path / "a.webm"))  # OpenCV wrote it: its own probe
+    assert int(capture.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").decode().lower() in ("vp90", "vp09")
+    assert probe(tmp_path / "a.webm") == ("vp9", 162, 122, 20)
+    with pytest.raises(OutputError, match="use .mp4"):  # .mp4 has no playable writer without PyAV
+        check_video_output(tmp_path / "a.mp4")
 
 
 @pytest.mark.browser

@@ -213,7 +213,7 @@ def test_subtitles_parse_back_with_their_times_labels_and_top_k(tmp_path, format
     write_timeline(path, SUBTITLED)
     text = path.read_text()
     assert parse_cues(text, format) == [
-        (0.0, 3.25, "red 100%", "red 100%, " + ("a&lt;b&gt;&amp;c" if format == "vtt" else "a\u2039b\u203a&c") + " 0.3%"),
+        (0.0, 3.25, "red 100%", ("a&lt;b&gt;&amp;c" if format == "vtt" else "a\u2039b\u203a&c") + " 0.3%"),
         (3.25, 3661.5, "blue 100%", ""),
     ]
     assert ("01:01:01,500" if format == "srt" else "01:01:01.500") in text
