@@ -297,11 +297,16 @@ def _chart(record: VideoRecord, colours: dict[str, str]) -> dict | None:
         return None
     start_s, end_s = _span(record)
     length_s = (end_s - start_s) or 1.0
+    highest = max((p for points in record.series.values() for _, p in points), default=0.0)
+    # The y-axis ends at the first of 1, 2, 5 x 10^n (percent) at or above the data, so lines
+    # at 0.4-1.5% do not lie on zero.
+    top = next((step / 100 for step in (0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50) if highest <= step / 100), 1.0)
     lines = []
     for label, points in record.series.items():
-        coordinates = " ".join(f"{(t - start_s) / length_s * CHART_WIDTH:.1f},{(1 - p) * CHART_HEIGHT:.1f}" for t, p in points)
+        coordinates = " ".join(f"{(t - start_s) / length_s * CHART_WIDTH:.1f},{(1 - p / top) * CHART_HEIGHT:.1f}" for t, p in points)
         lines.append({"label": label, "colour": colours[label], "points": coordinates})
-    return {"width": CHART_WIDTH, "height": CHART_HEIGHT, "start_s": start_s, "end_s": end_s, "lines": lines}
+    ticks = [((1 - fraction) * CHART_HEIGHT, f"{100 * top * fraction:g}%") for fraction in (0, 0.5, 1)]
+    return {"width": CHART_WIDTH, "height": CHART_HEIGHT, "start_s": start_s, "end_s": end_s, "lines": lines, "ticks": ticks}
 
 
 def _href(target: str, report_dir: str) -> str:
@@ -418,6 +423,8 @@ def write_report(
         # The index lists the videos; one video with its timeline needs none.
         show_index=len(videos) != 1 or not videos[0]["detail"],
         pictures_in_folder=folder is not None,
+        # Without pictures (no --videos, say) the index says how to get them instead of empty boxes.
+        any_pictures=any(video["thumbnail"] for video in videos),
         ok=len(ok),
         failed=len(records) - len(ok),
         total_duration_s=sum(record.duration_s or 0.0 for record in ok),
