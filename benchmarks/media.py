@@ -8,11 +8,11 @@ import os
 import cv2
 import numpy as np
 
-from movinet_cli.video import VideoFileWriter
+from movinet_cli.encoding import VideoFileWriter
 
 
 def synthetic_video(path: str, seconds: float, fps: float = 30, size: tuple[int, int] = (640, 360), seed: int = 0) -> str:
-    """Writes (once; an existing file is reused) a clip (MPEG-4 for .mp4) of ``seconds`` at ``fps``."""
+    """Writes (once; an existing file is reused) a clip (H.264 for .mp4) of ``seconds`` at ``fps``."""
     if os.path.exists(path):
         return path
     width, height = size

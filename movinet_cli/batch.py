@@ -13,15 +13,17 @@ import contextlib
 import csv
 import dataclasses
 import fcntl
+import functools
 import json
 import os
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import PurePath
-from typing import IO, Callable, Iterable
+from typing import IO, Callable, Iterable, Sequence
 
 from .classify import Classifier, classify_many
+from .sinks import RunContext, Sink, close_all
 from .errors import MovinetError, OutputError, UsageError
 from .files import atomic_writer, check_output_path, is_special
 from .options import BATCH_FORMATS, DEFAULT_WORKERS, VIDEO_EXTENSIONS, ReadOptions, RunOptions
@@ -349,15 +351,26 @@ def run_batch(
     workers: int = DEFAULT_WORKERS,
     on_start: Callable[[str], None] | None = None,
     on_video: Callable[[dict], None] | None = None,
+    sinks: Sequence[Sink] = (),
 ) -> Summary:
     """Classifies ``paths`` (relative to ``directory``) not already in ``results.done``,
     writing a row per video (see ``write_rows``), with ``workers`` videos decoded ahead of
     the one being classified; ``on_start`` is told when each one starts and ``on_video``
-    gets each row written. The rows hold ``results.top_k`` predictions."""
+    gets each row written. The rows hold ``results.top_k`` predictions. Each outcome goes
+    through ``sinks`` (more outputs, ``sinks.drain``'s way) before it is a row."""
     run = dataclasses.replace(run, top_k=results.top_k)
     outcomes = classify_many(classifier, results.todo(paths), read, run, directory=directory, ahead=workers, on_start=on_start)
-    rows = (result_row(results.format, results.top_k, outcome, classifier.info) for outcome in outcomes)
-    return write_rows(results, paths, rows, on_video)
+    for sink in sinks:
+        sink.start(RunContext.of(classifier, run))
+    finished = False
+    try:
+        passed = (functools.reduce(lambda outcome, sink: sink.add(outcome), sinks, outcome) for outcome in outcomes)
+        rows = (result_row(results.format, results.top_k, outcome, classifier.info) for outcome in passed)
+        summary = write_rows(results, paths, rows, on_video)
+        finished = True
+    finally:
+        close_all(sinks, finished)
+    return summary
 
 
 def write_rows(results: ResultsFile, paths: list[str], rows: Iterable[dict], on_video: Callable[[dict], None] | None = None) -> Summary:

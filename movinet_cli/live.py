@@ -31,9 +31,10 @@ import numpy as np
 
 from . import engines, models
 from .classify import Classifier, Prediction
+from .encoding import VideoFileWriter, check_video_output
 from .options import NO_CLEAR_ACTION, ReadOptions, RunOptions
-from .overlay import OVERLAY_LABELS, draw_labels
-from .video import Capture, FrameSampler, VideoFileWriter, fit_frame, open_capture, to_model_input
+from .overlay import draw_labels
+from .video import Capture, FrameSampler, fit_frame, open_capture, to_model_input
 
 # Mean absolute change of a model-input frame (RGB in [0, 1]) taken as a new scene.
 SCENE_CHANGE = 0.3
@@ -220,6 +221,8 @@ class LiveSession:
         self.name = self._source.name
         self.realtime = realtime or not self._source.is_file
         self.smoothing, self.min_probability, self.top_k, self.record = smoothing, min_probability, top_k, record
+        if record:
+            check_video_output(record)  # an extension no browser plays fails now, not mid-session
         read = classifier.reading(dataclasses.replace(read or ReadOptions(), **read_options))
         self.read = read
         self.fps, self.size = read.fps, read.size
@@ -391,15 +394,16 @@ class LiveSession:
 
 
 def annotate(frame: np.ndarray, update: LiveUpdate | None) -> np.ndarray:
-    """The overlay shown live: top labels with bars, and a footer with the model's pace (the
-    frames/s it classifies against the frames/s due), or a waiting note."""
+    """The overlay shown live, drawn on ``frame`` (BGR uint8, in place) at its own scale:
+    the update's top-k labels with bars, and a footer with the model's pace (the frames/s it
+    classifies against the frames/s due), or a waiting note."""
     if update is None:
-        return draw_labels(frame, [("Waiting for action...", 0.0)])
-    lines = [(p.label, p.probability) for p in update.predictions[:OVERLAY_LABELS]]
+        return draw_labels(frame, [("Waiting for action...", None)])
+    lines = [(p.label, p.probability) for p in update.predictions]
     if update.label == NO_CLEAR_ACTION:
-        lines = [(NO_CLEAR_ACTION, update.predictions[0].probability)] + lines[:2]
+        lines = [(NO_CLEAR_ACTION, update.predictions[0].probability)] + lines[:-1]
     footer = (
         f"model {update.model_fps:.1f} frames/s of {update.fps:g}, {update.frames} frames/step, "
-        f"{update.inference_ms:4.0f} ms/step, latency {update.latency_s:.2f} s, dropped {update.dropped}"
+        f"{update.inference_ms:.0f} ms/step, latency {update.latency_s:.2f} s, dropped {update.dropped}"
     )
     return draw_labels(frame, lines, footer)

@@ -36,6 +36,16 @@ def printable(text: str) -> str:
     return _CONTROL.sub(lambda match: repr(match.group())[1:-1], text)
 
 
+def percent(probability: float) -> str:
+    """A probability in [0, 1] as people read it: whole percent from 1% on ("42%"), one
+    decimal below ("0.3%"), so that a small probability never reads as "0%"."""
+    if probability <= 0:
+        return "0%"
+    if probability < 0.0005:
+        return "<0.1%"
+    return f"{probability:.1%}" if probability < 0.0095 else f"{probability:.0%}"
+
+
 def csv_header(top_k: int) -> list[str]:
     """Columns of a result row: one (label_i, prob_i) pair per rank."""
     ranked = [column for i in range(1, top_k + 1) for column in (f"label_{i}", f"prob_{i}")]

@@ -28,11 +28,11 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .classify import Prediction, Result, frame_weighted_mean, top_predictions
+from .classify import Prediction, Result
 from .errors import MovinetError
 from .files import atomic_writer, check_output_path
 from .output import read_csv
-from .timeline import runs, segments
+from .timeline import last_frame_s, segments
 
 THUMBNAIL_WIDTH = 160  # pixels: one per timeline segment
 INDEX_THUMBNAIL_WIDTH = 96  # pixels: one per video in the index, so 10,000 rows stay light
@@ -108,15 +108,13 @@ def record_from_result(
     """A record with the result's timeline (steps pooled into ``bin_s``-second bins, as by
     ``timeline.segments``) and, in stream mode, its top labels' probability after each step.
     ``video_file`` (default: ``path``) is where thumbnails come from."""
-    top_k = len(result.predictions)
-    timeline = []
-    for segment, members in zip(segments(result, labels, bin_s), runs(result.steps, bin_s)):
-        timeline.append(TimelineSegment(segment.start_s, segment.end_s, segment.label, segment.probability, top_predictions(frame_weighted_mean(members), labels, top_k)))
+    timeline = [TimelineSegment(s.start_s, s.end_s, s.label, s.probability, s.predictions) for s in segments(result, labels, bin_s)]
     series = None
     if result.mode == "stream":
         chosen = list(dict.fromkeys([segment.label for segment in timeline] + [p.label for p in result.predictions]))[:CHART_LABELS]
         index = {label: labels.index(label) for label in chosen}
-        series = {label: [(round(step.end_s, 3), round(float(step.probabilities[i]), 4)) for step in result.steps] for label, i in index.items()}
+        # each output at its last frame, the moment it describes (as the timeline)
+        series = {label: [(round(last_frame_s(step), 3), round(float(step.probabilities[i]), 4)) for step in result.steps] for label, i in index.items()}
     return VideoRecord(
         path=path,
         predictions=list(result.predictions),
@@ -299,11 +297,16 @@ def _chart(record: VideoRecord, colours: dict[str, str]) -> dict | None:
         return None
     start_s, end_s = _span(record)
     length_s = (end_s - start_s) or 1.0
+    highest = max((p for points in record.series.values() for _, p in points), default=0.0)
+    # The y-axis ends at the first of 1, 2, 5 x 10^n (percent) at or above the data, so lines
+    # at 0.4-1.5% do not lie on zero.
+    top = next((step / 100 for step in (0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50) if highest <= step / 100), 1.0)
     lines = []
     for label, points in record.series.items():
-        coordinates = " ".join(f"{(t - start_s) / length_s * CHART_WIDTH:.1f},{(1 - p) * CHART_HEIGHT:.1f}" for t, p in points)
+        coordinates = " ".join(f"{(t - start_s) / length_s * CHART_WIDTH:.1f},{(1 - p / top) * CHART_HEIGHT:.1f}" for t, p in points)
         lines.append({"label": label, "colour": colours[label], "points": coordinates})
-    return {"width": CHART_WIDTH, "height": CHART_HEIGHT, "start_s": start_s, "end_s": end_s, "lines": lines}
+    ticks = [((1 - fraction) * CHART_HEIGHT, f"{100 * top * fraction:g}%") for fraction in (0, 0.5, 1)]
+    return {"width": CHART_WIDTH, "height": CHART_HEIGHT, "start_s": start_s, "end_s": end_s, "lines": lines, "ticks": ticks}
 
 
 def _href(target: str, report_dir: str) -> str:
@@ -420,6 +423,8 @@ def write_report(
         # The index lists the videos; one video with its timeline needs none.
         show_index=len(videos) != 1 or not videos[0]["detail"],
         pictures_in_folder=folder is not None,
+        # Without pictures (no --videos, say) the index says how to get them instead of empty boxes.
+        any_pictures=any(video["thumbnail"] for video in videos),
         ok=len(ok),
         failed=len(records) - len(ok),
         total_duration_s=sum(record.duration_s or 0.0 for record in ok),

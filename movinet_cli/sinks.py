@@ -139,11 +139,11 @@ def drain(outcomes: Iterable[Outcome], sinks: Sequence[Sink], context: RunContex
                 tally.failures.append(outcome.video)
         finished = True
     finally:
-        _close_all(sinks, finished)
+        close_all(sinks, finished)
     return tally
 
 
-def _close_all(sinks: Sequence[Sink], finished: bool) -> None:
+def close_all(sinks: Sequence[Sink], finished: bool) -> None:
     """Closes every sink even if one fails, then raises the first failure."""
     failure = None
     for sink in sinks:
@@ -208,15 +208,15 @@ def _is_special(path: str) -> bool:
 
 class OutputPath(Sink):
     """An output that is written by other means than ``add`` (the batch rows and report, a
-    live recording): it takes part in ``check_outputs`` only. ``check``, if given, is called
-    after the usual writability check (a MovinetError it raises is a usage error)."""
+    live recording): it takes part in ``check_outputs`` only. ``check``, if given, replaces
+    the usual writability check (a MovinetError it raises is a usage error)."""
 
     def __init__(self, option: str, path: str | None, *, reads_back: bool = False, check: Callable[[], None] | None = None):
         self.option, self.path, self.reads_back, self._check = option, path, reads_back, check
 
     def check(self) -> None:
-        super().check()
         if self._check is None:
+            super().check()
             return
         try:
             self._check()
@@ -288,7 +288,7 @@ class VideoSink(Sink):
         self.path: str = path
 
     def check(self) -> None:
-        from .video import check_video_output
+        from .encoding import check_video_output
 
         super().check()
         try:
@@ -309,36 +309,94 @@ class VideoSink(Sink):
 
 
 class TimelineSink(Sink):
-    """What happens when in each video (``timeline.segments``), written at the end as
-    ``timeline.write_timeline`` does, in the format of the file's extension."""
+    """What happens when in each video (``timeline.segments``): written at the end to a file,
+    in the format of its extension (``timeline.write_timeline``), or, with ``emit``, on
+    stdout as each video comes: a table ("table"), CSV ("csv") or JSON lines ("jsonl").
+    ``videos`` is how many the run has (subtitles hold one). ``beside`` says stdout also
+    carries the results (the text table), so this sink claims no file of its own."""
 
     option = "--timeline"
 
-    def __init__(self, path: str):
-        self.path: str = path
-        self.timelines: dict = {}
+    def __init__(self, path: str, videos: int = 1, emit: Emit | None = None, format: str = "table", beside: bool = False):
+        self.file = None if emit else path  # None: on stdout
+        self.path = None if beside else path
+        self.videos, self.emit, self.format = videos, emit, format
+        self.timelines: dict = {}  # for a file: each video's, written at the end
+        self.said = 0  # on stdout: videos said so far
+
+    @property
+    def name(self) -> str:
+        return f"{self.option} - (stdout)" if self.file is None else super().name
 
     def check(self) -> None:
         from .timeline import timeline_format
 
+        if self.file is None:
+            return
         try:
-            timeline_format(self.path)
+            timeline_format(self.file, self.videos)
         except ValueError as error:
             raise UsageError(f"{self.option}: {error}") from None
         super().check()
 
     def add(self, outcome: Outcome) -> Outcome:
-        from .timeline import segments
+        from .timeline import segments, timeline_rows, timeline_text
 
-        if outcome.result is not None:
-            self.timelines[outcome.video] = segments(outcome.result, self.context.labels, self.context.bin_s)
+        if outcome.result is None:
+            return outcome
+        timeline = segments(outcome.result, self.context.labels, self.context.bin_s, self.context.top_k)
+        if self.emit is None:
+            self.timelines[outcome.video] = timeline
+        elif self.format == "csv":  # one header for every video
+            from .output import csv_text
+            from .timeline import COLUMNS
+
+            self.emit(csv_text(timeline_rows({outcome.video: timeline}), COLUMNS, with_header=not self.said))
+            self.said += 1
+        else:
+            self.emit(("\n" if self.format == "table" else "") + timeline_text({outcome.video: timeline}, self.format))
+            self.said += 1
         return outcome
 
     def close(self, finished: bool) -> None:
         from .timeline import write_timeline
 
-        if finished:
-            write_timeline(self.path, self.timelines)
+        if finished and self.file is not None:
+            write_timeline(self.file, self.timelines)
+
+
+class TimelinesSink(Sink):
+    """One timeline file per video in ``directory``, in ``format`` (an extension of
+    ``timeline.TIMELINE_FORMATS`` without its dot), written as each video comes:
+    ``DIRECTORY/<video's relative path without its extension>.<format>`` (with the video's
+    extension kept where two videos would share a name)."""
+
+    option = "--timelines"
+
+    def __init__(self, directory: str, format: str, videos: Sequence[str]):
+        self.path, self.format = directory, format
+        stems = [os.path.splitext(video)[0] for video in videos]
+        shared = {stem for stem in stems if stems.count(stem) > 1}
+        self.names = {video: (video if stem in shared else stem) + "." + format for video, stem in zip(videos, stems)}
+
+    def check(self) -> None:
+        if not os.path.isdir(self.path):
+            raise UsageError(f"{self.option} {self.path}: not a directory (make it first)")
+        if not os.access(self.path, os.W_OK):
+            raise UsageError(f"{self.option} {self.path}: permission denied")
+
+    def outputs(self) -> list[OutputPath]:
+        """Each file this sink would write, for ``check_outputs``."""
+        return [OutputPath(self.option, os.path.join(self.path, name), check=lambda: None) for name in self.names.values()]
+
+    def add(self, outcome: Outcome) -> Outcome:
+        from .timeline import segments, write_timeline
+
+        if outcome.result is not None:
+            target = os.path.join(self.path, self.names[outcome.video])
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            write_timeline(target, {outcome.video: segments(outcome.result, self.context.labels, self.context.bin_s, self.context.top_k)})
+        return outcome
 
 
 class ReportSink(Sink):

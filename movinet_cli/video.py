@@ -24,9 +24,8 @@ os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
 import cv2  # noqa: E402
 import numpy as np
 
-from .errors import MovinetError, OutputError, VideoError
+from .errors import MovinetError, VideoError
 from .options import RESIZE_MODES, ReadOptions
-from .files import atomic_path
 
 # Container timestamps come rounded to about a millisecond.
 TIMESTAMP_TOLERANCE_S = 0.5e-3
@@ -478,73 +477,3 @@ def jpeg_thumbnail(frame_bgr: np.ndarray, width: int, quality: int = 80) -> byte
     if not ok:
         raise ValueError(f"OpenCV could not encode a {width}x{height} JPEG")
     return data.tobytes()
-
-
-def video_fourcc(path: str | os.PathLike) -> str:
-    """The codec OpenCV writes for a file name: MPEG-4 for .mp4, .mov and .m4v, else MJPEG."""
-    return "mp4v" if os.fspath(path).lower().endswith((".mp4", ".mov", ".m4v")) else "MJPG"
-
-
-class VideoFileWriter:
-    """Writes BGR uint8 frames [h, w, 3] to a video file (codec by ``video_fourcc``, frame
-    size from the first frame) that appears only when the context exits without an error
-    (ValueError if no frame was written).
-
-    Args:
-        path: the video file to write.
-        fps: its frame rate, frames/s; 0 (unknown) writes 30.
-    """
-
-    def __init__(self, path: str | os.PathLike, fps: float):
-        self.path, self.fps, self.count = os.fspath(path), fps or 30.0, 0
-        self._atomic = atomic_path(self.path)
-        self._temporary = ""
-        self._writer: cv2.VideoWriter | None = None
-
-    def __enter__(self) -> VideoFileWriter:
-        self._temporary = self._atomic.__enter__()
-        return self
-
-    def write(self, frame: np.ndarray) -> None:
-        """Appends one frame; OutputError if OpenCV cannot write this kind of file."""
-        if self._writer is None:
-            self._writer = _opened_writer(self._temporary, self.path, self.fps, (frame.shape[1], frame.shape[0]))
-        self._writer.write(frame)
-        self.count += 1
-
-    def __exit__(self, exc_type, exc, traceback) -> bool | None:
-        if self._writer is not None:
-            self._writer.release()
-        if exc_type is None and not self.count:
-            error = ValueError(f"no frames to write to {self.path}")
-            self._atomic.__exit__(ValueError, error, None)  # removes the empty file
-            raise error
-        return self._atomic.__exit__(exc_type, exc, traceback)
-
-
-def _opened_writer(path: str, name: str, fps: float, size: tuple[int, int]) -> cv2.VideoWriter:
-    """An open OpenCV writer of ``size`` (width, height) pixels for ``path``, with the codec
-    that ``name``'s extension takes; OutputError naming ``name`` if OpenCV cannot write it."""
-    with opencv_path(path) as usable:
-        writer = cv2.VideoWriter(usable, cv2.VideoWriter_fourcc(*video_fourcc(name)), fps, size)
-    if not writer.isOpened():
-        raise OutputError(f"cannot write a video to {name}: OpenCV has no writer for {os.path.splitext(name)[1] or 'a name without an extension'} (use .mp4 or .avi)")
-    return writer
-
-
-def check_video_output(path: str | os.PathLike) -> None:
-    """Raises OutputError if OpenCV cannot write a video file named ``path`` (judged by its
-    extension, with a tiny trial file in the temporary directory)."""
-    name = os.fspath(path)
-    with tempfile.TemporaryDirectory(prefix="movinet-") as directory:
-        trial = os.path.join(directory, "trial" + os.path.splitext(name)[1])
-        _opened_writer(trial, name, 30.0, (16, 16)).release()
-
-
-def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float) -> int:
-    """Writes BGR uint8 frames [h, w, 3] to ``path`` with ``VideoFileWriter``; returns the
-    frame count."""
-    with VideoFileWriter(path, fps) as writer:
-        for frame in frames:
-            writer.write(frame)
-    return writer.count

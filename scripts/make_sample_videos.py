@@ -14,7 +14,7 @@ from typing import Iterable
 import cv2
 import numpy as np
 
-from movinet_cli import video
+from movinet_cli import encoding
 
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
 
@@ -37,8 +37,9 @@ def colour_frames(segments: Iterable[tuple[tuple[int, int, int], float]], fps: f
 
 
 def write_video(path: str, frames: Iterable[np.ndarray], fps: float) -> str:
-    """Writes RGB uint8 frames (codec chosen by extension, see ``movinet_cli.video``); returns ``path``."""
-    video.write_video(path, (cv2.cvtColor(frame, cv2.COLOR_RGB2BGR) for frame in frames), fps)
+    """Writes RGB uint8 frames (codec chosen by extension, see ``movinet_cli.encoding``; .avi
+    test media get MJPEG); returns ``path``."""
+    encoding.write_video(path, (cv2.cvtColor(frame, cv2.COLOR_RGB2BGR) for frame in frames), fps, playable=False)
     return path
 
 

@@ -358,7 +358,7 @@ def test_option_values_a_typo_away_from_sane_are_usage_errors(args, message, tmp
     [
         ("--timeline", "missing/t.csv", "does not exist"),
         ("--output-video", "missing/o.mp4", "does not exist"),
-        ("--output-video", "labelled.xyz", "OpenCV has no writer for .xyz"),
+        ("--output-video", "labelled.xyz", "no video writer for .xyz"),
         ("--timeline", ".", "is a directory"),
     ],
 )

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -192,9 +193,13 @@ def test_chunks_give_the_results_of_frame_by_frame(palette_models, colour_video)
 
 def test_record_saves_the_annotated_video(palette_stream, colour_video, tmp_path):
     video = colour_video("red.mp4", [(RED, 1.0)], size=(320, 240))
-    out = tmp_path / "recorded.avi"
+    out = tmp_path / "recorded.mp4"
+    refused = run("live", video, *palette_stream, "--no-window", "--record", tmp_path / "recorded.avi")
+    assert refused.exit_code == 2 and "use .mp4 (H.264) or .webm (VP9)" in refused.stderr  # browsers play no .avi we write
     result = run("live", video, *palette_stream, "--no-window", "--as-fast-as-possible", "--record", out)
     assert result.exit_code == 0
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].codec_context.name == "h264"  # what browsers play
     capture = cv2.VideoCapture(str(out))
     frames = []
     while (frame := capture.read()[1]) is not None:

@@ -1,6 +1,7 @@
 import csv
 import json
 import os
+import re
 
 import cv2
 import numpy as np
@@ -13,7 +14,8 @@ from media import truncate, write_vfr_video
 from movinet_cli import load_classifier
 from movinet_cli.classify import Result, Step
 from movinet_cli.cli import cli
-from movinet_cli.timeline import Segment, pool, segments, timeline_format, write_timeline
+from movinet_cli.classify import Prediction
+from movinet_cli.timeline import Segment, pool, segments, timeline_format, timeline_text, write_timeline
 
 RED, BLUE = (255, 0, 0), (0, 0, 255)
 LABELS = ["a", "b", "c"]
@@ -51,7 +53,7 @@ def test_timeline_files_by_extension(tmp_path):
     assert rows[1] == {"path": "v.mp4", "start_s": "2", "end_s": "3", "label": "b", "probability": "0.75"}
     write_timeline(tmp_path / "t.json", timelines)
     assert json.load(open(tmp_path / "t.json"))[0] == {"path": "v.mp4", "start_s": 0, "end_s": 2, "label": "a", "probability": 0.8}
-    with pytest.raises(ValueError, match=".csv or .json"):
+    with pytest.raises(ValueError, match=r"\.csv, \.json, \.jsonl, \.srt or \.vtt"):
         timeline_format("t.txt")
 
 
@@ -96,7 +98,7 @@ def test_cli_writes_timelines_for_both_modes(tiny_models, colour_video, tmp_path
 
 def test_bad_timeline_extension_is_a_usage_error(tmp_path):
     result = run("classify", "--timeline", tmp_path / "t.txt", "x.mp4")
-    assert result.exit_code == 2 and ".csv or .json" in result.stderr
+    assert result.exit_code == 2 and ".jsonl, .srt or .vtt" in result.stderr
 
 
 def test_output_video_has_the_input_size_rate_and_the_labels(tiny_models, colour_video, tmp_path):
@@ -178,3 +180,175 @@ def test_a_clip_step_longer_than_a_training_clip_pools_10_s_windows(palette_mode
     # show the model a mean colour it was never trained on as one clip.
     assert segment["label"] == "red" and segment["probability"] == pytest.approx(2 / 3, abs=0.02)
     assert (segment["start_s"], segment["end_s"]) == (0.0, 15.0)
+
+
+# --- subtitles, terminal and stdout renderings -----------------------------------------------
+
+
+def parse_cues(text, format):
+    """(start_s, end_s, first line, second line) per cue of SRT or WebVTT ``text``."""
+    blocks = [block for block in text.split("\n\n") if block.strip()]
+    if format == "vtt":
+        assert blocks.pop(0).split("\n")[0] == "WEBVTT"
+    cues = []
+    for block in blocks:
+        number, times, first, *rest = block.strip("\n").split("\n")
+        assert int(number) == len(cues) + 1
+        start, end = times.split(" --> ")
+
+        def seconds(stamp):
+            hours, minutes, rest_ = stamp.replace(",", ".").split(":")
+            return int(hours) * 3600 + int(minutes) * 60 + float(rest_)
+
+        cues.append((seconds(start), seconds(end), first, rest[0] if rest else ""))
+    return cues
+
+
+SUBTITLED = {"v.mp4": [Segment(0, 3.25, "red", 0.997, [Prediction("red", 0.997), Prediction("a<b>&c", 0.0028)]), Segment(3.25, 3661.5, "blue", 1.0, [Prediction("blue", 1.0)])]}
+
+
+@pytest.mark.parametrize("format", ["srt", "vtt"])
+def test_subtitles_parse_back_with_their_times_labels_and_top_k(tmp_path, format):
+    path = tmp_path / f"t.{format}"
+    write_timeline(path, SUBTITLED)
+    text = path.read_text()
+    assert parse_cues(text, format) == [
+        (0.0, 3.25, "red 100%", ("a&lt;b&gt;&amp;c" if format == "vtt" else "a\u2039b\u203a&c") + " 0.3%"),
+        (3.25, 3661.5, "blue 100%", ""),
+    ]
+    assert ("01:01:01,500" if format == "srt" else "01:01:01.500") in text
+
+
+def test_subtitles_hold_one_video():
+    with pytest.raises(ValueError, match="one video"):
+        timeline_format("t.srt", videos=2)
+    assert timeline_format("T.VTT") == "vtt" and timeline_format("t.jsonl") == "jsonl"
+
+
+def test_terminal_table_and_stdout_formats():
+    text = timeline_text(SUBTITLED, "table")
+    assert text.split("\n")[:4] == [
+        "v.mp4",
+        "    start -        end  label  prob  then",
+        "  0:00.00 -    0:03.25  red    100%  a<b>&c 0.3%",
+        "  0:03.25 - 1:01:01.50  blue   100%",
+    ]
+    jsonl = [json.loads(line) for line in timeline_text(SUBTITLED, "jsonl").split("\n") if line]
+    assert jsonl[1] == {"path": "v.mp4", "start_s": 3.25, "end_s": 3661.5, "label": "blue", "probability": 1.0}
+    assert timeline_text(SUBTITLED, "csv").split("\n")[0] == "path,start_s,end_s,label,probability"
+
+
+# --- labels in step with the frames ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["stream", "clip"])
+def test_the_timeline_and_the_overlay_never_say_blue_before_the_clip_turns_blue(palette_models, colour_video, tmp_path, monkeypatch, mode):
+    """Red for 3.0 s, then blue: a step's output describes the frames up to its last one, so
+    neither the timeline nor the annotated video may say blue before 3.0 s (they used to from
+    2.667 s in stream mode: each 8-frame chunk labelled from its start)."""
+    from movinet_cli import overlay
+
+    drawn = []  # the top label drawn on each frame, in order
+
+    def spy(frame, labels, footer=None):
+        drawn.append(labels[0][0])
+        return draw_labels(frame, labels, footer)
+
+    draw_labels = overlay.draw_labels
+    monkeypatch.setattr(overlay, "draw_labels", spy)
+    fps = 25
+    video = colour_video("red-blue.mp4", [(RED, 3.0), (BLUE, 3.0)], fps=fps)
+    model = palette_models.stream if mode == "stream" else palette_models.base
+    step = ["--timeline-step", 1] if mode == "clip" else []
+    out = tmp_path / "annotated.webm"
+    result = run("classify", "-m", model, "--labels", palette_models.labels, "--size", 16, "--mode", mode, *step, "--timeline", tmp_path / "t.json", "--output-video", out, video)
+    assert result.exit_code == 0, result.stderr
+    timeline = json.load(open(tmp_path / "t.json"))
+    assert [s["label"] for s in timeline] == ["red", "blue"]
+    blue_from = timeline[1]["start_s"]
+    classifier = load_classifier(model, labels=palette_models.labels)
+    steps = classifier.classify(video, size=16, **({"window": 1.0} if mode == "clip" else {})).steps
+    first_blue = next(s for s in steps if classifier.labels[int(np.argmax(s.probabilities))] == "blue")
+    # From the frame after which the model's output changed: the first blue chunk's last
+    # frame in stream mode, the first blue window's start in clip mode.
+    model_frame = (first_blue.end_s - first_blue.start_s) / first_blue.frames
+    expected = first_blue.end_s - model_frame if mode == "stream" else first_blue.start_s
+    assert 3.0 <= blue_from == pytest.approx(expected, abs=1e-3)
+    assert len(drawn) == 6 * fps
+    first_blue_frame = drawn.index("blue")
+    assert set(drawn[:first_blue_frame]) == {"red"} and set(drawn[first_blue_frame:]) == {"blue"}
+    assert blue_from <= first_blue_frame / fps < blue_from + 1 / fps  # the overlay changes with the timeline
+
+
+@pytest.mark.browser
+def test_a_vtt_timeline_loads_as_a_track_of_a_video_in_chromium(palette_models, colour_video, tmp_path):
+    from test_report import chromium
+
+    video = colour_video("red-blue.webm", [(RED, 3.0), (BLUE, 3.0)], fps=25)
+    result = run("classify", "-m", palette_models.stream, "--labels", palette_models.labels, "--size", 16, "--timeline", tmp_path / "t.vtt", "--output-video", tmp_path / "labelled.webm", video)
+    assert result.exit_code == 0, result.stderr
+    expected = parse_cues((tmp_path / "t.vtt").read_text(), "vtt")
+    assert [cue[2].split()[0] for cue in expected] == ["red", "blue"]
+    page = tmp_path / "subtitled.html"
+    page.write_text(
+        '<!doctype html><html><body><video id="v" src="labelled.webm" muted preload="auto">'
+        '<track id="t" kind="subtitles" src="t.vtt" srclang="en" default></track></video><script>'
+        'const track = document.getElementById("t");'
+        'track.addEventListener("load", () => { const cues = track.track.cues;'
+        ' document.body.setAttribute("data-cues", JSON.stringify(Array.from(cues, c => [c.startTime, c.endTime, c.text]))); });'
+        'track.addEventListener("error", () => document.body.setAttribute("data-cues", "error"));'
+        "</script></body></html>"
+    )
+    shown = chromium(tmp_path, "--allow-file-access-from-files", "--virtual-time-budget=10000", "--dump-dom", page.as_uri())
+    cues = json.loads(re.search(r'data-cues="([^"]*)"', shown.stdout).group(1).replace("&quot;", '"'))
+    assert [(start, end, text.split("\n")[0]) for start, end, text in cues] == [(start, end, first) for start, end, first, _ in expected]
+
+
+def test_steps_below_the_minimum_probability_are_no_clear_action_and_merge():
+    steps = [step(0, 1, 10, [0.9, 0.1, 0]), step(1, 2, 10, [0.4, 0.35, 0.25]), step(2, 3, 10, [0.3, 0.45, 0.25]), step(3, 4, 10, [0.1, 0.9, 0])]
+    timeline = segments(result_of(steps), LABELS, min_probability=0.5)
+    assert [(s.start_s, s.end_s, s.label) for s in timeline] == [(0, 1, "a"), (1, 3, "no clear action"), (3, 4, "b")]
+    assert timeline[1].probability == pytest.approx(0.425)  # the mean of the top labels' probabilities, still given
+    assert [s.label for s in segments(result_of(steps), LABELS)] == ["a", "b"]  # a and b where no minimum is asked
+
+
+@pytest.fixture
+def palette_stream(palette_models):
+    return ["--mode", "stream", "-m", palette_models.stream, "--labels", palette_models.labels, "--size", 16]
+
+
+def test_a_timeline_on_stdout_follows_the_format(palette_stream, colour_video):
+    video = colour_video("red-then-blue.mp4", [(RED, 3.0), (BLUE, 3.0)])
+    text = run("classify", *palette_stream, video, "--timeline", "-", "--timeline-step", 1)
+    assert text.exit_code == 0, text.stderr
+    assert re.search(r"^\s+1\s+blue", text.stdout, re.M)  # the top-k table, then the timeline's
+    assert re.search(r"^\s+0:00.00 - 0:03.00\s+red\s+100%", text.stdout, re.M) and re.search(r"^\s+0:03.00 - 0:06.00\s+blue", text.stdout, re.M)
+    rows = list(csv.DictReader(run("classify", *palette_stream, video, "--timeline", "-", "--timeline-step", 1, "-f", "csv").stdout.splitlines()))
+    assert [(row["label"], row["start_s"], row["end_s"]) for row in rows] == [("red", "0.0", "3.0"), ("blue", "3.0", "6.0")]
+    lines = run("classify", *palette_stream, video, "--timeline", "-", "--timeline-step", 1, "-f", "json").stdout.splitlines()
+    assert [json.loads(line)["label"] for line in lines] == ["red", "blue"]
+    both = run("classify", *palette_stream, video, "--timeline", "-", "-f", "csv", "--report", "/dev/stdout")
+    assert both.exit_code == 2 and "same file" in both.stderr
+
+
+def test_batch_writes_a_timeline_per_video(palette_stream, colour_video, tmp_path):
+    videos = tmp_path / "videos"
+    (videos / "sub").mkdir(parents=True)
+    for name in ("a.mp4", "a.avi", "sub/b.mp4"):
+        os.rename(colour_video("v" + os.path.splitext(name)[1], [(RED, 1.0), (BLUE, 1.0)]), videos / name)
+    out = tmp_path / "timelines"
+    out.mkdir()
+    result = run("batch", videos, "-o", tmp_path / "r.csv", *palette_stream, "--timelines", out, "--timeline-format", "vtt")
+    assert result.exit_code == 0, result.stderr
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*.vtt")) == ["a.avi.vtt", "a.mp4.vtt", "sub/b.vtt"]
+    cues = (out / "sub" / "b.vtt").read_text()
+    assert cues.startswith("WEBVTT") and "red" in cues and "blue" in cues
+    assert run("batch", videos, "-o", tmp_path / "r2.csv", *palette_stream, "--timelines", tmp_path / "nope").exit_code == 2
+    assert run("batch", videos, "-o", tmp_path / "r3.csv", *palette_stream, "--timelines", out, "--ray").exit_code == 2
+
+
+def test_the_batch_timeline_formats_are_the_timelines():
+    from movinet_cli.cli.batch import TIMELINE_CHOICES
+    from movinet_cli.timeline import TIMELINE_FORMATS
+
+    assert set(TIMELINE_CHOICES) == set(TIMELINE_FORMATS.values())

@@ -1,4 +1,3 @@
-import cv2
 import numpy as np
 import pytest
 from media import set_rotation, truncate, write_audio_only, write_still_image, write_vfr_video
@@ -221,25 +220,6 @@ def test_a_video_range_with_no_frames_is_too_short(colour_video):
     path = colour_video("red.mp4", [(RED, 1.0)], fps=25)
     with pytest.raises(VideoError, match="requested --start/--end range"):
         read_all(path, start_s=5.0)
-
-
-def test_a_written_video_appears_only_when_complete(tmp_path):
-    from movinet_cli.video import write_video
-
-    path = tmp_path / "out.avi"
-    with pytest.raises(ValueError, match="no frames"):
-        write_video(path, [], 10)
-    assert list(tmp_path.iterdir()) == []
-
-    def frames_then_failure():
-        yield np.zeros((16, 16, 3), np.uint8)
-        raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        write_video(path, frames_then_failure(), 10)
-    assert list(tmp_path.iterdir()) == []
-    assert write_video(path, [np.zeros((16, 16, 3), np.uint8)] * 5, 10) == 5
-    assert [p.name for p in tmp_path.iterdir()] == ["out.avi"] and cv2.VideoCapture(str(path)).get(cv2.CAP_PROP_FRAME_COUNT) == 5
 
 
 @pytest.mark.parametrize("variant", ["a0-base", "a2-base", "a5-base"])

@@ -11,6 +11,8 @@ import click
 
 from ..errors import UsageError
 from ..options import BATCH_FORMATS, DEFAULT_WORKERS, VIDEO_EXTENSIONS
+
+TIMELINE_CHOICES = ("csv", "json", "jsonl", "srt", "vtt")  # timeline.TIMELINE_FORMATS, without importing NumPy for --help
 from ..output import printable
 from .params import FiniteFloat, input_options, min_probability_option, model_options, quiet_option, top_k_option, verbose_option
 from .progress import load_model, notices, report_writer
@@ -63,6 +65,14 @@ class Interrupted(KeyboardInterrupt):
 @top_k_option
 @min_probability_option
 @click.option(
+    "--timelines", "timelines_dir", type=click.Path(file_okay=False), default=None,
+    help="Write each video's timeline into this directory, as DIR/<video path without extension>.<format> (not with --ray).",
+)
+@click.option(
+    "--timeline-format", type=click.Choice(TIMELINE_CHOICES), default="csv", show_default=True,
+    help="The format of --timelines: CSV, JSON, JSON lines, or subtitles (.srt, .vtt) that players and browsers show.",
+)
+@click.option(
     "--report", "report_path", type=click.Path(dir_okay=False), default=None,
     help="Then write an HTML report of every row of --output (with --resume too): an index with a picture per video, filters and a summary.",
 )
@@ -70,7 +80,7 @@ class Interrupted(KeyboardInterrupt):
 @verbose_option
 def batch(
     directory, output, output_format, recursive, ext, resume, overwrite, workers, ray_address, ray_actors, ray_cpus_per_actor,
-    load, read, run, report_path, quiet, verbose
+    load, read, run, timelines_dir, timeline_format, report_path, quiet, verbose
 ):
     """Classify every video in DIRECTORY into one CSV (or JSON-lines) row each.
 
@@ -90,7 +100,7 @@ def batch(
     from tqdm import tqdm
 
     from ..batch import ResultsFile, ResultsFileError, check_results_path, find_videos, max_workers, results_format, run_batch
-    from ..sinks import OutputPath, check_outputs
+    from ..sinks import OutputPath, TimelinesSink, check_outputs
 
     began = time.perf_counter()
     directory, ray_address = _directory(directory, ray_address)
@@ -98,6 +108,8 @@ def batch(
         raise click.UsageError("--resume and --overwrite exclude each other")
     if ray_address is None and (ray_actors or ray_cpus_per_actor != 1.0):
         raise click.UsageError("--ray-actors and --ray-cpus-per-actor apply with --ray only")
+    if ray_address is not None and timelines_dir:
+        raise click.UsageError("--timelines is not written with --ray yet: the actors return rows, not timelines")
     if ray_address is not None:
         from ..distributed import require_ray
 
@@ -109,7 +121,11 @@ def batch(
     sinks += [OutputPath("--report", report_path)] if report_path else []
     extensions = [e.strip() for e in ext.split(",") if e.strip()]
     paths = find_videos(directory, extensions, recursive)
-    check_outputs(sinks, inputs=[*(os.path.join(directory, path) for path in paths), *(p for p in (load.labels,) if p)])
+    timelines = [TimelinesSink(timelines_dir, timeline_format, paths)] if timelines_dir else []
+    for sink in timelines:
+        sink.check()
+    outputs = sinks + [output for sink in timelines for output in sink.outputs()]
+    check_outputs(outputs, inputs=[*(os.path.join(directory, path) for path in paths), *(p for p in (load.labels,) if p)])
     if workers > max_workers():
         if not quiet:
             click.echo(f"note: --workers {workers} capped at {max_workers()} (more decoders than CPUs only hold more frames in memory)", err=True)
@@ -138,7 +154,7 @@ def batch(
         if ray_address is None:
             summary = run_batch(
                 classifier, directory, results, paths, read, run, workers=workers,
-                on_start=lambda path: bar.set_postfix_str(printable(path), refresh=True), on_video=done,
+                on_start=lambda path: bar.set_postfix_str(printable(path), refresh=True), on_video=done, sinks=timelines,
             )
         else:
             from ..distributed import connected, run_batch_on_ray

@@ -26,9 +26,10 @@ Exit codes: 0 all videos classified, 1 a video or the model failed
 @click.option("--format", "-f", "output_format", type=click.Choice(OUTPUT_FORMATS), default="text", show_default=True, help="Output on stdout.")
 @click.option(
     "--timeline",
-    type=click.Path(dir_okay=False),
+    type=click.Path(dir_okay=False, allow_dash=True),
     default=None,
-    help="Write what happens when to this .csv or .json file: path, start_s, end_s, label, probability.",
+    help="Write what happens when: .csv, .json, .jsonl, or subtitles .srt/.vtt (one VIDEO); - for stdout "
+    "(a table after each video's top-k, or in place of the rows: CSV with -f csv, JSON lines with -f json).",
 )
 @click.option(
     "--timeline-step",
@@ -65,8 +66,14 @@ def classify(videos, load, read, run, output_format, timeline, timeline_step, ou
         raise click.UsageError("--output-video takes one VIDEO")
     sinks = [VideoSink(output_video)] if output_video else []
     sinks += [Notices(notices(False), raise_unexpected=bool(os.environ.get("MOVINET_DEBUG")))]
-    sinks += [StdoutSink(output_format, lambda text: click.echo(text, nl=False))]
-    sinks += [TimelineSink(timeline)] if timeline else []
+    stdout = lambda text: click.echo(text, nl=False)  # noqa: E731
+    if timeline != "-" or output_format == "text":  # a timeline on stdout takes the rows' place
+        sinks += [StdoutSink(output_format, stdout)]
+    if timeline == "-":
+        on_stdout = {"text": "table", "csv": "csv", "json": "jsonl"}[output_format]
+        sinks += [TimelineSink(timeline, len(videos), stdout, on_stdout, beside=output_format == "text")]
+    elif timeline:
+        sinks += [TimelineSink(timeline, len(videos))]
     sinks += [ReportSink(report_path, report_writer(quiet))] if report_path else []
     check_outputs(sinks, inputs=[*videos, *(p for p in (load.labels,) if p)])
     if timeline_step:  # the base model sees at most one training clip at a time; a longer step pools windows

@@ -61,11 +61,13 @@ def live(source, model, engine, precision, labels, window, output_format, top_k,
     """
     from ..live import LiveSession, has_display
     from ..sinks import OutputPath, check_outputs
-    from ..video import check_video_output, open_capture
+    from ..encoding import check_video_output
+    from ..files import check_output_path
+    from ..video import open_capture
 
     check_precision(engine, precision)
     if record:
-        outputs = [OutputPath("--record", record, check=lambda: check_video_output(record))]
+        outputs = [OutputPath("--record", record, check=lambda: (check_output_path(record, "--record"), check_video_output(record)))]
         outputs += [OutputPath(f"the {output_format} output", "-")] if window is False else []
         check_outputs(outputs, inputs=[path for path in (source, labels) if path and os.path.exists(path)])
     window = has_display() if window is None else window
@@ -83,7 +85,9 @@ def live(source, model, engine, precision, labels, window, output_format, top_k,
     try:
         with session:
             if window:
-                _live_window(session, output_format)
+                from ..window import show
+
+                show(session)
             else:
                 _print_updates(session, output_format)
     finally:
@@ -180,29 +184,3 @@ def _print_updates(session, output_format: str) -> None:
             click.echo(f"{update.time_s:8.1f} s  {printable(update.label)}  ({probability:.0%})")
         label = update.label
 
-
-def _live_window(session, output_format) -> None:
-    import cv2
-
-    from ..live import annotate
-
-    if os.path.isdir("/usr/share/fonts"):
-        os.environ.setdefault("QT_QPA_FONTDIR", "/usr/share/fonts")  # OpenCV's Qt ships none
-    title = f"movinet live - {session.name}"
-    cv2.namedWindow(title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_NORMAL)
-    shown = None
-    try:
-        while not session.finished:
-            newest = session.newest_frame()
-            if newest is not None and newest[1] is not shown:
-                shown = newest[1]
-                cv2.imshow(title, annotate(shown.copy(), session.latest_update))
-            key = cv2.waitKey(15) & 0xFF
-            if key in (ord("q"), 27):
-                break
-            if key == ord("r"):
-                session.reset()
-            if shown is not None and cv2.getWindowProperty(title, cv2.WND_PROP_VISIBLE) < 1:
-                break  # closed with the window manager
-    finally:
-        cv2.destroyAllWindows()

@@ -1,0 +1,105 @@
+"""The live window under a virtual X display (Xvfb): its size for small and large videos,
+and what it shows, kept as screenshots (docs/ has one for the README)."""
+
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from movinet_cli.window import window_size
+
+BLUE = (0, 0, 255)
+SCREEN = (1920, 1080)
+
+
+def test_a_window_fits_the_screen_and_a_tiny_video_is_scaled_up():
+    assert window_size((1280, 720), SCREEN) == (1280, 720)
+    assert window_size((160, 120), SCREEN) == (480, 360)
+    assert window_size((120, 160), SCREEN) == (480, 640)
+    assert window_size((3840, 2160), SCREEN) == (1728, 972)
+    assert window_size((1280, 720), (800, 600)) == (720, 405)
+
+
+@pytest.fixture
+def x_display():
+    """An Xvfb display of ``SCREEN`` size on a free display number (installed by .ci/run)."""
+    import shutil
+
+    if not (shutil.which("Xvfb") and shutil.which("xdotool")):
+        pytest.skip("Xvfb and xdotool are needed for the window test (.ci/run installs them)")
+    read, write = os.pipe()
+    server = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write), "-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24", "-nolisten", "tcp"], pass_fds=[write], stderr=subprocess.DEVNULL
+    )
+    os.close(write)
+    number = b""
+    while not number.endswith(b"\n"):
+        chunk = os.read(read, 16)
+        if not chunk:
+            break
+        number += chunk
+    os.close(read)
+    yield ":" + number.decode().strip()
+    server.terminate()
+    server.wait()
+
+
+def xdotool(display, *args) -> str:
+    return subprocess.run(["xdotool", *args], env={**os.environ, "DISPLAY": display}, capture_output=True, text=True, check=True).stdout
+
+
+def find_window(display, name, timeout_s=60):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", name], env={**os.environ, "DISPLAY": display}, capture_output=True, text=True)
+        if found.stdout.strip():
+            return found.stdout.split()[-1]
+        time.sleep(0.3)
+    raise AssertionError(f"no window named {name!r} appeared")
+
+
+def geometry(display, window) -> tuple[int, int]:
+    fields = dict(line.split("=") for line in xdotool(display, "getwindowgeometry", "--shell", window).split())
+    return int(fields["WIDTH"]), int(fields["HEIGHT"])
+
+
+def screenshot(display):
+    from PIL import ImageGrab
+
+    return ImageGrab.grab(xdisplay=display).convert("RGB")
+
+
+@pytest.mark.window
+@pytest.mark.parametrize(("size", "expected"), [((160, 120), (480, 360)), ((1280, 720), (1280, 720))])
+def test_the_window_opens_at_the_video_size_fitted_and_its_overlay_is_readable(x_display, palette_models, colour_video, tmp_path, size, expected):
+    video = colour_video("blue.mp4", [(BLUE, 60.0)], fps=10, size=size)
+    env = {**os.environ, "DISPLAY": x_display}
+    command = [sys.executable, "-m", "movinet_cli", "live", video, "-m", palette_models.stream, "--labels", palette_models.labels, "--size", "16", "-k", "3"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        window = find_window(x_display, "movinet live")
+        time.sleep(2.0)  # labelled frames drawn
+        width, height = geometry(x_display, window)
+        assert abs(width - expected[0]) <= 2 and abs(height - expected[1]) <= 40, (width, height)  # a title bar at most
+        picture = screenshot(x_display)
+        picture.save(tmp_path / f"window-{size[0]}x{size[1]}.png")
+        screen = np.asarray(picture).astype(int)
+        rows = (screen[:height, :width].min(axis=2) > 170).any(axis=1)  # white labels, grey footer
+        starts, ends = np.flatnonzero(rows[1:] & ~rows[:-1]), np.flatnonzero(rows[:-1] & ~rows[1:])
+        heights = ends[-len(starts):] - starts if len(starts) else []
+        # Four lines of overlay (3 labels, the footer), each at least 7 px high: readable.
+        assert len(starts) >= 4 and min(heights) >= 7, (starts, ends)
+        xdotool(x_display, "key", "--window", window, "r")
+        time.sleep(0.3)
+        noted = np.asarray(screenshot(x_display)).astype(int)
+        middle = noted[height // 3 : 2 * height // 3, : width]
+        assert (middle.min(axis=2) > 220).sum() > 40  # "reset", mid-window
+        xdotool(x_display, "key", "--window", window, "q")
+        assert process.wait(timeout=15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert "Traceback" not in process.stderr.read()
