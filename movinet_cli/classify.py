@@ -25,7 +25,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from . import engines, labels as labels_module, models
-from .errors import MovinetError, VideoError, one_line
+from .errors import ModelError, MovinetError, VideoError, one_line
 from .isolated import IsolatedReader
 from .options import ModelOptions, ReadOptions, RunOptions, with_overrides
 from .saved_model import describe
@@ -120,8 +120,21 @@ class OpenedVideo:
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
-    """Probabilities [C] float32 from logits [C]."""
-    shifted = np.exp(logits - np.max(logits))
+    """Probabilities [C] float32 from logits [C] (any float dtype).
+
+    Computed in float64, where no float32 logit can overflow (float32 logits of +-3e38
+    overflowed the subtraction, with NumPy's RuntimeWarning). Raises ModelError if a logit
+    is NaN or infinite: such an output is no answer (a damaged model, or an input that
+    breaks it), and that video fails rather than show "nan%"."""
+    logits = np.asarray(logits, np.float64)
+    finite = np.isfinite(logits)
+    if not finite.all():
+        what = "NaN" if np.isnan(logits).any() else "infinite"
+        raise ModelError(
+            f"the model's output is not finite ({what} in {logits.size - int(finite.sum())} of {logits.size} logits); "
+            "the model (or its OpenVINO cache) may be damaged"
+        )
+    shifted = np.exp(logits - logits.max())
     return (shifted / shifted.sum()).astype(np.float32)
 
 

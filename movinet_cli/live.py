@@ -31,6 +31,7 @@ import numpy as np
 
 from . import engines, models
 from .classify import Classifier, Prediction
+from .errors import MovinetError, one_line
 from .options import ReadOptions, RunOptions
 from .overlay import OVERLAY_LABELS, draw_labels
 from .video import Capture, FrameSampler, VideoFileWriter, fit_frame, open_capture, to_model_input
@@ -318,6 +319,8 @@ class LiveSession:
                         steps=steps, dropped=self._due.dropped, reset=reset and steps > length,
                         frames=length, backlog=len(items) - at - length + len(self._due),
                     )
+        except MovinetError as error:  # a NaN output, say: one line, never shown as a label
+            self.failure = f"the model failed: {one_line(error)}"
         except Exception as error:
             self.failure = f"the model failed: {type(error).__name__}: {error}"
         finally:

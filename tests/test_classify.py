@@ -199,3 +199,69 @@ def test_classify_video_loads_and_classifies_in_one_call(tiny_models, colour_vid
 
     result = classify_video(colour_video("red.mp4", [(RED, 1.0)]), tiny_models.base, engine="openvino", size=16, top_k=2)
     assert result.predictions[0].label == expected_label(RED) and len(result.predictions) == 2
+
+
+class FaultyClip:
+    """A clip model whose logits are replaced by ``logits`` (a NaN, an overflow): a fault of
+    the engine's output, at the array level."""
+
+    def __init__(self, model, logits):
+        self.model, self.fault = model, np.asarray(logits, np.float32)
+        self.engine, self.num_classes, self.precision = model.engine, model.num_classes, model.precision
+
+    def logits(self, clip):
+        self.model.logits(clip)
+        return self.fault
+
+
+class FaultyStream(FaultyClip):
+    """The same for a stream model."""
+
+    def init_states(self, chunk_shape):
+        return self.model.init_states(chunk_shape)
+
+    def step(self, frames, states):
+        return self.fault, self.model.step(frames, states)[1]
+
+
+def faulty(model, logits):
+    return (FaultyStream if hasattr(model, "step") else FaultyClip)(model, logits)
+
+
+@pytest.fixture(scope="module")
+def palette(palette_models):
+    return {kind: load_classifier(getattr(palette_models, kind), engine="openvino", labels=palette_models.labels) for kind in ("base", "stream")}
+
+
+@pytest.mark.parametrize("kind", ["base", "stream"])
+@pytest.mark.parametrize("bad, word", [(np.nan, "NaN"), (np.inf, "infinite"), (-np.inf, "infinite")])
+def test_a_non_finite_output_is_that_videos_error_not_an_answer(palette, colour_video, kind, bad, word):
+    """Issue 22: a NaN output was printed as "hammer throw nan%"."""
+    from movinet_cli import classify_many
+
+    classifier = palette[kind]
+    model = classifier.model
+    classifier.model = faulty(model, [0, 0, 0, bad, 0, 0, 0, 0])
+    try:
+        video = colour_video("red.mp4", [(RED, 1.0)])
+        (outcome,) = classify_many(classifier, [video])
+        with pytest.raises(ModelError, match=f"not finite \\({word}"):
+            classifier.classify(video)
+    finally:
+        classifier.model = model
+    assert not outcome.ok and outcome.error.startswith(f"the model's output is not finite ({word} in 1 of 8 logits)")
+
+
+def test_overflowing_logits_give_probabilities_without_a_warning(palette, colour_video):
+    import warnings
+
+    classifier = palette["base"]
+    model = classifier.model
+    classifier.model = faulty(model, [3e38, -3e38, 0, 0, 0, 0, 0, 0])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            result = classifier.classify(colour_video("red.mp4", [(RED, 1.0)]))
+    finally:
+        classifier.model = model
+    assert result.predictions[0].probability == 1.0 and np.isfinite(result.probabilities).all()

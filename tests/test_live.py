@@ -1,4 +1,6 @@
+import contextlib
 import json
+import queue
 import os
 import re
 import shutil
@@ -14,7 +16,7 @@ from make_sample_videos import write_video
 
 from movinet_cli import load_classifier
 from movinet_cli.cli import cli
-from movinet_cli.errors import ModelKindError
+from movinet_cli.errors import ModelError, ModelKindError
 from movinet_cli.live import NO_ACTION, LiveSession
 
 RED, BLUE, RED_MAGENTA = (255, 0, 0), (0, 0, 255), (255, 0, 150)
@@ -237,3 +239,27 @@ def test_a_file_at_its_own_speed_classifies_its_last_due_frame(palette_models, c
             time.sleep(0.05)
     assert session.latest_update.steps == 20 and session.latest_update.dropped == 0
     assert session.summary.endswith("20 frames classified, 0 dropped (0%)")
+
+
+def test_a_model_whose_output_is_nan_fails_with_one_line_and_shows_no_nan(palette_models, colour_video):
+    class NanModel(SlowModel):
+        broken = True
+
+        def step(self, frames, states):
+            logits, states = self.model.step(frames, states)
+            return (np.full_like(logits, np.nan) if self.broken else logits), states
+
+    classifier = load_classifier(palette_models.stream, labels=palette_models.labels)
+    classifier.model = NanModel(classifier.model, delay_s=0)
+    video = colour_video("red.mp4", [(RED, 1.0)], fps=12)
+    with pytest.raises(ModelError, match=r"^the model's output is not finite \(NaN in 8 of 8 logits\)"):
+        LiveSession(classifier, video, size=16, fps=12, realtime=False).__enter__()  # at start, on blank frames
+    classifier.model.broken = False
+    updates = []
+    with LiveSession(classifier, video, size=16, fps=12, realtime=False) as session:
+        classifier.model.broken = True  # after start: mid-session
+        while not session.finished or not session.updates.empty():
+            with contextlib.suppress(queue.Empty):
+                updates.append(session.updates.get(timeout=0.1))
+    assert all(np.isfinite(p.probability) for update in updates for p in update.predictions)  # before the fault, if any
+    assert session.failure.startswith("the model failed: the model's output is not finite (NaN in 8 of 8 logits)")
