@@ -50,13 +50,14 @@ from typing import Callable
 import numpy as np
 
 from .._lazy import openvino
-from ..errors import EngineError, one_line
+from ..errors import EngineError, UsageError, one_line
 from ..options import PRECISIONS
 from ..models import Variant
 from ..saved_model import Signature, describe, read_signatures
 
 NAME = "openvino"
 CPU_THREADS_VARIABLE = "MOVINET_CPU_THREADS"  # set: inference threads this process may use
+MAX_CPU_THREADS = 4096
 CONVERTER_VERSION = 4  # bump when the conversion below changes what it writes
 # Compiled input shapes kept per model (windows or chunk lengths). Live compiles every chunk
 # length it uses at start, powers of two up to one second of frames (1..32 up to 63 fps), and
@@ -370,6 +371,19 @@ def _process_exists(pid: int) -> bool:
     return True
 
 
+def cpu_threads() -> int | None:
+    """``$MOVINET_CPU_THREADS``: the inference threads this process may use, None if unset.
+    Raises UsageError (one line naming the variable) unless it is a whole number from 1 to
+    MAX_CPU_THREADS (not capped at this machine's CPUs: a Ray node may claim more than it has,
+    and OpenVINO uses at most the cores there are)."""
+    text = os.environ.get(CPU_THREADS_VARIABLE, "").strip()
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_CPU_THREADS):
+        raise UsageError(f"{CPU_THREADS_VARIABLE} must be a whole number of threads from 1 to {MAX_CPU_THREADS}, got {text!r}")
+    return int(text)
+
+
 def supports_bf16() -> bool:
     """Whether the CPU computes bf16 natively (AVX-512 BF16 or AMX), as OpenVINO sees it."""
     capabilities = openvino().Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
@@ -400,8 +414,9 @@ class _Compiler:
         self.core = openvino().Core()
         # OpenVINO otherwise picks bf16 silently on CPUs that have it: always say which.
         self.config = {"INFERENCE_PRECISION_HINT": self.precision, "PERFORMANCE_HINT": "LATENCY"}
-        if os.environ.get(CPU_THREADS_VARIABLE):  # a share of a machine (a Ray actor's CPUs)
-            self.config["INFERENCE_NUM_THREADS"] = int(os.environ[CPU_THREADS_VARIABLE])
+        threads = cpu_threads()
+        if threads:  # a share of a machine (a Ray actor's CPUs)
+            self.config["INFERENCE_NUM_THREADS"] = threads
 
     def compile(self, model, blobs: _Blobs):
         """``model`` compiled, through the checked blob cache ``blobs``."""
