@@ -8,6 +8,7 @@ consecutive bins with the same top label are merged into one segment.
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import asdict, dataclass
 
@@ -16,6 +17,7 @@ import numpy as np
 from .classify import Result, Step, frame_weighted_mean
 from .files import atomic_writer
 from .models import CLIP_SECONDS
+from .options import MIN_TIMELINE_STEP_S
 from .output import csv_text
 
 TIMELINE_FORMATS = {".csv": "csv", ".json": "json"}
@@ -34,14 +36,17 @@ def bin_seconds(mode: str, step_s: float | None) -> float | None:
     """The bin width of a timeline asked for with ``step_s`` seconds (--timeline-step): in
     stream mode, ``step_s``; in clip mode, None (one segment per window, which is ``step_s``
     long) unless the step is longer than a window may be (one training clip): then windows
-    are pooled into ``step_s`` bins."""
+    are pooled into ``step_s`` bins. ValueError for a step under MIN_TIMELINE_STEP_S."""
+    _check_bin(step_s)
     return step_s if mode == "stream" or (step_s or 0) > CLIP_SECONDS else None
 
 
 def pool(steps: list[Step], bin_s: float | None = None) -> list[Step]:
-    """Steps pooled into bins [k * bin_s, (k + 1) * bin_s) by start time; as they are if None."""
-    if not bin_s:
+    """Steps pooled into bins [k * bin_s, (k + 1) * bin_s) by start time; as they are if None.
+    ValueError for a bin under MIN_TIMELINE_STEP_S."""
+    if bin_s is None:
         return steps
+    _check_bin(bin_s)
     bins: dict[int, list[Step]] = {}
     for step in steps:
         bins.setdefault(int(step.start_s // bin_s + 1e-9), []).append(step)
@@ -50,6 +55,11 @@ def pool(steps: list[Step], bin_s: float | None = None) -> list[Step]:
         frames = sum(step.frames for step in members)
         pooled.append(Step(members[0].start_s, members[-1].end_s, frames, frame_weighted_mean(members)))
     return pooled
+
+
+def _check_bin(step_s: float | None) -> None:
+    if step_s is not None and not (math.isfinite(step_s) and step_s >= MIN_TIMELINE_STEP_S):
+        raise ValueError(f"timeline step must be a finite number of seconds from {MIN_TIMELINE_STEP_S:g}, got {step_s!r}")
 
 
 def runs(steps: list[Step], bin_s: float | None = None) -> list[list[Step]]:

@@ -178,3 +178,17 @@ def test_a_clip_step_longer_than_a_training_clip_pools_10_s_windows(palette_mode
     # show the model a mean colour it was never trained on as one clip.
     assert segment["label"] == "red" and segment["probability"] == pytest.approx(2 / 3, abs=0.02)
     assert (segment["start_s"], segment["end_s"]) == (0.0, 15.0)
+
+
+@pytest.mark.parametrize("step_s", [5e-324, 1e-300, 0.0009, float("nan")])
+def test_a_bin_too_small_to_mean_anything_is_refused_in_one_line(step_s):
+    """Issue 22: --timeline-step 5e-324 gave "unexpected OverflowError" (the bin index of a
+    step was infinite)."""
+    from movinet_cli.classify import Step
+    from movinet_cli.timeline import bin_seconds, pool
+
+    steps = [Step(t, t + 0.5, 6, np.array([1.0, 0.0], np.float32)) for t in (0.0, 0.5)]
+    for call in (lambda: pool(steps, step_s), lambda: bin_seconds("stream", step_s)):
+        with pytest.raises(ValueError, match="timeline step must be a finite number of seconds from 0.001"):
+            call()
+    assert len(pool(steps, 0.001)) == 2 and len(pool(steps, 1.0)) == 1
