@@ -192,3 +192,12 @@ def test_a_bin_too_small_to_mean_anything_is_refused_in_one_line(step_s):
         with pytest.raises(ValueError, match="timeline step must be a finite number of seconds from 0.001"):
             call()
     assert len(pool(steps, 0.001)) == 2 and len(pool(steps, 1.0)) == 1
+
+
+def test_a_tiny_timeline_step_is_a_usage_error(palette_models, colour_video, tmp_path):
+    video = colour_video("red.mp4", [((255, 0, 0), 1.0)])
+    result = CliRunner().invoke(
+        cli, ["classify", "--mode", "stream", "-m", palette_models.stream, "--labels", palette_models.labels, video, "--timeline", str(tmp_path / "t.csv"), "--timeline-step", "5e-324"]
+    )
+    assert result.exit_code == 2 and "--timeline-step" in result.stderr and "0.001" in result.stderr
+    assert "unexpected" not in result.stderr

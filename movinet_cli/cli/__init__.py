@@ -28,6 +28,7 @@ from ..options import (
     MAX_SIZE,
     MIN_FPS,
     MIN_SIZE,
+    MIN_TIMELINE_STEP_S,
     OUTPUT_FORMATS,
     PRECISIONS,
     RESIZE_MODES,
@@ -322,7 +323,7 @@ def _write_report(path: str, records, quiet: bool, source: str = "") -> None:
 )
 @click.option(
     "--timeline-step",
-    type=FiniteFloat(min=0, min_open=True),
+    type=FiniteFloat(min=MIN_TIMELINE_STEP_S),
     default=None,
     help="Timeline resolution, seconds: the window length in clip mode (longer steps pool 10-s "
     "windows) [default: 10], the bin width in stream mode [default: every chunk].",
