@@ -347,10 +347,14 @@ def test_an_entry_replaced_by_a_file_and_a_lock_that_is_a_directory_are_rebuilt(
     entry.write_text("not an entry")
     (cache / f"{entry.name}.lock").unlink()
     (cache / f"{entry.name}.lock" / "inside").mkdir(parents=True)
+    blobs = cache / "compiled" / entry.name
+    shutil.rmtree(blobs)
+    blobs.write_text("not a directory")
     prediction, warnings = classify_red(palette_models, "stream")
     assert prediction.label == "red"
-    assert len(warnings) == 2 and "a file, not a directory" in warnings[0] and "lock" in warnings[1]
-    assert entry.is_dir() and (cache / f"{entry.name}.lock").is_file()
+    assert len(warnings) == 3 and "a file, not a directory" in warnings[0] and "lock" in warnings[1]
+    assert f"{blobs} in the OpenVINO cache is not a directory" in warnings[2]
+    assert entry.is_dir() and (cache / f"{entry.name}.lock").is_file() and blobs.is_dir()
     assert classify_red(palette_models, "stream")[1] == []
 
 

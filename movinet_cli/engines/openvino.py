@@ -311,8 +311,12 @@ class _Blobs:
             return compile_with({})
         lock_path = self.directory.parent / f"{self.directory.name}.lock"
         try:
+            if self.directory.is_symlink() or self.directory.exists() and not self.directory.is_dir():
+                self.cache.notice(f"warning: {self.directory} in the OpenVINO cache is not a directory; replacing it")
+                _remove(self.directory)
             self.directory.mkdir(parents=True, exist_ok=True)
             if lock_path.is_symlink() or lock_path.exists() and not lock_path.is_file():
+                self.cache.notice(f"warning: the OpenVINO cache lock {lock_path} is not a file; replacing it")
                 _remove(lock_path)
             lock = open(lock_path, "a")
         except OSError as error:
@@ -349,7 +353,7 @@ class _Blobs:
                 continue
             if blob.name in recorded:  # an unrecorded one was left by a process that died
                 self.cache.notice(f"warning: the compiled model {blob} in the OpenVINO cache is damaged; compiling it again")
-            blob.unlink()
+            _remove(blob)
 
     def _record(self) -> None:
         recorded = self._recorded()
