@@ -26,7 +26,7 @@ import numpy as np
 
 from . import engines, labels as labels_module, models
 from .errors import ModelError, MovinetError, VideoError, one_line
-from .isolated import IsolatedReader
+from .isolated import IsolatedReader, stall_override_s
 from .options import ModelOptions, ReadOptions, RunOptions, with_overrides
 from .saved_model import describe
 from .video import MIN_FRAMES, TIMESTAMP_TOLERANCE_S, windows
@@ -340,6 +340,7 @@ def classify_many(
     """
     if isinstance(videos, (str, bytes, os.PathLike)):
         raise TypeError("videos must be an iterable of paths, not one path")
+    stall_override_s()  # a bad $MOVINET_DECODER_STALL_S: one UsageError, not one per video
     frames_ahead = classifier.frames_ahead(read, run)
 
     def start(video: str) -> OpenedVideo | Exception:

@@ -265,3 +265,13 @@ def test_overflowing_logits_give_probabilities_without_a_warning(palette, colour
     finally:
         classifier.model = model
     assert result.predictions[0].probability == 1.0 and np.isfinite(result.probabilities).all()
+
+
+def test_a_bad_decoder_stall_variable_is_one_usage_error_not_one_per_video(palette, colour_video, monkeypatch):
+    from movinet_cli import classify_many
+    from movinet_cli.errors import UsageError
+
+    monkeypatch.setenv("MOVINET_DECODER_STALL_S", "abc")
+    video = colour_video("red.mp4", [(RED, 1.0)])
+    with pytest.raises(UsageError, match="^MOVINET_DECODER_STALL_S must be a number of seconds above 0, got 'abc'$"):
+        next(classify_many(palette["base"], [video, video]))
