@@ -26,9 +26,9 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from . import engines, labels as labels_module, models
-from .errors import MovinetError, VideoError, one_line
+from .errors import ModelError, MovinetError, VideoError, one_line
 from .head import is_head_dir, load_head
-from .isolated import IsolatedReader
+from .isolated import IsolatedReader, stall_override_s
 from .options import NO_CLEAR_ACTION, ModelOptions, ReadOptions, RunOptions, with_overrides
 from .saved_model import describe
 from .video import MIN_FRAMES, TIMESTAMP_TOLERANCE_S, windows
@@ -171,8 +171,21 @@ class OpenedVideo:
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
-    """Probabilities [C] float32 from logits [C]."""
-    shifted = np.exp(logits - np.max(logits))
+    """Probabilities [C] float32 from logits [C] (any float dtype).
+
+    Computed in float64, where no float32 logit can overflow (float32 logits of +-3e38
+    overflowed the subtraction, with NumPy's RuntimeWarning). Raises ModelError if a logit
+    is NaN or infinite: such an output is no answer (a damaged model, or an input that
+    breaks it), and that video fails rather than show "nan%"."""
+    logits = np.asarray(logits, np.float64)
+    finite = np.isfinite(logits)
+    if not finite.all():
+        what = "NaN" if np.isnan(logits).any() else "infinite"
+        raise ModelError(
+            f"the model's output is not finite ({what} in {logits.size - int(finite.sum())} of {logits.size} logits); "
+            "the model (or its OpenVINO cache) may be damaged"
+        )
+    shifted = np.exp(logits - logits.max())
     return (shifted / shifted.sum()).astype(np.float32)
 
 
@@ -429,6 +442,7 @@ def classify_many(
     """
     if isinstance(videos, (str, bytes, os.PathLike)):
         raise TypeError("videos must be an iterable of paths, not one path")
+    stall_override_s()  # a bad $MOVINET_DECODER_STALL_S: one UsageError, not one per video
     frames_ahead = classifier.frames_ahead(read, run)
 
     def start(video: str) -> OpenedVideo | Exception:

@@ -11,6 +11,14 @@ Children are forked from a small server process (multiprocessing's ``forkserver`
 imported OpenCV once, so a child starts in milliseconds and holds none of the parent's model
 memory or threads. A child ends when the parent closes the pipe or dies (even by SIGKILL):
 its next write fails.
+
+A watchdog kills a child that sends nothing for ``stall_limit_s`` seconds while the parent
+waits for it (a decoder stuck in a loop, or stopped), and the video fails with one line:
+``WATCHDOG_MIN_S`` (60 s), plus ``WATCHDOG_S_PER_MEGAPIXEL`` per megapixel of every frame the
+child may have to decode for one message (the frames between two picked ones, and for the
+first message those before ``start_s``), so a 4K file or a late start gets more time. Only the
+parent's waiting counts: a child held back because the model is slower is never killed.
+``MOVINET_DECODER_STALL_S`` (seconds) or the ``stall_s`` argument replaces the limit.
 """
 
 from __future__ import annotations
@@ -24,18 +32,50 @@ import queue
 import signal
 import sys
 import threading
+import time
 import types
 from typing import Callable, Iterator
 
 import numpy as np
 
-from .errors import VideoError
+from .errors import UsageError, VideoError
 from .files import names_a_descriptor
 from .video import DecodeStats, VideoInfo, VideoReader, check_video_path, opencv_path, to_unit_range
 
 FRAMES_PER_MESSAGE = 8  # frames sent together: fewer, larger messages cost less per frame
 _POLL_S = 0.1  # how often a waiting parent checks that the child is alive
 _EXIT_GRACE_S = 1.0  # how long to wait for the last messages of a child that has exited
+WATCHDOG_MIN_S = 60.0  # a decoding child that sends nothing for this long (at least) is stuck
+# Decoding a megapixel frame takes about 5 ms on one core; 20x that, for slow codecs and machines.
+WATCHDOG_S_PER_MEGAPIXEL = 0.1
+STALL_VARIABLE = "MOVINET_DECODER_STALL_S"  # set: the watchdog's limit in seconds, for every video
+
+
+def stall_limit_s(info: VideoInfo | None, fps: float | None, start_s: float = 0.0, first: bool = False) -> float:
+    """Seconds a decoding child may send nothing before it is taken as stuck (see the module
+    docstring): ``info`` the video (None before it is opened), ``fps`` the frame rate asked for,
+    ``first`` for the first frames (which may need decoding up to ``start_s`` seconds)."""
+    if info is None:
+        return WATCHDOG_MIN_S
+    source_fps = info.nominal_fps or 60.0  # unknown: assume a high one
+    frames = FRAMES_PER_MESSAGE * max(1.0, source_fps / fps if fps else 1.0)
+    if first:
+        frames += start_s * source_fps
+    return WATCHDOG_MIN_S + WATCHDOG_S_PER_MEGAPIXEL * frames * info.width * info.height / 1e6
+
+
+def stall_override_s() -> float | None:
+    """``MOVINET_DECODER_STALL_S`` as seconds, None if unset; UsageError if it is no positive number."""
+    text = os.environ.get(STALL_VARIABLE, "").strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (0 < value < float("inf")):
+        raise UsageError(f"{STALL_VARIABLE} must be a number of seconds above 0, got {text!r}")
+    return value
 
 
 @functools.cache
@@ -139,14 +179,23 @@ class IsolatedReader:
         ahead: frames the child may decode ahead of the consumer (memory: about that many
             uint8 frames, rounded up to whole messages).
         opener: makes the reader in the child: ``VideoReader`` or a picklable stand-in.
+        stall_s: seconds without a message after which the child is killed and the video
+            fails (default: ``$MOVINET_DECODER_STALL_S``, else scaled to the video, see the
+            module docstring).
         **options: ``VideoReader``'s keyword arguments (fps, size, resize, crop_scale, start_s, end_s).
 
     Raises VideoError if the file cannot be opened, or if the decoder crashes (the error
-    names the signal); the child is stopped by ``close()``.
+    names the signal) or stops making progress; the child is stopped by ``close()``.
     """
 
-    def __init__(self, path: str | os.PathLike, *, ahead: int, opener: Callable[..., VideoReader] = VideoReader, **options):
+    def __init__(
+        self, path: str | os.PathLike, *, ahead: int, opener: Callable[..., VideoReader] = VideoReader, stall_s: float | None = None, **options
+    ):
         self.path = check_video_path(path)  # the common failures, without a child
+        self._stall_s = stall_s if stall_s is not None else stall_override_s()
+        self._options = options
+        self._received_frames = False
+        self.info: VideoInfo | None = None
         self.stats = DecodeStats()
         self._files = contextlib.ExitStack()  # a plain name for OpenCV, removed on close
         self._child: multiprocessing.process.BaseProcess | None = None
@@ -176,25 +225,62 @@ class IsolatedReader:
         if kind == "error":
             self.close()
             raise VideoError(self.path, payload)
-        self.info: VideoInfo = payload
+        self.info = payload
+
+    def _stall_limit_s(self) -> float:
+        if self._stall_s is not None:
+            return self._stall_s
+        options = self._options
+        return stall_limit_s(self.info, options.get("fps"), options.get("start_s") or 0.0, first=not self._received_frames)
 
     def _receive(self) -> tuple[str, object]:
-        """The child's next message; VideoError if it died before sending one whole."""
+        """The child's next message; VideoError if it died before sending one whole, or
+        sent nothing for the watchdog's limit: a timer then kills it (also when it stopped
+        half-way through a message, where the parent's read would wait for ever)."""
+        limit_s = self._stall_limit_s()
+        stalled = threading.Event()
+        pid = self._child.pid
+
+        def kill() -> None:
+            stalled.set()
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)  # not reaped before close(): the pid is still the child's
+
+        timer = threading.Timer(limit_s, kill)
+        timer.daemon = True
+        timer.start()
+        try:
+            message = self._next_message()
+        finally:
+            timer.cancel()
+        if stalled.is_set():
+            limit = f"{limit_s:.0f}" if limit_s >= 10 else f"{limit_s:.1f}"
+            raise VideoError(
+                self.path,
+                f"the decoder stopped making progress for {limit} s (stuck on a damaged file, or stopped) and was killed; "
+                f"{STALL_VARIABLE} sets this limit",
+            )
+        if message is None:
+            raise VideoError(self.path, f"the decoder crashed on this file ({_exit_reason(self._child.exitcode)}); it may be corrupt or crafted")
+        return message
+
+    def _next_message(self) -> tuple[str, object] | None:
+        """The child's next message, or None if it ended without sending one whole."""
         while not self._pipe.poll(_POLL_S):
             if not self._child.is_alive() and not self._pipe.poll(_EXIT_GRACE_S):
-                break
-        else:
-            try:
-                return self._pipe.recv()
-            except (EOFError, OSError):  # the end of the pipe, or "end of file during message"
-                self._child.join(_EXIT_GRACE_S)
-        raise VideoError(self.path, f"the decoder crashed on this file ({_exit_reason(self._child.exitcode)}); it may be corrupt or crafted")
+                return None
+        try:
+            return self._pipe.recv()
+        except (EOFError, OSError):  # the end of the pipe, or "end of file during message"
+            self._child.join(_EXIT_GRACE_S)
+            return None
 
     def frames(self) -> Iterator[tuple[float, np.ndarray]]:
         """Yields ``(time_s, frame)`` as ``VideoReader.frames`` does, then sets ``stats``."""
         while True:
             kind, payload = self._receive()
             if kind == "frames":
+                self._received_frames = True
                 for time_s, frame in payload:
                     yield time_s, to_unit_range(frame)
             elif kind == "stats":

@@ -6,25 +6,28 @@ import os
 from importlib import resources
 
 from .errors import LabelsError
+from .files import ReadError, read_text
 
 KINETICS_600 = "kinetics_600_labels.txt"  # 600 lines, line i names logit i
 BESIDE_MODEL = "labels.txt"  # in a SavedModel's directory: its labels, used unless others are given
+LABELS_LIMIT_BYTES = 16 << 20  # a labels file larger than this is no labels file (Kinetics-600: 10 kB)
 
 
 def load_labels(path: str | os.PathLike | None = None) -> list[str]:
     """Reads one label per line (line i names logit i); the Kinetics-600 list if no path.
 
+    Lines end at "\n" (and "\r\n") only: a form feed or U+2028 inside a label is part of it.
     A UTF-8 byte-order mark and blank lines at the end are ignored; a blank line before the
-    last label, or a label given twice, is a LabelsError naming the line."""
-    try:
-        if path is None:
-            text = resources.files(__package__).joinpath("data").joinpath(KINETICS_600).read_text("utf-8")
-        else:
-            with open(path, encoding="utf-8-sig") as handle:
-                text = handle.read()
-    except (OSError, UnicodeDecodeError) as error:
-        raise LabelsError(f"cannot read labels file {path}: {getattr(error, 'strerror', None) or error}") from None
-    labels = [line.strip() for line in text.splitlines()]
+    last label, or a label given twice, is a LabelsError naming the line. The file is read
+    with a bound: a FIFO, a device or a file over LABELS_LIMIT_BYTES is a LabelsError at once."""
+    if path is None:
+        text = resources.files(__package__).joinpath("data").joinpath(KINETICS_600).read_text("utf-8")
+    else:
+        try:
+            text = read_text(path, "labels file", LABELS_LIMIT_BYTES, encoding="utf-8-sig")
+        except ReadError as error:
+            raise LabelsError(str(error)) from None
+    labels = [line.strip() for line in text.split("\n")]
     while labels and not labels[-1]:
         labels.pop()
     if not labels:

@@ -32,6 +32,7 @@ import numpy as np
 from . import engines, models
 from .classify import Classifier, Prediction
 from .encoding import VideoFileWriter, check_video_output
+from .errors import MovinetError, one_line
 from .options import NO_CLEAR_ACTION, ReadOptions, RunOptions
 from .overlay import draw_labels
 from .video import Capture, FrameSampler, fit_frame, open_capture, to_model_input
@@ -375,6 +376,8 @@ class LiveSession:
                         steps=steps, dropped=self._due.dropped, reset=reset and steps > length,
                         frames=length, backlog=len(items) - at - length + len(self._due), fps=self.fps,
                     )
+        except MovinetError as error:  # a NaN output, say: one line, never shown as a label
+            self.failure = f"the model failed: {one_line(error)}"
         except Exception as error:
             self.failure = f"the model failed: {type(error).__name__}: {error}"
         finally:

@@ -28,6 +28,9 @@ MAX_FPS = 60  # frames/s: 5x the fastest variant's 12; a 10-s window at 60 fps o
 MIN_SIZE = 8  # pixels
 MAX_SIZE = 640  # pixels: 2x the largest variant's 320; a frame at 640 is 4.7 MB of float32
 MAX_CHUNK = 128  # stream frames per call: results do not depend on it, memory does
+# --timeline-step, seconds: timestamps are rounded to a millisecond, and a bin width far below
+# it made a bin index overflow (5e-324 s: "cannot convert float infinity to integer").
+MIN_TIMELINE_STEP_S = 0.001
 
 
 @dataclass(frozen=True)

@@ -87,10 +87,28 @@ def read_signatures(directory: str) -> dict[str, Signature]:
         raise ModelError(f"{directory}: saved_model.pb is not a readable SavedModel protobuf") from None
 
 
+VIDEO_INPUT = "[batch, frames, height, width, 3]"  # what a MoViNet takes: RGB video
+
+
+def _check_video_input(directory: str, signature_name: str, signature: Signature) -> None:
+    """Raises ModelError unless the signature's video input (``image``, or its only input)
+    could take video: rank 5, 3 channels (unknown sizes are fine)."""
+    inputs = signature.inputs
+    name = "image" if "image" in inputs else next(iter(inputs), None) if len(inputs) == 1 else None
+    if name is None:
+        raise ModelError(f"{directory}: not a MoViNet: its {signature_name!r} signature takes {sorted(inputs)}, not one video input {VIDEO_INPUT}")
+    shape = inputs[name].shape
+    if shape is not None and (len(shape) != 5 or shape[-1] not in (3, -1)):
+        shown = "[" + ", ".join("None" if size < 0 else str(size) for size in shape) + "]"
+        raise ModelError(f"{directory}: not a video model: its {signature_name!r} input {name!r} has shape {shown}; a MoViNet takes {VIDEO_INPUT}")
+
+
 def describe(directory: str) -> ModelInfo:
-    """The kind and class count of a MoViNet SavedModel, from its signatures alone."""
+    """The kind and class count of a MoViNet SavedModel, from its signatures alone. Raises
+    ModelError for a model that is no MoViNet classifier (no video input, no logits)."""
     signatures = read_signatures(directory)
     kind = model_kind(signatures)
+    _check_video_input(directory, "call" if kind == "stream" else "serving_default", signatures["call" if kind == "stream" else "serving_default"])
     if kind == "stream":
         outputs = signatures["call"].outputs
         if "logits" not in outputs:

@@ -26,7 +26,7 @@ import numpy as np
 from .classify import Prediction, Result, Step, frame_weighted_mean, top_predictions
 from .files import atomic_writer
 from .models import CLIP_SECONDS
-from .options import NO_CLEAR_ACTION
+from .options import MIN_TIMELINE_STEP_S, NO_CLEAR_ACTION
 from .output import csv_text, percent, printable
 
 TIMELINE_FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".srt": "srt", ".vtt": "vtt"}
@@ -48,7 +48,8 @@ def bin_seconds(mode: str, step_s: float | None) -> float | None:
     """The bin width of a timeline asked for with ``step_s`` seconds (--timeline-step): in
     stream mode, ``step_s``; in clip mode, None (one segment per window, which is ``step_s``
     long) unless the step is longer than a window may be (one training clip): then windows
-    are pooled into ``step_s`` bins."""
+    are pooled into ``step_s`` bins. ValueError for a step under MIN_TIMELINE_STEP_S."""
+    _check_bin(step_s)
     return step_s if mode == "stream" or (step_s or 0) > CLIP_SECONDS else None
 
 
@@ -73,9 +74,11 @@ def pool(steps: list[Step], bin_s: float | None = None) -> list[Step]:
     """Steps pooled into bins [k * bin_s, (k + 1) * bin_s) (cut to the steps' span); as they
     are if None. A step that straddles a bin edge counts in each bin for the share of its
     time that lies there, so a bin's probabilities are those shown during it, averaged by
-    frames (a pooled step's ``frames`` is that weight, fractional where a step was cut)."""
-    if not bin_s:
+    frames (a pooled step's ``frames`` is that weight, fractional where a step was cut).
+    ValueError for a bin under MIN_TIMELINE_STEP_S."""
+    if bin_s is None:
         return steps
+    _check_bin(bin_s)
     bins: dict[int, list[tuple[Step, float]]] = {}
     for step in steps:
         length = step.end_s - step.start_s
@@ -92,6 +95,11 @@ def pool(steps: list[Step], bin_s: float | None = None) -> list[Step]:
         start, end = max(k * bin_s, members[0][0].start_s), min((k + 1) * bin_s, members[-1][0].end_s)
         pooled.append(Step(start, end, float(weights.sum()), probabilities.astype(np.float32)))
     return pooled
+
+
+def _check_bin(step_s: float | None) -> None:
+    if step_s is not None and not (math.isfinite(step_s) and step_s >= MIN_TIMELINE_STEP_S):
+        raise ValueError(f"timeline step must be a finite number of seconds from {MIN_TIMELINE_STEP_S:g}, got {step_s!r}")
 
 
 UNCLEAR = -1  # the "class" of a step whose top label is below the minimum probability

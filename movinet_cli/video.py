@@ -31,7 +31,7 @@ from .options import RESIZE_MODES, ReadOptions
 TIMESTAMP_TOLERANCE_S = 0.5e-3
 # One frame is a still picture, not an action.
 MIN_FRAMES = 2
-# Fewer decoded frames than this share of what the container claims means the file ended early.
+# Less decoded time than this share of the duration the container claims: the file ended early.
 TRUNCATION_RATIO = 0.9
 # Frames a window's buffer holds before it grows: one training clip of any variant (A5: 120),
 # so that a huge --chunk or window on a short video takes only what the video has.
@@ -81,6 +81,13 @@ class DecodeStats:
         if self.first_timestamp_s is None:
             return 0.0
         return self.last_timestamp_s + (self.frame_period_s or 0.0) - self.first_timestamp_s
+
+
+def _start_offset_s(capture, nominal_fps: float) -> float:
+    """The first frame's presentation time in the container, seconds (OpenCV's timestamps
+    start at 0 whatever it is): CAP_PROP_PTS is in frame periods. 0 where OpenCV lacks it."""
+    pts = capture.get(cv2.CAP_PROP_PTS) if hasattr(cv2, "CAP_PROP_PTS") else 0.0
+    return pts / nominal_fps if nominal_fps and math.isfinite(pts) and pts > 0 else 0.0
 
 
 class FrameSampler:
@@ -259,6 +266,7 @@ class VideoReader:
         self.fps, self.size, self.resize, self.crop_scale = fps, size, resize, crop_scale
         self.start_s, self.end_s = start_s, end_s
         self.stats = DecodeStats()
+        self._start_offset_s = 0.0  # the first frame's time in the container, seconds
         self._files = contextlib.ExitStack()
         self._opencv_path = self._files.enter_context(opencv_path(self.path))
         self._capture = cv2.VideoCapture(self._opencv_path)
@@ -313,6 +321,7 @@ class VideoReader:
             stats.decoded_frames += 1
             if stats.first_timestamp_s is None:
                 stats.first_timestamp_s = timestamp
+                self._start_offset_s = _start_offset_s(capture, self.info.nominal_fps)
             stats.frame_period_s = timestamp - previous if previous is not None else fallback_period
             stats.last_timestamp_s = timestamp
             previous = timestamp
@@ -376,11 +385,24 @@ class VideoReader:
         return frame if ok else None
 
     def _check_complete(self) -> None:
-        claimed, decoded = self.info.claimed_frames, self.stats.decoded_frames
-        if claimed and decoded < TRUNCATION_RATIO * claimed:
+        """Warns if the decoded time falls short of the duration the container claims.
+
+        Time, not frames: a variable-frame-rate file claims its duration times its highest
+        frame rate as a frame count (a complete one was warned "decoded 80 of the 175
+        frames"). The claim (OpenCV: frame count / nominal rate) counts from 0 in some
+        containers (Matroska) and from the first timestamp in others (MP4), while decoded
+        timestamps count from the first frame: a claim longer than the first frame's offset
+        (a file made with ``-output_ts_offset 100000``) is taken as counted from 0."""
+        claimed = self.info.claimed_duration_s
+        if not claimed:
+            return
+        offset = self._start_offset_s
+        expected = claimed - offset if claimed > offset > 0 else claimed
+        decoded = self.stats.duration_s
+        if decoded < TRUNCATION_RATIO * expected:
             self.stats.warnings.append(
-                f"decoded {decoded} of the {claimed} frames the file claims: it may be truncated; "
-                f"classified the first {self.stats.duration_s:.1f} s"
+                f"decoded {decoded:.1f} s of the {expected:.1f} s the file claims "
+                f"({self.stats.decoded_frames} frames): it may be truncated; classified the first {decoded:.1f} s"
             )
 
     def _check_enough_frames(self) -> None:

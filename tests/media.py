@@ -10,8 +10,10 @@ import cv2
 import numpy as np
 
 
-def write_vfr_video(path, segments, size=(64, 48)) -> str:
-    """MPEG-4 with one frame rate per segment: ``segments`` = [(rgb, seconds, fps), ...]."""
+def write_vfr_video(path, segments, size=(64, 48), offset_s: float = 0.0) -> str:
+    """MPEG-4 video (in the container of ``path``'s extension) with one frame rate per
+    segment: ``segments`` = [(rgb, seconds, fps), ...]; timestamps start at ``offset_s``
+    (as ffmpeg's ``-output_ts_offset`` does)."""
     import av
 
     time_base = fractions.Fraction(1, 1000)
@@ -19,7 +21,7 @@ def write_vfr_video(path, segments, size=(64, 48)) -> str:
         stream = container.add_stream("mpeg4", rate=30)
         stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
         stream.codec_context.time_base = time_base
-        now = 0.0
+        now = offset_s
         for rgb, seconds, fps in segments:
             image = np.empty((size[1], size[0], 3), np.uint8)
             image[:] = rgb

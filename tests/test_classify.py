@@ -237,3 +237,80 @@ def test_a_videos_seconds_leave_out_the_models_one_time_work(tiny_models, colour
     video = colour_video("red.mp4", [((255, 0, 0), 1.0)])
     first = classifier.classify(video, size=16)
     assert first.seconds < 0.5 and classifier.model.setup_seconds == 0.5
+
+
+class FaultyClip:
+    """A clip model whose logits are replaced by ``logits`` (a NaN, an overflow): a fault of
+    the engine's output, at the array level."""
+
+    def __init__(self, model, logits):
+        self.model, self.fault = model, np.asarray(logits, np.float32)
+        self.engine, self.num_classes, self.precision = model.engine, model.num_classes, model.precision
+        self.setup_seconds = 0.0
+
+    def logits(self, clip):
+        self.model.logits(clip)
+        return self.fault
+
+
+class FaultyStream(FaultyClip):
+    """The same for a stream model."""
+
+    def init_states(self, chunk_shape):
+        return self.model.init_states(chunk_shape)
+
+    def step(self, frames, states):
+        return self.fault, self.model.step(frames, states)[1]
+
+
+def faulty(model, logits):
+    return (FaultyStream if hasattr(model, "step") else FaultyClip)(model, logits)
+
+
+@pytest.fixture(scope="module")
+def palette(palette_models):
+    return {kind: load_classifier(getattr(palette_models, kind), engine="openvino", labels=palette_models.labels) for kind in ("base", "stream")}
+
+
+@pytest.mark.parametrize("kind", ["base", "stream"])
+@pytest.mark.parametrize("bad, word", [(np.nan, "NaN"), (np.inf, "infinite"), (-np.inf, "infinite")])
+def test_a_non_finite_output_is_that_videos_error_not_an_answer(palette, colour_video, kind, bad, word):
+    """Issue 22: a NaN output was printed as "hammer throw nan%"."""
+    from movinet_cli import classify_many
+
+    classifier = palette[kind]
+    model = classifier.model
+    classifier.model = faulty(model, [0, 0, 0, bad, 0, 0, 0, 0])
+    try:
+        video = colour_video("red.mp4", [(RED, 1.0)])
+        (outcome,) = classify_many(classifier, [video])
+        with pytest.raises(ModelError, match=f"not finite \\({word}"):
+            classifier.classify(video)
+    finally:
+        classifier.model = model
+    assert not outcome.ok and outcome.error.startswith(f"the model's output is not finite ({word} in 1 of 8 logits)")
+
+
+def test_overflowing_logits_give_probabilities_without_a_warning(palette, colour_video):
+    import warnings
+
+    classifier = palette["base"]
+    model = classifier.model
+    classifier.model = faulty(model, [3e38, -3e38, 0, 0, 0, 0, 0, 0])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            result = classifier.classify(colour_video("red.mp4", [(RED, 1.0)]))
+    finally:
+        classifier.model = model
+    assert result.predictions[0].probability == 1.0 and np.isfinite(result.probabilities).all()
+
+
+def test_a_bad_decoder_stall_variable_is_one_usage_error_not_one_per_video(palette, colour_video, monkeypatch):
+    from movinet_cli import classify_many
+    from movinet_cli.errors import UsageError
+
+    monkeypatch.setenv("MOVINET_DECODER_STALL_S", "abc")
+    video = colour_video("red.mp4", [(RED, 1.0)])
+    with pytest.raises(UsageError, match="^MOVINET_DECODER_STALL_S must be a number of seconds above 0, got 'abc'$"):
+        next(classify_many(palette["base"], [video, video]))

@@ -3,6 +3,7 @@
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -283,3 +284,126 @@ def test_two_processes_converting_one_model_convert_it_once(tmp_path):
     outcomes = sorted(process.communicate(timeout=300)[0].strip() for process in runs)
     assert outcomes in (["converted", "waited"], ["cached", "converted"])
     assert len([p for p in (tmp_path / "cache").iterdir() if p.is_dir() and p.name != "compiled"]) == 1
+
+
+# Issue 22: a damaged cache gave wrong answers ("white nan%") or broke every later run.
+RED = ROOT / "sample_videos" / "red.mp4"
+
+
+def classify_red(palette_models, kind="base"):
+    """The top label of the red sample clip with a palette test model, and the log lines."""
+    from movinet_cli import load_classifier
+
+    lines = []
+    classifier = load_classifier(getattr(palette_models, kind), engine="openvino", labels=palette_models.labels, log=lines.append)
+    result = classifier.classify(str(RED), top_k=2)
+    return result.predictions[0], [line for line in lines if line.startswith("warning")]
+
+
+def damage(path: Path, offset_fraction: float, data: bytes) -> None:
+    """Overwrites bytes of ``path`` in place (as a bad block or a stray write would)."""
+    path.chmod(0o644)  # OpenVINO writes its blobs read-only
+    content = bytearray(path.read_bytes())
+    offset = min(int(len(content) * offset_fraction), len(content) - len(data))
+    content[offset : offset + len(data)] = data
+    path.write_bytes(bytes(content))
+
+
+def fresh_cache(tmp_path, monkeypatch, palette_models, kind="base") -> Path:
+    """A cache with the model converted and compiled; returns its openvino folder."""
+    monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path / "cache"))
+    prediction, warnings = classify_red(palette_models, kind)
+    assert (prediction.label, warnings) == ("red", [])
+    return tmp_path / "cache" / "openvino"
+
+
+def entry_of(cache: Path) -> Path:
+    (entry,) = [p for p in cache.iterdir() if p.is_dir() and p.name != "compiled"]
+    return entry
+
+
+@pytest.mark.parametrize("where", ["blob weights", "blob zeroed", "model.bin", "model.xml"])
+def test_a_damaged_cache_file_is_rebuilt_with_one_notice(palette_models, tmp_path, monkeypatch, capfd, where):
+    """A damaged model.xml also printed 5 lines of OpenVINO's native log on stderr."""
+    cache = fresh_cache(tmp_path, monkeypatch, palette_models)
+    if where.startswith("blob"):
+        (blob,) = (cache / "compiled").rglob("*.blob")
+        if where == "blob weights":  # 64 bytes over the blob's weights: NaN answers before
+            weights = blob.read_bytes().find(bytes.fromhex("000080bf"))  # -1.0f, in the prototypes
+            damage(blob, weights / blob.stat().st_size - 0.001, b"\xff" * 64)
+        else:
+            damage(blob, 0.02, bytes(4096))
+    else:
+        damage(entry_of(cache) / where, 0.5, b"\x00" * 64 if where == "model.bin" else b"x" * 64)
+    prediction, warnings = classify_red(palette_models)
+    assert prediction.label == "red" and prediction.probability > 0.99
+    assert len(warnings) == 1 and "damaged" in warnings[0]
+    assert capfd.readouterr().err == ""  # nothing from OpenVINO's native code
+    assert classify_red(palette_models)[1] == []  # repaired: the next run says nothing
+
+
+def test_an_entry_replaced_by_a_file_and_a_lock_that_is_a_directory_are_rebuilt(palette_models, tmp_path, monkeypatch):
+    cache = fresh_cache(tmp_path, monkeypatch, palette_models, "stream")
+    entry = entry_of(cache)
+    shutil.rmtree(entry)
+    entry.write_text("not an entry")
+    (cache / f"{entry.name}.lock").unlink()
+    (cache / f"{entry.name}.lock" / "inside").mkdir(parents=True)
+    blobs = cache / "compiled" / entry.name
+    shutil.rmtree(blobs)
+    blobs.write_text("not a directory")
+    prediction, warnings = classify_red(palette_models, "stream")
+    assert prediction.label == "red"
+    assert len(warnings) == 3 and "a file, not a directory" in warnings[0] and "lock" in warnings[1]
+    assert f"{blobs} in the OpenVINO cache is not a directory" in warnings[2]
+    assert entry.is_dir() and (cache / f"{entry.name}.lock").is_file() and blobs.is_dir()
+    assert classify_red(palette_models, "stream")[1] == []
+
+
+@contextlib.contextmanager
+def read_only(directory: Path):
+    """``directory`` read-only even for root (a read-only bind mount); skips where that cannot be made."""
+    directory.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0:
+        directory.chmod(0o555)
+        try:
+            yield
+        finally:
+            directory.chmod(0o755)
+        return
+    mounted = subprocess.run(["mount", "--bind", str(directory), str(directory)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("cannot make a read-only directory as root here (no bind mounts)")
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(directory)], check=True, capture_output=True)
+        yield
+    finally:
+        subprocess.run(["umount", str(directory)], check=True)
+
+
+def test_a_read_only_cache_runs_without_caching_saying_so_once(palette_models, tmp_path, monkeypatch):
+    monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path / "cache"))
+    with read_only(tmp_path / "cache"):
+        prediction, warnings = classify_red(palette_models)
+    assert prediction.label == "red"
+    (warning,) = warnings
+    assert "cannot be written" in warning and "running without caching" in warning
+
+
+def test_a_full_cache_filesystem_runs_without_caching_and_says_no_space_left(palette_models, tmp_path, monkeypatch):
+    full = tmp_path / "full"
+    full.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(full)], capture_output=True).returncode:
+        pytest.skip("needs root to mount a small tmpfs")
+    try:
+        (full / "cache").mkdir()
+        with contextlib.suppress(OSError):  # fill it
+            with open(full / "filler", "wb") as filler:
+                filler.write(bytes(1 << 20))
+        monkeypatch.setenv("MOVINET_CACHE_DIR", str(full / "cache"))
+        prediction, warnings = classify_red(palette_models)
+    finally:
+        subprocess.run(["umount", str(full)], check=True)
+    assert prediction.label == "red"
+    (warning,) = warnings
+    assert "no space left" in warning and "running without caching" in warning

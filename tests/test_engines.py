@@ -212,3 +212,14 @@ def test_a_process_given_a_share_of_the_cpus_infers_with_that_many_threads(tiny_
     compiled = model._request_for((6, 16, 16, 3)).get_compiled_model()
     used = int(compiled.get_property("INFERENCE_NUM_THREADS"))
     assert used == 1 if threads else used == 0 or used == os.cpu_count()  # 0: OpenVINO's own choice
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-2", "1.5", "٣", "99999"])
+def test_a_bad_cpu_threads_variable_is_one_line_naming_it(tiny_models, monkeypatch, value):
+    """Issue 22: MOVINET_CPU_THREADS=abc gave "unexpected ValueError"."""
+    from movinet_cli.errors import UsageError
+
+    monkeypatch.setenv("MOVINET_CPU_THREADS", value)
+    with pytest.raises(UsageError) as raised:
+        engines.open_model(tiny_models.base, engine="auto")
+    assert str(raised.value) == f"MOVINET_CPU_THREADS must be a whole number of threads from 1 to 4096, got {value!r}"

@@ -103,3 +103,53 @@ def test_no_temporary_name_is_left_behind(tmp_path, monkeypatch):
     next(reader.frames())
     reader.close()  # early, with the child still decoding
     assert os.listdir(tmp_path / "tmp") == []
+
+
+@pytest.mark.timeout(60)
+def test_a_stopped_decoder_is_killed_by_the_watchdog_half_way_through_a_message_too(tmp_path):
+    """Issue 22: a decoder that stopped making progress stalled a batch for ever."""
+    import signal
+
+    long = write_colour_video(str(tmp_path / "long.mp4"), [(RED, 20.0)], 20, (320, 240))
+    with IsolatedReader(long, ahead=64, fps=12, size=320, stall_s=2) as reader:
+        frames = reader.frames()
+        next(frames)
+        os.kill(reader._child.pid, signal.SIGSTOP)  # mid-message, likely: the pipe is full
+        with pytest.raises(VideoError, match=r"long\.mp4: the decoder stopped making progress for 2\.0 s .* and was killed"):
+            for _ in frames:
+                pass
+
+
+def test_a_batch_goes_on_after_a_stopped_decoder(palette_models, colour_video, monkeypatch):
+    import multiprocessing
+    import signal
+
+    from movinet_cli import classify_many, load_classifier
+
+    classifier = load_classifier(palette_models.base, engine="openvino", labels=palette_models.labels)
+    videos = [colour_video(f"{name}.mp4", [(RED, 1.0)]) for name in ("stopped", "next")]
+    monkeypatch.setenv("MOVINET_DECODER_STALL_S", "3")
+
+    def stop_the_first(video):
+        if video == videos[0]:
+            for child in multiprocessing.active_children():
+                if child.name == "movinet-decode":
+                    os.kill(child.pid, signal.SIGSTOP)
+
+    stopped, following = classify_many(classifier, videos, on_start=stop_the_first)
+    assert not stopped.ok and stopped.error.startswith("the decoder stopped making progress for 3.0 s")
+    assert following.ok and following.result.predictions[0].label == "red"
+
+
+def test_the_watchdog_limit_scales_with_the_video_and_its_variable_is_checked(monkeypatch):
+    from movinet_cli.errors import UsageError
+    from movinet_cli.isolated import WATCHDOG_MIN_S, stall_limit_s, stall_override_s
+    from movinet_cli.video import VideoInfo
+
+    small, large = (VideoInfo("v", w, h, 30.0, 300, 0) for w, h in ((320, 240), (3840, 2160)))
+    assert stall_limit_s(None, 12) == WATCHDOG_MIN_S
+    assert WATCHDOG_MIN_S < stall_limit_s(small, 12) < stall_limit_s(large, 12) < stall_limit_s(large, 12, start_s=600, first=True)
+    for bad in ("abc", "0", "-1", "nan", "inf"):
+        monkeypatch.setenv("MOVINET_DECODER_STALL_S", bad)
+        with pytest.raises(UsageError, match="MOVINET_DECODER_STALL_S must be a number of seconds above 0"):
+            stall_override_s()

@@ -1,4 +1,6 @@
+import contextlib
 import json
+import queue
 import os
 import re
 import shutil
@@ -15,7 +17,7 @@ from make_sample_videos import write_video
 
 from movinet_cli import load_classifier
 from movinet_cli.cli import cli
-from movinet_cli.errors import ModelKindError
+from movinet_cli.errors import ModelError, ModelKindError
 from movinet_cli.live import LiveSession
 from movinet_cli.options import NO_CLEAR_ACTION as NO_ACTION
 
@@ -130,6 +132,7 @@ class SlowModel:
     def __init__(self, model, delay_s):
         self.model, self.delay_s = model, delay_s
         self.engine, self.num_classes = model.engine, model.num_classes
+        self.setup_seconds = 0.0
         self.chunks = []
 
     def init_states(self, chunk_shape):
@@ -401,3 +404,27 @@ def test_the_footer_says_the_models_pace_against_its_frame_rate():
     assert update.to_dict()["model_fps"] == 17.9 and update.to_dict()["fps"] == 12
     frame = annotate(np.zeros((360, 640, 3), np.uint8), update)
     assert frame.any()
+
+
+def test_a_model_whose_output_is_nan_fails_with_one_line_and_shows_no_nan(palette_models, colour_video):
+    class NanModel(SlowModel):
+        broken = True
+
+        def step(self, frames, states):
+            logits, states = self.model.step(frames, states)
+            return (np.full_like(logits, np.nan) if self.broken else logits), states
+
+    classifier = load_classifier(palette_models.stream, labels=palette_models.labels)
+    classifier.model = NanModel(classifier.model, delay_s=0)
+    video = colour_video("red.mp4", [(RED, 1.0)], fps=12)
+    with pytest.raises(ModelError, match=r"^the model's output is not finite \(NaN in 8 of 8 logits\)"):
+        LiveSession(classifier, video, size=16, fps=12, realtime=False).__enter__()  # at start, on blank frames
+    classifier.model.broken = False
+    updates = []
+    with LiveSession(classifier, video, size=16, fps=12, realtime=False) as session:
+        classifier.model.broken = True  # after start: mid-session
+        while not session.finished or not session.updates.empty():
+            with contextlib.suppress(queue.Empty):
+                updates.append(session.updates.get(timeout=0.1))
+    assert all(np.isfinite(p.probability) for update in updates for p in update.predictions)  # before the fault, if any
+    assert session.failure.startswith("the model failed: the model's output is not finite (NaN in 8 of 8 logits)")

@@ -51,3 +51,27 @@ def test_a_damaged_or_empty_protobuf_is_a_model_error(tmp_path, content):
 def test_a_missing_protobuf_is_a_model_error(tmp_path):
     with pytest.raises(ModelError, match="cannot read saved_model.pb"):
         describe(str(tmp_path))
+
+
+def test_a_model_without_a_video_input_is_one_line_naming_it(tmp_path):
+    """Issue 22: a SavedModel whose serving signature takes [None, 10] gave "unexpected ..."."""
+    import tensorflow as tf
+
+    class Dense(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 10], tf.float32)])
+        def serve(self, features):
+            return {"logits": tf.concat([features, features], axis=1)}
+
+    module = Dense()
+    directory = str(tmp_path / "dense")
+    tf.saved_model.save(module, directory, signatures={"serving_default": module.serve.get_concrete_function()})
+    with pytest.raises(ModelError) as raised:
+        describe(directory)
+    assert str(raised.value) == (
+        f"{directory}: not a video model: its 'serving_default' input 'features' has shape [None, 10]; "
+        "a MoViNet takes [batch, frames, height, width, 3]"
+    )
+    from movinet_cli import load_classifier
+
+    with pytest.raises(ModelError, match="not a video model"):
+        load_classifier(directory)

@@ -352,3 +352,26 @@ def test_the_batch_timeline_formats_are_the_timelines():
     from movinet_cli.timeline import TIMELINE_FORMATS
 
     assert set(TIMELINE_CHOICES) == set(TIMELINE_FORMATS.values())
+
+
+@pytest.mark.parametrize("step_s", [5e-324, 1e-300, 0.0009, float("nan")])
+def test_a_bin_too_small_to_mean_anything_is_refused_in_one_line(step_s):
+    """Issue 22: --timeline-step 5e-324 gave "unexpected OverflowError" (the bin index of a
+    step was infinite)."""
+    from movinet_cli.classify import Step
+    from movinet_cli.timeline import bin_seconds, pool
+
+    steps = [Step(t, t + 0.5, 6, np.array([1.0, 0.0], np.float32)) for t in (0.0, 0.5)]
+    for call in (lambda: pool(steps, step_s), lambda: bin_seconds("stream", step_s)):
+        with pytest.raises(ValueError, match="timeline step must be a finite number of seconds from 0.001"):
+            call()
+    assert len(pool(steps, 0.001)) == 1000 and len(pool(steps, 1.0)) == 1  # steps cut at the bin edges
+
+
+def test_a_tiny_timeline_step_is_a_usage_error(palette_models, colour_video, tmp_path):
+    video = colour_video("red.mp4", [((255, 0, 0), 1.0)])
+    result = CliRunner().invoke(
+        cli, ["classify", "--mode", "stream", "-m", palette_models.stream, "--labels", palette_models.labels, video, "--timeline", str(tmp_path / "t.csv"), "--timeline-step", "5e-324"]
+    )
+    assert result.exit_code == 2 and "--timeline-step" in result.stderr and "0.001" in result.stderr
+    assert "unexpected" not in result.stderr

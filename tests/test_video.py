@@ -240,3 +240,26 @@ def test_the_crop_is_the_eval_recipe_written_with_tensorflow_ops(variant):
     ours = fit_frame(frame, spec.size, "crop", spec.crop_scale).astype(np.float32)
     assert ours.shape == reference.shape == (spec.size, spec.size, 3)
     assert np.abs(ours - reference).max() <= 1.0  # rounding to uint8 only
+
+
+VFR = [((255, 0, 0), 2.0, 30), ((0, 0, 255), 3.0, 5), ((0, 255, 0), 1.0, 25)]
+
+
+@pytest.mark.parametrize("name, segments, offset_s", [("vfr.mkv", VFR, 0.0), ("offset.mkv", [((255, 0, 0), 3.0, 10)], 100000.0), ("offset.mp4", VFR, 100000.0)])
+def test_a_complete_variable_rate_or_offset_file_has_no_truncation_warning(tmp_path, name, segments, offset_s):
+    """Issue 22: a complete VFR MKV was warned "decoded 100 of the 180 frames the file claims",
+    one made with -output_ts_offset 100000 "decoded 30 of the 3000088 frames"."""
+    path = write_vfr_video(tmp_path / name, segments, offset_s=offset_s)
+    reader, frames = read_all(path, fps=5)
+    assert reader.stats.warnings == []
+    assert abs(reader.stats.duration_s - sum(seconds for _, seconds, _ in segments)) < 0.1
+
+
+@pytest.mark.parametrize("name, offset_s", [("vfr.mkv", 0.0), ("offset.mkv", 100000.0)])
+def test_a_truncated_variable_rate_or_offset_file_is_still_warned(tmp_path, name, offset_s):
+    path = write_vfr_video(tmp_path / name, VFR, offset_s=offset_s)
+    truncate(path, 0.4)
+    reader, _ = read_all(path, fps=5)
+    assert reader.stats.duration_s < 4
+    (warning,) = reader.stats.warnings
+    assert "s of the 6.0 s the file claims" in warning and "may be truncated" in warning

@@ -7,7 +7,7 @@ import os
 
 import click
 
-from ..options import OUTPUT_FORMATS, RunOptions
+from ..options import MIN_TIMELINE_STEP_S, OUTPUT_FORMATS, RunOptions
 from .params import FiniteFloat, input_options, min_probability_option, model_options, quiet_option, top_k_option, verbose_option
 from .progress import VideoBars, load_model, notices, report_writer
 
@@ -33,9 +33,9 @@ Exit codes: 0 all videos classified, 1 a video or the model failed
 )
 @click.option(
     "--timeline-step",
-    type=FiniteFloat(min=0.001),
+    type=FiniteFloat(min=MIN_TIMELINE_STEP_S),
     default=None,
-    help="Timeline resolution, seconds (at least 0.001): the window length in clip mode (longer steps pool 10-s "
+    help=f"Timeline resolution, seconds (at least {MIN_TIMELINE_STEP_S:g}): the window length in clip mode (longer steps pool 10-s "
     "windows) [default: 10], the bin width in stream mode [default: every chunk].",
 )
 @click.option("--output-video", type=click.Path(dir_okay=False), default=None, help="Write VIDEO with its top labels drawn on it (one VIDEO only).")

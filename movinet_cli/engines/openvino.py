@@ -4,8 +4,13 @@ On a 2-core CPU it runs the same SavedModel one to two orders of magnitude faste
 TensorFlow. Conversion is slow (seconds for A0 base, minutes for A5 stream), so converted
 models are kept under ``<cache>/openvino/``, keyed by the SavedModel's content, the input
 shapes fixed at conversion, the OpenVINO version and this converter's version. An entry is
-written to a temporary directory and renamed into place, and carries the SHA-256 of its
-weights, so a partial or corrupt entry is detected, removed and rebuilt.
+written to a temporary directory and renamed into place, and records the size and CRC-32 of
+each file it holds; OpenVINO's compiled blobs (``<cache>/openvino/compiled/<key>/``) are
+recorded the same way when written. Both are checked before use, so a partial or damaged
+entry or blob, a file where an entry directory should be, or a lock that is not a file, is
+removed and rebuilt, saying so in one line. A cache that cannot be written (a read-only or
+full filesystem) is run without: the model is converted in this process, each run, saying so
+in one line.
 
 Both kinds convert straight from the SavedModel directory with OpenVINO's TensorFlow
 frontend; TensorFlow is never loaded (loading the A5 stream model into it took 100 s and
@@ -22,7 +27,9 @@ and a heartbeat, with the expected duration for the variant.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import errno
 import fcntl
 import hashlib
 import json
@@ -35,6 +42,7 @@ import sys
 import time
 import tempfile
 import threading
+import zlib
 from collections import OrderedDict
 from pathlib import Path
 from typing import Callable
@@ -42,7 +50,7 @@ from typing import Callable
 import numpy as np
 
 from .._lazy import openvino
-from ..errors import EngineError, one_line
+from ..errors import EngineError, UsageError, one_line
 from ..options import PRECISIONS
 from ..models import Variant
 from ..saved_model import Signature, describe, read_signatures
@@ -50,7 +58,8 @@ from .features import pooled_input
 
 NAME = "openvino"
 CPU_THREADS_VARIABLE = "MOVINET_CPU_THREADS"  # set: inference threads this process may use
-CONVERTER_VERSION = 3  # bump when the conversion below changes what it writes
+MAX_CPU_THREADS = 4096
+CONVERTER_VERSION = 4  # bump when the conversion below changes what it writes
 # Compiled input shapes kept per model (windows or chunk lengths). Live compiles every chunk
 # length it uses at start, powers of two up to one second of frames (1..32 up to 63 fps), and
 # must keep them all so that none is compiled again mid-session.
@@ -76,6 +85,19 @@ def _sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _fingerprint(path: Path) -> list[int]:
+    """``[size, CRC-32]`` of a file: what an entry records of each file and checks on use.
+    CRC-32 rather than a cryptographic hash: it guards against damage (a torn write, a bad
+    block, a stray edit), not against someone who can write the cache anyway, and it is
+    cheap: about 0.07 s for an A5-sized (60 MB) model.bin here, against 0.5 s for SHA-256
+    (one run on a busy 2-core machine)."""
+    size = crc = 0
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            size, crc = size + len(block), zlib.crc32(block, crc)
+    return [size, crc]
+
+
 def saved_model_identity(directory: str) -> str:
     """A content hash of a SavedModel: its graph and its variables index (which holds the
     checksum of every weight), so a changed model never reuses a stale conversion."""
@@ -87,38 +109,93 @@ def saved_model_identity(directory: str) -> str:
     return digest.hexdigest()[:24]
 
 
+class CacheUnwritable(EngineError):
+    """The cache cannot be written (read-only, full, not ours): run without it."""
+
+
+# errno values that mean "this filesystem will not take our files", not a bug of ours.
+_UNWRITABLE = {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT}
+ENTRY_FILES = ("model.xml", "model.bin")
+
+
+def _remove(path: Path) -> None:
+    """Removes whatever ``path`` is (a directory tree, a file, a link); gone already is fine."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def _damage(entry: Path) -> str | None:
+    """What is wrong with the finished entry ``entry`` (None: nothing), checking each file
+    against the size and CRC-32 its meta.json recorded."""
+    if not entry.is_dir():
+        return "a file, not a directory"
+    try:
+        recorded = json.loads((entry / "meta.json").read_text())["files"]
+        for name in ENTRY_FILES:
+            if _fingerprint(entry / name) != recorded[name]:
+                return f"{name} does not match its recorded size and checksum"
+    except FileNotFoundError as error:
+        return f"{Path(error.filename).name} is missing"
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        return f"its description is unreadable ({type(error).__name__})"
+    return None
+
+
 class ConversionCache:
     """Converted OpenVINO models on disk: ``<root>/<key>/{model.xml, model.bin, meta.json}``.
 
     An entry is written by one process into ``<key>.partial-<pid>-*`` and renamed into place
-    complete; staging directories of processes that no longer run are swept away."""
+    complete; staging directories of processes that no longer run are swept away. ``log``
+    gets one line for each damaged entry rebuilt, and one if the cache cannot be written
+    (then conversions are kept in memory for this process only)."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, log: Callable[[str], None] | None = None):
         self.root = Path(root)
         if self.root.exists() and not self.root.is_dir():
             raise EngineError(f"the OpenVINO cache {self.root} is a file, not a directory; remove it or set MOVINET_CACHE_DIR")
+        self._log = log
+        self.writable = True
+        self._in_memory: dict[str, tuple] = {}  # key -> (model, meta), when not writable
+
+    def notice(self, message: str) -> None:
+        if self._log:
+            self._log(message)
+
+    def cannot_write(self, reason: str) -> None:
+        """From now on, this process converts without the cache (said once)."""
+        if self.writable:
+            self.writable = False
+            self.notice(f"warning: the OpenVINO cache {self.root} cannot be written ({reason}); running without caching (converting in this process, on every run)")
 
     def key(self, **fields) -> str:
         fields.update(openvino=openvino().__version__, converter=CONVERTER_VERSION)
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:24]
 
     def holds(self, key: str) -> bool:
-        """Whether a finished entry is there (not checked against its checksum)."""
+        """Whether a finished entry is there (not checked against its checksums)."""
         return (self.root / key / "meta.json").is_file()
 
     def load(self, key: str):
-        """Returns ``(ov.Model, meta)`` for a complete entry, or None (a bad entry is removed)."""
+        """Returns ``(ov.Model, meta)`` for a complete entry, or None. A damaged entry is
+        removed, saying so, to be converted again."""
+        if key in self._in_memory:
+            return self._in_memory[key]
         entry = self.root / key
-        if not entry.exists():
+        if not (entry.exists() or entry.is_symlink()):
             return None
-        try:
-            meta = json.loads((entry / "meta.json").read_text())
-            if _sha256_of(entry / "model.bin") != meta["bin_sha256"]:
-                raise ValueError("weights do not match their checksum")
-            return openvino().Core().read_model(str(entry / "model.xml")), meta
-        except Exception:  # partial, corrupt or foreign entry: rebuild it
-            shutil.rmtree(entry, ignore_errors=True)
-            return None
+        damage = _damage(entry)
+        if damage is None:
+            try:
+                meta = json.loads((entry / "meta.json").read_text())
+                return openvino().Core().read_model(str(entry / "model.xml")), meta
+            except Exception as error:  # checksums match, yet OpenVINO refuses it (written by a bug)
+                damage = f"OpenVINO cannot read it: {one_line(error, 120)}"
+        self.notice(f"warning: the OpenVINO cache entry {entry} is damaged ({damage}); converting it again")
+        _remove(entry)
+        return None
 
     def load_converted(self, key: str):
         """Like ``load``, for an entry that a conversion just wrote: raises if it is not there."""
@@ -127,14 +204,33 @@ class ConversionCache:
             raise EngineError(f"the OpenVINO conversion left no usable model in {self.root / key}")
         return cached
 
-    def convert(self, key: str, announce: "_Announcer", function, *args, detail: str = "") -> None:
-        """Runs ``function(str(root), key, *args, phase)`` in a child process to write entry
-        ``key``, unless another process (a second run, another Ray actor on this node) is
-        converting it: then waits for that one, under a lock on ``<key>.lock``, and uses its entry."""
+    def convert(self, key: str, announce: "_Announcer", convert, *args, detail: str = "") -> None:
+        """Runs ``convert(*args, phase) -> (ov.Model, meta)`` in a child process that saves the
+        result as entry ``key``, unless another process (a second run, another Ray actor on
+        this node) is converting it: then waits for that one, under a lock on ``<key>.lock``,
+        and uses its entry. Where the cache cannot be written, converts in this process and
+        keeps the result in memory."""
+        if self.writable:
+            try:
+                self._convert_locked(key, announce, convert, args, detail)
+                return
+            except CacheUnwritable as error:
+                self.cannot_write(str(error))
+        announce.start(detail, cached=False)
+        self._in_memory[key] = convert(*args, announce.phase)
+        announce.done()
+
+    def _convert_locked(self, key: str, announce: "_Announcer", convert, args: tuple, detail: str) -> None:
+        lock_path = self.root / f"{key}.lock"
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            lock = open(self.root / f"{key}.lock", "a")
+            if lock_path.is_symlink() or lock_path.exists() and not lock_path.is_file():
+                self.notice(f"warning: the OpenVINO cache lock {lock_path} is not a file; replacing it")
+                _remove(lock_path)
+            lock = open(lock_path, "a")
         except OSError as error:
+            if error.errno in _UNWRITABLE:
+                raise CacheUnwritable(_reason(error)) from None
             raise EngineError(f"cannot create the OpenVINO cache {self.root}: {error.strerror or error}") from None
         with lock:
             try:
@@ -145,23 +241,34 @@ class ConversionCache:
             if self.holds(key):  # converted by the process we waited for
                 return
             announce.start(detail)
-            _in_child(function, (str(self.root), key, *args), announce, self.sweep)
+            _in_child(_convert_into, (str(self.root), key, convert, *args), announce, self.sweep)
             announce.done()
 
     def store(self, key: str, model, meta: dict) -> None:
-        """Saves ``model`` with ``meta`` atomically; another process's finished copy wins."""
-        self.sweep()
-        staging = Path(tempfile.mkdtemp(prefix=f"{key}.partial-{os.getpid()}-", dir=self.root))
+        """Saves ``model`` with ``meta`` atomically; another process's finished copy wins.
+        Raises CacheUnwritable if the filesystem will not take it."""
+        entry = self.root / key
+        staging = None
         try:
-            openvino().save_model(model, str(staging / "model.xml"), compress_to_fp16=False)
-            meta = {**meta, "bin_sha256": _sha256_of(staging / "model.bin")}
-            (staging / "meta.json").write_text(json.dumps(meta, indent=1))
-            os.replace(staging, self.root / key)
-        except OSError:
+            self.sweep()
+            staging = Path(tempfile.mkdtemp(prefix=f"{key}.partial-{os.getpid()}-", dir=self.root))
+            try:
+                openvino().save_model(model, str(staging / "model.xml"), compress_to_fp16=False)
+            except Exception as error:  # OpenVINO says "basic_ios::clear: iostream error", no errno
+                raise _disk_full_or(error, staging, model) from None
+            files = {name: _fingerprint(staging / name) for name in ENTRY_FILES}
+            (staging / "meta.json").write_text(json.dumps({**meta, "files": files}, indent=1))
+            if (entry.exists() or entry.is_symlink()) and _damage(entry):
+                _remove(entry)  # a file or a broken entry in the way: ours replaces it
+            os.replace(staging, entry)
+        except OSError as error:
             if not self.holds(key):
+                if error.errno in _UNWRITABLE:
+                    raise CacheUnwritable(_reason(error)) from None
                 raise
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
 
     def sweep(self) -> None:
         """Removes staging directories whose writing process has ended (killed mid-write)."""
@@ -169,6 +276,94 @@ class ConversionCache:
             match = _STAGING.search(path.name)
             if match and not _process_exists(int(match[1])):
                 shutil.rmtree(path, ignore_errors=True)
+
+
+def _reason(error: OSError) -> str:
+    return (error.strerror or str(error)).lower()
+
+
+def _disk_full_or(error: Exception, staging: Path, model) -> OSError:
+    """The OSError for a failed save: ENOSPC when the filesystem has less room than the
+    model's weights (OpenVINO's own message does not say so), else the error as it is."""
+    weights = sum(op.get_byte_size() for op in model.get_ops() if op.get_type_name() == "Constant")
+    shutil.rmtree(staging, ignore_errors=True)
+    if shutil.disk_usage(staging.parent).free < weights + (1 << 20):
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    return OSError(f"OpenVINO cannot save the converted model: {one_line(error)}")
+
+
+class _Blobs:
+    """OpenVINO's compiled blobs for one cache entry, ``<root>/compiled/<key>/``, checked.
+
+    OpenVINO loads a blob it finds there without checking its bytes (a damaged one gave NaN
+    answers), so each blob it writes is recorded (size and CRC-32, in ``checksums.json``)
+    and each one is checked before OpenVINO may read it, once per process; a damaged or
+    unrecorded blob is removed, and OpenVINO compiles (and writes) it again."""
+
+    def __init__(self, cache: ConversionCache, key: str):
+        self.cache, self.directory = cache, cache.root / "compiled" / key
+        self._checked: dict[str, list[int]] = {}  # blob name -> fingerprint checked in this process
+        self._usable = cache.writable
+
+    def compile(self, compile_with: Callable[[dict], object]):
+        """``compile_with(extra_config)`` with OpenVINO's blob cache in this entry's directory
+        when it can be trusted and written, else without it."""
+        if not (self._usable and self.cache.writable):
+            return compile_with({})
+        lock_path = self.directory.parent / f"{self.directory.name}.lock"
+        try:
+            if self.directory.is_symlink() or self.directory.exists() and not self.directory.is_dir():
+                self.cache.notice(f"warning: {self.directory} in the OpenVINO cache is not a directory; replacing it")
+                _remove(self.directory)
+            self.directory.mkdir(parents=True, exist_ok=True)
+            if lock_path.is_symlink() or lock_path.exists() and not lock_path.is_file():
+                self.cache.notice(f"warning: the OpenVINO cache lock {lock_path} is not a file; replacing it")
+                _remove(lock_path)
+            lock = open(lock_path, "a")
+        except OSError as error:
+            self._usable = False
+            self.cache.cannot_write(_reason(error))
+            return compile_with({})
+        with lock:  # one process compiles and records a blob at a time
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                self._check()
+            except OSError as error:  # a blob we cannot remove: do not let OpenVINO read it
+                self._usable = False
+                self.cache.cannot_write(_reason(error))
+                return compile_with({})
+            compiled = compile_with({"CACHE_DIR": str(self.directory)})
+            with contextlib.suppress(OSError):  # unrecorded, the blob is only compiled again
+                self._record()
+            return compiled
+
+    def _recorded(self) -> dict:
+        try:
+            return json.loads((self.directory / "checksums.json").read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def _check(self) -> None:
+        recorded = self._recorded()
+        for blob in self.directory.glob("*.blob"):
+            if blob.name in self._checked and self._checked[blob.name] == recorded.get(blob.name):
+                continue
+            fingerprint = _fingerprint(blob)
+            if fingerprint == recorded.get(blob.name):
+                self._checked[blob.name] = fingerprint
+                continue
+            if blob.name in recorded:  # an unrecorded one was left by a process that died
+                self.cache.notice(f"warning: the compiled model {blob} in the OpenVINO cache is damaged; compiling it again")
+            _remove(blob)
+
+    def _record(self) -> None:
+        recorded = self._recorded()
+        for blob in self.directory.glob("*.blob"):  # new ones (a damaged one's name included)
+            if blob.name not in self._checked or self._checked[blob.name] != recorded.get(blob.name):
+                recorded[blob.name] = self._checked[blob.name] = _fingerprint(blob)
+        staging = self.directory / f"checksums.json.partial-{os.getpid()}"
+        staging.write_text(json.dumps(recorded))
+        os.replace(staging, self.directory / "checksums.json")
 
 
 def _process_exists(pid: int) -> bool:
@@ -179,6 +374,19 @@ def _process_exists(pid: int) -> bool:
     except PermissionError:  # someone else's process
         return True
     return True
+
+
+def cpu_threads() -> int | None:
+    """``$MOVINET_CPU_THREADS``: the inference threads this process may use, None if unset.
+    Raises UsageError (one line naming the variable) unless it is a whole number from 1 to
+    MAX_CPU_THREADS (not capped at this machine's CPUs: a Ray node may claim more than it has,
+    and OpenVINO uses at most the cores there are)."""
+    text = os.environ.get(CPU_THREADS_VARIABLE, "").strip()
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_CPU_THREADS):
+        raise UsageError(f"{CPU_THREADS_VARIABLE} must be a whole number of threads from 1 to {MAX_CPU_THREADS}, got {text!r}")
+    return int(text)
 
 
 def supports_bf16() -> bool:
@@ -204,22 +412,23 @@ def resolve_precision(precision: str) -> tuple[str, str]:
 
 
 class _Compiler:
-    """Compiles OpenVINO models for the CPU with the chosen precision and a blob cache."""
+    """Compiles OpenVINO models for the CPU with the chosen precision (and a blob cache)."""
 
-    def __init__(self, cache_root: Path, precision: str):
+    def __init__(self, precision: str):
         self.precision, self.precision_reason = resolve_precision(precision)
         self.core = openvino().Core()
         # OpenVINO otherwise picks bf16 silently on CPUs that have it: always say which.
         self.config = {"INFERENCE_PRECISION_HINT": self.precision, "PERFORMANCE_HINT": "LATENCY"}
-        if os.environ.get(CPU_THREADS_VARIABLE):  # a share of a machine (a Ray actor's CPUs)
-            self.config["INFERENCE_NUM_THREADS"] = int(os.environ[CPU_THREADS_VARIABLE])
-        self.core.set_property({"CACHE_DIR": str(cache_root / "compiled")})
+        threads = cpu_threads()
+        if threads:  # a share of a machine (a Ray actor's CPUs)
+            self.config["INFERENCE_NUM_THREADS"] = threads
         self.setup_seconds = 0.0  # converting and compiling so far: one-time work, not a video's
 
-    def compile(self, model):
+    def compile(self, model, blobs: _Blobs):
+        """``model`` compiled, through the checked blob cache ``blobs``."""
         began = time.perf_counter()
         try:
-            return self.core.compile_model(model, "CPU", self.config)
+            return blobs.compile(lambda extra: self.core.compile_model(model, "CPU", {**self.config, **extra}))
         except Exception as error:
             raise EngineError(f"OpenVINO cannot compile the model: {one_line(error)}") from None
         finally:
@@ -237,13 +446,13 @@ def _reshaped(model, input_index: int, shape: list[int]):
 class _CompiledByShape:
     """Infer requests for one model, compiled per input shape, the least recently used dropped."""
 
-    def __init__(self, model, compiler: _Compiler, input_index: int = 0):
-        self._model, self._compiler, self._input_index = model, compiler, input_index
+    def __init__(self, model, compiler: _Compiler, blobs: _Blobs, input_index: int = 0):
+        self._model, self._compiler, self._blobs, self._input_index = model, compiler, blobs, input_index
         self._requests: OrderedDict = OrderedDict()
 
     def __call__(self, shape: tuple):
         if shape not in self._requests:
-            compiled = self._compiler.compile(_reshaped(self._model, self._input_index, [1, *shape]))
+            compiled = self._compiler.compile(_reshaped(self._model, self._input_index, [1, *shape]), self._blobs)
             self._requests[shape] = compiled.create_infer_request()
             while len(self._requests) > COMPILED_SHAPES_KEPT:
                 self._requests.popitem(last=False)
@@ -271,9 +480,9 @@ class OpenVinoClipModel:
 
     engine = NAME
 
-    def __init__(self, model, compiler: _Compiler, num_classes: int):
-        self._model, self._compiler = model, compiler
-        self._request_for = _CompiledByShape(model, compiler)
+    def __init__(self, model, compiler: _Compiler, blobs: _Blobs, num_classes: int):
+        self._model, self._compiler, self._blobs = model, compiler, blobs
+        self._request_for = _CompiledByShape(model, compiler, blobs)
         self._features_for: _CompiledByShape | None = None  # made on first use
         self.num_classes = num_classes
         self.precision, self.precision_reason = compiler.precision, compiler.precision_reason
@@ -290,7 +499,7 @@ class OpenVinoClipModel:
     def features(self, clip: np.ndarray) -> np.ndarray:
         """The pooled features [F] float32 before the classifier (see ``engines.features``)."""
         if self._features_for is None:
-            self._features_for = _CompiledByShape(_with_features(self._model, 0, []), self._compiler)
+            self._features_for = _CompiledByShape(_with_features(self._model, 0, []), self._compiler, self._blobs)
         request = self._features_for(clip.shape)
         request.infer({0: np.ascontiguousarray(clip[np.newaxis], np.float32)})
         return request.get_output_tensor(0).data.reshape(-1).copy()
@@ -324,10 +533,11 @@ class OpenVinoStreamModel:
             cached = self._cache.load(key)
             if cached is None:
                 detail = f" at {frame_size[0]}x{frame_size[1]}"
-                self._cache.convert(key, self._announce, _convert_stream_into, self._directory, tuple(frame_size), detail=detail)
+                self._cache.convert(key, self._announce, _convert_stream, self._directory, tuple(frame_size), detail=detail)
                 cached = self._cache.load_converted(key)
             model, meta = cached
-            self._by_frame_size[frame_size] = (_CompiledByShape(model, self._compiler, meta["inputs"][0]), meta)
+            request_for = _CompiledByShape(model, self._compiler, _Blobs(self._cache, key), meta["inputs"][0])
+            self._by_frame_size[frame_size] = (request_for, meta)
             self._compiler.setup_seconds += time.perf_counter() - began
         return self._by_frame_size[frame_size]
 
@@ -337,7 +547,7 @@ class OpenVinoStreamModel:
         if frame_size not in self._features_by_frame_size:
             logits, *states = meta["outputs"]
             model = _with_features(request_for._model, logits, states)
-            self._features_by_frame_size[frame_size] = _CompiledByShape(model, self._compiler, meta["inputs"][0])
+            self._features_by_frame_size[frame_size] = _CompiledByShape(model, self._compiler, request_for._blobs, meta["inputs"][0])
         return self._features_by_frame_size[frame_size], meta
 
     def init_states(self, chunk_shape: tuple[int, int, int]) -> list[np.ndarray]:
@@ -424,26 +634,19 @@ def _positions(candidates: list[list[str]], ports) -> list[int]:
     return positions
 
 
-def _convert_base(directory: str, phase: Callable[[str], None]):
+def _convert_base(directory: str, phase: Callable[[str], None]) -> tuple[object, dict]:
     """OpenVINO reads the base SavedModel itself (its TensorFlow frontend): no TensorFlow here."""
     phase("converting")
     try:
-        return openvino().convert_model(directory)
+        return openvino().convert_model(directory), {"kind": "base"}
     except Exception as error:
         raise EngineError(f"OpenVINO cannot convert the model: {one_line(error)}") from None
 
 
-def _convert_base_into(cache_root: str, key: str, directory: str, phase: Callable[[str], None]) -> None:
-    """A base model converted into the cache."""
-    model = _convert_base(directory, phase)
-    phase("saving")
-    ConversionCache(Path(cache_root)).store(key, model, {"kind": "base"})
-
-
-def _convert_stream_into(cache_root: str, key: str, directory: str, frame_size: tuple[int, int], phase: Callable[[str], None]) -> None:
-    """A stream model converted for ``frame_size`` into the cache."""
-    model, meta = _convert_stream(directory, frame_size, phase)
-    phase("saving")
+def _convert_into(cache_root: str, key: str, convert, *args) -> None:
+    """``convert(*args[:-1], phase)`` (``phase`` last in ``args``), saved as entry ``key``."""
+    model, meta = convert(*args)
+    args[-1]("saving")
     ConversionCache(Path(cache_root)).store(key, model, meta)
 
 
@@ -462,17 +665,17 @@ def open_model(
     cannot convert or compile the model, or the cache is unusable.
     """
     info = describe(directory)
-    cache = ConversionCache(cache_root)
-    compiler = _Compiler(cache.root, precision)
+    cache = ConversionCache(cache_root, log)
+    compiler = _Compiler(precision)
     announce = _Announcer(log, variant, info.kind)
     if info.kind == "stream":
         return OpenVinoStreamModel(directory, cache, compiler, info.num_classes, announce)
     key = _entry_key(cache, directory, None)
     cached = cache.load(key)
     if cached is None:
-        cache.convert(key, announce, _convert_base_into, directory)
+        cache.convert(key, announce, _convert_base, directory)
         cached = cache.load_converted(key)
-    return OpenVinoClipModel(cached[0], compiler, info.num_classes)
+    return OpenVinoClipModel(cached[0], compiler, _Blobs(cache, key), info.num_classes)
 
 
 def prepare(directory: str, cache_root: Path, size: int, log: Callable[[str], None] | None = None, variant: Variant | None = None) -> None:
@@ -514,9 +717,10 @@ class _Announcer:
     def waiting(self) -> None:
         self._say("Another movinet is converting this model for OpenVINO; waiting for it...")
 
-    def start(self, detail: str = "") -> None:
+    def start(self, detail: str = "", cached: bool = True) -> None:
         self._started = time.monotonic()
-        self._say(f"Converting the model for OpenVINO{detail} ({self.what}; then cached)...")
+        what = f"{self.what}; then cached" if cached else self.what.replace(", once", "")
+        self._say(f"Converting the model for OpenVINO{detail} ({what})...")
 
     def phase(self, name: str) -> None:
         self._phase = name
