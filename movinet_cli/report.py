@@ -10,7 +10,10 @@ function, ``write_report``, serves ``classify --report``, ``batch --report`` and
 The page is one self-contained HTML file (Jinja2 templates in ``templates/``, inline CSS,
 a small inline script, charts as inline SVG; nothing is fetched when it is viewed). Small
 JPEG thumbnails are decoded from the videos and inlined while they stay under a size budget;
-beyond it they go to a ``<report>_files/`` folder beside the page, loaded lazily. Every name
+beyond it they go to a ``<report>_files/`` folder beside the page, loaded lazily. That folder is
+the report's own: made fresh, or one an earlier report made (its ``.movinet-report`` marker
+lists the pictures it wrote); only those pictures are ever replaced or removed, and a name taken
+by anything else is refused up front (``check_report_path``). Every name
 and label is escaped by the template engine, so a file called ``<script>.mp4`` shows as text.
 """
 
@@ -18,8 +21,12 @@ from __future__ import annotations
 
 import base64
 import colorsys
+import contextlib
 import json
 import os
+import re
+import stat
+import tempfile
 import time
 import urllib.parse
 from collections import Counter
@@ -29,8 +36,8 @@ from typing import Callable, Iterable
 import numpy as np
 
 from .classify import Prediction, Result, frame_weighted_mean, top_predictions
-from .errors import MovinetError
-from .files import atomic_writer, check_output_path
+from .errors import MovinetError, OutputError
+from .files import ReadError, umask, atomic_writer, check_output_path, is_special, read_text
 from .output import read_csv
 from .timeline import runs, segments
 
@@ -41,6 +48,9 @@ INLINE_LIMIT_BYTES = 3_000_000  # thumbnails inlined up to this total (a 4 MB pa
 CHART_LABELS = 5  # labels drawn in a stream-mode chart
 SUMMARY_LABELS = 10  # most frequent top labels in a batch summary
 CHART_WIDTH, CHART_HEIGHT = 720, 160  # SVG user units of a chart's plot area
+FOLDER_MARKER = ".movinet-report"  # in a thumbnail folder: the pictures that reports wrote there
+MARKER_LIMIT_BYTES = 10_000_000  # a marker of 100,000 videos' pictures is about 2 MB
+_THUMBNAIL_NAME = re.compile(r"v\d+(-s\d+)?\.jpg")  # the only names a report gives its pictures
 # Tableau 10: distinct, colour-blind-aware; labels beyond it get golden-angle hues.
 PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")
 
@@ -344,8 +354,57 @@ def _environment():
 
 def thumbnail_folder(path: str | os.PathLike) -> str:
     """Where a report's thumbnails go when they are too many to inline: ``report_files``
-    beside ``report.html``."""
-    return os.path.splitext(os.fspath(path))[0] + "_files"
+    beside ``report.html`` (beside the file a symbolic link names, where the page goes)."""
+    return os.path.splitext(os.path.realpath(os.fspath(path)))[0] + "_files"
+
+
+def check_report_path(path: str | os.PathLike, option: str = "--report") -> None:
+    """Raises OutputError (one line naming ``option``) unless a report can be written to
+    ``path``: ``files.check_output_path``'s checks, and, for a regular file, a thumbnail
+    folder name the report may use (see ``owned_thumbnails``). Cheap: call it before any
+    video is decoded. A device or descriptor (``/dev/stdout``) always gets its pictures inline."""
+    check_output_path(path, option)
+    if not is_special(path):
+        owned_thumbnails(thumbnail_folder(path), option)
+
+
+def owned_thumbnails(folder: str, option: str = "--report") -> set[str]:
+    """The names of the files in ``folder`` that earlier reports wrote (listed in its
+    ``FOLDER_MARKER``); empty for a folder that does not exist yet or is empty. Raises
+    OutputError if the report may not use ``folder``: it is not a directory, it holds files
+    but no marker (the user's own folder), or it holds a file with a thumbnail's name that no
+    report wrote, which replacing would destroy."""
+    def refuse(why: str) -> OutputError:
+        return OutputError(f"{option}: cannot put the pictures in {folder}: {why}; move it away or choose another name for the report")
+
+    try:
+        status = os.stat(folder)
+    except FileNotFoundError:
+        return set()
+    except OSError as error:
+        raise refuse(error.strerror or str(error)) from None
+    if not stat.S_ISDIR(status.st_mode):
+        raise refuse("it exists and is not a directory")
+    try:
+        present = set(os.listdir(folder))
+    except OSError as error:
+        raise refuse(error.strerror or str(error)) from None
+    if not present:
+        return set()
+    if FOLDER_MARKER not in present:
+        raise refuse(f"it holds files that a movinet report did not write (it has no {FOLDER_MARKER})")
+    try:
+        listed = json.loads(read_text(os.path.join(folder, FOLDER_MARKER), "report folder marker", MARKER_LIMIT_BYTES))
+    except (ReadError, ValueError, RecursionError):
+        raise refuse(f"its {FOLDER_MARKER} is damaged") from None
+    if not (isinstance(listed, dict) and isinstance(listed.get("files"), list)):
+        raise refuse(f"its {FOLDER_MARKER} is damaged")
+    # Only names a report gives its pictures, so that a marker can never name another file.
+    owned = {name for name in listed["files"] if isinstance(name, str) and _THUMBNAIL_NAME.fullmatch(name)}
+    strangers = sorted(name for name in present - owned if _THUMBNAIL_NAME.fullmatch(name))
+    if strangers:
+        raise refuse(f"{strangers[0]} there is not a report's picture")
+    return owned & present
 
 
 def write_report(
@@ -370,7 +429,7 @@ def write_report(
     """
     began = time.perf_counter()
     path = os.fspath(path)
-    check_output_path(path, "report")
+    check_report_path(path)
     images: list[list[bytes | None]] = []
     for done, record in enumerate(records, 1):
         wanted = _thumbnail_requests(record)
@@ -380,7 +439,7 @@ def write_report(
         if progress:
             progress(done, len(records))
     total = sum(len(data) for per_video in images for data in per_video if data)
-    folder = thumbnail_folder(path) if total > inline_limit_bytes else None
+    folder = thumbnail_folder(path) if total > inline_limit_bytes and not is_special(path) else None
     sources = _image_sources(images, folder)
     report_dir = os.path.dirname(os.path.abspath(path))
     colours = label_colours(records)
@@ -467,16 +526,42 @@ def _image_sources(images: list[list[bytes | None]], folder: str | None) -> list
 
 
 def _write_thumbnail_folder(folder: str, images: list[list[bytes | None]]) -> None:
-    """Writes the thumbnails and removes those a previous, larger report left there."""
-    os.makedirs(folder, exist_ok=True)
-    names = set()
-    for video, per_video in enumerate(images):
-        for number, data in enumerate(per_video):
-            if data is not None:
-                name = _thumbnail_name(video, number)
-                names.add(name)
-                with open(os.path.join(folder, name), "wb") as handle:
-                    handle.write(data)
-    for name in os.listdir(folder):
-        if name.endswith(".jpg") and name.startswith("v") and name not in names:
-            os.unlink(os.path.join(folder, name))
+    """Writes the thumbnails into ``folder`` and removes the ones an earlier report wrote
+    there that this one does not use; every other file in it is left alone. The marker
+    lists every picture of ours before any is written, so that a crash leaves none unowned."""
+    owned = owned_thumbnails(folder)  # checked again: the folder may have changed since
+    pictures = {
+        _thumbnail_name(video, number): data
+        for video, per_video in enumerate(images)
+        for number, data in enumerate(per_video)
+        if data is not None
+    }
+    try:
+        os.makedirs(folder, exist_ok=True)
+        _replace_file(folder, FOLDER_MARKER, _marker(owned | set(pictures)))
+        for name, data in pictures.items():
+            _replace_file(folder, name, data)
+        for name in owned - set(pictures):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(folder, name))
+        _replace_file(folder, FOLDER_MARKER, _marker(set(pictures)))
+    except OSError as error:
+        raise OutputError(f"cannot write the report's pictures in {folder}: {error.strerror or error}") from None
+
+
+def _marker(names: set[str]) -> bytes:
+    return json.dumps({"written_by": "movinet report", "files": sorted(names)}, indent=0).encode("utf-8")
+
+
+def _replace_file(folder: str, name: str, data: bytes) -> None:
+    """Writes ``folder/name`` through a temporary file renamed over it: a link of that name
+    is replaced, never followed."""
+    descriptor, temporary = tempfile.mkstemp(prefix=".partial-", dir=folder)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+        os.chmod(temporary, 0o666 & ~umask())
+        os.replace(temporary, os.path.join(folder, name))
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
