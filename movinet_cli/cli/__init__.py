@@ -284,15 +284,15 @@ def _report_option(help_text: str):
     return click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None, help=help_text)
 
 
-def _check_report_path(path: str | None) -> None:
-    """A usage error before any work if the report could not be written."""
-    from ..files import check_output_path
+def _check_report_path(path: str | None, option: str = "--report") -> None:
+    """A usage error before any work if the report (or its pictures' folder) could not be written."""
+    from ..report import check_report_path
 
     if path:
         try:
-            check_output_path(path, "--report")
+            check_report_path(path, option)
         except OutputError as error:
-            raise click.BadParameter(str(error), param_hint="--report") from None
+            raise click.BadParameter(str(error), param_hint=option) from None
 
 
 def _write_report(path: str, records, quiet: bool, source: str = "") -> None:
@@ -581,7 +581,7 @@ def report(results, videos, report_path, quiet):
     """
     from ..report import load_results
 
-    _check_report_path(report_path)
+    _check_report_path(report_path, "--output")
     _write_report(report_path, load_results(results, videos=videos), quiet, source=results)
 
 
