@@ -33,13 +33,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-import numpy as np
 
 from .classify import Prediction, Result, frame_weighted_mean, top_predictions
-from .errors import MovinetError, OutputError
-from .files import ReadError, umask, atomic_writer, check_output_path, is_special, read_text
-from .output import read_csv
-from .timeline import runs, segments
+from .errors import OutputError
+from .files import ReadError, atomic_writer, check_output_path, is_special, read_text, umask
+from .results import ResultRow, read_results
+from .timeline import Segment, runs, segments
 
 THUMBNAIL_WIDTH = 160  # pixels: one per timeline segment
 INDEX_THUMBNAIL_WIDTH = 96  # pixels: one per video in the index, so 10,000 rows stay light
@@ -55,35 +54,17 @@ _THUMBNAIL_NAME = re.compile(r"v\d+(-s\d+)?\.jpg")  # the only names a report gi
 PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")
 
 
-class ReportError(MovinetError):
-    """A report cannot be made: an unreadable results file, or nowhere to write."""
+@dataclass
+class TimelineSegment(Segment):
+    """A timeline segment (``timeline.Segment``) with its top-k."""
+
+    predictions: list[Prediction] = field(default_factory=list)  # top-k of the segment's mean probabilities
 
 
 @dataclass
-class TimelineSegment:
-    """A run of the timeline with one top label."""
+class VideoRecord(ResultRow):
+    """One video of a report: its results row, and what the page draws beside it."""
 
-    start_s: float  # seconds
-    end_s: float  # seconds
-    label: str
-    probability: float  # frame-weighted mean probability of ``label`` over the segment
-    predictions: list[Prediction]  # top-k of the segment's mean probabilities
-
-
-@dataclass
-class VideoRecord:
-    """One video of a report, as plain data."""
-
-    path: str  # as given on the command line, or as in the results file
-    status: str = "ok"  # "ok" or "error"
-    error: str = ""
-    predictions: list[Prediction] = field(default_factory=list)  # top-k, most probable first
-    duration_s: float | None = None  # seconds of video classified
-    model: str = ""
-    engine: str = ""
-    mode: str = ""  # "clip" or "stream"
-    seconds: float | None = None  # wall-clock seconds the classification took
-    warnings: list[str] = field(default_factory=list)
     video_file: str | None = None  # where to decode thumbnails from; None: no thumbnails
     segments: list[TimelineSegment] | None = None  # the timeline, where it was computed
     # Stream mode: label -> [(time_s, probability)], the top labels' probabilities over time.
@@ -121,7 +102,7 @@ def record_from_result(
     top_k = len(result.predictions)
     timeline = []
     for segment, members in zip(segments(result, labels, bin_s), runs(result.steps, bin_s)):
-        timeline.append(TimelineSegment(segment.start_s, segment.end_s, segment.label, segment.probability, top_predictions(frame_weighted_mean(members), labels, top_k)))
+        timeline.append(TimelineSegment(**vars(segment), predictions=top_predictions(frame_weighted_mean(members), labels, top_k)))
     series = None
     if result.mode == "stream":
         chosen = list(dict.fromkeys([segment.label for segment in timeline] + [p.label for p in result.predictions]))[:CHART_LABELS]
@@ -131,8 +112,10 @@ def record_from_result(
         path=path,
         predictions=list(result.predictions),
         duration_s=result.duration_s,
+        frames=result.frames,
         model=result.model,
         engine=result.engine,
+        precision=result.precision,
         mode=result.mode,
         seconds=result.seconds,
         warnings=list(result.warnings),
@@ -151,90 +134,17 @@ def error_record(path: str, error: str, *, video_file: str | None = None) -> Vid
 
 
 def load_results(path: str | os.PathLike, videos: str | os.PathLike | None = None) -> list[VideoRecord]:
-    """Records from a results file: ``movinet batch`` CSV or JSON lines, or the JSON document
-    of ``movinet classify --format json`` (told apart by content, not by name). Paths in it
-    are taken relative to the ``videos`` directory for thumbnails; None: no thumbnails.
+    """Records from a results file (``results.read_results``: ``movinet batch`` CSV or JSON
+    lines, or the JSON document of ``movinet classify --format json``). Paths in it are
+    taken relative to the ``videos`` directory for thumbnails; None: no thumbnails.
 
-    Raises ReportError if the file cannot be read or is none of these.
+    Raises ReadError or MalformedResultsError (one line: the file, the row, the column).
     """
-    try:
-        with open(path, newline="", encoding="utf-8", errors="surrogateescape") as handle:
-            text = handle.read()
-    except (OSError, UnicodeDecodeError) as error:
-        raise ReportError(f"cannot read results file {os.fspath(path)}: {getattr(error, 'strerror', None) or error}") from None
-    if text.lstrip().startswith("{"):
-        entries, context = _json_entries(text)
-    else:
-        entries, context = _csv_entries(text, os.fspath(path)), {}
-    records = []
-    for entry in entries:
-        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
-            continue
-        record = _record_from_row({**context, **entry})
-        if videos is not None:
-            record.video_file = os.path.join(videos, record.path)
-        records.append(record)
-    return records
-
-
-def _json_entries(text: str) -> tuple[list, dict]:
-    """A ``classify --format json`` document's results and context, or JSON lines (a line cut
-    short by a crash is left out, as ``--resume`` does)."""
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError:
-        document = None
-    if isinstance(document, dict) and isinstance(document.get("results"), list):
-        return document["results"], {key: document[key] for key in ("model", "engine", "mode") if isinstance(document.get(key), str)}
-    rows = []
-    for line in text.splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows, {}
-
-
-def _csv_entries(text: str, path: str) -> list[dict]:
-    columns, records, _ = read_csv(text)  # cells as they were before spreadsheet escaping
-    if not {"path", "status"} <= set(columns):
-        raise ReportError(f"{path} is not a movinet results file (CSV with path and status columns, JSON lines, or JSON)")
-    rows = []
-    for row in (dict(zip(columns, record)) for record in records if len(record) == len(columns)):
-        ranks = range(1, 1 + sum(f"label_{i}" in row for i in range(1, len(row))))
-        row["predictions"] = [{"label": row[f"label_{i}"], "probability": row[f"prob_{i}"]} for i in ranks if row[f"label_{i}"]]
-        rows.append(row)
-    return rows
-
-
-def _record_from_row(row: dict) -> VideoRecord:
-    error = str(row.get("error") or "")
-    predictions = []
-    for entry in row.get("predictions") or []:
-        probability = _number(entry.get("probability")) if isinstance(entry, dict) else None
-        if probability is not None and isinstance(entry.get("label"), str):
-            predictions.append(Prediction(entry["label"], probability))
-    warnings = row.get("warnings")
-    return VideoRecord(
-        path=row["path"],
-        status="error" if error or row.get("status") == "error" else "ok",
-        error=error,
-        predictions=predictions,
-        duration_s=_number(row.get("duration_s")),
-        model=str(row.get("model") or ""),
-        engine=str(row.get("engine") or ""),
-        mode=str(row.get("mode") or ""),
-        seconds=_number(row.get("seconds")),
-        warnings=[str(w) for w in warnings] if isinstance(warnings, list) else [],
-    )
-
-
-def _number(value) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if np.isfinite(number) else None
+    rows, _ = read_results(path)
+    return [
+        VideoRecord(**vars(row), video_file=None if videos is None else os.path.join(videos, row.path))
+        for row in rows
+    ]
 
 
 # --- thumbnails ------------------------------------------------------------------------------
