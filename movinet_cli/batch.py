@@ -288,8 +288,11 @@ def run_batch(
     gets each row written. The rows hold ``results.top_k`` predictions."""
     run = dataclasses.replace(run, top_k=results.top_k)
     outcomes = classify_many(classifier, results.todo(paths), read, run, directory=directory, ahead=workers, on_start=on_start)
-    rows = (result_row(results.format, results.top_k, outcome, classifier.info) for outcome in outcomes)
-    return write_rows(results, paths, rows, on_video)
+    # Closed here, whatever stops the rows (a reader of stdout gone, a full disk): its
+    # decoders then stop now, not when the generator is collected at exit.
+    with contextlib.closing(outcomes):
+        rows = (result_row(results.format, results.top_k, outcome, classifier.info) for outcome in outcomes)
+        return write_rows(results, paths, rows, on_video)
 
 
 def write_rows(results: ResultsFile, paths: list[str], rows: Iterable[dict], on_video: Callable[[dict], None] | None = None) -> Summary:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import contextlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -323,7 +324,9 @@ def classify_many(
     Each video is decoded in a child process, at most one window (or a few chunks) ahead of
     the model; with ``ahead > 0``, that many videos after the current one are decoded ahead
     too. ``on_start`` is told each video as it starts; ``progress`` is ``classify``'s, for
-    the video running.
+    the video running. A caller that may stop early (an output that fails) closes the
+    generator (``contextlib.closing``), so that the decoders ahead stop then, not whenever
+    the generator is collected (at exit, when their pipes may already be gone).
     """
     if isinstance(videos, (str, bytes, os.PathLike)):
         raise TypeError("videos must be an iterable of paths, not one path")
@@ -359,9 +362,10 @@ def classify_many(
             else:
                 yield Outcome(video, result, "", time.perf_counter() - began)
     finally:
-        for _, source in opened:
-            if isinstance(source, OpenedVideo):
-                source.close()
+        with contextlib.ExitStack() as decoders:  # each one closed, even if another's close fails
+            for _, source in opened:
+                if isinstance(source, OpenedVideo):
+                    decoders.callback(source.close)
 
 
 def frame_weighted_mean(steps: list[Step]) -> np.ndarray:
