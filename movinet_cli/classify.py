@@ -14,9 +14,9 @@ What to read and how to run are ``options.ReadOptions`` and ``options.RunOptions
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
-import contextlib
 import os
 import time
 from dataclasses import dataclass, field
