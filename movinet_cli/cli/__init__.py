@@ -383,8 +383,9 @@ def classify(videos, load, read, run, output_format, timeline, timeline_step, ou
     writer = Writer(output_format, lambda text: click.echo(text, nl=False), run.top_k, info, context)
     bars = _VideoBars(quiet)
     timelines, records, failed = {}, [], 0
+    outcomes = classify_many(classifier, videos, read, run, on_start=bars.start, progress=bars.update)
     try:
-        for outcome in classify_many(classifier, videos, read, run, on_start=bars.start, progress=bars.update):
+        for outcome in outcomes:
             bars.close()
             video, result = outcome.video, outcome.result
             if result and output_video:
@@ -414,6 +415,7 @@ def classify(videos, load, read, run, output_format, timeline, timeline_step, ou
                     records.append(record_from_result(video, result, classifier.labels, bin_s=bin_s))
             writer.write(outcome)
     finally:
+        outcomes.close()  # its decoders stop now, not at exit (a stdout gone, say)
         bars.close()
     if timeline:
         write_timeline(timeline, timelines)
