@@ -382,6 +382,7 @@ def load_classifier(
     precision: str = ModelOptions.precision,
     labels: str | os.PathLike | None = ModelOptions.labels,
     log: Callable[[str], None] | None = None,
+    command: str | None = None,
 ) -> Classifier:
     """Finds, fetches (once, into the cache) and opens a model.
 
@@ -394,13 +395,15 @@ def load_classifier(
             (OpenVINO only); the one used is ``classifier.model.precision``.
         labels: a label file (one per line, in logit order); Kinetics-600 if None.
         log: called with progress messages (downloads, conversions, engine choice).
+        command: the command asking, where it allows only ``mode`` (``"live"``): a model of
+            the other kind is refused in its words, not with a ``--mode`` it does not have.
 
     Raises ModelError or LabelsError with a one-line explanation.
     """
-    source = models.resolve_model(model, mode)
+    source = models.resolve_model(model, mode, command)
     directory = models.model_directory(source, log=log)
     kind = describe(directory).kind  # from saved_model.pb: a model of the wrong kind is refused before it loads
-    models.check_kind(source.name, kind, mode, source.variant.model_id if source.variant else None)
+    models.check_kind(source.name, kind, mode, source.variant.model_id if source.variant else None, command)
     opened, reason = engines.open_model(directory, engine=engine, precision=precision, log=log, variant=source.variant)
     names = labels_module.load_labels(labels)
     labels_module.check_labels(names, opened.num_classes, labels)

@@ -415,22 +415,28 @@ class Capture:
     close: Callable[[], None]
 
 
+MAX_CAMERA_INDEX = 2**31 - 1  # OpenCV's camera index is a C int
+
+
 def open_capture(source: str) -> Capture:
     """Opens a camera index ("0"), a stream URL or a video file, every frame as decoded;
     raises MovinetError (VideoError for a file) with the reason and what to try instead."""
-    if not source.isdigit() and "://" not in source:
+    camera = source.isascii() and source.isdigit()  # not "²", which isdigit() too
+    if not camera and "://" not in source:
         reader = VideoReader(source)
         return Capture(reader.path, True, reader.info.nominal_fps, reader.raw_frames(), reader.close)
-    capture = cv2.VideoCapture(int(source) if source.isdigit() else source)
+    if camera and int(source) > MAX_CAMERA_INDEX:  # OpenCV takes a C int: it would overflow
+        raise MovinetError(f"no camera {source}: cameras are numbered 0, 1, 2, ... (give 'movinet live 0'), or give a video file or a stream URL")
+    capture = cv2.VideoCapture(int(source) if camera else source)
     if not capture.isOpened():
-        if source.isdigit():
+        if camera:
             raise MovinetError(
                 f"cannot open camera {source} (none there, or in use): choose another with "
                 "'movinet live 1' (2, ...), or give a video file or a stream URL (rtsp://..., http://...)"
             )
         raise MovinetError(f"cannot open stream {source}: check the URL and that the stream is live")
     fps = capture.get(cv2.CAP_PROP_FPS)
-    name = f"camera {source}" if source.isdigit() else source
+    name = f"camera {source}" if camera else source
     return Capture(name, False, fps if 0 < fps < 1000 else 0.0, _wall_clock_frames(capture), capture.release)
 
 

@@ -260,3 +260,12 @@ def test_the_crop_is_the_eval_recipe_written_with_tensorflow_ops(variant):
     ours = fit_frame(frame, spec.size, "crop", spec.crop_scale).astype(np.float32)
     assert ours.shape == reference.shape == (spec.size, spec.size, 3)
     assert np.abs(ours - reference).max() <= 1.0  # rounding to uint8 only
+
+
+@pytest.mark.parametrize("source", ["99999999999999999999", "2147483648"])
+def test_a_camera_index_beyond_a_c_int_is_one_line(source):
+    from movinet_cli.errors import MovinetError
+    from movinet_cli.video import open_capture
+
+    with pytest.raises(MovinetError, match=f"^no camera {source}: cameras are numbered 0, 1, 2"):
+        open_capture(source)
