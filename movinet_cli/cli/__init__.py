@@ -241,10 +241,10 @@ def _stderr_logger(quiet: bool):
     return None if quiet else notice
 
 
-def _load(load: ModelOptions, quiet: bool, verbose: bool):
+def _load(load: ModelOptions, quiet: bool, verbose: bool, command: str | None = None):
     from ..classify import load_classifier
 
-    classifier = load_classifier(**dataclasses.asdict(load), log=_stderr_logger(quiet))
+    classifier = load_classifier(**dataclasses.asdict(load), log=_stderr_logger(quiet), command=command)
     if verbose:
         click.echo(f"model: {classifier.source.name} ({classifier.source.handle})", err=True)
         click.echo(f"engine: {classifier.model.engine} ({classifier.engine_reason})", err=True)
@@ -626,13 +626,16 @@ def live(source, model, engine, precision, labels, window, output_format, top_k,
       movinet live rtsp://camera.local/stream --no-window --format jsonl
       movinet live match.mp4 --record annotated.mp4
     """
-    from ..live import LiveSession, has_display
+    from ..live import LiveSession, display_problem
     from ..video import open_capture
 
-    window = has_display() if window is None else window
+    problem = display_problem()
+    if window and problem and not quiet:
+        click.echo(f"note: no window ({problem}): printing to the terminal instead", err=True)
+    window = (window is not False) and problem is None
     opened = open_capture(source)
     try:
-        classifier = _load(ModelOptions(model=model, mode="stream", engine=engine, precision=precision, labels=labels), quiet, verbose)
+        classifier = _load(ModelOptions(model=model, mode="stream", engine=engine, precision=precision, labels=labels), quiet, verbose, command="live")
     except BaseException:
         opened.close()
         raise
