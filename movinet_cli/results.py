@@ -173,19 +173,24 @@ def typed_row(row: dict, path: str, format: str, number: int) -> ResultRow:
         return value
 
     def number_in(column: str, top: float, integer: bool = False) -> float | None:
-        value = row.get(column)
-        if value is None or value == "":
+        cell = row.get(column)
+        if cell is None or cell == "":
             return None
-        if isinstance(value, str):
+        value = cell
+        if isinstance(cell, str):
             try:
-                value = int(value) if integer else float(value)
+                value = int(cell) if integer else float(cell)
             except ValueError:
-                raise bad(column, f"{value[:40]!r} is not a number") from None
+                raise bad(column, f"{cell[:40]!r} is not a number") from None
         if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
             raise bad(column, "not a number")
         if not (math.isfinite(value) and 0 <= value <= top):
             raise bad(column, f"{value:g} is not between 0 and {top:g}")
         return value
+
+    def count(column: str) -> int | None:
+        value = number_in(column, 1e15, integer=True)
+        return None if value is None else int(value)
 
     if format == "csv":
         ranks = sum(column.startswith("label_") for column in row)
@@ -195,7 +200,7 @@ def typed_row(row: dict, path: str, format: str, number: int) -> ResultRow:
             probability = number_in(f"prob_{rank}", 1.0)
             if bool(label) != (probability is not None):
                 raise bad(f"prob_{rank}" if label else f"label_{rank}", f"label_{rank} and prob_{rank} must both be given or both be empty")
-            if label:
+            if probability is not None:
                 predictions.append(Prediction(label, probability))
         warnings: list[str] = []
     else:
@@ -204,13 +209,13 @@ def typed_row(row: dict, path: str, format: str, number: int) -> ResultRow:
             raise bad("predictions", "not a list")
         predictions = []
         for rank, entry in enumerate(entries, 1):
-            label = entry.get("label") if isinstance(entry, dict) else None
-            probability = entry.get("probability") if isinstance(entry, dict) else None
-            if not isinstance(label, str) or isinstance(probability, bool) or not isinstance(probability, (int, float)):
+            name = entry.get("label") if isinstance(entry, dict) else None
+            value = entry.get("probability") if isinstance(entry, dict) else None
+            if not isinstance(name, str) or isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise bad("predictions", f"entry {rank} is not a label and a probability")
-            if not (math.isfinite(probability) and 0 <= probability <= 1):
-                raise bad("predictions", f"entry {rank}'s probability {probability:g} is not between 0 and 1")
-            predictions.append(Prediction(label, float(probability)))
+            if not (math.isfinite(value) and 0 <= value <= 1):
+                raise bad("predictions", f"entry {rank}'s probability {value:g} is not between 0 and 1")
+            predictions.append(Prediction(name, float(value)))
         warnings = row.get("warnings") or []
         if not (isinstance(warnings, list) and all(isinstance(w, str) for w in warnings)):
             raise bad("warnings", "not a list of text")
@@ -220,7 +225,7 @@ def typed_row(row: dict, path: str, format: str, number: int) -> ResultRow:
         error=text("error"),
         predictions=predictions,
         duration_s=number_in("duration_s", MAX_SECONDS),
-        frames=number_in("frames", 1e15, integer=True),
+        frames=count("frames"),
         model=text("model"),
         engine=text("engine"),
         precision=text("precision"),
