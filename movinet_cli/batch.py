@@ -10,11 +10,9 @@ the model works.
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
 import fcntl
 import functools
-import json
 import os
 import sys
 import time
@@ -25,11 +23,11 @@ from typing import IO, Callable, Iterable, Sequence
 from .classify import Classifier, classify_many
 from .sinks import RunContext, Sink, close_all
 from .errors import MovinetError, OutputError, UsageError
-from .files import atomic_writer, check_output_path, is_special
+from .files import atomic_writer, check_output_path, is_special, read_text
 from .options import BATCH_FORMATS, DEFAULT_WORKERS, VIDEO_EXTENSIONS, ReadOptions, RunOptions
-from .output import csv_header, legacy_csv_headers, read_csv, result_row, rows_text
-
-STATUSES = ("ok", "error")
+from .output import csv_header, legacy_csv_headers, result_row, rows_text
+from .results import RESULTS_LIMIT_BYTES, ROW_START, MalformedResultsError, starts_as_results
+from .results import parse_rows as parse_results_rows
 
 
 class ResultsFileError(MovinetError):
@@ -129,18 +127,8 @@ def check_results_path(path: str, format: str, resume: bool, overwrite: bool) ->
         raise _busy(path) from None
     except OSError as error:
         raise ResultsFileError(f"cannot read {path}: {error.strerror}") from None
-    if resume and not _starts_as_results(head, format):
+    if resume and not starts_as_results(head, format):
         raise _foreign(path, format, "it does not start as one")
-
-
-# How every results file starts: the CSV header's first columns, or a JSON-lines row.
-ROW_START = {"csv": "path,status,error,label_1,", "jsonl": '{"path": '}
-
-
-def _starts_as_results(text: str, format: str) -> bool:
-    """Whether ``text`` starts as a results file does, or is the start of one cut short."""
-    start = ROW_START[format]
-    return text.startswith(start) or start.startswith(text)
 
 
 def _foreign(path: str, format: str, where: str) -> ForeignResultsError:
@@ -155,53 +143,12 @@ def _busy(path: str) -> ResultsFileError:
 
 
 def parse_rows(text: str, path: str, format: str) -> tuple[list[str] | None, list[dict]]:
-    """The header (CSV; None for JSON lines or an empty file) and the complete rows of a
-    results file's ``text``; blank lines are skipped, and a last row cut short by a crash
-    is left out. Raises ForeignResultsError for anything else, so that a file that is not
-    ours is never rewritten."""
-    if not _starts_as_results(text[: len(ROW_START[format])], format):
-        raise _foreign(path, format, "it does not start as one")
-    if format == "jsonl":
-        *lines, cut = text.split("\n")  # what follows the last line break was cut short
-        rows = []
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                raise _foreign(path, format, f"line {number} is not JSON") from None
-            if not (isinstance(row, dict) and isinstance(row.get("path"), str) and row.get("status") in STATUSES):
-                raise _foreign(path, format, f"line {number} is not a results row")
-            rows.append(row)
-        if not _starts_as_results(cut[: len(ROW_START[format])], format):
-            raise _foreign(path, format, "its last line is not a results row")
-        return None, rows
+    """``results.parse_rows``, with a file that is not a results file refused as
+    ForeignResultsError (a usage error: it is left untouched)."""
     try:
-        columns, records, _ = read_csv(text)
-    except csv.Error as error:
-        raise _foreign(path, format, f"not CSV: {error}") from None
-    if not columns:
-        return None, []
-    def layouts(top_k: int) -> list[list[str]]:
-        return [csv_header(top_k), *legacy_csv_headers(top_k)]
-
-    # How many label/probability pairs ``columns`` hold in each layout (now, or an older one).
-    ranks = {(len(columns) - len(header)) // 2 + 1 for header in layouts(1)}
-    if not any(top_k >= 1 and columns in layouts(top_k) for top_k in ranks):
-        raise _foreign(path, format, "its first line is not the results columns")
-    for number, record in enumerate(records, 1):
-        if len(record) != len(columns) or record[1] not in STATUSES:
-            raise _foreign(path, format, f"row {number} is not a results row")
-    return columns, [dict(zip(columns, record)) for record in records]
-
-
-def _read(path: str) -> str:
-    try:
-        with _open(path, "r") as handle:
-            return handle.read()
-    except OSError as error:
-        raise ResultsFileError(f"cannot read {path}: {error.strerror}") from None
+        return parse_results_rows(text, path, format)
+    except MalformedResultsError as error:
+        raise _foreign(path, format, error.where) from None
 
 
 def _open(path: str, mode: str, **options) -> IO[str]:
@@ -327,7 +274,7 @@ class ResultsFile:
         resumed run ends with the same file as an uninterrupted one."""
         if self._target is None:
             return
-        _, rows = parse_rows(_read(self._target), self.path, self.format)
+        _, rows = parse_rows(read_text(self._target, "results file", RESULTS_LIMIT_BYTES, errors="surrogateescape"), self.path, self.format)
         rank = {path: index for index, path in enumerate(order)}
         self._rewrite(sorted(rows, key=lambda row: rank.get(row["path"], len(rank))))
 
@@ -363,10 +310,13 @@ def run_batch(
     for sink in sinks:
         sink.start(RunContext.of(classifier, run))
     finished = False
+    # Closed here, whatever stops the rows (a reader of stdout gone, a full disk): its
+    # decoders then stop now, not when the generator is collected at exit.
     try:
-        passed = (functools.reduce(lambda outcome, sink: sink.add(outcome), sinks, outcome) for outcome in outcomes)
-        rows = (result_row(results.format, results.top_k, outcome, classifier.info) for outcome in passed)
-        summary = write_rows(results, paths, rows, on_video)
+        with contextlib.closing(outcomes):
+            passed = (functools.reduce(lambda outcome, sink: sink.add(outcome), sinks, outcome) for outcome in outcomes)
+            rows = (result_row(results.format, results.top_k, outcome, classifier.info) for outcome in passed)
+            summary = write_rows(results, paths, rows, on_video)
         finished = True
     finally:
         close_all(sinks, finished)

@@ -15,6 +15,7 @@ What to read and how to run are ``options.ReadOptions`` and ``options.RunOptions
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -438,7 +439,10 @@ def classify_many(
     Each video is decoded in a child process, at most one window (or a few chunks) ahead of
     the model; with ``ahead > 0``, that many videos after the current one are decoded ahead
     too. ``on_start`` is told each video as it starts; ``progress`` is ``classify``'s, for
-    the video running. With ``embed``, each result is the video's ``Embedding`` instead.
+    the video running. With ``embed``, each result is the video's ``Embedding`` instead. A
+    caller that may stop early (an output that fails) closes the generator
+    (``contextlib.closing``), so that the decoders ahead stop then, not whenever the
+    generator is collected (at exit, when their pipes may already be gone).
     """
     if isinstance(videos, (str, bytes, os.PathLike)):
         raise TypeError("videos must be an iterable of paths, not one path")
@@ -475,9 +479,10 @@ def classify_many(
             else:
                 yield Outcome(video, result, "", classifier.video_seconds(began, setup_before))
     finally:
-        for _, source in opened:
-            if isinstance(source, OpenedVideo):
-                source.close()
+        with contextlib.ExitStack() as decoders:  # each one closed, even if another's close fails
+            for _, source in opened:
+                if isinstance(source, OpenedVideo):
+                    decoders.callback(source.close)
 
 
 def frame_weighted_mean(steps: list[Step]) -> np.ndarray:
@@ -499,6 +504,7 @@ def load_classifier(
     precision: str = ModelOptions.precision,
     labels: str | os.PathLike | None = ModelOptions.labels,
     log: Callable[[str], None] | None = None,
+    command: str | None = None,
 ) -> Classifier:
     """Finds, fetches (once, into the cache) and opens a model.
 
@@ -513,16 +519,18 @@ def load_classifier(
         labels: a label file (one per line, in logit order); if None, ``labels.txt`` in the
             model's directory where there is one, else Kinetics-600.
         log: called with progress messages (downloads, conversions, engine choice).
+        command: the command asking, where it allows only ``mode`` (``"live"``): a model of
+            the other kind is refused in its words, not with a ``--mode`` it does not have.
 
     Raises ModelError or LabelsError with a one-line explanation.
     """
     trained = load_head(model) if is_head_dir(model) else None  # a MODEL_DIR of movinet train
     if trained:
         trained.check_mode(model, mode)
-    source = models.resolve_model(trained.backbone.model if trained else model, mode)
+    source = models.resolve_model(trained.backbone.model if trained else model, mode, command)
     directory = models.model_directory(source, log=log)
     kind = describe(directory).kind  # from saved_model.pb: a model of the wrong kind is refused before it loads
-    models.check_kind(source.name, kind, mode, source.variant.model_id if source.variant else None)
+    models.check_kind(source.name, kind, mode, source.variant.model_id if source.variant else None, command)
     if trained:
         from .engines.openvino import saved_model_identity
 

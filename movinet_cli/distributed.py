@@ -18,12 +18,14 @@ so a video that kills its actor every time ends as an error row after ``MAX_ATTE
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import json
 import logging
 import os
 import socket
+import sys
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -32,8 +34,8 @@ from ._lazy import native_stderr_silenced
 from .batch import ResultsFile, Summary, write_rows
 from .classify import Classifier, Outcome, classify_many, load_classifier
 from .engines.openvino import CPU_THREADS_VARIABLE  # inference threads an engine may use: set in each actor
-from .errors import ModelError, MovinetError
-from .options import ModelOptions, ReadOptions, RunOptions
+from .errors import ModelError, MovinetError, UsageError, one_line
+from .options import RAY_TIMEOUT_S, ModelOptions, ReadOptions, RunOptions
 from .output import result_row
 
 MAX_ATTEMPTS = 3  # tries of a video whose worker process dies: a video that kills it every time is an error row
@@ -43,6 +45,15 @@ WORKER_LOAD_FAILED = "cannot load the model on node"  # how the error of an acto
 
 class RayUnavailableError(MovinetError):
     """``--ray`` was asked for, but Ray (the optional ``ray`` extra) is not installed."""
+
+
+class RayConnectionError(MovinetError):
+    """The Ray cluster asked for cannot be reached: an address that is not one, a host that
+    does not resolve, nothing answering in time. One line naming the address."""
+
+
+class RayResourcesError(UsageError):
+    """The cluster cannot give an actor the CPUs it asks for (it would wait for ever)."""
 
 
 def require_ray() -> None:
@@ -132,10 +143,15 @@ class VideoClassifier:
 
 
 @contextlib.contextmanager
-def connected(address: str | None = None) -> Iterator[None]:
-    """Connects to the Ray cluster at ``address``; with None, the one named by RAY_ADDRESS or
-    started on this machine with ``ray start``, else a new local one (stopped on exit). Ray's
-    logs stay off the terminal, so the progress bar and summary stay readable."""
+def connected(address: str | None = None, timeout_s: float = RAY_TIMEOUT_S) -> Iterator[None]:
+    """Connects to the Ray cluster at ``address`` (``host:port``, or ``ray://host:port`` for
+    Ray Client); with None, the one named by RAY_ADDRESS or started on this machine with
+    ``ray start``, else a new local one (stopped on exit). An address is first reached over
+    TCP within ``timeout_s`` seconds (``reach``): RayConnectionError, one line, when it is not
+    an address or nothing answers there. Ray's logs stay off the terminal, so the progress
+    bar and summary stay readable."""
+    if not _connected_already():
+        reach(address if address is not None else os.environ.get("RAY_ADDRESS"), timeout_s)
     import ray
     import ray.data
 
@@ -160,8 +176,11 @@ def connected(address: str | None = None) -> Iterator[None]:
     started_here = not ray.is_initialized()
     try:
         if started_here:
-            with native_stderr_silenced():
-                ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR, configure_logging=False)
+            try:
+                with native_stderr_silenced():
+                    ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR, configure_logging=False)
+            except (ConnectionError, ValueError, RuntimeError, TimeoutError) as error:  # it answered, but not as Ray
+                raise RayConnectionError(f"cannot connect to the Ray cluster at {address or os.environ.get('RAY_ADDRESS')}: {one_line(error)}") from None
         yield
     finally:
         if started_here:
@@ -170,11 +189,62 @@ def connected(address: str | None = None) -> Iterator[None]:
             ray_worker.print_to_stdstream = printer
 
 
+def _connected_already() -> bool:
+    """Whether this process already has Ray running (a library user's own ``ray.init``)."""
+    ray = sys.modules.get("ray")
+    return bool(ray is not None and ray.is_initialized())
+
+
+def reach(address: str | None, timeout_s: float = RAY_TIMEOUT_S) -> None:
+    """Raises RayConnectionError (one line naming ``address``) unless ``address`` is
+    ``host:port`` (or ``ray://host:port``) and a TCP connection to it opens within
+    ``timeout_s`` seconds, name resolution included. None, "auto" and "local" are Ray's own
+    (a cluster started with ``ray start``, or a new local one) and pass as they are."""
+    if address in (None, "", "auto", "local"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")  # an IPv6 address: [::1]:6379
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise RayConnectionError(f"Ray address {address!r} is not host:port (as `ray start --head` prints it, e.g. 192.168.1.10:6379)")
+
+    def connect() -> None:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+
+    # Name resolution has no timeout of its own: it runs in a thread waited on for as long.
+    attempt = concurrent.futures.ThreadPoolExecutor(1)
+    future = attempt.submit(connect)
+    attempt.shutdown(wait=False)
+    try:
+        future.result(timeout=timeout_s)
+    except concurrent.futures.TimeoutError:
+        raise RayConnectionError(f"no Ray cluster answers at {address} within {timeout_s:g} s") from None
+    except socket.gaierror as error:
+        raise RayConnectionError(f"cannot find the Ray cluster's host {host}: {error.strerror}") from None
+    except OSError as error:
+        reason = "timed out" if isinstance(error, TimeoutError) else error.strerror or one_line(error)
+        raise RayConnectionError(f"cannot reach a Ray cluster at {address}: {reason}") from None
+
+
 def cluster_cpus() -> int:
     """The CPUs of the connected cluster."""
     import ray
 
     return int(ray.cluster_resources().get("CPU", 1))
+
+
+def check_resources(actors: int | None, cpus_per_actor: float) -> None:
+    """Raises RayResourcesError, naming the cluster's CPUs, if no node of the connected
+    cluster has ``cpus_per_actor`` CPUs, or the cluster cannot hold ``actors`` such actors
+    at once: Ray would wait for them for ever."""
+    import ray
+
+    nodes = [node["Resources"].get("CPU", 0) for node in ray.nodes() if node.get("Alive")]
+    largest, total = max(nodes, default=0), sum(nodes)
+    cluster = f"the Ray cluster has {total:g} CPUs in {len(nodes)} node{'s' if len(nodes) != 1 else ''}, at most {largest:g} on one"
+    if cpus_per_actor > largest:
+        raise RayResourcesError(f"an actor of {cpus_per_actor:g} CPUs cannot start: {cluster} (an actor runs on one node)")
+    if actors and actors * cpus_per_actor > total:
+        raise RayResourcesError(f"{actors} actors of {cpus_per_actor:g} CPUs cannot all start: {cluster}")
 
 
 def run_batch_on_ray(
@@ -213,6 +283,7 @@ def run_batch_on_ray(
     todo = results.todo(paths)
     if not todo:
         return write_rows(results, paths, [], on_video)
+    check_resources(actors, cpus_per_actor)
     actors = actors or max(1, int(cluster_cpus() // cpus_per_actor))
     # Paths relative to this process's working directory mean the same on every node only
     # once absolute (a worker starts elsewhere).

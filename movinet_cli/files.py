@@ -136,7 +136,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     try:
         descriptor, temporary = tempfile.mkstemp(prefix=".partial-", suffix="-" + os.path.basename(target), dir=directory)
         os.close(descriptor)
-        mode = stat.S_IMODE(os.stat(target).st_mode) if os.path.isfile(target) else 0o666 & ~_umask()
+        mode = stat.S_IMODE(os.stat(target).st_mode) if os.path.isfile(target) else 0o666 & ~umask()
         os.chmod(temporary, mode)  # mkstemp's 0600 would make results private
     except OSError as error:
         raise _failure(path, error) from None
@@ -168,7 +168,8 @@ def atomic_writer(path: str | os.PathLike, mode: str = "w", **open_options) -> I
             raise _failure(os.fspath(path), error) from None
 
 
-def _umask() -> int:
+def umask() -> int:
+    """The process's file mode creation mask (read by setting it, then set back)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask

@@ -21,6 +21,7 @@ import contextlib
 import dataclasses
 import os
 import queue
+import socket
 import sys
 import threading
 import time
@@ -43,11 +44,45 @@ UPDATES_KEPT = 256
 _POLL_S = 0.05
 
 
-def has_display() -> bool:
-    """Whether a window can be shown (an X11 or Wayland display on Linux and the BSDs)."""
+DISPLAY_TIMEOUT_S = 2.0  # seconds for an X server to accept a connection
+
+
+def display_problem() -> str | None:
+    """Why a window cannot open here, in a few words, or None when it can. On Linux and the
+    BSDs, OpenCV's windows are Qt on X11 (Wayland through XWayland), and Qt aborts the whole
+    process when it finds no X server: so the server named by DISPLAY must accept a
+    connection (its socket, ``/tmp/.X11-unix/X<n>`` or TCP port 6000 + n) first. A server
+    that then refuses our credentials is not detected."""
     if sys.platform.startswith(("win", "darwin")):
-        return True
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+        return None
+    display = os.environ.get("DISPLAY", "")
+    if not display:
+        return "DISPLAY is not set" + (" (OpenCV's windows need X11 or XWayland)" if os.environ.get("WAYLAND_DISPLAY") else "")
+    host, _, number = display.rpartition(":")
+    number = number.split(".", 1)[0]
+    if not number.isascii() or not number.isdigit():
+        return f"DISPLAY={display} is not an X display (:0, host:0)"
+    if host.startswith("/"):  # a launchd-style socket path
+        addresses = [(socket.AF_UNIX, display.split(":", 1)[0])]
+    elif host in ("", "unix"):
+        path = f"/tmp/.X11-unix/X{number}"
+        addresses = [(socket.AF_UNIX, path)] + ([(socket.AF_UNIX, "\0" + path)] if sys.platform.startswith("linux") else [])
+    else:
+        addresses = [(socket.AF_INET6 if ":" in host else socket.AF_INET, (host.strip("[]"), 6000 + int(number)))]
+    for family, address in addresses:
+        try:
+            with socket.socket(family, socket.SOCK_STREAM) as connection:
+                connection.settimeout(DISPLAY_TIMEOUT_S)
+                connection.connect(address)
+            return None
+        except (OSError, OverflowError):  # refused, no such socket, an unknown host
+            continue
+    return f"no X server answers at DISPLAY={display}"
+
+
+def has_display() -> bool:
+    """Whether a window can be shown (see ``display_problem``)."""
+    return display_problem() is None
 
 
 @dataclass

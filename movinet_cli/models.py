@@ -95,10 +95,11 @@ class ModelSource:
         return self.handle.startswith(("http://", "https://"))
 
 
-def resolve_model(model: str | None = None, mode: str | None = None) -> ModelSource:
+def resolve_model(model: str | None = None, mode: str | None = None, command: str | None = None) -> ModelSource:
     """Turns a ``--model`` value into a ModelSource; ``mode`` ("clip"/"stream") picks the kind.
 
-    Raises ModelError for an unknown name, ModelKindError for a model of the wrong kind for ``mode``.
+    Raises ModelError for an unknown name, ModelKindError for a model of the wrong kind for
+    ``mode`` (worded for ``command`` where that command allows one mode only, see ``check_kind``).
     """
     kind = MODES[mode] if mode else None
     model = model or (f"{VARIANTS[DEFAULT_MODEL].model_id}-{kind}" if kind else DEFAULT_MODEL)
@@ -107,7 +108,7 @@ def resolve_model(model: str | None = None, mode: str | None = None) -> ModelSou
         key = f"{key}-{kind or 'base'}"
     if key in VARIANTS:
         variant = VARIANTS[key]
-        check_kind(variant.name, variant.kind, mode, variant.model_id)
+        check_kind(variant.name, variant.kind, mode, variant.model_id, command)
         return ModelSource(variant.name, variant.url, variant)
     if model.startswith(("http://", "https://")):
         return ModelSource(model, model, _variant_in(model))

@@ -22,6 +22,7 @@ BATCH_FORMATS = ("csv", "jsonl")  # movinet batch's rows
 VIDEO_EXTENSIONS = ("3gp", "avi", "flv", "m4v", "mkv", "mov", "mp4", "mpeg", "mpg", "mts", "ts", "webm", "wmv")
 DEFAULT_WORKERS = 2  # movinet batch: videos decoded ahead of the one being classified
 NO_CLEAR_ACTION = "no clear action"  # the answer when the top label is below --min-probability
+RAY_TIMEOUT_S = 30.0  # seconds to reach a Ray cluster's address before giving up
 
 MIN_FPS = 0.01  # frames/s: one frame every 100 s
 MAX_FPS = 60  # frames/s: 5x the fastest variant's 12; a 10-s window at 60 fps of A5 input is 737 MB

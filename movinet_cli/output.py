@@ -173,7 +173,7 @@ def read_csv(text: str) -> tuple[list[str], list[list[str]], str]:
     """Parses what ``csv_text`` wrote: ``(header, records, cut)``, the values as they were
     before ``safe_cell``; blank lines are skipped. A last record that does not end with a
     line break (a crash while writing) is left out and returned as ``cut``, the text it had.
-    Raises csv.Error for text that is not CSV."""
+    Raises csv.Error, naming the line, for text that is not CSV."""
     # Quotes come in pairs in complete CSV (doubled inside a quoted cell): an odd count means
     # the text ends inside a quoted cell.
     complete = not text or (text.endswith("\n") and text.count('"') % 2 == 0)
@@ -181,7 +181,11 @@ def read_csv(text: str) -> tuple[list[str], list[list[str]], str]:
     if not complete:
         cut_at = _last_record_start(text)
         text, cut = text[:cut_at], text[cut_at:]
-    records = [[read_cell(cell) for cell in record] for record in csv.reader(io.StringIO(text, newline="")) if record]
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        records = [[read_cell(cell) for cell in record] for record in reader if record]
+    except csv.Error as error:  # a cell over csv.field_size_limit(), say: where it is
+        raise csv.Error(f"line {reader.line_num}: {error}") from None
     return (records[0] if records else []), records[1:], cut
 
 

@@ -10,7 +10,10 @@ function, ``write_report``, serves ``classify --report``, ``batch --report`` and
 The page is one self-contained HTML file (Jinja2 templates in ``templates/``, inline CSS,
 a small inline script, charts as inline SVG; nothing is fetched when it is viewed). Small
 JPEG thumbnails are decoded from the videos and inlined while they stay under a size budget;
-beyond it they go to a ``<report>_files/`` folder beside the page, loaded lazily. Every name
+beyond it they go to a ``<report>_files/`` folder beside the page, loaded lazily. That folder is
+the report's own: made fresh, or one an earlier report made (its ``.movinet-report`` marker
+lists the pictures it wrote); only those pictures are ever replaced or removed, and a name taken
+by anything else is refused up front (``check_report_path``). Every name
 and label is escaped by the template engine, so a file called ``<script>.mp4`` shows as text.
 """
 
@@ -18,21 +21,23 @@ from __future__ import annotations
 
 import base64
 import colorsys
+import contextlib
 import json
 import os
+import re
+import stat
+import tempfile
 import time
 import urllib.parse
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
-import numpy as np
-
-from .classify import Prediction, Result
-from .errors import MovinetError
-from .files import atomic_writer, check_output_path
-from .output import read_csv
-from .timeline import last_frame_s, segments
+from .classify import Result
+from .errors import OutputError
+from .files import ReadError, atomic_writer, check_output_path, is_special, read_text, umask
+from .results import ResultRow, read_results
+from .timeline import Segment, last_frame_s, segments
 
 THUMBNAIL_WIDTH = 160  # pixels: one per timeline segment
 INDEX_THUMBNAIL_WIDTH = 96  # pixels: one per video in the index, so 10,000 rows stay light
@@ -41,41 +46,19 @@ INLINE_LIMIT_BYTES = 3_000_000  # thumbnails inlined up to this total (a 4 MB pa
 CHART_LABELS = 5  # labels drawn in a stream-mode chart
 SUMMARY_LABELS = 10  # most frequent top labels in a batch summary
 CHART_WIDTH, CHART_HEIGHT = 720, 160  # SVG user units of a chart's plot area
+FOLDER_MARKER = ".movinet-report"  # in a thumbnail folder: the pictures that reports wrote there
+MARKER_LIMIT_BYTES = 10_000_000  # a marker of 100,000 videos' pictures is about 2 MB
+_THUMBNAIL_NAME = re.compile(r"v\d+(-s\d+)?\.jpg")  # the only names a report gives its pictures
 # Tableau 10: distinct, colour-blind-aware; labels beyond it get golden-angle hues.
 PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")
 
 
-class ReportError(MovinetError):
-    """A report cannot be made: an unreadable results file, or nowhere to write."""
-
-
 @dataclass
-class TimelineSegment:
-    """A run of the timeline with one top label."""
+class VideoRecord(ResultRow):
+    """One video of a report: its results row, and what the page draws beside it."""
 
-    start_s: float  # seconds
-    end_s: float  # seconds
-    label: str
-    probability: float  # frame-weighted mean probability of ``label`` over the segment
-    predictions: list[Prediction]  # top-k of the segment's mean probabilities
-
-
-@dataclass
-class VideoRecord:
-    """One video of a report, as plain data."""
-
-    path: str  # as given on the command line, or as in the results file
-    status: str = "ok"  # "ok" or "error"
-    error: str = ""
-    predictions: list[Prediction] = field(default_factory=list)  # top-k, most probable first
-    duration_s: float | None = None  # seconds of video classified
-    model: str = ""
-    engine: str = ""
-    mode: str = ""  # "clip" or "stream"
-    seconds: float | None = None  # wall-clock seconds the classification took
-    warnings: list[str] = field(default_factory=list)
     video_file: str | None = None  # where to decode thumbnails from; None: no thumbnails
-    segments: list[TimelineSegment] | None = None  # the timeline, where it was computed
+    segments: list[Segment] | None = None  # the timeline (with each segment's top-k), where it was computed
     # Stream mode: label -> [(time_s, probability)], the top labels' probabilities over time.
     series: dict[str, list[tuple[float, float]]] | None = None
 
@@ -108,7 +91,7 @@ def record_from_result(
     """A record with the result's timeline (steps pooled into ``bin_s``-second bins, as by
     ``timeline.segments``) and, in stream mode, its top labels' probability after each step.
     ``video_file`` (default: ``path``) is where thumbnails come from."""
-    timeline = [TimelineSegment(s.start_s, s.end_s, s.label, s.probability, s.predictions) for s in segments(result, labels, bin_s)]
+    timeline = segments(result, labels, bin_s)
     series = None
     if result.mode == "stream":
         chosen = list(dict.fromkeys([segment.label for segment in timeline] + [p.label for p in result.predictions]))[:CHART_LABELS]
@@ -119,8 +102,10 @@ def record_from_result(
         path=path,
         predictions=list(result.predictions),
         duration_s=result.duration_s,
+        frames=result.frames,
         model=result.model,
         engine=result.engine,
+        precision=result.precision,
         mode=result.mode,
         seconds=result.seconds,
         warnings=list(result.warnings),
@@ -139,90 +124,17 @@ def error_record(path: str, error: str, *, video_file: str | None = None) -> Vid
 
 
 def load_results(path: str | os.PathLike, videos: str | os.PathLike | None = None) -> list[VideoRecord]:
-    """Records from a results file: ``movinet batch`` CSV or JSON lines, or the JSON document
-    of ``movinet classify --format json`` (told apart by content, not by name). Paths in it
-    are taken relative to the ``videos`` directory for thumbnails; None: no thumbnails.
+    """Records from a results file (``results.read_results``: ``movinet batch`` CSV or JSON
+    lines, or the JSON document of ``movinet classify --format json``). Paths in it are
+    taken relative to the ``videos`` directory for thumbnails; None: no thumbnails.
 
-    Raises ReportError if the file cannot be read or is none of these.
+    Raises ReadError or MalformedResultsError (one line: the file, the row, the column).
     """
-    try:
-        with open(path, newline="", encoding="utf-8", errors="surrogateescape") as handle:
-            text = handle.read()
-    except (OSError, UnicodeDecodeError) as error:
-        raise ReportError(f"cannot read results file {os.fspath(path)}: {getattr(error, 'strerror', None) or error}") from None
-    if text.lstrip().startswith("{"):
-        entries, context = _json_entries(text)
-    else:
-        entries, context = _csv_entries(text, os.fspath(path)), {}
-    records = []
-    for entry in entries:
-        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
-            continue
-        record = _record_from_row({**context, **entry})
-        if videos is not None:
-            record.video_file = os.path.join(videos, record.path)
-        records.append(record)
-    return records
-
-
-def _json_entries(text: str) -> tuple[list, dict]:
-    """A ``classify --format json`` document's results and context, or JSON lines (a line cut
-    short by a crash is left out, as ``--resume`` does)."""
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError:
-        document = None
-    if isinstance(document, dict) and isinstance(document.get("results"), list):
-        return document["results"], {key: document[key] for key in ("model", "engine", "mode") if isinstance(document.get(key), str)}
-    rows = []
-    for line in text.splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows, {}
-
-
-def _csv_entries(text: str, path: str) -> list[dict]:
-    columns, records, _ = read_csv(text)  # cells as they were before spreadsheet escaping
-    if not {"path", "status"} <= set(columns):
-        raise ReportError(f"{path} is not a movinet results file (CSV with path and status columns, JSON lines, or JSON)")
-    rows = []
-    for row in (dict(zip(columns, record)) for record in records if len(record) == len(columns)):
-        ranks = range(1, 1 + sum(f"label_{i}" in row for i in range(1, len(row))))
-        row["predictions"] = [{"label": row[f"label_{i}"], "probability": row[f"prob_{i}"]} for i in ranks if row[f"label_{i}"]]
-        rows.append(row)
-    return rows
-
-
-def _record_from_row(row: dict) -> VideoRecord:
-    error = str(row.get("error") or "")
-    predictions = []
-    for entry in row.get("predictions") or []:
-        probability = _number(entry.get("probability")) if isinstance(entry, dict) else None
-        if probability is not None and isinstance(entry.get("label"), str):
-            predictions.append(Prediction(entry["label"], probability))
-    warnings = row.get("warnings")
-    return VideoRecord(
-        path=row["path"],
-        status="error" if error or row.get("status") == "error" else "ok",
-        error=error,
-        predictions=predictions,
-        duration_s=_number(row.get("duration_s")),
-        model=str(row.get("model") or ""),
-        engine=str(row.get("engine") or ""),
-        mode=str(row.get("mode") or ""),
-        seconds=_number(row.get("seconds")),
-        warnings=[str(w) for w in warnings] if isinstance(warnings, list) else [],
-    )
-
-
-def _number(value) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if np.isfinite(number) else None
+    rows, _ = read_results(path)
+    return [
+        VideoRecord(**vars(row), video_file=None if videos is None else os.path.join(videos, row.path))
+        for row in rows
+    ]
 
 
 # --- thumbnails ------------------------------------------------------------------------------
@@ -347,8 +259,57 @@ def _environment():
 
 def thumbnail_folder(path: str | os.PathLike) -> str:
     """Where a report's thumbnails go when they are too many to inline: ``report_files``
-    beside ``report.html``."""
-    return os.path.splitext(os.fspath(path))[0] + "_files"
+    beside ``report.html`` (beside the file a symbolic link names, where the page goes)."""
+    return os.path.splitext(os.path.realpath(os.fspath(path)))[0] + "_files"
+
+
+def check_report_path(path: str | os.PathLike, option: str = "--report") -> None:
+    """Raises OutputError (one line naming ``option``) unless a report can be written to
+    ``path``: ``files.check_output_path``'s checks, and, for a regular file, a thumbnail
+    folder name the report may use (see ``owned_thumbnails``). Cheap: call it before any
+    video is decoded. A device or descriptor (``/dev/stdout``) always gets its pictures inline."""
+    check_output_path(path, option)
+    if not is_special(path):
+        owned_thumbnails(thumbnail_folder(path), option)
+
+
+def owned_thumbnails(folder: str, option: str = "--report") -> set[str]:
+    """The names of the files in ``folder`` that earlier reports wrote (listed in its
+    ``FOLDER_MARKER``); empty for a folder that does not exist yet or is empty. Raises
+    OutputError if the report may not use ``folder``: it is not a directory, it holds files
+    but no marker (the user's own folder), or it holds a file with a thumbnail's name that no
+    report wrote, which replacing would destroy."""
+    def refuse(why: str) -> OutputError:
+        return OutputError(f"{option}: cannot put the pictures in {folder}: {why}; move it away or choose another name for the report")
+
+    try:
+        status = os.stat(folder)
+    except FileNotFoundError:
+        return set()
+    except OSError as error:
+        raise refuse(error.strerror or str(error)) from None
+    if not stat.S_ISDIR(status.st_mode):
+        raise refuse("it exists and is not a directory")
+    try:
+        present = set(os.listdir(folder))
+    except OSError as error:
+        raise refuse(error.strerror or str(error)) from None
+    if not present:
+        return set()
+    if FOLDER_MARKER not in present:
+        raise refuse(f"it holds files that a movinet report did not write (it has no {FOLDER_MARKER})")
+    try:
+        listed = json.loads(read_text(os.path.join(folder, FOLDER_MARKER), "report folder marker", MARKER_LIMIT_BYTES))
+    except (ReadError, ValueError, RecursionError):
+        raise refuse(f"its {FOLDER_MARKER} is damaged") from None
+    if not (isinstance(listed, dict) and isinstance(listed.get("files"), list)):
+        raise refuse(f"its {FOLDER_MARKER} is damaged")
+    # Only names a report gives its pictures, so that a marker can never name another file.
+    owned = {name for name in listed["files"] if isinstance(name, str) and _THUMBNAIL_NAME.fullmatch(name)}
+    strangers = sorted(name for name in present - owned if _THUMBNAIL_NAME.fullmatch(name))
+    if strangers:
+        raise refuse(f"{strangers[0]} there is not a report's picture")
+    return owned & present
 
 
 def write_report(
@@ -373,7 +334,7 @@ def write_report(
     """
     began = time.perf_counter()
     path = os.fspath(path)
-    check_output_path(path, "report")
+    check_report_path(path)
     images: list[list[bytes | None]] = []
     for done, record in enumerate(records, 1):
         wanted = _thumbnail_requests(record)
@@ -383,7 +344,7 @@ def write_report(
         if progress:
             progress(done, len(records))
     total = sum(len(data) for per_video in images for data in per_video if data)
-    folder = thumbnail_folder(path) if total > inline_limit_bytes else None
+    folder = thumbnail_folder(path) if total > inline_limit_bytes and not is_special(path) else None
     sources = _image_sources(images, folder)
     report_dir = os.path.dirname(os.path.abspath(path))
     colours = label_colours(records)
@@ -472,16 +433,42 @@ def _image_sources(images: list[list[bytes | None]], folder: str | None) -> list
 
 
 def _write_thumbnail_folder(folder: str, images: list[list[bytes | None]]) -> None:
-    """Writes the thumbnails and removes those a previous, larger report left there."""
-    os.makedirs(folder, exist_ok=True)
-    names = set()
-    for video, per_video in enumerate(images):
-        for number, data in enumerate(per_video):
-            if data is not None:
-                name = _thumbnail_name(video, number)
-                names.add(name)
-                with open(os.path.join(folder, name), "wb") as handle:
-                    handle.write(data)
-    for name in os.listdir(folder):
-        if name.endswith(".jpg") and name.startswith("v") and name not in names:
-            os.unlink(os.path.join(folder, name))
+    """Writes the thumbnails into ``folder`` and removes the ones an earlier report wrote
+    there that this one does not use; every other file in it is left alone. The marker
+    lists every picture of ours before any is written, so that a crash leaves none unowned."""
+    owned = owned_thumbnails(folder)  # checked again: the folder may have changed since
+    pictures = {
+        _thumbnail_name(video, number): data
+        for video, per_video in enumerate(images)
+        for number, data in enumerate(per_video)
+        if data is not None
+    }
+    try:
+        os.makedirs(folder, exist_ok=True)
+        _replace_file(folder, FOLDER_MARKER, _marker(owned | set(pictures)))
+        for name, data in pictures.items():
+            _replace_file(folder, name, data)
+        for name in owned - set(pictures):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(folder, name))
+        _replace_file(folder, FOLDER_MARKER, _marker(set(pictures)))
+    except OSError as error:
+        raise OutputError(f"cannot write the report's pictures in {folder}: {error.strerror or error}") from None
+
+
+def _marker(names: set[str]) -> bytes:
+    return json.dumps({"written_by": "movinet report", "files": sorted(names)}, indent=0).encode("utf-8")
+
+
+def _replace_file(folder: str, name: str, data: bytes) -> None:
+    """Writes ``folder/name`` through a temporary file renamed over it: a link of that name
+    is replaced, never followed."""
+    descriptor, temporary = tempfile.mkstemp(prefix=".partial-", dir=folder)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+        os.chmod(temporary, 0o666 & ~umask())
+        os.replace(temporary, os.path.join(folder, name))
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)

@@ -406,6 +406,14 @@ class ReportSink(Sink):
 
     option = "--report"
 
+    def check(self) -> None:
+        from .report import check_report_path
+
+        try:
+            check_report_path(self.path, self.option)
+        except OutputError as error:
+            raise UsageError(str(error)) from None
+
     def __init__(self, path: str, write: Callable[[str, list], None] | None = None):
         self.path: str = path
         self.records: list = []

@@ -160,8 +160,10 @@ def fit_frame(frame: np.ndarray, size: int, resize: str = ReadOptions.resize, cr
     if resize == "crop":
         scale = round(size * crop_scale) / min(height, width)
         new_w, new_h = max(size, round(width * scale)), max(size, round(height * scale))
-        resized = frame if (new_w, new_h) == (width, height) else cv2.resize(frame, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
         top, left = (new_h - size) // 2, (new_w - size) // 2
+        if new_w * new_h > CROP_RESIZE_LIMIT * size * size:
+            return _crop_resized(frame, size, new_w, new_h, top, left)
+        resized = frame if (new_w, new_h) == (width, height) else cv2.resize(frame, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
         return resized[top : top + size, left : left + size]
     if resize == "pad":
         scale = size / max(height, width)
@@ -171,6 +173,26 @@ def fit_frame(frame: np.ndarray, size: int, resize: str = ReadOptions.resize, cr
         canvas[top : top + new_h, left : left + new_w] = _resize(frame, new_w, new_h)
         return canvas
     raise ValueError(f"resize must be one of {RESIZE_MODES}, got {resize!r}")
+
+
+# A crop resizes the whole frame, then keeps the central square, while the resized frame is at
+# most this many output squares (an aspect ratio up to 4:1 after the variant's crop scale);
+# beyond it (a 4000x2 frame would become 344000x172 pixels, 177 MB, for a 172x172 crop) only
+# the square is computed from the source (``_crop_resized``).
+CROP_RESIZE_LIMIT = 4
+
+
+def _crop_resized(frame: np.ndarray, size: int, new_w: int, new_h: int, top: int, left: int) -> np.ndarray:
+    """The [size, size] square at (top, left) of ``frame`` resized bilinearly to (new_w,
+    new_h), computed without the resized frame: each output pixel is sampled where
+    ``cv2.resize`` (INTER_LINEAR) samples it, edges replicated as it does. Memory and time
+    are those of the output; values agree with resizing then cropping to within 1 level
+    (OpenCV's warp interpolates at 1/32 pixel, its resize at finer steps)."""
+    height, width = frame.shape[:2]
+    step_x, step_y = width / new_w, height / new_h  # source pixels per resized pixel
+    # Output pixel x samples the source at (x + left + 0.5) * step_x - 0.5 (pixel centres aligned).
+    inverse = np.array([[step_x, 0, (left + 0.5) * step_x - 0.5], [0, step_y, (top + 0.5) * step_y - 0.5]])
+    return cv2.warpAffine(frame, inverse, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
 
 
 def _resize(frame: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -436,22 +458,28 @@ class Capture:
     close: Callable[[], None]
 
 
+MAX_CAMERA_INDEX = 2**31 - 1  # OpenCV's camera index is a C int
+
+
 def open_capture(source: str) -> Capture:
     """Opens a camera index ("0"), a stream URL or a video file, every frame as decoded;
     raises MovinetError (VideoError for a file) with the reason and what to try instead."""
-    if not source.isdigit() and "://" not in source:
+    camera = source.isascii() and source.isdigit()  # not "²", which isdigit() too
+    if not camera and "://" not in source:
         reader = VideoReader(source)
         return Capture(reader.path, True, reader.info.nominal_fps, reader.raw_frames(), reader.close)
-    capture = cv2.VideoCapture(int(source) if source.isdigit() else source)
+    if camera and int(source) > MAX_CAMERA_INDEX:  # OpenCV takes a C int: it would overflow
+        raise MovinetError(f"no camera {source}: cameras are numbered 0, 1, 2, ... (give 'movinet live 0'), or give a video file or a stream URL")
+    capture = cv2.VideoCapture(int(source) if camera else source)
     if not capture.isOpened():
-        if source.isdigit():
+        if camera:
             raise MovinetError(
                 f"cannot open camera {source} (none there, or in use): choose another with "
                 "'movinet live 1' (2, ...), or give a video file or a stream URL (rtsp://..., http://...)"
             )
         raise MovinetError(f"cannot open stream {source}: check the URL and that the stream is live")
     fps = capture.get(cv2.CAP_PROP_FPS)
-    name = f"camera {source}" if source.isdigit() else source
+    name = f"camera {source}" if camera else source
     return Capture(name, False, fps if 0 < fps < 1000 else 0.0, _wall_clock_frames(capture), capture.release)
 
 

@@ -3,10 +3,12 @@ import io
 import json
 import os
 import re
+import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
-from conftest import expected_label
+from conftest import ROOT, expected_label
 from make_sample_videos import write_colour_video
 from media import truncate, write_audio_only
 
@@ -459,3 +461,26 @@ def test_classify_and_batch_write_one_row_shape_for_ok_and_failed_videos(tiny_mo
             theirs = json.loads(classified.stdout)["results"]
         assert {row["status"] for row in ours} == {"ok", "error"}
         assert without_timing(theirs) == without_timing(ours)
+
+
+def _batch_process(tiny_models, video_dir, output, **options):
+    command = [sys.executable, "-m", "movinet_cli", "batch", str(video_dir), "-o", output, "-m", tiny_models.base, "-q", "--size", "16", "--workers", "2"]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, **options)
+
+
+def test_a_reader_of_stdout_that_goes_away_leaves_one_line_and_no_traceback(tiny_models, video_dir):
+    process = _batch_process(tiny_models, video_dir, "-")
+    process.stdout.readline()  # the header, then as `head -1` does
+    process.stdout.close()
+    stderr = process.communicate(timeout=300)[1].decode()
+    assert process.returncode == 1 and stderr.count("\n") <= 1 and "Traceback" not in stderr, stderr
+
+
+def test_a_fifo_whose_reader_stops_leaves_one_line_and_no_traceback(tiny_models, video_dir, tmp_path):
+    fifo = tmp_path / "rows"
+    os.mkfifo(fifo)
+    process = _batch_process(tiny_models, video_dir, str(fifo))
+    with open(fifo, "rb") as reader:  # waits for the batch to open it
+        reader.read(300)  # the header and a row or so, then the reader goes away
+    stderr = process.communicate(timeout=300)[1].decode()
+    assert process.returncode == 1 and stderr.count("\n") == 1 and "Broken pipe" in stderr, stderr

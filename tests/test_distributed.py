@@ -182,6 +182,18 @@ def test_a_node_that_cannot_load_the_model_stops_the_run_with_one_line(local_ray
 
 
 @needs_ray
+def test_an_actor_that_no_node_can_hold_is_refused_naming_the_clusters_cpus(local_ray):
+    from movinet_cli.distributed import RayResourcesError, check_resources
+
+    with pytest.raises(RayResourcesError, match=r"an actor of 3 CPUs cannot start: the Ray cluster has 2 CPUs in 1 node"):
+        check_resources(None, 3)
+    with pytest.raises(RayResourcesError, match=r"3 actors of 1 CPUs cannot all start: the Ray cluster has 2 CPUs"):
+        check_resources(3, 1)
+    check_resources(2, 1)
+    check_resources(None, 2)
+
+
+@needs_ray
 @pytest.mark.parametrize("kind", ["base", "stream"])
 def test_an_actor_compiles_its_videos_shape_before_the_first_and_loads_once(local_ray, tiny_models, colour_video, kind, monkeypatch):
     """The constructor loads the model once and compiles the shape that a video's steps
@@ -257,3 +269,39 @@ def test_a_two_node_cluster_gives_the_rows_of_the_local_batch(two_nodes, tiny_mo
     assert distributed.exit_code == 1 and "6 ok, 2 failed" in distributed.stderr
     assert_same_rows(read_rows(tmp_path / "local.csv"), read_rows(tmp_path / "ray.csv"))
     assert not ray.is_initialized()  # the CLI disconnected
+
+
+@pytest.mark.parametrize(
+    "address, message",
+    [
+        ("127.0.0.1:1", "cannot reach a Ray cluster at 127.0.0.1:1: Connection refused"),
+        ("ray://127.0.0.1:1", "cannot reach a Ray cluster at ray://127.0.0.1:1: Connection refused"),
+        ("nonexistent-host.invalid:6379", "cannot find the Ray cluster's host nonexistent-host.invalid"),
+        ("garbage%%", "Ray address 'garbage%%' is not host:port"),
+        ("127.0.0.1:99999", "Ray address '127.0.0.1:99999' is not host:port"),
+    ],
+)
+def test_an_address_with_no_cluster_is_one_line_without_waiting(address, message):
+    from movinet_cli.distributed import RayConnectionError, reach
+
+    with pytest.raises(RayConnectionError, match="^" + message.replace("(", r"\(")) as raised:
+        reach(address, timeout_s=5)
+    assert "\n" not in str(raised.value)
+
+
+@needs_ray
+@pytest.mark.parametrize("how", ["option", "environment"])
+def test_batch_with_an_address_that_does_not_answer_fails_in_one_line(tiny_models, videos, tmp_path, how):
+    import subprocess
+
+    from conftest import ROOT
+
+    command = [sys.executable, "-m", "movinet_cli", "batch", str(videos), "-o", str(tmp_path / "r.csv"), "-m", tiny_models.base, "-q"]
+    environment = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if how == "option":
+        command.append("--ray=127.0.0.1:1")
+    else:
+        command.append("--ray")
+        environment["RAY_ADDRESS"] = "127.0.0.1:1"
+    done = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=120)
+    assert done.returncode == 1 and done.stderr == "Error: cannot reach a Ray cluster at 127.0.0.1:1: Connection refused\n", done.stderr

@@ -428,3 +428,36 @@ def test_a_model_whose_output_is_nan_fails_with_one_line_and_shows_no_nan(palett
                 updates.append(session.updates.get(timeout=0.1))
     assert all(np.isfinite(p.probability) for update in updates for p in update.predictions)  # before the fault, if any
     assert session.failure.startswith("the model failed: the model's output is not finite (NaN in 8 of 8 logits)")
+
+
+@pytest.mark.parametrize("display", [None, ":98765"])
+def test_a_window_that_cannot_open_falls_back_to_the_terminal_in_one_line(palette_stream, colour_video, display):
+    """Qt aborts the process when it finds no X server: the window is not tried at all."""
+    from conftest import ROOT
+
+    video = colour_video("red.mp4", [(RED, 1.0)], fps=12)
+    environment = {key: value for key, value in os.environ.items() if key not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    environment.update({"PYTHONPATH": str(ROOT)}, **({"DISPLAY": display} if display else {}))
+    command = [sys.executable, "-m", "movinet_cli", "live", video, *palette_stream, "--window", "--as-fast-as-possible"]
+    done = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    notes = [line for line in done.stderr.splitlines() if line.startswith("note: no window")]
+    assert len(notes) == 1 and ("DISPLAY is not set" if display is None else "no X server answers at DISPLAY=:98765") in notes[0]
+    assert printed_labels(done.stdout)[0][1] == "red"
+
+
+def test_a_display_is_one_whose_x_server_answers(x_display, monkeypatch):
+    from movinet_cli.live import display_problem
+
+    monkeypatch.setenv("DISPLAY", x_display)
+    assert display_problem() is None
+    monkeypatch.setenv("DISPLAY", ":98765")
+    assert display_problem() == "no X server answers at DISPLAY=:98765"
+
+
+@pytest.mark.parametrize("model", ["a0-base", "base"])
+def test_live_refuses_a_base_model_in_its_own_words(palette_models, colour_video, model):
+    video = colour_video("red.mp4", [(RED, 1.0)], fps=12)
+    chosen = palette_models.base if model == "base" else model
+    result = CliRunner().invoke(cli, ["live", video, "-m", chosen, "--no-window"])
+    assert result.exit_code == 2 and "live needs a stream model" in result.stderr and "--mode" not in result.stderr, result.stderr

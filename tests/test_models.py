@@ -184,3 +184,11 @@ def test_no_network_gives_one_clear_error(tmp_path, monkeypatch):
 def test_model_source_is_remote_only_for_http():
     assert ModelSource("x", "https://example.com/m", None).is_remote
     assert not ModelSource("x", "/models/m", None).is_remote
+
+
+def test_a_base_model_for_live_is_refused_in_lives_words():
+    from movinet_cli.classify import load_classifier
+    from movinet_cli.errors import ModelKindError
+
+    with pytest.raises(ModelKindError, match=r"^live needs a stream model; a0-base is a base model \(use a0-stream\)$"):
+        load_classifier("a0-base", mode="stream", command="live")  # refused by name, before any download

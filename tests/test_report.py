@@ -17,7 +17,8 @@ from make_sample_videos import write_colour_video
 
 from movinet_cli.classify import Prediction
 from movinet_cli.cli import cli
-from movinet_cli.report import VideoRecord, load_results, write_report
+from movinet_cli.errors import OutputError
+from movinet_cli.report import VideoRecord, check_report_path, load_results, write_report
 
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
 SAMPLES = ROOT / "sample_videos"
@@ -326,18 +327,80 @@ def test_pictures_go_to_a_folder_beyond_the_inline_budget(colour_video, tmp_path
         for index in range(3)
     ]
     folder = tmp_path / "report_files"
-    folder.mkdir()
-    (folder / "v7.jpg").write_bytes(b"stale")
-    (folder / "notes.md").write_text("mine")
     summary = write_report(tmp_path / "report.html", records, inline_limit_bytes=0)
     assert summary.folder == str(folder) and summary.thumbnails == 3
-    assert sorted(os.listdir(folder)) == ["notes.md", "v0.jpg", "v1.jpg", "v2.jpg"]
+    assert sorted(os.listdir(folder)) == [".movinet-report", "v0.jpg", "v1.jpg", "v2.jpg"]
     images = parse((tmp_path / "report.html").read_text("utf-8")).all("img")
     # Loaded by the page's script as rows come into view, so a large index stays light.
     assert [img.attrs["data-src"] for img in images] == ["./report_files/v0.jpg", "./report_files/v1.jpg", "./report_files/v2.jpg"]
     assert not [img for img in images if "src" in img.attrs]
     inline = write_report(tmp_path / "inline.html", records)
     assert inline.folder is None and "data:image/jpeg;base64," in (tmp_path / "inline.html").read_text()
+
+
+def test_a_later_report_removes_only_its_own_pictures(colour_video, tmp_path):
+    def records(count):
+        return [VideoRecord(path=f"v{i}.mp4", duration_s=1.0, video_file=colour_video(f"v{i}.mp4", [(RED, 1.0)])) for i in range(count)]
+
+    write_report(tmp_path / "report.html", records(3), inline_limit_bytes=0)
+    folder = tmp_path / "report_files"
+    (folder / "notes.md").write_text("mine")  # the user's, beside the report's own
+    write_report(tmp_path / "report.html", records(1), inline_limit_bytes=0)
+    assert sorted(os.listdir(folder)) == [".movinet-report", "notes.md", "v0.jpg"]
+    assert (folder / "notes.md").read_text() == "mine"
+
+
+def album(tmp_path, names):
+    folder = tmp_path / "album_files"
+    folder.mkdir()
+    for name in names:
+        (folder / name).write_bytes(b"the user's " + name.encode())
+    return folder
+
+
+def test_a_folder_that_is_not_the_reports_is_refused_before_any_decoding_and_left_alone(colour_video, tmp_path):
+    folder = album(tmp_path, ["vacation.jpg", "visit.jpg", "v1.jpg"])
+    video = colour_video("v.mp4", [(RED, 1.0)])
+    with pytest.raises(OutputError, match="album_files.*did not write"):
+        check_report_path(tmp_path / "album.html")
+    with pytest.raises(OutputError):
+        write_report(tmp_path / "album.html", [VideoRecord(path=f"v{i}.mp4", video_file=video) for i in range(3)], inline_limit_bytes=0)
+    assert sorted(os.listdir(folder)) == ["v1.jpg", "vacation.jpg", "visit.jpg"]
+    assert (folder / "v1.jpg").read_bytes() == b"the user's v1.jpg"
+    # A picture's name that no report wrote, in a folder that is the report's, is refused too.
+    (tmp_path / "own.html").write_text("")
+    write_report(tmp_path / "own.html", [VideoRecord(path="v0.mp4", video_file=video)], inline_limit_bytes=0)
+    (tmp_path / "own_files" / "v5-s1.jpg").write_bytes(b"mine")
+    with pytest.raises(OutputError, match="v5-s1.jpg"):
+        check_report_path(tmp_path / "own.html")
+    # A marker that names a file elsewhere is never followed.
+    (tmp_path / "own_files" / ".movinet-report").write_text('{"files": ["../album.html", "v0.jpg", "v5-s1.jpg"]}')
+    (tmp_path / "album.html").write_text("precious")
+    write_report(tmp_path / "own.html", [VideoRecord(path="v0.mp4", video_file=video)], inline_limit_bytes=0)
+    assert (tmp_path / "album.html").read_text() == "precious"
+
+
+def test_the_report_command_refuses_a_folder_name_it_cannot_use_before_decoding(palette_models, batch_dir, tmp_path):
+    results = tmp_path / "results.csv"
+    assert run("batch", batch_dir, "-o", results, "-m", palette_models.base, "--labels", palette_models.labels, "-q").exit_code == 1
+    (tmp_path / "album_files").write_text("a plain file")
+    result = run("report", results, "--videos", batch_dir, "-o", tmp_path / "album.html")
+    assert result.exit_code == 2 and "album_files" in result.stderr and "unexpected" not in result.stderr
+    assert not (tmp_path / "album.html").exists() and (tmp_path / "album_files").read_text() == "a plain file"
+
+
+def test_a_report_to_a_descriptor_has_its_pictures_inline(colour_video, tmp_path):
+    records = [VideoRecord(path="v.mp4", duration_s=1.0, video_file=colour_video("v.mp4", [(RED, 1.0)]))]
+    read, write = os.pipe()
+    try:
+        with open(tmp_path / "out.html", "wb") as sink:
+            os.dup2(sink.fileno(), write)
+            summary = write_report(f"/proc/self/fd/{write}", records, inline_limit_bytes=0)
+    finally:
+        os.close(read)
+        os.close(write)
+    assert summary.folder is None and summary.thumbnails == 1
+    assert "data:image/jpeg;base64," in (tmp_path / "out.html").read_text()
 
 
 def test_help_does_not_import_jinja2():
@@ -403,6 +466,14 @@ def test_the_report_renders_in_a_browser_as_a_person_sees_it(sample_report, host
 
 
 @pytest.mark.slow
+@pytest.mark.browser
+@pytest.mark.parametrize("fragment", ["#%", "#%E0%A4%A", "#v9-s9", "#"])
+def test_any_fragment_leaves_the_script_running(sample_report, tmp_path, fragment):
+    loaded = chromium(tmp_path, "--enable-logging=stderr", "--v=0", "--dump-dom", sample_report[0].as_uri() + fragment)
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    assert parse(loaded.stdout).one("html").attrs.get("data-ready") == "true", loaded.stderr[-2000:]
+
+
 @pytest.mark.browser
 def test_pictures_in_a_folder_load_in_a_browser(tmp_path):
     records = [

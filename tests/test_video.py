@@ -1,3 +1,4 @@
+import cv2
 import numpy as np
 import pytest
 from media import set_rotation, truncate, write_audio_only, write_still_image, write_vfr_video
@@ -263,3 +264,31 @@ def test_a_truncated_variable_rate_or_offset_file_is_still_warned(tmp_path, name
     assert reader.stats.duration_s < 4
     (warning,) = reader.stats.warnings
     assert "s of the 6.0 s the file claims" in warning and "may be truncated" in warning
+
+
+@pytest.mark.parametrize("source", ["99999999999999999999", "2147483648"])
+def test_a_camera_index_beyond_a_c_int_is_one_line(source):
+    from movinet_cli.errors import MovinetError
+    from movinet_cli.video import open_capture
+
+    with pytest.raises(MovinetError, match=f"^no camera {source}: cameras are numbered 0, 1, 2"):
+        open_capture(source)
+
+
+@pytest.mark.parametrize("shape", [(2, 1000), (1000, 2), (1, 9), (30, 200)])
+def test_a_crop_of_an_extreme_aspect_ratio_costs_the_output_not_the_input(shape, monkeypatch):
+    """The central square of a resized 4000x2 frame, without the 344000x172 resized frame:
+    within one level of resizing then cropping, and no array larger than the output made."""
+    rng = np.random.default_rng(3)
+    frame = rng.integers(0, 256, (*shape, 3), np.uint8)
+    height, width = shape
+    scale = 172 / min(height, width)
+    new_w, new_h = max(172, round(width * scale)), max(172, round(height * scale))
+    top, left = (new_h - 172) // 2, (new_w - 172) // 2
+    reference = cv2.resize(frame, (new_w, new_h), interpolation=cv2.INTER_LINEAR)[top : top + 172, left : left + 172].astype(int)
+    sizes = []
+    resize = cv2.resize
+    monkeypatch.setattr(cv2, "resize", lambda image, dsize, *args, **kwargs: sizes.append(dsize) or resize(image, dsize, *args, **kwargs))
+    ours = fit_frame(frame, 172, "crop")
+    assert ours.shape == (172, 172, 3) and np.abs(ours.astype(int) - reference).max() <= 1
+    assert all(w * h <= 4 * 172 * 172 for w, h in sizes), sizes

@@ -10,7 +10,7 @@ import time
 import click
 
 from ..errors import UsageError
-from ..options import BATCH_FORMATS, DEFAULT_WORKERS, VIDEO_EXTENSIONS
+from ..options import BATCH_FORMATS, DEFAULT_WORKERS, RAY_TIMEOUT_S, VIDEO_EXTENSIONS
 
 TIMELINE_CHOICES = ("csv", "json", "jsonl", "srt", "vtt")  # timeline.TIMELINE_FORMATS, without importing NumPy for --help
 from ..output import printable
@@ -60,6 +60,10 @@ class Interrupted(KeyboardInterrupt):
 @click.option(
     "--ray-cpus-per-actor", type=FiniteFloat(min=0, min_open=True), default=1.0, show_default=True, help="With --ray: CPUs per actor (and its inference threads)."
 )
+@click.option(
+    "--ray-timeout", type=FiniteFloat(min=0, min_open=True), default=RAY_TIMEOUT_S, show_default=True,
+    help="With --ray: seconds to reach the cluster's address before giving up.",
+)
 @model_options
 @input_options
 @top_k_option
@@ -79,7 +83,7 @@ class Interrupted(KeyboardInterrupt):
 @quiet_option
 @verbose_option
 def batch(
-    directory, output, output_format, recursive, ext, resume, overwrite, workers, ray_address, ray_actors, ray_cpus_per_actor,
+    directory, output, output_format, recursive, ext, resume, overwrite, workers, ray_address, ray_actors, ray_cpus_per_actor, ray_timeout,
     load, read, run, timelines_dir, timeline_format, report_path, quiet, verbose
 ):
     """Classify every video in DIRECTORY into one CSV (or JSON-lines) row each.
@@ -100,14 +104,15 @@ def batch(
     from tqdm import tqdm
 
     from ..batch import ResultsFile, ResultsFileError, check_results_path, find_videos, max_workers, results_format, run_batch
+    from ..report import check_report_path
     from ..sinks import OutputPath, TimelinesSink, check_outputs
 
     began = time.perf_counter()
     directory, ray_address = _directory(directory, ray_address)
     if resume and overwrite:
         raise click.UsageError("--resume and --overwrite exclude each other")
-    if ray_address is None and (ray_actors or ray_cpus_per_actor != 1.0):
-        raise click.UsageError("--ray-actors and --ray-cpus-per-actor apply with --ray only")
+    if ray_address is None and (ray_actors or ray_cpus_per_actor != 1.0 or ray_timeout != RAY_TIMEOUT_S):
+        raise click.UsageError("--ray-actors, --ray-cpus-per-actor and --ray-timeout apply with --ray only")
     if ray_address is not None and timelines_dir:
         raise click.UsageError("--timelines is not written with --ray yet: the actors return rows, not timelines")
     if ray_address is not None:
@@ -118,7 +123,7 @@ def batch(
     if report_path and output == "-":
         raise click.UsageError("--report is written from the rows of a results file, not stdout (-o -)")
     sinks = [OutputPath("--output", output, reads_back=bool(report_path), check=lambda: check_results_path(output, output_format, resume, overwrite))]
-    sinks += [OutputPath("--report", report_path)] if report_path else []
+    sinks += [OutputPath("--report", report_path, check=lambda: check_report_path(report_path, "--report"))] if report_path else []
     extensions = [e.strip() for e in ext.split(",") if e.strip()]
     paths = find_videos(directory, extensions, recursive)
     timelines = [TimelinesSink(timelines_dir, timeline_format, paths)] if timelines_dir else []
@@ -162,7 +167,7 @@ def batch(
             if not quiet:
                 where = f"the cluster at {ray_address}" if ray_address else "$RAY_ADDRESS, this machine's cluster or a new local one"
                 bar.write(printable(f"ray: connecting to {where} and starting actors (seconds)..."), file=sys.stderr)
-            with connected(ray_address or None):
+            with connected(ray_address or None, timeout_s=ray_timeout):
                 summary = run_batch_on_ray(
                     classifier, directory, results, paths, read, run, load=load, actors=ray_actors, cpus_per_actor=ray_cpus_per_actor,
                     on_video=lambda row: (bar.set_postfix_str(printable(row["path"]), refresh=False), done(row)),

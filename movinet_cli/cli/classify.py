@@ -82,10 +82,11 @@ def classify(videos, load, read, run, output_format, timeline, timeline_step, ou
     run = dataclasses.replace(run, top_k=min(run.top_k, len(classifier.labels)))
     context = RunContext.of(classifier, run, bin_seconds(classifier.mode, timeline_step))
     bars = VideoBars(quiet)
+    outcomes = classify_many(classifier, videos, read, run, on_start=bars.start, progress=bars.update)
     try:
-        outcomes = classify_many(classifier, videos, read, run, on_start=bars.start, progress=bars.update)
         tally = drain(_after(outcomes, bars.close), sinks, context)
     finally:
+        outcomes.close()  # its decoders ahead stop now, whatever stopped the loop
         bars.close()
     if tally.failed:
         raise click.exceptions.Exit(1)

@@ -59,7 +59,7 @@ def live(source, model, engine, precision, labels, window, output_format, top_k,
       movinet live rtsp://camera.local/stream --no-window --format jsonl
       movinet live match.mp4 --record annotated.mp4
     """
-    from ..live import LiveSession, has_display
+    from ..live import LiveSession, display_problem
     from ..sinks import OutputPath, check_outputs
     from ..encoding import check_video_output
     from ..files import check_output_path
@@ -70,7 +70,10 @@ def live(source, model, engine, precision, labels, window, output_format, top_k,
         outputs = [OutputPath("--record", record, check=lambda: (check_output_path(record, "--record"), check_video_output(record)))]
         outputs += [OutputPath(f"the {output_format} output", "-")] if window is False else []
         check_outputs(outputs, inputs=[path for path in (source, labels) if path and os.path.exists(path)])
-    window = has_display() if window is None else window
+    problem = display_problem()
+    if window and problem and not quiet:
+        click.echo(f"note: no window ({problem}): printing to the terminal instead", err=True)
+    window = (window is not False) and problem is None
     opened = open_capture(source)
     try:
         load = ModelOptions(model=model, mode="stream", engine=engine, precision=precision, labels=labels)
@@ -113,7 +116,7 @@ def _live_model(load: ModelOptions, read: ReadOptions, quiet: bool, verbose: boo
 
     def load_named(name: str):
         loaded.clear()  # one model in memory at a time
-        loaded[name] = load_model(dataclasses.replace(load, model=name), quiet, verbose)
+        loaded[name] = load_model(dataclasses.replace(load, model=name), quiet, verbose, command="live")
         return loaded[name]
 
     def timing(variant, classifier=None) -> tuple[float, float]:
@@ -141,7 +144,7 @@ def _live_model(load: ModelOptions, read: ReadOptions, quiet: bool, verbose: boo
             "(`movinet models --prepare a3-stream a0-stream` gives live smaller ones)"
         ))
         load = dataclasses.replace(load, model=pace.LIVE_DEFAULT)
-    classifier = load_model(load, quiet, verbose)
+    classifier = load_model(load, quiet, verbose, command="live")
     reading, variant = classifier.reading(read), classifier.source.variant
     if variant is not None and classifier.source.handle == variant.url:  # a registry model: remembered
         seconds, fps = timing(variant, classifier)

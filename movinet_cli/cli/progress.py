@@ -26,13 +26,13 @@ def notices(quiet: bool):
     return None if quiet else notice
 
 
-def load_model(load: ModelOptions, quiet: bool, verbose: bool):
+def load_model(load: ModelOptions, quiet: bool, verbose: bool, command: str | None = None):
     """Loads the model (``classify.load_classifier``) saying what it does, and with
     ``verbose`` which model, engine and precision run and why, and how long loading took."""
     from ..classify import load_classifier
 
     began = time.perf_counter()
-    classifier = load_classifier(**dataclasses.asdict(load), log=notices(quiet))
+    classifier = load_classifier(**dataclasses.asdict(load), log=notices(quiet), command=command)
     if verbose:
         click.echo(f"model: {classifier.source.name} ({classifier.source.handle}), loaded in {time.perf_counter() - began:.1f} s", err=True)
         click.echo(f"engine: {classifier.model.engine} ({classifier.engine_reason})", err=True)

@@ -26,8 +26,8 @@ def report(results, videos, report_path, quiet):
       movinet report results.csv --videos videos/ -o report.html
       movinet report results.jsonl -o report.html
     """
-    from ..report import load_results
+    from ..report import check_report_path, load_results
     from ..sinks import OutputPath, check_outputs
 
-    check_outputs([OutputPath("--output", report_path)], inputs=[results])
+    check_outputs([OutputPath("--output", report_path, check=lambda: check_report_path(report_path, "--output"))], inputs=[results])
     report_writer(quiet, source=results)(report_path, load_results(results, videos=videos))

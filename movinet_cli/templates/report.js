@@ -27,7 +27,10 @@
   });
   // An address ending in a segment's id (report.html#v0-s1) opens with it shown, its whole
   // video in view rather than the details alone.
-  var linked = location.hash && document.getElementById(decodeURIComponent(location.hash.slice(1)));
+  // Any other fragment (report.html#%, not valid percent-encoding) is ignored, never fatal.
+  var fragment = location.hash.slice(1), linked = null;
+  try { fragment = decodeURIComponent(fragment); } catch (error) { fragment = ""; }
+  if (fragment) linked = document.getElementById(fragment);
   if (linked && showSegment(linked.id)) linked.closest("section.video").scrollIntoView();
 
   // Pictures in a folder load as their rows come near the screen. Browsers' own
