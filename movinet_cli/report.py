@@ -46,6 +46,11 @@ INLINE_LIMIT_BYTES = 3_000_000  # thumbnails inlined up to this total (a 4 MB pa
 CHART_LABELS = 5  # labels drawn in a stream-mode chart
 SUMMARY_LABELS = 10  # most frequent top labels in a batch summary
 CHART_WIDTH, CHART_HEIGHT = 720, 160  # SVG user units of a chart's plot area
+# A video of these extensions gets a player that a click on a segment seeks (browsers play
+# H.264/AV1 in MP4 and QuickTime, VP9 in WebM: what ``encoding`` writes; a source of another
+# codec in such a file shows a note instead, once the browser has refused it).
+PLAYABLE_EXTENSIONS = (".mp4", ".m4v", ".mov", ".webm")
+PRELOADED_PLAYERS = 20  # up to this many players load their first frame with the page; beyond, on a click
 FOLDER_MARKER = ".movinet-report"  # in a thumbnail folder: the pictures that reports wrote there
 MARKER_LIMIT_BYTES = 10_000_000  # a marker of 100,000 videos' pictures is about 2 MB
 _THUMBNAIL_NAME = re.compile(r"v\d+(-s\d+)?\.jpg")  # the only names a report gives its pictures
@@ -221,6 +226,12 @@ def _chart(record: VideoRecord, colours: dict[str, str]) -> dict | None:
     return {"width": CHART_WIDTH, "height": CHART_HEIGHT, "start_s": start_s, "end_s": end_s, "lines": lines, "ticks": ticks}
 
 
+def _playable(record: VideoRecord) -> bool:
+    """Whether the record's section gets a player: a video with a timeline, in a file that
+    browsers may play."""
+    return bool(record.video_file and record.segments and os.path.splitext(record.video_file)[1].lower() in PLAYABLE_EXTENSIONS)
+
+
 def _href(target: str, report_dir: str) -> str:
     """A relative URL from the report's folder to a file. Every character but ``/`` is
     percent-encoded, so a name such as ``javascript:x.mp4`` stays a relative path."""
@@ -348,6 +359,7 @@ def write_report(
     sources = _image_sources(images, folder)
     report_dir = os.path.dirname(os.path.abspath(path))
     colours = label_colours(records)
+    players = sum(_playable(record) for record in records)
     videos = []
     for index, (record, (thumbnail, *segment_thumbnails)) in enumerate(zip(records, sources)):
         strip = []
@@ -369,6 +381,7 @@ def write_report(
                 "record": record,
                 "thumbnail": thumbnail,
                 "href": _href(record.video_file, report_dir) if record.video_file else None,
+                "player": _playable(record),
                 "segments": strip,
                 "chart": _chart(record, colours),
                 "detail": record.segments is not None,
@@ -384,6 +397,7 @@ def write_report(
         # The index lists the videos; one video with its timeline needs none.
         show_index=len(videos) != 1 or not videos[0]["detail"],
         pictures_in_folder=folder is not None,
+        preload="metadata" if players <= PRELOADED_PLAYERS else "none",
         # Without pictures (no --videos, say) the index says how to get them instead of empty boxes.
         any_pictures=any(video["thumbnail"] for video in videos),
         ok=len(ok),

@@ -2,6 +2,7 @@
 a person sees it in a real headless browser."""
 
 import base64
+import json
 import os
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ from movinet_cli.classify import Prediction
 from movinet_cli.cli import cli
 from movinet_cli.errors import OutputError
 from movinet_cli.report import VideoRecord, check_report_path, load_results, write_report
+from movinet_cli.timeline import Segment
 
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
 SAMPLES = ROOT / "sample_videos"
@@ -498,3 +500,80 @@ def test_a_name_that_is_not_utf8_shows_with_a_replacement_and_links_to_its_bytes
     rows = parse(report.read_bytes().decode("utf-8")).one("tbody").all("tr")  # valid UTF-8
     assert rows[0].all("td")[1].text == "a \ufffdred.mp4"
     assert rows[0].one("a").attrs["href"] == "./videos/a%20%FFred.mp4"
+
+
+def in_browser(tmp_path, page, script, width=1280, budget_ms=5000) -> dict:
+    """What ``script`` finds in ``page`` as headless Chromium lays it out in a window ``width``
+    pixels wide: the script runs after the report's own, and calls ``done(value)``; its value
+    comes back as JSON. The page is copied beside itself, so its relative links still work."""
+    measured = page.with_name("measured-" + page.name)
+    harness = "<script>function done(value) { document.documentElement.dataset.measured = JSON.stringify(value); }\n" + script + "</script>"
+    measured.write_text(page.read_text("utf-8").replace("</body>", harness + "</body>"), "utf-8")
+    loaded = chromium(tmp_path, f"--window-size={width},900", f"--virtual-time-budget={budget_ms}", "--dump-dom", measured.as_uri())
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    value = parse(loaded.stdout).one("html").attrs.get("data-measured")
+    assert value is not None, loaded.stderr[-2000:]
+    return json.loads(value)
+
+
+LONG_LABEL = "passing American football (not in game)"
+
+
+@pytest.mark.browser
+def test_every_segment_label_is_whole_or_ends_in_an_ellipsis_with_a_title(tmp_path):
+    timeline = [Segment(0.0, 9.6, "playing bagpipes", 0.9, [Prediction("playing bagpipes", 0.9)]), Segment(9.6, 10.0, LONG_LABEL, 0.6, [Prediction(LONG_LABEL, 0.6)])]
+    page = tmp_path / "labels.html"
+    write_report(page, [VideoRecord(path="v.mp4", predictions=[Prediction("playing bagpipes", 0.9)], duration_s=10.0, segments=timeline)])
+    found = in_browser(tmp_path, page, """
+        done(Array.from(document.querySelectorAll(".seg")).map(function (seg) {
+          var holder = seg.querySelector(".seg-label") || seg, text = document.createRange();
+          text.selectNodeContents(holder);
+          var box = seg.getBoundingClientRect(), words = text.getBoundingClientRect(), shown = holder.getBoundingClientRect();
+          return {label: holder.textContent, title: seg.title, fits: words.left >= box.left - 0.5 && words.right <= box.right + 0.5,
+                  shownInside: shown.left >= box.left - 0.5 && shown.right <= box.right + 0.5, overflow: getComputedStyle(holder).textOverflow};
+        }));""")
+    assert [segment["label"] for segment in found] == ["playing bagpipes", LONG_LABEL]
+    assert found[0]["fits"]
+    assert not found[1]["fits"]  # 4% of 1200 px: too narrow for the words, so...
+    assert found[1]["overflow"] == "ellipsis" and found[1]["shownInside"]  # ...they end in "…" inside the segment
+    assert LONG_LABEL in found[1]["title"]  # and the tooltip has them whole
+
+
+@pytest.mark.browser
+def test_a_click_on_a_segment_seeks_the_video_to_its_start(palette_models, colour_video, tmp_path):
+    playable = colour_video("red-green.mp4", [(RED, 2.0), (GREEN, 2.0)])  # H.264: browsers play it
+    unplayable = str(SAMPLES / "red.mp4")  # MPEG-4 part 2: Chromium refuses it
+    page = tmp_path / "report.html"
+    model = ["-m", palette_models.base, "--labels", palette_models.labels, "--timeline-step", 1, "-q"]
+    assert run("classify", playable, unplayable, *model, "--report", page).exit_code == 0
+    dom = parse(page.read_text("utf-8"))
+    players = [section.one("video") for section in dom.all("section", "video")]
+    assert [player.attrs["src"] for player in players] == ["./red-green.mp4", "./" + os.path.relpath(unplayable, tmp_path)]
+    found = in_browser(tmp_path, page, """
+        var player = document.querySelector("#v0 video"), seen = [];
+        var click = function (selector, then) {
+          player.addEventListener("seeked", function () { seen.push(player.currentTime); then(); }, {once: true});
+          document.querySelector(selector).click();
+        };
+        click("#v0 .seg[data-seg='v0-s1']", function () {
+          click("#v0 .thumb-card[data-seg='v0-s0']", function () {
+            var refused = document.querySelector("#v1 video");
+            done({seen: seen, hash: location.hash, shown: document.querySelector(".seg-detail.shown").id,
+                  refused: refused.hidden, error: refused.error && refused.error.code,
+                  note: !document.querySelector("#v1 .unplayable").hidden, playable: !player.hidden && !player.error});
+          });
+        });""", budget_ms=10000)
+    assert found["seen"] == [2.0, 0.0]  # the green segment's start, then the red one's
+    assert found["hash"] == "#v0-s0" and found["shown"] == "v0-s0"
+    assert found["playable"]
+    assert found["refused"] and found["note"] and found["error"] == 4  # MEDIA_ERR_SRC_NOT_SUPPORTED: a note instead
+
+
+def test_only_videos_browsers_may_open_by_their_extension_get_a_player(palette_models, colour_video, tmp_path):
+    page = tmp_path / "avi.html"
+    model = ["-m", palette_models.base, "--labels", palette_models.labels, "-q"]
+    webm = colour_video("blue.webm", [(BLUE, 1.0)])
+    assert run("classify", SAMPLES / "green-portrait.avi", webm, *model, "--report", page).exit_code == 0
+    avi, webm = parse(page.read_text("utf-8")).all("section", "video")
+    assert avi.all(cls="seg") and not avi.all("video")
+    assert webm.one("video").attrs["src"] == "./blue.webm"
