@@ -577,3 +577,39 @@ def test_only_videos_browsers_may_open_by_their_extension_get_a_player(palette_m
     avi, webm = parse(page.read_text("utf-8")).all("section", "video")
     assert avi.all(cls="seg") and not avi.all("video")
     assert webm.one("video").attrs["src"] == "./blue.webm"
+
+
+def test_the_charts_axis_is_fitted_to_its_data(tmp_path):
+    # Probabilities of 0.4-1.5% (an uncertain model): the axis ends at 2%, so the lines use
+    # most of the chart's height rather than lying on zero.
+    times = [0.5 * step for step in range(9)]
+    series = {"red": [(t, 0.004 + 0.011 * t / 4) for t in times], "blue": [(t, 0.01) for t in times]}
+    record = VideoRecord(path="v.mp4", predictions=[Prediction("red", 0.015)], duration_s=4.0, segments=[Segment(0.0, 4.0, "red", 0.01)], series=series)
+    write_report(tmp_path / "chart.html", [record])
+    chart = parse((tmp_path / "chart.html").read_text("utf-8")).one("svg", "chart")
+    assert [tick.text for tick in chart.all("text", "tick")][:3] == ["0%", "1%", "2%"]
+    heights = [float(line.attrs["y1"]) for line in chart.all("line", "grid")]
+    low, high = min(heights), max(heights)
+    red = [float(point.split(",")[1]) for point in chart.all("polyline")[0].attrs["points"].split()]
+    assert (high - max(red)) / (high - low) == pytest.approx(0.2, abs=0.01)  # 0.4% of 2%
+    assert (high - min(red)) / (high - low) == pytest.approx(0.75, abs=0.01)  # 1.5% of 2%
+
+
+def test_a_report_without_pictures_says_how_to_get_them(palette_models, batch_dir, tmp_path):
+    model = ["-m", palette_models.base, "--labels", palette_models.labels, "-q"]
+    run("batch", batch_dir, "-o", tmp_path / "results.csv", *model)
+    run("report", tmp_path / "results.csv", "-o", tmp_path / "bare.html")
+    bare = parse((tmp_path / "bare.html").read_text("utf-8"))
+    assert "--videos DIR" in bare.one(cls="no-pictures").text
+    assert not bare.all(cls="thumb")  # no empty grey boxes
+    run("report", tmp_path / "results.csv", "--videos", batch_dir, "-o", tmp_path / "pictures.html")
+    assert not parse((tmp_path / "pictures.html").read_text("utf-8")).all(cls="no-pictures")
+
+
+@pytest.mark.browser
+def test_the_page_uses_the_windows_width_and_the_chart_lines_up_with_the_strip(sample_report, tmp_path):
+    found = in_browser(tmp_path, sample_report[0], """
+        var box = function (selector) { var r = document.querySelector(selector).getBoundingClientRect(); return [r.left, r.right]; };
+        done({index: box("#index"), strip: box("#v0 .strip"), chart: box("#v0 svg.chart")});""", width=1280)
+    assert found["index"][1] - found["index"][0] > 1100 and found["strip"][1] - found["strip"][0] > 1100
+    assert found["chart"] == pytest.approx(found["strip"], abs=1)
