@@ -31,13 +31,14 @@ import time
 import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .classify import Result
 from .errors import OutputError
 from .files import ReadError, atomic_writer, check_output_path, is_special, read_text, umask
-from .results import ResultRow, read_results
-from .timeline import Segment, last_frame_s, segments
+from .options import NO_CLEAR_ACTION
+from .results import MalformedResultsError, ResultRow, read_results, read_timeline
+from .timeline import TIMELINE_FORMATS, Segment, last_frame_s, segments
 
 THUMBNAIL_WIDTH = 160  # pixels: one per timeline segment
 INDEX_THUMBNAIL_WIDTH = 96  # pixels: one per video in the index, so 10,000 rows stay light
@@ -55,6 +56,7 @@ FOLDER_MARKER = ".movinet-report"  # in a thumbnail folder: the pictures that re
 MARKER_LIMIT_BYTES = 10_000_000  # a marker of 100,000 videos' pictures is about 2 MB
 _THUMBNAIL_NAME = re.compile(r"v\d+(-s\d+)?\.jpg")  # the only names a report gives its pictures
 # Tableau 10: distinct, colour-blind-aware; labels beyond it get golden-angle hues.
+NEUTRAL = "#c4c9d0"  # NO_CLEAR_ACTION's colour: a grey that no label gets
 PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")
 
 
@@ -114,6 +116,7 @@ def record_from_result(
         mode=result.mode,
         seconds=result.seconds,
         warnings=list(result.warnings),
+        action=result.action,
         video_file=path if video_file is None else video_file,
         segments=timeline,
         series=series,
@@ -125,21 +128,96 @@ def error_record(path: str, error: str, *, video_file: str | None = None) -> Vid
     return VideoRecord(path=path, status="error", error=error, video_file=video_file)
 
 
+def answer(record: VideoRecord) -> str:
+    """What the report says the video shows: its row's ``action`` (the top label, or
+    NO_CLEAR_ACTION), else (a file written before actions were) its top label; "" for none."""
+    return record.action or (record.predictions[0].label if record.predictions else "")
+
+
+def decide(records: Iterable[VideoRecord], min_probability: float) -> None:
+    """Re-decides each record's answer from its top probability: NO_CLEAR_ACTION below
+    ``min_probability`` (the probability still shown beside it), else its top label; and
+    names each timeline segment below it NO_CLEAR_ACTION. A segment that was written as
+    NO_CLEAR_ACTION stays so (its steps, which a lower minimum would relabel, are not kept)."""
+    for record in records:
+        if record.predictions:
+            top = record.predictions[0]
+            record.action = top.label if top.probability >= min_probability else NO_CLEAR_ACTION
+        if record.segments:
+            record.segments = [
+                s if s.probability >= min_probability or s.label == NO_CLEAR_ACTION else replace(s, label=NO_CLEAR_ACTION)
+                for s in record.segments
+            ]
+
+
 # --- results files ---------------------------------------------------------------------------
 
 
-def load_results(path: str | os.PathLike, videos: str | os.PathLike | None = None) -> list[VideoRecord]:
+def load_results(
+    path: str | os.PathLike,
+    videos: str | os.PathLike | None = None,
+    *,
+    timelines: str | os.PathLike | None = None,
+    timeline_format: str | None = None,
+    min_probability: float | None = None,
+    notice: Callable[[str], None] | None = None,
+) -> list[VideoRecord]:
     """Records from a results file (``results.read_results``: ``movinet batch`` CSV or JSON
-    lines, or the JSON document of ``movinet classify --format json``). Paths in it are
-    taken relative to the ``videos`` directory for thumbnails; None: no thumbnails.
+    lines, or the JSON document of ``movinet classify --format json``).
+
+    Args:
+        path: the results file.
+        videos: the directory its paths are relative to, for pictures (and players); None:
+            no pictures.
+        timelines: a ``batch --timelines`` directory: each classified video's timeline is read
+            back from it (``read_timelines``) and drawn as a strip with pictures.
+        timeline_format: the format of those files ("csv", "vtt", ...); None: for each
+            video, the first of ``timeline.TIMELINE_FORMATS`` that is there.
+        min_probability: re-decide each row's answer and each segment's label (``decide``);
+            None: the rows' own ``action``.
+        notice: called with one line when timelines are left out (missing or malformed).
 
     Raises ReadError or MalformedResultsError (one line: the file, the row, the column).
     """
     rows, _ = read_results(path)
-    return [
-        VideoRecord(**vars(row), video_file=None if videos is None else os.path.join(videos, row.path))
-        for row in rows
-    ]
+    records = [VideoRecord(**vars(row), video_file=None if videos is None else os.path.join(videos, row.path)) for row in rows]
+    if timelines is not None:
+        missing = read_timelines(records, timelines, timeline_format)
+        if missing and notice:
+            wanted = sum(record.status == "ok" for record in records)
+            notice(f"{len(missing)} of {wanted} videos have no timeline that can be read in {os.fsdecode(timelines)}, left out (first: {missing[0]})")
+    if min_probability is not None:
+        decide(records, min_probability)
+    return records
+
+
+def read_timelines(records: list[VideoRecord], directory: str | os.PathLike, format: str | None = None) -> list[str]:
+    """Gives each classified record its timeline from ``directory``, where ``batch --timelines``
+    wrote it (``sinks.timeline_names``: named after the records' paths), in ``format`` (None:
+    the first of ``TIMELINE_FORMATS`` found). A missing or malformed file leaves its record
+    without; returns why, one ``"video: reason"`` per record left without."""
+    from .sinks import timeline_names
+
+    classified = [record for record in records if record.status == "ok"]
+    paths = [record.path for record in classified]
+    formats = [format] if format else list(dict.fromkeys(TIMELINE_FORMATS.values()))
+    names = {candidate: timeline_names(paths, candidate) for candidate in formats}
+    missing = []
+    for record in classified:
+        if os.path.isabs(record.path) or os.pardir in record.path.split(os.sep):
+            missing.append(f"{record.path}: a path that is not under the directory")  # read nothing outside it
+            continue
+        files = [os.path.join(directory, names[candidate][record.path]) for candidate in formats]
+        found = next((file for file in files if os.path.lexists(file)), None)
+        if found is None:
+            others = "" if len(formats) == 1 else f" (nor .{', .'.join(formats[1:])})"
+            missing.append(f"{record.path}: no {names[formats[0]][record.path]}{others}")
+            continue
+        try:
+            record.segments = read_timeline(found, record.path)
+        except (ReadError, MalformedResultsError) as error:
+            missing.append(f"{record.path}: {error}")
+    return missing
 
 
 # --- thumbnails ------------------------------------------------------------------------------
@@ -169,22 +247,24 @@ def _thumbnail_requests(record: VideoRecord) -> list[tuple[float, int]]:
 
 
 def label_colours(records: Iterable[VideoRecord]) -> dict[str, str]:
-    """A CSS colour per label, the same everywhere in a report: the most frequent top labels
+    """A CSS colour per label, the same everywhere in a report: the most frequent actions
     (of videos and segments) get the palette's colours first, other labels follow in order of
-    appearance with hues spread by the golden angle."""
+    appearance with hues spread by the golden angle; NO_CLEAR_ACTION is NEUTRAL."""
     records = list(records)
     salient: Counter[str] = Counter()
     everything: list[str] = []
     for record in records:
-        tops = [record.predictions[0].label] if record.predictions else []
+        tops = [answer(record)] if record.predictions else []
         tops += [segment.label for segment in record.segments or []]
         salient.update(tops)
         everything += tops + [p.label for p in record.predictions] + list(record.series or {})
         everything += [p.label for segment in record.segments or [] for p in segment.predictions]
     order = [label for label, _ in salient.most_common()] + everything
-    colours: dict[str, str] = {}
+    colours: dict[str, str] = {NO_CLEAR_ACTION: NEUTRAL}
     for label in dict.fromkeys(order):
-        index = len(colours)
+        if label == NO_CLEAR_ACTION:
+            continue
+        index = len(colours) - 1
         if index < len(PALETTE):
             colours[label] = PALETTE[index]
         else:
@@ -379,6 +459,7 @@ def write_report(
             {
                 "id": f"v{index}",
                 "record": record,
+                "answer": answer(record),
                 "thumbnail": thumbnail,
                 "href": _href(record.video_file, report_dir) if record.video_file else None,
                 "player": _playable(record),
@@ -388,7 +469,7 @@ def write_report(
             }
         )
     ok = [record for record in records if record.status == "ok"]
-    top_labels = Counter(record.predictions[0].label for record in ok if record.predictions)
+    answers = Counter(answer(record) for record in ok if record.predictions)
     html = _environment().get_template("report.html.j2").render(
         title=title,
         source=source,
@@ -406,8 +487,9 @@ def write_report(
         models=sorted({record.model for record in records if record.model}),
         engines=sorted({record.engine for record in records if record.engine}),
         modes=sorted({record.mode for record in records if record.mode}),
-        top_labels=top_labels.most_common(),
-        summary_labels=top_labels.most_common(SUMMARY_LABELS),
+        top_labels=answers.most_common(),
+        summary_labels=answers.most_common(SUMMARY_LABELS),
+        unclear=answers[NO_CLEAR_ACTION],
         colours=colours,
         text_colours={label: _text_colour(colour) for label, colour in colours.items()},
     )
