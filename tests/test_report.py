@@ -19,7 +19,8 @@ from make_sample_videos import write_colour_video
 from movinet_cli.classify import Prediction
 from movinet_cli.cli import cli
 from movinet_cli.errors import OutputError
-from movinet_cli.report import VideoRecord, check_report_path, load_results, write_report
+from movinet_cli.options import NO_CLEAR_ACTION
+from movinet_cli.report import NEUTRAL, VideoRecord, check_report_path, decide, load_results, write_report
 from movinet_cli.timeline import Segment
 
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
@@ -613,3 +614,101 @@ def test_the_page_uses_the_windows_width_and_the_chart_lines_up_with_the_strip(s
         done({index: box("#index"), strip: box("#v0 .strip"), chart: box("#v0 svg.chart")});""", width=1280)
     assert found["index"][1] - found["index"][0] > 1100 and found["strip"][1] - found["strip"][0] > 1100
     assert found["chart"] == pytest.approx(found["strip"], abs=1)
+
+
+# --- no clear action ----------------------------------------------------------------------
+
+
+def action_rows(tmp_path):
+    """A JSON-lines results file: a row from before actions were written, one that batch's
+    --min-probability called no clear action, and one it did not."""
+    rows = [
+        {"path": "a.mp4", "status": "ok", "error": "", "predictions": [{"label": "red", "probability": 0.9}]},
+        {"path": "b.mp4", "status": "ok", "error": "", "predictions": [{"label": "blue", "probability": 0.3}], "action": NO_CLEAR_ACTION},
+        {"path": "c.mp4", "status": "ok", "error": "", "predictions": [{"label": "green", "probability": 0.45}], "action": "green"},
+    ]
+    path = tmp_path / "actions.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def test_the_report_shows_each_rows_action_or_re_decides_with_min_probability(tmp_path):
+    results = action_rows(tmp_path)
+    assert run("report", results, "-o", tmp_path / "own.html").exit_code == 0
+    assert [row.attrs["data-label"] for row in index_rows(tmp_path / "own.html")] == ["red", NO_CLEAR_ACTION, "green"]
+
+    assert run("report", results, "--min-probability", 0.5, "-o", tmp_path / "half.html").exit_code == 0
+    dom = parse((tmp_path / "half.html").read_text("utf-8"))
+    rows = dom.one("tbody").all("tr")
+    assert [row.attrs["data-label"] for row in rows] == ["red", NO_CLEAR_ACTION, NO_CLEAR_ACTION]
+    cells = [(row.all("td")[2].text, row.all("td")[3].text) for row in rows]
+    assert cells == [("red", "90.0%"), ("no clear action (top: blue)", "30.0%"), ("no clear action (top: green)", "45.0%")]  # probabilities still given
+    assert {o.text for o in dom.by_id("label-filter").all("option")} == {"all actions", "red (1)", "no clear action (2)"}
+    assert [(b.text, b.parent.one(cls="value").text) for b in dom.one(cls="frequent").all("button")] == [(NO_CLEAR_ACTION, "2"), ("red", "1")]
+    assert dom.by_id("count-unclear").text == "2"
+    neutral = {style(row.one(cls="swatch"))["background"] for row in rows[1:]}
+    assert neutral == {NEUTRAL} and style(rows[0].one(cls="swatch"))["background"] != NEUTRAL
+
+
+def test_no_clear_action_segments_are_drawn_neutral(palette_models, colour_video, tmp_path):
+    video = colour_video("purple-red.mp4", [((128, 0, 128), 1.0), (RED, 1.0)])  # purple: black 44%, red 34%...
+    page = tmp_path / "unclear.html"
+    model = ["-m", palette_models.base, "--labels", palette_models.labels, "--timeline-step", 1, "-q"]
+    assert run("classify", video, *model, "--min-probability", 0.6, "--report", page).exit_code == 0
+    segments = parse(page.read_text("utf-8")).all(cls="seg")
+    assert [seg.text for seg in segments] == [NO_CLEAR_ACTION, "red"]
+    assert style(segments[0])["background"] == NEUTRAL and style(segments[1])["background"] != NEUTRAL
+    assert segments[0].attrs["title"].endswith("no clear action 43.9%")  # with the probability of its top label
+    # The report re-decides a timeline too: under 0.5 every segment is no clear action.
+    record = VideoRecord(path="v.mp4", predictions=[Prediction("red", 0.7)], segments=[Segment(0, 1, "red", 0.9), Segment(1, 2, "blue", 0.4)])
+    decide([record], 0.5)
+    assert [s.label for s in record.segments] == ["red", NO_CLEAR_ACTION] and record.action == "red"
+
+
+# --- batch --timelines in the report --------------------------------------------------------
+
+
+@pytest.fixture
+def colour_dir(tmp_path):
+    root = tmp_path / "colours"
+    (root / "sub").mkdir(parents=True)
+    write_colour_video(str(root / "red-blue.mp4"), [(RED, 2.0), (BLUE, 2.0)], 24, (64, 48))
+    write_colour_video(str(root / "sub" / "green-red.webm"), [(GREEN, 2.0), (RED, 2.0)], 24, (64, 48))
+    (root / "notes.mp4").write_text("not a video")
+    return root
+
+
+@pytest.mark.parametrize("format", ["csv", "vtt"])
+def test_the_batch_report_shows_each_videos_timeline_strip(palette_models, colour_dir, tmp_path, format):
+    timelines, report = tmp_path / "timelines", tmp_path / "batch.html"
+    timelines.mkdir()
+    model = ["-m", palette_models.stream, "--labels", palette_models.labels, "-q"]
+    result = run("batch", colour_dir, "-o", tmp_path / "r.csv", *model, "--timelines", timelines, "--timeline-format", format, "--report", report)
+    assert result.exit_code == 1 and "note:" not in result.stderr  # the notes file fails; every timeline is there
+    dom = parse(report.read_text("utf-8"))
+    assert [row.one("a").attrs["href"] for row in dom.one("tbody").all("tr")] == ["./colours/notes.mp4", "#v1", "#v2"]  # the failed one sorts first
+    sections = dom.all("section", "video")
+    assert [section.attrs["id"] for section in sections] == ["v1", "v2"]
+    assert [[seg.text for seg in section.all(cls="seg")] for section in sections] == [["red", "blue"], ["green", "red"]]
+    pictures = [[mean_rgb(card.one("img")) for card in section.all(cls="thumb-card")] for section in sections]
+    assert [[is_colour(rgb, colour) for rgb, colour in zip(p, expected)] for p, expected in zip(pictures, [(RED, BLUE), (GREEN, RED)])] == [[True, True]] * 2
+    assert [section.one("video").attrs["src"] for section in sections] == ["./colours/red-blue.mp4", "./colours/sub/green-red.webm"]
+
+
+def test_the_report_leaves_out_a_missing_or_malformed_timeline_with_one_notice(palette_models, colour_dir, tmp_path):
+    timelines = tmp_path / "timelines"
+    timelines.mkdir()
+    model = ["-m", palette_models.stream, "--labels", palette_models.labels, "-q"]
+    run("batch", colour_dir, "-o", tmp_path / "r.csv", *model, "--timelines", timelines, "--timeline-format", "srt")
+    (timelines / "sub" / "green-red.srt").write_text("1\nnot a cue\n")
+    (timelines / "red-blue.srt").rename(timelines / "red-blue.vtt.bak")
+    result = run("report", tmp_path / "r.csv", "--videos", colour_dir, "--timelines", timelines, "-o", tmp_path / "r.html")
+    assert result.exit_code == 0
+    notes = [line for line in result.stderr.split("\n") if line.startswith("note:")]
+    assert len(notes) == 1 and "2 of 2 videos" in notes[0] and "red-blue.mp4: no red-blue.csv" in notes[0]
+    assert not parse((tmp_path / "r.html").read_text("utf-8")).all("section", "video")
+    (timelines / "red-blue.vtt.bak").rename(timelines / "red-blue.srt")
+    result = run("report", tmp_path / "r.csv", "--videos", colour_dir, "--timelines", timelines, "-o", tmp_path / "r.html")
+    assert "1 of 2 videos" in result.stderr and "green-red.srt is not a movinet timeline" in result.stderr
+    sections = parse((tmp_path / "r.html").read_text("utf-8")).all("section", "video")
+    assert [[seg.text for seg in section.all(cls="seg")] for section in sections] == [["red", "blue"]]
