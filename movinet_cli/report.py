@@ -3,12 +3,16 @@
 A report is rendered from plain per-video records (``VideoRecord``), made either from a
 ``Result`` (``record_from_result``, with its timeline and, in stream mode, the probability of
 its top labels over time) or from the rows of a results file (``load_results``: the CSV or
-JSON lines of ``movinet batch``, or the JSON of ``movinet classify --format json``), so one
-function, ``write_report``, serves ``classify --report``, ``batch --report`` and
-``movinet report``.
+JSON lines of ``movinet batch``, or the JSON of ``movinet classify --format json``; with the
+timelines ``batch --timelines`` wrote beside them, ``read_timelines``), so one function,
+``write_report``, serves ``classify --report``, ``batch --report`` and ``movinet report``.
+Each video's answer is its row's ``action`` (``answer``), or is decided again from a minimum
+probability (``decide``): below it, NO_CLEAR_ACTION, drawn in a neutral grey.
 
 The page is one self-contained HTML file (Jinja2 templates in ``templates/``, inline CSS,
-a small inline script, charts as inline SVG; nothing is fetched when it is viewed). Small
+a small inline script, charts as inline SVG; nothing is fetched when it is viewed but the
+videos themselves, by relative links: a video browsers may play gets a ``<video>`` player that
+a click on a segment seeks to the segment's start). Small
 JPEG thumbnails are decoded from the videos and inlined while they stay under a size budget;
 beyond it they go to a ``<report>_files/`` folder beside the page, loaded lazily. That folder is
 the report's own: made fresh, or one an earlier report made (its ``.movinet-report`` marker

@@ -17,6 +17,7 @@ import json
 import math
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .classify import Prediction
@@ -283,7 +284,7 @@ def read_timeline(path: str | os.PathLike, video: str) -> list[Segment]:
     return timeline
 
 
-def _timeline_rows(text: str, format: str, bad) -> list[dict]:
+def _timeline_rows(text: str, format: str, bad: Callable[[str], MalformedResultsError]) -> list[dict]:
     """The rows of a CSV, JSON or JSON-lines timeline, as dicts of ``timeline.COLUMNS``."""
     if format == "csv":
         try:
@@ -305,7 +306,7 @@ def _timeline_rows(text: str, format: str, bad) -> list[dict]:
     return rows
 
 
-def _segment(row: dict, number: int, bad) -> Segment:
+def _segment(row: dict, number: int, bad: Callable[[str], MalformedResultsError]) -> Segment:
     """One CSV or JSON timeline row as a Segment, checked."""
     values = []
     for column, top in (("start_s", MAX_SECONDS), ("end_s", MAX_SECONDS), ("probability", 1.0)):
@@ -326,7 +327,7 @@ def _segment(row: dict, number: int, bad) -> Segment:
     return Segment(start_s, end_s, label, probability, [Prediction(label, probability)])
 
 
-def _cues(text: str, format: str, bad) -> list[Segment]:
+def _cues(text: str, format: str, bad: Callable[[str], MalformedResultsError]) -> list[Segment]:
     """The cues of SubRip or WebVTT subtitles that ``timeline.subtitles`` wrote, as Segments."""
     blocks = [block.strip("\r\n") for block in text.replace("\r\n", "\n").split("\n\n")]
     blocks = [block for block in blocks if block and not block.startswith("WEBVTT")]
@@ -346,7 +347,7 @@ def _cues(text: str, format: str, bad) -> list[Segment]:
     return timeline
 
 
-def _shown(line: str, format: str, number: int, bad) -> list[Prediction]:
+def _shown(line: str, format: str, number: int, bad: Callable[[str], MalformedResultsError]) -> list[Prediction]:
     """``"label 42%, other 0.3%"`` as Predictions (a cue's labels, WebVTT's escapes undone)."""
     if format == "vtt":
         line = line.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
