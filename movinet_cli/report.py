@@ -3,12 +3,16 @@
 A report is rendered from plain per-video records (``VideoRecord``), made either from a
 ``Result`` (``record_from_result``, with its timeline and, in stream mode, the probability of
 its top labels over time) or from the rows of a results file (``load_results``: the CSV or
-JSON lines of ``movinet batch``, or the JSON of ``movinet classify --format json``), so one
-function, ``write_report``, serves ``classify --report``, ``batch --report`` and
-``movinet report``.
+JSON lines of ``movinet batch``, or the JSON of ``movinet classify --format json``; with the
+timelines ``batch --timelines`` wrote beside them, ``read_timelines``), so one function,
+``write_report``, serves ``classify --report``, ``batch --report`` and ``movinet report``.
+Each video's answer is its row's ``action`` (``answer``), or is decided again from a minimum
+probability (``decide``): below it, NO_CLEAR_ACTION, drawn in a neutral grey.
 
 The page is one self-contained HTML file (Jinja2 templates in ``templates/``, inline CSS,
-a small inline script, charts as inline SVG; nothing is fetched when it is viewed). Small
+a small inline script, charts as inline SVG; nothing is fetched when it is viewed but the
+videos themselves, by relative links: a video browsers may play gets a ``<video>`` player that
+a click on a segment seeks to the segment's start). Small
 JPEG thumbnails are decoded from the videos and inlined while they stay under a size budget;
 beyond it they go to a ``<report>_files/`` folder beside the page, loaded lazily. That folder is
 the report's own: made fresh, or one an earlier report made (its ``.movinet-report`` marker
@@ -31,13 +35,14 @@ import time
 import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .classify import Result
 from .errors import OutputError
 from .files import ReadError, atomic_writer, check_output_path, is_special, read_text, umask
-from .results import ResultRow, read_results
-from .timeline import Segment, last_frame_s, segments
+from .options import NO_CLEAR_ACTION
+from .results import MalformedResultsError, ResultRow, read_results, read_timeline
+from .timeline import TIMELINE_FORMATS, Segment, last_frame_s, segments
 
 THUMBNAIL_WIDTH = 160  # pixels: one per timeline segment
 INDEX_THUMBNAIL_WIDTH = 96  # pixels: one per video in the index, so 10,000 rows stay light
@@ -46,10 +51,16 @@ INLINE_LIMIT_BYTES = 3_000_000  # thumbnails inlined up to this total (a 4 MB pa
 CHART_LABELS = 5  # labels drawn in a stream-mode chart
 SUMMARY_LABELS = 10  # most frequent top labels in a batch summary
 CHART_WIDTH, CHART_HEIGHT = 720, 160  # SVG user units of a chart's plot area
+# A video of these extensions gets a player that a click on a segment seeks (browsers play
+# H.264/AV1 in MP4 and QuickTime, VP9 in WebM: what ``encoding`` writes; a source of another
+# codec in such a file shows a note instead, once the browser has refused it).
+PLAYABLE_EXTENSIONS = (".mp4", ".m4v", ".mov", ".webm")
+PRELOADED_PLAYERS = 20  # up to this many players load their first frame with the page; beyond, on a click
 FOLDER_MARKER = ".movinet-report"  # in a thumbnail folder: the pictures that reports wrote there
 MARKER_LIMIT_BYTES = 10_000_000  # a marker of 100,000 videos' pictures is about 2 MB
 _THUMBNAIL_NAME = re.compile(r"v\d+(-s\d+)?\.jpg")  # the only names a report gives its pictures
 # Tableau 10: distinct, colour-blind-aware; labels beyond it get golden-angle hues.
+NEUTRAL = "#c4c9d0"  # NO_CLEAR_ACTION's colour: a grey that no label gets
 PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")
 
 
@@ -109,6 +120,7 @@ def record_from_result(
         mode=result.mode,
         seconds=result.seconds,
         warnings=list(result.warnings),
+        action=result.action,
         video_file=path if video_file is None else video_file,
         segments=timeline,
         series=series,
@@ -120,21 +132,96 @@ def error_record(path: str, error: str, *, video_file: str | None = None) -> Vid
     return VideoRecord(path=path, status="error", error=error, video_file=video_file)
 
 
+def answer(record: VideoRecord) -> str:
+    """What the report says the video shows: its row's ``action`` (the top label, or
+    NO_CLEAR_ACTION), else (a file written before actions were) its top label; "" for none."""
+    return record.action or (record.predictions[0].label if record.predictions else "")
+
+
+def decide(records: Iterable[VideoRecord], min_probability: float) -> None:
+    """Re-decides each record's answer from its top probability: NO_CLEAR_ACTION below
+    ``min_probability`` (the probability still shown beside it), else its top label; and
+    names each timeline segment below it NO_CLEAR_ACTION. A segment that was written as
+    NO_CLEAR_ACTION stays so (its steps, which a lower minimum would relabel, are not kept)."""
+    for record in records:
+        if record.predictions:
+            top = record.predictions[0]
+            record.action = top.label if top.probability >= min_probability else NO_CLEAR_ACTION
+        if record.segments:
+            record.segments = [
+                s if s.probability >= min_probability or s.label == NO_CLEAR_ACTION else replace(s, label=NO_CLEAR_ACTION)
+                for s in record.segments
+            ]
+
+
 # --- results files ---------------------------------------------------------------------------
 
 
-def load_results(path: str | os.PathLike, videos: str | os.PathLike | None = None) -> list[VideoRecord]:
+def load_results(
+    path: str | os.PathLike,
+    videos: str | os.PathLike | None = None,
+    *,
+    timelines: str | os.PathLike | None = None,
+    timeline_format: str | None = None,
+    min_probability: float | None = None,
+    notice: Callable[[str], None] | None = None,
+) -> list[VideoRecord]:
     """Records from a results file (``results.read_results``: ``movinet batch`` CSV or JSON
-    lines, or the JSON document of ``movinet classify --format json``). Paths in it are
-    taken relative to the ``videos`` directory for thumbnails; None: no thumbnails.
+    lines, or the JSON document of ``movinet classify --format json``).
+
+    Args:
+        path: the results file.
+        videos: the directory its paths are relative to, for pictures (and players); None:
+            no pictures.
+        timelines: a ``batch --timelines`` directory: each classified video's timeline is read
+            back from it (``read_timelines``) and drawn as a strip with pictures.
+        timeline_format: the format of those files ("csv", "vtt", ...); None: for each
+            video, the first of ``timeline.TIMELINE_FORMATS`` that is there.
+        min_probability: re-decide each row's answer and each segment's label (``decide``);
+            None: the rows' own ``action``.
+        notice: called with one line when timelines are left out (missing or malformed).
 
     Raises ReadError or MalformedResultsError (one line: the file, the row, the column).
     """
     rows, _ = read_results(path)
-    return [
-        VideoRecord(**vars(row), video_file=None if videos is None else os.path.join(videos, row.path))
-        for row in rows
-    ]
+    records = [VideoRecord(**vars(row), video_file=None if videos is None else os.path.join(videos, row.path)) for row in rows]
+    if timelines is not None:
+        missing = read_timelines(records, timelines, timeline_format)
+        if missing and notice:
+            wanted = sum(record.status == "ok" for record in records)
+            notice(f"{len(missing)} of {wanted} videos have no timeline that can be read in {os.fsdecode(timelines)}, left out (first: {missing[0]})")
+    if min_probability is not None:
+        decide(records, min_probability)
+    return records
+
+
+def read_timelines(records: list[VideoRecord], directory: str | os.PathLike, format: str | None = None) -> list[str]:
+    """Gives each classified record its timeline from ``directory``, where ``batch --timelines``
+    wrote it (``sinks.timeline_names``: named after the records' paths), in ``format`` (None:
+    the first of ``TIMELINE_FORMATS`` found). A missing or malformed file leaves its record
+    without; returns why, one ``"video: reason"`` per record left without."""
+    from .sinks import timeline_names
+
+    classified = [record for record in records if record.status == "ok"]
+    paths = [record.path for record in classified]
+    formats = [format] if format else list(dict.fromkeys(TIMELINE_FORMATS.values()))
+    names = {candidate: timeline_names(paths, candidate) for candidate in formats}
+    missing = []
+    for record in classified:
+        if os.path.isabs(record.path) or os.pardir in record.path.split(os.sep):
+            missing.append(f"{record.path}: a path that is not under the directory")  # read nothing outside it
+            continue
+        files = [os.path.join(directory, names[candidate][record.path]) for candidate in formats]
+        found = next((file for file in files if os.path.lexists(file)), None)
+        if found is None:
+            others = "" if len(formats) == 1 else f" (nor .{', .'.join(formats[1:])})"
+            missing.append(f"{record.path}: no {names[formats[0]][record.path]}{others}")
+            continue
+        try:
+            record.segments = read_timeline(found, record.path)
+        except (ReadError, MalformedResultsError) as error:
+            missing.append(f"{record.path}: {error}")
+    return missing
 
 
 # --- thumbnails ------------------------------------------------------------------------------
@@ -164,22 +251,24 @@ def _thumbnail_requests(record: VideoRecord) -> list[tuple[float, int]]:
 
 
 def label_colours(records: Iterable[VideoRecord]) -> dict[str, str]:
-    """A CSS colour per label, the same everywhere in a report: the most frequent top labels
+    """A CSS colour per label, the same everywhere in a report: the most frequent actions
     (of videos and segments) get the palette's colours first, other labels follow in order of
-    appearance with hues spread by the golden angle."""
+    appearance with hues spread by the golden angle; NO_CLEAR_ACTION is NEUTRAL."""
     records = list(records)
     salient: Counter[str] = Counter()
     everything: list[str] = []
     for record in records:
-        tops = [record.predictions[0].label] if record.predictions else []
+        tops = [answer(record)] if record.predictions else []
         tops += [segment.label for segment in record.segments or []]
         salient.update(tops)
         everything += tops + [p.label for p in record.predictions] + list(record.series or {})
         everything += [p.label for segment in record.segments or [] for p in segment.predictions]
     order = [label for label, _ in salient.most_common()] + everything
-    colours: dict[str, str] = {}
+    colours: dict[str, str] = {NO_CLEAR_ACTION: NEUTRAL}
     for label in dict.fromkeys(order):
-        index = len(colours)
+        if label == NO_CLEAR_ACTION:
+            continue
+        index = len(colours) - 1
         if index < len(PALETTE):
             colours[label] = PALETTE[index]
         else:
@@ -219,6 +308,12 @@ def _chart(record: VideoRecord, colours: dict[str, str]) -> dict | None:
         lines.append({"label": label, "colour": colours[label], "points": coordinates})
     ticks = [((1 - fraction) * CHART_HEIGHT, f"{100 * top * fraction:g}%") for fraction in (0, 0.5, 1)]
     return {"width": CHART_WIDTH, "height": CHART_HEIGHT, "start_s": start_s, "end_s": end_s, "lines": lines, "ticks": ticks}
+
+
+def _playable(record: VideoRecord) -> bool:
+    """Whether the record's section gets a player: a video with a timeline, in a file that
+    browsers may play."""
+    return bool(record.video_file and record.segments and os.path.splitext(record.video_file)[1].lower() in PLAYABLE_EXTENSIONS)
 
 
 def _href(target: str, report_dir: str) -> str:
@@ -348,6 +443,7 @@ def write_report(
     sources = _image_sources(images, folder)
     report_dir = os.path.dirname(os.path.abspath(path))
     colours = label_colours(records)
+    players = sum(_playable(record) for record in records)
     videos = []
     for index, (record, (thumbnail, *segment_thumbnails)) in enumerate(zip(records, sources)):
         strip = []
@@ -367,15 +463,17 @@ def write_report(
             {
                 "id": f"v{index}",
                 "record": record,
+                "answer": answer(record),
                 "thumbnail": thumbnail,
                 "href": _href(record.video_file, report_dir) if record.video_file else None,
+                "player": _playable(record),
                 "segments": strip,
                 "chart": _chart(record, colours),
                 "detail": record.segments is not None,
             }
         )
     ok = [record for record in records if record.status == "ok"]
-    top_labels = Counter(record.predictions[0].label for record in ok if record.predictions)
+    answers = Counter(answer(record) for record in ok if record.predictions)
     html = _environment().get_template("report.html.j2").render(
         title=title,
         source=source,
@@ -384,6 +482,7 @@ def write_report(
         # The index lists the videos; one video with its timeline needs none.
         show_index=len(videos) != 1 or not videos[0]["detail"],
         pictures_in_folder=folder is not None,
+        preload="metadata" if players <= PRELOADED_PLAYERS else "none",
         # Without pictures (no --videos, say) the index says how to get them instead of empty boxes.
         any_pictures=any(video["thumbnail"] for video in videos),
         ok=len(ok),
@@ -392,8 +491,9 @@ def write_report(
         models=sorted({record.model for record in records if record.model}),
         engines=sorted({record.engine for record in records if record.engine}),
         modes=sorted({record.mode for record in records if record.mode}),
-        top_labels=top_labels.most_common(),
-        summary_labels=top_labels.most_common(SUMMARY_LABELS),
+        top_labels=answers.most_common(),
+        summary_labels=answers.most_common(SUMMARY_LABELS),
+        unclear=answers[NO_CLEAR_ACTION],
         colours=colours,
         text_colours={label: _text_colour(colour) for label, colour in colours.items()},
     )

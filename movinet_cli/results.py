@@ -1,5 +1,6 @@
 """Reading results files back: the CSV or JSON lines that ``movinet batch`` writes (and
-``classify --format csv/jsonl``), and the JSON document of ``classify --format json``.
+``classify --format csv/jsonl``), and the JSON document of ``classify --format json``; and
+timeline files (``read_timeline``: ``--timeline``, ``batch --timelines``) for the report.
 
 One reader for every command that reads rows: ``batch --resume`` and its final sort
 (``parse_rows``), and the report (``read_results``, rows as typed ``ResultRow``s). A file is
@@ -15,12 +16,16 @@ import csv
 import json
 import math
 import os
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .classify import Prediction
 from .errors import MovinetError
 from .files import read_text
 from .output import WARNINGS_SEPARATOR, csv_header, legacy_csv_headers, read_csv
+from .timeline import COLUMNS as TIMELINE_COLUMNS
+from .timeline import SUBTITLE_FORMATS, Segment, timeline_format
 
 STATUSES = ("ok", "error")
 # How every results file starts: the CSV header's first columns, or a JSON-lines row.
@@ -28,15 +33,16 @@ ROW_START = {"csv": "path,status,error,label_1,", "jsonl": '{"path": '}
 RESULTS_LIMIT_BYTES = 512_000_000  # a results file read back: about 2 million rows
 MAX_SECONDS = 1e9  # a duration or time taken beyond this (31 years) is not one we wrote
 MAX_TEXT = 100_000  # characters in one text value: we write error messages of 300, paths of 4096
+TIMELINE_LIMIT_BYTES = 64_000_000  # a timeline read back: a day of video in 0.1 s segments is about 50 MB
 
 
 class MalformedResultsError(MovinetError):
     """A file that is not a results file, or a row of one that is not what we write. Its
     message is one line naming the file, the row and the column (``where``)."""
 
-    def __init__(self, path: str, format: str, where: str):
+    def __init__(self, path: str, format: str, where: str, what: str = "results file"):
         self.path, self.format, self.where = path, format, where
-        super().__init__(f"{path} is not a movinet results file in {format} format ({where})")
+        super().__init__(f"{path} is not a movinet {what} in {format} format ({where})")
 
 
 def starts_as_results(text: str, format: str) -> bool:
@@ -240,3 +246,119 @@ def typed_row(row: dict, path: str, format: str, number: int) -> ResultRow:
         warnings=list(warnings),
         action=text("action"),
     )
+
+
+# --- timelines -----------------------------------------------------------------------------
+
+_CUE_TIMES = re.compile(r"(\d+):(\d\d):(\d\d)[,.](\d{3}) --> (\d+):(\d\d):(\d\d)[,.](\d{3})")
+_SHOWN = re.compile(r"(.+?) (<0\.1|\d+(?:\.\d+)?)%(?:, |$)")  # "label 42%" (output.percent), runners-up joined by ", "
+
+
+def read_timeline(path: str | os.PathLike, video: str) -> list[Segment]:
+    """The segments of ``video`` in a timeline file that movinet wrote (``timeline.write_timeline``,
+    ``batch --timelines``), its format told by its extension. CSV, JSON and JSON lines give a
+    segment's label and probability (its one prediction: they hold no runners-up); subtitles
+    (.srt, .vtt: one video's) its top-k as the cue shows them (whole percent from 1%; "<0.1%"
+    reads as 0). Raises ReadError (not a regular file, too large, unreadable) or
+    MalformedResultsError naming the file and what in it is not what we write (as for a
+    file holding no segment of ``video``)."""
+    name = os.fsdecode(path)
+    try:
+        format = timeline_format(name)
+    except ValueError as error:
+        raise MalformedResultsError(name, "any", str(error), "timeline") from None
+    text = read_text(path, "timeline", TIMELINE_LIMIT_BYTES, errors="surrogateescape")
+
+    def bad(where: str) -> MalformedResultsError:
+        return MalformedResultsError(name, format, where, "timeline")
+
+    if format in SUBTITLE_FORMATS:
+        timeline = _cues(text, format, bad)
+    else:
+        timeline = [_segment(row, number, bad) for number, row in enumerate(_timeline_rows(text, format, bad), 1) if row.get("path") == video]
+    if not timeline:
+        raise bad(f"no segment of {video}")
+    for number, (before, after) in enumerate(zip(timeline, timeline[1:]), 2):
+        if after.start_s < before.start_s:
+            raise bad(f"segment {number} starts before the one before it")
+    return timeline
+
+
+def _timeline_rows(text: str, format: str, bad: Callable[[str], MalformedResultsError]) -> list[dict]:
+    """The rows of a CSV, JSON or JSON-lines timeline, as dicts of ``timeline.COLUMNS``."""
+    if format == "csv":
+        try:
+            columns, records, _ = read_csv(text)
+        except csv.Error as error:
+            raise bad(f"not CSV: {error}") from None
+        if columns != TIMELINE_COLUMNS:
+            raise bad(f"its header is not {','.join(TIMELINE_COLUMNS)}")
+        return [dict(zip(columns, record)) for record in records]
+    try:
+        if format == "json":
+            rows = _json(text, "", format, "the document") if text.strip() else []
+        else:
+            rows = [_json(line, "", format, f"line {number}") for number, line in enumerate(text.split("\n"), 1) if line.strip()]
+    except MalformedResultsError as error:  # said of the timeline instead
+        raise bad(error.where) from None
+    if not (isinstance(rows, list) and all(isinstance(row, dict) for row in rows)):
+        raise bad("not a list of rows")
+    return rows
+
+
+def _segment(row: dict, number: int, bad: Callable[[str], MalformedResultsError]) -> Segment:
+    """One CSV or JSON timeline row as a Segment, checked."""
+    values = []
+    for column, top in (("start_s", MAX_SECONDS), ("end_s", MAX_SECONDS), ("probability", 1.0)):
+        value = row.get(column)
+        try:
+            value = float(value) if isinstance(value, str) and value else value
+        except ValueError:
+            value = None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and 0 <= value <= top):
+            raise bad(f"row {number}, column {column}: not a number between 0 and {top:g}")
+        values.append(float(value))
+    label = row.get("label")
+    if not (isinstance(label, str) and label and len(label) <= MAX_TEXT):
+        raise bad(f"row {number}, column label: not a label")
+    start_s, end_s, probability = values
+    if end_s < start_s:
+        raise bad(f"row {number}: ends before it starts")
+    return Segment(start_s, end_s, label, probability, [Prediction(label, probability)])
+
+
+def _cues(text: str, format: str, bad: Callable[[str], MalformedResultsError]) -> list[Segment]:
+    """The cues of SubRip or WebVTT subtitles that ``timeline.subtitles`` wrote, as Segments."""
+    blocks = [block.strip("\r\n") for block in text.replace("\r\n", "\n").split("\n\n")]
+    blocks = [block for block in blocks if block and not block.startswith("WEBVTT")]
+    timeline = []
+    for number, block in enumerate(blocks, 1):
+        lines = block.split("\n")
+        times = _CUE_TIMES.fullmatch(lines[1]) if len(lines) >= 3 else None
+        if times is None:
+            raise bad(f"cue {number} is not a number, times and a label")
+        h1, m1, s1, ms1, h2, m2, s2, ms2 = (int(part) for part in times.groups())
+        start_s, end_s = h1 * 3600 + m1 * 60 + s1 + ms1 / 1000, h2 * 3600 + m2 * 60 + s2 + ms2 / 1000
+        shown = [_shown(line, format, number, bad) for line in lines[2:4]]
+        if len(shown[0]) != 1 or end_s < start_s or len(lines) > 4:
+            raise bad(f"cue {number} is not a label and its probability over a time range")
+        predictions = [prediction for line in shown for prediction in line]
+        timeline.append(Segment(start_s, end_s, predictions[0].label, predictions[0].probability, predictions))
+    return timeline
+
+
+def _shown(line: str, format: str, number: int, bad: Callable[[str], MalformedResultsError]) -> list[Prediction]:
+    """``"label 42%, other 0.3%"`` as Predictions (a cue's labels, WebVTT's escapes undone)."""
+    if format == "vtt":
+        line = line.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    predictions, position = [], 0
+    while position < len(line):
+        match = _SHOWN.match(line, position)
+        if match is None:
+            raise bad(f"cue {number}: {line[position:position + 40]!r} is not a label and its probability")
+        value = 0.0 if match[2] == "<0.1" else float(match[2]) / 100
+        if value > 1:
+            raise bad(f"cue {number}: a probability over 100%")
+        predictions.append(Prediction(match[1], value))
+        position = match.end()
+    return predictions

@@ -365,6 +365,15 @@ class TimelineSink(Sink):
             write_timeline(self.file, self.timelines)
 
 
+def timeline_names(videos: Sequence[str], format: str) -> dict[str, str]:
+    """``{video: its timeline file's path in a --timelines directory}``: the video's relative
+    path without its extension, then ``.format``; with its extension kept where two of
+    ``videos`` would share a name. Where ``TimelinesSink`` writes, and the report reads back."""
+    stems = [os.path.splitext(video)[0] for video in videos]
+    shared = {stem for stem in stems if stems.count(stem) > 1}
+    return {video: (video if stem in shared else stem) + "." + format for video, stem in zip(videos, stems)}
+
+
 class TimelinesSink(Sink):
     """One timeline file per video in ``directory``, in ``format`` (an extension of
     ``timeline.TIMELINE_FORMATS`` without its dot), written as each video comes:
@@ -375,9 +384,7 @@ class TimelinesSink(Sink):
 
     def __init__(self, directory: str, format: str, videos: Sequence[str]):
         self.path, self.format = directory, format
-        stems = [os.path.splitext(video)[0] for video in videos]
-        shared = {stem for stem in stems if stems.count(stem) > 1}
-        self.names = {video: (video if stem in shared else stem) + "." + format for video, stem in zip(videos, stems)}
+        self.names = timeline_names(videos, format)
 
     def check(self) -> None:
         if not os.path.isdir(self.path):

@@ -2,6 +2,7 @@
 a person sees it in a real headless browser."""
 
 import base64
+import json
 import os
 import shutil
 import subprocess
@@ -18,7 +19,9 @@ from make_sample_videos import write_colour_video
 from movinet_cli.classify import Prediction
 from movinet_cli.cli import cli
 from movinet_cli.errors import OutputError
-from movinet_cli.report import VideoRecord, check_report_path, load_results, write_report
+from movinet_cli.options import NO_CLEAR_ACTION
+from movinet_cli.report import NEUTRAL, VideoRecord, check_report_path, decide, load_results, write_report
+from movinet_cli.timeline import Segment
 
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
 SAMPLES = ROOT / "sample_videos"
@@ -498,3 +501,218 @@ def test_a_name_that_is_not_utf8_shows_with_a_replacement_and_links_to_its_bytes
     rows = parse(report.read_bytes().decode("utf-8")).one("tbody").all("tr")  # valid UTF-8
     assert rows[0].all("td")[1].text == "a \ufffdred.mp4"
     assert rows[0].one("a").attrs["href"] == "./videos/a%20%FFred.mp4"
+
+
+def in_browser(tmp_path, page, script, width=1280, budget_ms=5000) -> dict:
+    """What ``script`` finds in ``page`` as headless Chromium lays it out in a window ``width``
+    pixels wide: the script runs after the report's own, and calls ``done(value)``; its value
+    comes back as JSON. The page is copied beside itself, so its relative links still work."""
+    measured = page.with_name("measured-" + page.name)
+    harness = "<script>function done(value) { document.documentElement.dataset.measured = JSON.stringify(value); }\n" + script + "</script>"
+    measured.write_text(page.read_text("utf-8").replace("</body>", harness + "</body>"), "utf-8")
+    loaded = chromium(tmp_path, f"--window-size={width},900", f"--virtual-time-budget={budget_ms}", "--dump-dom", measured.as_uri())
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    value = parse(loaded.stdout).one("html").attrs.get("data-measured")
+    assert value is not None, loaded.stderr[-2000:]
+    return json.loads(value)
+
+
+LONG_LABEL = "passing American football (not in game)"
+
+
+@pytest.mark.browser
+def test_every_segment_label_is_whole_or_ends_in_an_ellipsis_with_a_title(tmp_path):
+    timeline = [Segment(0.0, 9.6, "playing bagpipes", 0.9, [Prediction("playing bagpipes", 0.9)]), Segment(9.6, 10.0, LONG_LABEL, 0.6, [Prediction(LONG_LABEL, 0.6)])]
+    page = tmp_path / "labels.html"
+    write_report(page, [VideoRecord(path="v.mp4", predictions=[Prediction("playing bagpipes", 0.9)], duration_s=10.0, segments=timeline)])
+    found = in_browser(tmp_path, page, """
+        done(Array.from(document.querySelectorAll(".seg")).map(function (seg) {
+          var holder = seg.querySelector(".seg-label") || seg, text = document.createRange();
+          text.selectNodeContents(holder);
+          var box = seg.getBoundingClientRect(), words = text.getBoundingClientRect(), shown = holder.getBoundingClientRect();
+          return {label: holder.textContent, title: seg.title, fits: words.left >= box.left - 0.5 && words.right <= box.right + 0.5,
+                  shownInside: shown.left >= box.left - 0.5 && shown.right <= box.right + 0.5, overflow: getComputedStyle(holder).textOverflow};
+        }));""")
+    assert [segment["label"] for segment in found] == ["playing bagpipes", LONG_LABEL]
+    assert found[0]["fits"]
+    assert not found[1]["fits"]  # 4% of 1200 px: too narrow for the words, so...
+    assert found[1]["overflow"] == "ellipsis" and found[1]["shownInside"]  # ...they end in "…" inside the segment
+    assert LONG_LABEL in found[1]["title"]  # and the tooltip has them whole
+
+
+@pytest.mark.browser
+def test_a_click_on_a_segment_seeks_the_video_to_its_start(palette_models, colour_video, tmp_path):
+    playable = colour_video("red-green.mp4", [(RED, 2.0), (GREEN, 2.0)])  # H.264: browsers play it
+    unplayable = str(tmp_path / "red-mp4v.mp4")  # MPEG-4 part 2, as OpenCV writes it: Chromium refuses it
+    writer = cv2.VideoWriter(unplayable, cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (64, 48))
+    for _ in range(50):
+        writer.write(np.full((48, 64, 3), (0, 0, 255), np.uint8))
+    writer.release()
+    page = tmp_path / "report.html"
+    model = ["-m", palette_models.base, "--labels", palette_models.labels, "--timeline-step", 1, "-q"]
+    assert run("classify", playable, unplayable, *model, "--report", page).exit_code == 0
+    dom = parse(page.read_text("utf-8"))
+    players = [section.one("video") for section in dom.all("section", "video")]
+    assert [player.attrs["src"] for player in players] == ["./red-green.mp4", "./red-mp4v.mp4"]
+    found = in_browser(tmp_path, page, """
+        var player = document.querySelector("#v0 video"), seen = [];
+        var click = function (selector, then) {
+          player.addEventListener("seeked", function () { seen.push(player.currentTime); then(); }, {once: true});
+          document.querySelector(selector).click();
+        };
+        click("#v0 .seg[data-seg='v0-s1']", function () {
+          click("#v0 .thumb-card[data-seg='v0-s0']", function () {
+            var refused = document.querySelector("#v1 video");
+            done({seen: seen, hash: location.hash, shown: document.querySelector(".seg-detail.shown").id,
+                  refused: refused.hidden, error: refused.error && refused.error.code,
+                  note: !document.querySelector("#v1 .unplayable").hidden, playable: !player.hidden && !player.error});
+          });
+        });""", budget_ms=10000)
+    assert found["seen"] == [2.0, 0.0]  # the green segment's start, then the red one's
+    assert found["hash"] == "#v0-s0" and found["shown"] == "v0-s0"
+    assert found["playable"]
+    assert found["refused"] and found["note"] and found["error"] == 4  # MEDIA_ERR_SRC_NOT_SUPPORTED: a note instead
+
+
+def test_only_videos_browsers_may_open_by_their_extension_get_a_player(palette_models, colour_video, tmp_path):
+    page = tmp_path / "avi.html"
+    model = ["-m", palette_models.base, "--labels", palette_models.labels, "-q"]
+    webm = colour_video("blue.webm", [(BLUE, 1.0)])
+    assert run("classify", SAMPLES / "green-portrait.avi", webm, *model, "--report", page).exit_code == 0
+    avi, webm = parse(page.read_text("utf-8")).all("section", "video")
+    assert avi.all(cls="seg") and not avi.all("video")
+    assert webm.one("video").attrs["src"] == "./blue.webm"
+
+
+def test_the_charts_axis_is_fitted_to_its_data(tmp_path):
+    # Probabilities of 0.4-1.5% (an uncertain model): the axis ends at 2%, so the lines use
+    # most of the chart's height rather than lying on zero.
+    times = [0.5 * step for step in range(9)]
+    series = {"red": [(t, 0.004 + 0.011 * t / 4) for t in times], "blue": [(t, 0.01) for t in times]}
+    record = VideoRecord(path="v.mp4", predictions=[Prediction("red", 0.015)], duration_s=4.0, segments=[Segment(0.0, 4.0, "red", 0.01)], series=series)
+    write_report(tmp_path / "chart.html", [record])
+    chart = parse((tmp_path / "chart.html").read_text("utf-8")).one("svg", "chart")
+    assert [tick.text for tick in chart.all("text", "tick")][:3] == ["0%", "1%", "2%"]
+    heights = [float(line.attrs["y1"]) for line in chart.all("line", "grid")]
+    low, high = min(heights), max(heights)
+    red = [float(point.split(",")[1]) for point in chart.all("polyline")[0].attrs["points"].split()]
+    assert (high - max(red)) / (high - low) == pytest.approx(0.2, abs=0.01)  # 0.4% of 2%
+    assert (high - min(red)) / (high - low) == pytest.approx(0.75, abs=0.01)  # 1.5% of 2%
+
+
+def test_a_report_without_pictures_says_how_to_get_them(palette_models, batch_dir, tmp_path):
+    model = ["-m", palette_models.base, "--labels", palette_models.labels, "-q"]
+    run("batch", batch_dir, "-o", tmp_path / "results.csv", *model)
+    run("report", tmp_path / "results.csv", "-o", tmp_path / "bare.html")
+    bare = parse((tmp_path / "bare.html").read_text("utf-8"))
+    assert "--videos DIR" in bare.one(cls="no-pictures").text
+    assert not bare.all(cls="thumb")  # no empty grey boxes
+    run("report", tmp_path / "results.csv", "--videos", batch_dir, "-o", tmp_path / "pictures.html")
+    assert not parse((tmp_path / "pictures.html").read_text("utf-8")).all(cls="no-pictures")
+
+
+@pytest.mark.browser
+def test_the_page_uses_the_windows_width_and_the_chart_lines_up_with_the_strip(sample_report, tmp_path):
+    found = in_browser(tmp_path, sample_report[0], """
+        var box = function (selector) { var r = document.querySelector(selector).getBoundingClientRect(); return [r.left, r.right]; };
+        done({index: box("#index"), strip: box("#v0 .strip"), chart: box("#v0 svg.chart")});""", width=1280)
+    assert found["index"][1] - found["index"][0] > 1100 and found["strip"][1] - found["strip"][0] > 1100
+    assert found["chart"] == pytest.approx(found["strip"], abs=1)
+
+
+# --- no clear action ----------------------------------------------------------------------
+
+
+def action_rows(tmp_path):
+    """A JSON-lines results file: a row from before actions were written, one that batch's
+    --min-probability called no clear action, and one it did not."""
+    rows = [
+        {"path": "a.mp4", "status": "ok", "error": "", "predictions": [{"label": "red", "probability": 0.9}]},
+        {"path": "b.mp4", "status": "ok", "error": "", "predictions": [{"label": "blue", "probability": 0.3}], "action": NO_CLEAR_ACTION},
+        {"path": "c.mp4", "status": "ok", "error": "", "predictions": [{"label": "green", "probability": 0.45}], "action": "green"},
+    ]
+    path = tmp_path / "actions.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def test_the_report_shows_each_rows_action_or_re_decides_with_min_probability(tmp_path):
+    results = action_rows(tmp_path)
+    assert run("report", results, "-o", tmp_path / "own.html").exit_code == 0
+    assert [row.attrs["data-label"] for row in index_rows(tmp_path / "own.html")] == ["red", NO_CLEAR_ACTION, "green"]
+
+    assert run("report", results, "--min-probability", 0.5, "-o", tmp_path / "half.html").exit_code == 0
+    dom = parse((tmp_path / "half.html").read_text("utf-8"))
+    rows = dom.one("tbody").all("tr")
+    assert [row.attrs["data-label"] for row in rows] == ["red", NO_CLEAR_ACTION, NO_CLEAR_ACTION]
+    cells = [(row.all("td")[2].text, row.all("td")[3].text) for row in rows]
+    assert cells == [("red", "90.0%"), ("no clear action (top: blue)", "30.0%"), ("no clear action (top: green)", "45.0%")]  # probabilities still given
+    assert {o.text for o in dom.by_id("label-filter").all("option")} == {"all actions", "red (1)", "no clear action (2)"}
+    assert [(b.text, b.parent.one(cls="value").text) for b in dom.one(cls="frequent").all("button")] == [(NO_CLEAR_ACTION, "2"), ("red", "1")]
+    assert dom.by_id("count-unclear").text == "2"
+    neutral = {style(row.one(cls="swatch"))["background"] for row in rows[1:]}
+    assert neutral == {NEUTRAL} and style(rows[0].one(cls="swatch"))["background"] != NEUTRAL
+
+
+def test_no_clear_action_segments_are_drawn_neutral(palette_models, colour_video, tmp_path):
+    video = colour_video("purple-red.mp4", [((128, 0, 128), 1.0), (RED, 1.0)])  # purple: black 44%, red 34%...
+    page = tmp_path / "unclear.html"
+    model = ["-m", palette_models.base, "--labels", palette_models.labels, "--timeline-step", 1, "-q"]
+    assert run("classify", video, *model, "--min-probability", 0.6, "--report", page).exit_code == 0
+    segments = parse(page.read_text("utf-8")).all(cls="seg")
+    assert [seg.text for seg in segments] == [NO_CLEAR_ACTION, "red"]
+    assert style(segments[0])["background"] == NEUTRAL and style(segments[1])["background"] != NEUTRAL
+    assert segments[0].attrs["title"].endswith("no clear action 43.9%")  # with the probability of its top label
+    # The report re-decides a timeline too: under 0.5 every segment is no clear action.
+    record = VideoRecord(path="v.mp4", predictions=[Prediction("red", 0.7)], segments=[Segment(0, 1, "red", 0.9), Segment(1, 2, "blue", 0.4)])
+    decide([record], 0.5)
+    assert [s.label for s in record.segments] == ["red", NO_CLEAR_ACTION] and record.action == "red"
+
+
+# --- batch --timelines in the report --------------------------------------------------------
+
+
+@pytest.fixture
+def colour_dir(tmp_path):
+    root = tmp_path / "colours"
+    (root / "sub").mkdir(parents=True)
+    write_colour_video(str(root / "red-blue.mp4"), [(RED, 2.0), (BLUE, 2.0)], 24, (64, 48))
+    write_colour_video(str(root / "sub" / "green-red.webm"), [(GREEN, 2.0), (RED, 2.0)], 24, (64, 48))
+    (root / "notes.mp4").write_text("not a video")
+    return root
+
+
+@pytest.mark.parametrize("format", ["csv", "vtt"])
+def test_the_batch_report_shows_each_videos_timeline_strip(palette_models, colour_dir, tmp_path, format):
+    timelines, report = tmp_path / "timelines", tmp_path / "batch.html"
+    timelines.mkdir()
+    model = ["-m", palette_models.stream, "--labels", palette_models.labels, "-q"]
+    result = run("batch", colour_dir, "-o", tmp_path / "r.csv", *model, "--timelines", timelines, "--timeline-format", format, "--report", report)
+    assert result.exit_code == 1 and "note:" not in result.stderr  # the notes file fails; every timeline is there
+    dom = parse(report.read_text("utf-8"))
+    assert [row.one("a").attrs["href"] for row in dom.one("tbody").all("tr")] == ["./colours/notes.mp4", "#v1", "#v2"]  # the failed one sorts first
+    sections = dom.all("section", "video")
+    assert [section.attrs["id"] for section in sections] == ["v1", "v2"]
+    assert [[seg.text for seg in section.all(cls="seg")] for section in sections] == [["red", "blue"], ["green", "red"]]
+    pictures = [[mean_rgb(card.one("img")) for card in section.all(cls="thumb-card")] for section in sections]
+    assert [[is_colour(rgb, colour) for rgb, colour in zip(p, expected)] for p, expected in zip(pictures, [(RED, BLUE), (GREEN, RED)])] == [[True, True]] * 2
+    assert [section.one("video").attrs["src"] for section in sections] == ["./colours/red-blue.mp4", "./colours/sub/green-red.webm"]
+
+
+def test_the_report_leaves_out_a_missing_or_malformed_timeline_with_one_notice(palette_models, colour_dir, tmp_path):
+    timelines = tmp_path / "timelines"
+    timelines.mkdir()
+    model = ["-m", palette_models.stream, "--labels", palette_models.labels, "-q"]
+    run("batch", colour_dir, "-o", tmp_path / "r.csv", *model, "--timelines", timelines, "--timeline-format", "srt")
+    (timelines / "sub" / "green-red.srt").write_text("1\nnot a cue\n")
+    (timelines / "red-blue.srt").rename(timelines / "red-blue.vtt.bak")
+    result = run("report", tmp_path / "r.csv", "--videos", colour_dir, "--timelines", timelines, "-o", tmp_path / "r.html")
+    assert result.exit_code == 0
+    notes = [line for line in result.stderr.split("\n") if line.startswith("note:")]
+    assert len(notes) == 1 and "2 of 2 videos" in notes[0] and "red-blue.mp4: no red-blue.csv" in notes[0]
+    assert not parse((tmp_path / "r.html").read_text("utf-8")).all("section", "video")
+    (timelines / "red-blue.vtt.bak").rename(timelines / "red-blue.srt")
+    result = run("report", tmp_path / "r.csv", "--videos", colour_dir, "--timelines", timelines, "-o", tmp_path / "r.html")
+    assert "1 of 2 videos" in result.stderr and "green-red.srt is not a movinet timeline" in result.stderr
+    sections = parse((tmp_path / "r.html").read_text("utf-8")).all("section", "video")
+    assert [[seg.text for seg in section.all(cls="seg")] for section in sections] == [["red", "blue"]]

@@ -13,7 +13,9 @@ from click.testing import CliRunner
 from movinet_cli.cli import cli
 from movinet_cli.classify import Prediction
 from movinet_cli.files import ReadError
-from movinet_cli.results import MalformedResultsError, read_results
+from movinet_cli.options import NO_CLEAR_ACTION
+from movinet_cli.results import MalformedResultsError, read_results, read_timeline
+from movinet_cli.timeline import Segment, write_timeline
 
 HEADER = "path,status,error,label_1,prob_1,duration_s,frames,model,engine,precision,mode,seconds"
 
@@ -88,3 +90,63 @@ def test_devices_and_fifos_are_refused_at_once(tmp_path):
     assert finished.is_set()
     result = CliRunner().invoke(cli, ["report", "/dev/zero", "-o", str(tmp_path / "r.html")], catch_exceptions=False)
     assert result.exit_code in (1, 2) and result.stderr.count("\n") == 1
+
+
+# --- timelines read back ---------------------------------------------------------------------
+
+HOSTILE = "<b>x</b> & --> y, z 5%"  # markup, an arrow, a comma and a percent inside one label
+TIMELINE = [
+    Segment(0.0, 2.5, "red", 0.91, [Prediction("red", 0.91), Prediction(HOSTILE, 0.0823), Prediction("blue", 0.004), Prediction("green", 0.0001)]),
+    Segment(2.5, 3.04, HOSTILE, 0.6, [Prediction(HOSTILE, 0.6), Prediction("red", 0.4)]),
+    Segment(3.04, 4.0, NO_CLEAR_ACTION, 0.3, [Prediction("blue", 0.3)]),
+]
+
+
+@pytest.mark.parametrize("format", ["csv", "json", "jsonl", "srt", "vtt"])
+def test_a_timeline_reads_back_as_written(tmp_path, format):
+    path = tmp_path / f"a.{format}"
+    write_timeline(path, {"sub/a.mp4": TIMELINE})
+    read = read_timeline(path, "sub/a.mp4")
+    assert [(s.start_s, s.end_s) for s in read] == [(s.start_s, s.end_s) for s in TIMELINE]
+    if format in ("srt", "vtt"):  # the top-k, to the precision a cue shows
+        # SubRip has no escapes: its cues carry look-alikes of angle brackets (timeline._cue_text)
+        shown = HOSTILE if format == "vtt" else HOSTILE.replace("<", "\u2039").replace(">", "\u203a")
+        assert [[p.label for p in s.predictions] for s in read] == [["red", shown, "blue", "green"], [shown, "red"], [NO_CLEAR_ACTION]]
+        assert [[p.probability for p in s.predictions] for s in read][:2] == [[0.91, 0.08, 0.004, 0.0], [0.6, 0.4]]
+        assert read[2].label == NO_CLEAR_ACTION and read[2].probability == 0.3
+    else:
+        assert [(s.label, s.probability, s.predictions) for s in read] == [(s.label, s.probability, [Prediction(s.label, s.probability)]) for s in TIMELINE]
+
+
+def test_a_timeline_of_several_videos_gives_the_one_asked_for(tmp_path):
+    write_timeline(tmp_path / "all.csv", {"a.mp4": TIMELINE[:1], "b.mp4": TIMELINE[1:]})
+    assert [s.label for s in read_timeline(tmp_path / "all.csv", "b.mp4")] == [HOSTILE, NO_CLEAR_ACTION]
+    with pytest.raises(MalformedResultsError, match=r"all.csv is not a movinet timeline in csv format \(no segment of c.mp4\)"):
+        read_timeline(tmp_path / "all.csv", "c.mp4")
+
+
+BAD_TIMELINES = {
+    "header.csv": ("path,start,end\n", r"its header is not path,start_s,end_s,label,probability"),
+    "number.csv": ("path,start_s,end_s,label,probability\na.mp4,0,1,red,lots\n", r"row 1, column probability: not a number between 0 and 1"),
+    "order.jsonl": ('{"path": "a.mp4", "start_s": 2, "end_s": 1, "label": "red", "probability": 0.5}\n', r"row 1: ends before it starts"),
+    "nan.json": ('[{"path": "a.mp4", "start_s": NaN, "end_s": 1, "label": "red", "probability": 0.5}]', r"row 1, column start_s"),
+    "text.json": ("hello", r"the document is not JSON"),
+    "cue.vtt": ("WEBVTT\n\n1\n00:00:00.000 --> 00:00:01.000\nred lots\n", r"cue 1: 'red lots' is not a label and its probability"),
+    "times.srt": ("1\n0:0:0 --> 1\nred 50%\n", r"cue 1 is not a number, times and a label"),
+    "a.txt": ("hello", r"must end in"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_TIMELINES))
+def test_a_malformed_timeline_is_one_line_naming_the_file(tmp_path, name):
+    text, message = BAD_TIMELINES[name]
+    (tmp_path / name).write_text(text)
+    with pytest.raises(MalformedResultsError, match=message) as raised:
+        read_timeline(tmp_path / name, "a.mp4")
+    assert str(tmp_path / name) in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_a_timeline_is_read_bounded(tmp_path):
+    os.mkfifo(tmp_path / "t.csv")
+    with pytest.raises(ReadError):
+        read_timeline(tmp_path / "t.csv", "a.mp4")  # at once: never blocks on the FIFO

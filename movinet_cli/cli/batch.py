@@ -78,7 +78,8 @@ class Interrupted(KeyboardInterrupt):
 )
 @click.option(
     "--report", "report_path", type=click.Path(dir_okay=False), default=None,
-    help="Then write an HTML report of every row of --output (with --resume too): an index with a picture per video, filters and a summary.",
+    help="Then write an HTML report of every row of --output (with --resume too): an index with a picture per video, filters and a summary; "
+    "with --timelines, each video's timeline strip with pictures.",
 )
 @quiet_option
 @verbose_option
@@ -192,7 +193,12 @@ def batch(
     if report_path:
         from ..report import load_results
 
-        report_writer(quiet, source=output)(report_path, load_results(output, videos=directory))
+        note = notices(quiet)
+        records = load_results(
+            output, videos=directory, timelines=timelines_dir, timeline_format=timeline_format,
+            notice=note and (lambda line: note(printable(f"note: --timelines: {line}"))),
+        )
+        report_writer(quiet, source=output)(report_path, records)
     if summary.failed:
         raise click.exceptions.Exit(1)
 

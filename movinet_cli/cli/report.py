@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
-from .progress import report_writer
+from ..output import printable
+from .params import FiniteFloat
+from .progress import notices, report_writer
 
 
 @click.command(short_help="Make an HTML report from a results file.")
@@ -15,9 +17,21 @@ from .progress import report_writer
     default=None,
     help="Directory that the paths in RESULTS are relative to (batch's DIRECTORY), for the pictures.  [default: no pictures]",
 )
+@click.option(
+    "--timelines",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="Directory of batch --timelines: each video's timeline drawn as a strip with pictures (one missing or malformed is left out).",
+)
+@click.option(
+    "--min-probability",
+    type=FiniteFloat(0, 1),
+    default=None,
+    help="Re-decide: a video or timeline segment whose top label is less probable is 'no clear action' (its probability still shown).  [default: each row's own action]",
+)
 @click.option("--output", "-o", "report_path", required=True, type=click.Path(dir_okay=False), help="The HTML file to write.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary on stderr.")
-def report(results, videos, report_path, quiet):
+def report(results, videos, timelines, min_probability, report_path, quiet):
     """Make an HTML report from RESULTS: the rows of movinet batch (CSV or JSON lines)
     or the output of movinet classify --format json.
 
@@ -25,9 +39,15 @@ def report(results, videos, report_path, quiet):
     Examples:
       movinet report results.csv --videos videos/ -o report.html
       movinet report results.jsonl -o report.html
+      movinet report results.csv --videos videos/ --timelines timelines/ -o report.html
+      movinet report results.csv --min-probability 0.5 -o report.html
     """
     from ..report import check_report_path, load_results
     from ..sinks import OutputPath, check_outputs
 
     check_outputs([OutputPath("--output", report_path, check=lambda: check_report_path(report_path, "--output"))], inputs=[results])
-    report_writer(quiet, source=results)(report_path, load_results(results, videos=videos))
+    say = notices(quiet)
+    records = load_results(
+        results, videos=videos, timelines=timelines, min_probability=min_probability, notice=say and (lambda line: say(printable(f"note: --timelines: {line}")))
+    )
+    report_writer(quiet, source=results)(report_path, records)

@@ -1,9 +1,31 @@
-// The report's only script: segment details on click, and the index's filter and sort.
-// No network, no libraries; everything it shows is already in the page.
+// The report's only script: segment details on click (and the video at that moment), and
+// the index's filter and sort. No network, no libraries; everything it shows is in the page
+// or beside it (the videos themselves, by relative links).
 (function () {
   "use strict";
 
-  // A click on a timeline segment or its picture shows that segment's time and top-k.
+  // The video's player at ``seconds``. One that has not loaded yet (preload="none" in a large
+  // report) loads now and seeks once it knows the video's length.
+  function seek(player, seconds) {
+    if (!player || player.error || !isFinite(seconds)) return;
+    if (player.readyState === 0) {
+      player.addEventListener("loadedmetadata", function () { player.currentTime = seconds; }, { once: true });
+      if (player.preload === "none") { player.preload = "metadata"; player.load(); }
+    }
+    player.currentTime = seconds;
+  }
+
+  // A player whose video this browser cannot play (a codec it lacks) gives way to a note.
+  document.querySelectorAll("video.player").forEach(function (player) {
+    var refuse = function () {
+      player.hidden = true;
+      player.nextElementSibling.hidden = false;
+    };
+    if (player.error) refuse(); else player.addEventListener("error", refuse);
+  });
+
+  // A click on a timeline segment or its picture shows that segment's time and top-k, and
+  // seeks the video's player to the segment's start.
   function showSegment(id) {
     var panel = document.getElementById(id);
     if (!panel || !panel.classList.contains("seg-detail")) return false;
@@ -15,6 +37,8 @@
     section.querySelectorAll("[data-seg]").forEach(function (element) {
       if (element.dataset.seg === id) element.classList.add("selected");
     });
+    var link = section.querySelector("[data-seg='" + id + "']");
+    seek(section.querySelector("video.player"), parseFloat(link.dataset.start));
     return true;
   }
 
