@@ -556,3 +556,17 @@ def test_below_min_probability_a_video_is_no_clear_action_with_its_probability_s
     plain = json.loads(run("classify", *model, "-f", "json", video).stdout)["results"][0]
     assert plain["action"] == plain["predictions"][0]["label"]
     assert run("classify", *model, "--min-probability", "nan", video).exit_code == 2
+
+
+def test_an_empty_model_name_to_prepare_is_a_usage_error_not_a_download(tmp_path, monkeypatch):
+    monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path))
+    for names in ([""], ["a0-base", "  "]):
+        result = run("models", "--prepare", *names)
+        assert result.exit_code == 2 and "empty model name" in result.stderr
+    assert not (tmp_path / "tfhub").exists()  # nothing was fetched
+
+
+@pytest.mark.parametrize("option", ["--smoothing", "--min-probability", "--threshold"])
+def test_live_refuses_nan_for_its_float_options(option, colour_video):
+    result = run("live", colour_video("red.mp4", [(RED, 1.0)]), "--no-window", option, "nan")
+    assert result.exit_code == 2 and "'nan' is not a finite number" in result.stderr
