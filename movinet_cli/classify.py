@@ -532,7 +532,7 @@ def load_classifier(
     kind = describe(directory).kind  # from saved_model.pb: a model of the wrong kind is refused before it loads
     models.check_kind(source.name, kind, mode, source.variant.model_id if source.variant else None, command)
     if trained:
-        from .engines.openvino import saved_model_identity
+        from .engines.cache import saved_model_identity
 
         trained.check_backbone(model, saved_model_identity(directory))
     opened, reason = engines.open_model(directory, engine=engine, precision=precision, log=log, variant=source.variant)

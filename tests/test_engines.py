@@ -8,6 +8,7 @@ from make_test_model import STREAM_MEMORY, expected_logits
 
 from movinet_cli import engines
 from movinet_cli.engines import openvino as ov_engine
+from movinet_cli.engines.cache import saved_model_identity
 from movinet_cli.engines import tensorflow as tf_engine
 from movinet_cli.errors import EngineError, ModelError
 
@@ -82,9 +83,9 @@ def test_a_corrupt_cache_entry_is_rebuilt(tiny_models, tmp_path, monkeypatch):
 
 
 def test_a_changed_model_is_converted_again(tiny_models, tmp_path):
-    identity = ov_engine.saved_model_identity(tiny_models.base)
-    assert identity == ov_engine.saved_model_identity(tiny_models.base)
-    assert identity != ov_engine.saved_model_identity(tiny_models.stream)
+    identity = saved_model_identity(tiny_models.base)
+    assert identity == saved_model_identity(tiny_models.base)
+    assert identity != saved_model_identity(tiny_models.stream)
 
 
 @pytest.fixture(scope="module")
