@@ -142,7 +142,7 @@ class KillActor:
 
 @needs_ray
 def test_a_killed_actor_is_replaced_and_no_row_is_lost_or_doubled(local_ray, tiny_models, videos, tmp_path):
-    from movinet_cli.classify import load_classifier
+    from movinet_cli.loading import load_classifier
     from movinet_cli.distributed import MAX_ATTEMPTS, connected, run_batch_on_ray
 
     crafted = videos / "crafted.mp4"
@@ -169,7 +169,7 @@ def test_a_killed_actor_is_replaced_and_no_row_is_lost_or_doubled(local_ray, tin
 
 @needs_ray
 def test_a_node_that_cannot_load_the_model_stops_the_run_with_one_line(local_ray, tiny_models, videos, tmp_path):
-    from movinet_cli.classify import load_classifier
+    from movinet_cli.loading import load_classifier
     from movinet_cli.distributed import connected, run_batch_on_ray
     from movinet_cli.errors import ModelError
 
@@ -205,7 +205,7 @@ def test_an_actor_compiles_its_videos_shape_before_the_first_and_loads_once(loca
     monkeypatch.setenv(distributed.CPU_THREADS_VARIABLE, "1")  # the constructor sets it: restored after the test
     compiled, loads = [], []
     real_compile, real_load = engine._Compiler.compile, distributed.load_classifier
-    monkeypatch.setattr(engine._Compiler, "compile", lambda self, model: compiled.append(str(model.inputs[0].partial_shape)) or real_compile(self, model))
+    monkeypatch.setattr(engine._Compiler, "compile", lambda self, model, *rest: compiled.append(str(model.inputs[0].partial_shape)) or real_compile(self, model, *rest))
     monkeypatch.setattr(distributed, "load_classifier", lambda **options: loads.append(options) or real_load(**options))
     video = colour_video("ten seconds.mp4", [(RED, 10.0)], fps=20, size=(48, 32))
     actor = distributed.VideoClassifier(
