@@ -81,11 +81,6 @@ def display_problem() -> str | None:
     return f"no X server answers at DISPLAY={display}"
 
 
-def has_display() -> bool:
-    """Whether a window can be shown (see ``display_problem``)."""
-    return display_problem() is None
-
-
 @dataclass
 class LiveUpdate:
     """What the model says after one model call on a chunk of ``frames`` due frames."""
