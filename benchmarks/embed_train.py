@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import make_sample_videos  # noqa: E402
 
-from movinet_cli.classify import load_classifier  # noqa: E402
+from movinet_cli.loading import load_classifier  # noqa: E402
 from movinet_cli.train import evaluate, fit_head  # noqa: E402
 
 

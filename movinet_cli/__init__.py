@@ -17,20 +17,24 @@ from .models import VARIANTS
 from .options import ModelOptions, ReadOptions, RunOptions
 
 # The pipeline imports NumPy and OpenCV: it is imported when first used, so that the command
-# line's --help (which imports this package) stays instant.
-_PIPELINE = ("Classifier", "Outcome", "Prediction", "Result", "StreamState", "classify_many", "classify_video", "load_classifier", "prepare_model")
+# line's --help (which imports this package) stays instant. Name -> the module that has it.
+_PIPELINE = {
+    **dict.fromkeys(("Classifier", "Outcome", "Prediction", "Result", "StreamState", "classify_many", "classify_video"), "classify"),
+    **dict.fromkeys(("load_classifier", "prepare_model"), "loading"),
+}
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> object:
     if name in _PIPELINE:
-        from . import classify
+        import importlib
 
-        return getattr(classify, name)
+        return getattr(importlib.import_module(f".{_PIPELINE[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def __dir__():
+def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_PIPELINE))
+
 
 __all__ = [
     "Classifier",

@@ -1,9 +1,10 @@
 """The classification pipeline: videos (files or frames) in, top-k Kinetics labels out.
 
-``load_classifier`` finds, fetches and opens a model once; ``Classifier.classify`` runs it
-on one video, and ``classify_many`` on many, yielding each one's result or error (every
-command and backend goes through it). ``Classifier.embed`` (and ``classify_many(embed=True)``)
-give the model's pooled features before its classifier instead (``engines.features``). Base models see windows of at most one training clip
+``loading.load_classifier`` finds, fetches and opens a model once, as a ``Classifier``;
+``Classifier.classify`` runs it on one video, and ``classify_many`` on many, yielding each
+one's result or error (every command and backend goes through it). ``Classifier.embed``
+(and ``classify_many(embed=True)``) give the model's pooled features before its classifier
+instead (``engines.features``). Base models see windows of at most one training clip
 (10 s); the video's answer is the mean of the windows' probabilities weighted by their frame
 counts. Stream models see chunks of frames with their states carried from chunk to chunk
 across the whole video (``StreamState``, which ``live`` uses too); the answer is the latest
@@ -20,18 +21,16 @@ import dataclasses
 import math
 import os
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from . import engines, labels as labels_module, models
+from . import engines, models
 from .errors import ModelError, MovinetError, VideoError, one_line
-from .head import is_head_dir, load_head
 from .isolated import IsolatedReader, stall_override_s
 from .options import NO_CLEAR_ACTION, ModelOptions, ReadOptions, RunOptions, with_overrides
-from .saved_model import describe
 from .video import MIN_FRAMES, TIMESTAMP_TOLERANCE_S, windows
 
 STREAM_CHUNKS_AHEAD = 4  # chunks decoded ahead of the stream model
@@ -496,73 +495,21 @@ def weighted_mean(vectors: list[np.ndarray], frames: list[int]) -> np.ndarray:
     return (np.stack(vectors) * weights[:, None]).sum(0) / weights.sum()
 
 
-def load_classifier(
-    model: str | None = ModelOptions.model,
-    *,
-    mode: str | None = ModelOptions.mode,
-    engine: str = ModelOptions.engine,
-    precision: str = ModelOptions.precision,
-    labels: str | os.PathLike | None = ModelOptions.labels,
-    log: Callable[[str], None] | None = None,
-    command: str | None = None,
-) -> Classifier:
-    """Finds, fetches (once, into the cache) and opens a model.
-
-    Args:
-        model: registry name (``a5-base``), bare variant (``a5``), URL, SavedModel
-            directory, or a MODEL_DIR of ``movinet train`` (its backbone runs, its head
-            gives its classes); the default is ``a5-base`` (``a5-stream`` in stream mode).
-        mode: "clip" or "stream"; None accepts either kind of model.
-        engine: "auto", "openvino" or "tensorflow".
-        precision: "auto" (bf16 where the CPU has it natively, else f32), "f32" or "bf16"
-            (OpenVINO only); the one used is ``classifier.model.precision``.
-        labels: a label file (one per line, in logit order); if None, ``labels.txt`` in the
-            model's directory where there is one, else Kinetics-600.
-        log: called with progress messages (downloads, conversions, engine choice).
-        command: the command asking, where it allows only ``mode`` (``"live"``): a model of
-            the other kind is refused in its words, not with a ``--mode`` it does not have.
-
-    Raises ModelError or LabelsError with a one-line explanation.
-    """
-    trained = load_head(model) if is_head_dir(model) else None  # a MODEL_DIR of movinet train
-    if trained:
-        trained.check_mode(model, mode)
-    source = models.resolve_model(trained.backbone.model if trained else model, mode, command)
-    directory = models.model_directory(source, log=log)
-    kind = describe(directory).kind  # from saved_model.pb: a model of the wrong kind is refused before it loads
-    models.check_kind(source.name, kind, mode, source.variant.model_id if source.variant else None, command)
-    if trained:
-        from .engines.openvino import saved_model_identity
-
-        trained.check_backbone(model, saved_model_identity(directory))
-    opened, reason = engines.open_model(directory, engine=engine, precision=precision, log=log, variant=source.variant)
-    if trained:
-        opened, source = trained.attach(opened), dataclasses.replace(source, name=model)
-    if labels is None and not trained and os.path.isfile(os.path.join(directory, labels_module.BESIDE_MODEL)):  # a fine-tuned model's own
-        labels = os.path.join(directory, labels_module.BESIDE_MODEL)
-    names = trained.labels if trained and labels is None else labels_module.load_labels(labels)
-    labels_module.check_labels(names, opened.num_classes, labels)
-    classifier = Classifier(opened, names, source, reason)
-    if trained:  # read as the videos it was trained on were
-        classifier.fps, classifier.size = trained.backbone.fps, trained.backbone.size
-    return classifier
-
-
-def prepare_model(model: str, *, log: Callable[[str], None] | None = None) -> str:
-    """Does now the slow part of a model's first run on a CPU: downloads it (once) and
-    converts it for OpenVINO (once), both into the cache. ``model`` is anything
-    ``load_classifier`` takes. Returns its SavedModel directory; raises ModelError."""
-    source = models.resolve_model(model)
-    directory = models.model_directory(source, log=log)
-    variant = source.variant or models.VARIANTS[models.DEFAULT_MODEL]  # the size a run would use
-    engines.prepare(directory, variant.size, log=log, variant=source.variant)
-    return directory
-
-
 def classify_video(video: str | os.PathLike | np.ndarray, model: str | None = ModelOptions.model, **options) -> Result:
     """One-shot convenience: ``load_classifier(model, ...)`` then ``classify(video, ...)``;
     ``options`` are the fields of ``ModelOptions`` (mode, engine, precision, labels) and of
     ``ReadOptions`` and ``RunOptions``."""
+    from .loading import load_classifier
+
     load_fields = {field.name for field in dataclasses.fields(ModelOptions)}
     load = {key: options.pop(key) for key in list(options) if key in load_fields}
     return load_classifier(model, **load).classify(video, **options)
+
+
+def __getattr__(name: str) -> object:
+    """``load_classifier`` and ``prepare_model``, which moved to ``loading``, still importable from here."""
+    if name in ("load_classifier", "prepare_model"):
+        from . import loading
+
+        return getattr(loading, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

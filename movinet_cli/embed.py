@@ -21,7 +21,6 @@ from .errors import MovinetError, UsageError
 from .files import atomic_path, check_output_path
 from .options import ReadOptions, RunOptions
 
-FORMATS = ("parquet", "npz")
 REWRITE_S = 30.0  # seconds between rewrites of the output while rows come
 COLUMNS = ("path", "start_s", "end_s", "model", "embedding", "error")
 

@@ -25,19 +25,16 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib.machinery
 import multiprocessing
 import os
 import queue
 import signal
-import sys
 import threading
-import time
-import types
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from . import children
 from .errors import UsageError, VideoError
 from .files import names_a_descriptor
 from .video import DecodeStats, VideoInfo, VideoReader, check_video_path, opencv_path, to_unit_range
@@ -95,24 +92,8 @@ def start_server() -> None:
     if _context().get_start_method() == "forkserver":
         from multiprocessing import forkserver
 
-        with _main_module_hidden():  # as when a child starts: the server imports no __main__
+        with children.main_module_hidden():  # as when a child starts: the server imports no __main__
             forkserver.ensure_running()
-
-
-@contextlib.contextmanager
-def _main_module_hidden() -> Iterator[None]:
-    """While a child starts, ``__main__`` looks like a package's ``__main__``, which
-    multiprocessing does not run again in the child. The child needs nothing from it, and
-    running a user's script again in every decoding child would redo its work (or, in a
-    script without an ``if __name__ == "__main__":`` guard, start children from children)."""
-    main = sys.modules["__main__"]
-    stand_in = types.ModuleType("__main__")
-    stand_in.__spec__ = importlib.machinery.ModuleSpec("movinet_cli.__main__", None)
-    sys.modules["__main__"] = stand_in
-    try:
-        yield
-    finally:
-        sys.modules["__main__"] = main
 
 
 def _decode(opener: Callable[..., VideoReader], path: str, options: dict, pipe, messages_ahead: int) -> None:
@@ -161,15 +142,6 @@ def _decode(opener: Callable[..., VideoReader], path: str, options: dict, pipe, 
     sender.join()
 
 
-def _exit_reason(exitcode: int | None) -> str:
-    if exitcode is not None and exitcode < 0:
-        try:
-            return f"killed by {signal.Signals(-exitcode).name}"
-        except ValueError:
-            return f"killed by signal {-exitcode}"
-    return f"exit code {exitcode}"
-
-
 class IsolatedReader:
     """A ``VideoReader`` running in a child process; same ``path``, ``info``, ``stats``,
     ``frames()`` and ``close()``.
@@ -213,8 +185,7 @@ class IsolatedReader:
                     daemon=True,
                     name="movinet-decode",
                 )
-                with _main_module_hidden():
-                    self._child.start()
+                children.start(self._child)
             kind, payload = self._receive()
         except OSError as error:  # no process or pipe to be had (too many open files, ...)
             self.close()
@@ -261,7 +232,7 @@ class IsolatedReader:
                 f"{STALL_VARIABLE} sets this limit",
             )
         if message is None:
-            raise VideoError(self.path, f"the decoder crashed on this file ({_exit_reason(self._child.exitcode)}); it may be corrupt or crafted")
+            raise VideoError(self.path, f"the decoder crashed on this file ({children.exit_reason(self._child.exitcode)}); it may be corrupt or crafted")
         return message
 
     def _next_message(self) -> tuple[str, object] | None:
@@ -292,11 +263,8 @@ class IsolatedReader:
 
     def close(self) -> None:
         """Stops the child (if it still runs) and releases the pipe; idempotent."""
-        if self._child is not None and self._child.pid is not None:  # started
-            if self._child.is_alive():
-                self._child.kill()
-            self._child.join()
-            self._child.close()
+        if self._child is not None:
+            children.end(self._child)
         self._child = None
         if self._pipe is not None:
             self._pipe.close()

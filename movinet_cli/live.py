@@ -36,7 +36,8 @@ from .encoding import VideoFileWriter, check_video_output
 from .errors import MovinetError, one_line
 from .options import NO_CLEAR_ACTION, ReadOptions, RunOptions
 from .overlay import draw_labels
-from .video import Capture, FrameSampler, fit_frame, open_capture, to_model_input
+from .capture import Capture, open_capture
+from .video import FrameSampler, fit_frame, to_model_input
 
 # Mean absolute change of a model-input frame (RGB in [0, 1]) taken as a new scene.
 SCENE_CHANGE = 0.3
@@ -78,11 +79,6 @@ def display_problem() -> str | None:
         except (OSError, OverflowError):  # refused, no such socket, an unknown host
             continue
     return f"no X server answers at DISPLAY={display}"
-
-
-def has_display() -> bool:
-    """Whether a window can be shown (see ``display_problem``)."""
-    return display_problem() is None
 
 
 @dataclass
@@ -223,7 +219,7 @@ class LiveSession:
 
     Args:
         classifier: a Classifier whose model is a stream model.
-        source: camera index ("0"), stream URL, video file path, or an opened ``video.Capture``.
+        source: camera index ("0"), stream URL, video file path, or an opened ``capture.Capture``.
         realtime: play a file at its own speed (dropping a backlog of more than a second of
             due frames); False feeds every due frame as fast as the model goes. Cameras are
             always real time.

@@ -36,7 +36,7 @@ MIN_TIMELINE_STEP_S = 0.001
 
 @dataclass(frozen=True)
 class ModelOptions:
-    """Which model to load and how: ``classify.load_classifier``'s arguments.
+    """Which model to load and how: ``loading.load_classifier``'s arguments.
 
     Attributes:
         model: registry name (``a5-base``), bare variant (``a5``), URL or SavedModel

@@ -361,7 +361,7 @@ def train(
     features and writes MODEL_DIR ``output``. ``log`` gets warnings (imbalance, unreadable
     videos); ``on_video`` is ``embed_examples``'s. Raises FolderError before any work for
     bad folders or an ``output`` that cannot be written, TrainingError if no video reads."""
-    from .engines.openvino import saved_model_identity
+    from .engines.cache import saved_model_identity
     from .models import model_directory
 
     require_sklearn()

@@ -13,9 +13,8 @@ import math
 import os
 import stat
 import tempfile
-import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator
 
 # FFmpeg's and OpenCV's own messages ("moov atom not found", camera probes) would interleave
 # with ours; every problem they describe surfaces as a one-line error or warning instead.
@@ -24,7 +23,7 @@ os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
 import cv2  # noqa: E402
 import numpy as np
 
-from .errors import MovinetError, VideoError
+from .errors import VideoError
 from .options import RESIZE_MODES, ReadOptions
 
 # Container timestamps come rounded to about a millisecond.
@@ -202,17 +201,14 @@ def _resize(frame: np.ndarray, width: int, height: int) -> np.ndarray:
     return cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
 
 
-def to_model_input(frame_bgr: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+def to_model_input(frame_bgr: np.ndarray) -> np.ndarray:
     """Converts an OpenCV uint8 BGR frame [H, W, 3] to float32 RGB in [0, 1]."""
-    return to_unit_range(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB), out)
+    return to_unit_range(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB))
 
 
-def to_unit_range(frame: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """A uint8 frame [H, W, 3] as float32 in [0, 1] (into ``out`` if given)."""
-    if out is None:
-        out = np.empty(frame.shape, np.float32)
-    np.multiply(frame, np.float32(1 / 255), out=out, dtype=np.float32)
-    return out
+def to_unit_range(frame: np.ndarray) -> np.ndarray:
+    """A uint8 frame [H, W, 3] as float32 in [0, 1]."""
+    return np.multiply(frame, np.float32(1 / 255), dtype=np.float32)
 
 
 def check_video_path(path: str | os.PathLike) -> str:
@@ -441,59 +437,6 @@ class VideoReader:
             f"too short: {sampled} frame(s) at {self.fps:g} fps{span}; "
             f"at least {MIN_FRAMES} are needed ({MIN_FRAMES / self.fps:.2f} s of video)",
         )
-
-    def windows(self, length: int) -> Iterator[Window]:
-        """Yields consecutive windows of ``length`` frames; the last one may be shorter."""
-        return windows(self.frames(), length, self.fps)
-
-
-@dataclass
-class Capture:
-    """A video to watch live: ``frames`` yields (time_s, BGR uint8 frame [h, w, 3]) until it ends."""
-
-    name: str
-    is_file: bool
-    fps: float  # nominal frames/s, 0.0 if unknown
-    frames: Iterator[tuple[float, np.ndarray]]
-    close: Callable[[], None]
-
-
-MAX_CAMERA_INDEX = 2**31 - 1  # OpenCV's camera index is a C int
-
-
-def open_capture(source: str) -> Capture:
-    """Opens a camera index ("0"), a stream URL or a video file, every frame as decoded;
-    raises MovinetError (VideoError for a file) with the reason and what to try instead."""
-    camera = source.isascii() and source.isdigit()  # not "²", which isdigit() too
-    if not camera and "://" not in source:
-        reader = VideoReader(source)
-        return Capture(reader.path, True, reader.info.nominal_fps, reader.raw_frames(), reader.close)
-    if camera and int(source) > MAX_CAMERA_INDEX:  # OpenCV takes a C int: it would overflow
-        raise MovinetError(f"no camera {source}: cameras are numbered 0, 1, 2, ... (give 'movinet live 0'), or give a video file or a stream URL")
-    capture = cv2.VideoCapture(int(source) if camera else source)
-    if not capture.isOpened():
-        if camera:
-            raise MovinetError(
-                f"cannot open camera {source} (none there, or in use): choose another with "
-                "'movinet live 1' (2, ...), or give a video file or a stream URL (rtsp://..., http://...)"
-            )
-        raise MovinetError(f"cannot open stream {source}: check the URL and that the stream is live")
-    fps = capture.get(cv2.CAP_PROP_FPS)
-    name = f"camera {source}" if camera else source
-    return Capture(name, False, fps if 0 < fps < 1000 else 0.0, _wall_clock_frames(capture), capture.release)
-
-
-def _wall_clock_frames(capture: cv2.VideoCapture) -> Iterator[tuple[float, np.ndarray]]:
-    """A live source's frames, timed by the clock from the first one (camera timestamps vary
-    by driver)."""
-    started = None
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            return
-        now = time.monotonic()
-        started = now if started is None else started
-        yield now - started, frame
 
 
 def windows(frames: Iterable[tuple[float, np.ndarray]], length: int, fps: float) -> Iterator[Window]:

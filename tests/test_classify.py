@@ -202,7 +202,7 @@ def test_classify_video_loads_and_classifies_in_one_call(tiny_models, colour_vid
 
 
 def test_the_duration_of_a_range_is_the_range(tiny_models, colour_video):
-    from movinet_cli.classify import load_classifier
+    from movinet_cli.loading import load_classifier
 
     video = colour_video("ten.mp4", [((255, 0, 0), 10.0)], fps=25)
     classifier = load_classifier(tiny_models.base)
@@ -215,7 +215,7 @@ def test_the_duration_of_a_range_is_the_range(tiny_models, colour_video):
 def test_a_videos_seconds_leave_out_the_models_one_time_work(tiny_models, colour_video):
     import time
 
-    from movinet_cli.classify import load_classifier
+    from movinet_cli.loading import load_classifier
 
     classifier = load_classifier(tiny_models.base)
 

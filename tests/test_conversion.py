@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from conftest import ROOT
 
 from movinet_cli import engines, models
-from movinet_cli.engines import openvino as ov_engine
+from movinet_cli.engines.cache import saved_model_identity
 from movinet_cli.cli import cli
 
 # Installed in every Python process of a run through sitecustomize (PYTHONPATH), so it also
@@ -189,7 +189,7 @@ def test_a_damaged_cache_entry_description_is_rebuilt(tiny_models, tmp_path, mon
     engines.prepare(tiny_models.base, 32)
     (meta,) = (tmp_path / "openvino").glob("*/meta.json")
     meta.write_text(meta.read_text()[:20])  # cut short, as by a crash or a full disk
-    (tmp_path / "openvino" / f"{ov_engine.saved_model_identity(tiny_models.base)}.json").write_text('{"kind": "ba')
+    (tmp_path / "openvino" / f"{saved_model_identity(tiny_models.base)}.json").write_text('{"kind": "ba')
     messages = []
     model, _ = engines.open_model(tiny_models.base, engine="openvino", log=messages.append)
     assert any("Converting" in m for m in messages)

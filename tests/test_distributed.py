@@ -142,7 +142,7 @@ class KillActor:
 
 @needs_ray
 def test_a_killed_actor_is_replaced_and_no_row_is_lost_or_doubled(local_ray, tiny_models, videos, tmp_path):
-    from movinet_cli.classify import load_classifier
+    from movinet_cli.loading import load_classifier
     from movinet_cli.distributed import MAX_ATTEMPTS, connected, run_batch_on_ray
 
     crafted = videos / "crafted.mp4"
@@ -169,7 +169,7 @@ def test_a_killed_actor_is_replaced_and_no_row_is_lost_or_doubled(local_ray, tin
 
 @needs_ray
 def test_a_node_that_cannot_load_the_model_stops_the_run_with_one_line(local_ray, tiny_models, videos, tmp_path):
-    from movinet_cli.classify import load_classifier
+    from movinet_cli.loading import load_classifier
     from movinet_cli.distributed import connected, run_batch_on_ray
     from movinet_cli.errors import ModelError
 

@@ -5,7 +5,7 @@ import pytest
 from click.testing import CliRunner
 
 from movinet_cli import engines
-from movinet_cli.classify import load_classifier
+from movinet_cli.loading import load_classifier
 from movinet_cli.cli import cli
 from movinet_cli.embed import read_rows
 

@@ -266,15 +266,6 @@ def test_a_truncated_variable_rate_or_offset_file_is_still_warned(tmp_path, name
     assert "s of the 6.0 s the file claims" in warning and "may be truncated" in warning
 
 
-@pytest.mark.parametrize("source", ["99999999999999999999", "2147483648"])
-def test_a_camera_index_beyond_a_c_int_is_one_line(source):
-    from movinet_cli.errors import MovinetError
-    from movinet_cli.video import open_capture
-
-    with pytest.raises(MovinetError, match=f"^no camera {source}: cameras are numbered 0, 1, 2"):
-        open_capture(source)
-
-
 @pytest.mark.parametrize("shape", [(2, 1000), (1000, 2), (1, 9), (30, 200)])
 def test_a_crop_of_an_extreme_aspect_ratio_costs_the_output_not_the_input(shape, monkeypatch):
     """The central square of a resized 4000x2 frame, without the 344000x172 resized frame:

@@ -63,7 +63,7 @@ def live(source, model, engine, precision, labels, window, output_format, top_k,
     from ..sinks import OutputPath, check_outputs
     from ..encoding import check_video_output
     from ..files import check_output_path
-    from ..video import open_capture
+    from ..capture import open_capture
 
     check_precision(engine, precision)
     if record:

@@ -33,7 +33,7 @@ def models(names, prepare, output_format, quiet):
     import json
     import os
 
-    from ..classify import prepare_model
+    from ..loading import prepare_model
     from ..engines import is_prepared
     from ..models import DEFAULT_MODEL, HUB_URL, VARIANTS, cache_dir, cached_model_dir, hub_cache_dir, is_cached
     from ..pace import Measurements

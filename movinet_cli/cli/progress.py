@@ -27,9 +27,9 @@ def notices(quiet: bool):
 
 
 def load_model(load: ModelOptions, quiet: bool, verbose: bool, command: str | None = None):
-    """Loads the model (``classify.load_classifier``) saying what it does, and with
+    """Loads the model (``loading.load_classifier``) saying what it does, and with
     ``verbose`` which model, engine and precision run and why, and how long loading took."""
-    from ..classify import load_classifier
+    from ..loading import load_classifier
 
     began = time.perf_counter()
     classifier = load_classifier(**dataclasses.asdict(load), log=notices(quiet), command=command)

@@ -1,0 +1,90 @@
+"""Our child processes (a decoder per video, the OpenVINO conversion): how they start, end
+and are told about.
+
+Both are ``multiprocessing`` children. They start with the user's ``__main__`` hidden, so
+that a script is not run again in each of them; they are ended with SIGKILL and reaped, so
+that none is left behind (stopped or busy in native code included); and how one died is
+said in words in the error it becomes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import importlib.machinery
+import os
+import signal
+import sys
+import threading
+import time
+import types
+from collections.abc import Iterator
+from multiprocessing.process import BaseProcess
+
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+@contextlib.contextmanager
+def main_module_hidden() -> Iterator[None]:
+    """While a child (or multiprocessing's fork server) starts, ``__main__`` looks like a
+    package's ``__main__``, which multiprocessing does not run again in the child. The child
+    needs nothing from it, and running a user's script again in every child would redo its
+    work (or, in a script without an ``if __name__ == "__main__":`` guard, start children
+    from children)."""
+    main = sys.modules["__main__"]
+    stand_in = types.ModuleType("__main__")
+    stand_in.__spec__ = importlib.machinery.ModuleSpec("movinet_cli.__main__", None)
+    sys.modules["__main__"] = stand_in
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
+
+
+def start(child: BaseProcess) -> None:
+    """Starts ``child`` with the user's ``__main__`` hidden (see ``main_module_hidden``)."""
+    with main_module_hidden():
+        child.start()
+
+
+def exit_reason(exitcode: int | None) -> str:
+    """How a child ended, in words: ``"killed by SIGSEGV"``, ``"killed by SIGKILL, perhaps
+    out of memory"`` (what the kernel's out-of-memory killer sends), ``"killed by signal
+    N"`` for a signal without a name here, ``"exit code N"``."""
+    if exitcode is None or exitcode >= 0:
+        return f"exit code {exitcode}"
+    try:
+        name = signal.Signals(-exitcode).name
+    except ValueError:
+        return f"killed by signal {-exitcode}"
+    return f"killed by {name}" + (", perhaps out of memory" if name == "SIGKILL" else "")
+
+
+def end(child: BaseProcess) -> None:
+    """Kills ``child`` if it still runs (SIGKILL, which ends a stopped child too), waits for
+    it (no zombie is left) and releases its resources. One never started is left as it is."""
+    if child.pid is None:
+        return
+    if child.is_alive():
+        child.kill()
+    child.join()
+    child.close()
+
+
+def end_with_parent(parent_pid: int) -> None:
+    """In a child: ends this process when its parent dies without the chance to end it
+    (SIGKILL, a crash). On Linux the kernel sends SIGKILL (PR_SET_PDEATHSIG): a watching
+    thread would not run while native code (OpenVINO's converter) holds the GIL, for
+    minutes. Elsewhere, that thread."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent_pid:  # it died before the request took effect
+            os._exit(1)
+    else:
+        threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), daemon=True).start()
+
+
+def _exit_when_orphaned(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(1.0)
+    os._exit(1)

@@ -1,0 +1,262 @@
+"""Converting MoViNet SavedModels into OpenVINO models, once, in a child process.
+
+Both kinds convert straight from the SavedModel directory with OpenVINO's TensorFlow
+frontend; TensorFlow is never loaded (loading the A5 stream model into it took 100 s and
+6 GB, more than the conversion itself). Base models convert with a dynamic ``image``
+shape. Stream models convert the ``call`` signature (picked by its tensor names), then are
+reshaped to a static batch, frame size and states with only the frame count dynamic, and
+cached per frame size; the state shapes for a frame size come from converting and running
+the ``init_states`` signature first. (The runtime, ``engines.openvino``, reshapes either to
+each chunk's or window's static shape before compiling.)
+
+A conversion runs in a child process that saves its result into the cache
+(``engines.cache``) and reports its phases; ``log`` gets a line per phase and a heartbeat,
+with the expected duration for the variant. Where the cache cannot be written, it runs in
+this process and its result is kept in memory.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import children
+from .._lazy import openvino
+from ..errors import EngineError, one_line
+from ..models import Variant
+from ..saved_model import Signature, read_signatures
+from .cache import CacheUnwritable, ConversionCache, saved_model_identity
+
+CONVERTER_VERSION = 4  # bump when the conversion below changes what it writes
+HEARTBEAT_S = 15  # a conversion says it is alive at least this often
+# What a first conversion costs, measured on a 2-core x86 machine (benchmarks/cold_start.py:
+# A0 base 1-2 s, A5 base 5-8 s, A0 stream 10 s, A5 stream 60-100 s).
+CONVERSION_TIMES = {
+    **{(model_id, "base"): "a few seconds" for model_id in ("a0", "a1", "a2")},
+    **{(model_id, "base"): "about ten seconds" for model_id in ("a3", "a4", "a5")},
+    **{(model_id, "stream"): "about ten seconds" for model_id in ("a0", "a1", "a2")},
+    **{(model_id, "stream"): "a minute or two" for model_id in ("a3", "a4", "a5")},
+}
+
+Phase = Callable[[str], None]  # told the name of each phase of a conversion as it starts
+
+
+def entry_key(cache: ConversionCache, directory: str, frame_size: tuple[int, int] | None) -> str:
+    """The cache key of a model's conversion: one per base model (``frame_size`` None), one
+    per frame size (height, width) for a stream model; keyed by the SavedModel's content and
+    this converter's version too."""
+    identity = saved_model_identity(directory)
+    if frame_size:
+        return cache.key(model=identity, kind="stream", frame_size=list(frame_size), converter=CONVERTER_VERSION)
+    return cache.key(model=identity, kind="base", converter=CONVERTER_VERSION)
+
+
+def converted(cache: ConversionCache, directory: str, frame_size: tuple[int, int] | None, announce: Announcer) -> tuple[str, Any, dict]:
+    """The model in ``directory`` converted (a base model: ``frame_size`` None; a stream
+    model: for frames of ``frame_size`` (height, width)), from the cache, or converted into
+    it now. Returns its cache key, the ``ov.Model`` and its description (``meta``: for a
+    stream model, where the image, states and logits sit among its ports). Raises
+    EngineError if OpenVINO cannot convert it."""
+    key = entry_key(cache, directory, frame_size)
+    cached = cache.load(key)
+    if cached is None:
+        if frame_size is None:
+            convert(cache, key, announce, _convert_base, directory)
+        else:
+            detail = f" at {frame_size[0]}x{frame_size[1]}"
+            convert(cache, key, announce, _convert_stream, directory, tuple(frame_size), detail=detail)
+        cached = cache.load_converted(key)
+    return key, *cached
+
+
+def convert(cache: ConversionCache, key: str, announce: Announcer, function: Callable[..., tuple[Any, dict]], *args: object, detail: str = "") -> None:
+    """Runs ``function(*args, phase) -> (ov.Model, meta)`` in a child process that saves the
+    result as ``cache``'s entry ``key``, unless another process (a second run, another Ray
+    actor on this node) is converting it: then waits for that one, under the entry's lock,
+    and uses its entry. Where the cache cannot be written, converts in this process and
+    keeps the result in memory."""
+    if cache.writable:
+        try:
+            with cache.locked(key, announce.waiting):
+                if not cache.holds(key):  # else converted by the process we waited for
+                    announce.start(detail)
+                    _in_child(_convert_into, (str(cache.root), key, function, *args), announce, cache.sweep)
+                    announce.done()
+            return
+        except CacheUnwritable as error:
+            cache.cannot_write(str(error))
+    announce.start(detail, cached=False)
+    cache.keep(key, *function(*args, announce.phase))
+    announce.done()
+
+
+def _convert_stream(directory: str, frame_size: tuple[int, int], phase: Callable[[str], None]) -> tuple[object, dict]:
+    """Converts the ``call`` signature with static batch, frame size and states, and a
+    dynamic frame count, straight from the SavedModel (OpenVINO's TensorFlow frontend takes
+    the signature's tensor names as inputs and outputs: no TensorFlow). Returns the model
+    and where (image, *states) and (logits, *states) sit among its inputs and outputs."""
+    signatures = read_signatures(directory)
+    call = signatures["call"]
+    names = sorted(name for name in call.inputs if name != "image")
+    phase("finding the state shapes")
+    shapes = _state_shapes(directory, signatures["init_states"], frame_size)
+    for name in names:
+        shapes.setdefault(name, call.inputs[name].shape)  # constant states (frame counts) fold away there
+    unknown = [name for name in names if not shapes[name] or min(shapes[name]) < 0]
+    if unknown:
+        raise EngineError(f"OpenVINO cannot convert the stream model: no static shape for states {unknown[:3]}")
+    phase("converting")
+    outputs = [call.outputs[name].name for name in ["logits", *names]]
+    try:
+        # Converted with the signature's own (dynamic) shapes, then fixed: OpenVINO's frontend
+        # takes about half the time than when given the static shapes (A5: 66 s against 115 s).
+        model = openvino().convert_model(directory, output=outputs)
+        input_positions = _positions([["image"], *([name] for name in names)], model.inputs)
+        static = [[1, -1, *frame_size, 3], *(list(shapes[name]) for name in names)]
+        model.reshape({model.inputs[i]: shape for i, shape in zip(input_positions, static)})
+    except EngineError:
+        raise
+    except Exception as error:
+        raise EngineError(f"OpenVINO cannot convert the stream model: {one_line(error)}") from None
+    # OpenVINO names an output that shares its input's name "<name>_1".
+    output_positions = _positions([["logits"], *([name, f"{name}_1"] for name in names)], model.outputs)
+    state_specs = [(list(shapes[name]), model.inputs[i].get_element_type().to_dtype().str) for name, i in zip(names, input_positions[1:])]
+    meta = {"kind": "stream", "frame_size": list(frame_size), "states": names, "state_specs": state_specs}
+    return model, {**meta, "inputs": input_positions, "outputs": output_positions}
+
+
+def _state_shapes(directory: str, init_states: Signature, frame_size: tuple[int, int]) -> dict[str, tuple[int, ...]]:
+    """The shapes of the states for one-frame chunks of ``frame_size``: the ``init_states``
+    signature alone, converted and run (it only makes zeros)."""
+    try:
+        model = openvino().convert_model(directory, output=[tensor.name for tensor in init_states.outputs.values()])
+        request = openvino().Core().compile_model(model, "CPU").create_infer_request()
+        request.infer({0: np.array([1, 1, *frame_size, 3], model.inputs[0].get_element_type().to_dtype())})
+    except Exception as error:
+        raise EngineError(f"OpenVINO cannot convert the stream model's init_states: {one_line(error)}") from None
+    return {port.get_any_name(): tuple(request.get_output_tensor(i).shape) for i, port in enumerate(model.outputs)}
+
+
+def _positions(candidates: list[list[str]], ports) -> list[int]:
+    """For each list of candidate names, the index of the OpenVINO port carrying one of them."""
+    by_name = {name: index for index, port in enumerate(ports) for name in port.get_names()}
+    positions = [next((by_name[name] for name in names if name in by_name), None) for names in candidates]
+    missing = [names[0] for names, position in zip(candidates, positions) if position is None]
+    if missing:
+        raise EngineError(f"converted model lacks ports for {missing[:3]}")
+    return positions
+
+
+def _convert_base(directory: str, phase: Callable[[str], None]) -> tuple[object, dict]:
+    """OpenVINO reads the base SavedModel itself (its TensorFlow frontend): no TensorFlow here."""
+    phase("converting")
+    try:
+        return openvino().convert_model(directory), {"kind": "base"}
+    except Exception as error:
+        raise EngineError(f"OpenVINO cannot convert the model: {one_line(error)}") from None
+
+
+def _convert_into(cache_root: str, key: str, convert: Callable[..., tuple[Any, dict]], *args: Any) -> None:
+    """``convert(*args[:-1], phase)`` (``phase`` last in ``args``), saved as entry ``key``."""
+    model, meta = convert(*args)
+    args[-1]("saving")
+    ConversionCache(Path(cache_root)).store(key, model, meta)
+
+
+class Announcer:
+    """Tells the user that a conversion runs: which phase, for how long so far, and what to
+    expect, on a line at each phase and every HEARTBEAT_S seconds within one."""
+
+    def __init__(self, log: Callable[[str], None] | None, variant: Variant | None, kind: str):
+        self._log = log
+        name = f"{variant.model_id.upper()} {kind}" if variant else f"this {kind} model"
+        expected = CONVERSION_TIMES[variant.model_id, kind] if variant else "seconds to minutes"
+        self.what = f"{name}: {expected}, once"
+        self._started = self._said = time.monotonic()
+        self._phase = "starting"
+
+    def waiting(self) -> None:
+        self._say("Another movinet is converting this model for OpenVINO; waiting for it...")
+
+    def start(self, detail: str = "", cached: bool = True) -> None:
+        self._started = time.monotonic()
+        what = f"{self.what}; then cached" if cached else self.what.replace(", once", "")
+        self._say(f"Converting the model for OpenVINO{detail} ({what})...")
+
+    def phase(self, name: str) -> None:
+        self._phase = name
+        self._say(f"  {name}... ({self.elapsed_s():.0f} s)")
+
+    def tick(self) -> None:
+        if time.monotonic() - self._said >= HEARTBEAT_S:
+            self._say(f"  {self._phase}... ({self.elapsed_s():.0f} s)")
+
+    def done(self) -> None:
+        self._say(f"  converted in {self.elapsed_s():.0f} s")
+
+    def elapsed_s(self) -> float:
+        return time.monotonic() - self._started
+
+    def _say(self, message: str) -> None:
+        self._said = time.monotonic()
+        if self._log:
+            self._log(message)
+
+
+def _in_child(function: Callable[..., Any], args: tuple, announce: Announcer, sweep: Callable[[], None]) -> Any:
+    """Runs ``function(*args, phase)`` in a fresh process, relaying its phases to
+    ``announce``. Converting loads the SavedModel into TensorFlow and builds OpenVINO's
+    graph: gigabytes for A5 that this process would keep, slowing its own first inferences
+    (measured here: 36 s instead of 13 s for an A5 window).
+
+    The child ignores Ctrl-C: on Ctrl-C, an error or exit here it is killed, and ``sweep``
+    then removes what it was writing; it exits by itself if this process dies. A daemonic
+    process (a multiprocessing.Pool worker) may not start one: it converts itself.
+    """
+    if multiprocessing.current_process().daemon:
+        return function(*args, announce.phase)
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=_child_main, args=(sender, os.getpid(), function, args), daemon=True)
+    children.start(child)
+    sender.close()
+    try:
+        while True:
+            if not receiver.poll(1.0):
+                announce.tick()
+                continue
+            try:
+                what, value = receiver.recv()
+            except EOFError:
+                child.join()
+                raise EngineError(f"the OpenVINO conversion process died ({children.exit_reason(child.exitcode)})") from None
+            if what == "phase":
+                announce.phase(value)
+            elif what == "error":
+                raise value
+            else:
+                return value
+    finally:
+        receiver.close()
+        children.end(child)
+        sweep()
+
+
+def _child_main(sender: Connection, parent_pid: int, function: Callable[..., Any], args: tuple) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides, and cleans up
+    children.end_with_parent(parent_pid)
+    try:
+        result = ("result", function(*args, lambda name: sender.send(("phase", name))))
+    except EngineError as error:
+        result = ("error", error)
+    except Exception as error:  # sent as one picklable type; the parent shows one line
+        result = ("error", EngineError(f"the OpenVINO conversion failed: {type(error).__name__}: {one_line(error)}"))
+    sender.send(result)

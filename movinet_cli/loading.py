@@ -1,0 +1,81 @@
+"""Loading a model for classification: find it, fetch it (once), open it on an engine, with its labels.
+
+``load_classifier`` gives a ``classify.Classifier``; ``prepare_model`` does a first run's
+slow part (download, OpenVINO conversion) ahead of time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable
+
+from . import engines, models
+from . import labels as labels_module
+from .classify import Classifier
+from .head import is_head_dir, load_head
+from .options import ModelOptions
+from .saved_model import describe
+
+
+def load_classifier(
+    model: str | None = ModelOptions.model,
+    *,
+    mode: str | None = ModelOptions.mode,
+    engine: str = ModelOptions.engine,
+    precision: str = ModelOptions.precision,
+    labels: str | os.PathLike | None = ModelOptions.labels,
+    log: Callable[[str], None] | None = None,
+    command: str | None = None,
+) -> Classifier:
+    """Finds, fetches (once, into the cache) and opens a model.
+
+    Args:
+        model: registry name (``a5-base``), bare variant (``a5``), URL, SavedModel
+            directory, or a MODEL_DIR of ``movinet train`` (its backbone runs, its head
+            gives its classes); the default is ``a5-base`` (``a5-stream`` in stream mode).
+        mode: "clip" or "stream"; None accepts either kind of model.
+        engine: "auto", "openvino" or "tensorflow".
+        precision: "auto" (bf16 where the CPU has it natively, else f32), "f32" or "bf16"
+            (OpenVINO only); the one used is ``classifier.model.precision``.
+        labels: a label file (one per line, in logit order); if None, ``labels.txt`` in the
+            model's directory where there is one, else Kinetics-600.
+        log: called with progress messages (downloads, conversions, engine choice).
+        command: the command asking, where it allows only ``mode`` (``"live"``): a model of
+            the other kind is refused in its words, not with a ``--mode`` it does not have.
+
+    Raises ModelError or LabelsError with a one-line explanation.
+    """
+    trained = load_head(model) if is_head_dir(model) else None  # a MODEL_DIR of movinet train
+    if trained:
+        trained.check_mode(model, mode)
+    source = models.resolve_model(trained.backbone.model if trained else model, mode, command)
+    directory = models.model_directory(source, log=log)
+    kind = describe(directory).kind  # from saved_model.pb: a model of the wrong kind is refused before it loads
+    models.check_kind(source.name, kind, mode, source.variant.model_id if source.variant else None, command)
+    if trained:
+        from .engines.cache import saved_model_identity
+
+        trained.check_backbone(model, saved_model_identity(directory))
+    opened, reason = engines.open_model(directory, engine=engine, precision=precision, log=log, variant=source.variant)
+    if trained:
+        opened, source = trained.attach(opened), dataclasses.replace(source, name=model)
+    if labels is None and not trained and os.path.isfile(os.path.join(directory, labels_module.BESIDE_MODEL)):  # a fine-tuned model's own
+        labels = os.path.join(directory, labels_module.BESIDE_MODEL)
+    names = trained.labels if trained and labels is None else labels_module.load_labels(labels)
+    labels_module.check_labels(names, opened.num_classes, labels)
+    classifier = Classifier(opened, names, source, reason)
+    if trained:  # read as the videos it was trained on were
+        classifier.fps, classifier.size = trained.backbone.fps, trained.backbone.size
+    return classifier
+
+
+def prepare_model(model: str, *, log: Callable[[str], None] | None = None) -> str:
+    """Does now the slow part of a model's first run on a CPU: downloads it (once) and
+    converts it for OpenVINO (once), both into the cache. ``model`` is anything
+    ``load_classifier`` takes. Returns its SavedModel directory; raises ModelError."""
+    source = models.resolve_model(model)
+    directory = models.model_directory(source, log=log)
+    variant = source.variant or models.VARIANTS[models.DEFAULT_MODEL]  # the size a run would use
+    engines.prepare(directory, variant.size, log=log, variant=source.variant)
+    return directory

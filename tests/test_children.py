@@ -1,0 +1,42 @@
+"""Our child processes: started without the user's script, said how they died, ended and reaped."""
+
+import multiprocessing
+import os
+import signal
+
+import pytest
+
+from movinet_cli import children
+
+
+@pytest.mark.parametrize(
+    "exitcode, words",
+    [
+        (0, "exit code 0"),
+        (1, "exit code 1"),
+        (None, "exit code None"),
+        (-signal.SIGSEGV, "killed by SIGSEGV"),
+        (-signal.SIGKILL, "killed by SIGKILL, perhaps out of memory"),
+        (-40, "killed by signal 40"),  # a real-time signal: no name in signal.Signals
+    ],
+)
+def test_how_a_child_ended_in_words(exitcode, words):
+    assert children.exit_reason(exitcode) == words
+
+
+def _stop_self():
+    os.kill(os.getpid(), signal.SIGSTOP)
+
+
+def test_a_stopped_child_is_ended_and_reaped():
+    """SIGKILL ends a stopped child (SIGTERM would stay pending until it is continued)."""
+    child = multiprocessing.get_context("fork").Process(target=_stop_self, daemon=True)
+    child.start()
+    pid = child.pid
+    children.end(child)
+    with pytest.raises(ProcessLookupError):  # reaped, not a zombie
+        os.kill(pid, 0)
+
+
+def test_ending_a_child_never_started_does_nothing():
+    children.end(multiprocessing.get_context("fork").Process(target=_stop_self))
