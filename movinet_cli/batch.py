@@ -252,6 +252,8 @@ class ResultsFile:
         try:
             self._handle.write(text)
             self._handle.flush()
+        except BrokenPipeError:  # the reader went away (`-o - | head`): the command ends quietly
+            raise
         except OSError as error:
             raise OutputError(f"cannot write {'to stdout' if self.path == '-' else self.path}: {error.strerror}") from None
 

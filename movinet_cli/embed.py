@@ -30,8 +30,12 @@ class EmbeddingsFileError(UsageError):
 
 
 def output_format(path: str) -> str:
-    """"npz" for a .npz path, else "parquet"."""
-    return "npz" if path.lower().endswith(".npz") else "parquet"
+    """"npz" for a .npz path, "parquet" for .parquet; EmbeddingsFileError for another
+    extension (``-o clip.mp4`` would be a video's name holding a table)."""
+    extension = os.path.splitext(path)[1].lower()
+    if extension not in (".npz", ".parquet"):
+        raise EmbeddingsFileError(f"--output {path}: embed writes .parquet or .npz files; name the file so")
+    return extension[1:]
 
 
 def require_pyarrow():

@@ -147,6 +147,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
                 shutil.copyfileobj(source, sink)
         else:
             os.replace(temporary, target)
+    except BrokenPipeError:  # the reader of a pipe went away (`| head`): the caller ends quietly
+        raise
     except OSError as error:
         raise _failure(path, error) from None
     finally:

@@ -106,7 +106,7 @@ def load_head(directory: str | os.PathLike) -> Head:
         labels, backbone = [str(label) for label in document["labels"]], Backbone(**document["backbone"])
     except ModelError:
         raise
-    except (OSError, ValueError, KeyError, TypeError) as error:
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as error:
         raise ModelError(f"{directory}: not a usable trained head ({' '.join(str(error).split())[:200]}); train it again") from None
     if weights.ndim != 2 or bias.shape != (weights.shape[1],) or len(labels) != len(bias) or not np.isfinite(weights).all():
         raise ModelError(f"{directory}: the head's weights do not match its {len(labels)} labels; train it again")

@@ -61,6 +61,9 @@ def stall_limit_s(info: VideoInfo | None, fps: float | None, start_s: float = 0.
     return WATCHDOG_MIN_S + WATCHDOG_S_PER_MEGAPIXEL * frames * info.width * info.height / 1e6
 
 
+MAX_STALL_S = 7 * 24 * 3600.0  # seconds: a longer wait is no watchdog (and overflows the timer's clock)
+
+
 def stall_override_s() -> float | None:
     """``MOVINET_DECODER_STALL_S`` as seconds, None if unset; UsageError if it is no positive number."""
     text = os.environ.get(STALL_VARIABLE, "").strip()
@@ -70,8 +73,8 @@ def stall_override_s() -> float | None:
         value = float(text)
     except ValueError:
         value = float("nan")
-    if not (0 < value < float("inf")):
-        raise UsageError(f"{STALL_VARIABLE} must be a number of seconds above 0, got {text!r}")
+    if not (0 < value <= MAX_STALL_S):
+        raise UsageError(f"{STALL_VARIABLE} must be a number of seconds above 0, at most {MAX_STALL_S:g} (a week), got {text!r}")
     return value
 
 

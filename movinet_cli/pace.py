@@ -212,7 +212,7 @@ class Measurements:
             return
         try:
             document = json.loads(files.read_text(self.path, "measurements file", PACE_FILE_LIMIT))
-        except (MovinetError, ValueError):
+        except (MovinetError, ValueError, RecursionError):
             document = None
         if _valid(document):
             self._document = document

@@ -105,7 +105,8 @@ def record_from_result(
     timeline = segments(result, labels, bin_s)
     series = None
     if result.mode == "stream":
-        chosen = list(dict.fromkeys([segment.label for segment in timeline] + [p.label for p in result.predictions]))[:CHART_LABELS]
+        named = [segment.label for segment in timeline if segment.label != NO_CLEAR_ACTION] + [p.label for p in result.predictions]
+        chosen = list(dict.fromkeys(named))[:CHART_LABELS]  # labels the model has (no clear action is none of them)
         index = {label: labels.index(label) for label in chosen}
         # each output at its last frame, the moment it describes (as the timeline)
         series = {label: [(round(last_frame_s(step), 3), round(float(step.probabilities[i]), 4)) for step in result.steps] for label, i in index.items()}

@@ -195,6 +195,22 @@ def check_outputs(sinks: Sequence[Sink], inputs: Iterable[str | os.PathLike] = (
         identity = file_identity(video)
         if identity is not None and identity[0] != "path" and identity in seen:
             raise UsageError(f"{seen[identity]} is the input {os.fsdecode(video)}: an output may not replace an input")
+    # Messages go to stderr as the run goes: an output opened by its own name onto the same
+    # file (`--report /dev/stderr 2> f`, `-o /dev/stdout > f 2>&1`) would write over them, or
+    # they over it. Stdout itself ("-") shares stderr's file the way a shell shares it: in turn.
+    messages = _stderr_identity()
+    for sink in sinks:
+        if messages is not None and sink.path not in (None, "-") and file_identity(sink.path) == messages:
+            raise UsageError(f"{sink.name} is where the messages on stderr go: give the output a file of its own (or send stderr elsewhere)")
+
+
+def _stderr_identity() -> tuple | None:
+    """``file_identity`` of this process's stderr (None for a terminal or /dev/null, or none)."""
+    try:
+        status = os.fstat(2)
+    except OSError:
+        return None
+    return None if stat.S_ISCHR(status.st_mode) else (status.st_dev, status.st_ino)
 
 
 def _is_special(path: str) -> bool:
@@ -369,9 +385,15 @@ def timeline_names(videos: Sequence[str], format: str) -> dict[str, str]:
     """``{video: its timeline file's path in a --timelines directory}``: the video's relative
     path without its extension, then ``.format``; with its extension kept where two of
     ``videos`` would share a name. Where ``TimelinesSink`` writes, and the report reads back."""
-    stems = [os.path.splitext(video)[0] for video in videos]
-    shared = {stem for stem in stems if stems.count(stem) > 1}
-    return {video: (video if stem in shared else stem) + "." + format for video, stem in zip(videos, stems)}
+    names = {video: os.path.splitext(video)[0] for video in videos}
+    while True:  # a name two videos would share goes back to their whole names, which differ
+        counts: dict[str, int] = {}
+        for name in names.values():
+            counts[name] = counts.get(name, 0) + 1
+        shared = {video for video, name in names.items() if counts[name] > 1 and name != video}
+        if not shared:
+            return {video: name + "." + format for video, name in names.items()}
+        names.update({video: video for video in shared})
 
 
 class TimelinesSink(Sink):
@@ -392,9 +414,16 @@ class TimelinesSink(Sink):
         if not os.access(self.path, os.W_OK):
             raise UsageError(f"{self.option} {self.path}: permission denied")
 
-    def outputs(self) -> list[OutputPath]:
-        """Each file this sink would write, for ``check_outputs``."""
-        return [OutputPath(self.option, os.path.join(self.path, name), check=lambda: None) for name in self.names.values()]
+    def outputs(self, replace: bool = False) -> list[OutputPath]:
+        """Each file this sink would write, for ``check_outputs``: one that exists already is
+        refused unless ``replace`` (an earlier run's, with --overwrite or --resume)."""
+
+        def check(path: str) -> None:
+            if not replace and os.path.lexists(path):
+                raise UsageError(f"{self.option}: {path} already exists: pass --overwrite (or --resume) to replace the timelines there")
+
+        paths = [os.path.join(self.path, name) for name in self.names.values()]
+        return [OutputPath(self.option, path, check=lambda path=path: check(path)) for path in paths]
 
     def add(self, outcome: Outcome) -> Outcome:
         from .timeline import segments, write_timeline

@@ -187,6 +187,12 @@ def _cue_text(text: str, format: str) -> str:
     return text.replace("<", "\u2039").replace(">", "\u203a")
 
 
+def _others(segment: Segment) -> list[Prediction]:
+    """What a segment's second line names: the runners-up of its label, or, for no clear
+    action, its whole top-k (the label of the probability given is then among them)."""
+    return segment.predictions if segment.label == NO_CLEAR_ACTION else segment.predictions[1:]
+
+
 def subtitles(timeline: list[Segment], format: str) -> str:
     """One video's timeline as SubRip ("srt") or WebVTT ("vtt") text: a cue per segment, over
     its time range, saying its label and probability and, on a second line, the rest of its top-k."""
@@ -194,8 +200,8 @@ def subtitles(timeline: list[Segment], format: str) -> str:
     for number, segment in enumerate(timeline, 1):
         times = f"{subtitle_time(segment.start_s, format)} --> {subtitle_time(segment.end_s, format)}"
         lines = [str(number), times, f"{_cue_text(segment.label, format)} {percent(segment.probability)}"]
-        if len(segment.predictions) > 1:  # the runners-up
-            lines.append(", ".join(f"{_cue_text(p.label, format)} {percent(p.probability)}" for p in segment.predictions[1:]))
+        if others := _others(segment):
+            lines.append(", ".join(f"{_cue_text(p.label, format)} {percent(p.probability)}" for p in others))
         blocks.append("\n".join(lines) + "\n")
     return "\n".join(blocks)
 
@@ -215,7 +221,7 @@ def table(timelines: dict[str, list[Segment]]) -> str:
     blocks = []
     for video, timeline in timelines.items():
         rows = [
-            (clock(s.start_s), clock(s.end_s), printable(s.label), percent(s.probability), ", ".join(f"{printable(p.label)} {percent(p.probability)}" for p in s.predictions[1:]))
+            (clock(s.start_s), clock(s.end_s), printable(s.label), percent(s.probability), ", ".join(f"{printable(p.label)} {percent(p.probability)}" for p in _others(s)))
             for s in timeline
         ]
         header = ("start", "end", "label", "prob", "then")

@@ -103,3 +103,75 @@ def test_live_refuses_a_recording_onto_its_source_or_nowhere_before_the_model_lo
     assert nowhere.exit_code == 2 and "--record" in nowhere.stderr and "does not exist" in nowhere.stderr
     assert len(nowhere.stderr.strip().splitlines()) <= 3 and "Traceback" not in nowhere.stderr
     assert open(video, "rb").read() == before
+
+
+# --- found by the adversarial pass over this change -------------------------------------------
+
+
+def test_a_models_own_files_and_a_reports_videos_are_inputs(palette_models, colour_video, tmp_path):
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(palette_models.base, model)
+    shutil.copy(palette_models.labels, model / "labels.txt")
+    video = colour_video("red.mp4", [(RED, 1.0)])
+    for target in (model / "labels.txt", model / "saved_model.pb"):
+        before = target.read_bytes()
+        result = run("classify", "-m", model, "--size", 16, video, "--report", target)
+        assert result.exit_code == 2 and "an output may not replace an input" in result.stderr and target.read_bytes() == before
+    rows = tmp_path / "r.csv"
+    assert run("batch", os.path.dirname(video), "-o", rows, "-m", model, "--size", 16, "--no-recursive").exit_code == 0
+    before = open(video, "rb").read()
+    onto_video = run("report", rows, "--videos", os.path.dirname(video), "-o", video)
+    assert onto_video.exit_code == 2 and "an output may not replace an input" in onto_video.stderr and open(video, "rb").read() == before
+    assert run("report", rows, "-o", "-").exit_code == 2  # a file, not stdout
+
+
+def test_embed_refuses_an_output_onto_an_input_or_of_another_kind(palette_models, colour_video, tmp_path):
+    pytest.importorskip("pyarrow")
+    video = colour_video("red.mp4", [(RED, 1.0)])
+    before = open(video, "rb").read()
+    model = ["-m", palette_models.base, "--labels", palette_models.labels, "--size", 16]
+    onto = run("embed", video, *model, "-o", video, "--overwrite")
+    assert onto.exit_code == 2 and open(video, "rb").read() == before
+    assert run("embed", video, *model, "-o", tmp_path / "x.mp4").exit_code == 2
+
+
+def test_an_output_onto_stderrs_file_is_refused(tiny_models, colour_video, tmp_path):
+    video = colour_video("v.mp4", [(RED, 1.0)])
+    with open(tmp_path / "f", "w") as stderr:
+        result = python_movinet("classify", "-m", tiny_models.base, "--size", 16, "--report", "/dev/stderr", video, stdout=subprocess.DEVNULL, stderr=stderr)
+    assert result.returncode == 2 and "where the messages on stderr go" in (tmp_path / "f").read_text()
+    with open(tmp_path / "g", "w") as both:
+        plain = python_movinet("classify", "-m", tiny_models.base, "--size", 16, video, stdout=both, stderr=both)
+    assert plain.returncode == 0  # stdout and stderr sharing one file, as `> f 2>&1` does, is fine
+
+
+@pytest.mark.slow
+def test_a_reader_that_goes_away_ends_batch_quietly(tiny_models, colour_video, tmp_path):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for index in range(6):
+        os.rename(colour_video(f"{index}.mp4", [(RED, 1.0)]), videos / f"{index}.mp4")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "movinet_cli", "batch", str(videos), "-o", "-", "-m", tiny_models.base, "--size", "16", "-q"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    process.stdout.readline()
+    process.stdout.close()  # as `| head -1` does
+    stderr = process.stderr.read()
+    assert process.wait(timeout=120) == 0 and stderr == ""
+
+
+def test_timeline_files_never_replace_a_users_file_and_never_share_a_name(palette_models, colour_video, tmp_path):
+    from movinet_cli.sinks import timeline_names
+
+    names = timeline_names(["a.mp4", "a.mkv", "a.mp4.avi", "sub/b.mp4"], "csv")
+    assert len(set(names.values())) == 4 and names["sub/b.mp4"] == "sub/b.csv"
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    os.rename(colour_video("red.mp4", [(RED, 1.0)]), videos / "red.mp4")
+    (videos / "red.csv").write_text("notes\n")
+    model = ["-m", palette_models.base, "--labels", palette_models.labels, "--size", 16]
+    refused = run("batch", videos, "-o", tmp_path / "r.csv", *model, "--timelines", videos)
+    assert refused.exit_code == 2 and "already exists" in refused.stderr and (videos / "red.csv").read_text() == "notes\n"

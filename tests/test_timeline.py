@@ -375,3 +375,11 @@ def test_a_tiny_timeline_step_is_a_usage_error(palette_models, colour_video, tmp
     )
     assert result.exit_code == 2 and "--timeline-step" in result.stderr and "0.001" in result.stderr
     assert "unexpected" not in result.stderr
+
+
+def test_a_no_clear_action_cue_names_the_labels_it_weighed():
+    from movinet_cli.timeline import subtitles
+
+    unclear = Segment(0, 1, "no clear action", 0.83, [Prediction("black", 0.83), Prediction("red", 0.17)])
+    cue = subtitles([unclear], "vtt").split("\n")
+    assert cue[4:6] == ["no clear action 83%", "black 83%, red 17%"]

@@ -20,22 +20,15 @@ import click
 from .. import __version__
 from ..errors import MovinetError, UsageError
 from ..output import printable
-from .batch import Interrupted, batch
+from .batch import batch
 from .classify import classify
+from .interrupts import INTERRUPTED, TERMINATED, Interrupted, Terminated, terminate
 from .live import live
 from .models import models
 from .report import report
 from .train import embed, train
 
 __all__ = ["cli", "main"]
-
-TERMINATED = 128 + signal.SIGTERM  # the exit code of a run ended by SIGTERM, as a shell reports a signal
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where the program is, so that it unwinds as after Ctrl-C: partial
-    outputs are removed, results files keep their complete rows."""
-
 
 class MovinetGroup(click.Group):
     """Turns library errors into one line on stderr, and Ctrl-C into a clean exit 130."""
@@ -54,12 +47,15 @@ class MovinetGroup(click.Group):
             raise click.UsageError(printable(str(error))) from None
         except MovinetError as error:
             raise click.ClickException(printable(str(error))) from None
+        except Interrupted as interrupt:
+            click.echo(str(interrupt), err=True)
+            ctx.exit(TERMINATED if interrupt.terminated else INTERRUPTED)
         except Terminated:
             click.echo("Terminated.", err=True)
             ctx.exit(TERMINATED)
-        except KeyboardInterrupt as interrupt:
-            click.echo(str(interrupt) if isinstance(interrupt, Interrupted) else "Interrupted.", err=True)
-            ctx.exit(130)
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            ctx.exit(INTERRUPTED)
         except BrokenPipeError:
             # The reader of stdout went away (`| head`): stop quietly, as Unix tools do.
             _discard_stdout()
@@ -115,11 +111,7 @@ for command in (classify, batch, report, live, models, train, embed):
     cli.add_command(command)
 
 
-def _terminate(signum, frame):
-    raise Terminated()
-
-
 def main():
     """The ``movinet`` program: SIGTERM unwinds like Ctrl-C (partial files removed)."""
-    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGTERM, terminate)
     cli(prog_name="movinet")

@@ -14,7 +14,8 @@ from ..options import BATCH_FORMATS, DEFAULT_WORKERS, RAY_TIMEOUT_S, VIDEO_EXTEN
 
 TIMELINE_CHOICES = ("csv", "json", "jsonl", "srt", "vtt")  # timeline.TIMELINE_FORMATS, without importing NumPy for --help
 from ..output import printable
-from .params import FiniteFloat, input_options, min_probability_option, model_options, quiet_option, top_k_option, verbose_option
+from .interrupts import interrupted
+from .params import FiniteFloat, model_inputs, input_options, min_probability_option, model_options, quiet_option, top_k_option, verbose_option
 from .progress import load_model, notices, report_writer
 
 EXIT_CODES = """\b
@@ -23,10 +24,6 @@ the others still run) or the model failed, 2 usage error, 130 interrupted
 (the rows written so far stay valid: rerun with --resume)."""
 
 FAILURES_NAMED = 10  # failed videos named again in the summary; the rest are counted
-
-
-class Interrupted(KeyboardInterrupt):
-    """Ctrl-C, with the one line to say about it (instead of "Interrupted.")."""
 
 
 @click.command(epilog=EXIT_CODES, short_help="Classify a directory of videos into a CSV or JSON-lines file.")
@@ -130,8 +127,8 @@ def batch(
     timelines = [TimelinesSink(timelines_dir, timeline_format, paths)] if timelines_dir else []
     for sink in timelines:
         sink.check()
-    outputs = sinks + [output for sink in timelines for output in sink.outputs()]
-    check_outputs(outputs, inputs=[*(os.path.join(directory, path) for path in paths), *(p for p in (load.labels,) if p)])
+    outputs = sinks + [output for sink in timelines for output in sink.outputs(replace=resume or overwrite)]
+    check_outputs(outputs, inputs=[*(os.path.join(directory, path) for path in paths), *model_inputs(load)])
     if workers > max_workers():
         if not quiet:
             click.echo(f"note: --workers {workers} capped at {max_workers()} (more decoders than CPUs only hold more frames in memory)", err=True)
@@ -173,10 +170,10 @@ def batch(
                     classifier, directory, results, paths, read, run, load=load, actors=ray_actors, cpus_per_actor=ray_cpus_per_actor,
                     on_video=lambda row: (bar.set_postfix_str(printable(row["path"]), refresh=False), done(row)),
                 )
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as cause:
         bar.close()
         if output != "-":
-            raise Interrupted(printable(f"Interrupted: the rows so far are in {output}; rerun with --resume to finish.")) from None
+            raise interrupted(cause, printable(f"Interrupted: the rows so far are in {output}; rerun with --resume to finish.")) from None
         raise
     finally:
         bar.close()

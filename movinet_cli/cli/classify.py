@@ -8,7 +8,7 @@ import os
 import click
 
 from ..options import MIN_TIMELINE_STEP_S, OUTPUT_FORMATS, RunOptions
-from .params import FiniteFloat, input_options, min_probability_option, model_options, quiet_option, top_k_option, verbose_option
+from .params import FiniteFloat, model_inputs, input_options, min_probability_option, model_options, quiet_option, top_k_option, verbose_option
 from .progress import VideoBars, load_model, notices, report_writer
 
 EXIT_CODES = """\b
@@ -75,7 +75,7 @@ def classify(videos, load, read, run, output_format, timeline, timeline_step, ou
     elif timeline:
         sinks += [TimelineSink(timeline, len(videos))]
     sinks += [ReportSink(report_path, report_writer(quiet))] if report_path else []
-    check_outputs(sinks, inputs=[*videos, *(p for p in (load.labels,) if p)])
+    check_outputs(sinks, inputs=[*videos, *model_inputs(load)])
     if timeline_step:  # the base model sees at most one training clip at a time; a longer step pools windows
         run = dataclasses.replace(run, window=min(timeline_step, RunOptions.window))
     classifier = load_model(load, quiet, verbose)

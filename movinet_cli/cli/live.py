@@ -9,7 +9,7 @@ import click
 
 from ..options import ModelOptions, ReadOptions, RunOptions
 from ..output import printable
-from .params import FiniteFloat, check_precision, engine_option, fps_option, labels_option, precision_option, quiet_option, size_option, verbose_option
+from .params import FiniteFloat, model_inputs, check_precision, engine_option, fps_option, labels_option, precision_option, quiet_option, size_option, verbose_option
 from .progress import load_model, notices
 
 
@@ -69,7 +69,7 @@ def live(source, model, engine, precision, labels, window, output_format, top_k,
     if record:
         outputs = [OutputPath("--record", record, check=lambda: (check_output_path(record, "--record"), check_video_output(record)))]
         outputs += [OutputPath(f"the {output_format} output", "-")] if window is False else []
-        check_outputs(outputs, inputs=[path for path in (source, labels) if path and os.path.exists(path)])
+        check_outputs(outputs, inputs=[*(path for path in (source, labels) if path and os.path.exists(path)), *model_inputs(ModelOptions(model=model))])
     problem = display_problem()
     if window and problem and not quiet:
         click.echo(f"note: no window ({problem}): printing to the terminal instead", err=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 
 import click
 
@@ -66,7 +67,7 @@ labels_option = click.option(
     "--labels",
     type=click.Path(exists=True, dir_okay=False),
     default=ModelOptions.labels,
-    help="Label file, one per line in logit order (for a fine-tuned model).  [default: labels.txt beside a local model, else Kinetics-600]",
+    help="Label file, one per line in logit order (for a fine-tuned model).  [default: labels.txt inside a local model's directory, else Kinetics-600]",
 )
 fps_option = click.option(
     "--fps", type=FiniteFloat(min=MIN_FPS, max=MAX_FPS), default=ReadOptions.fps, help=f"Frames/s fed to the model, {MIN_FPS:g} to {MAX_FPS}.  [default: the model's]"
@@ -87,6 +88,19 @@ min_probability_option = click.option(
 )
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bars or notices on stderr.")
 verbose_option = click.option("--verbose", "-v", is_flag=True, help="Say which model and engine run, and why.")
+
+
+def model_inputs(load: ModelOptions, limit: int = 10_000) -> list[str]:
+    """The files a run reads its model from, which no output of it may replace: the label
+    file, and the files of a local model directory (a SavedModel or a MODEL_DIR of
+    ``movinet train``, its ``labels.txt`` included), ``limit`` at most."""
+    paths = [load.labels] if load.labels else []
+    if load.model and os.path.isdir(load.model):
+        for folder, _, names in os.walk(load.model):
+            paths += [os.path.join(folder, name) for name in names]
+            if len(paths) > limit:
+                break
+    return paths[:limit]
 
 
 def check_precision(engine: str, precision: str) -> None:

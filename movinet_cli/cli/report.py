@@ -45,9 +45,14 @@ def report(results, videos, timelines, min_probability, report_path, quiet):
     from ..report import check_report_path, load_results
     from ..sinks import OutputPath, check_outputs
 
-    check_outputs([OutputPath("--output", report_path, check=lambda: check_report_path(report_path, "--output"))], inputs=[results])
+    if report_path == "-":
+        raise click.BadParameter("the report is a file: name one (or /dev/stdout)", param_hint="--output")
+    outputs = [OutputPath("--output", report_path, check=lambda: check_report_path(report_path, "--output"))]
+    check_outputs(outputs, inputs=[results])
     say = notices(quiet)
     records = load_results(
         results, videos=videos, timelines=timelines, min_probability=min_probability, notice=say and (lambda line: say(printable(f"note: --timelines: {line}")))
     )
+    # The videos (and timelines) the rows name are inputs too: known once the rows are read.
+    check_outputs(outputs, inputs=[results, *(record.video_file for record in records if record.video_file)])
     report_writer(quiet, source=results)(report_path, records)

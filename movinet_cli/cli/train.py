@@ -9,7 +9,8 @@ import click
 from ..options import RunOptions
 from ..output import printable
 from .classify import EXIT_CODES
-from .params import input_options, model_options
+from .interrupts import interrupted
+from .params import input_options, model_inputs, model_options
 from .progress import load_model, notices
 
 
@@ -88,9 +89,11 @@ def embed(videos, output, per_window, resume, overwrite, load, read, run, quiet,
     from tqdm import tqdm
 
     from ..embed import check_output, embed_videos
+    from ..sinks import OutputPath, check_outputs
 
     if resume and overwrite:
         raise click.UsageError("--resume and --overwrite exclude each other")
+    check_outputs([OutputPath("--output", output, check=lambda: None)], inputs=[*videos, *model_inputs(load)])
     kept = check_output(output, resume, overwrite)
     classifier = load_model(load, quiet, verbose)
     bar = tqdm(total=len(set(videos) - {row["path"] for row in kept}), unit="video", desc="embed", disable=True if quiet else None, file=sys.stderr)
@@ -102,10 +105,9 @@ def embed(videos, output, per_window, resume, overwrite, load, read, run, quiet,
 
     try:
         ok, failed = embed_videos(classifier, videos, output, read, run, per_window=per_window, kept=kept, on_video=on_video)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as cause:
         bar.close()
-        click.echo(printable(f"Interrupted: the rows so far are in {output}; rerun with --resume to finish."), err=True)
-        raise
+        raise interrupted(cause, printable(f"Interrupted: the rows so far are in {output}; rerun with --resume to finish.")) from None
     finally:
         bar.close()
     if not quiet:

@@ -93,7 +93,7 @@ def _damage(entry: Path) -> str | None:
                 return f"{name} does not match its recorded size and checksum"
     except FileNotFoundError as error:
         return f"{Path(error.filename).name} is missing"
-    except (OSError, ValueError, KeyError, TypeError) as error:
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as error:
         return f"its description is unreadable ({type(error).__name__})"
     return None
 
@@ -259,6 +259,10 @@ class Blobs:
             return compile_with({})
         lock_path = self.directory.parent / f"{self.directory.name}.lock"
         try:
+            folder = self.directory.parent  # compiled/: a file there would stop every entry's blobs
+            if folder.is_symlink() or folder.exists() and not folder.is_dir():
+                self.cache.notice(f"warning: {folder} in the OpenVINO cache is not a directory; replacing it")
+                _remove(folder)
             if self.directory.is_symlink() or self.directory.exists() and not self.directory.is_dir():
                 self.cache.notice(f"warning: {self.directory} in the OpenVINO cache is not a directory; replacing it")
                 _remove(self.directory)
@@ -287,7 +291,7 @@ class Blobs:
     def _recorded(self) -> dict:
         try:
             return json.loads((self.directory / "checksums.json").read_text())
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):  # unreadable, or nested past reason: damaged
             return {}
 
     def _check(self) -> None:
