@@ -28,6 +28,8 @@ class ClipModel(Protocol):
 
     def logits(self, clip: np.ndarray) -> np.ndarray: ...
 
+    def features(self, clip: np.ndarray) -> np.ndarray: ...
+
 
 class StreamModel(Protocol):
     engine: str
@@ -39,6 +41,8 @@ class StreamModel(Protocol):
     def init_states(self, chunk_shape: tuple[int, int, int]) -> object: ...
 
     def step(self, frames: np.ndarray, states: object) -> tuple[np.ndarray, object]: ...
+
+    def step_features(self, frames: np.ndarray, states: object) -> tuple[np.ndarray, object]: ...
 
 
 def kind_of(model: ClipModel | StreamModel) -> str:
