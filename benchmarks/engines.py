@@ -17,13 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
 import os
 import resource
 import statistics
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 

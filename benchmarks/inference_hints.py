@@ -55,8 +55,8 @@ from movinet_cli import load_classifier  # noqa: E402
 from movinet_cli._lazy import openvino  # noqa: E402
 from movinet_cli.batch import find_videos  # noqa: E402
 from movinet_cli.classify import classify_many, softmax  # noqa: E402
-from movinet_cli.options import ReadOptions, RunOptions  # noqa: E402
 from movinet_cli.models import CLIP_SECONDS  # noqa: E402
+from movinet_cli.options import ReadOptions, RunOptions  # noqa: E402
 from movinet_cli.video import windows as frame_windows  # noqa: E402
 
 SETTINGS = ("latency", "throughput", "latency-threads")

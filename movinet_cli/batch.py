@@ -16,18 +16,19 @@ import functools
 import os
 import sys
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
-from typing import IO, Callable, Iterable, Sequence
+from typing import IO
 
 from .classify import Classifier, classify_many
-from .sinks import RunContext, Sink, close_all
 from .errors import MovinetError, OutputError, UsageError
 from .files import atomic_writer, check_output_path, is_special, read_text
 from .options import BATCH_FORMATS, DEFAULT_WORKERS, VIDEO_EXTENSIONS, ReadOptions, RunOptions
 from .output import csv_header, legacy_csv_headers, result_row, rows_text
 from .results import RESULTS_LIMIT_BYTES, ROW_START, MalformedResultsError, starts_as_results
 from .results import parse_rows as parse_results_rows
+from .sinks import RunContext, Sink, close_all
 
 
 class ResultsFileError(MovinetError):

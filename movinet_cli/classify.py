@@ -156,7 +156,7 @@ class OpenedVideo:
         stats = self.reader.stats
         if stats.first_timestamp_s is None:
             return 0.0
-        end = stats.last_timestamp_s + (stats.frame_period_s or 0.0)
+        end = (stats.last_timestamp_s or 0.0) + (stats.frame_period_s or 0.0)  # set with first_timestamp_s
         if self.end_s is not None:
             end = min(end, self.end_s)
         return max(0.0, end - max(stats.first_timestamp_s, self.start_s))
@@ -201,7 +201,7 @@ class StreamState:
 
     def __init__(self, model: engines.StreamModel):
         self._model = model
-        self._states = None
+        self._states: object = None  # the engine's, None before the first step
 
     def step(self, frames: np.ndarray) -> np.ndarray:
         """Frames [n, H, W, 3] float32 RGB in [0, 1] -> probabilities [C] float32 after them."""
@@ -239,7 +239,8 @@ class Classifier:
         self.labels = labels
         self.source = source
         variant = source.variant or models.VARIANTS[models.DEFAULT_MODEL]
-        self.fps, self.size, self.crop_scale = variant.fps, variant.size, variant.crop_scale
+        self.fps: float = variant.fps
+        self.size, self.crop_scale = variant.size, variant.crop_scale
         self.engine_reason = engine_reason
 
     @property
@@ -454,7 +455,8 @@ def classify_many(
         except Exception as error:  # raised in turn, as that video's outcome
             return error
 
-    remaining, opened = iter(videos), []
+    remaining = iter(videos)
+    opened: list[tuple[str, OpenedVideo | Exception]] = []  # started, not yet run
     try:
         while True:
             while len(opened) < ahead + 1 and (video := next(remaining, None)) is not None:

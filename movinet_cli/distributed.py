@@ -26,16 +26,16 @@ import logging
 import os
 import socket
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 from . import isolated
 from ._lazy import native_stderr_silenced
 from .batch import ResultsFile, Summary, write_rows
 from .classify import Classifier, Outcome, classify_many
-from .loading import load_classifier
 from .engines.openvino import CPU_THREADS_VARIABLE  # inference threads an engine may use: set in each actor
 from .errors import ModelError, MovinetError, UsageError, one_line
+from .loading import load_classifier
 from .options import RAY_TIMEOUT_S, ModelOptions, ReadOptions, RunOptions
 from .output import result_row
 

@@ -17,8 +17,8 @@ import contextlib
 import fractions
 import os
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import numpy as np
 

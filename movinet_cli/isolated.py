@@ -31,6 +31,8 @@ import queue
 import signal
 import threading
 from collections.abc import Callable, Iterator
+from multiprocessing.connection import Connection
+from typing import Any
 
 import numpy as np
 
@@ -79,7 +81,7 @@ def stall_override_s() -> float | None:
 
 
 @functools.cache
-def _context() -> multiprocessing.context.BaseContext:
+def _context() -> multiprocessing.context.ForkServerContext | multiprocessing.context.SpawnContext:
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload([__name__])  # OpenCV and NumPy, imported once
@@ -133,7 +135,7 @@ def _decode(opener: Callable[..., VideoReader], path: str, options: dict, pipe, 
                     if len(batch) == FRAMES_PER_MESSAGE:
                         outbox.put(("frames", batch))
                         batch = []
-                ending = ("end", None)
+                ending: tuple[str, str | None] = ("end", None)
             except VideoError as error:
                 ending = ("error", error.reason)
             except Exception as error:  # a broken file must not look like a crash
@@ -174,7 +176,7 @@ class IsolatedReader:
         self.stats = DecodeStats()
         self._files = contextlib.ExitStack()  # a plain name for OpenCV, removed on close
         self._child: multiprocessing.process.BaseProcess | None = None
-        self._pipe = None
+        self._pipe: Connection | None = None
         try:
             # A descriptor is the parent's own; the child would open one of its own instead.
             opened = os.path.realpath(self.path) if names_a_descriptor(self.path) else self.path
@@ -207,13 +209,21 @@ class IsolatedReader:
         options = self._options
         return stall_limit_s(self.info, options.get("fps"), options.get("start_s") or 0.0, first=not self._received_frames)
 
-    def _receive(self) -> tuple[str, object]:
+    def _running(self) -> tuple[multiprocessing.process.BaseProcess, Connection]:
+        """The child and the pipe from it; VideoError once closed."""
+        if self._child is None or self._pipe is None:
+            raise VideoError(self.path, "read after the reader was closed")
+        return self._child, self._pipe
+
+    def _receive(self) -> tuple[str, Any]:
         """The child's next message; VideoError if it died before sending one whole, or
         sent nothing for the watchdog's limit: a timer then kills it (also when it stopped
         half-way through a message, where the parent's read would wait for ever)."""
+        child, _ = self._running()
         limit_s = self._stall_limit_s()
         stalled = threading.Event()
-        pid = self._child.pid
+        pid = child.pid
+        assert pid is not None  # started in __init__
 
         def kill() -> None:
             stalled.set()
@@ -235,18 +245,20 @@ class IsolatedReader:
                 f"{STALL_VARIABLE} sets this limit",
             )
         if message is None:
-            raise VideoError(self.path, f"the decoder crashed on this file ({children.exit_reason(self._child.exitcode)}); it may be corrupt or crafted")
+            raise VideoError(self.path, f"the decoder crashed on this file ({children.exit_reason(child.exitcode)}); it may be corrupt or crafted")
         return message
 
-    def _next_message(self) -> tuple[str, object] | None:
-        """The child's next message, or None if it ended without sending one whole."""
-        while not self._pipe.poll(_POLL_S):
-            if not self._child.is_alive() and not self._pipe.poll(_EXIT_GRACE_S):
+    def _next_message(self) -> tuple[str, Any] | None:
+        """The child's next message (unpickled: a kind and its payload, see ``_decode``), or
+        None if it ended without sending one whole."""
+        child, pipe = self._running()
+        while not pipe.poll(_POLL_S):
+            if not child.is_alive() and not pipe.poll(_EXIT_GRACE_S):
                 return None
         try:
-            return self._pipe.recv()
+            return pipe.recv()
         except (EOFError, OSError):  # the end of the pipe, or "end of file during message"
-            self._child.join(_EXIT_GRACE_S)
+            child.join(_EXIT_GRACE_S)
             return None
 
     def frames(self) -> Iterator[tuple[float, np.ndarray]]:

@@ -25,18 +25,18 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 
 from . import engines, models
+from .capture import Capture, open_capture
 from .classify import Classifier, Prediction
 from .encoding import VideoFileWriter, check_video_output
 from .errors import MovinetError, one_line
 from .options import NO_CLEAR_ACTION, ReadOptions, RunOptions
 from .overlay import draw_labels
-from .capture import Capture, open_capture
 from .video import FrameSampler, fit_frame, to_model_input
 
 # Mean absolute change of a model-input frame (RGB in [0, 1]) taken as a new scene.

@@ -26,9 +26,9 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 from . import files, models
 from .errors import MovinetError

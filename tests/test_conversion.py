@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from conftest import ROOT
 
 from movinet_cli import engines, models
-from movinet_cli.engines.cache import saved_model_identity
 from movinet_cli.cli import cli
+from movinet_cli.engines.cache import saved_model_identity
 
 # Installed in every Python process of a run through sitecustomize (PYTHONPATH), so it also
 # watches the spawned conversion child, the decoding children and anything forked: every

@@ -142,8 +142,8 @@ class KillActor:
 
 @needs_ray
 def test_a_killed_actor_is_replaced_and_no_row_is_lost_or_doubled(local_ray, tiny_models, videos, tmp_path):
-    from movinet_cli.loading import load_classifier
     from movinet_cli.distributed import MAX_ATTEMPTS, connected, run_batch_on_ray
+    from movinet_cli.loading import load_classifier
 
     crafted = videos / "crafted.mp4"
     write_colour_video(str(crafted), [(RED, 1.0)], fps=20, size=(48, 32))
@@ -169,9 +169,9 @@ def test_a_killed_actor_is_replaced_and_no_row_is_lost_or_doubled(local_ray, tin
 
 @needs_ray
 def test_a_node_that_cannot_load_the_model_stops_the_run_with_one_line(local_ray, tiny_models, videos, tmp_path):
-    from movinet_cli.loading import load_classifier
     from movinet_cli.distributed import connected, run_batch_on_ray
     from movinet_cli.errors import ModelError
+    from movinet_cli.loading import load_classifier
 
     results = ResultsFile(str(tmp_path / "results.csv"), "csv", 2)
     missing = ModelOptions(model=str(tmp_path / "not-on-this-node"), engine="openvino")  # as if not shared

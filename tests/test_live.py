@@ -1,7 +1,7 @@
 import contextlib
 import json
-import queue
 import os
+import queue
 import re
 import shutil
 import subprocess

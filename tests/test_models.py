@@ -187,8 +187,8 @@ def test_model_source_is_remote_only_for_http():
 
 
 def test_a_base_model_for_live_is_refused_in_lives_words():
-    from movinet_cli.loading import load_classifier
     from movinet_cli.errors import ModelKindError
+    from movinet_cli.loading import load_classifier
 
     with pytest.raises(ModelKindError, match=r"^live needs a stream model; a0-base is a base model \(use a0-stream\)$"):
         load_classifier("a0-base", mode="stream", command="live")  # refused by name, before any download

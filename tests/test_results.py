@@ -10,8 +10,8 @@ import threading
 import pytest
 from click.testing import CliRunner
 
-from movinet_cli.cli import cli
 from movinet_cli.classify import Prediction
+from movinet_cli.cli import cli
 from movinet_cli.files import ReadError
 from movinet_cli.options import NO_CLEAR_ACTION
 from movinet_cli.results import MalformedResultsError, read_results, read_timeline

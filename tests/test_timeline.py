@@ -12,9 +12,8 @@ from make_test_model import STREAM_MEMORY
 from media import truncate, write_vfr_video
 
 from movinet_cli import load_classifier
-from movinet_cli.classify import Result, Step
+from movinet_cli.classify import Prediction, Result, Step
 from movinet_cli.cli import cli
-from movinet_cli.classify import Prediction
 from movinet_cli.timeline import Segment, pool, segments, timeline_format, timeline_text, write_timeline
 
 RED, BLUE = (255, 0, 0), (0, 0, 255)

@@ -11,13 +11,12 @@ import click
 
 from ..errors import UsageError
 from ..options import BATCH_FORMATS, DEFAULT_WORKERS, RAY_TIMEOUT_S, VIDEO_EXTENSIONS
-
-TIMELINE_CHOICES = ("csv", "json", "jsonl", "srt", "vtt")  # timeline.TIMELINE_FORMATS, without importing NumPy for --help
 from ..output import printable
 from .interrupts import interrupted
 from .params import FiniteFloat, model_inputs, input_options, min_probability_option, model_options, quiet_option, top_k_option, verbose_option
 from .progress import load_model, notices, report_writer
 
+TIMELINE_CHOICES = ("csv", "json", "jsonl", "srt", "vtt")  # timeline.TIMELINE_FORMATS, without importing NumPy for --help
 EXIT_CODES = """\b
 Exit codes: 0 all videos classified, 1 a video failed (it has an error row,
 the others still run) or the model failed, 2 usage error, 130 interrupted

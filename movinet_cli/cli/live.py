@@ -59,11 +59,11 @@ def live(source, model, engine, precision, labels, window, output_format, top_k,
       movinet live rtsp://camera.local/stream --no-window --format jsonl
       movinet live match.mp4 --record annotated.mp4
     """
-    from ..live import LiveSession, display_problem
-    from ..sinks import OutputPath, check_outputs
+    from ..capture import open_capture
     from ..encoding import check_video_output
     from ..files import check_output_path
-    from ..capture import open_capture
+    from ..live import LiveSession, display_problem
+    from ..sinks import OutputPath, check_outputs
 
     check_precision(engine, precision)
     if record:

@@ -33,8 +33,8 @@ def models(names, prepare, output_format, quiet):
     import json
     import os
 
-    from ..loading import prepare_model
     from ..engines import is_prepared
+    from ..loading import prepare_model
     from ..models import DEFAULT_MODEL, HUB_URL, VARIANTS, cache_dir, cached_model_dir, hub_cache_dir, is_cached
     from ..pace import Measurements
     from .params import MODEL_VARIABLE

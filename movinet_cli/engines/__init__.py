@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import glob
 import sys
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 
 from ..errors import EngineError
 from ..models import Variant
 from ..options import ENGINES, ModelOptions
-
 
 
 class ClipModel(Protocol):
@@ -27,6 +27,8 @@ class ClipModel(Protocol):
     setup_seconds: float  # one-time work so far (converting, compiling a new input shape), seconds
 
     def logits(self, clip: np.ndarray) -> np.ndarray: ...
+
+    def features(self, clip: np.ndarray) -> np.ndarray: ...
 
 
 class StreamModel(Protocol):
@@ -39,6 +41,8 @@ class StreamModel(Protocol):
     def init_states(self, chunk_shape: tuple[int, int, int]) -> object: ...
 
     def step(self, frames: np.ndarray, states: object) -> tuple[np.ndarray, object]: ...
+
+    def step_features(self, frames: np.ndarray, states: object) -> tuple[np.ndarray, object]: ...
 
 
 def kind_of(model: ClipModel | StreamModel) -> str:
@@ -71,8 +75,9 @@ def open_model(
     ``variant``, if known, tells ``log`` how long a conversion should take.
     Raises EngineError when an explicitly requested engine cannot run the model.
     """
-    from . import openvino as ov_engine, tensorflow as tf_engine
     from ..models import cache_dir
+    from . import openvino as ov_engine
+    from . import tensorflow as tf_engine
 
     if engine not in ENGINES:
         raise EngineError(f"engine must be one of {ENGINES}, got {engine!r}")
@@ -101,15 +106,15 @@ def open_model(
 def prepare(directory: str, size: int, *, log: Callable[[str], None] | None = None, variant: Variant | None = None) -> None:
     """Converts the model in ``directory`` for OpenVINO now, as its first run on a CPU would
     (a stream model for frames of ``size`` x ``size`` pixels), so later runs start at once."""
-    from . import openvino as ov_engine
     from ..models import cache_dir
+    from . import openvino as ov_engine
 
     ov_engine.prepare(directory, cache_dir() / "openvino", size, log, variant)
 
 
 def is_prepared(directory: str, kind: str, size: int) -> bool:
     """Whether ``prepare`` has nothing left to do for this model of ``kind`` at ``size``."""
-    from . import openvino as ov_engine
     from ..models import cache_dir
+    from . import openvino as ov_engine
 
     return ov_engine.is_converted(directory, cache_dir() / "openvino", (size, size) if kind == "stream" else None)

@@ -109,7 +109,7 @@ def _convert_stream(directory: str, frame_size: tuple[int, int], phase: Callable
     phase("finding the state shapes")
     shapes = _state_shapes(directory, signatures["init_states"], frame_size)
     for name in names:
-        shapes.setdefault(name, call.inputs[name].shape)  # constant states (frame counts) fold away there
+        shapes.setdefault(name, call.inputs[name].shape or ())  # constant states (frame counts) fold away there
     unknown = [name for name in names if not shapes[name] or min(shapes[name]) < 0]
     if unknown:
         raise EngineError(f"OpenVINO cannot convert the stream model: no static shape for states {unknown[:3]}")
@@ -152,7 +152,7 @@ def _positions(candidates: list[list[str]], ports) -> list[int]:
     missing = [names[0] for names, position in zip(candidates, positions) if position is None]
     if missing:
         raise EngineError(f"converted model lacks ports for {missing[:3]}")
-    return positions
+    return [position for position in positions if position is not None]  # all of them
 
 
 def _convert_base(directory: str, phase: Callable[[str], None]) -> tuple[object, dict]:

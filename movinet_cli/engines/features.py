@@ -12,7 +12,8 @@ the same vector (tests compare them on the test models; see README for a real ex
 
 from __future__ import annotations
 
-from typing import Callable, Hashable, Sequence, TypeVar
+from collections.abc import Callable, Hashable, Sequence
+from typing import TypeVar
 
 from ..errors import ModelError
 

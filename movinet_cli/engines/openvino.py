@@ -78,7 +78,7 @@ class _Compiler:
         self.precision, self.precision_reason = resolve_precision(precision)
         self.core = openvino().Core()
         # OpenVINO otherwise picks bf16 silently on CPUs that have it: always say which.
-        self.config = {"INFERENCE_PRECISION_HINT": self.precision, "PERFORMANCE_HINT": "LATENCY"}
+        self.config: dict[str, str | int] = {"INFERENCE_PRECISION_HINT": self.precision, "PERFORMANCE_HINT": "LATENCY"}
         threads = cpu_threads()
         if threads:  # a share of a machine (a Ray actor's CPUs)
             self.config["INFERENCE_NUM_THREADS"] = threads
@@ -222,7 +222,7 @@ class OpenVinoStreamModel:
 
     def init_states(self, chunk_shape: tuple[int, int, int]) -> list[np.ndarray]:
         """Zero states (what the Hub's ``init_states`` returns) for chunks of (frames, height, width)."""
-        _, meta = self._converted(tuple(chunk_shape[1:]))
+        _, meta = self._converted((chunk_shape[1], chunk_shape[2]))
         return [np.zeros(shape, dtype) for shape, dtype in meta["state_specs"]]
 
     def step(self, frames: np.ndarray, states: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
