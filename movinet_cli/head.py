@@ -36,7 +36,7 @@ class Backbone:
 
     model: str  # what load_classifier takes: a registry name, a URL or an absolute SavedModel directory
     kind: str  # "base" or "stream"
-    identity: str  # engines.openvino.saved_model_identity of its SavedModel
+    identity: str  # engines.cache.saved_model_identity of its SavedModel
     fps: float  # frames/s the videos were read at
     size: int  # pixels (square)
     model_id: str | None = None  # "a0" ... "a5", if known: names the twin of the other kind

@@ -13,7 +13,7 @@ from ..errors import UsageError
 from ..options import BATCH_FORMATS, DEFAULT_WORKERS, RAY_TIMEOUT_S, VIDEO_EXTENSIONS
 from ..output import printable
 from .interrupts import interrupted
-from .params import FiniteFloat, model_inputs, input_options, min_probability_option, model_options, quiet_option, top_k_option, verbose_option
+from .params import FiniteFloat, input_options, min_probability_option, model_inputs, model_options, quiet_option, top_k_option, verbose_option
 from .progress import load_model, notices, report_writer
 
 TIMELINE_CHOICES = ("csv", "json", "jsonl", "srt", "vtt")  # timeline.TIMELINE_FORMATS, without importing NumPy for --help

@@ -8,7 +8,7 @@ import os
 import click
 
 from ..options import MIN_TIMELINE_STEP_S, OUTPUT_FORMATS, RunOptions
-from .params import FiniteFloat, model_inputs, input_options, min_probability_option, model_options, quiet_option, top_k_option, verbose_option
+from .params import FiniteFloat, input_options, min_probability_option, model_inputs, model_options, quiet_option, top_k_option, verbose_option
 from .progress import VideoBars, load_model, notices, report_writer
 
 EXIT_CODES = """\b

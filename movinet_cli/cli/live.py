@@ -9,7 +9,18 @@ import click
 
 from ..options import ModelOptions, ReadOptions, RunOptions
 from ..output import printable
-from .params import FiniteFloat, model_inputs, check_precision, engine_option, fps_option, labels_option, precision_option, quiet_option, size_option, verbose_option
+from .params import (
+    FiniteFloat,
+    check_precision,
+    engine_option,
+    fps_option,
+    labels_option,
+    model_inputs,
+    precision_option,
+    quiet_option,
+    size_option,
+    verbose_option,
+)
 from .progress import load_model, notices
 
 
