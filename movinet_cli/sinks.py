@@ -443,7 +443,7 @@ class ReportSink(Sink):
     option = "--report"
 
     def check(self) -> None:
-        from .report import check_report_path
+        from .report_files import check_report_path
 
         try:
             check_report_path(self.path, self.option)

@@ -101,7 +101,7 @@ def batch(
     from tqdm import tqdm
 
     from ..batch import ResultsFile, ResultsFileError, check_results_path, find_videos, max_workers, results_format, run_batch
-    from ..report import check_report_path
+    from ..report_files import check_report_path
     from ..sinks import OutputPath, TimelinesSink, check_outputs
 
     began = time.perf_counter()

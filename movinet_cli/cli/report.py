@@ -42,7 +42,8 @@ def report(results, videos, timelines, min_probability, report_path, quiet):
       movinet report results.csv --videos videos/ --timelines timelines/ -o report.html
       movinet report results.csv --min-probability 0.5 -o report.html
     """
-    from ..report import check_report_path, load_results
+    from ..report import load_results
+    from ..report_files import check_report_path
     from ..sinks import OutputPath, check_outputs
 
     if report_path == "-":
