@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -60,3 +64,29 @@ def colour_video(tmp_path):
         return make_sample_videos.write_colour_video(str(tmp_path / name), segments, fps, size)
 
     return write
+
+
+@contextlib.contextmanager
+def xvfb(width: int, height: int):
+    """An Xvfb display of ``width`` x ``height`` on a display number the server picks (so
+    that runs side by side never share one): yields its name, ":N". Skips the test where
+    Xvfb or xdotool is missing (.ci/run installs them)."""
+    if not (shutil.which("Xvfb") and shutil.which("xdotool")):
+        pytest.skip("Xvfb and xdotool are needed for the window test (.ci/run installs them)")
+    read, write = os.pipe()
+    server = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write), "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp"], pass_fds=[write], stderr=subprocess.DEVNULL
+    )
+    os.close(write)
+    number = b""
+    while not number.endswith(b"\n"):  # the server writes its number once it is ready
+        chunk = os.read(read, 16)
+        if not chunk:
+            break
+        number += chunk
+    os.close(read)
+    try:
+        yield ":" + number.decode().strip()
+    finally:
+        server.terminate()
+        server.wait()

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import xvfb
 from make_sample_videos import write_video
 
 from movinet_cli import load_classifier
@@ -231,14 +232,8 @@ def test_live_needs_a_stream_model(tiny_models, colour_video):
 @pytest.fixture
 def x_display():
     """An Xvfb display (installed by .ci/run from the distribution's packages)."""
-    if not (shutil.which("Xvfb") and shutil.which("xdotool")):
-        pytest.skip("Xvfb and xdotool are needed for the window test (.ci/run installs them)")
-    display = ":93"
-    server = subprocess.Popen(["Xvfb", display, "-screen", "0", "800x600x24", "-nolisten", "tcp"], stderr=subprocess.DEVNULL)
-    time.sleep(1.0)
-    yield display
-    server.terminate()
-    server.wait()
+    with xvfb(800, 600) as display:
+        yield display
 
 
 def find_window(display, name, timeout_s=60):

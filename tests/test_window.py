@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 import pytest
+from conftest import xvfb
 
 from movinet_cli.window import window_size
 
@@ -26,25 +27,8 @@ def test_a_window_fits_the_screen_and_a_tiny_video_is_scaled_up():
 @pytest.fixture
 def x_display():
     """An Xvfb display of ``SCREEN`` size on a free display number (installed by .ci/run)."""
-    import shutil
-
-    if not (shutil.which("Xvfb") and shutil.which("xdotool")):
-        pytest.skip("Xvfb and xdotool are needed for the window test (.ci/run installs them)")
-    read, write = os.pipe()
-    server = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write), "-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24", "-nolisten", "tcp"], pass_fds=[write], stderr=subprocess.DEVNULL
-    )
-    os.close(write)
-    number = b""
-    while not number.endswith(b"\n"):
-        chunk = os.read(read, 16)
-        if not chunk:
-            break
-        number += chunk
-    os.close(read)
-    yield ":" + number.decode().strip()
-    server.terminate()
-    server.wait()
+    with xvfb(*SCREEN) as display:
+        yield display
 
 
 def xdotool(display, *args) -> str:
