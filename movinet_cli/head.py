@@ -113,8 +113,9 @@ def load_head(directory: str | os.PathLike) -> Head:
     return Head(labels, weights, bias, backbone, document.get("summary") or {})
 
 
-class HeadClipModel:
-    """A base model's features through a head: clip [T, H, W, 3] -> the head's logits [K]."""
+class _Headed:
+    """A backbone (an engine's model) with a trained head on its features: what the engine
+    runs on, and its one-time work, are the backbone's; the classes are the head's."""
 
     def __init__(self, backbone, head: Head):
         self.backbone, self.head = backbone, head
@@ -124,6 +125,10 @@ class HeadClipModel:
     @property
     def setup_seconds(self) -> float:
         return self.backbone.setup_seconds
+
+
+class HeadClipModel(_Headed):
+    """A base model's features through a head: clip [T, H, W, 3] -> the head's logits [K]."""
 
     def logits(self, clip: np.ndarray) -> np.ndarray:
         return self.head.logits(self.backbone.features(clip))
@@ -132,17 +137,8 @@ class HeadClipModel:
         return self.backbone.features(clip)
 
 
-class HeadStreamModel:
+class HeadStreamModel(_Headed):
     """A stream model's features through a head: frames plus states -> the head's logits [K] and new states."""
-
-    def __init__(self, backbone, head: Head):
-        self.backbone, self.head = backbone, head
-        self.engine, self.precision, self.precision_reason = backbone.engine, backbone.precision, backbone.precision_reason
-        self.num_classes = len(head.labels)
-
-    @property
-    def setup_seconds(self) -> float:
-        return self.backbone.setup_seconds
 
     def init_states(self, chunk_shape: tuple[int, int, int]):
         return self.backbone.init_states(chunk_shape)
