@@ -468,19 +468,19 @@ def _batch_process(tiny_models, video_dir, output, **options):
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, **options)
 
 
-def test_a_reader_of_stdout_that_goes_away_leaves_one_line_and_no_traceback(tiny_models, video_dir):
+def test_a_reader_of_stdout_that_goes_away_ends_the_batch_quietly(tiny_models, video_dir):
     process = _batch_process(tiny_models, video_dir, "-")
     process.stdout.readline()  # the header, then as `head -1` does
     process.stdout.close()
     stderr = process.communicate(timeout=300)[1].decode()
-    assert process.returncode == 1 and stderr.count("\n") <= 1 and "Traceback" not in stderr, stderr
+    assert process.returncode == 0 and stderr == "", stderr  # as `head` expects of a Unix tool
 
 
-def test_a_fifo_whose_reader_stops_leaves_one_line_and_no_traceback(tiny_models, video_dir, tmp_path):
+def test_a_fifo_whose_reader_stops_ends_the_batch_quietly(tiny_models, video_dir, tmp_path):
     fifo = tmp_path / "rows"
     os.mkfifo(fifo)
     process = _batch_process(tiny_models, video_dir, str(fifo))
     with open(fifo, "rb") as reader:  # waits for the batch to open it
         reader.read(300)  # the header and a row or so, then the reader goes away
     stderr = process.communicate(timeout=300)[1].decode()
-    assert process.returncode == 1 and stderr.count("\n") == 1 and "Broken pipe" in stderr, stderr
+    assert process.returncode == 0 and stderr == "", stderr  # the reader went away: nothing left to say

@@ -312,5 +312,5 @@ def test_a_bad_decoder_stall_variable_is_one_usage_error_not_one_per_video(palet
 
     monkeypatch.setenv("MOVINET_DECODER_STALL_S", "abc")
     video = colour_video("red.mp4", [(RED, 1.0)])
-    with pytest.raises(UsageError, match="^MOVINET_DECODER_STALL_S must be a number of seconds above 0, got 'abc'$"):
+    with pytest.raises(UsageError, match=r"^MOVINET_DECODER_STALL_S must be a number of seconds above 0, at most 604800 \(a week\), got 'abc'$"):
         next(classify_many(palette["base"], [video, video]))
