@@ -510,11 +510,13 @@ def in_browser(tmp_path, page, script, width=1280, budget_ms=5000) -> dict:
     measured = page.with_name("measured-" + page.name)
     harness = "<script>function done(value) { document.documentElement.dataset.measured = JSON.stringify(value); }\n" + script + "</script>"
     measured.write_text(page.read_text("utf-8").replace("</body>", harness + "</body>"), "utf-8")
-    loaded = chromium(tmp_path, f"--window-size={width},900", f"--virtual-time-budget={budget_ms}", "--dump-dom", measured.as_uri())
-    assert loaded.returncode == 0, loaded.stderr[-2000:]
-    value = parse(loaded.stdout).one("html").attrs.get("data-measured")
-    assert value is not None, loaded.stderr[-2000:]
-    return json.loads(value)
+    for budget in (budget_ms, 4 * budget_ms, 16 * budget_ms):  # a busy machine loads media late: waited for, not failed
+        loaded = chromium(tmp_path, f"--window-size={width},900", f"--virtual-time-budget={budget}", "--dump-dom", measured.as_uri())
+        assert loaded.returncode == 0, loaded.stderr[-2000:]
+        value = parse(loaded.stdout).one("html").attrs.get("data-measured")
+        if value is not None:
+            return json.loads(value)
+    raise AssertionError(f"the page's script never finished: {loaded.stderr[-2000:]}")
 
 
 LONG_LABEL = "passing American football (not in game)"
