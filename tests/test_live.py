@@ -209,7 +209,9 @@ def test_record_saves_the_annotated_video(palette_stream, colour_video, tmp_path
     while (frame := capture.read()[1]) is not None:
         frames.append(frame)
     assert len(frames) == 25 and frames[0].shape == (240, 320, 3)
-    assert (frames[-1][:40, :100].min(axis=2) > 200).sum() > 50  # the overlay's white text
+    # The overlay's white text: the labels, or "Waiting for action..." on frames read before the
+    # first step (how many depends on how busy the machine is): either way, text on the top band.
+    assert (frames[-1][:60, :].min(axis=2) > 200).sum() > 50
 
 
 def test_sources_that_cannot_be_opened_are_one_line(palette_stream, tmp_path):
@@ -406,21 +408,21 @@ def test_the_footer_says_the_models_pace_against_its_frame_rate():
 
 def test_a_model_whose_output_is_nan_fails_with_one_line_and_shows_no_nan(palette_models, colour_video):
     class NanModel(SlowModel):
-        broken = True
+        broken = "always"  # or "on frames": NaN from the first real (not blank) frames on
 
         def step(self, frames, states):
             logits, states = self.model.step(frames, states)
-            return (np.full_like(logits, np.nan) if self.broken else logits), states
+            broken = self.broken == "always" or np.any(frames)
+            return (np.full_like(logits, np.nan) if broken else logits), states
 
     classifier = load_classifier(palette_models.stream, labels=palette_models.labels)
     classifier.model = NanModel(classifier.model, delay_s=0)
     video = colour_video("red.mp4", [(RED, 1.0)], fps=12)
     with pytest.raises(ModelError, match=r"^the model's output is not finite \(NaN in 8 of 8 logits\)"):
         LiveSession(classifier, video, size=16, fps=12, realtime=False).__enter__()  # at start, on blank frames
-    classifier.model.broken = False
+    classifier.model.broken = "on frames"  # the start's blank frames pass; the video's fail: mid-session
     updates = []
     with LiveSession(classifier, video, size=16, fps=12, realtime=False) as session:
-        classifier.model.broken = True  # after start: mid-session
         while not session.finished or not session.updates.empty():
             with contextlib.suppress(queue.Empty):
                 updates.append(session.updates.get(timeout=0.1))
