@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
-import functools
 import os
 import sys
 import time
@@ -28,7 +27,7 @@ from .options import BATCH_FORMATS, DEFAULT_WORKERS, VIDEO_EXTENSIONS, ReadOptio
 from .output import csv_header, legacy_csv_headers, result_row, rows_text
 from .results import RESULTS_LIMIT_BYTES, ROW_START, MalformedResultsError, starts_as_results
 from .results import parse_rows as parse_results_rows
-from .sinks import RunContext, Sink, close_all
+from .sinks import RunContext, Sink, passed
 
 
 class ResultsFileError(MovinetError):
@@ -310,20 +309,12 @@ def run_batch(
     through ``sinks`` (more outputs, ``sinks.drain``'s way) before it is a row."""
     run = dataclasses.replace(run, top_k=results.top_k)
     outcomes = classify_many(classifier, results.todo(paths), read, run, directory=directory, ahead=workers, on_start=on_start)
-    for sink in sinks:
-        sink.start(RunContext.of(classifier, run))
-    finished = False
-    # Closed here, whatever stops the rows (a reader of stdout gone, a full disk): its
-    # decoders then stop now, not when the generator is collected at exit.
-    try:
-        with contextlib.closing(outcomes):
-            passed = (functools.reduce(lambda outcome, sink: sink.add(outcome), sinks, outcome) for outcome in outcomes)
-            rows = (result_row(results.format, results.top_k, outcome, classifier.info) for outcome in passed)
-            summary = write_rows(results, paths, rows, on_video)
-        finished = True
-    finally:
-        close_all(sinks, finished)
-    return summary
+    through = passed(outcomes, sinks, RunContext.of(classifier, run))
+    # Both closed here, whatever stops the rows (a reader of stdout gone, a full disk): the
+    # sinks end now, and the decoders stop now, not when the generators are collected at exit.
+    with contextlib.closing(outcomes), contextlib.closing(through):
+        rows = (result_row(results.format, results.top_k, outcome, classifier.info) for outcome in through)
+        return write_rows(results, paths, rows, on_video)
 
 
 def write_rows(results: ResultsFile, paths: list[str], rows: Iterable[dict], on_video: Callable[[dict], None] | None = None) -> Summary:

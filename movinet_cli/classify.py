@@ -147,12 +147,12 @@ class OpenedVideo:
     start_s: float = 0.0  # the range asked for (--start, --end), seconds
     end_s: float | None = None
 
-    def duration_s(self) -> float | None:
+    def duration_s(self, frames: int) -> float:
         """Seconds of video decoded within the range asked for (a reader starts at the
-        keyframe before the start and stops at the first frame past the end); None for
-        frames passed as an array. Complete once the frames have been consumed."""
+        keyframe before the start and stops at the first frame past the end); for frames
+        passed as an array, ``frames`` of them at ``fps``. Complete once the frames have been consumed."""
         if self.reader is None:
-            return None
+            return frames / self.fps
         stats = self.reader.stats
         if stats.first_timestamp_s is None:
             return 0.0
@@ -311,12 +311,11 @@ class Classifier:
         probabilities = steps[-1].probabilities if self._takes_last(run) else frame_weighted_mean(steps)
         total_frames = sum(step.frames for step in steps)
         stats = opened.reader.stats if opened.reader else None
-        duration_s = opened.duration_s()
         return Result(
             path=opened.path,
             predictions=self.predictions(probabilities, run.top_k),
             probabilities=probabilities,
-            duration_s=total_frames / opened.fps if duration_s is None else duration_s,
+            duration_s=opened.duration_s(total_frames),
             frames=total_frames,
             steps=steps,
             model=self.source.name,
@@ -380,12 +379,11 @@ class Classifier:
         spans = [Span(*output) for output in self._outputs(opened, run, progress, features=True)]
         vector = spans[-1].vector if self._takes_last(run) else weighted_mean([span.vector for span in spans], [span.frames for span in spans])
         stats = opened.reader.stats if opened.reader else None
-        duration_s = opened.duration_s()
         return Embedding(
             path=opened.path,
             vector=vector,
             spans=spans,
-            duration_s=sum(span.frames for span in spans) / opened.fps if duration_s is None else duration_s,
+            duration_s=opened.duration_s(sum(span.frames for span in spans)),
             model=self.source.name,
             engine=self.model.engine,
             mode=self.mode,

@@ -23,12 +23,12 @@ from __future__ import annotations
 import dataclasses
 import os
 import stat
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .errors import MovinetError, OutputError, UsageError, one_line
-from .files import check_output_path, names_a_descriptor
+from .files import check_output_path, is_special
 
 if TYPE_CHECKING:  # numpy-heavy: not imported for --help
     from .classify import Classifier, Outcome
@@ -122,24 +122,33 @@ class Tally:
         return f"{self.ok} ok, {self.failed} failed"
 
 
-def drain(outcomes: Iterable[Outcome], sinks: Sequence[Sink], context: RunContext) -> Tally:
-    """Passes each outcome through ``sinks`` in order (each may turn it into a failure), then
-    closes them all, also after an error or Ctrl-C (as not ``finished``). Returns the tally."""
-    tally, finished = Tally(), False
+def passed(outcomes: Iterable[Outcome], sinks: Sequence[Sink], context: RunContext) -> Iterator[Outcome]:
+    """Each outcome after it went through ``sinks`` in order (each may turn it into a
+    failure). The sinks start before the first and are all closed at the end: as finished
+    once ``outcomes`` are exhausted, as not finished after an error, Ctrl-C, or the caller
+    closing this generator early."""
     for sink in sinks:
         sink.start(context)
+    finished = False
     try:
         for outcome in outcomes:
             for sink in sinks:
                 outcome = sink.add(outcome)
-            if outcome.ok:
-                tally.ok += 1
-            else:
-                tally.failed += 1
-                tally.failures.append(outcome.video)
+            yield outcome
         finished = True
     finally:
         close_all(sinks, finished)
+
+
+def drain(outcomes: Iterable[Outcome], sinks: Sequence[Sink], context: RunContext) -> Tally:
+    """Passes every outcome through ``sinks`` (see ``passed``); returns the tally."""
+    tally = Tally()
+    for outcome in passed(outcomes, sinks, context):
+        if outcome.ok:
+            tally.ok += 1
+        else:
+            tally.failed += 1
+            tally.failures.append(outcome.video)
     return tally
 
 
@@ -168,9 +177,12 @@ def file_identity(path: str | os.PathLike) -> tuple | None:
         status = os.fstat(1) if os.fspath(path) == "-" else os.stat(path)
     except (OSError, ValueError):
         return ("path", os.path.realpath(path))
-    if stat.S_ISCHR(status.st_mode):
-        return None
-    return (status.st_dev, status.st_ino)
+    return _identity(status)
+
+
+def _identity(status: os.stat_result) -> tuple | None:
+    """(device, inode), or None for a character device (see ``file_identity``)."""
+    return None if stat.S_ISCHR(status.st_mode) else (status.st_dev, status.st_ino)
 
 
 def check_outputs(sinks: Sequence[Sink], inputs: Iterable[str | os.PathLike] = ()) -> None:
@@ -179,7 +191,7 @@ def check_outputs(sinks: Sequence[Sink], inputs: Iterable[str | os.PathLike] = (
     through). Outputs read back must be regular files. Raises UsageError before any work."""
     for sink in sinks:
         sink.check()
-        if sink.reads_back and sink.path is not None and (sink.path == "-" or _is_special(sink.path)):
+        if sink.reads_back and sink.path is not None and (sink.path == "-" or is_special(sink.path)):
             raise UsageError(f"{sink.name} is read back after it is written: give a regular file")
     seen: dict[tuple, str] = {}
     for sink in sinks:
@@ -207,19 +219,9 @@ def check_outputs(sinks: Sequence[Sink], inputs: Iterable[str | os.PathLike] = (
 def _stderr_identity() -> tuple | None:
     """``file_identity`` of this process's stderr (None for a terminal or /dev/null, or none)."""
     try:
-        status = os.fstat(2)
+        return _identity(os.fstat(2))
     except OSError:
         return None
-    return None if stat.S_ISCHR(status.st_mode) else (status.st_dev, status.st_ino)
-
-
-def _is_special(path: str) -> bool:
-    if names_a_descriptor(path):
-        return True
-    try:
-        return not stat.S_ISREG(os.stat(path).st_mode)
-    except OSError:
-        return False
 
 
 class OutputPath(Sink):

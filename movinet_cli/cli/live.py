@@ -85,16 +85,17 @@ def live(source, model, engine, precision, labels, window, output_format, top_k,
     if window and problem and not quiet:
         click.echo(f"note: no window ({problem}): printing to the terminal instead", err=True)
     window = (window is not False) and problem is None
+    read = ReadOptions(fps=fps, size=size)
     opened = open_capture(source)
     try:
         load = ModelOptions(model=model, mode="stream", engine=engine, precision=precision, labels=labels)
-        classifier = _live_model(load, ReadOptions(fps=fps, size=size), quiet, verbose)
+        classifier = _live_model(load, read, quiet, verbose)
     except BaseException:
         opened.close()
         raise
     session = LiveSession(
         classifier, opened, realtime=not as_fast_as_possible, smoothing=smoothing, min_probability=min_probability,
-        top_k=min(top_k, len(classifier.labels)), record=record, read=ReadOptions(fps=fps, size=size),
+        top_k=min(top_k, len(classifier.labels)), record=record, read=read,
     )
     try:
         with session:
@@ -132,7 +133,8 @@ def _live_model(load: ModelOptions, read: ReadOptions, quiet: bool, verbose: boo
 
     def timing(variant, classifier=None) -> tuple[float, float]:
         """(seconds per frame, frames/s) of a registry variant at the session's size and rate."""
-        size, fps = read.size or variant.size, read.fps or variant.fps
+        variant_read = read.for_model(variant.fps, variant.size)  # the variant's own where none is asked for
+        size, fps = variant_read.size, variant_read.fps
         measured = book.get(variant.name, size, load.engine, load.precision)
         how = f"remembered from {measured.measured_at}" if measured else "measured now"
         if measured is None:
@@ -174,8 +176,9 @@ def _known_to_keep_up(book, variant, read: ReadOptions, load: ModelOptions) -> b
     """Whether a remembered measurement says ``variant`` keeps up at the session's size and rate."""
     from .. import pace
 
-    measured = book.get(variant.name, read.size or variant.size, load.engine, load.precision)
-    return measured is not None and pace.keeps_up(measured.seconds_per_frame, read.fps or variant.fps)
+    read = read.for_model(variant.fps, variant.size)
+    measured = book.get(variant.name, read.size, load.engine, load.precision)
+    return measured is not None and pace.keeps_up(measured.seconds_per_frame, read.fps)
 
 
 def _say(say, anyway: bool, message: str) -> None:
