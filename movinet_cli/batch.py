@@ -38,11 +38,12 @@ class ForeignResultsError(ResultsFileError, UsageError):
     """``--resume`` was pointed at a file that is not a batch results file (left untouched)."""
 
 
-def find_videos(directory: str | os.PathLike, extensions: Iterable[str] = VIDEO_EXTENSIONS, recursive: bool = True) -> list[str]:
+def find_videos(directory: str | os.PathLike[str], extensions: Iterable[str] = VIDEO_EXTENSIONS, recursive: bool = True) -> list[str]:
     """Video files under ``directory`` by extension (case-insensitive), as sorted POSIX paths
     relative to it. Symbolic links are followed, but each real directory is visited once."""
     suffixes = {"." + extension.lower().lstrip(".") for extension in extensions}
-    found, visited = [], set()
+    found: list[str] = []
+    visited: set[tuple[int, int]] = set()
     for folder, subfolders, files in os.walk(directory, followlinks=True):
         status = os.stat(folder)
         if (status.st_dev, status.st_ino) in visited:
@@ -151,7 +152,7 @@ def parse_rows(text: str, path: str, format: str) -> tuple[list[str] | None, lis
         raise _foreign(path, format, error.where) from None
 
 
-def _open(path: str, mode: str, **options) -> IO[str]:
+def _open(path: str | int, mode: str, **options) -> IO[str]:
     """A results file opened as text: UTF-8, the bytes of non-UTF-8 file names kept as they are."""
     return open(path, mode, newline="", encoding="utf-8", errors="surrogateescape", **options)
 
@@ -179,11 +180,11 @@ class ResultsFile:
             self._handle: IO[str] = sys.stdout if path == "-" else self._opened(path, "a")
             self._start()
             return
-        self._target = os.path.realpath(path)
-        self._handle = self._locked()
+        self._target = target = os.path.realpath(path)
+        self._handle = self._locked(target)
         try:
             kept = self._kept_rows(resume, overwrite)
-            self._rewrite(kept)
+            self._rewrite(target, kept)
         except BaseException:
             self.close()
             raise
@@ -195,18 +196,18 @@ class ResultsFile:
         except OSError as error:
             raise OutputError(f"cannot write {self.path}: {error.strerror}") from None
 
-    def _locked(self) -> IO[str]:
+    def _locked(self, target: str) -> IO[str]:
         """The results file, open for reading and locked. A rewrite renames a new (locked)
         file into place, so a lock won on a file that has since been replaced is let go and
         taken again on the file now there."""
         while True:
-            handle = self._opened(self._target, "a+")
+            handle = self._opened(target, "a+")
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 handle.close()
                 raise _busy(self.path) from None
-            if os.path.exists(self._target) and os.path.samestat(os.stat(self._target), os.fstat(handle.fileno())):
+            if os.path.exists(target) and os.path.samestat(os.stat(target), os.fstat(handle.fileno())):
                 handle.seek(0)
                 return handle
             handle.close()
@@ -225,12 +226,12 @@ class ResultsFile:
             )
         return list({row["path"]: row for row in rows if row["status"] == "ok"}.values())
 
-    def _rewrite(self, rows: list[dict]) -> None:
-        """Replaces the file atomically with ``rows`` and keeps it open for appending. The
+    def _rewrite(self, target: str, rows: list[dict]) -> None:
+        """Replaces the file (``target``) atomically with ``rows`` and keeps it open for appending. The
         new file is locked before it is renamed into place, so the lock never lapses."""
-        kept = None
+        kept: int | None = None
         try:
-            with atomic_writer(self._target, newline="") as handle:
+            with atomic_writer(target, newline="") as handle:
                 fcntl.flock(handle, fcntl.LOCK_EX)
                 handle.write(self._text(rows, header=True))
                 handle.flush()
@@ -278,7 +279,7 @@ class ResultsFile:
             return
         _, rows = parse_rows(read_text(self._target, "results file", RESULTS_LIMIT_BYTES, errors="surrogateescape"), self.path, self.format)
         rank = {path: index for index, path in enumerate(order)}
-        self._rewrite(sorted(rows, key=lambda row: rank.get(row["path"], len(rank))))
+        self._rewrite(self._target, sorted(rows, key=lambda row: rank.get(row["path"], len(rank))))
 
     def close(self) -> None:
         """Closes the file, which lets another run take it."""

@@ -21,16 +21,17 @@ import dataclasses
 import math
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Generic, Literal, TypeVar, overload
 
 import numpy as np
 
 from . import engines, models
 from .errors import ModelError, MovinetError, VideoError, one_line
 from .isolated import IsolatedReader, stall_override_s
-from .options import NO_CLEAR_ACTION, ModelOptions, ReadOptions, RunOptions, with_overrides
+from .options import NO_CLEAR_ACTION, ModelOptions, Reading, ReadOptions, RunOptions, with_overrides
 from .video import MIN_FRAMES, TIMESTAMP_TOLERANCE_S, windows
 
 STREAM_CHUNKS_AHEAD = 4  # chunks decoded ahead of the stream model
@@ -50,7 +51,7 @@ class Step:
 
     start_s: float  # video time of the step's first frame, seconds
     end_s: float  # video time just after its last frame, seconds
-    frames: int
+    frames: float  # its frames: a whole number, but for a timeline bin's share of steps (``timeline.bins``)
     probabilities: np.ndarray  # [classes] float32: the window's, or the stream's after this chunk
 
 
@@ -120,12 +121,15 @@ class Embedding:
     warnings: list[str] = field(default_factory=list)
 
 
+Found = TypeVar("Found", Result, Embedding)  # what a run finds in each video
+
+
 @dataclass
-class Outcome:
+class Outcome(Generic[Found]):
     """One video of ``classify_many``: its result, or why it has none."""
 
     video: str  # as given
-    result: Result | Embedding | None  # None when the video failed (an Embedding from classify_many(embed=True))
+    result: Found | None  # None when the video failed (an Embedding from classify_many(embed=True))
     error: str = ""  # one line when it failed (without the video's name), else ""
     seconds: float = 0.0  # wall-clock time taken
     exception: Exception | None = None  # an unexpected error behind ``error`` (a bug, not a bad file), for its traceback
@@ -253,7 +257,7 @@ class Classifier:
         """What runs: model (as named), engine, precision and mode; rows of failed videos carry it."""
         return {"model": self.source.name, "engine": self.model.engine, "precision": self.model.precision, "mode": self.mode}
 
-    def reading(self, read: ReadOptions) -> ReadOptions:
+    def reading(self, read: ReadOptions) -> Reading:
         """``read`` with this model's frame rate and size where it names none."""
         return read.for_model(self.fps, self.size)
 
@@ -276,14 +280,14 @@ class Classifier:
         """Compiles now, on blank frames, the input shape that a video's steps take (a whole
         window at ``read``'s frame rate and size, or a chunk), so that the first video costs
         no more than the others."""
-        read = self.reading(read)
+        reading = self.reading(read)
         if self.mode == "stream":
-            self.stream_state().step(np.zeros((run.chunk, read.size, read.size, 3), np.float32))
+            self.stream_state().step(np.zeros((run.chunk, reading.size, reading.size, 3), np.float32))
             return
-        frames = run.window_frames(read.fps)
-        if read.end is not None:  # a window holds at most the frames of --start/--end
-            frames = min(frames, max(1, math.ceil((read.end - read.start - TIMESTAMP_TOLERANCE_S) * read.fps)))
-        self.model.logits(np.zeros((frames, read.size, read.size, 3), np.float32))
+        frames = run.window_frames(reading.fps)
+        if reading.end is not None:  # a window holds at most the frames of --start/--end
+            frames = min(frames, max(1, math.ceil((reading.end - reading.start - TIMESTAMP_TOLERANCE_S) * reading.fps)))
+        self.model.logits(np.zeros((frames, reading.size, reading.size, 3), np.float32))
 
     def open(self, video: str | os.PathLike | np.ndarray, read: ReadOptions = ReadOptions(), *, ahead: int | None = None) -> OpenedVideo:
         """Opens a video for ``run``: a file path, or frames [T, H, W, 3] float32 RGB in
@@ -292,24 +296,24 @@ class Classifier:
         clip mode, ``STREAM_CHUNKS_AHEAD`` default chunks in stream mode). Raises VideoError
         for a file that cannot be opened (one with too few frames, or one that crashes the
         decoder, raises while its frames are read)."""
-        read = self.reading(read)
+        reading = self.reading(read)
         if isinstance(video, np.ndarray):
             if video.ndim != 4 or video.shape[-1] != 3 or len(video) < MIN_FRAMES:
                 raise VideoError("<array>", f"expected frames [T>={MIN_FRAMES}, H, W, 3], got shape {video.shape}")
-            frames = ((index / read.fps, frame) for index, frame in enumerate(video.astype(np.float32)))
-            return OpenedVideo(None, read.fps, frames, len(video) / read.fps)
-        ahead = self.frames_ahead(read, RunOptions()) if ahead is None else ahead
+            frames = ((index / reading.fps, frame) for index, frame in enumerate(video.astype(np.float32)))
+            return OpenedVideo(None, reading.fps, frames, len(video) / reading.fps)
+        ahead = self.frames_ahead(reading, RunOptions()) if ahead is None else ahead
         reader = IsolatedReader(
-            video, ahead=ahead, fps=read.fps, size=read.size, resize=read.resize, crop_scale=self.crop_scale, start_s=read.start, end_s=read.end
+            video, ahead=ahead, fps=reading.fps, size=reading.size, resize=reading.resize, crop_scale=self.crop_scale, start_s=reading.start, end_s=reading.end
         )
-        return OpenedVideo(reader.path, read.fps, reader.frames(), read.end or reader.info.claimed_duration_s, reader, read.start, read.end)
+        return OpenedVideo(reader.path, reading.fps, reader.frames(), reading.end or reader.info.claimed_duration_s, reader, reading.start, reading.end)
 
     def run(self, opened: OpenedVideo, run: RunOptions = RunOptions(), progress: Progress | None = None) -> Result:
         """Classifies an opened video (see ``classify``) and closes it."""
         began, setup_before = time.perf_counter(), self.model.setup_seconds
         steps = [Step(*output) for output in self._outputs(opened, run, progress, features=False)]
         probabilities = steps[-1].probabilities if self._takes_last(run) else frame_weighted_mean(steps)
-        total_frames = sum(step.frames for step in steps)
+        total_frames = round(sum(step.frames for step in steps))  # a run's steps hold whole frames
         stats = opened.reader.stats if opened.reader else None
         return Result(
             path=opened.path,
@@ -418,6 +422,12 @@ class Classifier:
         return outputs
 
 
+@overload
+def classify_many(classifier: Classifier, videos: Iterable[str], read: ReadOptions = ..., run: RunOptions = ..., *, directory: str | os.PathLike | None = ...,
+                  ahead: int = ..., on_start: Callable[[str], None] | None = ..., progress: Progress | None = ..., embed: Literal[False] = ...) -> Generator[Outcome[Result], None, None]: ...
+@overload
+def classify_many(classifier: Classifier, videos: Iterable[str], read: ReadOptions = ..., run: RunOptions = ..., *, directory: str | os.PathLike | None = ...,
+                  ahead: int = ..., on_start: Callable[[str], None] | None = ..., progress: Progress | None = ..., embed: Literal[True]) -> Generator[Outcome[Embedding], None, None]: ...
 def classify_many(
     classifier: Classifier,
     videos: Iterable[str],
@@ -429,7 +439,7 @@ def classify_many(
     on_start: Callable[[str], None] | None = None,
     progress: Progress | None = None,
     embed: bool = False,
-) -> Iterator[Outcome]:
+) -> Generator[Outcome[Any], None, None]:  # as the overloads say, by ``embed``
     """Classifies each of ``videos`` (paths, relative to ``directory`` if given) and yields
     its ``Outcome``, in order. A video that fails gets a one-line error and the others go
     on, whatever the failure (a decoder crash included); Ctrl-C stops.
@@ -489,7 +499,7 @@ def frame_weighted_mean(steps: list[Step]) -> np.ndarray:
     return weighted_mean([step.probabilities for step in steps], [step.frames for step in steps])
 
 
-def weighted_mean(vectors: list[np.ndarray], frames: list[int]) -> np.ndarray:
+def weighted_mean(vectors: list[np.ndarray], frames: list[float]) -> np.ndarray:
     """Vectors [n] averaged, each weighted by its frame count."""
     weights = np.array(frames, np.float32)
     return (np.stack(vectors) * weights[:, None]).sum(0) / weights.sum()

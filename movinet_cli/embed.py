@@ -144,7 +144,7 @@ def embed_videos(
     run: RunOptions = RunOptions(),
     *,
     per_window: bool = False,
-    kept: list[dict] = (),
+    kept: Iterable[dict] = (),
     directory: str | None = None,
     on_video: Callable[[str, str], None] | None = None,
 ) -> tuple[int, int]:

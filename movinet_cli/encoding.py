@@ -75,7 +75,7 @@ def _available(codec: Codec, extension: str) -> bool:
             return False
         return True
     with tempfile.TemporaryDirectory(prefix="movinet-") as directory:
-        writer = cv2.VideoWriter(os.path.join(directory, "trial" + extension), cv2.VideoWriter_fourcc(*codec.encoder), 30.0, (16, 16))
+        writer = cv2.VideoWriter(os.path.join(directory, "trial" + extension), cv2.VideoWriter.fourcc(*codec.encoder), 30.0, (16, 16))
         opened = writer.isOpened()
         writer.release()
         return opened
@@ -148,7 +148,7 @@ class VideoFileWriter:
 class _OpenCVWriter:
     def __init__(self, temporary: str, name: str, codec: Codec, fps: float, size: tuple[int, int]):
         with opencv_path(temporary) as usable:
-            self._writer = cv2.VideoWriter(usable, cv2.VideoWriter_fourcc(*codec.encoder), fps, size)
+            self._writer = cv2.VideoWriter(usable, cv2.VideoWriter.fourcc(*codec.encoder), fps, size)
         if not self._writer.isOpened():
             raise OutputError(f"cannot write a video to {name}: OpenCV could not open a {codec.name} writer")
 
@@ -172,7 +172,9 @@ class _PyAVWriter:
             options = {"movflags": "+faststart"} if _CONTAINERS[extension] in ("mp4", "mov") else {}  # playable while it downloads
             self._container = av.open(self._file, "w", format=_CONTAINERS[extension], options=options)
             self._rate = fractions.Fraction(fps).limit_denominator(1001)
-            self._stream = self._container.add_stream(codec.encoder, rate=self._rate)
+            stream = self._container.add_stream(codec.encoder, rate=self._rate)
+            assert isinstance(stream, av.VideoStream), "a video codec makes a video stream"
+            self._stream = stream
             self._stream.width, self._stream.height = size
             self._stream.pix_fmt = "yuv420p"
             self._stream.options = dict(_ENCODER_OPTIONS.get(codec.encoder, {}))

@@ -90,7 +90,7 @@ class Head:
 
 def is_head_dir(path: str | os.PathLike | None) -> bool:
     """Whether ``path`` is a MODEL_DIR written by ``movinet train``."""
-    return bool(path) and Path(path, HEAD_FILE).is_file()
+    return path is not None and os.fspath(path) != "" and Path(path, HEAD_FILE).is_file()
 
 
 def load_head(directory: str | os.PathLike) -> Head:

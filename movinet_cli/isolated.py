@@ -172,7 +172,7 @@ class IsolatedReader:
         self._stall_s = stall_s if stall_s is not None else stall_override_s()
         self._options = options
         self._received_frames = False
-        self.info: VideoInfo | None = None
+        self._info: VideoInfo | None = None  # until the child has opened the video
         self.stats = DecodeStats()
         self._files = contextlib.ExitStack()  # a plain name for OpenCV, removed on close
         self._child: multiprocessing.process.BaseProcess | None = None
@@ -201,13 +201,19 @@ class IsolatedReader:
         if kind == "error":
             self.close()
             raise VideoError(self.path, payload)
-        self.info = payload
+        self._info = payload
+
+    @property
+    def info(self) -> VideoInfo:
+        """What the child found the video to be (known once the reader is made)."""
+        assert self._info is not None, "set by __init__ before it returns"
+        return self._info
 
     def _stall_limit_s(self) -> float:
         if self._stall_s is not None:
             return self._stall_s
         options = self._options
-        return stall_limit_s(self.info, options.get("fps"), options.get("start_s") or 0.0, first=not self._received_frames)
+        return stall_limit_s(self._info, options.get("fps"), options.get("start_s") or 0.0, first=not self._received_frames)
 
     def _running(self) -> tuple[multiprocessing.process.BaseProcess, Connection]:
         """The child and the pipe from it; VideoError once closed."""

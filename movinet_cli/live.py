@@ -63,11 +63,12 @@ def display_problem() -> str | None:
     number = number.split(".", 1)[0]
     if not number.isascii() or not number.isdigit():
         return f"DISPLAY={display} is not an X display (:0, host:0)"
+    addresses: list[tuple[socket.AddressFamily, str | tuple[str, int]]]
     if host.startswith("/"):  # a launchd-style socket path
         addresses = [(socket.AF_UNIX, display.split(":", 1)[0])]
     elif host in ("", "unix"):
         path = f"/tmp/.X11-unix/X{number}"
-        addresses = [(socket.AF_UNIX, path)] + ([(socket.AF_UNIX, "\0" + path)] if sys.platform.startswith("linux") else [])
+        addresses = [(socket.AF_UNIX, path), *([(socket.AF_UNIX, "\0" + path)] if sys.platform.startswith("linux") else [])]
     else:
         addresses = [(socket.AF_INET6 if ":" in host else socket.AF_INET, (host.strip("[]"), 6000 + int(number)))]
     for family, address in addresses:
@@ -247,7 +248,7 @@ class LiveSession:
         **read_options,
     ):
         variant = classifier.source.variant
-        models.check_kind(classifier.source.name, engines.kind_of(classifier.model), "stream", variant and variant.model_id, command="live")
+        models.check_kind(classifier.source.name, engines.kind_of(classifier.model), "stream", variant.model_id if variant else None, command="live")
         self.classifier = classifier
         self._source = open_capture(source) if isinstance(source, str) else source
         self.name = self._source.name
@@ -359,7 +360,7 @@ class LiveSession:
             for time_s, read_at, frame in self._frames():
                 self._newest = (time_s, frame)
                 if self.record:
-                    self._write(frame)
+                    self._write(self.record, frame)
                 if sampler.take(time_s):
                     self._due.put((time_s, read_at, frame), self._stop)
         except Exception as error:  # reported to the caller through ``failure``
@@ -367,17 +368,17 @@ class LiveSession:
         finally:
             self._due.close()
 
-    def _write(self, frame: np.ndarray) -> None:
-        """Appends ``frame`` with the latest labels drawn on it to the recording."""
+    def _write(self, record: str, frame: np.ndarray) -> None:
+        """Appends ``frame`` with the latest labels drawn on it to the recording ``record``."""
         if self._recorder is None:
-            self._recorder = self._files.enter_context(VideoFileWriter(self.record, self._source.fps))
+            self._recorder = self._files.enter_context(VideoFileWriter(record, self._source.fps))
         self._recorder.write(annotate(frame.copy(), self.latest_update))
 
     # --- the inference thread -------------------------------------------------------------
 
     def _infer(self) -> None:
         state, smoother, previous = self.classifier.stream_state(), Smoother(self.smoothing), None
-        steps, recent = 0, []  # recent: (end, frames, seconds) of the model calls of the last 2 s
+        steps, recent = 0, list[tuple[float, int, float]]()  # recent: (end, frames, seconds) of the model calls of the last 2 s
         try:
             while True:
                 taken = self._due.take(timeout=_POLL_S)

@@ -46,20 +46,21 @@ def load_classifier(
 
     Raises ModelError or LabelsError with a one-line explanation.
     """
-    trained = load_head(model) if is_head_dir(model) else None  # a MODEL_DIR of movinet train
-    if trained:
-        trained.check_mode(model, mode)
+    head_dir = model if model is not None and is_head_dir(model) else None  # a MODEL_DIR of movinet train
+    trained = load_head(head_dir) if head_dir is not None else None
+    if trained and head_dir is not None:
+        trained.check_mode(head_dir, mode)
     source = models.resolve_model(trained.backbone.model if trained else model, mode, command)
     directory = models.model_directory(source, log=log)
     kind = describe(directory).kind  # from saved_model.pb: a model of the wrong kind is refused before it loads
     models.check_kind(source.name, kind, mode, source.variant.model_id if source.variant else None, command)
-    if trained:
+    if trained and head_dir is not None:
         from .engines.cache import saved_model_identity
 
-        trained.check_backbone(model, saved_model_identity(directory))
+        trained.check_backbone(head_dir, saved_model_identity(directory))
     opened, reason = engines.open_model(directory, engine=engine, precision=precision, log=log, variant=source.variant)
-    if trained:
-        opened, source = trained.attach(opened), dataclasses.replace(source, name=model)
+    if trained and head_dir is not None:
+        opened, source = trained.attach(opened), dataclasses.replace(source, name=head_dir)
     if labels is None and not trained and os.path.isfile(os.path.join(directory, labels_module.BESIDE_MODEL)):  # a fine-tuned model's own
         labels = os.path.join(directory, labels_module.BESIDE_MODEL)
     names = trained.labels if trained and labels is None else labels_module.load_labels(labels)

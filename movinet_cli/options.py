@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import TypeVar
 
 from .models import CLIP_SECONDS
 
@@ -83,10 +84,18 @@ class ReadOptions:
         if self.end is not None and not (math.isfinite(self.end) and self.end > self.start):
             raise ValueError(f"end ({self.end!r}) must be after start ({self.start!r})")
 
-    def for_model(self, fps: float, size: int) -> ReadOptions:
+    def for_model(self, fps: float, size: int) -> Reading:
         """These options with a model's own frame rate (frames/s) and size (pixels) where
         they name none: the one place where those defaults are taken."""
-        return dataclasses.replace(self, fps=self.fps or fps, size=self.size or size)
+        return Reading(**{**dataclasses.asdict(self), "fps": self.fps or fps, "size": self.size or size})
+
+
+@dataclass(frozen=True)
+class Reading(ReadOptions):
+    """``ReadOptions`` with the frame rate and size settled (``ReadOptions.for_model``)."""
+
+    fps: float = 0.0
+    size: int = 0
 
 
 @dataclass(frozen=True)
@@ -126,6 +135,9 @@ class RunOptions:
         return max(1, round(self.window * fps))
 
 
+Options = TypeVar("Options", "ReadOptions", "RunOptions")
+
+
 def with_overrides(read: ReadOptions | None, run: RunOptions | None, overrides: dict) -> tuple[ReadOptions, RunOptions]:
     """``read`` and ``run`` (their defaults where None) with the fields named in ``overrides``
     (keyword arguments of a library call, e.g. ``fps=5, top_k=3``) replaced; TypeError for a
@@ -134,8 +146,13 @@ def with_overrides(read: ReadOptions | None, run: RunOptions | None, overrides: 
     fields = {name for value in (read, run) for name in _fields(value)}
     if set(overrides) - fields:
         raise TypeError(f"unknown option(s): {', '.join(sorted(set(overrides) - fields))}")
-    return tuple(dataclasses.replace(value, **{k: v for k, v in overrides.items() if k in _fields(value)}) for value in (read, run))
+    return _replaced(read, overrides), _replaced(run, overrides)
 
 
-def _fields(value) -> set[str]:
+def _replaced(value: Options, overrides: dict) -> Options:
+    """``value`` with those of ``overrides`` that are its fields replaced."""
+    return dataclasses.replace(value, **{k: v for k, v in overrides.items() if k in _fields(value)})
+
+
+def _fields(value: ReadOptions | RunOptions) -> set[str]:
     return {field.name for field in dataclasses.fields(value)}

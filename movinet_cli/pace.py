@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from . import files, models
 from .errors import MovinetError
@@ -84,7 +85,7 @@ def choose(measured: dict[str, tuple[float, float]], headroom: float = HEADROOM)
     seconds per frame against its frame rate). Raises ValueError when ``measured`` is empty."""
     if not measured:
         raise ValueError("nothing measured to choose from")
-    slower = []
+    slower: list[str] = []
     for name, (seconds, fps) in measured.items():
         if keeps_up(seconds, fps, headroom):
             why = verdict(name, seconds, fps, headroom)
@@ -207,7 +208,7 @@ class Measurements:
         self.path = Path(path) if path is not None else models.cache_dir() / PACE_FILE
         self.machine = machine()
         self.damaged = False
-        self._document = {"version": _VERSION, "machines": {}}
+        self._document: dict[str, Any] = {"version": _VERSION, "machines": {}}
         if not self.path.exists():
             return
         try:

@@ -371,8 +371,8 @@ def write_report(
     for done, record in enumerate(records, 1):
         wanted = _thumbnail_requests(record)
         # A video that failed (a decoder crash among the reasons) is not decoded again here.
-        usable = record.video_file and record.status == "ok"
-        images.append(_thumbnails(record.video_file, wanted) if usable else [None] * len(wanted))
+        usable = record.video_file if record.status == "ok" else None
+        images.append(_thumbnails(usable, wanted) if usable else [None] * len(wanted))
         if progress:
             progress(done, len(records))
     total = sum(len(data) for per_video in images for data in per_video if data)

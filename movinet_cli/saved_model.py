@@ -161,6 +161,7 @@ def _parse(message: memoryview):
     """Yields (field number, value) of a protobuf message: an int for varints and fixed
     fields, a memoryview (not copied, not decoded) for length-delimited ones."""
     position, end = 0, len(message)
+    value: int | memoryview  # by the wire type: the callers know which their fields have
     while position < end:
         tag, position = _varint(message, position)
         number, wire_type = tag >> 3, tag & 7

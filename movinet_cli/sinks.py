@@ -21,9 +21,10 @@ of one file, or a report written over the video it describes, destroy one of the
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import stat
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -122,7 +123,7 @@ class Tally:
         return f"{self.ok} ok, {self.failed} failed"
 
 
-def passed(outcomes: Iterable[Outcome], sinks: Sequence[Sink], context: RunContext) -> Iterator[Outcome]:
+def passed(outcomes: Iterable[Outcome], sinks: Sequence[Sink], context: RunContext) -> Generator[Outcome, None, None]:
     """Each outcome after it went through ``sinks`` in order (each may turn it into a
     failure). The sinks start before the first and are all closed at the end: as finished
     once ``outcomes`` are exhausted, as not finished after an error, Ctrl-C, or the caller
@@ -405,6 +406,7 @@ class TimelinesSink(Sink):
     extension kept where two videos would share a name)."""
 
     option = "--timelines"
+    path: str  # the directory
 
     def __init__(self, directory: str, format: str, videos: Sequence[str]):
         self.path, self.format = directory, format
@@ -425,7 +427,7 @@ class TimelinesSink(Sink):
                 raise UsageError(f"{self.option}: {path} already exists: pass --overwrite (or --resume) to replace the timelines there")
 
         paths = [os.path.join(self.path, name) for name in self.names.values()]
-        return [OutputPath(self.option, path, check=lambda path=path: check(path)) for path in paths]
+        return [OutputPath(self.option, path, check=functools.partial(check, path)) for path in paths]
 
     def add(self, outcome: Outcome) -> Outcome:
         from .timeline import segments, write_timeline

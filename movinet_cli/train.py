@@ -160,7 +160,7 @@ def embed_examples(
                 on_video(path, "")
     outcomes = classify_many(classifier, [examples.paths[index] for index in todo], read, run, directory=examples.directory, embed=True)
     for index, outcome in zip(todo, outcomes):
-        if outcome.ok:
+        if outcome.result is not None:
             vectors[index] = outcome.result.vector
             cache.put(os.path.join(examples.directory, outcome.video), outcome.result.vector)
         else:

@@ -77,7 +77,7 @@ class DecodeStats:
     @property
     def duration_s(self) -> float:
         """Seconds of video decoded, from the first frame to the end of the last one."""
-        if self.first_timestamp_s is None:
+        if self.first_timestamp_s is None or self.last_timestamp_s is None:
             return 0.0
         return self.last_timestamp_s + (self.frame_period_s or 0.0) - self.first_timestamp_s
 
@@ -137,8 +137,8 @@ class FrameSampler:
 
     def _ticks_until(self, limit_s: float) -> list[float]:
         ticks = []
-        while not self.finished and self.next_tick_s <= limit_s:
-            ticks.append(self.next_tick_s)
+        while not self.finished and (tick := self.next_tick_s) is not None and tick <= limit_s:
+            ticks.append(tick)
             self._tick += 1
         return ticks
 
@@ -375,7 +375,7 @@ class VideoReader:
             if frame is not None:
                 # The last frame is shown until the video ends; the latest kept frame stands in
                 # for it (it is at most one tick older).
-                yield from self._emit(sampler.finish(self.stats.first_timestamp_s + self.stats.duration_s), frame)
+                yield from self._emit(sampler.finish(self.stats.first_timestamp_s + self.stats.duration_s), frame)  # type: ignore[operator]  # set with the first frame
             self._check_complete()
         self._check_enough_frames()
 
@@ -446,7 +446,8 @@ def windows(frames: Iterable[tuple[float, np.ndarray]], length: int, fps: float)
     buffer starts at ``PREALLOCATED_FRAMES`` and doubles as needed, so a window longer than
     the video takes only what the video has.
     """
-    buffer, times = None, []
+    buffer: np.ndarray | None = None
+    times: list[float] = []
     for time_s, frame in frames:
         if buffer is None:
             buffer = np.empty((min(length, PREALLOCATED_FRAMES), *frame.shape), np.float32)
@@ -459,7 +460,7 @@ def windows(frames: Iterable[tuple[float, np.ndarray]], length: int, fps: float)
         if len(times) == length:
             yield Window(times[0], times[-1] + 1 / fps, buffer)
             buffer, times = None, []
-    if times:
+    if buffer is not None and times:
         yield Window(times[0], times[-1] + 1 / fps, buffer[: len(times)])
 
 

@@ -5,7 +5,7 @@ import pytest
 from click.testing import CliRunner
 
 from movinet_cli.cli import cli
-from movinet_cli.options import MAX_CHUNK, MAX_FPS, ModelOptions, ReadOptions, RunOptions, with_overrides
+from movinet_cli.options import MAX_CHUNK, MAX_FPS, ModelOptions, Reading, ReadOptions, RunOptions, with_overrides
 
 
 @pytest.mark.parametrize(
@@ -29,8 +29,8 @@ def test_run_options_refuse_values_that_break_running(fields):
 
 
 def test_the_model_fills_only_what_the_options_leave_open():
-    assert ReadOptions().for_model(12, 320) == ReadOptions(fps=12, size=320)
-    assert ReadOptions(fps=5).for_model(12, 320) == ReadOptions(fps=5, size=320)
+    assert ReadOptions().for_model(12, 320) == Reading(fps=12, size=320)
+    assert ReadOptions(fps=5).for_model(12, 320) == Reading(fps=5, size=320)
 
 
 def test_overrides_set_fields_of_either_value_and_refuse_unknown_names():

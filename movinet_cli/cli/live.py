@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import TYPE_CHECKING
 
 import click
 
@@ -22,6 +23,9 @@ from .params import (
     verbose_option,
 )
 from .progress import load_model, notices
+
+if TYPE_CHECKING:
+    from ..classify import Classifier
 
 
 @click.command(short_help="Classify a camera, video file or stream live.")
@@ -124,7 +128,7 @@ def _live_model(load: ModelOptions, read: ReadOptions, quiet: bool, verbose: boo
     from ..models import is_cached
 
     book, say = pace.Measurements(), notices(quiet)
-    loaded = {}  # the model measured last, kept for the session if it is the one chosen
+    loaded: dict[str, Classifier] = {}  # the model measured last, kept for the session if it is the one chosen
 
     def load_named(name: str):
         loaded.clear()  # one model in memory at a time
