@@ -12,13 +12,15 @@ why out. ``pick`` asks for the measurements one variant at a time, largest first
 only the variants it needs are measured. ``measure`` times a loaded stream model on blank
 frames. ``Measurements`` is the remembered book (``pace.json`` in the cache): one entry per
 machine, model, size, engine and precision, read bounded and validated (a damaged file is
-ignored, and rewritten by the next measurement).
+ignored, and rewritten by the next measurement). ``live_classifier`` puts them together:
+the model ``movinet live`` runs, and the lines that say why.
 
 Imports nothing heavy: ``movinet live --help`` stays instant.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import math
@@ -29,10 +31,14 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import files, models
 from .errors import MovinetError
+from .options import ModelOptions, ReadOptions
+
+if TYPE_CHECKING:
+    from .classify import Classifier
 
 HEADROOM = 1.5  # a live model must classify frames at least 1.5 times as fast as they come
 LIVE_DEFAULT = "a5-stream"  # live's model when no stream model is downloaded (the largest)
@@ -111,6 +117,74 @@ def pick(candidates: Iterable[models.Variant], timing: Callable[[models.Variant]
         if keeps_up(*measured[variant.name], headroom):
             break
     return choose(measured, headroom)
+
+
+def live_classifier(
+    load: ModelOptions,
+    read: ReadOptions,
+    open_model: Callable[[ModelOptions], Classifier],
+    *,
+    notice: Callable[[str], None],
+    detail: Callable[[str], None] | None = None,
+    warn: Callable[[str], None],
+) -> Classifier:
+    """The live model, opened with ``open_model``. With ``load.model`` None: the largest
+    downloaded stream variant that keeps up here (``pick``; each variant measured once per
+    machine and remembered in ``Measurements``), said in one ``notice``; ``LIVE_DEFAULT``
+    when none is downloaded (never a download of several). A model named, or the default,
+    runs as asked, with one ``warn`` line if it cannot keep up, naming a downloaded variant
+    known to keep up. ``detail`` gets each measurement (--verbose)."""
+    book = Measurements()
+    loaded: dict[str, Classifier] = {}  # the model measured last, kept for the session if it is the one chosen
+
+    def load_named(name: str) -> Classifier:
+        loaded.clear()  # one model in memory at a time
+        loaded[name] = open_model(dataclasses.replace(load, model=name))
+        return loaded[name]
+
+    def timing(variant: models.Variant, classifier: Classifier | None = None) -> tuple[float, float]:
+        """(seconds per frame, frames/s) of a registry variant at the session's size and rate."""
+        reading = read.for_model(variant.fps, variant.size)  # the variant's own where none is asked for
+        measured = book.get(variant.name, reading.size, load.engine, load.precision)
+        how = f"remembered from {measured.measured_at}" if measured else "measured now"
+        if measured is None:
+            seconds = measure(classifier or load_named(variant.name), reading.size, reading.fps)
+            measured = book.remember(variant.name, reading.size, load.engine, load.precision, seconds)
+        if detail:
+            detail(f"pace: {verdict(variant.name, measured.seconds_per_frame, reading.fps)} ({how})")
+        return measured.seconds_per_frame, reading.fps
+
+    def known_to_keep_up(variant: models.Variant) -> bool:
+        reading = read.for_model(variant.fps, variant.size)
+        measured = book.get(variant.name, reading.size, load.engine, load.precision)
+        return measured is not None and keeps_up(measured.seconds_per_frame, reading.fps)
+
+    available = [variant for variant in stream_variants() if models.is_cached(variant.url)]
+    if load.model is None and available:
+        if book.damaged and detail:
+            detail(f"pace: {book.path} is not a valid measurements file; measuring again")
+        choice = pick(available, timing)
+        notice(f"live: {choice.reason}")
+        return loaded.get(choice.name) or load_named(choice.name)
+    if load.model is None:
+        notice(
+            f"live: {LIVE_DEFAULT}, the default: no stream model is downloaded yet to measure and choose from "
+            "(`movinet models --prepare a3-stream a0-stream` gives live smaller ones)"
+        )
+        load = dataclasses.replace(load, model=LIVE_DEFAULT)
+    classifier = open_model(load)
+    reading, variant = classifier.reading(read), classifier.source.variant
+    if variant is not None and classifier.source.handle == variant.url:  # a registry model: remembered
+        seconds, fps = timing(variant, classifier)
+    else:  # another model: measured now, not remembered (its directory may hold another model next time)
+        seconds, fps = measure(classifier, reading.size, reading.fps), reading.fps
+        if detail:
+            detail(f"pace: {verdict(classifier.source.name, seconds, fps)} (measured now)")
+    if not keeps_up(seconds, fps):
+        known = [v.name for v in available if v.name != classifier.source.name and known_to_keep_up(v)]
+        better = f"; {known[0]} keeps up here (--model {known[0]})" if known else ""
+        warn(f"warning: {verdict(classifier.source.name, seconds, fps)}: it cannot keep up, due frames will be dropped{better}")
+    return classifier
 
 
 def remaining_s(done_s: float, total_s: float | None, elapsed_s: float) -> float | None:

@@ -116,73 +116,20 @@ def live(source, model, engine, precision, labels, window, output_format, top_k,
         click.echo(printable(f"live: {session.summary}"), err=True)
 
 
-def _live_model(load: ModelOptions, read: ReadOptions, quiet: bool, verbose: bool):
-    """Loads the live model. With ``load.model`` None: the largest downloaded stream variant
-    that keeps up here (``pace.pick``; each variant measured once per machine, remembered),
-    said in one notice; ``pace.LIVE_DEFAULT`` when none is downloaded (never a download of
-    several). A model named, or the default, runs as asked, with one warning line if it
-    cannot keep up, naming a downloaded variant known to keep up."""
-    import dataclasses
-
-    from .. import pace
-    from ..models import is_cached
-
-    book, say = pace.Measurements(), notices(quiet)
-    loaded: dict[str, Classifier] = {}  # the model measured last, kept for the session if it is the one chosen
-
-    def load_named(name: str):
-        loaded.clear()  # one model in memory at a time
-        loaded[name] = load_model(dataclasses.replace(load, model=name), quiet, verbose, command="live")
-        return loaded[name]
-
-    def timing(variant, classifier=None) -> tuple[float, float]:
-        """(seconds per frame, frames/s) of a registry variant at the session's size and rate."""
-        variant_read = read.for_model(variant.fps, variant.size)  # the variant's own where none is asked for
-        size, fps = variant_read.size, variant_read.fps
-        measured = book.get(variant.name, size, load.engine, load.precision)
-        how = f"remembered from {measured.measured_at}" if measured else "measured now"
-        if measured is None:
-            seconds = pace.measure(classifier or load_named(variant.name), size, fps)
-            measured = book.remember(variant.name, size, load.engine, load.precision, seconds)
-        if verbose:
-            click.echo(printable(f"pace: {pace.verdict(variant.name, measured.seconds_per_frame, fps)} ({how})"), err=True)
-        return measured.seconds_per_frame, fps
-
-    available = [variant for variant in pace.stream_variants() if is_cached(variant.url)]
-    if load.model is None and available:
-        if book.damaged and verbose:
-            click.echo(printable(f"pace: {book.path} is not a valid measurements file; measuring again"), err=True)
-        choice = pace.pick(available, timing)
-        _say(say, verbose, f"live: {choice.reason}")
-        return loaded.get(choice.name) or load_named(choice.name)
-    if load.model is None:
-        _say(say, verbose, (
-            f"live: {pace.LIVE_DEFAULT}, the default: no stream model is downloaded yet to measure and choose from "
-            "(`movinet models --prepare a3-stream a0-stream` gives live smaller ones)"
-        ))
-        load = dataclasses.replace(load, model=pace.LIVE_DEFAULT)
-    classifier = load_model(load, quiet, verbose, command="live")
-    reading, variant = classifier.reading(read), classifier.source.variant
-    if variant is not None and classifier.source.handle == variant.url:  # a registry model: remembered
-        seconds, fps = timing(variant, classifier)
-    else:  # another model: measured now, not remembered (its directory may hold another model next time)
-        seconds, fps = pace.measure(classifier, reading.size, reading.fps), reading.fps
-        if verbose:
-            click.echo(printable(f"pace: {pace.verdict(classifier.source.name, seconds, fps)} (measured now)"), err=True)
-    if not pace.keeps_up(seconds, fps):
-        known = [v.name for v in available if v.name != classifier.source.name and _known_to_keep_up(book, v, read, load)]
-        better = f"; {known[0]} keeps up here (--model {known[0]})" if known else ""
-        _say(say, True, f"warning: {pace.verdict(classifier.source.name, seconds, fps)}: it cannot keep up, due frames will be dropped{better}")
-    return classifier
-
-
-def _known_to_keep_up(book, variant, read: ReadOptions, load: ModelOptions) -> bool:
-    """Whether a remembered measurement says ``variant`` keeps up at the session's size and rate."""
+def _live_model(load: ModelOptions, read: ReadOptions, quiet: bool, verbose: bool) -> Classifier:
+    """``pace.live_classifier``, its choice said in one notice (with --quiet, only if
+    --verbose), its measurements with --verbose, a model that cannot keep up in a warning."""
     from .. import pace
 
-    read = read.for_model(variant.fps, variant.size)
-    measured = book.get(variant.name, read.size, load.engine, load.precision)
-    return measured is not None and pace.keeps_up(measured.seconds_per_frame, read.fps)
+    say = notices(quiet)
+
+    def echo(message: str) -> None:
+        click.echo(printable(message), err=True)
+
+    return pace.live_classifier(
+        load, read, lambda options: load_model(options, quiet, verbose, command="live"),
+        notice=lambda message: _say(say, verbose, message), detail=echo if verbose else None, warn=lambda message: _say(say, True, message),
+    )
 
 
 def _say(say, anyway: bool, message: str) -> None:
