@@ -28,6 +28,14 @@ def expected_label(rgb, labels=KINETICS) -> str:
     return labels[make_test_model.expected_class([c / 255 for c in rgb], len(labels))]
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m selects by markers
+def pytest_collection_modifyitems(items):
+    """A test that opens a window or a browser is slow too: the quick subset leaves it out."""
+    for item in items:
+        if item.get_closest_marker("window") or item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def cache_root(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("cache")

@@ -137,6 +137,7 @@ def test_an_existing_file_is_not_overwritten_by_accident(tiny_models, video_dir,
     assert replaced.exit_code == 1 and len(read_csv(out)) == len(GOOD) + len(BAD)
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_resumes_to_the_same_file(tiny_models, video_dir, tmp_path, monkeypatch):
     common = ["-m", tiny_models.base, "--size", 16, "-k", 3]
     whole = tmp_path / "whole.csv"
@@ -172,6 +173,7 @@ def test_resume_needs_the_same_columns(tiny_models, video_dir, tmp_path):
     assert result.exit_code == 2 and "other columns" in result.stderr
 
 
+@pytest.mark.slow
 def test_stdout_and_json_lines(tiny_models, video_dir):
     result = run("batch", video_dir, "-o", "-", "--format", "jsonl", "-m", tiny_models.stream, "--size", 16, "--ext", "mov,avi")
     assert result.exit_code == 0, result.stderr
@@ -188,6 +190,7 @@ def test_csv_on_stdout(tiny_models, video_dir):
     assert result.stderr == ""
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", ["0", "3"])
 def test_prefetching_does_not_change_the_rows(tiny_models, video_dir, tmp_path, workers):
     reference, out = tmp_path / "one.csv", tmp_path / f"w{workers}.csv"
@@ -251,6 +254,7 @@ def test_hostile_names_are_written_safely_and_resume_without_duplicates(tiny_mod
     assert open(out, "rb").read() == before
 
 
+@pytest.mark.slow
 def test_a_decoder_crash_costs_one_error_row(tiny_models, tmp_path, monkeypatch):
     import ctypes
     import faulthandler
@@ -409,6 +413,7 @@ def test_a_results_file_that_fills_up_is_one_line_and_resumes(tiny_models, video
     assert [row["path"] for row in read_csv(out)] == find_videos(video_dir)
 
 
+@pytest.mark.slow
 def test_results_into_a_redirected_stdout_keep_what_the_file_had(tiny_models, video_dir, tmp_path):
     import subprocess
     import sys
@@ -441,6 +446,7 @@ def test_rows_say_which_precision_ran_and_older_results_files_resume(tiny_models
     assert [(r["path"], r["label_1"], r["precision"]) for r in rows] == [("a red.mp4", "kept", ""), ("b.AVI", expected_label(GREEN), expected)]
 
 
+@pytest.mark.slow
 def test_classify_and_batch_write_one_row_shape_for_ok_and_failed_videos(tiny_models, video_dir, tmp_path, monkeypatch):
     """One loop and one row writer: the rows of `classify -f csv/json` are batch's rows."""
     import io
@@ -468,6 +474,7 @@ def _batch_process(tiny_models, video_dir, output, **options):
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, **options)
 
 
+@pytest.mark.slow
 def test_a_reader_of_stdout_that_goes_away_ends_the_batch_quietly(tiny_models, video_dir):
     process = _batch_process(tiny_models, video_dir, "-")
     process.stdout.readline()  # the header, then as `head -1` does
@@ -476,6 +483,7 @@ def test_a_reader_of_stdout_that_goes_away_ends_the_batch_quietly(tiny_models, v
     assert process.returncode == 0 and stderr == "", stderr  # as `head` expects of a Unix tool
 
 
+@pytest.mark.slow
 def test_a_fifo_whose_reader_stops_ends_the_batch_quietly(tiny_models, video_dir, tmp_path):
     fifo = tmp_path / "rows"
     os.mkfifo(fifo)

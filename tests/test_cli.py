@@ -304,6 +304,7 @@ def test_the_progress_bar_draws_in_a_terminal_before_and_after_the_length_is_kno
     assert quiet.bar.disable
 
 
+@pytest.mark.slow
 def test_a_long_classify_shows_the_time_left_in_a_terminal(tiny_models, colour_video, tmp_path):
     import fcntl
     import pty
@@ -388,6 +389,7 @@ def test_special_files_as_videos_are_one_line(tiny_models, tmp_path):
         assert_one_line_error(result, str(path), message)
 
 
+@pytest.mark.slow
 def test_a_name_that_is_not_utf8_is_classified_and_printed_as_its_bytes(tiny_models, colour_video, tmp_path):
     video = os.path.join(os.fsencode(tmp_path), b"bad\xffutf8.mp4")
     os.rename(colour_video("plain.mp4", [(RED, 1.0)]), video)

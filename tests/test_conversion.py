@@ -254,6 +254,7 @@ def test_what_a_killed_conversion_was_writing_is_swept(tiny_models, tmp_path, mo
     assert not staging.exists() and live.exists()
 
 
+@pytest.mark.slow
 def test_a_script_without_a_main_guard_converts(tiny_models, tmp_path):
     """The conversion child does not run the user's script again (it would start its own
     conversion child, and so on)."""
@@ -322,6 +323,7 @@ def entry_of(cache: Path) -> Path:
     return entry
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where", ["blob weights", "blob zeroed", "model.bin", "model.xml"])
 def test_a_damaged_cache_file_is_rebuilt_with_one_notice(palette_models, tmp_path, monkeypatch, capfd, where):
     """A damaged model.xml also printed 5 lines of OpenVINO's native log on stderr."""
@@ -342,6 +344,7 @@ def test_a_damaged_cache_file_is_rebuilt_with_one_notice(palette_models, tmp_pat
     assert classify_red(palette_models)[1] == []  # repaired: the next run says nothing
 
 
+@pytest.mark.slow
 def test_an_entry_replaced_by_a_file_and_a_lock_that_is_a_directory_are_rebuilt(palette_models, tmp_path, monkeypatch):
     cache = fresh_cache(tmp_path, monkeypatch, palette_models, "stream")
     entry = entry_of(cache)

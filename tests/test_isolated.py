@@ -67,6 +67,7 @@ def test_closing_early_stops_the_child(tmp_path):
         os.kill(pid, 0)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_a_decoder_killed_half_way_through_a_message_is_an_error_not_a_hang(tmp_path):
     import signal
@@ -105,6 +106,7 @@ def test_no_temporary_name_is_left_behind(tmp_path, monkeypatch):
     assert os.listdir(tmp_path / "tmp") == []
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_a_stopped_decoder_is_killed_by_the_watchdog_half_way_through_a_message_too(tmp_path):
     """Issue 22: a decoder that stopped making progress stalled a batch for ever."""
@@ -120,6 +122,7 @@ def test_a_stopped_decoder_is_killed_by_the_watchdog_half_way_through_a_message_
                 pass
 
 
+@pytest.mark.slow
 def test_a_batch_goes_on_after_a_stopped_decoder(palette_models, colour_video, monkeypatch):
     import multiprocessing
     import signal

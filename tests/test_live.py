@@ -328,6 +328,7 @@ def live_jsonl(video, *args):
     return run("live", video, "--size", 16, "--no-window", "--as-fast-as-possible", "--format", "jsonl", *args)
 
 
+@pytest.mark.slow
 def test_a_fast_machine_keeps_a5(downloaded, monkeypatch, colour_video):
     downloaded("a5-stream", "a3-stream", "a0-stream")
     measured = machine_speed(monkeypatch, {"a5-stream": 0.030, "a3-stream": 0.010, "a0-stream": 0.002})
@@ -341,6 +342,7 @@ def test_a_fast_machine_keeps_a5(downloaded, monkeypatch, colour_video):
     assert lines and all(line["fps"] == 12 and line["model_fps"] > 0 for line in lines)  # measured against the model's own
 
 
+@pytest.mark.slow
 def test_a_slow_machine_gets_a_smaller_variant_and_remembers_why(downloaded, monkeypatch, colour_video):
     remembered = downloaded("a5-stream", "a4-stream", "a3-stream", "a0-stream")
     measured = machine_speed(monkeypatch, {"a5-stream": 0.200, "a4-stream": 0.100, "a3-stream": 0.040, "a0-stream": 0.002})
@@ -364,6 +366,7 @@ def test_a_slow_machine_gets_a_smaller_variant_and_remembers_why(downloaded, mon
     assert len(warnings) == 1 and "a5-stream takes 200 ms per frame" in warnings[0] and "a3-stream keeps up here (--model a3-stream)" in warnings[0]
 
 
+@pytest.mark.slow
 def test_offline_only_downloaded_variants_are_candidates(downloaded, monkeypatch, colour_video):
     downloaded("a2-stream", "a0-stream")
     measured = machine_speed(monkeypatch, {"a2-stream": 0.010, "a0-stream": 0.002})
@@ -372,6 +375,7 @@ def test_offline_only_downloaded_variants_are_candidates(downloaded, monkeypatch
     assert measured == ["a2-stream"] and "live: a2-stream, the largest downloaded" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_damaged_measurements_file_is_measured_again_and_rewritten(downloaded, monkeypatch, colour_video):
     remembered = downloaded("a0-stream")
     remembered.parent.mkdir(parents=True, exist_ok=True)
@@ -430,6 +434,7 @@ def test_a_model_whose_output_is_nan_fails_with_one_line_and_shows_no_nan(palett
     assert session.failure.startswith("the model failed: the model's output is not finite (NaN in 8 of 8 logits)")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("display", [None, ":98765"])
 def test_a_window_that_cannot_open_falls_back_to_the_terminal_in_one_line(palette_stream, colour_video, display):
     """Qt aborts the process when it finds no X server: the window is not tried at all."""

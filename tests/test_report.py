@@ -297,6 +297,7 @@ def test_a_resumed_batch_reports_every_row_not_only_this_run(palette_models, bat
     assert [row.attrs["data-label"] for row in rows] == ["red", "green", "", "blue"]
 
 
+@pytest.mark.slow
 def test_report_command_reads_batch_jsonl_and_classify_json(palette_models, batch_dir, tmp_path):
     model = ["-m", palette_models.base, "--labels", palette_models.labels, "-q"]
     run("batch", batch_dir, "-o", tmp_path / "results.jsonl", *model)

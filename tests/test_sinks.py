@@ -137,6 +137,7 @@ def test_embed_refuses_an_output_onto_an_input_or_of_another_kind(palette_models
     assert run("embed", video, *model, "-o", tmp_path / "x.mp4").exit_code == 2
 
 
+@pytest.mark.slow
 def test_an_output_onto_stderrs_file_is_refused(tiny_models, colour_video, tmp_path):
     video = colour_video("v.mp4", [(RED, 1.0)])
     with open(tmp_path / "f", "w") as stderr:
