@@ -252,7 +252,8 @@ def find_window(display, name, timeout_s=60):
 def test_window_shows_the_overlay_and_q_closes_it(x_display, palette_models, colour_video):
     from PIL import ImageGrab
 
-    video = colour_video("blue.mp4", [(BLUE, 30.0)], fps=10, size=(320, 240))
+    # Long enough that a busy machine draws labelled frames before the file ends (q ends it sooner).
+    video = colour_video("blue.mp4", [(BLUE, 120.0)], fps=10, size=(320, 240))
     env = {**os.environ, "DISPLAY": x_display}
     command = [sys.executable, "-m", "movinet_cli", "live", video, "-m", palette_models.stream, "--labels", palette_models.labels, "--size", "16"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -265,7 +266,7 @@ def test_window_shows_the_overlay_and_q_closes_it(x_display, palette_models, col
             video_pixels = (np.abs(screen - BLUE).max(axis=2) < 30).sum()
             if bar > 100 and text > 100 and video_pixels > 10000:
                 break
-            assert process.poll() is None, process.stderr.read()
+            assert process.poll() is None, (process.stderr.read(), f"last seen: {bar} bar, {text} text, {video_pixels} video pixels")
             time.sleep(0.1)
         subprocess.run(["xdotool", "key", "--window", window, "q"], env=env, check=True)
         assert process.wait(timeout=15) == 0
