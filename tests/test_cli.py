@@ -494,6 +494,16 @@ def test_movinet_model_sets_the_default_model_and_labels_beside_it_are_used(pale
     assert json.loads(explicit.stdout)["model"] == palette_models.base
 
 
+def test_a_bad_model_from_movinet_model_says_where_it_came_from(colour_video, tmp_path, monkeypatch):
+    video = colour_video("red.mp4", [(RED, 1.0)])
+    monkeypatch.setenv("MOVINET_MODEL", str(tmp_path / "gone"))
+    result = run("classify", video)
+    assert result.exit_code == 1 and "gone" in result.stderr and "$MOVINET_MODEL" in result.stderr, result.stderr
+    assert len(result.stderr.strip().split("\n")) == 1
+    named = run("classify", "-m", str(tmp_path / "gone"), video)  # on the command line: no word of the variable
+    assert named.exit_code == 1 and "MOVINET_MODEL" not in named.stderr
+
+
 @pytest.mark.slow
 def test_sigterm_unwinds_like_ctrl_c_and_leaves_no_partial_file(palette_models, colour_video, tmp_path):
     import signal

@@ -18,13 +18,14 @@ import sys
 import click
 
 from .. import __version__
-from ..errors import MovinetError, UsageError
+from ..errors import ModelError, MovinetError, UsageError
 from ..output import printable
 from .batch import batch
 from .classify import classify
 from .interrupts import INTERRUPTED, TERMINATED, Interrupted, Terminated, terminate
 from .live import live
 from .models import models
+from .params import MODEL_VARIABLE
 from .report import report
 from .train import embed, train
 
@@ -46,7 +47,8 @@ class MovinetGroup(click.Group):
         except UsageError as error:
             raise click.UsageError(printable(str(error))) from None
         except MovinetError as error:
-            raise click.ClickException(printable(str(error))) from None
+            where = f" (--model from ${MODEL_VARIABLE})" if isinstance(error, ModelError) and MODEL_VARIABLE in ctx.meta else ""
+            raise click.ClickException(printable(str(error)) + where) from None
         except Interrupted as interrupt:
             click.echo(str(interrupt), err=True)
             ctx.exit(TERMINATED if interrupt.terminated else INTERRUPTED)

@@ -129,12 +129,21 @@ def _model_value(function):
     return wrapper
 
 
+def _note_model_from_environment(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Notes in ``ctx.meta`` (shared with the group) a model taken from $MOVINET_MODEL, so
+    that an error about it can say where it came from."""
+    if value is not None and param.name and ctx.get_parameter_source(param.name) is click.core.ParameterSource.ENVIRONMENT:
+        ctx.meta[MODEL_VARIABLE] = value
+    return value
+
+
 model_option = click.option(
     "--model",
     "-m",
     default=ModelOptions.model,
     envvar=MODEL_VARIABLE,
     show_envvar=True,
+    callback=_note_model_from_environment,
     help="Registry name (a0-base ... a5-stream, or a0 ... a5), TF Hub/Kaggle URL, or SavedModel "
     "directory.  [default: a5-base; a5-stream with --mode stream]",
 )
