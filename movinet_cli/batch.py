@@ -166,10 +166,11 @@ class ResultsFile:
     results file (dropping error rows, which are retried, and a row cut short by a crash) and
     refuses a file that is not one (ForeignResultsError, the file untouched); otherwise an
     existing file is replaced only with ``overwrite``. ``done`` holds the paths that already
-    have an ``ok`` row.
+    have an ``ok`` row. With ``model`` (the name rows give it), a file resumed with rows of
+    another model is refused, so that one file never mixes two models' answers.
     """
 
-    def __init__(self, path: str, format: str, top_k: int, resume: bool = False, overwrite: bool = False):
+    def __init__(self, path: str, format: str, top_k: int, resume: bool = False, overwrite: bool = False, model: str | None = None):
         if format not in BATCH_FORMATS:
             raise ValueError(f"format must be one of {BATCH_FORMATS}, got {format!r}")
         self.path, self.format, self.top_k, self.header = path, format, top_k, csv_header(top_k)
@@ -183,7 +184,7 @@ class ResultsFile:
         self._target = target = os.path.realpath(path)
         self._handle = self._locked(target)
         try:
-            kept = self._kept_rows(resume, overwrite)
+            kept = self._kept_rows(resume, overwrite, model)
             self._rewrite(target, kept)
         except BaseException:
             self.close()
@@ -212,7 +213,7 @@ class ResultsFile:
                 return handle
             handle.close()
 
-    def _kept_rows(self, resume: bool, overwrite: bool) -> list[dict]:
+    def _kept_rows(self, resume: bool, overwrite: bool, model: str | None) -> list[dict]:
         """The rows of the locked file that this run keeps."""
         if not os.fstat(self._handle.fileno()).st_size or overwrite:
             return []
@@ -224,7 +225,13 @@ class ResultsFile:
                 f"{self.path} has other columns than this run would write (another --top-k?); "
                 "resume with the same options, or pass --overwrite"
             )
-        return list({row["path"]: row for row in rows if row["status"] == "ok"}.values())
+        kept = list({row["path"]: row for row in rows if row["status"] == "ok"}.values())
+        others = sorted({row["model"] for row in kept if row.get("model") and row["model"] != model}) if model else []
+        if others:
+            raise ResultsFileError(
+                f"{self.path} holds rows of another model ({', '.join(others)}); resume with that --model, or pass --overwrite"
+            )
+        return kept
 
     def _rewrite(self, target: str, rows: list[dict]) -> None:
         """Replaces the file (``target``) atomically with ``rows`` and keeps it open for appending. The

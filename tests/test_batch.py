@@ -173,6 +173,17 @@ def test_resume_needs_the_same_columns(tiny_models, video_dir, tmp_path):
     assert result.exit_code == 2 and "other columns" in result.stderr
 
 
+def test_resume_with_another_model_is_refused_and_the_file_kept(tiny_models, video_dir, tmp_path):
+    out = tmp_path / "results.csv"
+    run("batch", video_dir, "-o", out, "-m", tiny_models.base, "--size", 16, "-k", 2, "--no-recursive")
+    before = out.read_bytes()
+    result = run("batch", video_dir, "-o", out, "-m", tiny_models.stream, "--size", 16, "-k", 2, "--resume", "--no-recursive")
+    assert result.exit_code == 2 and "another model" in result.stderr and tiny_models.base in result.stderr, result.stderr
+    assert out.read_bytes() == before
+    again = run("batch", video_dir, "-o", out, "-m", tiny_models.base, "--size", 16, "-k", 2, "--resume", "--no-recursive")
+    assert again.exit_code == 0 and "2 skipped" in again.stderr, again.stderr
+
+
 @pytest.mark.slow
 def test_stdout_and_json_lines(tiny_models, video_dir):
     result = run("batch", video_dir, "-o", "-", "--format", "jsonl", "-m", tiny_models.stream, "--size", 16, "--ext", "mov,avi")

@@ -139,7 +139,7 @@ def batch(
     loading = time.perf_counter() - loading
     run = dataclasses.replace(run, top_k=min(run.top_k, len(classifier.labels)))
     try:
-        results = ResultsFile(output, output_format, run.top_k, resume=resume, overwrite=overwrite)
+        results = ResultsFile(output, output_format, run.top_k, resume=resume, overwrite=overwrite, model=classifier.source.name)
     except ResultsFileError as error:  # another run took it since the check: still a usage error
         raise UsageError(str(error)) from None
     say = notices(False)
