@@ -106,14 +106,17 @@ def test_an_interrupted_ray_run_resumes_to_the_same_file(local_ray, tiny_models,
 class KillActor:
     """A test hook run in the actor before each video: kills its process (SIGKILL, as the
     out-of-memory killer does) on the first try of ``once``, and on every try of ``always``;
-    and makes the decoder crash on ``crafted``."""
+    and makes the decoder crash on ``crafted`` (from the actor's first video on: the next
+    video starts decoding while one runs)."""
 
     def __init__(self, markers, once, always, crafted):
         self.markers, self.once, self.always, self.crafted = str(markers), once, always, crafted
+        self.crashing = False
 
     def __call__(self, path):
-        if path == self.crafted:
+        if not self.crashing:
             self.crash_the_decoder()
+            self.crashing = True
         tried = os.path.join(self.markers, path.replace("/", "_"))
         if path == self.always or (path == self.once and not os.path.exists(tried)):
             open(tried, "a").close()
@@ -131,7 +134,7 @@ class KillActor:
         real_frames = video.VideoReader.rgb_frames
 
         def frames(reader):
-            if "crafted" in reader.path:
+            if self.crafted in reader.path:
                 faulthandler.disable()
                 ctypes.string_at(0)
             return real_frames(reader)
@@ -200,6 +203,7 @@ def test_an_actor_compiles_its_videos_shape_before_the_first_and_loads_once(loca
     take (a whole 10-s window; a stream chunk), so that the first video compiles nothing
     that a later one would not."""
     from movinet_cli import distributed
+    from movinet_cli.classify import classify_many
     from movinet_cli.engines import openvino as engine
 
     monkeypatch.setenv(distributed.CPU_THREADS_VARIABLE, "1")  # the constructor sets it: restored after the test
@@ -209,12 +213,12 @@ def test_an_actor_compiles_its_videos_shape_before_the_first_and_loads_once(loca
     monkeypatch.setattr(distributed, "load_classifier", lambda **options: loads.append(options) or real_load(**options))
     video = colour_video("ten seconds.mp4", [(RED, 10.0)], fps=20, size=(48, 32))
     actor = distributed.VideoClassifier(
-        directory=os.path.dirname(video), load=ModelOptions(model=getattr(tiny_models, kind), engine="openvino"), model_name="tiny",
-        format="csv", read=ReadOptions(size=16), run=RunOptions(top_k=2), attempts=None, cpus=1,
+        directory=os.path.dirname(video), load=ModelOptions(model=getattr(tiny_models, kind), engine="openvino"),
+        read=ReadOptions(size=16), run=RunOptions(top_k=2), attempts=None, cpus=1,
     )
     assert len(loads) == 1 and len(compiled) == 1  # warmed up, before any video
     warmed = compiled[0]
-    outcome = distributed.classify_many(actor.classifier, ["ten seconds.mp4"], actor.read, actor.run, directory=actor.directory)
+    outcome = classify_many(actor.classifier, ["ten seconds.mp4"], actor.read, actor.run, directory=actor.directory)
     assert next(outcome).result.predictions[0].label == expected_label(RED)
     assert len(loads) == 1 and compiled.count(warmed) == 1  # the video's shape was not compiled again
     if kind == "base":
@@ -232,8 +236,8 @@ def test_an_actor_starts_when_its_decoding_server_cannot(local_ray, tiny_models,
     monkeypatch.setattr(distributed.isolated, "start_server", no_working_directory)
     video = colour_video("red.mp4", [(RED, 1.0)])
     actor = distributed.VideoClassifier(
-        directory=os.path.dirname(video), load=ModelOptions(model=tiny_models.base, engine="openvino"), model_name="tiny",
-        format="csv", read=ReadOptions(size=16), run=RunOptions(top_k=2), attempts=None, cpus=1,
+        directory=os.path.dirname(video), load=ModelOptions(model=tiny_models.base, engine="openvino"),
+        read=ReadOptions(size=16), run=RunOptions(top_k=2), attempts=None, cpus=1,
     )
     assert actor.classifier.mode == "clip"
 
