@@ -246,40 +246,55 @@ class Actors:
 
     def rows(self, videos: list[str], rows: RowFormat) -> Iterator[dict]:
         """The row of each of ``videos`` (relative to the directory), in the order they
-        come. Each actor has one video in flight and the next reserved for it (decoding
-        there); an actor with nothing left takes another's reserved video rather than wait
-        idle. RayActorError if an actor dies for good; ModelError, one line, if one cannot
-        load the model."""
+        come, given out as ``Schedule`` says: one video in flight per actor, the next
+        reserved for it and decoding there. RayActorError if an actor dies for good;
+        ModelError, one line, if one cannot load the model."""
         import ray
 
-        queue = collections.deque(videos)
-        reserved: dict[int, str | None] = {}  # actor -> its next video, decoding there
-        running: dict = {}  # ObjectRef -> (actor, video)
+        schedule = Schedule(videos, len(self.handles))
+        running: dict = {}  # ObjectRef -> actor
 
         def give(actor: int) -> None:
-            video = reserved.pop(actor, None) or (queue.popleft() if queue else _steal(reserved))
-            if video is None:
-                return
-            reserved[actor] = queue.popleft() if queue else None
-            running[self.handles[actor].row.remote(video, reserved[actor], rows)] = (actor, video)
+            if (task := schedule.next(actor)) is not None:
+                running[self.handles[actor].row.remote(*task, rows)] = actor
 
         for actor in range(len(self.handles)):
             give(actor)
         while running:
             [ready], _ = ray.wait(list(running), num_returns=1)
-            actor, _ = running.pop(ready)
+            actor = running.pop(ready)
             row = _result(ready)
             give(actor)
             yield row
 
 
-def _steal(reserved: dict[int, str | None]) -> str | None:
-    """Takes a video reserved for another actor (None if there is none)."""
-    for actor, video in reserved.items():
-        if video is not None:
-            reserved[actor] = None
-            return video
-    return None
+class Schedule:
+    """Which video each of ``actors`` actors (numbered from 0) gets next, given out in the
+    order of ``videos``: ``next(actor)`` is its video and the one it will get after it (so
+    that it decodes that one meanwhile), reserved for it. An actor with nothing left takes a
+    video reserved for another rather than wait idle (that one's decoding ahead is lost).
+    Every video is given once."""
+
+    def __init__(self, videos: Iterable[str], actors: int):
+        self.queue = collections.deque(videos)
+        self.reserved: list[str | None] = [None] * actors  # each actor's next video, decoding there
+
+    def next(self, actor: int) -> tuple[str, str | None] | None:
+        """``(video, then)`` for ``actor`` once it is done with its last video (``then``:
+        None if it gets none after it, so far); None when no video is left for it."""
+        video = self.reserved[actor] or self._take() or self._steal()
+        self.reserved[actor] = self._take() if video else None
+        return (video, self.reserved[actor]) if video else None
+
+    def _take(self) -> str | None:
+        return self.queue.popleft() if self.queue else None
+
+    def _steal(self) -> str | None:
+        for actor, video in enumerate(self.reserved):
+            if video is not None:
+                self.reserved[actor] = None
+                return video
+        return None
 
 
 def _result(ref) -> dict:
