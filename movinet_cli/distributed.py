@@ -353,9 +353,12 @@ def connected(address: str | None = None, timeout_s: float = RAY_TIMEOUT_S) -> I
     started_here = not ray.is_initialized()
     try:
         if started_here:
+            # A Ray started for this run alone gets no dashboard: nobody looks at it, and it
+            # takes a second of the start (a cluster that runs already keeps its own).
+            no_dashboard = {} if (address or "").startswith("ray://") else {"include_dashboard": False}
             try:
                 with native_stderr_silenced():
-                    ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR, configure_logging=False)
+                    ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR, configure_logging=False, **no_dashboard)
             except (ConnectionError, ValueError, RuntimeError, TimeoutError) as error:  # it answered, but not as Ray
                 raise RayConnectionError(f"cannot connect to the Ray cluster at {address or os.environ.get('RAY_ADDRESS')}: {one_line(error)}") from None
         yield
