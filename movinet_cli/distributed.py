@@ -111,13 +111,12 @@ class VideoClassifier:
         directory: the videos' directory (absolute, the same on every node).
         load: the model to load (paths absolute).
         read, run: what to read and how to run.
-        attempts: an ``AttemptCounter`` actor.
         cpus: the CPUs Ray gives this actor; its engine is told to use as many threads.
         fail_hook: for tests, called with each path before it is opened, unless its tries are
             spent (to kill the actor).
     """
 
-    def __init__(self, directory, load, read, run, attempts, cpus, fail_hook=None):
+    def __init__(self, directory, load, read, run, cpus, fail_hook=None):
         # The engine reads this when it compiles: as many threads as this actor's CPUs, so
         # that actors sharing a node do not fight over its cores.
         os.environ[CPU_THREADS_VARIABLE] = str(max(1, int(cpus)))
@@ -132,18 +131,21 @@ class VideoClassifier:
         except MovinetError as error:  # it loaded on the driver: this node lacks something
             raise ModelError(f"{WORKER_LOAD_FAILED} {self.node}: {error}") from None
         self.directory, self.read, self.run = directory, read, run
-        self.attempts, self.fail_hook = attempts, fail_hook
+        self.fail_hook = fail_hook
         self.frames_ahead = self.classifier.frames_ahead(read, run)
         self.ahead: tuple[str, OpenedVideo | Exception] | None = None  # the next video, decoding
         with contextlib.suppress(Exception):  # best effort: a failure is the first video's to report
             self.classifier.warm_up(self.read, self.run)
 
-    def row(self, path: str, then: str | None, rows: RowFormat) -> dict:
+    def row(self, path: str, then: str | None, rows: RowFormat, attempts) -> dict:
         """The results row of ``path`` (relative to ``directory``), in ``rows``' format;
-        ``then``, the video this actor gets next (None: none yet), starts decoding meanwhile."""
+        ``then``, the video this actor gets next (None: none yet), starts decoding meanwhile.
+        ``attempts``, an ``AttemptCounter`` actor, counts this try (given with each video, not
+        to the constructor: Ray could not restart an actor whose constructor took a handle
+        that is lost)."""
         import ray
 
-        tries = ray.get(self.attempts.start.remote(path, self.node))
+        tries = ray.get(attempts.start.remote(path, self.node))
         if self.fail_hook and len(tries) <= MAX_ATTEMPTS:
             self.fail_hook(path)
         source = self._take(path)
@@ -229,7 +231,7 @@ class Actors:
         self.attempts = ray.remote(num_cpus=0, scheduling_strategy=here)(AttemptCounter).remote()
         # A dead actor is restarted and its video retried (AttemptCounter bounds the tries).
         actor = ray.remote(num_cpus=cpus_per_actor, max_restarts=-1, max_task_retries=-1)(VideoClassifier)
-        self.handles = [actor.remote(os.path.abspath(directory), load, read, run, self.attempts, cpus_per_actor, fail_hook) for _ in range(count)]
+        self.handles = [actor.remote(os.path.abspath(directory), load, read, run, cpus_per_actor, fail_hook) for _ in range(count)]
 
     def __enter__(self) -> Actors:
         return self
@@ -256,7 +258,7 @@ class Actors:
 
         def give(actor: int) -> None:
             if (task := schedule.next(actor)) is not None:
-                running[self.handles[actor].row.remote(*task, rows)] = actor
+                running[self.handles[actor].row.remote(*task, rows, self.attempts)] = actor
 
         for actor in range(len(self.handles)):
             give(actor)

@@ -214,7 +214,7 @@ def test_an_actor_compiles_its_videos_shape_before_the_first_and_loads_once(loca
     video = colour_video("ten seconds.mp4", [(RED, 10.0)], fps=20, size=(48, 32))
     actor = distributed.VideoClassifier(
         directory=os.path.dirname(video), load=ModelOptions(model=getattr(tiny_models, kind), engine="openvino"),
-        read=ReadOptions(size=16), run=RunOptions(top_k=2), attempts=None, cpus=1,
+        read=ReadOptions(size=16), run=RunOptions(top_k=2), cpus=1,
     )
     assert len(loads) == 1 and len(compiled) == 1  # warmed up, before any video
     warmed = compiled[0]
@@ -237,7 +237,7 @@ def test_an_actor_starts_when_its_decoding_server_cannot(local_ray, tiny_models,
     video = colour_video("red.mp4", [(RED, 1.0)])
     actor = distributed.VideoClassifier(
         directory=os.path.dirname(video), load=ModelOptions(model=tiny_models.base, engine="openvino"),
-        read=ReadOptions(size=16), run=RunOptions(top_k=2), attempts=None, cpus=1,
+        read=ReadOptions(size=16), run=RunOptions(top_k=2), cpus=1,
     )
     assert actor.classifier.mode == "clip"
 
@@ -252,7 +252,7 @@ def test_an_actor_decodes_its_next_video_while_one_runs(local_ray, tiny_models, 
     colour_video("green.mp4", [(GREEN, 1.0)])
     actor = distributed.VideoClassifier(
         directory=os.path.dirname(red), load=ModelOptions(model=tiny_models.base, engine="openvino"),
-        read=ReadOptions(size=16), run=RunOptions(), attempts=ray.remote(distributed.AttemptCounter).remote(), cpus=1,
+        read=ReadOptions(size=16), run=RunOptions(), cpus=1,
     )
     ran, real_run = [], actor.classifier.run
 
@@ -261,9 +261,9 @@ def test_an_actor_decodes_its_next_video_while_one_runs(local_ray, tiny_models, 
         return real_run(opened, *rest)
 
     monkeypatch.setattr(actor.classifier, "run", run)
-    rows = distributed.RowFormat("csv", 2, "tiny")
-    first = actor.row("red.mp4", "green.mp4", rows)
-    second = actor.row("green.mp4", None, rows)
+    rows, attempts = distributed.RowFormat("csv", 2, "tiny"), ray.remote(distributed.AttemptCounter).remote()
+    first = actor.row("red.mp4", "green.mp4", rows, attempts)
+    second = actor.row("green.mp4", None, rows, attempts)
     assert (first["label_1"], second["label_1"]) == (expected_label(RED), expected_label(GREEN))
     (_, ahead), (green_run, nothing) = ran
     assert ahead[0] == "green.mp4" and isinstance(ahead[1], OpenedVideo)  # opened (its decoder sent its info) during red
