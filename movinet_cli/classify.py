@@ -456,42 +456,54 @@ def classify_many(
         raise TypeError("videos must be an iterable of paths, not one path")
     stall_override_s()  # a bad $MOVINET_DECODER_STALL_S: one UsageError, not one per video
     frames_ahead = classifier.frames_ahead(read, run)
-
-    def start(video: str) -> OpenedVideo | Exception:
-        try:
-            return classifier.open(Path(directory, video) if directory is not None else video, read, ahead=frames_ahead)
-        except Exception as error:  # raised in turn, as that video's outcome
-            return error
-
     remaining = iter(videos)
     opened: list[tuple[str, OpenedVideo | Exception]] = []  # started, not yet run
     try:
         while True:
             while len(opened) < ahead + 1 and (video := next(remaining, None)) is not None:
-                opened.append((video, start(video)))
+                opened.append((video, open_video(classifier, video, read, directory=directory, ahead=frames_ahead)))
             if not opened:
                 return
             video, source = opened.pop(0)
             if on_start:
                 on_start(video)
-            began, setup_before = time.perf_counter(), classifier.model.setup_seconds
-            try:
-                if isinstance(source, Exception):
-                    raise source
-                result = (classifier.embed_opened if embed else classifier.run)(source, run, progress)
-            except VideoError as error:
-                yield Outcome(video, None, error.reason, classifier.video_seconds(began, setup_before))
-            except MovinetError as error:
-                yield Outcome(video, None, one_line(error), classifier.video_seconds(began, setup_before))
-            except Exception as error:  # a broken file must not stop the others
-                yield Outcome(video, None, f"unexpected {type(error).__name__}: {one_line(error)}", classifier.video_seconds(began, setup_before), error)
-            else:
-                yield Outcome(video, result, "", classifier.video_seconds(began, setup_before))
+            yield outcome_of(classifier, video, source, run, progress, embed=embed)
     finally:
         with contextlib.ExitStack() as decoders:  # each one closed, even if another's close fails
             for _, source in opened:
                 if isinstance(source, OpenedVideo):
                     decoders.callback(source.close)
+
+
+def open_video(
+    classifier: Classifier, video: str, read: ReadOptions = ReadOptions(), *, directory: str | os.PathLike | None = None, ahead: int | None = None
+) -> OpenedVideo | Exception:
+    """``classifier.open(video)`` (relative to ``directory`` if given): its decoding starts
+    now, ``ahead`` frames ahead at most; or the error that opening raised, to be that video's
+    outcome (see ``outcome_of``) when its turn comes. The caller closes what it does not run."""
+    try:
+        return classifier.open(Path(directory, video) if directory is not None else video, read, ahead=ahead)
+    except Exception as error:  # raised in turn, as that video's outcome
+        return error
+
+
+def outcome_of(
+    classifier: Classifier, video: str, source: OpenedVideo | Exception, run: RunOptions = RunOptions(), progress: Progress | None = None, *, embed: bool = False
+) -> Outcome:
+    """The ``Outcome`` of one video from ``open_video``: its result (``embed``: its
+    ``Embedding``), or why it has none, whatever the failure; the video is closed."""
+    began, setup_before = time.perf_counter(), classifier.model.setup_seconds
+    try:
+        if isinstance(source, Exception):
+            raise source
+        result = (classifier.embed_opened if embed else classifier.run)(source, run, progress)
+    except VideoError as error:
+        return Outcome(video, None, error.reason, classifier.video_seconds(began, setup_before))
+    except MovinetError as error:
+        return Outcome(video, None, one_line(error), classifier.video_seconds(began, setup_before))
+    except Exception as error:  # a broken file must not stop the others
+        return Outcome(video, None, f"unexpected {type(error).__name__}: {one_line(error)}", classifier.video_seconds(began, setup_before), error)
+    return Outcome(video, result, "", classifier.video_seconds(began, setup_before))
 
 
 def frame_weighted_mean(steps: list[Step]) -> np.ndarray:

@@ -1,11 +1,20 @@
 """``movinet batch --ray``: classifying a directory on a Ray cluster.
 
-The driver (this process) lists the videos, and a Ray Dataset of their paths goes through
-``map_batches`` with ``VideoClassifier``: a pool of Ray actors, each holding one loaded
-classifier and classifying one video per call with the local batch's own loop
-(``classify.classify_many``: decoded in a child process, errors as rows). Each actor returns the
-video's finished row; the rows stream back to the driver, which alone writes the results file
-(``batch.write_rows``: flushed rows, the file's lock, resume, the final order).
+The driver (this process) lists the videos and starts ``Actors``: Ray Core actors
+(``VideoClassifier``), each loading one classifier. They start while the driver loads and
+checks its own model, so that the two loads overlap. Each actor is then given one video at
+a time, with the name of the next one it will get: it starts decoding that one (in a child
+process, as the local batch decodes ahead) while the model runs on the current one. Every
+video goes through the local batch's own steps (``classify.open_video``, ``outcome_of``:
+errors as rows). Each actor returns the video's finished row; the rows stream back to the
+driver, which alone writes the results file (``batch.write_rows``: flushed rows, the file's
+lock, resume, the final order).
+
+Ray Core rather than Ray Data: a Ray Data actor pool costs seconds before the first row
+(its executor, Arrow blocks; ray-project/ray#44905), which a short job never earns back, and
+a long one gains nothing from it here: the driver keeps one video per actor in flight (and
+one more reserved for it, decoding), so memory stays bounded however many videos there are.
+One path serves every size of job.
 
 The videos (and a local model directory or label file) must be readable on every node under
 the same path: a shared filesystem. A video that a worker cannot read is an error row naming
@@ -18,21 +27,21 @@ so a video that kills its actor every time ends as an error row after ``MAX_ATTE
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import contextlib
 import dataclasses
-import json
 import logging
 import os
 import socket
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from . import isolated
 from ._lazy import native_stderr_silenced
 from .batch import ResultsFile, Summary, write_rows
-from .classify import Classifier, Outcome, classify_many
+from .classify import Classifier, OpenedVideo, Outcome, open_video, outcome_of
 from .engines.openvino import CPU_THREADS_VARIABLE  # inference threads an engine may use: set in each actor
 from .errors import ModelError, MovinetError, UsageError, one_line
 from .loading import load_classifier
@@ -58,9 +67,9 @@ class RayResourcesError(UsageError):
 
 
 def require_ray() -> None:
-    """Raises RayUnavailableError, saying what to install, unless Ray Data can be imported."""
+    """Raises RayUnavailableError, saying what to install, unless Ray can be imported."""
     try:
-        import ray.data  # noqa: F401
+        import ray  # noqa: F401
     except ImportError:
         raise RayUnavailableError(f"--ray needs Ray, an optional extra: {INSTALL_HINT}") from None
 
@@ -85,21 +94,29 @@ class AttemptCounter:
         return self._nodes[path]
 
 
+@dataclasses.dataclass(frozen=True)
+class RowFormat:
+    """How an actor writes a row: the results file's format and predictions per row, and the
+    model as the user named it (the driver's, known once its model has loaded)."""
+
+    format: str
+    top_k: int
+    model_name: str
+
+
 class VideoClassifier:
     """One Ray actor's work: a classifier loaded once, then one row per video.
 
     Args:
         directory: the videos' directory (absolute, the same on every node).
         load: the model to load (paths absolute).
-        model_name: the model as the user named it, for the rows (the local batch's rows).
-        format: the results file's row format.
-        read, run: what to read and how to run (``run.top_k``: predictions per row).
-        attempts: an ``AttemptCounter`` actor.
+        read, run: what to read and how to run.
         cpus: the CPUs Ray gives this actor; its engine is told to use as many threads.
-        fail_hook: for tests, called with each path before it is classified (to kill the actor).
+        fail_hook: for tests, called with each path before it is opened, unless its tries are
+            spent (to kill the actor).
     """
 
-    def __init__(self, directory, load, model_name, format, read, run, attempts, cpus, fail_hook=None):
+    def __init__(self, directory, load, read, run, cpus, fail_hook=None):
         # The engine reads this when it compiles: as many threads as this actor's CPUs, so
         # that actors sharing a node do not fight over its cores.
         os.environ[CPU_THREADS_VARIABLE] = str(max(1, int(cpus)))
@@ -113,34 +130,200 @@ class VideoClassifier:
             self.classifier = load_classifier(**dataclasses.asdict(load))
         except MovinetError as error:  # it loaded on the driver: this node lacks something
             raise ModelError(f"{WORKER_LOAD_FAILED} {self.node}: {error}") from None
-        self.classifier.source = dataclasses.replace(self.classifier.source, name=model_name)
-        self.directory, self.format, self.read, self.run = directory, format, read, run
-        self.attempts, self.fail_hook = attempts, fail_hook
+        self.directory, self.read, self.run = directory, read, run
+        self.fail_hook = fail_hook
+        self.frames_ahead = self.classifier.frames_ahead(read, run)
+        self.ahead: tuple[str, OpenedVideo | Exception] | None = None  # the next video, decoding
         with contextlib.suppress(Exception):  # best effort: a failure is the first video's to report
             self.classifier.warm_up(self.read, self.run)
 
-    def __call__(self, batch: dict) -> dict:
-        """``{"path": [fs-encoded path bytes]}`` -> ``{"row": [the row as JSON]}``; JSON
-        (ASCII) carries any file name and cell through Arrow unchanged."""
-        return {"row": [json.dumps(self.row(os.fsdecode(path))) for path in batch["path"]]}
-
-    def row(self, path: str) -> dict:
-        """The results row of one video (relative to ``directory``)."""
+    def row(self, path: str, then: str | None, rows: RowFormat, attempts) -> dict:
+        """The results row of ``path`` (relative to ``directory``), in ``rows``' format;
+        ``then``, the video this actor gets next (None: none yet), starts decoding meanwhile.
+        ``attempts``, an ``AttemptCounter`` actor, counts this try (given with each video, not
+        to the constructor: Ray could not restart an actor whose constructor took a handle
+        that is lost)."""
         import ray
 
-        tries = ray.get(self.attempts.start.remote(path, self.node))
+        tries = ray.get(attempts.start.remote(path, self.node))
+        if self.fail_hook and len(tries) <= MAX_ATTEMPTS:
+            self.fail_hook(path)
+        source = self._take(path)
+        if then is not None:
+            self.ahead = (then, self._open(then))
+        self.classifier.source = dataclasses.replace(self.classifier.source, name=rows.model_name)
         if len(tries) > MAX_ATTEMPTS:
+            _close(source)
             error = (
                 f"the worker process died {MAX_ATTEMPTS} times classifying this video (killed, out of memory, "
                 f"or its node lost), on {', '.join(dict.fromkeys(tries[:-1]))}"
             )
-            return result_row(self.format, self.run.top_k, Outcome(path, None, error), self.classifier.info)
-        if self.fail_hook:
-            self.fail_hook(path)
-        [outcome] = classify_many(self.classifier, [path], self.read, self.run, directory=self.directory)
+            return result_row(rows.format, rows.top_k, Outcome(path, None, error), self.classifier.info)
+        outcome = outcome_of(self.classifier, path, source, dataclasses.replace(self.run, top_k=rows.top_k))
         if outcome.error and not os.access(Path(self.directory, path), os.R_OK):
             outcome.error += f" on node {self.node} (the videos must be on a filesystem that every node shares, under the same path)"
-        return result_row(self.format, self.run.top_k, outcome, self.classifier.info)
+        return result_row(rows.format, rows.top_k, outcome, self.classifier.info)
+
+    def _open(self, path: str) -> OpenedVideo | Exception:
+        return open_video(self.classifier, path, self.read, directory=self.directory, ahead=self.frames_ahead)
+
+    def _take(self, path: str) -> OpenedVideo | Exception:
+        """``path`` opened: the video decoding ahead if it is that one (a video given
+        elsewhere meanwhile is closed), else opened now."""
+        ahead, self.ahead = self.ahead, None
+        if ahead is not None and ahead[0] == path:
+            return ahead[1]
+        if ahead is not None:
+            _close(ahead[1])
+        return self._open(path)
+
+
+def _close(source: OpenedVideo | Exception) -> None:
+    if isinstance(source, OpenedVideo):
+        source.close()
+
+
+class Actors:
+    """The ``VideoClassifier`` actors of one run on the connected cluster (see ``connected``),
+    started at once without waiting for them: their start (a worker process, the model's
+    load and warm-up) overlaps whatever the caller does next, such as loading its own model.
+    A context manager: on exit the actors are killed (Ray would otherwise keep them as long
+    as the driver lives).
+
+    Args:
+        directory: the videos' directory (made absolute, as every node must see it).
+        load: the model each actor loads (relative paths made absolute).
+        read, run: what to read and how to run.
+        videos: how many videos there are at most: no more actors start.
+        actors: how many actors; default: as many as the cluster's CPUs hold at
+            ``cpus_per_actor`` each.
+        cpus_per_actor: CPUs Ray reserves for each actor (and the threads its engine uses).
+        fail_hook: for tests (see ``VideoClassifier``).
+
+    Raises RayResourcesError when the cluster cannot hold them (see ``check_resources``).
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike,
+        load: ModelOptions,
+        read: ReadOptions = ReadOptions(),
+        run: RunOptions = RunOptions(),
+        *,
+        videos: int,
+        actors: int | None = None,
+        cpus_per_actor: float = 1,
+        fail_hook: Callable[[str], None] | None = None,
+    ):
+        import ray
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        check_resources(actors, cpus_per_actor)
+        count = min(actors or max(1, int(cluster_cpus() // cpus_per_actor)), max(1, videos))
+        # Paths relative to this process's working directory mean the same on every node only
+        # once absolute (a worker starts elsewhere).
+        load = dataclasses.replace(
+            load,
+            model=os.path.abspath(load.model) if load.model and os.path.isdir(load.model) else load.model,
+            labels=load.labels and os.path.abspath(load.labels),
+        )
+        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+        self.attempts = ray.remote(num_cpus=0, scheduling_strategy=here)(AttemptCounter).remote()
+        # A dead actor is restarted and its video retried (AttemptCounter bounds the tries).
+        actor = ray.remote(num_cpus=cpus_per_actor, max_restarts=-1, max_task_retries=-1)(VideoClassifier)
+        self.handles = [actor.remote(os.path.abspath(directory), load, read, run, cpus_per_actor, fail_hook) for _ in range(count)]
+
+    def __enter__(self) -> Actors:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Kills the actors (their videos decoding ahead with them) and this run's tries."""
+        import ray
+
+        for handle in [*self.handles, self.attempts]:
+            ray.kill(handle)
+
+    def rows(self, videos: list[str], rows: RowFormat) -> Iterator[dict]:
+        """The row of each of ``videos`` (relative to the directory), in the order they
+        come, given out as ``Schedule`` says: one video in flight per actor, the next
+        reserved for it and decoding there. RayActorError if an actor dies for good;
+        ModelError, one line, if one cannot load the model."""
+        import ray
+
+        schedule = Schedule(videos, len(self.handles))
+        running: dict = {}  # ObjectRef -> actor
+
+        def give(actor: int) -> None:
+            if (task := schedule.next(actor)) is not None:
+                running[self.handles[actor].row.remote(*task, rows, self.attempts)] = actor
+
+        for actor in range(len(self.handles)):
+            give(actor)
+        while running:
+            [ready], _ = ray.wait(list(running), num_returns=1)
+            actor = running.pop(ready)
+            row = _result(ready)
+            give(actor)
+            yield row
+
+
+class Schedule:
+    """Which video each of ``actors`` actors (numbered from 0) gets next, given out in the
+    order of ``videos``: ``next(actor)`` is its video and the one it will get after it (so
+    that it decodes that one meanwhile), reserved for it. An actor with nothing left takes a
+    video reserved for another rather than wait idle (that one's decoding ahead is lost).
+    Every video is given once."""
+
+    def __init__(self, videos: Iterable[str], actors: int):
+        self.queue = collections.deque(videos)
+        self.reserved: list[str | None] = [None] * actors  # each actor's next video, decoding there
+
+    def next(self, actor: int) -> tuple[str, str | None] | None:
+        """``(video, then)`` for ``actor`` once it is done with its last video (``then``:
+        None if it gets none after it, so far); None when no video is left for it."""
+        video = self.reserved[actor] or self._take() or self._steal()
+        self.reserved[actor] = self._take() if video else None
+        return (video, self.reserved[actor]) if video else None
+
+    def _take(self) -> str | None:
+        return self.queue.popleft() if self.queue else None
+
+    def _steal(self) -> str | None:
+        for actor, video in enumerate(self.reserved):
+            if video is not None:
+                self.reserved[actor] = None
+                return video
+        return None
+
+
+def _result(ref) -> dict:
+    """An actor's row, with the error of an actor that cannot load the model as one line."""
+    import ray
+
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayActorError as error:
+        # An actor that cannot load the model stops the run (rows so far kept), but Ray
+        # passes its error on only inside a traceback's text: its last line is ours.
+        text = str(error)
+        if WORKER_LOAD_FAILED not in text:
+            raise
+        raise ModelError(text[text.rindex(WORKER_LOAD_FAILED) :].splitlines()[0]) from None
+
+
+def in_order(rows: Iterable[dict], order: list[str]) -> Iterator[dict]:
+    """``rows`` (one per path of ``order``, in any order) in the order of ``order``: each
+    held until those before it have come."""
+    held: dict[str, dict] = {}
+    position = 0
+    for row in rows:
+        held[row["path"]] = row
+        while position < len(order) and order[position] in held:
+            yield held.pop(order[position])
+            position += 1
 
 
 @contextlib.contextmanager
@@ -154,15 +337,10 @@ def connected(address: str | None = None, timeout_s: float = RAY_TIMEOUT_S) -> I
     if not _connected_already():
         reach(address if address is not None else os.environ.get("RAY_ADDRESS"), timeout_s)
     import ray
-    import ray.data
 
-    for name in ("ray", "ray.data"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    context = ray.data.DataContext.get_current()
-    context.enable_progress_bars = False
-    context.enable_auto_log_stats = False
-    # The driver's C++ core worker logs warnings (about Ray Data's own actor options, say) on
-    # stderr, and says at start-up that it read this.
+    logging.getLogger("ray").setLevel(logging.ERROR)
+    # The driver's C++ core worker logs warnings on stderr, and says at start-up that it
+    # read this.
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     # The driver prints the raylet's messages (a worker died, its task is retried) on
     # stdout, where they would corrupt rows written to stdout (-o -) whatever log_to_driver
@@ -177,9 +355,12 @@ def connected(address: str | None = None, timeout_s: float = RAY_TIMEOUT_S) -> I
     started_here = not ray.is_initialized()
     try:
         if started_here:
+            # A Ray started for this run alone gets no dashboard: nobody looks at it, and it
+            # takes a second of the start (a cluster that runs already keeps its own).
+            no_dashboard = {} if (address or "").startswith("ray://") else {"include_dashboard": False}
             try:
                 with native_stderr_silenced():
-                    ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR, configure_logging=False)
+                    ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR, configure_logging=False, **no_dashboard)
             except (ConnectionError, ValueError, RuntimeError, TimeoutError) as error:  # it answered, but not as Ray
                 raise RayConnectionError(f"cannot connect to the Ray cluster at {address or os.environ.get('RAY_ADDRESS')}: {one_line(error)}") from None
         yield
@@ -256,9 +437,10 @@ def run_batch_on_ray(
     read: ReadOptions = ReadOptions(),
     run: RunOptions = RunOptions(),
     *,
-    load: ModelOptions,
+    load: ModelOptions | None = None,
     actors: int | None = None,
     cpus_per_actor: float = 1,
+    started: Actors | None = None,
     on_video: Callable[[dict], None] | None = None,
     fail_hook: Callable[[str], None] | None = None,
 ) -> Summary:
@@ -270,61 +452,23 @@ def run_batch_on_ray(
         classifier: this process's classifier, loaded with ``load`` (which checks the model
             before any work starts); the rows name its model.
         read, run: what to read and how to run (``run.top_k`` is the results file's).
-        load: the model each actor loads.
-        actors: actors in the pool; default: as many as the cluster's CPUs hold at
-            ``cpus_per_actor`` each.
-        cpus_per_actor: CPUs Ray reserves for each actor (and the threads its engine uses).
+        load, actors, cpus_per_actor, fail_hook: the ``Actors`` to start (and kill at the
+            end), unless ``started`` gives them: actors started earlier (with the same
+            ``directory``, ``read`` and ``run``), say while ``classifier`` loaded; the
+            caller then kills them.
         on_video: gets each row once it is written.
-        fail_hook: for tests (see ``VideoClassifier``).
     """
-    import ray
-    import ray.data
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
     todo = results.todo(paths)
     if not todo:
         return write_rows(results, paths, [], on_video)
-    check_resources(actors, cpus_per_actor)
-    actors = actors or max(1, int(cluster_cpus() // cpus_per_actor))
-    # Paths relative to this process's working directory mean the same on every node only
-    # once absolute (a worker starts elsewhere).
-    load = dataclasses.replace(
-        load,
-        model=os.path.abspath(load.model) if load.model and os.path.isdir(load.model) else load.model,
-        labels=load.labels and os.path.abspath(load.labels),
-    )
-    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
-    attempts = ray.remote(num_cpus=0, scheduling_strategy=here)(AttemptCounter).remote()
-    # Rows are written as they come and sorted at the end; a file that cannot be sorted
-    # afterwards (stdout, a FIFO) gets them in order.
-    ray.data.DataContext.get_current().execution_options.preserve_order = not results.sortable
-    dataset = ray.data.from_items([{"path": os.fsencode(path)} for path in todo]).map_batches(
-        VideoClassifier,
-        batch_size=1,
-        compute=ray.data.ActorPoolStrategy(size=min(actors, len(todo))),
-        num_cpus=cpus_per_actor,
-        fn_constructor_kwargs={
-            "directory": os.path.abspath(directory),
-            "load": load,
-            "model_name": classifier.source.name,
-            "format": results.format,
-            "read": read,
-            "run": dataclasses.replace(run, top_k=results.top_k),
-            "attempts": attempts,
-            "cpus": cpus_per_actor,
-            "fail_hook": fail_hook,
-        },
-    )
-    try:
-        # Each block (one row) as soon as it comes: prefetching would hold rows back.
-        blocks = dataset.iter_batches(batch_size=None, prefetch_batches=0)
-        return write_rows(results, paths, (json.loads(row) for block in blocks for row in block["row"]), on_video)
-    except ray.exceptions.RayActorError as error:
-        # An actor that cannot load the model stops the run (rows so far kept), but Ray
-        # passes its error on only inside a traceback's text: its last line is ours.
-        text = str(error)
-        if not error.actor_init_failed or WORKER_LOAD_FAILED not in text:
-            raise
-        raise ModelError(text[text.rindex(WORKER_LOAD_FAILED) :].splitlines()[0]) from None
-    finally:
-        ray.kill(attempts)  # this run's counts end with it (a driver may run several)
+    with contextlib.ExitStack() as stack:
+        if started is None:
+            if load is None:
+                raise TypeError("run_batch_on_ray needs load (the model each actor loads) or started actors")
+            started = stack.enter_context(
+                Actors(directory, load, read, run, videos=len(todo), actors=actors, cpus_per_actor=cpus_per_actor, fail_hook=fail_hook)
+            )
+        rows = started.rows(todo, RowFormat(results.format, results.top_k, classifier.source.name))
+        # Rows are written as they come and sorted at the end; a file that cannot be sorted
+        # afterwards (stdout, a FIFO) gets them in order.
+        return write_rows(results, paths, rows if results.sortable else in_order(rows, todo), on_video)

@@ -106,14 +106,17 @@ def test_an_interrupted_ray_run_resumes_to_the_same_file(local_ray, tiny_models,
 class KillActor:
     """A test hook run in the actor before each video: kills its process (SIGKILL, as the
     out-of-memory killer does) on the first try of ``once``, and on every try of ``always``;
-    and makes the decoder crash on ``crafted``."""
+    and makes the decoder crash on ``crafted`` (from the actor's first video on: the next
+    video starts decoding while one runs)."""
 
     def __init__(self, markers, once, always, crafted):
         self.markers, self.once, self.always, self.crafted = str(markers), once, always, crafted
+        self.crashing = False
 
     def __call__(self, path):
-        if path == self.crafted:
+        if not self.crashing:
             self.crash_the_decoder()
+            self.crashing = True
         tried = os.path.join(self.markers, path.replace("/", "_"))
         if path == self.always or (path == self.once and not os.path.exists(tried)):
             open(tried, "a").close()
@@ -131,7 +134,7 @@ class KillActor:
         real_frames = video.VideoReader.rgb_frames
 
         def frames(reader):
-            if "crafted" in reader.path:
+            if self.crafted in reader.path:
                 faulthandler.disable()
                 ctypes.string_at(0)
             return real_frames(reader)
@@ -200,6 +203,7 @@ def test_an_actor_compiles_its_videos_shape_before_the_first_and_loads_once(loca
     take (a whole 10-s window; a stream chunk), so that the first video compiles nothing
     that a later one would not."""
     from movinet_cli import distributed
+    from movinet_cli.classify import classify_many
     from movinet_cli.engines import openvino as engine
 
     monkeypatch.setenv(distributed.CPU_THREADS_VARIABLE, "1")  # the constructor sets it: restored after the test
@@ -209,12 +213,12 @@ def test_an_actor_compiles_its_videos_shape_before_the_first_and_loads_once(loca
     monkeypatch.setattr(distributed, "load_classifier", lambda **options: loads.append(options) or real_load(**options))
     video = colour_video("ten seconds.mp4", [(RED, 10.0)], fps=20, size=(48, 32))
     actor = distributed.VideoClassifier(
-        directory=os.path.dirname(video), load=ModelOptions(model=getattr(tiny_models, kind), engine="openvino"), model_name="tiny",
-        format="csv", read=ReadOptions(size=16), run=RunOptions(top_k=2), attempts=None, cpus=1,
+        directory=os.path.dirname(video), load=ModelOptions(model=getattr(tiny_models, kind), engine="openvino"),
+        read=ReadOptions(size=16), run=RunOptions(top_k=2), cpus=1,
     )
     assert len(loads) == 1 and len(compiled) == 1  # warmed up, before any video
     warmed = compiled[0]
-    outcome = distributed.classify_many(actor.classifier, ["ten seconds.mp4"], actor.read, actor.run, directory=actor.directory)
+    outcome = classify_many(actor.classifier, ["ten seconds.mp4"], actor.read, actor.run, directory=actor.directory)
     assert next(outcome).result.predictions[0].label == expected_label(RED)
     assert len(loads) == 1 and compiled.count(warmed) == 1  # the video's shape was not compiled again
     if kind == "base":
@@ -232,10 +236,101 @@ def test_an_actor_starts_when_its_decoding_server_cannot(local_ray, tiny_models,
     monkeypatch.setattr(distributed.isolated, "start_server", no_working_directory)
     video = colour_video("red.mp4", [(RED, 1.0)])
     actor = distributed.VideoClassifier(
-        directory=os.path.dirname(video), load=ModelOptions(model=tiny_models.base, engine="openvino"), model_name="tiny",
-        format="csv", read=ReadOptions(size=16), run=RunOptions(top_k=2), attempts=None, cpus=1,
+        directory=os.path.dirname(video), load=ModelOptions(model=tiny_models.base, engine="openvino"),
+        read=ReadOptions(size=16), run=RunOptions(top_k=2), cpus=1,
     )
     assert actor.classifier.mode == "clip"
+
+
+@needs_ray
+def test_an_actor_decodes_its_next_video_while_one_runs(local_ray, tiny_models, colour_video, monkeypatch):
+    from movinet_cli import distributed
+    from movinet_cli.classify import OpenedVideo
+
+    monkeypatch.setenv(distributed.CPU_THREADS_VARIABLE, "1")
+    red = colour_video("red.mp4", [(RED, 1.0)])
+    colour_video("green.mp4", [(GREEN, 1.0)])
+    actor = distributed.VideoClassifier(
+        directory=os.path.dirname(red), load=ModelOptions(model=tiny_models.base, engine="openvino"),
+        read=ReadOptions(size=16), run=RunOptions(), cpus=1,
+    )
+    ran, real_run = [], actor.classifier.run
+
+    def run(opened, *rest):
+        ran.append((opened, actor.ahead))  # what is decoding ahead while the model runs
+        return real_run(opened, *rest)
+
+    monkeypatch.setattr(actor.classifier, "run", run)
+    rows, attempts = distributed.RowFormat("csv", 2, "tiny"), ray.remote(distributed.AttemptCounter).remote()
+    first = actor.row("red.mp4", "green.mp4", rows, attempts)
+    second = actor.row("green.mp4", None, rows, attempts)
+    assert (first["label_1"], second["label_1"]) == (expected_label(RED), expected_label(GREEN))
+    (_, ahead), (green_run, nothing) = ran
+    assert ahead[0] == "green.mp4" and isinstance(ahead[1], OpenedVideo)  # opened (its decoder sent its info) during red
+    assert green_run is ahead[1] and nothing is None  # the video decoded ahead is the one run, not opened again
+
+
+def test_every_video_is_given_once_and_an_idle_actor_takes_a_reserved_one():
+    from movinet_cli.distributed import Schedule
+
+    schedule = Schedule(["a", "b", "c", "d"], actors=2)
+    assert schedule.next(0) == ("a", "b")  # b decodes on actor 0 while a runs
+    assert schedule.next(1) == ("c", "d")
+    assert schedule.next(0) == ("b", None)
+    assert schedule.next(0) == ("d", None)  # reserved for actor 1, still busy with c
+    assert schedule.next(1) is None and schedule.next(0) is None
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_in_any_order_of_actors_finishing_each_video_is_given_once(seed):
+    import random
+
+    from movinet_cli.distributed import Schedule
+
+    videos, order = [f"v{index}" for index in range(11)], random.Random(seed)
+    schedule, given, busy = Schedule(videos, actors=3), [], {}
+    for actor in range(3):
+        busy[actor] = schedule.next(actor)
+    while any(busy.values()):
+        actor = order.choice([actor for actor, task in busy.items() if task])
+        given.append(busy[actor][0])
+        busy[actor] = task = schedule.next(actor)
+        assert task is None or task[0] not in given
+    assert sorted(given) == sorted(videos)
+
+
+def test_rows_that_come_in_any_order_leave_in_the_videos_order():
+    from movinet_cli.distributed import in_order
+
+    rows = [{"path": path} for path in ["c", "a", "d", "b"]]
+    assert [row["path"] for row in in_order(rows, ["a", "b", "c", "d"])] == ["a", "b", "c", "d"]
+
+
+@needs_ray
+def test_the_actors_start_while_the_driver_loads_its_model(local_ray, tiny_models, colour_video, tmp_path, monkeypatch):
+    """Observed from the driver's model load: the run's actors exist then and finish starting
+    (loading their models) while it loads; a small job still gets every row once, in order."""
+    import importlib
+
+    from movinet_cli import distributed
+
+    command = importlib.import_module("movinet_cli.cli.batch")  # the module, not the click command of that name
+    (tmp_path / "small").mkdir()
+    for index, colour in enumerate([RED, GREEN, BLUE]):
+        colour_video(f"small/{index}.mp4", [(colour, 1.0)], fps=20, size=(48, 32))
+    started, ready = [], []
+    real_init, real_load = distributed.Actors.__init__, command.load_model
+    monkeypatch.setattr(distributed.Actors, "__init__", lambda self, *args, **options: (real_init(self, *args, **options), started.append(self))[0])
+
+    def load_model(*args, **options):
+        ready.extend(ray.get([handle.__ray_ready__.remote() for actors in started for handle in actors.handles]))
+        return real_load(*args, **options)
+
+    monkeypatch.setattr(command, "load_model", load_model)
+    result = run("batch", tmp_path / "small", "-o", "-", "--format", "jsonl", "-m", tiny_models.base, "--size", 16, "--ray", "--ray-actors", 2)
+    assert result.exit_code == 0, result.stderr
+    assert len(ready) == 2
+    assert [line.split('"')[3] for line in result.stdout.splitlines()] == ["0.mp4", "1.mp4", "2.mp4"]
 
 
 def test_without_ray_the_option_says_what_to_install(tiny_models, videos, tmp_path, monkeypatch):

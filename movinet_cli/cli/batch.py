@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import sys
@@ -134,49 +135,48 @@ def batch(
         workers = max_workers()
     if not paths:
         raise click.ClickException(printable(f"no videos in {directory} (extensions: {', '.join(extensions)})"))
-    loading = time.perf_counter()
-    classifier = load_model(load, quiet, verbose)
-    loading = time.perf_counter() - loading
-    run = dataclasses.replace(run, top_k=min(run.top_k, len(classifier.labels)))
-    try:
-        results = ResultsFile(output, output_format, run.top_k, resume=resume, overwrite=overwrite, model=classifier.source.name)
-    except ResultsFileError as error:  # another run took it since the check: still a usage error
-        raise UsageError(str(error)) from None
-    say = notices(False)
-    failures: list[str] = []
+    # With --ray, the actors start (a worker process each, loading the model) while this
+    # process loads and checks its own model.
+    with _actors(ray_address, ray_timeout, quiet, directory, load, read, run, videos=len(paths), actors=ray_actors, cpus_per_actor=ray_cpus_per_actor) as actors:
+        loading = time.perf_counter()
+        classifier = load_model(load, quiet, verbose)
+        loading = time.perf_counter() - loading
+        run = dataclasses.replace(run, top_k=min(run.top_k, len(classifier.labels)))
+        try:
+            results = ResultsFile(output, output_format, run.top_k, resume=resume, overwrite=overwrite, model=classifier.source.name)
+        except ResultsFileError as error:  # another run took it since the check: still a usage error
+            raise UsageError(str(error)) from None
+        say = notices(False)
+        failures: list[str] = []
 
-    def done(row: dict) -> None:
-        if row["status"] != "ok":
-            failures.append(row["path"])
-            say(printable(f"Error: {row['path']}: {row['error']}"))
-        bar.update(1)
+        def done(row: dict) -> None:
+            if row["status"] != "ok":
+                failures.append(row["path"])
+                say(printable(f"Error: {row['path']}: {row['error']}"))
+            bar.update(1)
 
-    bar = tqdm(total=len(results.todo(paths)), unit="video", desc="batch", disable=True if quiet else None, file=sys.stderr)
-    try:
-        if ray_address is None:
-            summary = run_batch(
-                classifier, directory, results, paths, read, run, workers=workers,
-                on_start=lambda path: bar.set_postfix_str(printable(path), refresh=True), on_video=done, sinks=timelines,
-            )
-        else:
-            from ..distributed import connected, run_batch_on_ray
+        bar = tqdm(total=len(results.todo(paths)), unit="video", desc="batch", disable=True if quiet else None, file=sys.stderr)
+        try:
+            if ray_address is None:
+                summary = run_batch(
+                    classifier, directory, results, paths, read, run, workers=workers,
+                    on_start=lambda path: bar.set_postfix_str(printable(path), refresh=True), on_video=done, sinks=timelines,
+                )
+            else:
+                from ..distributed import run_batch_on_ray
 
-            if not quiet:
-                where = f"the cluster at {ray_address}" if ray_address else "$RAY_ADDRESS, this machine's cluster or a new local one"
-                bar.write(printable(f"ray: connecting to {where} and starting actors (seconds)..."), file=sys.stderr)
-            with connected(ray_address or None, timeout_s=ray_timeout):
                 summary = run_batch_on_ray(
-                    classifier, directory, results, paths, read, run, load=load, actors=ray_actors, cpus_per_actor=ray_cpus_per_actor,
+                    classifier, directory, results, paths, read, run, started=actors,
                     on_video=lambda row: (bar.set_postfix_str(printable(row["path"]), refresh=False), done(row)),
                 )
-    except KeyboardInterrupt as cause:
-        bar.close()
-        if output != "-":
-            raise interrupted(cause, printable(f"Interrupted: the rows so far are in {output}; rerun with --resume to finish.")) from None
-        raise
-    finally:
-        bar.close()
-        results.close()
+        except KeyboardInterrupt as cause:
+            bar.close()
+            if output != "-":
+                raise interrupted(cause, printable(f"Interrupted: the rows so far are in {output}; rerun with --resume to finish.")) from None
+            raise
+        finally:
+            bar.close()
+            results.close()
     summary.seconds = time.perf_counter() - began  # the whole run: loading, Ray's start and the last row
     if not quiet:
         click.echo(f"batch: {summary}", err=True)
@@ -208,3 +208,19 @@ def _directory(directory: str | None, ray_address: str | None) -> tuple[str, str
         return ray_address, ""
     raise click.UsageError("Missing argument 'DIRECTORY'." + (" (--ray took the word after it as its address: write --ray=ADDRESS)" if ray_address else ""))
 
+
+@contextlib.contextmanager
+def _actors(ray_address: str | None, timeout_s: float, quiet: bool, *args, **options):
+    """With --ray (an address, "" for the default cluster): connects, saying so, and starts
+    the ``distributed.Actors`` of the run (``args`` and ``options`` are theirs); they are
+    killed and the cluster let go on exit. Without: None."""
+    if ray_address is None:
+        yield None
+        return
+    from ..distributed import Actors, connected
+
+    if not quiet:
+        where = f"the cluster at {ray_address}" if ray_address else "$RAY_ADDRESS, this machine's cluster or a new local one"
+        click.echo(printable(f"ray: connecting to {where} and starting actors while the model loads (seconds)..."), err=True)
+    with connected(ray_address or None, timeout_s=timeout_s), Actors(*args, **options) as actors:
+        yield actors
