@@ -63,16 +63,17 @@ class Head:
         of its classifier: the same interface, with the head's classes."""
         return HeadStreamModel(model, self) if hasattr(model, "step") else HeadClipModel(model, self)
 
-    def check_mode(self, name: str, mode: str | None) -> None:
-        """Raises ModelKindError if this head cannot run in ``mode``: a stream model's pooled
-        features are not a base model's (a running average over the frames so far)."""
+    def check_mode(self, name: str, mode: str | None, command: str | None = None) -> None:
+        """Raises ModelKindError if this head cannot run in ``mode`` (for ``command``, when one
+        command allows only that mode: ``"live"``): a stream model's pooled features are not a
+        base model's (a running average over the frames so far)."""
         if mode is None or MODES[mode] == self.backbone.kind:
             return
         other = {"base": "stream", "stream": "base"}[self.backbone.kind]
-        twin = f"{self.backbone.model_id}-{other}" if self.backbone.model_id else f"a {other} model"
+        twin = f"{self.backbone.model_id}-{other}" if self.backbone.model_id else f"<a {other} model>"
         raise ModelKindError(
             f"{name} is a head trained on {self.backbone.model} ({self.backbone.kind}) features, which a {other} model does not give; "
-            f"for --mode {mode} train one with: movinet train DIR --model {twin} -o MODEL_DIR"
+            f"for {command or f'--mode {mode}'} train one on a {other} model: movinet train DIR --model {twin} -o MODEL_DIR"
         )
 
     def check_backbone(self, name: str, identity: str) -> None:

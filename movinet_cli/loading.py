@@ -48,7 +48,7 @@ def load_classifier(
     """
     trained = load_head(model) if is_head_dir(model) else None  # a MODEL_DIR of movinet train
     if trained:
-        trained.check_mode(model, mode)
+        trained.check_mode(model, mode, command)
     source = models.resolve_model(trained.backbone.model if trained else model, mode, command)
     directory = models.model_directory(source, log=log)
     kind = describe(directory).kind  # from saved_model.pb: a model of the wrong kind is refused before it loads

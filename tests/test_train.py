@@ -132,3 +132,44 @@ def test_a_second_run_reads_the_cached_features(class_folders, palette_models, t
     monkeypatch.setattr(classify_module.Classifier, "open", no_decoding)
     result = invoke("train", folders, "-o", tmp_path / "b", *palette(palette_models), "--size", 16, "--seed", 3, "-q")
     assert result.exit_code == 0, result.output
+
+
+def test_live_with_a_stream_model_dir_prints_the_users_classes(class_folders, palette_models, tmp_path, colour_video):
+    model_dir = tmp_path / "live-classes"
+    assert invoke("train", class_folders(3), "-o", model_dir, *palette(palette_models, "stream"), "--size", 16, "-q").exit_code == 0
+    video = colour_video("sunset-then-ocean.mp4", [((215, 95, 45), 1.5), ((25, 60, 210), 1.5)], fps=10, size=(24, 16))
+    result = invoke("live", video, "--model", model_dir, "--no-window", "--as-fast-as-possible", "--format", "jsonl")
+    assert result.exit_code == 0, result.output
+    steps = [json.loads(line) for line in result.stdout.split("\n") if line]
+    assert {label for step in steps for label in [step["label"], *(p["label"] for p in step["predictions"])]} <= set(CLASSES)
+    assert steps[0]["label"] == "sunset" and steps[-1]["label"] == "ocean"
+    assert all(step["frames"] for step in steps)
+
+
+def test_live_refuses_a_base_model_dir_in_one_line(class_folders, palette_models, tmp_path, colour_video):
+    model_dir = tmp_path / "my-classes"
+    assert invoke("train", class_folders(2), "-o", model_dir, *palette(palette_models), "--size", 16, "-q").exit_code == 0
+    video = colour_video("new.mp4", [((35, 180, 70), 1.0)], fps=10, size=(24, 16))
+    result = invoke("live", video, "--model", model_dir, "--no-window", "--as-fast-as-possible")
+    assert result.exit_code == 2 and "head trained on" in result.stderr
+    assert "for live train one on a stream model" in result.stderr and "--mode stream" not in result.stderr  # live has no --mode
+    assert len(result.stderr.strip().split("\n")) == 1 + result.stderr.count("Usage") * 2
+
+
+def test_batch_and_report_with_the_model_dir_show_the_users_classes(class_folders, palette_models, tmp_path, colour_video):
+    model_dir = tmp_path / "my-classes"
+    assert invoke("train", class_folders(3), "-o", model_dir, *palette(palette_models), "--size", 16, "-q").exit_code == 0
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    colour_video("videos/a.mp4", [((25, 60, 210), 1.0)], fps=10, size=(24, 16))
+    colour_video("videos/b.mp4", [((215, 95, 45), 1.0)], fps=10, size=(24, 16))
+    rows, report = tmp_path / "rows.jsonl", tmp_path / "report.html"
+    result = invoke("batch", videos, "-o", rows, "--model", model_dir, "-q", "--report", report)
+    assert result.exit_code == 0, result.output
+    page = report.read_text("utf-8")
+    assert re.findall(r'data-label="([^"]*)"', page) == ["ocean", "sunset"]
+    assert not set(re.findall(r'data-label="([^"]*)"', page)) - set(CLASSES)
+    again = tmp_path / "again.html"
+    result = invoke("report", rows, "--videos", videos, "-o", again, "-q")
+    assert result.exit_code == 0, result.output
+    assert re.findall(r'data-label="([^"]*)"', again.read_text("utf-8")) == ["ocean", "sunset"]
