@@ -81,6 +81,17 @@ class Head:
         if identity != self.backbone.identity:
             raise ModelError(f"{name}: the model at {self.backbone.model} is not the one this head was trained on (its weights differ); train the head again")
 
+    def description(self) -> dict:
+        """What ``movinet models MODEL_DIR`` says: the classes, the backbone and the accuracy
+        training measured (in [0, 1], None if the summary has none), with its method and videos."""
+        return {
+            "labels": self.labels,
+            "backbone": asdict(self.backbone),
+            "accuracy": self.summary.get("accuracy"),
+            "method": self.summary.get("method"),
+            "videos": self.summary.get("videos"),
+        }
+
     def save(self, directory: str | os.PathLike) -> None:
         """Writes head.json, head.npz and labels.txt into ``directory`` (which exists)."""
         document = {"format": FORMAT, "version": VERSION, "labels": self.labels, "backbone": asdict(self.backbone), "summary": self.summary}

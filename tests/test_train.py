@@ -173,3 +173,48 @@ def test_batch_and_report_with_the_model_dir_show_the_users_classes(class_folder
     result = invoke("report", rows, "--videos", videos, "-o", again, "-q")
     assert result.exit_code == 0, result.output
     assert re.findall(r'data-label="([^"]*)"', again.read_text("utf-8")) == ["ocean", "sunset"]
+
+
+def test_models_describes_a_model_dir(class_folders, palette_models, tmp_path):
+    model_dir = tmp_path / "my-classes"
+    assert invoke("train", class_folders(2), "-o", model_dir, *palette(palette_models), "--size", 16, "-q").exit_code == 0
+    result = invoke("models", model_dir)
+    assert result.exit_code == 0, result.output
+    assert f"{model_dir}: a head trained by movinet train" in result.stdout
+    assert f"backbone: {palette_models.base} (base, read at 12 frames/s, 16 px)" in result.stdout
+    assert "classes (3): forest, ocean, sunset" in result.stdout and "training accuracy: 100.0% (2-fold" in result.stdout
+    assert "a5-base" not in result.stdout  # only what was named: no registry table
+    document = json.loads(invoke("models", model_dir, "a0-base", "--format", "json").stdout)
+    assert [row["name"] for row in document["models"]] == ["a0-base"]
+    (trained,) = document["trained"]
+    assert trained["labels"] == sorted(CLASSES) and trained["accuracy"] == 1.0 and trained["backbone"]["model"] == palette_models.base
+    refused = invoke("models", tmp_path / "not-a-model")
+    assert refused.exit_code == 2 and "neither in the registry nor a trained MODEL_DIR" in refused.stderr
+
+
+def test_prepare_a_model_dir_converts_its_backbone_at_the_heads_size(class_folders, palette_models, tmp_path, monkeypatch):
+    from movinet_cli.engines import is_prepared
+
+    monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path / "cache"))  # nothing converted yet
+    model_dir = tmp_path / "live-classes"
+    assert invoke("train", class_folders(2), "-o", model_dir, *palette(palette_models, "stream"), "--size", 24, "-q").exit_code == 0
+    monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path / "fresh"))
+    assert not is_prepared(palette_models.stream, "stream", 24)
+    result = invoke("models", "--prepare", model_dir, "-q")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"{model_dir}: ready\n"
+    assert is_prepared(palette_models.stream, "stream", 24)
+
+
+def test_models_describes_the_default_model_when_it_is_a_model_dir(class_folders, palette_models, tmp_path, monkeypatch):
+    model_dir = tmp_path / "my-classes"
+    assert invoke("train", class_folders(2), "-o", model_dir, *palette(palette_models), "--size", 16, "-q").exit_code == 0
+    monkeypatch.setenv("MOVINET_MODEL", str(model_dir))
+    result = invoke("models")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"{model_dir}: a head trained by movinet train (the default model)\n")
+    assert re.search(r"^  a5-base ", result.stdout, re.M) and not re.search(r"^\* ", result.stdout, re.M)  # the registry, none starred
+    assert f"the default model ($MOVINET_MODEL) is the MODEL_DIR {model_dir}" in result.stdout
+    (trained,) = json.loads(invoke("models", "--format", "json").stdout)["trained"]
+    assert trained["default"] is True and trained["labels"] == sorted(CLASSES)
+    assert json.loads(invoke("models", model_dir / ".", "--format", "json").stdout)["trained"][0]["default"] is True  # however spelled
