@@ -63,7 +63,7 @@ class Evaluation:
 
     model: str  # as named
     mode: str  # "clip" or "stream"
-    read: dict  # fps (frames/s), size (pixels), resize and window_s (seconds) the videos were read at
+    read: dict  # fps (frames/s), size (pixels) and resize the videos were read at; window_s (clip mode, seconds) or aggregate (stream mode)
     labels: list[str]  # the evaluated classes (the model's labels the folders name), in folder order
     videos: int  # videos scored (failed ones are not)
     top1: float  # in [0, 1]: share of videos whose most probable label is their folder's
@@ -139,7 +139,7 @@ def evaluate(
     return Evaluation(
         model=classifier.source.name,
         mode=classifier.mode,
-        read={"fps": resolved.fps, "size": resolved.size, "resize": resolved.resize, "window_s": run.window},
+        read={"fps": resolved.fps, "size": resolved.size, "resize": resolved.resize, **({"window_s": run.window} if classifier.mode == "clip" else {"aggregate": run.aggregate})},
         labels=[classifier.labels[number] for number in rows],
         videos=len(truth),
         top1=float(np.trace(confusion) / len(truth)),

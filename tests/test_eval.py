@@ -21,17 +21,9 @@ def palette(models, kind="base"):
 
 
 @pytest.fixture
-def folders(tmp_path, colour_video):
+def folders(labelled_folders):
     """``folders({folder: [colour name, ...]})`` -> DIR/<folder>/<n>.mp4, one video per colour named."""
-
-    def make(layout, root="clips"):
-        for folder, colours in layout.items():
-            (tmp_path / root / folder).mkdir(parents=True)
-            for number, colour in enumerate(colours):
-                colour_video(f"{root}/{folder}/{number}.mp4", [(COLOURS[colour], 0.6)], fps=10, size=(24, 16))
-        return tmp_path / root
-
-    return make
+    return lambda layout, root="clips": labelled_folders({folder: [COLOURS[name] for name in names] for folder, names in layout.items()}, root)
 
 
 def test_correct_folders_score_full_accuracy(folders, palette_models):
@@ -114,3 +106,11 @@ def test_underscores_stand_for_spaces(tiny_models, tmp_path, colour_video):
     result = invoke("eval", tmp_path / "clips", "--model", tiny_models.base, "--size", 16, "-q", "--format", "json")
     assert result.exit_code == 0, result.output + result.stderr
     assert json.loads(result.stdout)["labels"] == ["playing guitar"]
+
+
+def test_a_stream_model_is_evaluated_over_the_whole_video(folders, palette_models):
+    clips = folders({"red": ["red"], "blue": ["blue"]})
+    result = invoke("eval", clips, *palette(palette_models, "stream"), "--size", 16, "-q", "--format", "json")
+    assert result.exit_code == 0, result.output + result.stderr
+    document = json.loads(result.stdout)
+    assert document["mode"] == "stream" and document["read"]["aggregate"] == "last" and document["top1"] == 1.0
