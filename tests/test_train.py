@@ -21,17 +21,12 @@ def shades(base, count, rng):
 
 
 @pytest.fixture
-def class_folders(tmp_path, colour_video):
+def class_folders(labelled_folders):
     """``class_folders(per_class)`` -> DIR/<class>/<n>.mp4 of shades of each class's colour."""
 
     def make(per_class=4, classes=CLASSES):
         rng = np.random.default_rng(1)
-        root = tmp_path / "clips"
-        for name, base in classes.items():
-            (root / name).mkdir(parents=True)
-            for number, rgb in enumerate(shades(base, per_class, rng)):
-                colour_video(f"clips/{name}/{number}.mp4", [(rgb, 0.6)], fps=10, size=(24, 16))
-        return root
+        return labelled_folders({name: shades(base, per_class, rng) for name, base in classes.items()})
 
     return make
 
