@@ -63,22 +63,34 @@ class Head:
         of its classifier: the same interface, with the head's classes."""
         return HeadStreamModel(model, self) if hasattr(model, "step") else HeadClipModel(model, self)
 
-    def check_mode(self, name: str, mode: str | None) -> None:
-        """Raises ModelKindError if this head cannot run in ``mode``: a stream model's pooled
-        features are not a base model's (a running average over the frames so far)."""
+    def check_mode(self, name: str, mode: str | None, command: str | None = None) -> None:
+        """Raises ModelKindError if this head cannot run in ``mode`` (for ``command``, when one
+        command allows only that mode: ``"live"``): a stream model's pooled features are not a
+        base model's (a running average over the frames so far)."""
         if mode is None or MODES[mode] == self.backbone.kind:
             return
         other = {"base": "stream", "stream": "base"}[self.backbone.kind]
-        twin = f"{self.backbone.model_id}-{other}" if self.backbone.model_id else f"a {other} model"
+        twin = f"{self.backbone.model_id}-{other}" if self.backbone.model_id else f"<a {other} model>"
         raise ModelKindError(
             f"{name} is a head trained on {self.backbone.model} ({self.backbone.kind}) features, which a {other} model does not give; "
-            f"for --mode {mode} train one with: movinet train DIR --model {twin} -o MODEL_DIR"
+            f"for {command or f'--mode {mode}'} train one on a {other} model: movinet train DIR --model {twin} -o MODEL_DIR"
         )
 
     def check_backbone(self, name: str, identity: str) -> None:
         """Raises ModelError unless ``identity`` (of the SavedModel found for the backbone) is the one trained on."""
         if identity != self.backbone.identity:
             raise ModelError(f"{name}: the model at {self.backbone.model} is not the one this head was trained on (its weights differ); train the head again")
+
+    def description(self) -> dict:
+        """What ``movinet models MODEL_DIR`` says: the classes, the backbone and the accuracy
+        training measured (in [0, 1], None if the summary has none), with its method and videos."""
+        return {
+            "labels": self.labels,
+            "backbone": asdict(self.backbone),
+            "accuracy": self.summary.get("accuracy"),
+            "method": self.summary.get("method"),
+            "videos": self.summary.get("videos"),
+        }
 
     def save(self, directory: str | os.PathLike) -> None:
         """Writes head.json, head.npz and labels.txt into ``directory`` (which exists)."""

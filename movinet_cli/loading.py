@@ -49,7 +49,7 @@ def load_classifier(
     head_dir = model if model is not None and is_head_dir(model) else None  # a MODEL_DIR of movinet train
     trained = load_head(head_dir) if head_dir is not None else None
     if trained and head_dir is not None:
-        trained.check_mode(head_dir, mode)
+        trained.check_mode(head_dir, mode, command)
     source = models.resolve_model(trained.backbone.model if trained else model, mode, command)
     directory = models.model_directory(source, log=log)
     kind = describe(directory).kind  # from saved_model.pb: a model of the wrong kind is refused before it loads
@@ -74,9 +74,15 @@ def load_classifier(
 def prepare_model(model: str, *, log: Callable[[str], None] | None = None) -> str:
     """Does now the slow part of a model's first run on a CPU: downloads it (once) and
     converts it for OpenVINO (once), both into the cache. ``model`` is anything
-    ``load_classifier`` takes. Returns its SavedModel directory; raises ModelError."""
-    source = models.resolve_model(model)
+    ``load_classifier`` takes (a MODEL_DIR: its backbone, at the size its head reads at).
+    Returns its SavedModel directory; raises ModelError."""
+    trained = load_head(model) if is_head_dir(model) else None
+    source = models.resolve_model(trained.backbone.model if trained else model)
     directory = models.model_directory(source, log=log)
+    if trained:
+        from .engines.cache import saved_model_identity
+
+        trained.check_backbone(model, saved_model_identity(directory))
     variant = source.variant or models.VARIANTS[models.DEFAULT_MODEL]  # the size a run would use
-    engines.prepare(directory, variant.size, log=log, variant=source.variant)
+    engines.prepare(directory, trained.backbone.size if trained else variant.size, log=log, variant=source.variant)
     return directory

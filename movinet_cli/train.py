@@ -23,10 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .batch import find_videos
+from . import labelled
 from .classify import Classifier, classify_many
-from .errors import MovinetError, UsageError
+from .errors import MovinetError
 from .head import Backbone, Head, is_head_dir
+from .labelled import Examples, FolderError, confusion_lines, find_labelled
 from .models import MODES, cache_dir
 from .options import VIDEO_EXTENSIONS, ReadOptions, RunOptions
 
@@ -45,10 +46,6 @@ class TrainingError(MovinetError):
     """The class folders cannot be trained on as they are."""
 
 
-class FolderError(TrainingError, UsageError):
-    """Too few classes or videos, found before any work (exit code 2)."""
-
-
 def require_sklearn():
     """scikit-learn, or a one-line error naming the extra that installs it."""
     try:
@@ -57,38 +54,17 @@ def require_sklearn():
         raise TrainingError(f"movinet train needs scikit-learn: pip install 'movinet-cli[{EXTRA}]'") from None
 
 
-@dataclass
-class Examples:
-    """Labelled videos: ``paths`` relative to ``directory``, ``targets`` indexes into ``labels``."""
-
-    directory: str
-    labels: list[str]
-    paths: list[str]
-    targets: list[int]
-
-    def counts(self) -> list[int]:
-        return [self.targets.count(index) for index in range(len(self.labels))]
-
-
 def find_examples(directory: str | os.PathLike, extensions=VIDEO_EXTENSIONS) -> Examples:
-    """The videos of ``directory/<class>/`` (class folders sorted; hidden ones skipped). Raises
-    FolderError (one line) for fewer than MIN_CLASSES classes or a class with fewer than
-    MIN_VIDEOS videos."""
-    directory = os.fspath(directory)
-    classes = sorted(entry.name for entry in os.scandir(directory) if entry.is_dir() and not entry.name.startswith("."))
-    labels, paths, targets = [], [], []
-    for name in classes:
-        found = find_videos(os.path.join(directory, name), extensions)
-        if found:
-            labels.append(name)
-            paths += [f"{name}/{path}" for path in found]
-            targets += [len(labels) - 1] * len(found)
-    examples = Examples(directory, labels, paths, targets)
-    if len(labels) < MIN_CLASSES:
-        raise FolderError(f"{directory}: {len(labels)} class folder(s) with videos; training needs at least {MIN_CLASSES} (one folder per class: DIR/<class>/*.mp4)")
-    small = [f"{label} ({count})" for label, count in zip(labels, examples.counts()) if count < MIN_VIDEOS]
+    """The videos of ``directory/<class>/`` (``labelled.find_labelled``). Raises FolderError
+    (one line) for fewer than MIN_CLASSES classes or a class with fewer than MIN_VIDEOS videos."""
+    examples = find_labelled(directory, extensions)
+    if len(examples.labels) < MIN_CLASSES:
+        raise FolderError(
+            f"{examples.directory}: {len(examples.labels)} class folder(s) with videos; training needs at least {MIN_CLASSES} (one folder per class: DIR/<class>/*.mp4)"
+        )
+    small = [f"{label} ({count})" for label, count in zip(examples.labels, examples.counts()) if count < MIN_VIDEOS]
     if small:
-        raise FolderError(f"{directory}: every class needs at least {MIN_VIDEOS} videos; too few in {', '.join(small)}")
+        raise FolderError(f"{examples.directory}: every class needs at least {MIN_VIDEOS} videos; too few in {', '.join(small)}")
     return examples
 
 
@@ -195,11 +171,7 @@ class Summary:
         lines.append(f"{'class':<{width}}  precision  recall  videos")
         for label, precision, recall, support in zip(self.labels, self.precision, self.recall, self.support):
             lines.append(f"{label:<{width}}  {precision:>9.1%}  {recall:>6.1%}  {support:>6}")
-        lines += ["", "confusion matrix (rows: true class, columns: predicted, in the order above):"]
-        cell = max(3, len(str(max(max(row) for row in self.confusion))))
-        for label, row in zip(self.labels, self.confusion):
-            lines.append(f"{label:<{width}}  " + " ".join(f"{count:>{cell}}" for count in row))
-        return "\n".join(lines)
+        return "\n".join([*lines, "", *confusion_lines(self.labels, self.confusion, width)])
 
 
 def _pipeline(seed: int):
@@ -241,12 +213,8 @@ def fit_head(features: np.ndarray, targets: np.ndarray, num_classes: int, seed: 
 
 
 def summarise(method: str, labels: list[str], paths: list[str], targets: np.ndarray, evaluated: np.ndarray, predicted: np.ndarray) -> Summary:
-    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
-
-    classes = list(range(len(labels)))
     truth = targets[evaluated]
-    precision, recall, _, support = precision_recall_fscore_support(truth, predicted, labels=classes, zero_division=0)
-    confusion = confusion_matrix(truth, predicted, labels=classes)
+    confusion = labelled.confusion_matrix(truth, predicted, len(labels))
     wrong = [
         {"path": paths[index], "label": labels[true], "predicted": labels[guess]}
         for index, true, guess in zip(evaluated, truth, predicted)
@@ -257,9 +225,9 @@ def summarise(method: str, labels: list[str], paths: list[str], targets: np.ndar
         accuracy=float((truth == predicted).mean()),
         videos=len(targets),
         labels=labels,
-        precision=[round(float(value), 4) for value in precision],
-        recall=[round(float(value), 4) for value in recall],
-        support=[int(value) for value in support],
+        precision=[round(float(value), 4) for value in labelled.precision(confusion)],
+        recall=[round(float(value), 4) for value in labelled.recall(confusion)],
+        support=[int(value) for value in confusion.sum(1)],
         confusion=confusion.tolist(),
         misclassified=wrong,
     )

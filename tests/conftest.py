@@ -74,6 +74,21 @@ def colour_video(tmp_path):
     return write
 
 
+@pytest.fixture
+def labelled_folders(tmp_path, colour_video):
+    """``labelled_folders({folder: [rgb, ...]}, root="clips")`` -> tmp_path/root/<folder>/<n>.mp4,
+    one 0.6 s video of 24x16 px at 10 frames/s per colour: what train and eval read."""
+
+    def make(layout, root="clips"):
+        for folder, colours in layout.items():
+            (tmp_path / root / folder).mkdir(parents=True)
+            for number, rgb in enumerate(colours):
+                colour_video(f"{root}/{folder}/{number}.mp4", [(rgb, 0.6)], fps=10, size=(24, 16))
+        return tmp_path / root
+
+    return make
+
+
 @contextlib.contextmanager
 def xvfb(width: int, height: int):
     """An Xvfb display of ``width`` x ``height`` on a display number the server picks (so

@@ -21,17 +21,12 @@ def shades(base, count, rng):
 
 
 @pytest.fixture
-def class_folders(tmp_path, colour_video):
+def class_folders(labelled_folders):
     """``class_folders(per_class)`` -> DIR/<class>/<n>.mp4 of shades of each class's colour."""
 
     def make(per_class=4, classes=CLASSES):
         rng = np.random.default_rng(1)
-        root = tmp_path / "clips"
-        for name, base in classes.items():
-            (root / name).mkdir(parents=True)
-            for number, rgb in enumerate(shades(base, per_class, rng)):
-                colour_video(f"clips/{name}/{number}.mp4", [(rgb, 0.6)], fps=10, size=(24, 16))
-        return root
+        return labelled_folders({name: shades(base, per_class, rng) for name, base in classes.items()})
 
     return make
 
@@ -132,3 +127,89 @@ def test_a_second_run_reads_the_cached_features(class_folders, palette_models, t
     monkeypatch.setattr(classify_module.Classifier, "open", no_decoding)
     result = invoke("train", folders, "-o", tmp_path / "b", *palette(palette_models), "--size", 16, "--seed", 3, "-q")
     assert result.exit_code == 0, result.output
+
+
+def test_live_with_a_stream_model_dir_prints_the_users_classes(class_folders, palette_models, tmp_path, colour_video):
+    model_dir = tmp_path / "live-classes"
+    assert invoke("train", class_folders(3), "-o", model_dir, *palette(palette_models, "stream"), "--size", 16, "-q").exit_code == 0
+    video = colour_video("sunset-then-ocean.mp4", [((215, 95, 45), 1.5), ((25, 60, 210), 1.5)], fps=10, size=(24, 16))
+    result = invoke("live", video, "--model", model_dir, "--no-window", "--as-fast-as-possible", "--format", "jsonl")
+    assert result.exit_code == 0, result.output
+    steps = [json.loads(line) for line in result.stdout.split("\n") if line]
+    assert {label for step in steps for label in [step["label"], *(p["label"] for p in step["predictions"])]} <= set(CLASSES)
+    assert steps[0]["label"] == "sunset" and steps[-1]["label"] == "ocean"
+    assert all(step["frames"] for step in steps)
+
+
+def test_live_refuses_a_base_model_dir_in_one_line(class_folders, palette_models, tmp_path, colour_video):
+    model_dir = tmp_path / "my-classes"
+    assert invoke("train", class_folders(2), "-o", model_dir, *palette(palette_models), "--size", 16, "-q").exit_code == 0
+    video = colour_video("new.mp4", [((35, 180, 70), 1.0)], fps=10, size=(24, 16))
+    result = invoke("live", video, "--model", model_dir, "--no-window", "--as-fast-as-possible")
+    assert result.exit_code == 2 and "head trained on" in result.stderr
+    assert "for live train one on a stream model" in result.stderr and "--mode stream" not in result.stderr  # live has no --mode
+    assert len(result.stderr.strip().split("\n")) == 1 + result.stderr.count("Usage") * 2
+
+
+def test_batch_and_report_with_the_model_dir_show_the_users_classes(class_folders, palette_models, tmp_path, colour_video):
+    model_dir = tmp_path / "my-classes"
+    assert invoke("train", class_folders(3), "-o", model_dir, *palette(palette_models), "--size", 16, "-q").exit_code == 0
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    colour_video("videos/a.mp4", [((25, 60, 210), 1.0)], fps=10, size=(24, 16))
+    colour_video("videos/b.mp4", [((215, 95, 45), 1.0)], fps=10, size=(24, 16))
+    rows, report = tmp_path / "rows.jsonl", tmp_path / "report.html"
+    result = invoke("batch", videos, "-o", rows, "--model", model_dir, "-q", "--report", report)
+    assert result.exit_code == 0, result.output
+    page = report.read_text("utf-8")
+    assert re.findall(r'data-label="([^"]*)"', page) == ["ocean", "sunset"]
+    assert not set(re.findall(r'data-label="([^"]*)"', page)) - set(CLASSES)
+    again = tmp_path / "again.html"
+    result = invoke("report", rows, "--videos", videos, "-o", again, "-q")
+    assert result.exit_code == 0, result.output
+    assert re.findall(r'data-label="([^"]*)"', again.read_text("utf-8")) == ["ocean", "sunset"]
+
+
+def test_models_describes_a_model_dir(class_folders, palette_models, tmp_path):
+    model_dir = tmp_path / "my-classes"
+    assert invoke("train", class_folders(2), "-o", model_dir, *palette(palette_models), "--size", 16, "-q").exit_code == 0
+    result = invoke("models", model_dir)
+    assert result.exit_code == 0, result.output
+    assert f"{model_dir}: a head trained by movinet train" in result.stdout
+    assert f"backbone: {palette_models.base} (base, read at 12 frames/s, 16 px)" in result.stdout
+    assert "classes (3): forest, ocean, sunset" in result.stdout and "training accuracy: 100.0% (2-fold" in result.stdout
+    assert "a5-base" not in result.stdout  # only what was named: no registry table
+    document = json.loads(invoke("models", model_dir, "a0-base", "--format", "json").stdout)
+    assert [row["name"] for row in document["models"]] == ["a0-base"]
+    (trained,) = document["trained"]
+    assert trained["labels"] == sorted(CLASSES) and trained["accuracy"] == 1.0 and trained["backbone"]["model"] == palette_models.base
+    refused = invoke("models", tmp_path / "not-a-model")
+    assert refused.exit_code == 2 and "neither in the registry nor a trained MODEL_DIR" in refused.stderr
+
+
+def test_prepare_a_model_dir_converts_its_backbone_at_the_heads_size(class_folders, palette_models, tmp_path, monkeypatch):
+    from movinet_cli.engines import is_prepared
+
+    monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path / "cache"))  # nothing converted yet
+    model_dir = tmp_path / "live-classes"
+    assert invoke("train", class_folders(2), "-o", model_dir, *palette(palette_models, "stream"), "--size", 24, "-q").exit_code == 0
+    monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path / "fresh"))
+    assert not is_prepared(palette_models.stream, "stream", 24)
+    result = invoke("models", "--prepare", model_dir, "-q")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"{model_dir}: ready\n"
+    assert is_prepared(palette_models.stream, "stream", 24)
+
+
+def test_models_describes_the_default_model_when_it_is_a_model_dir(class_folders, palette_models, tmp_path, monkeypatch):
+    model_dir = tmp_path / "my-classes"
+    assert invoke("train", class_folders(2), "-o", model_dir, *palette(palette_models), "--size", 16, "-q").exit_code == 0
+    monkeypatch.setenv("MOVINET_MODEL", str(model_dir))
+    result = invoke("models")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"{model_dir}: a head trained by movinet train (the default model)\n")
+    assert re.search(r"^  a5-base ", result.stdout, re.M) and not re.search(r"^\* ", result.stdout, re.M)  # the registry, none starred
+    assert f"the default model ($MOVINET_MODEL) is the MODEL_DIR {model_dir}" in result.stdout
+    (trained,) = json.loads(invoke("models", "--format", "json").stdout)["trained"]
+    assert trained["default"] is True and trained["labels"] == sorted(CLASSES)
+    assert json.loads(invoke("models", model_dir / ".", "--format", "json").stdout)["trained"][0]["default"] is True  # however spelled

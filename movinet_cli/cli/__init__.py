@@ -22,6 +22,7 @@ from ..errors import ModelError, MovinetError, UsageError
 from ..output import printable
 from .batch import batch
 from .classify import classify
+from .eval import evaluate
 from .interrupts import INTERRUPTED, TERMINATED, Interrupted, Terminated, terminate
 from .live import live
 from .models import models
@@ -109,7 +110,7 @@ def cli(ctx):
         click.echo(ctx.get_help())
 
 
-for command in (classify, batch, report, live, models, train, embed):
+for command in (classify, batch, report, live, models, train, embed, evaluate):
     cli.add_command(command)
 
 

@@ -1,4 +1,4 @@
-"""``movinet train``, ``movinet embed`` and ``movinet eval``: the user's own classes."""
+"""``movinet train`` and ``movinet embed``: the user's own classes."""
 
 from __future__ import annotations
 
