@@ -19,7 +19,8 @@ from .options import ModelOptions, ReadOptions, RunOptions
 # The pipeline imports NumPy and OpenCV: it is imported when first used, so that the command
 # line's --help (which imports this package) stays instant. Name -> the module that has it.
 _PIPELINE = {
-    **dict.fromkeys(("Classifier", "Outcome", "Prediction", "Result", "StreamState", "classify_many", "classify_video"), "classify"),
+    **dict.fromkeys(("Classifier", "StreamState", "classify_many", "classify_video"), "classify"),
+    **dict.fromkeys(("Outcome", "Prediction", "Result"), "outcomes"),
     **dict.fromkeys(("load_classifier", "prepare_model"), "loading"),
 }
 

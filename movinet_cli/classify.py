@@ -11,7 +11,8 @@ across the whole video (``StreamState``, which ``live`` uses too); the answer is
 output (``aggregate="last"``) or the frame-weighted mean of every step's probabilities
 (``aggregate="mean"``).
 
-What to read and how to run are ``options.ReadOptions`` and ``options.RunOptions``.
+What to read and how to run are ``options.ReadOptions`` and ``options.RunOptions``; what
+a run finds (``Result``, ``Embedding``, ``Outcome``) is in ``outcomes``.
 """
 
 from __future__ import annotations
@@ -22,121 +23,22 @@ import math
 import os
 import time
 from collections.abc import Callable, Generator, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, Literal, TypeVar, overload
+from typing import Any, Literal, overload
 
 import numpy as np
 
 from . import engines, models
-from .errors import ModelError, MovinetError, VideoError, one_line
+from .errors import MovinetError, VideoError, one_line
 from .isolated import IsolatedReader, stall_override_s
-from .options import NO_CLEAR_ACTION, ModelOptions, Reading, ReadOptions, RunOptions, with_overrides
+from .options import ModelOptions, Reading, ReadOptions, RunOptions, with_overrides
+from .outcomes import Embedding, Outcome, Prediction, Result, Span, Step, frame_weighted_mean, softmax, top_predictions, weighted_mean
 from .video import MIN_FRAMES, TIMESTAMP_TOLERANCE_S, windows
 
 STREAM_CHUNKS_AHEAD = 4  # chunks decoded ahead of the stream model
 
 Progress = Callable[[float, "float | None"], None]  # (video time reached, expected end), seconds
-
-
-@dataclass
-class Prediction:
-    label: str
-    probability: float  # softmax probability in [0, 1]
-
-
-@dataclass
-class Step:
-    """One model output: a window (clip mode) or a chunk of frames (stream mode)."""
-
-    start_s: float  # video time of the step's first frame, seconds
-    end_s: float  # video time just after its last frame, seconds
-    frames: float  # its frames: a whole number, but for a timeline bin's share of steps (``timeline.bins``)
-    probabilities: np.ndarray  # [classes] float32: the window's, or the stream's after this chunk
-
-
-@dataclass
-class Result:
-    """What ``Classifier.classify`` found in one video."""
-
-    path: str | None  # None for frames passed as an array
-    predictions: list[Prediction]  # top-k, most probable first
-    probabilities: np.ndarray  # [classes] float32, the video's answer
-    duration_s: float  # seconds of video classified
-    frames: int  # frames fed to the model
-    steps: list[Step]
-    model: str
-    engine: str
-    mode: str  # "clip" or "stream"
-    seconds: float  # wall-clock time taken
-    warnings: list[str] = field(default_factory=list)
-    precision: str = "f32"  # what the engine computed in: "f32" or "bf16"
-    min_probability: float = 0.0  # below it, the answer is NO_CLEAR_ACTION (``RunOptions``)
-
-    @property
-    def action(self) -> str:
-        """The answer: the top label, or NO_CLEAR_ACTION when it is below ``min_probability``."""
-        top = self.predictions[0]
-        return top.label if top.probability >= self.min_probability else NO_CLEAR_ACTION
-
-    def to_dict(self) -> dict:
-        """A JSON-ready summary (no per-step data)."""
-        return {
-            "path": self.path,
-            "action": self.action,
-            "predictions": [{"label": p.label, "probability": round(p.probability, 6)} for p in self.predictions],
-            "duration_s": round(self.duration_s, 3),
-            "frames": self.frames,
-            "model": self.model,
-            "engine": self.engine,
-            "precision": self.precision,
-            "mode": self.mode,
-            "seconds": round(self.seconds, 3),
-            "warnings": self.warnings,
-        }
-
-
-@dataclass
-class Span:
-    """One window (clip mode) or chunk (stream mode) of an embedding."""
-
-    start_s: float  # video time of its first frame, seconds
-    end_s: float  # video time just after its last frame, seconds
-    frames: int
-    vector: np.ndarray  # [F] float32: the pooled features of the window, or of the stream after this chunk
-
-
-@dataclass
-class Embedding:
-    """What ``Classifier.embed`` found in one video."""
-
-    path: str | None  # None for frames passed as an array
-    vector: np.ndarray  # [F] float32: the video's pooled features (aggregated as a Result's probabilities are)
-    spans: list[Span]
-    duration_s: float  # seconds of video embedded
-    model: str
-    engine: str
-    mode: str  # "clip" or "stream"
-    seconds: float  # wall-clock time taken
-    warnings: list[str] = field(default_factory=list)
-
-
-Found = TypeVar("Found", Result, Embedding)  # what a run finds in each video
-
-
-@dataclass
-class Outcome(Generic[Found]):
-    """One video of ``classify_many``: its result, or why it has none."""
-
-    video: str  # as given
-    result: Found | None  # None when the video failed (an Embedding from classify_many(embed=True))
-    error: str = ""  # one line when it failed (without the video's name), else ""
-    seconds: float = 0.0  # wall-clock time taken
-    exception: Exception | None = None  # an unexpected error behind ``error`` (a bug, not a bad file), for its traceback
-
-    @property
-    def ok(self) -> bool:
-        return self.result is not None
 
 
 @dataclass
@@ -172,31 +74,6 @@ class OpenedVideo:
             stop()
         if self.reader:
             self.reader.close()
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Probabilities [C] float32 from logits [C] (any float dtype).
-
-    Computed in float64, where no float32 logit can overflow (float32 logits of +-3e38
-    overflowed the subtraction, with NumPy's RuntimeWarning). Raises ModelError if a logit
-    is NaN or infinite: such an output is no answer (a damaged model, or an input that
-    breaks it), and that video fails rather than show "nan%"."""
-    logits = np.asarray(logits, np.float64)
-    finite = np.isfinite(logits)
-    if not finite.all():
-        what = "NaN" if np.isnan(logits).any() else "infinite"
-        raise ModelError(
-            f"the model's output is not finite ({what} in {logits.size - int(finite.sum())} of {logits.size} logits); "
-            "the model (or its OpenVINO cache) may be damaged"
-        )
-    shifted = np.exp(logits - logits.max())
-    return (shifted / shifted.sum()).astype(np.float32)
-
-
-def top_predictions(probabilities: np.ndarray, labels: list[str], k: int) -> list[Prediction]:
-    """The ``k`` most probable of ``probabilities`` [C] with their ``labels``, most probable first."""
-    order = np.argsort(probabilities)[::-1][:k]
-    return [Prediction(labels[i], float(probabilities[i])) for i in order]
 
 
 class StreamState:
@@ -504,17 +381,6 @@ def outcome_of(
     except Exception as error:  # a broken file must not stop the others
         return Outcome(video, None, f"unexpected {type(error).__name__}: {one_line(error)}", classifier.video_seconds(began, setup_before), error)
     return Outcome(video, result, "", classifier.video_seconds(began, setup_before))
-
-
-def frame_weighted_mean(steps: list[Step]) -> np.ndarray:
-    """The steps' probabilities [C] averaged, each weighted by its frame count."""
-    return weighted_mean([step.probabilities for step in steps], [step.frames for step in steps])
-
-
-def weighted_mean(vectors: list[np.ndarray], frames: list[float]) -> np.ndarray:
-    """Vectors [n] averaged, each weighted by its frame count."""
-    weights = np.array(frames, np.float32)
-    return (np.stack(vectors) * weights[:, None]).sum(0) / weights.sum()
 
 
 def classify_video(video: str | os.PathLike | np.ndarray, model: str | None = ModelOptions.model, **options) -> Result:

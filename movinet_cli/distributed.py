@@ -41,11 +41,12 @@ from pathlib import Path
 from . import isolated
 from ._lazy import native_stderr_silenced
 from .batch import ResultsFile, Summary, write_rows
-from .classify import Classifier, OpenedVideo, Outcome, open_video, outcome_of
+from .classify import Classifier, OpenedVideo, open_video, outcome_of
 from .engines.openvino import CPU_THREADS_VARIABLE  # inference threads an engine may use: set in each actor
 from .errors import ModelError, MovinetError, UsageError, one_line
 from .loading import load_classifier
 from .options import RAY_TIMEOUT_S, ModelOptions, ReadOptions, RunOptions
+from .outcomes import Outcome
 from .output import result_row
 
 MAX_ATTEMPTS = 3  # tries of a video whose worker process dies: a video that kills it every time is an error row

@@ -16,10 +16,11 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from .classify import Classifier, Embedding, classify_many
+from .classify import Classifier, classify_many
 from .errors import MovinetError, UsageError
 from .files import atomic_path, check_output_path
 from .options import ReadOptions, RunOptions
+from .outcomes import Embedding
 
 REWRITE_S = 30.0  # seconds between rewrites of the output while rows come
 COLUMNS = ("path", "start_s", "end_s", "model", "embedding", "error")

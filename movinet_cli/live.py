@@ -32,10 +32,11 @@ import numpy as np
 
 from . import engines, models
 from .capture import Capture, open_capture
-from .classify import Classifier, Prediction
+from .classify import Classifier
 from .encoding import VideoFileWriter, check_video_output
 from .errors import MovinetError, one_line
 from .options import NO_CLEAR_ACTION, ReadOptions, RunOptions
+from .outcomes import Prediction
 from .overlay import draw_labels
 from .video import FrameSampler, fit_frame, to_model_input
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # numpy-heavy: not imported for --help
-    from .classify import Outcome, Result
+    from .outcomes import Outcome, Result
 # Starts of a cell that a spreadsheet would run as a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
 # After an apostrophe, what makes it an escape (the apostrophe itself too, so reading is exact).

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from .classify import Result
 from .encoding import write_video
+from .outcomes import Result
 from .output import percent
 from .timeline import shown_steps
 from .video import TIMESTAMP_TOLERANCE_S, VideoReader

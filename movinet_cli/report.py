@@ -31,9 +31,9 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
-from .classify import Result
 from .files import ReadError, atomic_writer, is_special
 from .options import NO_CLEAR_ACTION
+from .outcomes import Result
 from .report_files import check_report_path, image_sources, thumbnail_folder, write_thumbnail_folder
 from .results import MalformedResultsError, ResultRow, read_results, read_timeline
 from .timeline import TIMELINE_FORMATS, Segment, last_frame_s, segments

@@ -20,9 +20,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .classify import Prediction
 from .errors import MovinetError
 from .files import read_text
+from .outcomes import Prediction
 from .output import WARNINGS_SEPARATOR, csv_header, legacy_csv_headers, read_csv
 from .timeline import COLUMNS as TIMELINE_COLUMNS
 from .timeline import SUBTITLE_FORMATS, Segment, timeline_format

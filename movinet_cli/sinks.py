@@ -32,8 +32,9 @@ from .errors import MovinetError, OutputError, UsageError, one_line
 from .files import check_output_path, is_special
 
 if TYPE_CHECKING:  # numpy-heavy: not imported for --help
-    from .classify import Classifier, Outcome
+    from .classify import Classifier
     from .options import RunOptions
+    from .outcomes import Outcome
 
 Emit = Callable[[str], None]  # writes text as it is (no line break added)
 

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .classify import Prediction, Result, Step, frame_weighted_mean, top_predictions
 from .files import atomic_writer
 from .models import CLIP_SECONDS
 from .options import MIN_TIMELINE_STEP_S, NO_CLEAR_ACTION
+from .outcomes import Prediction, Result, Step, frame_weighted_mean, top_predictions
 from .output import csv_text, percent, printable
 
 TIMELINE_FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".srt": "srt", ".vtt": "vtt"}
