@@ -281,6 +281,7 @@ def run_batch_on_ray(
     import ray.data
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+    classifier.reading(read)  # a read the model refuses (a trained head's): here, not in every actor
     todo = results.todo(paths)
     if not todo:
         return write_rows(results, paths, [], on_video)
