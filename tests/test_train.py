@@ -233,6 +233,8 @@ def test_a_model_dir_reads_videos_with_the_resize_mode_it_was_trained_with(label
     assert refused.exit_code == 2 and refused.stdout == ""
     assert f"Error: {model_dir} was trained on videos read with --resize pad, not crop: leave --resize out" in refused.stderr
     assert len(refused.stderr.strip().split("\n")) == 1 + refused.stderr.count("Usage") * 2
+    refused = invoke("batch", tmp_path / "clips", "-o", tmp_path / "rows.csv", "--model", model_dir, "--resize", "squash")
+    assert refused.exit_code == 2 and "not squash" in refused.stderr and not (tmp_path / "rows.csv").exists()  # before any output
     evaluated = invoke("eval", tmp_path / "clips", "--model", model_dir, "-q", "--format", "json")
     assert evaluated.exit_code == 0 and json.loads(evaluated.stdout)["read"]["resize"] == "pad"
 

@@ -135,7 +135,7 @@ def batch(
     if not paths:
         raise click.ClickException(printable(f"no videos in {directory} (extensions: {', '.join(extensions)})"))
     loading = time.perf_counter()
-    classifier = load_model(load, quiet, verbose)
+    classifier = load_model(load, quiet, verbose, read=read)
     loading = time.perf_counter() - loading
     run = dataclasses.replace(run, top_k=min(run.top_k, len(classifier.labels)))
     try:
