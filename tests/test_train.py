@@ -176,7 +176,7 @@ def test_models_describes_a_model_dir(class_folders, palette_models, tmp_path):
     result = invoke("models", model_dir)
     assert result.exit_code == 0, result.output
     assert f"{model_dir}: a head trained by movinet train" in result.stdout
-    assert f"backbone: {palette_models.base} (base, read at 12 frames/s, 16 px)" in result.stdout
+    assert f"backbone: {palette_models.base} (base, read at 12 frames/s, 16 px, --resize crop)" in result.stdout
     assert "classes (3): forest, ocean, sunset" in result.stdout and "training accuracy: 100.0% (2-fold" in result.stdout
     assert "a5-base" not in result.stdout  # only what was named: no registry table
     document = json.loads(invoke("models", model_dir, "a0-base", "--format", "json").stdout)
