@@ -30,9 +30,9 @@ from typing import Any, Literal, overload
 import numpy as np
 
 from . import engines, models
-from .errors import MovinetError, VideoError, one_line
+from .errors import MovinetError, UsageError, VideoError, one_line
 from .isolated import IsolatedReader, stall_override_s
-from .options import ModelOptions, Reading, ReadOptions, RunOptions, with_overrides
+from .options import MODEL_RESIZE, ModelOptions, Reading, ReadOptions, RunOptions, with_overrides
 from .outcomes import Embedding, Outcome, Prediction, Result, Span, Step, frame_weighted_mean, softmax, top_predictions, weighted_mean
 from .video import MIN_FRAMES, TIMESTAMP_TOLERANCE_S, windows
 
@@ -112,6 +112,9 @@ class Classifier:
         fps, size: the model's frame rate (frames/s) and input size (pixels, square).
         crop_scale: the eval recipe's shorter side before the central crop, as a multiple of
             the size (the variant's; A5's for a model of unknown variant).
+        resize: how frames are fitted to the size where ``ReadOptions`` names no way
+            (``options.RESIZE_MODES``); with ``resize_fixed`` (a MODEL_DIR's head, whose
+            features were read so), the only way it takes.
         engine_reason: why this engine was chosen.
     """
 
@@ -122,6 +125,7 @@ class Classifier:
         variant = source.variant or models.VARIANTS[models.DEFAULT_MODEL]
         self.fps: float = variant.fps
         self.size, self.crop_scale = variant.size, variant.crop_scale
+        self.resize, self.resize_fixed = MODEL_RESIZE, False
         self.engine_reason = engine_reason
 
     @property
@@ -135,14 +139,24 @@ class Classifier:
         return {"model": self.source.name, "engine": self.model.engine, "precision": self.model.precision, "mode": self.mode}
 
     def reading(self, read: ReadOptions) -> Reading:
-        """``read`` with this model's frame rate and size where it names none."""
-        return read.for_model(self.fps, self.size)
+        """``read`` with this model's frame rate, size and resize mode where it names none.
+        Raises UsageError if it names another resize mode than the one a trained head's
+        features were read with (``resize_fixed``): the head would answer for pictures it
+        was not trained on."""
+        if self.resize_fixed and read.resize not in (None, self.resize):
+            raise UsageError(
+                f"{self.source.name} was trained on videos read with --resize {self.resize}, not {read.resize}: "
+                f"leave --resize out, or train it again with --resize {read.resize}"
+            )
+        return read.for_model(self.fps, self.size, self.resize)
 
     def frames_ahead(self, read: ReadOptions, run: RunOptions) -> int:
         """Frames to decode ahead of the model: one window (clip mode) or
-        ``STREAM_CHUNKS_AHEAD`` chunks (stream mode)."""
+        ``STREAM_CHUNKS_AHEAD`` chunks (stream mode). Raises what ``reading`` raises, so that
+        ``classify_many`` refuses such a ``read`` before any video."""
+        read = self.reading(read)
         if self.mode == "clip":
-            return run.window_frames(self.reading(read).fps)
+            return run.window_frames(read.fps)
         return STREAM_CHUNKS_AHEAD * run.chunk
 
     def predictions(self, probabilities: np.ndarray, k: int) -> list[Prediction]:

@@ -459,6 +459,7 @@ def run_batch_on_ray(
             caller then kills them.
         on_video: gets each row once it is written.
     """
+    classifier.reading(read)  # a read the model refuses (a trained head's): here, not in every actor
     todo = results.todo(paths)
     if not todo:
         return write_rows(results, paths, [], on_video)

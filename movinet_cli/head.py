@@ -5,7 +5,7 @@
 its pooled features into the user's classes. A MODEL_DIR holds:
 
 * ``head.json``: the format, the labels, the backbone (what ``--model`` named, its kind, the
-  content hash of its SavedModel, the frames/s and size it was read at) and the summary;
+  content hash of its SavedModel, the frames/s, size and resize mode it was read at) and the summary;
 * ``head.npz``: ``weights`` [F, K] and ``bias`` [K] float32 (logits = features @ weights + bias);
 * ``labels.txt``, ``summary.json`` and ``report.html`` for people.
 """
@@ -22,11 +22,12 @@ import numpy as np
 from .errors import ModelError, ModelKindError
 from .files import read_bytes, read_text
 from .models import MODES
+from .options import RESIZE_MODES
 
 HEAD_FILE = "head.json"
 WEIGHTS_FILE = "head.npz"
 FORMAT = "movinet-head"
-VERSION = 1
+VERSION = 2  # 2: the backbone's resize mode
 MAX_HEAD_BYTES = 64 << 20  # head.json and head.npz: 2048 features x 1000 classes is 8 MB
 
 
@@ -39,6 +40,7 @@ class Backbone:
     identity: str  # engines.cache.saved_model_identity of its SavedModel
     fps: float  # frames/s the videos were read at
     size: int  # pixels (square)
+    resize: str  # how their frames were fitted to the size (options.RESIZE_MODES): the only way its head takes
     model_id: str | None = None  # "a0" ... "a5", if known: names the twin of the other kind
 
 
@@ -120,6 +122,8 @@ def load_head(directory: str | os.PathLike) -> Head:
         raise
     except (OSError, ValueError, KeyError, TypeError, RecursionError) as error:
         raise ModelError(f"{directory}: not a usable trained head ({' '.join(str(error).split())[:200]}); train it again") from None
+    if backbone.resize not in RESIZE_MODES:
+        raise ModelError(f"{directory}: the head's resize mode {backbone.resize!r} is none of {', '.join(RESIZE_MODES)}; train it again")
     if weights.ndim != 2 or bias.shape != (weights.shape[1],) or len(labels) != len(bias) or not np.isfinite(weights).all():
         raise ModelError(f"{directory}: the head's weights do not match its {len(labels)} labels; train it again")
     return Head(labels, weights, bias, backbone, document.get("summary") or {})

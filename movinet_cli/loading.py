@@ -67,7 +67,7 @@ def load_classifier(
     labels_module.check_labels(names, opened.num_classes, labels)
     classifier = Classifier(opened, names, source, reason)
     if trained:  # read as the videos it was trained on were
-        classifier.fps, classifier.size = trained.backbone.fps, trained.backbone.size
+        classifier.fps, classifier.size, classifier.resize, classifier.resize_fixed = trained.backbone.fps, trained.backbone.size, trained.backbone.resize, True
     return classifier
 
 

@@ -15,6 +15,7 @@ from typing import TypeVar
 from .models import CLIP_SECONDS
 
 RESIZE_MODES = ("crop", "squash", "pad")  # see video.fit_frame
+MODEL_RESIZE = "crop"  # a MoViNet's own: the Kinetics eval recipe (a MODEL_DIR's: what its head was trained on)
 AGGREGATES = ("last", "mean")  # a stream model's answer: its latest output, or the mean of every step's
 ENGINES = ("auto", "openvino", "tensorflow")  # auto: TensorFlow where it sees a GPU, else OpenVINO
 PRECISIONS = ("auto", "f32", "bf16")  # OpenVINO's; auto: bf16 where the CPU has it natively, else f32
@@ -62,13 +63,14 @@ class ReadOptions:
     Attributes:
         fps: frames/s fed to the model; None for the model's own.
         size: frame size in pixels (square); None for the model's own.
-        resize: one of ``RESIZE_MODES``: "crop" (the Kinetics eval recipe), "squash", "pad".
+        resize: one of ``RESIZE_MODES``: "crop" (the Kinetics eval recipe), "squash", "pad";
+            None for the model's own (``MODEL_RESIZE``, or what a trained head was trained on).
         start, end: classify only [start, end) of the video, seconds (end None: to its end).
     """
 
     fps: float | None = None
     size: int | None = None
-    resize: str = "crop"
+    resize: str | None = None
     start: float = 0.0
     end: float | None = None
 
@@ -77,25 +79,26 @@ class ReadOptions:
             raise ValueError(f"fps must be from {MIN_FPS} to {MAX_FPS}, got {self.fps!r}")
         if self.size is not None and not MIN_SIZE <= self.size <= MAX_SIZE:
             raise ValueError(f"size must be from {MIN_SIZE} to {MAX_SIZE} pixels, got {self.size!r}")
-        if self.resize not in RESIZE_MODES:
+        if self.resize is not None and self.resize not in RESIZE_MODES:
             raise ValueError(f"resize must be one of {RESIZE_MODES}, got {self.resize!r}")
         if not (math.isfinite(self.start) and self.start >= 0):
             raise ValueError(f"start must be a finite number of seconds >= 0, got {self.start!r}")
         if self.end is not None and not (math.isfinite(self.end) and self.end > self.start):
             raise ValueError(f"end ({self.end!r}) must be after start ({self.start!r})")
 
-    def for_model(self, fps: float, size: int) -> Reading:
-        """These options with a model's own frame rate (frames/s) and size (pixels) where
-        they name none: the one place where those defaults are taken."""
-        return Reading(**{**dataclasses.asdict(self), "fps": self.fps or fps, "size": self.size or size})
+    def for_model(self, fps: float, size: int, resize: str = MODEL_RESIZE) -> Reading:
+        """These options with a model's own frame rate (frames/s), size (pixels) and resize
+        mode where they name none: the one place where those defaults are taken."""
+        return Reading(**{**dataclasses.asdict(self), "fps": self.fps or fps, "size": self.size or size, "resize": self.resize or resize})
 
 
 @dataclass(frozen=True)
 class Reading(ReadOptions):
-    """``ReadOptions`` with the frame rate and size settled (``ReadOptions.for_model``)."""
+    """``ReadOptions`` with the frame rate, size and resize mode settled (``ReadOptions.for_model``)."""
 
     fps: float = 0.0
     size: int = 0
+    resize: str = MODEL_RESIZE
 
 
 @dataclass(frozen=True)

@@ -361,6 +361,7 @@ def train(
         identity=identity,
         fps=resolved.fps,
         size=resolved.size,
+        resize=resolved.resize,
         model_id=source.variant.model_id if source.variant else None,
     )
     write_model_dir(output, Head(examples.labels, weights, bias, backbone, asdict(summary)), summary, os.fspath(directory))

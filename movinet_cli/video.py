@@ -24,7 +24,7 @@ import cv2  # noqa: E402
 import numpy as np
 
 from .errors import VideoError
-from .options import RESIZE_MODES, ReadOptions
+from .options import MODEL_RESIZE, RESIZE_MODES
 
 # Container timestamps come rounded to about a millisecond.
 TIMESTAMP_TOLERANCE_S = 0.5e-3
@@ -143,7 +143,7 @@ class FrameSampler:
         return ticks
 
 
-def fit_frame(frame: np.ndarray, size: int, resize: str = ReadOptions.resize, crop_scale: float = 1.0) -> np.ndarray:
+def fit_frame(frame: np.ndarray, size: int, resize: str = MODEL_RESIZE, crop_scale: float = 1.0) -> np.ndarray:
     """Resizes one uint8 frame [h, w, 3] to a square [size, size, 3] uint8 frame.
 
     ``crop``: shorter side to ``crop_scale * size`` pixels with bilinear interpolation, then
@@ -273,7 +273,7 @@ class VideoReader:
         *,
         fps: float = 0.0,
         size: int = 0,
-        resize: str = ReadOptions.resize,
+        resize: str = MODEL_RESIZE,
         crop_scale: float = 1.0,
         start_s: float = 0.0,
         end_s: float | None = None,

@@ -333,6 +333,25 @@ def test_the_actors_start_while_the_driver_loads_its_model(local_ray, tiny_model
     assert [line.split('"')[3] for line in result.stdout.splitlines()] == ["0.mp4", "1.mp4", "2.mp4"]
 
 
+def test_a_trained_model_dir_runs_on_ray_with_the_users_classes(local_ray, palette_models, labelled_folders, videos, tmp_path, monkeypatch):
+    warm, cool = [(220, 40, 40), (200, 60, 50), (230, 200, 30)], [(40, 40, 220), (60, 50, 200), (30, 200, 60)]
+    clips = labelled_folders({"warm": warm, "cool": cool})
+    monkeypatch.chdir(tmp_path)  # a relative MODEL_DIR: each actor starts elsewhere
+    trained = run("train", clips, "-o", "my-classes", "--model", palette_models.base, "--labels", palette_models.labels, "--size", 16, "-q")
+    assert trained.exit_code == 0, trained.output
+    common = ["--model", "my-classes", "-k", 1]
+    local = run("batch", videos, "-o", tmp_path / "local.csv", *common)
+    distributed = run("batch", videos, "-o", tmp_path / "ray.csv", *common, "--ray", "--ray-actors", 1)
+    assert distributed.exit_code == local.exit_code == 1, distributed.output  # the empty and the dangling file
+    rows = read_rows(tmp_path / "ray.csv")
+    assert_same_rows(read_rows(tmp_path / "local.csv"), rows)
+    answers = {row["path"]: row["label_1"] for row in rows if row["status"] == "ok"}
+    assert answers["clip 0.mp4"] == answers["sub/clip 3.mp4"] == "warm" and answers["clip 2.mp4"] == "cool"
+    refused = run("batch", videos, "-o", tmp_path / "crop.csv", *common, "--resize", "squash", "--ray")
+    assert refused.exit_code == 2 and "trained on videos read with --resize crop, not squash" in refused.stderr
+    assert not (tmp_path / "crop.csv").exists()  # before any work
+
+
 def test_without_ray_the_option_says_what_to_install(tiny_models, videos, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # as if not installed
     result = run("batch", videos, "-o", tmp_path / "r.csv", "-m", tiny_models.base, "--ray")

@@ -5,7 +5,7 @@ import pytest
 from click.testing import CliRunner
 
 from movinet_cli.cli import cli
-from movinet_cli.options import MAX_CHUNK, MAX_FPS, ModelOptions, Reading, ReadOptions, RunOptions, with_overrides
+from movinet_cli.options import MAX_CHUNK, MAX_FPS, MODEL_RESIZE, ModelOptions, Reading, ReadOptions, RunOptions, with_overrides
 
 
 @pytest.mark.parametrize(
@@ -29,8 +29,8 @@ def test_run_options_refuse_values_that_break_running(fields):
 
 
 def test_the_model_fills_only_what_the_options_leave_open():
-    assert ReadOptions().for_model(12, 320) == Reading(fps=12, size=320)
-    assert ReadOptions(fps=5).for_model(12, 320) == Reading(fps=5, size=320)
+    assert ReadOptions().for_model(12, 320) == Reading(fps=12, size=320, resize=MODEL_RESIZE)
+    assert ReadOptions(fps=5, resize="pad").for_model(12, 320, "squash") == Reading(fps=5, size=320, resize="pad")
 
 
 def test_overrides_set_fields_of_either_value_and_refuse_unknown_names():
@@ -45,7 +45,6 @@ def test_overrides_set_fields_of_either_value_and_refuse_unknown_names():
 @pytest.mark.parametrize(
     "command, option, default",
     [
-        ("classify", "--resize", ReadOptions.resize),
         ("classify", "--chunk", RunOptions.chunk),
         ("classify", "--aggregate", RunOptions.aggregate),
         ("classify", "--top-k", RunOptions.top_k),
@@ -56,7 +55,16 @@ def test_overrides_set_fields_of_either_value_and_refuse_unknown_names():
 )
 def test_the_command_line_shows_the_library_defaults(command, option, default):
     """Each default is written once (options.py): --help shows that one."""
+    assert re.search(rf"\[default: {re.escape(str(default))}[;\]]", help_entry(command, option))
+
+
+def test_the_resize_default_is_the_models_own():
+    assert f"Default: {MODEL_RESIZE}; for a MODEL_DIR of movinet train, the one it was trained with" in " ".join(help_entry("classify", "--resize").split())
+
+
+def help_entry(command, option):
+    """``option``'s entry in ``command --help``, its wrapped lines included."""
     output = CliRunner().invoke(cli, [command, "--help"], terminal_width=200).output
-    entries = re.split(r"\n  (?=-)", output.split("Options:")[1])  # one per option, wrapped lines included
+    entries = re.split(r"\n  (?=-)", output.split("Options:")[1])
     [entry] = [entry for entry in entries if f"{option} " in entry]
-    assert re.search(rf"\[default: {re.escape(str(default))}[;\]]", entry), entry
+    return entry

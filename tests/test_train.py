@@ -176,7 +176,7 @@ def test_models_describes_a_model_dir(class_folders, palette_models, tmp_path):
     result = invoke("models", model_dir)
     assert result.exit_code == 0, result.output
     assert f"{model_dir}: a head trained by movinet train" in result.stdout
-    assert f"backbone: {palette_models.base} (base, read at 12 frames/s, 16 px)" in result.stdout
+    assert f"backbone: {palette_models.base} (base, read at 12 frames/s, 16 px, --resize crop)" in result.stdout
     assert "classes (3): forest, ocean, sunset" in result.stdout and "training accuracy: 100.0% (2-fold" in result.stdout
     assert "a5-base" not in result.stdout  # only what was named: no registry table
     document = json.loads(invoke("models", model_dir, "a0-base", "--format", "json").stdout)
@@ -213,3 +213,37 @@ def test_models_describes_the_default_model_when_it_is_a_model_dir(class_folders
     (trained,) = json.loads(invoke("models", "--format", "json").stdout)["trained"]
     assert trained["default"] is True and trained["labels"] == sorted(CLASSES)
     assert json.loads(invoke("models", model_dir / ".", "--format", "json").stdout)["trained"][0]["default"] is True  # however spelled
+
+
+def test_a_model_dir_reads_videos_with_the_resize_mode_it_was_trained_with(labelled_folders, palette_models, tmp_path, colour_video):
+    # Letterboxing a 24x16 video into 16x16 (pad) blacks out 5 of 16 rows: the palette
+    # model's features (the mean colour) are 11/16 of the colour's. Trained so, a grey of
+    # 150 reads as 103, "dim"; read with crop it would be 150, about a padded "bright" one.
+    clips = labelled_folders({"bright": [(v, v, v) for v in (210, 220, 230)], "dim": [(v, v, v) for v in (140, 150, 160)]})
+    model_dir = tmp_path / "greys"
+    result = invoke("train", clips, "-o", model_dir, *palette(palette_models), "--size", 16, "--resize", "pad", "-q")
+    assert result.exit_code == 0, result.output
+    assert load_head(model_dir).backbone.resize == "pad"
+    video = colour_video("grey.mp4", [((150, 150, 150), 1.0)], fps=10, size=(24, 16))
+    result = invoke("classify", "--model", model_dir, "-k", 1, "-q", "--format", "json", video)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["results"][0]["predictions"][0]["label"] == "dim"
+    assert invoke("classify", "--model", model_dir, "--resize", "pad", "-k", 1, "-q", video).exit_code == 0  # its own, named
+    refused = invoke("classify", "--model", model_dir, "--resize", "crop", video)
+    assert refused.exit_code == 2 and refused.stdout == ""
+    assert f"Error: {model_dir} was trained on videos read with --resize pad, not crop: leave --resize out" in refused.stderr
+    assert len(refused.stderr.strip().split("\n")) == 1 + refused.stderr.count("Usage") * 2
+    refused = invoke("batch", tmp_path / "clips", "-o", tmp_path / "rows.csv", "--model", model_dir, "--resize", "squash")
+    assert refused.exit_code == 2 and "not squash" in refused.stderr and not (tmp_path / "rows.csv").exists()  # before any output
+    evaluated = invoke("eval", tmp_path / "clips", "--model", model_dir, "-q", "--format", "json")
+    assert evaluated.exit_code == 0 and json.loads(evaluated.stdout)["read"]["resize"] == "pad"
+
+
+def test_a_head_of_an_unknown_resize_mode_is_refused_in_one_line(class_folders, palette_models, tmp_path, colour_video):
+    model_dir = tmp_path / "my-classes"
+    assert invoke("train", class_folders(2), "-o", model_dir, *palette(palette_models), "--size", 16, "-q").exit_code == 0
+    document = json.loads((model_dir / "head.json").read_text())
+    document["backbone"]["resize"] = "zoom"
+    (model_dir / "head.json").write_text(json.dumps(document))
+    result = invoke("classify", "--model", model_dir, colour_video("new.mp4", [((35, 180, 70), 1.0)], fps=10, size=(24, 16)))
+    assert result.exit_code == 1 and result.stderr == f"Error: {model_dir}: the head's resize mode 'zoom' is none of crop, squash, pad; train it again\n"

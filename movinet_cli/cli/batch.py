@@ -139,7 +139,7 @@ def batch(
     # process loads and checks its own model.
     with _actors(ray_address, ray_timeout, quiet, directory, load, read, run, videos=len(paths), actors=ray_actors, cpus_per_actor=ray_cpus_per_actor) as actors:
         loading = time.perf_counter()
-        classifier = load_model(load, quiet, verbose)
+        classifier = load_model(load, quiet, verbose, read=read)
         loading = time.perf_counter() - loading
         run = dataclasses.replace(run, top_k=min(run.top_k, len(classifier.labels)))
         try:

@@ -78,7 +78,7 @@ def classify(videos, load, read, run, output_format, timeline, timeline_step, ou
     check_outputs(sinks, inputs=[*videos, *model_inputs(load)])
     if timeline_step:  # the base model sees at most one training clip at a time; a longer step pools windows
         run = dataclasses.replace(run, window=min(timeline_step, RunOptions.window))
-    classifier = load_model(load, quiet, verbose)
+    classifier = load_model(load, quiet, verbose, read=read)
     run = dataclasses.replace(run, top_k=min(run.top_k, len(classifier.labels)))
     context = RunContext.of(classifier, run, bin_seconds(classifier.mode, timeline_step))
     bars = VideoBars(quiet)

@@ -54,7 +54,7 @@ def evaluate(directory, output_format, output, load, read, run, quiet, verbose):
         check_folders(examples, [])  # the one-line refusal, before the model loads
     inputs = [os.path.join(examples.directory, path) for path in examples.paths]
     check_outputs([OutputPath("--output", output)] if output else [], inputs=[*inputs, *model_inputs(load)])
-    classifier = load_model(load, quiet, verbose)
+    classifier = load_model(load, quiet, verbose, read=read)
     check_folders(examples, classifier.labels)  # before any video is read
     say = notices(False)
     bar = tqdm(total=len(examples.paths), unit="video", desc="eval", disable=True if quiet else None, file=sys.stderr)

@@ -136,7 +136,7 @@ def trained_text(head: dict) -> str:
     return "\n".join(
         [
             f"{head['path']}: a head trained by movinet train{' (the default model)' if head['default'] else ''}",
-            f"  backbone: {backbone['model']} ({backbone['kind']}, read at {backbone['fps']:g} frames/s, {backbone['size']} px)",
+            f"  backbone: {backbone['model']} ({backbone['kind']}, read at {backbone['fps']:g} frames/s, {backbone['size']} px, --resize {backbone['resize']})",
             f"  classes ({len(labels)}): {', '.join(labels[:SHOWN_LABELS])}{more}",
             f"  training accuracy: {accuracy}",
             "",

@@ -21,6 +21,7 @@ from ..options import (
     MAX_SIZE,
     MIN_FPS,
     MIN_SIZE,
+    MODEL_RESIZE,
     PRECISIONS,
     RESIZE_MODES,
     ModelOptions,
@@ -186,8 +187,10 @@ input_options = options(
         "--resize",
         type=click.Choice(RESIZE_MODES),
         default=ReadOptions.resize,
-        show_default=True,
-        help="crop: shorter side to the variant's eval size, then centre crop (Kinetics eval); squash; pad (letterbox).",
+        help=(
+            "crop: shorter side to the variant's eval size, then centre crop (Kinetics eval); squash; pad (letterbox). "
+            f"Default: {MODEL_RESIZE}; for a MODEL_DIR of movinet train, the one it was trained with (the only one it takes)."
+        ),
     ),
     click.option("--start", type=FiniteFloat(min=0), default=ReadOptions.start, help="Start at this second of the video."),
     click.option("--end", type=FiniteFloat(min=0, min_open=True), default=ReadOptions.end, help="Stop at this second."),

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from ..options import ModelOptions
+from ..options import ModelOptions, ReadOptions
 from ..output import printable
 
 
@@ -26,13 +26,17 @@ def notices(quiet: bool):
     return None if quiet else notice
 
 
-def load_model(load: ModelOptions, quiet: bool, verbose: bool, command: str | None = None):
+def load_model(load: ModelOptions, quiet: bool, verbose: bool, command: str | None = None, read: ReadOptions | None = None):
     """Loads the model (``loading.load_classifier``) saying what it does, and with
-    ``verbose`` which model, engine and precision run and why, and how long loading took."""
+    ``verbose`` which model, engine and precision run and why, and how long loading took.
+    ``read``, the command's, is checked against the model now (a MODEL_DIR refuses another
+    --resize than its own: ``Classifier.reading``), before any output file is made."""
     from ..loading import load_classifier
 
     began = time.perf_counter()
     classifier = load_classifier(**dataclasses.asdict(load), log=notices(quiet), command=command)
+    if read is not None:
+        classifier.reading(read)
     if verbose:
         click.echo(f"model: {classifier.source.name} ({classifier.source.handle}), loaded in {time.perf_counter() - began:.1f} s", err=True)
         click.echo(f"engine: {classifier.model.engine} ({classifier.engine_reason})", err=True)

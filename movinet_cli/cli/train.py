@@ -47,7 +47,7 @@ def train(directory, output, overwrite, seed, load, read, run, quiet, verbose):
     require_sklearn()
     check_output_dir(output, overwrite)  # usage errors before the model loads
     videos = len(find_examples(directory).paths)
-    classifier = load_model(load, quiet, verbose)
+    classifier = load_model(load, quiet, verbose, read=read)
     bar = tqdm(total=videos, unit="video", desc="embed", disable=True if quiet else None, leave=False, file=sys.stderr)
     try:
         summary = train_head(
@@ -95,7 +95,7 @@ def embed(videos, output, per_window, resume, overwrite, load, read, run, quiet,
         raise click.UsageError("--resume and --overwrite exclude each other")
     check_outputs([OutputPath("--output", output, check=lambda: None)], inputs=[*videos, *model_inputs(load)])
     kept = check_output(output, resume, overwrite)
-    classifier = load_model(load, quiet, verbose)
+    classifier = load_model(load, quiet, verbose, read=read)
     bar = tqdm(total=len(set(videos) - {row["path"] for row in kept}), unit="video", desc="embed", disable=True if quiet else None, file=sys.stderr)
 
     def on_video(video, error):
