@@ -215,11 +215,14 @@ def test_models_describes_the_default_model_when_it_is_a_model_dir(class_folders
     assert json.loads(invoke("models", model_dir / ".", "--format", "json").stdout)["trained"][0]["default"] is True  # however spelled
 
 
+# Letterboxing a 24x16 video into 16x16 (pad) blacks out 5 of 16 rows: the palette model's
+# features (the mean colour) are 11/16 of the colour's. Trained so, a grey of 150 reads as
+# 103, "dim"; read with crop it would be 150, about a padded "bright" one.
+GREYS = {"bright": [(v, v, v) for v in (210, 220, 230)], "dim": [(v, v, v) for v in (140, 150, 160)]}
+
+
 def test_a_model_dir_reads_videos_with_the_resize_mode_it_was_trained_with(labelled_folders, palette_models, tmp_path, colour_video):
-    # Letterboxing a 24x16 video into 16x16 (pad) blacks out 5 of 16 rows: the palette
-    # model's features (the mean colour) are 11/16 of the colour's. Trained so, a grey of
-    # 150 reads as 103, "dim"; read with crop it would be 150, about a padded "bright" one.
-    clips = labelled_folders({"bright": [(v, v, v) for v in (210, 220, 230)], "dim": [(v, v, v) for v in (140, 150, 160)]})
+    clips = labelled_folders(GREYS)
     model_dir = tmp_path / "greys"
     result = invoke("train", clips, "-o", model_dir, *palette(palette_models), "--size", 16, "--resize", "pad", "-q")
     assert result.exit_code == 0, result.output
@@ -247,3 +250,13 @@ def test_a_head_of_an_unknown_resize_mode_is_refused_in_one_line(class_folders, 
     (model_dir / "head.json").write_text(json.dumps(document))
     result = invoke("classify", "--model", model_dir, colour_video("new.mp4", [((35, 180, 70), 1.0)], fps=10, size=(24, 16)))
     assert result.exit_code == 1 and result.stderr == f"Error: {model_dir}: the head's resize mode 'zoom' is none of crop, squash, pad; train it again\n"
+
+
+def test_live_reads_with_the_resize_mode_a_stream_head_was_trained_with(labelled_folders, palette_models, tmp_path, colour_video):
+    model_dir = tmp_path / "live-greys"
+    result = invoke("train", labelled_folders(GREYS), "-o", model_dir, *palette(palette_models, "stream"), "--size", 16, "--resize", "pad", "-q")
+    assert result.exit_code == 0, result.output
+    video = colour_video("grey.mp4", [((150, 150, 150), 1.5)], fps=10, size=(24, 16))
+    result = invoke("live", video, "--model", model_dir, "--no-window", "--as-fast-as-possible", "--format", "jsonl")
+    assert result.exit_code == 0, result.output
+    assert {json.loads(line)["label"] for line in result.stdout.split("\n") if line} == {"dim"}
