@@ -44,7 +44,12 @@ HEARTBEAT_S = 15  # a conversion says it is alive at least this often
 # What a conversion will take is this machine's last pace times the model's graph size: a
 # conversion's time grows with its saved_model.pb to about the power 1.5 (measured on a
 # 2-core x86 machine: the Hub-like A0 stream export, 22 MB, 45 s; A5 stream, 118 MB, 542 s:
-# 0.42 s per MB**1.5 both). Before a first conversion of a kind on a machine, DEFAULT_PACE.
+# 0.42 s per MB**1.5 both). Faster than the graph because OpenVINO's TensorFlow frontend
+# (2026.4) translates a function body in time ~ nodes x edges: in translate_graph the list
+# data_producer_names grows over the whole body and every node walks it again
+# (VariableMap::initialize_variable_state_map_for_node, a string-keyed map lookup each):
+# 3.5e7 lookups for A0 stream's 7,629-node `call` body, 4.8e8 for A5's 28,255 nodes.
+# Before a first conversion of a kind on a machine, DEFAULT_PACE.
 GRAPH_EXPONENT = 1.5
 DEFAULT_PACE = {"base": 0.05, "stream": 0.42}  # seconds per MB**1.5 of saved_model.pb (above)
 PACE_FILE = "conversion-pace.json"  # in the conversion cache: per machine and kind, the last pace
