@@ -14,8 +14,9 @@ import pytest
 from click.testing import CliRunner
 from conftest import ROOT
 
-from movinet_cli import engines, models
+from movinet_cli import engines, models, pace
 from movinet_cli.cli import cli
+from movinet_cli.engines import conversion
 from movinet_cli.engines.cache import saved_model_identity
 
 # Installed in every Python process of a run through sitecustomize (PYTHONPATH), so it also
@@ -225,7 +226,7 @@ def test_prepare_converts_ahead_and_models_says_so(tiny_models, tmp_path, monkey
     prepared = run("models", "--prepare", "a0-base", "a0-stream")
     assert prepared.exit_code == 0, prepared.stderr
     assert prepared.stdout.splitlines() == ["a0-base: ready", "a0-stream: ready"]
-    assert "A0 stream: about ten seconds, once" in prepared.stderr and "converted in" in prepared.stderr
+    assert "(A0 stream: a few seconds from its 0." in prepared.stderr and "MB graph, once; then cached)" in prepared.stderr and "converted in" in prepared.stderr
     document = json.loads(run("models", "--format", "json").stdout)
     converted = {m["name"] for m in document["models"] if m["converted"]}
     assert converted == {"a0-base", "a0-stream"}
@@ -410,3 +411,62 @@ def test_a_full_cache_filesystem_runs_without_caching_and_says_no_space_left(pal
     assert prediction.label == "red"
     (warning,) = warnings
     assert "no space left" in warning and "running without caching" in warning
+
+
+def converting_line(messages: list[str]) -> str:
+    (line,) = [message for message in messages if message.startswith("Converting the model")]
+    return line
+
+
+def pace_file(cache: Path) -> Path:
+    return cache / "openvino" / conversion.PACE_FILE
+
+
+def remembered_pace(cache: Path) -> dict:
+    document = json.loads(pace_file(cache).read_text())
+    return document["machines"][pace.machine()]
+
+
+def test_a_first_conversion_expects_from_the_graph_size_and_remembers_this_machines_pace(tiny_models, tmp_path, monkeypatch):
+    monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path))
+    graph_mb = (Path(tiny_models.stream) / "saved_model.pb").stat().st_size / 1e6
+    messages = []
+    engines.prepare(tiny_models.stream, 32, log=messages.append)
+    assert f"(this stream model: a few seconds from its {graph_mb:.1f} MB graph, once; then cached)" in converting_line(messages)
+    seconds = float(next(m for m in messages if "converted in" in m).split()[2])
+    entry = remembered_pace(tmp_path)["stream"]
+    assert entry["seconds_per_unit"] == pytest.approx(seconds / graph_mb**conversion.GRAPH_EXPONENT, abs=1 / graph_mb**1.5)
+
+
+def test_a_remembered_slow_pace_says_minutes_at_the_start(tiny_models, tmp_path, monkeypatch):
+    """A machine whose last conversion was slow: the next one says, before it starts, that it
+    will take minutes (the pace faked in the file, as a slow machine would have left it)."""
+    monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path))
+    graph_mb = (Path(tiny_models.stream) / "saved_model.pb").stat().st_size / 1e6
+    slow = 540 / graph_mb**conversion.GRAPH_EXPONENT  # this graph in 9 minutes
+    pace_file(tmp_path).parent.mkdir(parents=True)
+    document = {"version": 1, "machines": {pace.machine(): {"stream": {"seconds_per_unit": slow, "measured_at": "2026-01-01T00:00:00"}}}}
+    pace_file(tmp_path).write_text(json.dumps(document))
+    messages = []
+    engines.prepare(tiny_models.stream, 32, variant=models.VARIANTS["a5-stream"], log=messages.append)
+    assert "(A5 stream: about 9 minutes at this machine's last conversion pace, once; then cached)" in converting_line(messages)
+    assert remembered_pace(tmp_path)["stream"]["seconds_per_unit"] < slow / 10  # this conversion's own pace replaced it
+
+
+@pytest.mark.parametrize("damage", ["garbage", "fifo", "huge"])
+def test_a_damaged_pace_file_is_not_trusted_and_a_good_one_replaces_it(tiny_models, tmp_path, monkeypatch, damage):
+    monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path))
+    path = pace_file(tmp_path)
+    path.parent.mkdir(parents=True)
+    if damage == "fifo":
+        os.mkfifo(path)  # never opened for reading: that would hang
+    else:
+        bad = {"version": 1, "machines": {pace.machine(): {"stream": {"seconds_per_unit": float("nan")}}}}
+        path.write_text(json.dumps(bad) if damage == "garbage" else " " * (conversion.PACE_FILE_LIMIT + 1))
+    messages = []
+    engines.prepare(tiny_models.stream, 32, log=messages.append)
+    assert "MB graph, once" in converting_line(messages)  # the default pace, from the graph's size
+    if damage == "fifo":
+        assert path.is_fifo()  # not ours to replace
+    else:
+        assert remembered_pace(tmp_path)["stream"]["seconds_per_unit"] > 0

@@ -11,12 +11,16 @@ each chunk's or window's static shape before compiling.)
 
 A conversion runs in a child process that saves its result into the cache
 (``engines.cache``) and reports its phases; ``log`` gets a line per phase and a heartbeat,
-with the expected duration for the variant. Where the cache cannot be written, it runs in
+and first what to expect: the model's graph size at this machine's pace, remembered from its
+last conversion of that kind (``ConversionPace``). Where the cache cannot be written, it runs in
 this process and its result is kept in memory.
 """
 
 from __future__ import annotations
 
+import datetime
+import json
+import math
 import multiprocessing
 import os
 import signal
@@ -28,23 +32,29 @@ from typing import Any
 
 import numpy as np
 
-from .. import children
+from .. import children, files
 from .._lazy import openvino
-from ..errors import EngineError, one_line
+from ..errors import EngineError, MovinetError, one_line
 from ..models import Variant
 from ..saved_model import Signature, read_signatures
 from .cache import CacheUnwritable, ConversionCache, saved_model_identity
 
 CONVERTER_VERSION = 4  # bump when the conversion below changes what it writes
 HEARTBEAT_S = 15  # a conversion says it is alive at least this often
-# What a first conversion costs, measured on a 2-core x86 machine (benchmarks/cold_start.py:
-# A0 base 1-2 s, A5 base 5-8 s, A0 stream 10 s, A5 stream 60-100 s).
-CONVERSION_TIMES = {
-    **{(model_id, "base"): "a few seconds" for model_id in ("a0", "a1", "a2")},
-    **{(model_id, "base"): "about ten seconds" for model_id in ("a3", "a4", "a5")},
-    **{(model_id, "stream"): "about ten seconds" for model_id in ("a0", "a1", "a2")},
-    **{(model_id, "stream"): "a minute or two" for model_id in ("a3", "a4", "a5")},
-}
+# What a conversion will take is this machine's last pace times the model's graph size: a
+# conversion's time grows with its saved_model.pb to about the power 1.5 (measured on a
+# 2-core x86 machine: the Hub-like A0 stream export, 22 MB, 45 s; A5 stream, 118 MB, 542 s:
+# 0.42 s per MB**1.5 both). Faster than the graph because OpenVINO's TensorFlow frontend
+# (2026.4) translates a function body in time ~ nodes x edges: in translate_graph the list
+# data_producer_names grows over the whole body and every node walks it again
+# (VariableMap::initialize_variable_state_map_for_node, a string-keyed map lookup each):
+# 3.5e7 lookups for A0 stream's 7,629-node `call` body, 4.8e8 for A5's 28,255 nodes.
+# Before a first conversion of a kind on a machine, DEFAULT_PACE.
+GRAPH_EXPONENT = 1.5
+DEFAULT_PACE = {"base": 0.05, "stream": 0.42}  # seconds per MB**1.5 of saved_model.pb (above)
+PACE_FILE = "conversion-pace.json"  # in the conversion cache: per machine and kind, the last pace
+PACE_FILE_LIMIT = 1 << 16  # bytes: hundreds of machines
+_PACE_VERSION = 1
 
 Phase = Callable[[str], None]  # told the name of each phase of a conversion as it starts
 
@@ -171,15 +181,90 @@ def _convert_into(cache_root: str, key: str, convert: Callable[..., tuple[Any, d
     ConversionCache(Path(cache_root)).store(key, model, meta)
 
 
+def graph_size(directory: str) -> float:
+    """The size of the SavedModel's graph (``saved_model.pb``) in MB (1e6 bytes); 0 if unreadable."""
+    try:
+        return (Path(directory) / "saved_model.pb").stat().st_size / 1e6
+    except OSError:
+        return 0.0
+
+
+def _valid_pace(document) -> bool:
+    def valid_entry(entry) -> bool:
+        pace = entry.get("seconds_per_unit") if isinstance(entry, dict) else None
+        return isinstance(pace, (int, float)) and not isinstance(pace, bool) and math.isfinite(pace) and 0 < pace < 1e6
+
+    return (
+        isinstance(document, dict)
+        and document.get("version") == _PACE_VERSION
+        and isinstance(document.get("machines"), dict)
+        and all(isinstance(kinds, dict) and all(valid_entry(entry) for entry in kinds.values()) for kinds in document["machines"].values())
+    )
+
+
+class ConversionPace:
+    """This machine's conversion pace, remembered in ``directory`` (the conversion cache) as
+    ``PACE_FILE``: for each kind (base, stream), the seconds per unit of graph
+    (``saved_model.pb`` MB ** GRAPH_EXPONENT) of the last conversion. The file is read bounded
+    and validated: a damaged one is ignored (the default pace used) and replaced by the next
+    ``remember``."""
+
+    def __init__(self, directory: Path):
+        from ..pace import machine  # no heavy import: the CPU's name and count
+
+        self.path = Path(directory) / PACE_FILE
+        self.machine = machine()
+        self._document: dict = {"version": _PACE_VERSION, "machines": {}}
+        if not self.path.exists():
+            return
+        try:
+            document = json.loads(files.read_text(self.path, "conversion pace file", PACE_FILE_LIMIT))
+        except (MovinetError, ValueError, RecursionError):
+            return
+        if _valid_pace(document):
+            self._document = document
+
+    def expected_s(self, kind: str, graph_mb: float) -> tuple[float, bool]:
+        """Seconds a conversion of a ``kind`` model whose graph is ``graph_mb`` MB will take
+        here, and whether that comes from a conversion on this machine (else DEFAULT_PACE)."""
+        entry = self._document["machines"].get(self.machine, {}).get(kind)
+        pace = float(entry["seconds_per_unit"]) if entry else DEFAULT_PACE[kind]
+        return pace * graph_mb**GRAPH_EXPONENT, entry is not None
+
+    def remember(self, kind: str, graph_mb: float, seconds: float) -> None:
+        """Records that converting a ``kind`` model of ``graph_mb`` MB took ``seconds`` here
+        (written atomically; a file that cannot be written is only not remembered)."""
+        if graph_mb <= 0 or seconds <= 0 or (self.path.exists() and not self.path.is_file()):
+            return  # nothing to learn from; or a FIFO or device in its place, not ours to write into
+        entry = {"seconds_per_unit": seconds / graph_mb**GRAPH_EXPONENT, "measured_at": datetime.datetime.now().isoformat(timespec="seconds")}
+        self._document["machines"].setdefault(self.machine, {})[kind] = entry
+        try:
+            with files.atomic_writer(self.path) as handle:
+                json.dump(self._document, handle, indent=1, sort_keys=True)
+        except (OSError, MovinetError):
+            pass  # remembered at the next conversion
+
+
+def duration(seconds: float) -> str:
+    """``seconds`` as a person says it ahead: "a few seconds", "about 40 seconds", "about 9 minutes"."""
+    if seconds < 20:
+        return "a few seconds"
+    if seconds < 90:
+        return f"about {round(seconds / 10) * 10} seconds"
+    return f"about {round(seconds / 60)} minutes"
+
+
 class Announcer:
     """Tells the user that a conversion runs: which phase, for how long so far, and what to
-    expect, on a line at each phase and every HEARTBEAT_S seconds within one."""
+    expect (from this machine's last conversion pace and the model's graph size: ``ConversionPace``),
+    on a line at each phase and every HEARTBEAT_S seconds within one; and remembers the pace
+    of each conversion it saw done."""
 
-    def __init__(self, log: Callable[[str], None] | None, variant: Variant | None, kind: str):
-        self._log = log
-        name = f"{variant.model_id.upper()} {kind}" if variant else f"this {kind} model"
-        expected = CONVERSION_TIMES[variant.model_id, kind] if variant else "seconds to minutes"
-        self.what = f"{name}: {expected}, once"
+    def __init__(self, log: Callable[[str], None] | None, variant: Variant | None, kind: str, directory: str, cache_root: Path):
+        self._log, self._kind, self._directory, self._cache_root = log, kind, directory, cache_root
+        self._name = f"{variant.model_id.upper()} {kind}" if variant else f"this {kind} model"
+        self._graph_mb = 0.0  # read when a conversion starts
+        self._pace: ConversionPace | None = None
         self._started = self._said = time.monotonic()
         self._phase = "starting"
 
@@ -188,8 +273,13 @@ class Announcer:
 
     def start(self, detail: str = "", cached: bool = True) -> None:
         self._started = time.monotonic()
-        what = f"{self.what}; then cached" if cached else self.what.replace(", once", "")
-        self._say(f"Converting the model for OpenVINO{detail} ({what})...")
+        self._graph_mb, pace = graph_size(self._directory), ConversionPace(self._cache_root)
+        self._pace = pace
+        expected_s, measured = pace.expected_s(self._kind, self._graph_mb)
+        size = f"{self._graph_mb:.0f}" if self._graph_mb >= 10 else f"{self._graph_mb:.1f}"
+        basis = "at this machine's last conversion pace" if measured else f"from its {size} MB graph"
+        then = ", once; then cached" if cached else ""
+        self._say(f"Converting the model for OpenVINO{detail} ({self._name}: {duration(expected_s)} {basis}{then})...")
 
     def phase(self, name: str) -> None:
         self._phase = name
@@ -200,7 +290,10 @@ class Announcer:
             self._say(f"  {self._phase}... ({self.elapsed_s():.0f} s)")
 
     def done(self) -> None:
-        self._say(f"  converted in {self.elapsed_s():.0f} s")
+        elapsed = self.elapsed_s()
+        self._say(f"  converted in {elapsed:.0f} s")
+        if self._pace:
+            self._pace.remember(self._kind, self._graph_mb, elapsed)
 
     def elapsed_s(self) -> float:
         return time.monotonic() - self._started

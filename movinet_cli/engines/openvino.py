@@ -260,7 +260,7 @@ def open_model(
     info = describe(directory)
     cache = ConversionCache(cache_root, log)
     compiler = _Compiler(precision)
-    announce = Announcer(log, variant, info.kind)
+    announce = Announcer(log, variant, info.kind, directory, cache.root)
     if info.kind == "stream":
         return OpenVinoStreamModel(directory, cache, compiler, info.num_classes, announce)
     key, model, _ = converted(cache, directory, None, announce)
