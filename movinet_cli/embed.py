@@ -150,8 +150,14 @@ def embed_videos(
     on_video: Callable[[str, str], None] | None = None,
 ) -> tuple[int, int]:
     """Embeds ``videos`` (skipping those with ``kept`` rows, which stay first) into ``output``.
-    Returns the videos that worked and that failed; ``on_video(video, error)`` after each."""
-    rows, done = list(kept), {row["path"] for row in kept}
+    Returns the videos that worked and that failed; ``on_video(video, error)`` after each.
+    Raises EmbeddingsFileError if ``kept`` rows are another model's (one file, one model's
+    features), before any work."""
+    rows = list(kept)
+    done = {row["path"] for row in rows}
+    others = sorted({row["model"] for row in rows if row.get("model") and row["model"] != classifier.source.name})
+    if others:
+        raise EmbeddingsFileError(f"{output} holds embeddings of another model ({', '.join(others)}); resume with that --model, or pass --overwrite")
     ok = failed = 0
     written = time.monotonic()
     try:

@@ -77,3 +77,6 @@ def test_per_window_rows_and_resume(tiny_models, colour_video, tmp_path, monkeyp
     result = invoke("embed", video, "-o", output, "--model", tiny_models.stream, "--size", 16, "--resume", "-q")
     assert result.exit_code == 0, result.output
     assert len(read_rows(str(output))) == 2
+    before = output.read_bytes()
+    other = invoke("embed", video, "-o", output, "--model", tiny_models.base, "--size", 16, "--resume", "-q")  # another model's features
+    assert other.exit_code == 2 and "another model" in other.output and output.read_bytes() == before, other.output
