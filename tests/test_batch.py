@@ -94,6 +94,7 @@ def test_batch_writes_one_row_per_video_with_the_right_status(tiny_models, video
     assert re.search(r"^model: [\d.]+ s loading and compiling, once", result.stderr, re.M)
 
 
+@pytest.mark.slow
 def test_an_extension_batch_does_not_write_is_refused_unless_the_format_is_named(tiny_models, video_dir, tmp_path):
     for name in ("res.json", "res.tsv", "res"):
         refused = run("batch", video_dir, "-o", tmp_path / name, "-m", tiny_models.base)

@@ -109,6 +109,7 @@ def test_a_bad_video_raises_video_error(base, tmp_path):
         base.classify(tmp_path / "nothing.mp4")
 
 
+@pytest.mark.slow
 def test_own_labels_for_a_fine_tuned_model(palette_models, colour_video):
     classifier = load_classifier(palette_models.base, labels=palette_models.labels)
     assert classifier.classify(colour_video("c.mp4", [((250, 20, 240), 1.0)]), size=16).predictions[0].label == "magenta"

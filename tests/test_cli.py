@@ -40,6 +40,7 @@ def test_classify_prints_an_aligned_table(tiny_models, colour_video):
     assert re.fullmatch(rf"\s+1\s+{re.escape(expected_label(RED))}\s+\d+\.\d\d%", lines[1])
 
 
+@pytest.mark.slow
 def test_classify_json_says_which_engine_and_why(tiny_models, colour_video):
     video = colour_video("blue.mp4", [(BLUE, 1.0)])
     result = run("classify", "-m", tiny_models.stream, "--size", 16, "--format", "json", video)
@@ -164,6 +165,7 @@ def test_labels_of_the_wrong_width_are_one_line(tiny_models, palette_models, col
     assert_one_line_error(result, "600 classes", "has 8 labels", "--labels FILE")
 
 
+@pytest.mark.slow
 def test_custom_labels(palette_models, colour_video):
     video = colour_video("red.mp4", [(RED, 1.0)])
     result = run("classify", "-m", palette_models.stream, "--labels", palette_models.labels, "--size", 16, video)
@@ -172,6 +174,7 @@ def test_custom_labels(palette_models, colour_video):
     assert len(result.stdout.splitlines()) == 6  # top-5 of 8 classes
 
 
+@pytest.mark.slow
 def test_no_network_and_no_cache_is_one_line(colour_video, monkeypatch, tmp_path):
     from tensorflow_hub import resolver
 
@@ -232,6 +235,7 @@ def test_models_lists_the_registry_and_what_is_cached(monkeypatch, tmp_path):
     assert re.search(r"^\* a0-stream ", run("models").stdout, re.M)
 
 
+@pytest.mark.slow
 def test_models_and_verbose_say_the_expected_seconds_per_minute_from_what_was_measured(tiny_models, colour_video, monkeypatch, tmp_path):
     import shutil
 
@@ -401,6 +405,7 @@ def test_a_name_that_is_not_utf8_is_classified_and_printed_as_its_bytes(tiny_mod
     assert video in result.stdout and expected_label(RED).encode() in result.stdout
 
 
+@pytest.mark.slow
 def test_a_full_stdout_is_one_line_and_exit_1(tiny_models, colour_video):
     with open("/dev/full", "w") as full:
         result = subprocess.run(

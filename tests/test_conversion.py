@@ -181,6 +181,7 @@ def test_an_interrupted_conversion_leaves_no_child_and_no_half_entry(tiny_models
     assert [p.name for p in cache.iterdir() if ".partial-" in p.name] == []
 
 
+@pytest.mark.slow
 def test_a_damaged_cache_entry_description_is_rebuilt(tiny_models, tmp_path, monkeypatch):
     """Issue 10: a damaged description failed every later run. Each entry's meta.json is now
     written with the entry and renamed into place with it, and a damaged one is rebuilt; the
@@ -213,6 +214,7 @@ def test_a_cache_directory_that_is_a_file_is_one_line(tiny_models, tmp_path, mon
             assert line.startswith("Error: the cache directory") and f"{tmp_path / 'file'} is a file" in line
 
 
+@pytest.mark.slow
 def test_prepare_converts_ahead_and_models_says_so(tiny_models, tmp_path, monkeypatch):
     monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path))
     for kind in ("base", "stream"):  # registry entries served from the download cache
@@ -394,6 +396,7 @@ def test_a_read_only_cache_runs_without_caching_saying_so_once(palette_models, t
     assert "cannot be written" in warning and "running without caching" in warning
 
 
+@pytest.mark.slow
 def test_a_full_cache_filesystem_runs_without_caching_and_says_no_space_left(palette_models, tmp_path, monkeypatch):
     full = tmp_path / "full"
     full.mkdir()
@@ -427,6 +430,7 @@ def remembered_pace(cache: Path) -> dict:
     return document["machines"][pace.machine()]
 
 
+@pytest.mark.slow
 def test_a_first_conversion_expects_from_the_graph_size_and_remembers_this_machines_pace(tiny_models, tmp_path, monkeypatch):
     monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path))
     graph_mb = (Path(tiny_models.stream) / "saved_model.pb").stat().st_size / 1e6
@@ -438,6 +442,7 @@ def test_a_first_conversion_expects_from_the_graph_size_and_remembers_this_machi
     assert entry["seconds_per_unit"] == pytest.approx(seconds / graph_mb**conversion.GRAPH_EXPONENT, abs=1 / graph_mb**1.5)
 
 
+@pytest.mark.slow
 def test_a_remembered_slow_pace_says_minutes_at_the_start(tiny_models, tmp_path, monkeypatch):
     """A machine whose last conversion was slow: the next one says, before it starts, that it
     will take minutes (the pace faked in the file, as a slow machine would have left it)."""
@@ -453,6 +458,7 @@ def test_a_remembered_slow_pace_says_minutes_at_the_start(tiny_models, tmp_path,
     assert remembered_pace(tmp_path)["stream"]["seconds_per_unit"] < slow / 10  # this conversion's own pace replaced it
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["garbage", "fifo", "huge"])
 def test_a_damaged_pace_file_is_not_trusted_and_a_good_one_replaces_it(tiny_models, tmp_path, monkeypatch, damage):
     monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path))

@@ -70,6 +70,7 @@ def test_conversions_are_cached_on_disk(tiny_models, tmp_path, monkeypatch):
     assert sum("Converting" in m for m in messages) == 1  # second open: from the cache
 
 
+@pytest.mark.slow
 def test_a_corrupt_cache_entry_is_rebuilt(tiny_models, tmp_path, monkeypatch):
     monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path))
     engines.open_model(tiny_models.base, engine="openvino")
@@ -209,6 +210,7 @@ def _classes_in_a_worker(directory, cache):
     return model.num_classes
 
 
+@pytest.mark.slow
 def test_conversion_works_inside_a_multiprocessing_pool_worker(tiny_models, tmp_path):
     """Pool workers are daemonic and may not start the conversion's own child process."""
     with multiprocessing.get_context("spawn").Pool(1) as pool:

@@ -67,6 +67,7 @@ def test_a_video_that_fails_is_counted_apart(folders, palette_models, tmp_path):
     assert [item["path"] for item in document["failed"]] == ["red/broken.mp4"]
 
 
+@pytest.mark.slow
 def test_a_trained_model_dir_on_its_own_classes(folders, palette_models, tmp_path):
     training = folders({"warm": ["red", "red", "yellow", "yellow"], "cool": ["blue", "blue", "green", "green"]}, root="train")
     model_dir = tmp_path / "my-classes"

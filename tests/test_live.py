@@ -109,6 +109,7 @@ def test_smoothing_delays_the_change_however_the_frames_are_chunked(takes):
         assert smoothed == 24 + 6  # 0.9 ** 7 < 0.5: the 7th new frame outweighs the past
 
 
+@pytest.mark.slow
 def test_smoothing_runs_end_to_end(palette_stream, colour_video):
     video = colour_video("red-magenta.mp4", [(RED, 2.0), (RED_MAGENTA, 2.0)])
     for extra in ((), ("--smoothing", 0.9)):

@@ -702,6 +702,7 @@ def test_the_batch_report_shows_each_videos_timeline_strip(palette_models, colou
     assert [section.one("video").attrs["src"] for section in sections] == ["./colours/red-blue.mp4", "./colours/sub/green-red.webm"]
 
 
+@pytest.mark.slow
 def test_the_report_leaves_out_a_missing_or_malformed_timeline_with_one_notice(palette_models, colour_dir, tmp_path):
     timelines = tmp_path / "timelines"
     timelines.mkdir()

@@ -53,12 +53,14 @@ def test_train_reaches_full_accuracy_and_writes_a_model_dir(class_folders, palet
     assert "Confusion matrix" in (model_dir / "report.html").read_text()
 
 
+@pytest.mark.slow
 def test_a_held_out_split_when_classes_are_large_enough(class_folders, palette_models, tmp_path):
     result = invoke("train", class_folders(HELD_OUT_MIN, dict(list(CLASSES.items())[:2])), "-o", tmp_path / "m", *palette(palette_models), "--size", 16, "-q")
     assert result.exit_code == 0, result.output
     assert "accuracy: 100.0% (held-out 20%" in result.output
 
 
+@pytest.mark.slow
 def test_classify_and_batch_with_the_model_dir_print_the_users_labels(class_folders, palette_models, tmp_path, colour_video):
     model_dir = tmp_path / "my-classes"
     assert invoke("train", class_folders(3), "-o", model_dir, *palette(palette_models), "--size", 16, "-q").exit_code == 0
@@ -86,6 +88,7 @@ def test_a_base_head_is_refused_in_stream_mode(class_folders, palette_models, tm
     assert "head trained on" in result.output and "--model" in result.output and len(result.output.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_a_stream_head_runs_in_stream_mode(class_folders, palette_models, tmp_path, colour_video):
     model_dir = tmp_path / "live-classes"
     result = invoke("train", class_folders(3), "-o", model_dir, *palette(palette_models, "stream"), "--size", 16, "-q")
@@ -129,6 +132,7 @@ def test_a_second_run_reads_the_cached_features(class_folders, palette_models, t
     assert result.exit_code == 0, result.output
 
 
+@pytest.mark.slow
 def test_live_with_a_stream_model_dir_prints_the_users_classes(class_folders, palette_models, tmp_path, colour_video):
     model_dir = tmp_path / "live-classes"
     assert invoke("train", class_folders(3), "-o", model_dir, *palette(palette_models, "stream"), "--size", 16, "-q").exit_code == 0
@@ -151,6 +155,7 @@ def test_live_refuses_a_base_model_dir_in_one_line(class_folders, palette_models
     assert len(result.stderr.strip().split("\n")) == 1 + result.stderr.count("Usage") * 2
 
 
+@pytest.mark.slow
 def test_batch_and_report_with_the_model_dir_show_the_users_classes(class_folders, palette_models, tmp_path, colour_video):
     model_dir = tmp_path / "my-classes"
     assert invoke("train", class_folders(3), "-o", model_dir, *palette(palette_models), "--size", 16, "-q").exit_code == 0
@@ -187,6 +192,7 @@ def test_models_describes_a_model_dir(class_folders, palette_models, tmp_path):
     assert refused.exit_code == 2 and "neither in the registry nor a trained MODEL_DIR" in refused.stderr
 
 
+@pytest.mark.slow
 def test_prepare_a_model_dir_converts_its_backbone_at_the_heads_size(class_folders, palette_models, tmp_path, monkeypatch):
     from movinet_cli.engines import is_prepared
 
@@ -221,6 +227,7 @@ def test_models_describes_the_default_model_when_it_is_a_model_dir(class_folders
 GREYS = {"bright": [(v, v, v) for v in (210, 220, 230)], "dim": [(v, v, v) for v in (140, 150, 160)]}
 
 
+@pytest.mark.slow
 def test_a_model_dir_reads_videos_with_the_resize_mode_it_was_trained_with(labelled_folders, palette_models, tmp_path, colour_video):
     clips = labelled_folders(GREYS)
     model_dir = tmp_path / "greys"
@@ -252,6 +259,7 @@ def test_a_head_of_an_unknown_resize_mode_is_refused_in_one_line(class_folders, 
     assert result.exit_code == 1 and result.stderr == f"Error: {model_dir}: the head's resize mode 'zoom' is none of crop, squash, pad; train it again\n"
 
 
+@pytest.mark.slow
 def test_live_reads_with_the_resize_mode_a_stream_head_was_trained_with(labelled_folders, palette_models, tmp_path, colour_video):
     model_dir = tmp_path / "live-greys"
     result = invoke("train", labelled_folders(GREYS), "-o", model_dir, *palette(palette_models, "stream"), "--size", 16, "--resize", "pad", "-q")
