@@ -263,56 +263,71 @@ def _valid_entry(entry) -> bool:
     )
 
 
-def _valid(document) -> bool:
+def _valid(document, version: int, valid_entry: Callable[[object], bool]) -> bool:
     return (
         isinstance(document, dict)
-        and document.get("version") == _VERSION
+        and document.get("version") == version
         and isinstance(document.get("machines"), dict)
-        and all(isinstance(entries, dict) and all(_valid_entry(e) for e in entries.values()) for entries in document["machines"].values())
+        and all(isinstance(entries, dict) and all(valid_entry(e) for e in entries.values()) for entries in document["machines"].values())
     )
 
 
-class Measurements:
-    """The remembered measurements in ``path`` (default: ``pace.json`` in the cache), for
-    this ``machine()``: ``get`` one, ``remember`` one (written at once, atomically). A file
-    that cannot be read or is not a valid measurements file is ignored (``damaged`` says so),
-    never trusted, and replaced by the next ``remember``."""
+class MachineBook:
+    """A JSON file of entries kept per machine (``machine()``): ``entry`` reads one of this
+    machine's, ``record`` sets one and writes the file at once (atomically, its folder made).
+    The file is read bounded (``limit`` bytes) and validated (``version``, ``valid_entry``): one
+    that cannot be read or is not valid is ignored (``damaged`` says so), never trusted, and
+    replaced by the next ``record``. A FIFO or device in its place is never written."""
 
-    def __init__(self, path: str | os.PathLike | None = None):
-        self.path = Path(path) if path is not None else models.cache_dir() / PACE_FILE
-        self.machine = machine()
-        self.damaged = False
-        self._document: dict[str, Any] = {"version": _VERSION, "machines": {}}
+    def __init__(self, path: Path, what: str, limit: int, version: int, valid_entry: Callable[[object], bool]):
+        self.path, self.machine, self.damaged = path, machine(), False
+        self._document: dict[str, Any] = {"version": version, "machines": {}}
         if not self.path.exists():
             return
         try:
-            document = json.loads(files.read_text(self.path, "measurements file", PACE_FILE_LIMIT))
+            document = json.loads(files.read_text(self.path, what, limit))
         except (MovinetError, ValueError, RecursionError):
             document = None
-        if _valid(document):
+        if _valid(document, version, valid_entry):
             self._document = document
         else:
             self.damaged = True
 
-    def get(self, model: str, size: int, engine: str, precision: str) -> Measurement | None:
-        """What was measured of registry ``model`` at ``size`` px with the ``engine`` and
-        ``precision`` options (as given: "auto" stays "auto") on this machine, or None."""
-        entry = self._document["machines"].get(self.machine, {}).get(_key(model, size, engine, precision))
-        return Measurement(float(entry["seconds_per_frame"]), entry["measured_at"]) if entry else None
+    def entry(self, key: str) -> dict | None:
+        """This machine's entry ``key``, or None."""
+        return self._document["machines"].get(self.machine, {}).get(key)
 
-    def remember(self, model: str, size: int, engine: str, precision: str, seconds_per_frame: float) -> Measurement:
-        """Records a measurement and writes the file (atomically; the cache made if needed).
-        A file that cannot be written costs only the memory of it: OutputError is not raised."""
-        measured = Measurement(seconds_per_frame, datetime.datetime.now().isoformat(timespec="seconds"))
-        entries = self._document["machines"].setdefault(self.machine, {})
-        entries[_key(model, size, engine, precision)] = {"seconds_per_frame": seconds_per_frame, "measured_at": measured.measured_at}
+    def record(self, key: str, entry: dict) -> None:
+        """Sets this machine's entry ``key`` and writes the file; one that cannot be written
+        costs only the memory of it (no error)."""
+        self._document["machines"].setdefault(self.machine, {})[key] = entry
         if self.path.exists() and not self.path.is_file():
-            return measured  # a FIFO or device in its place is not ours to write into
+            return  # a FIFO or device in its place is not ours to write into
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with files.atomic_writer(self.path) as handle:
                 json.dump(self._document, handle, indent=1, sort_keys=True)
             self.damaged = False
         except (OSError, MovinetError):
-            pass  # measured again next time
+            pass  # recorded again next time
+
+
+class Measurements(MachineBook):
+    """The remembered measurements in ``path`` (default: ``pace.json`` in the cache), for
+    this ``machine()``: ``get`` one, ``remember`` one (see ``MachineBook``)."""
+
+    def __init__(self, path: str | os.PathLike | None = None):
+        super().__init__(Path(path) if path is not None else models.cache_dir() / PACE_FILE, "measurements file", PACE_FILE_LIMIT, _VERSION, _valid_entry)
+
+    def get(self, model: str, size: int, engine: str, precision: str) -> Measurement | None:
+        """What was measured of registry ``model`` at ``size`` px with the ``engine`` and
+        ``precision`` options (as given: "auto" stays "auto") on this machine, or None."""
+        entry = self.entry(_key(model, size, engine, precision))
+        return Measurement(float(entry["seconds_per_frame"]), entry["measured_at"]) if entry else None
+
+    def remember(self, model: str, size: int, engine: str, precision: str, seconds_per_frame: float) -> Measurement:
+        """Records a measurement and writes the file (atomically; the cache made if needed).
+        A file that cannot be written costs only the memory of it: OutputError is not raised."""
+        measured = Measurement(seconds_per_frame, datetime.datetime.now().isoformat(timespec="seconds"))
+        self.record(_key(model, size, engine, precision), {"seconds_per_frame": seconds_per_frame, "measured_at": measured.measured_at})
         return measured

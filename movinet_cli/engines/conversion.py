@@ -19,7 +19,6 @@ this process and its result is kept in memory.
 from __future__ import annotations
 
 import datetime
-import json
 import math
 import multiprocessing
 import os
@@ -32,10 +31,11 @@ from typing import Any
 
 import numpy as np
 
-from .. import children, files
+from .. import children
 from .._lazy import openvino
-from ..errors import EngineError, MovinetError, one_line
+from ..errors import EngineError, one_line
 from ..models import Variant
+from ..pace import MachineBook
 from ..saved_model import Signature, read_signatures
 from .cache import CacheUnwritable, ConversionCache, saved_model_identity
 
@@ -189,60 +189,33 @@ def graph_size(directory: str) -> float:
         return 0.0
 
 
-def _valid_pace(document) -> bool:
-    def valid_entry(entry) -> bool:
-        pace = entry.get("seconds_per_unit") if isinstance(entry, dict) else None
-        return isinstance(pace, (int, float)) and not isinstance(pace, bool) and math.isfinite(pace) and 0 < pace < 1e6
-
-    return (
-        isinstance(document, dict)
-        and document.get("version") == _PACE_VERSION
-        and isinstance(document.get("machines"), dict)
-        and all(isinstance(kinds, dict) and all(valid_entry(entry) for entry in kinds.values()) for kinds in document["machines"].values())
-    )
+def _valid_pace(entry) -> bool:
+    pace = entry.get("seconds_per_unit") if isinstance(entry, dict) else None
+    return isinstance(pace, (int, float)) and not isinstance(pace, bool) and math.isfinite(pace) and 0 < pace < 1e6
 
 
-class ConversionPace:
+class ConversionPace(MachineBook):
     """This machine's conversion pace, remembered in ``directory`` (the conversion cache) as
     ``PACE_FILE``: for each kind (base, stream), the seconds per unit of graph
-    (``saved_model.pb`` MB ** GRAPH_EXPONENT) of the last conversion. The file is read bounded
-    and validated: a damaged one is ignored (the default pace used) and replaced by the next
-    ``remember``."""
+    (``saved_model.pb`` MB ** GRAPH_EXPONENT) of the last conversion (see ``MachineBook``:
+    a damaged file is ignored, the default pace used, and replaced by the next ``remember``)."""
 
     def __init__(self, directory: Path):
-        from ..pace import machine  # no heavy import: the CPU's name and count
-
-        self.path = Path(directory) / PACE_FILE
-        self.machine = machine()
-        self._document: dict = {"version": _PACE_VERSION, "machines": {}}
-        if not self.path.exists():
-            return
-        try:
-            document = json.loads(files.read_text(self.path, "conversion pace file", PACE_FILE_LIMIT))
-        except (MovinetError, ValueError, RecursionError):
-            return
-        if _valid_pace(document):
-            self._document = document
+        super().__init__(Path(directory) / PACE_FILE, "conversion pace file", PACE_FILE_LIMIT, _PACE_VERSION, _valid_pace)
 
     def expected_s(self, kind: str, graph_mb: float) -> tuple[float, bool]:
         """Seconds a conversion of a ``kind`` model whose graph is ``graph_mb`` MB will take
         here, and whether that comes from a conversion on this machine (else DEFAULT_PACE)."""
-        entry = self._document["machines"].get(self.machine, {}).get(kind)
+        entry = self.entry(kind)
         pace = float(entry["seconds_per_unit"]) if entry else DEFAULT_PACE[kind]
         return pace * graph_mb**GRAPH_EXPONENT, entry is not None
 
     def remember(self, kind: str, graph_mb: float, seconds: float) -> None:
         """Records that converting a ``kind`` model of ``graph_mb`` MB took ``seconds`` here
         (written atomically; a file that cannot be written is only not remembered)."""
-        if graph_mb <= 0 or seconds <= 0 or (self.path.exists() and not self.path.is_file()):
-            return  # nothing to learn from; or a FIFO or device in its place, not ours to write into
-        entry = {"seconds_per_unit": seconds / graph_mb**GRAPH_EXPONENT, "measured_at": datetime.datetime.now().isoformat(timespec="seconds")}
-        self._document["machines"].setdefault(self.machine, {})[kind] = entry
-        try:
-            with files.atomic_writer(self.path) as handle:
-                json.dump(self._document, handle, indent=1, sort_keys=True)
-        except (OSError, MovinetError):
-            pass  # remembered at the next conversion
+        if graph_mb > 0 and seconds > 0:  # else nothing to learn from
+            entry = {"seconds_per_unit": seconds / graph_mb**GRAPH_EXPONENT, "measured_at": datetime.datetime.now().isoformat(timespec="seconds")}
+            self.record(kind, entry)
 
 
 def duration(seconds: float) -> str:
