@@ -1,9 +1,11 @@
 """Converting MoViNet SavedModels into OpenVINO models, once, in a child process.
 
 Both kinds convert straight from the SavedModel directory with OpenVINO's TensorFlow
-frontend; TensorFlow is never loaded (loading the A5 stream model into it took 100 s and
-6 GB, more than the conversion itself). Base models convert with a dynamic ``image``
-shape. Stream models convert the ``call`` signature (picked by its tensor names), then are
+frontend; no model is loaded into TensorFlow (loading the A5 stream model into it took 100 s
+and 6 GB, more than the conversion itself). Base models convert with a dynamic ``image``
+shape. Stream models convert the ``call`` signature (picked by its tensor names) of a copy
+whose large function bodies are cut into chains of small ones (``graph_split``: OpenVINO's
+translation time grows with the square of a body), then are
 reshaped to a static batch, frame size and states with only the frame count dynamic, and
 cached per frame size; the state shapes for a frame size come from converting and running
 the ``init_states`` signature first. (The runtime, ``engines.openvino``, reshapes either to
@@ -23,6 +25,7 @@ import math
 import multiprocessing
 import os
 import signal
+import tempfile
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -37,9 +40,10 @@ from ..errors import EngineError, one_line
 from ..models import Variant
 from ..pace import MachineBook
 from ..saved_model import Signature, read_signatures
+from . import graph_split
 from .cache import CacheUnwritable, ConversionCache, saved_model_identity
 
-CONVERTER_VERSION = 4  # bump when the conversion below changes what it writes
+CONVERTER_VERSION = 5  # bump when the conversion below changes what it writes
 HEARTBEAT_S = 15  # a conversion says it is alive at least this often
 # What a conversion will take is this machine's last pace times the model's graph size: a
 # conversion's time grows with its saved_model.pb to about the power 1.5 (measured on a
@@ -123,12 +127,17 @@ def _convert_stream(directory: str, frame_size: tuple[int, int], phase: Callable
     unknown = [name for name in names if not shapes[name] or min(shapes[name]) < 0]
     if unknown:
         raise EngineError(f"OpenVINO cannot convert the stream model: no static shape for states {unknown[:3]}")
-    phase("converting")
     outputs = [call.outputs[name].name for name in ["logits", *names]]
     try:
-        # Converted with the signature's own (dynamic) shapes, then fixed: OpenVINO's frontend
-        # takes about half the time than when given the static shapes (A5: 66 s against 115 s).
-        model = openvino().convert_model(directory, output=outputs)
+        with tempfile.TemporaryDirectory(prefix="movinet-split-") as split:
+            # OpenVINO translates a function body in time ~ nodes x edges: the large `call`
+            # body is cut into a chain of small ones first (A5 Hub-like: 589 s to 26 s).
+            phase("cutting the graph into parts")
+            graph_split.split_saved_model(directory, split)
+            phase("converting")
+            # Converted with the signature's own (dynamic) shapes, then fixed: OpenVINO's frontend
+            # takes about half the time than when given the static shapes (A5: 66 s against 115 s).
+            model = openvino().convert_model(split, output=outputs)
         input_positions = _positions([["image"], *([name] for name in names)], model.inputs)
         static = [[1, -1, *frame_size, 3], *(list(shapes[name]) for name in names)]
         model.reshape({model.inputs[i]: shape for i, shape in zip(input_positions, static)})

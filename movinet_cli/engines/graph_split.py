@@ -1,0 +1,212 @@
+"""A SavedModel rewritten with its large function bodies cut into chains of small ones, for OpenVINO.
+
+OpenVINO's TensorFlow frontend (2026.4) translates one function body in time about nodes x
+edges: ``TranslateSession::translate_graph`` appends every node's producers to one list and
+looks all of them up again for each node. The Hub-like A5 stream export's ``call`` body has
+28,255 nodes, and its translation took 589 s; cut into parts of PART_NODES nodes, each part a
+function called in turn (``PartitionedCall``), the same graph translated in 26 s into the same
+OpenVINO model (benchmarks/README.md). The library is also pruned to the functions the graph
+calls (the Keras traces that a SavedModel keeps for restoring layers are never converted):
+half the conversion's peak memory.
+
+The rewrite reads and writes ``saved_model.pb`` with TensorFlow's protobuf classes, and takes
+the dtype of each tensor that crosses a cut from TensorFlow's own reading of the function
+(``function_def_to_graph``): no model is loaded into TensorFlow. The variables and assets are
+linked, not copied.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PART_NODES = 1500  # nodes per part: translation work falls with the square of it
+
+
+def split_saved_model(source: str, target: str, part_nodes: int | None = None) -> int:
+    """Writes into the empty directory ``target`` the SavedModel of ``source`` with its
+    library pruned to the functions its graph calls and each function body that its
+    signatures compute with, of more than ``part_nodes`` (default PART_NODES) nodes, cut into
+    parts of about that many nodes, chained. The saver's functions stay whole: OpenVINO finds
+    each variable's value by reading the restore function's body. Returns the number of
+    bodies cut (0: none was that large; the pruned copy is still written)."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    part_nodes = part_nodes or PART_NODES
+    saved_model = saved_model_pb2.SavedModel()
+    saved_model.ParseFromString(Path(source, "saved_model.pb").read_bytes())
+    cut = 0
+    for meta_graph in saved_model.meta_graphs:
+        graph = meta_graph.graph_def
+        outputs = {tensor.name.partition(":")[0] for signature in meta_graph.signature_def.values() for tensor in signature.outputs.values()}
+        computing = _called_functions(graph, [node for node in graph.node if node.name in outputs])
+        called = _called_functions(graph, graph.node)
+        kept = [function for function in graph.library.function if function.signature.name in called]
+        del graph.library.function[:]
+        graph.library.function.extend(kept)
+        # The library's own messages (extend copied ``kept``), so that ``_cut`` rewrites them.
+        for function in list(graph.library.function):
+            if function.signature.name in computing and len(function.node_def) > part_nodes:
+                graph.library.function.extend(_cut(function, part_nodes))
+                cut += 1
+    for name in os.listdir(source):
+        if name != "saved_model.pb":
+            os.symlink(os.path.abspath(os.path.join(source, name)), os.path.join(target, name))
+    Path(target, "saved_model.pb").write_bytes(saved_model.SerializeToString())
+    return cut
+
+
+def _function_references(nodes):
+    """Names of the functions that ``nodes`` (NodeDefs) call: as their op, or in an attribute
+    (``f`` of a PartitionedCall, the bodies of While and If)."""
+    for node in nodes:
+        yield node.op
+        for value in node.attr.values():
+            if value.HasField("func"):
+                yield value.func.name
+            yield from (function.name for function in value.list.func)
+
+
+def _called_functions(graph_def, nodes) -> set[str]:
+    """The functions of ``graph_def``'s library that ``nodes`` (NodeDefs) call, directly or not."""
+    library = {function.signature.name: function for function in graph_def.library.function}
+    called: set[str] = set()
+    pending = [name for name in _function_references(nodes) if name in library]
+    while pending:
+        name = pending.pop()
+        if name not in called:
+            called.add(name)
+            pending.extend(other for other in _function_references(library[name].node_def) if other in library)
+    return called
+
+
+def _cut(function, part_nodes: int) -> list:
+    """Rewrites ``function`` (a FunctionDef, in place) into a chain of calls of parts of about
+    ``part_nodes`` of its nodes in topological order, and returns the parts (FunctionDefs).
+    A part takes as arguments the tensors it reads from the function's arguments or from
+    earlier parts, and returns those that later parts or the function's results read. Control
+    edges between parts and control results are dropped (within a function they only order
+    and keep stateful reads)."""
+    from tensorflow.core.framework import function_pb2, node_def_pb2
+    from tensorflow.python.framework import function_def_to_graph, op_def_registry
+
+    nodes = {node.name: node for node in function.node_def}
+    arguments = {argument.name: argument.type for argument in function.signature.input_arg}
+    graph = function_def_to_graph.function_def_to_graph(function)
+
+    def tensor(reference: str) -> tuple[str, str, int]:
+        """(producer, output argument, index) of a data input: ``node:output:0`` or an argument."""
+        producer, _, rest = reference.partition(":")
+        if producer in arguments:
+            return producer, "", 0
+        output, _, index = rest.partition(":")
+        return producer, output, int(index or 0)
+
+    def flat_index(producer: str, output: str, index: int) -> int:
+        """The position among the producer's outputs of output argument ``output``'s ``index``th tensor."""
+        node = nodes[producer]
+        position = 0
+        for argument in op_def_registry.get(node.op).output_arg:
+            if argument.name == output:
+                return position + index
+            if argument.number_attr:
+                position += node.attr[argument.number_attr].i
+            elif argument.type_list_attr:
+                position += len(node.attr[argument.type_list_attr].list.type)
+            else:
+                position += 1
+        raise ValueError(f"{node.op} has no output {output}")
+
+    def dtype(key: tuple[str, str, int]) -> int:
+        producer, output, index = key
+        if producer in arguments:
+            return arguments[producer]
+        return graph.get_operation_by_name(producer).outputs[flat_index(producer, output, index)].dtype.as_datatype_enum
+
+    order = _topological_order(nodes)
+    count = -(-len(order) // part_nodes)
+    part_of = {name: position * count // len(order) for position, name in enumerate(order)}
+    results = {name: tensor(reference) for name, reference in function.ret.items()}
+    reads: list[dict] = [{} for _ in range(count)]  # per part: tensor -> its argument name there
+    gives: list[dict] = [{} for _ in range(count)]  # per part: tensor -> its result name there
+    for name in order:
+        part = part_of[name]
+        for reference in nodes[name].input:
+            if reference.startswith("^"):
+                continue
+            key = tensor(reference)
+            producer_part = part_of.get(key[0], -1)
+            if producer_part != part:
+                reads[part].setdefault(key, f"input_{len(reads[part])}")
+                if producer_part >= 0:
+                    gives[producer_part].setdefault(key, f"output_{len(gives[producer_part])}")
+    for key in results.values():
+        if key[0] in part_of:
+            gives[part_of[key[0]]].setdefault(key, f"output_{len(gives[part_of[key[0]]])}")
+
+    parts, calls = [], []
+    outside = {(name, "", 0): name for name in arguments}  # tensor -> how the function refers to it
+    for part in range(count):
+        body = function_pb2.FunctionDef()
+        body.signature.name = f"{function.signature.name}_part{part}"
+        for key, argument in reads[part].items():
+            body.signature.input_arg.add(name=argument, type=dtype(key))
+        for name in (name for name in order if part_of[name] == part):
+            node = node_def_pb2.NodeDef()
+            node.CopyFrom(nodes[name])
+            inputs = []
+            for reference in node.input:
+                if reference.startswith("^"):
+                    if part_of.get(reference[1:]) == part:
+                        inputs.append(reference)
+                elif part_of.get(tensor(reference)[0]) == part:
+                    inputs.append(reference)
+                else:
+                    inputs.append(reads[part][tensor(reference)])
+            del node.input[:]
+            node.input.extend(inputs)
+            body.signature.is_stateful |= op_def_registry.get(node.op).is_stateful
+            body.node_def.append(node)
+        for key, result in gives[part].items():
+            body.signature.output_arg.add(name=result, type=dtype(key))
+            body.ret[result] = f"{key[0]}:{key[1]}:{key[2]}"
+        call = node_def_pb2.NodeDef(name=f"part{part}", op="StatefulPartitionedCall" if body.signature.is_stateful else "PartitionedCall")
+        call.input.extend(outside[key] for key in reads[part])
+        call.attr["f"].func.name = body.signature.name
+        call.attr["Tin"].list.type.extend(dtype(key) for key in reads[part])
+        call.attr["Tout"].list.type.extend(dtype(key) for key in gives[part])
+        parts.append(body)
+        calls.append(call)
+        outside.update({key: f"part{part}:output:{index}" for index, key in enumerate(gives[part])})
+    del function.node_def[:]
+    function.node_def.extend(calls)
+    for name, key in results.items():
+        function.ret[name] = outside[key]
+    # Control results only make TensorFlow run stateful reads whose values go unused; they
+    # would name nodes now inside parts.
+    function.control_ret.clear()
+    del function.signature.control_output[:]
+    return parts
+
+
+def _topological_order(nodes: dict) -> list[str]:
+    """The names of ``nodes`` (name -> NodeDef) with every node after its producers (data and
+    control), depth first, iteratively (bodies are tens of thousands of nodes deep)."""
+    order: list[str] = []
+    seen: set[str] = set()
+    for root in nodes:
+        stack = [(root, False)]
+        while stack:
+            name, expanded = stack.pop()
+            if expanded:
+                order.append(name)
+                continue
+            if name in seen:
+                continue
+            seen.add(name)
+            stack.append((name, True))
+            for reference in nodes[name].input:
+                producer = reference.lstrip("^").partition(":")[0]
+                if producer in nodes and producer not in seen:
+                    stack.append((producer, False))
+    return order
