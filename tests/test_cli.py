@@ -146,6 +146,7 @@ def test_a_model_of_the_wrong_kind_is_a_usage_error(tiny_models, colour_video):
     assert_one_line_error(registry, "a3-base is a base model", "use --model a3-stream")
 
 
+@pytest.mark.slow
 def test_both_engines_give_the_same_top_k(tiny_models, colour_video):
     video = colour_video("mixed.mp4", [((200, 55, 90), 1.0), ((30, 160, 220), 1.0)])
     outputs = {}

@@ -89,6 +89,15 @@ def test_conversion_and_inference_open_no_socket_and_leave_no_thread_or_process(
 
 
 @pytest.mark.slow
+def test_a_stream_conversion_prints_nothing_of_tensorflows(tiny_models, tmp_path, monkeypatch, capfd):
+    """The conversion child imports TensorFlow to cut the graph into parts: its start-up logs
+    (absl, oneDNN, CUDA probes) reached the terminal between the progress lines."""
+    monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path))
+    engines.prepare(tiny_models.stream, 32)
+    assert capfd.readouterr().err == ""
+
+
+@pytest.mark.slow
 def test_the_network_guard_sees_openvino_telemetry(tmp_path):
     """The guard above can fail: importing OpenVINO plainly, telemetry on, is caught."""
     env = offline_environment(tmp_path)
@@ -439,7 +448,7 @@ def test_a_first_conversion_expects_from_the_graph_size_and_remembers_this_machi
     assert f"(this stream model: a few seconds from its {graph_mb:.1f} MB graph, once; then cached)" in converting_line(messages)
     seconds = float(next(m for m in messages if "converted in" in m).split()[2])
     entry = remembered_pace(tmp_path)["stream"]
-    assert entry["seconds_per_unit"] == pytest.approx(seconds / graph_mb**conversion.GRAPH_EXPONENT, abs=1 / graph_mb**1.5)
+    assert entry["seconds_per_unit"] == pytest.approx(seconds / graph_mb ** conversion.GRAPH_EXPONENT["stream"], abs=1 / graph_mb)
 
 
 @pytest.mark.slow
@@ -448,14 +457,28 @@ def test_a_remembered_slow_pace_says_minutes_at_the_start(tiny_models, tmp_path,
     will take minutes (the pace faked in the file, as a slow machine would have left it)."""
     monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path))
     graph_mb = (Path(tiny_models.stream) / "saved_model.pb").stat().st_size / 1e6
-    slow = 540 / graph_mb**conversion.GRAPH_EXPONENT  # this graph in 9 minutes
+    slow = 540 / graph_mb ** conversion.GRAPH_EXPONENT["stream"]  # this graph in 9 minutes
     pace_file(tmp_path).parent.mkdir(parents=True)
-    document = {"version": 1, "machines": {pace.machine(): {"stream": {"seconds_per_unit": slow, "measured_at": "2026-01-01T00:00:00"}}}}
+    document = {"version": conversion.PACE_VERSION, "machines": {pace.machine(): {"stream": {"seconds_per_unit": slow, "measured_at": "2026-01-01T00:00:00"}}}}
     pace_file(tmp_path).write_text(json.dumps(document))
     messages = []
     engines.prepare(tiny_models.stream, 32, variant=models.VARIANTS["a5-stream"], log=messages.append)
     assert "(A5 stream: about 9 minutes at this machine's last conversion pace, once; then cached)" in converting_line(messages)
     assert remembered_pace(tmp_path)["stream"]["seconds_per_unit"] < slow / 10  # this conversion's own pace replaced it
+
+
+@pytest.mark.slow
+def test_a_pace_remembered_before_the_graph_was_cut_is_not_used(tiny_models, tmp_path, monkeypatch):
+    """Version 1 paces are per MB**1.5 of an uncut stream graph: read as per MB, they would
+    promise minutes for seconds' work."""
+    monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path))
+    pace_file(tmp_path).parent.mkdir(parents=True)
+    document = {"version": 1, "machines": {pace.machine(): {"stream": {"seconds_per_unit": 1000.0, "measured_at": "2026-01-01T00:00:00"}}}}
+    pace_file(tmp_path).write_text(json.dumps(document))
+    messages = []
+    engines.prepare(tiny_models.stream, 32, log=messages.append)
+    assert "a few seconds from its" in converting_line(messages)
+    assert remembered_pace(tmp_path)["stream"]["seconds_per_unit"] < 1000
 
 
 @pytest.mark.slow
@@ -467,7 +490,7 @@ def test_a_damaged_pace_file_is_not_trusted_and_a_good_one_replaces_it(tiny_mode
     if damage == "fifo":
         os.mkfifo(path)  # never opened for reading: that would hang
     else:
-        bad = {"version": 1, "machines": {pace.machine(): {"stream": {"seconds_per_unit": float("nan")}}}}
+        bad = {"version": conversion.PACE_VERSION, "machines": {pace.machine(): {"stream": {"seconds_per_unit": float("nan")}}}}
         path.write_text(json.dumps(bad) if damage == "garbage" else " " * (conversion.PACE_FILE_LIMIT + 1))
     messages = []
     engines.prepare(tiny_models.stream, 32, log=messages.append)

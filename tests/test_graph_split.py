@@ -62,6 +62,7 @@ def test_every_body_the_signatures_compute_with_is_cut_and_the_saver_kept_whole(
     assert read_signatures(str(cut)) == read_signatures(tiny_models.stream)
 
 
+@pytest.mark.slow
 def test_the_cut_model_gives_the_original_logits_in_tensorflow_and_openvino(cut, tiny_models):
     """Chunk after chunk, its states carried from one to the next."""
     clip = random_clip(frames=9)

@@ -5,10 +5,10 @@ frontend; no model is loaded into TensorFlow (loading the A5 stream model into i
 and 6 GB, more than the conversion itself). Base models convert with a dynamic ``image``
 shape. Stream models convert the ``call`` signature (picked by its tensor names) of a copy
 whose large function bodies are cut into chains of small ones (``graph_split``: OpenVINO's
-translation time grows with the square of a body), then are
-reshaped to a static batch, frame size and states with only the frame count dynamic, and
-cached per frame size; the state shapes for a frame size come from converting and running
-the ``init_states`` signature first. (The runtime, ``engines.openvino``, reshapes either to
+translation time grows with the square of a body), then are reshaped to a static batch,
+frame size and states with only the frame count dynamic, and cached per frame size; the
+state shapes for a frame size come from converting and running the ``init_states``
+signature first. (The runtime, ``engines.openvino``, reshapes either to
 each chunk's or window's static shape before compiling.)
 
 A conversion runs in a child process that saves its result into the cache
@@ -45,20 +45,18 @@ from .cache import CacheUnwritable, ConversionCache, saved_model_identity
 
 CONVERTER_VERSION = 5  # bump when the conversion below changes what it writes
 HEARTBEAT_S = 15  # a conversion says it is alive at least this often
-# What a conversion will take is this machine's last pace times the model's graph size: a
-# conversion's time grows with its saved_model.pb to about the power 1.5 (measured on a
-# 2-core x86 machine: the Hub-like A0 stream export, 22 MB, 45 s; A5 stream, 118 MB, 542 s:
-# 0.42 s per MB**1.5 both). Faster than the graph because OpenVINO's TensorFlow frontend
-# (2026.4) translates a function body in time ~ nodes x edges: in translate_graph the list
-# data_producer_names grows over the whole body and every node walks it again
-# (VariableMap::initialize_variable_state_map_for_node, a string-keyed map lookup each):
-# 3.5e7 lookups for A0 stream's 7,629-node `call` body, 4.8e8 for A5's 28,255 nodes.
-# Before a first conversion of a kind on a machine, DEFAULT_PACE.
-GRAPH_EXPONENT = 1.5
-DEFAULT_PACE = {"base": 0.05, "stream": 0.42}  # seconds per MB**1.5 of saved_model.pb (above)
+# What a conversion will take is this machine's last pace times the model's graph size
+# (saved_model.pb, MB) to a power, measured on a 2-core x86 machine: a base model's time
+# grows to about the power 1.5 (0.05 s per MB**1.5); a stream model's, its graph cut into
+# parts first (graph_split), in about proportion (Hub-like stream exports: A0, 22 MB, 10 s;
+# A5, 118 MB, 49 s: 0.43 s per MB). Uncut, OpenVINO's TensorFlow frontend (2026.4)
+# translated a function body in time ~ nodes x edges (A5: 310 to 542 s). Before a first
+# conversion of a kind on a machine, DEFAULT_PACE.
+GRAPH_EXPONENT = {"base": 1.5, "stream": 1.0}
+DEFAULT_PACE = {"base": 0.05, "stream": 0.43}  # seconds per MB**GRAPH_EXPONENT of saved_model.pb (above)
 PACE_FILE = "conversion-pace.json"  # in the conversion cache: per machine and kind, the last pace
 PACE_FILE_LIMIT = 1 << 16  # bytes: hundreds of machines
-_PACE_VERSION = 1
+PACE_VERSION = 2  # 2: a stream pace per MB (per MB**1.5 before the graph was cut)
 
 Phase = Callable[[str], None]  # told the name of each phase of a conversion as it starts
 
@@ -206,24 +204,24 @@ def _valid_pace(entry) -> bool:
 class ConversionPace(MachineBook):
     """This machine's conversion pace, remembered in ``directory`` (the conversion cache) as
     ``PACE_FILE``: for each kind (base, stream), the seconds per unit of graph
-    (``saved_model.pb`` MB ** GRAPH_EXPONENT) of the last conversion (see ``MachineBook``:
+    (``saved_model.pb`` MB ** GRAPH_EXPONENT[kind]) of the last conversion (see ``MachineBook``:
     a damaged file is ignored, the default pace used, and replaced by the next ``remember``)."""
 
     def __init__(self, directory: Path):
-        super().__init__(Path(directory) / PACE_FILE, "conversion pace file", PACE_FILE_LIMIT, _PACE_VERSION, _valid_pace)
+        super().__init__(Path(directory) / PACE_FILE, "conversion pace file", PACE_FILE_LIMIT, PACE_VERSION, _valid_pace)
 
     def expected_s(self, kind: str, graph_mb: float) -> tuple[float, bool]:
         """Seconds a conversion of a ``kind`` model whose graph is ``graph_mb`` MB will take
         here, and whether that comes from a conversion on this machine (else DEFAULT_PACE)."""
         entry = self.entry(kind)
         pace = float(entry["seconds_per_unit"]) if entry else DEFAULT_PACE[kind]
-        return pace * graph_mb**GRAPH_EXPONENT, entry is not None
+        return pace * graph_mb ** GRAPH_EXPONENT[kind], entry is not None
 
     def remember(self, kind: str, graph_mb: float, seconds: float) -> None:
         """Records that converting a ``kind`` model of ``graph_mb`` MB took ``seconds`` here
         (written atomically; a file that cannot be written is only not remembered)."""
         if graph_mb > 0 and seconds > 0:  # else nothing to learn from
-            entry = {"seconds_per_unit": seconds / graph_mb**GRAPH_EXPONENT, "measured_at": datetime.datetime.now().isoformat(timespec="seconds")}
+            entry = {"seconds_per_unit": seconds / graph_mb ** GRAPH_EXPONENT[kind], "measured_at": datetime.datetime.now().isoformat(timespec="seconds")}
             self.record(kind, entry)
 
 

@@ -9,15 +9,20 @@ OpenVINO model (benchmarks/README.md). The library is also pruned to the functio
 calls (the Keras traces that a SavedModel keeps for restoring layers are never converted):
 half the conversion's peak memory.
 
-The rewrite reads and writes ``saved_model.pb`` with TensorFlow's protobuf classes, and takes
-the dtype of each tensor that crosses a cut from TensorFlow's own reading of the function
-(``function_def_to_graph``): no model is loaded into TensorFlow. The variables and assets are
-linked, not copied.
+The rewrite reads and writes ``saved_model.pb`` with TensorFlow's generated protobuf
+classes, loaded from the installed package without importing TensorFlow (its import takes
+10 s, and probes the network stack); the dtype of each tensor that crosses a cut comes from
+its producer's OpDef (the meta graph's own list of the ops it uses) and attributes. No
+model is loaded into TensorFlow. The variables and assets are linked, not copied.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
+import sys
+import types
 from pathlib import Path
 
 PART_NODES = 1500  # nodes per part: translation work falls with the square of it
@@ -30,7 +35,7 @@ def split_saved_model(source: str, target: str, part_nodes: int | None = None) -
     parts of about that many nodes, chained. The saver's functions stay whole: OpenVINO finds
     each variable's value by reading the restore function's body. Returns the number of
     bodies cut (0: none was that large; the pruned copy is still written)."""
-    from tensorflow.core.protobuf import saved_model_pb2
+    saved_model_pb2, function_pb2, node_def_pb2 = _protobuf()
 
     part_nodes = part_nodes or PART_NODES
     saved_model = saved_model_pb2.SavedModel()
@@ -45,15 +50,66 @@ def split_saved_model(source: str, target: str, part_nodes: int | None = None) -
         del graph.library.function[:]
         graph.library.function.extend(kept)
         # The library's own messages (extend copied ``kept``), so that ``_cut`` rewrites them.
+        op_defs = {op.name: op for op in meta_graph.meta_info_def.stripped_op_list.op}
+        op_defs.update((function.signature.name, function.signature) for function in graph.library.function)
         for function in list(graph.library.function):
             if function.signature.name in computing and len(function.node_def) > part_nodes:
-                graph.library.function.extend(_cut(function, part_nodes))
+                try:
+                    parts = _cut(function, part_nodes, op_defs, function_pb2, node_def_pb2)
+                except _UnknownOp:  # left whole: slower to convert, the same model
+                    continue
+                graph.library.function.extend(parts)
                 cut += 1
     for name in os.listdir(source):
         if name != "saved_model.pb":
             os.symlink(os.path.abspath(os.path.join(source, name)), os.path.join(target, name))
     Path(target, "saved_model.pb").write_bytes(saved_model.SerializeToString())
     return cut
+
+
+class _UnknownOp(Exception):
+    """A node of an op whose OpDef the meta graph does not list."""
+
+
+def _protobuf() -> list[types.ModuleType]:
+    """TensorFlow's generated ``saved_model_pb2``, ``function_pb2`` and ``node_def_pb2``.
+    Where TensorFlow is not imported yet, they are loaded from its package without running
+    its ``__init__`` (a stand-in ``tensorflow`` package, removed again: OpenVINO's converter
+    takes an imported ``tensorflow`` as a sign that it was given a TensorFlow object)."""
+    names = ["tensorflow.core.protobuf.saved_model_pb2", "tensorflow.core.framework.function_pb2", "tensorflow.core.framework.node_def_pb2"]
+    if "tensorflow" in sys.modules:
+        return [importlib.import_module(name) for name in names]
+    spec = importlib.util.find_spec("tensorflow")
+    package = types.ModuleType("tensorflow")
+    package.__path__ = list(spec.submodule_search_locations or []) if spec else []
+    sys.modules["tensorflow"] = package
+    try:
+        return [importlib.import_module(name) for name in names]
+    finally:
+        del sys.modules["tensorflow"]
+
+
+def _output_types(node, op_def) -> list[tuple[str, int]]:
+    """(output argument, dtype) of each of ``node``'s outputs in order, from its ``op_def``
+    and attributes (or the OpDef's defaults, which SavedModels leave out of nodes)."""
+
+    def attr(name: str):
+        if name in node.attr:
+            return node.attr[name]
+        default = next((attr.default_value for attr in op_def.attr if attr.name == name), None)
+        if default is None:
+            raise _UnknownOp(f"{node.name}: no attribute {name}")
+        return default
+
+    outputs: list[tuple[str, int]] = []
+    for argument in op_def.output_arg:
+        if argument.type_list_attr:
+            dtypes = list(attr(argument.type_list_attr).list.type)
+        else:
+            dtype = argument.type or attr(argument.type_attr).type
+            dtypes = [dtype] * (attr(argument.number_attr).i if argument.number_attr else 1)
+        outputs += [(argument.name, dtype) for dtype in dtypes]
+    return outputs
 
 
 def _function_references(nodes):
@@ -80,19 +136,19 @@ def _called_functions(graph_def, nodes) -> set[str]:
     return called
 
 
-def _cut(function, part_nodes: int) -> list:
+def _cut(function, part_nodes: int, op_defs: dict, function_pb2, node_def_pb2) -> list:
     """Rewrites ``function`` (a FunctionDef, in place) into a chain of calls of parts of about
     ``part_nodes`` of its nodes in topological order, and returns the parts (FunctionDefs).
     A part takes as arguments the tensors it reads from the function's arguments or from
     earlier parts, and returns those that later parts or the function's results read. Control
     edges between parts and control results are dropped (within a function they only order
-    and keep stateful reads)."""
-    from tensorflow.core.framework import function_pb2, node_def_pb2
-    from tensorflow.python.framework import function_def_to_graph, op_def_registry
-
+    and keep stateful reads). ``op_defs``: op (or library function) name -> OpDef. Raises
+    _UnknownOp, ``function`` untouched, where a node's op is not among them."""
     nodes = {node.name: node for node in function.node_def}
     arguments = {argument.name: argument.type for argument in function.signature.input_arg}
-    graph = function_def_to_graph.function_def_to_graph(function)
+    missing = {node.op for node in nodes.values()} - set(op_defs)
+    if missing:
+        raise _UnknownOp(f"no OpDef for {sorted(missing)[:3]}")
 
     def tensor(reference: str) -> tuple[str, str, int]:
         """(producer, output argument, index) of a data input: ``node:output:0`` or an argument."""
@@ -102,26 +158,13 @@ def _cut(function, part_nodes: int) -> list:
         output, _, index = rest.partition(":")
         return producer, output, int(index or 0)
 
-    def flat_index(producer: str, output: str, index: int) -> int:
-        """The position among the producer's outputs of output argument ``output``'s ``index``th tensor."""
-        node = nodes[producer]
-        position = 0
-        for argument in op_def_registry.get(node.op).output_arg:
-            if argument.name == output:
-                return position + index
-            if argument.number_attr:
-                position += node.attr[argument.number_attr].i
-            elif argument.type_list_attr:
-                position += len(node.attr[argument.type_list_attr].list.type)
-            else:
-                position += 1
-        raise ValueError(f"{node.op} has no output {output}")
-
     def dtype(key: tuple[str, str, int]) -> int:
         producer, output, index = key
         if producer in arguments:
             return arguments[producer]
-        return graph.get_operation_by_name(producer).outputs[flat_index(producer, output, index)].dtype.as_datatype_enum
+        node = nodes[producer]
+        outputs = _output_types(node, op_defs[node.op])
+        return [dtype for name, dtype in outputs if name == output][index] if output else outputs[index][1]
 
     order = _topological_order(nodes)
     count = -(-len(order) // part_nodes)
@@ -165,7 +208,7 @@ def _cut(function, part_nodes: int) -> list:
                     inputs.append(reads[part][tensor(reference)])
             del node.input[:]
             node.input.extend(inputs)
-            body.signature.is_stateful |= op_def_registry.get(node.op).is_stateful
+            body.signature.is_stateful |= op_defs[node.op].is_stateful
             body.node_def.append(node)
         for key, result in gives[part].items():
             body.signature.output_arg.add(name=result, type=dtype(key))
