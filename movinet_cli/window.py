@@ -97,9 +97,11 @@ def show(session: LiveSession, screen: tuple[int, int] | None = None) -> None:
                 if not sized:  # the video's size is known from its first frame
                     opened = window_size((shown.shape[1], shown.shape[0]), screen or screen_size())
                     cv2.resizeWindow(title, *opened)
-                    sized = True
-                _, _, width, height = cv2.getWindowImageRect(title)
-                picture = fitted(shown, (width, height) if width > 1 and height > 1 else opened)
+                    sized, area = True, opened  # the window's own rect is the old one until events run
+                else:  # the size a person may have dragged it to
+                    _, _, width, height = cv2.getWindowImageRect(title)
+                    area = (width, height) if width > 1 and height > 1 else opened
+                picture = fitted(shown, area)
                 annotate(picture, session.latest_update)
                 cv2.imshow(title, draw_note(picture, "reset") if noting else picture)
             key = cv2.waitKey(_KEY_WAIT_MS) & 0xFF

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -113,3 +114,34 @@ def xvfb(width: int, height: int):
     finally:
         server.terminate()
         server.wait()
+
+
+def xdotool(display: str, *args: str) -> str:
+    """xdotool's output for ``args`` on ``display``."""
+    return subprocess.run(["xdotool", *args], env={**os.environ, "DISPLAY": display}, capture_output=True, text=True, check=True).stdout
+
+
+def find_window(display: str, name: str, timeout_s: float = 60) -> str:
+    """The id of the newest visible (mapped) window whose title contains ``name``, waited for."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", name], env={**os.environ, "DISPLAY": display}, capture_output=True, text=True)
+        if found.stdout.strip():
+            return found.stdout.split()[-1]
+        time.sleep(0.3)
+    raise AssertionError(f"no window named {name!r} appeared")
+
+
+def screenshot(display: str):
+    """The whole screen of ``display`` (a PIL RGB image)."""
+    from PIL import ImageGrab
+
+    return ImageGrab.grab(xdisplay=display).convert("RGB")
+
+
+def windows_shown(display: str, name: str) -> str:
+    """For a failure's message: each window titled ``name`` on ``display``, visible or not,
+    with its geometry."""
+    found = subprocess.run(["xdotool", "search", "--name", name], env={**os.environ, "DISPLAY": display}, capture_output=True, text=True).stdout.split()
+    visible = set(subprocess.run(["xdotool", "search", "--onlyvisible", "--name", name], env={**os.environ, "DISPLAY": display}, capture_output=True, text=True).stdout.split())
+    return "; ".join(f"{window} {'visible' if window in visible else 'unmapped'} {' '.join(xdotool(display, 'getwindowgeometry', window).split()[2:])}" for window in found) or "none"

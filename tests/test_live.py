@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import xvfb
+from conftest import find_window, screenshot, windows_shown, xdotool, xvfb
 from make_sample_videos import write_video
 
 from movinet_cli import load_classifier
@@ -239,20 +239,8 @@ def x_display():
         yield display
 
 
-def find_window(display, name, timeout_s=60):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = subprocess.run(["xdotool", "search", "--name", name], env={**os.environ, "DISPLAY": display}, capture_output=True, text=True)
-        if found.stdout.strip():
-            return found.stdout.split()[0]
-        time.sleep(0.3)
-    raise AssertionError(f"no window named {name!r} appeared")
-
-
 @pytest.mark.window
-def test_window_shows_the_overlay_and_q_closes_it(x_display, palette_models, colour_video):
-    from PIL import ImageGrab
-
+def test_window_shows_the_overlay_and_q_closes_it(x_display, palette_models, colour_video, tmp_path):
     # Long enough that a busy machine draws labelled frames before the file ends (q ends it sooner).
     video = colour_video("blue.mp4", [(BLUE, 120.0)], fps=10, size=(320, 240))
     env = {**os.environ, "DISPLAY": x_display}
@@ -261,15 +249,19 @@ def test_window_shows_the_overlay_and_q_closes_it(x_display, palette_models, col
     try:
         window = find_window(x_display, "movinet live")
         while True:  # polled until labelled frames are drawn, however busy the machine (pytest-timeout bounds it)
-            screen = np.asarray(ImageGrab.grab(xdisplay=x_display).convert("RGB")).astype(int)
+            shot = screenshot(x_display)
+            screen = np.asarray(shot).astype(int)
             bar = (np.abs(screen - (80, 200, 80)).max(axis=2) < 30).sum()  # the probability bar
             text = (screen.min(axis=2) > 220).sum()  # white label text
             video_pixels = (np.abs(screen - BLUE).max(axis=2) < 30).sum()
             if bar > 100 and text > 100 and video_pixels > 10000:
                 break
-            assert process.poll() is None, (process.stderr.read(), f"last seen: {bar} bar, {text} text, {video_pixels} video pixels")
+            if process.poll() is not None:
+                shot.save(tmp_path / "last-seen.png")
+                seen = f"last seen ({tmp_path / 'last-seen.png'}): {bar} bar, {text} text, {video_pixels} video pixels; windows: {windows_shown(x_display, 'movinet')}"
+                raise AssertionError((process.stderr.read(), seen))
             time.sleep(0.1)
-        subprocess.run(["xdotool", "key", "--window", window, "q"], env=env, check=True)
+        xdotool(x_display, "key", "--window", window, "q")
         assert process.wait(timeout=15) == 0
     finally:
         if process.poll() is None:

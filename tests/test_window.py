@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import xvfb
+from conftest import find_window, screenshot, xdotool, xvfb
 
 from movinet_cli.window import window_size
 
@@ -31,29 +31,9 @@ def x_display():
         yield display
 
 
-def xdotool(display, *args) -> str:
-    return subprocess.run(["xdotool", *args], env={**os.environ, "DISPLAY": display}, capture_output=True, text=True, check=True).stdout
-
-
-def find_window(display, name, timeout_s=60):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", name], env={**os.environ, "DISPLAY": display}, capture_output=True, text=True)
-        if found.stdout.strip():
-            return found.stdout.split()[-1]
-        time.sleep(0.3)
-    raise AssertionError(f"no window named {name!r} appeared")
-
-
 def geometry(display, window) -> tuple[int, int]:
     fields = dict(line.split("=") for line in xdotool(display, "getwindowgeometry", "--shell", window).split())
     return int(fields["WIDTH"]), int(fields["HEIGHT"])
-
-
-def screenshot(display):
-    from PIL import ImageGrab
-
-    return ImageGrab.grab(xdisplay=display).convert("RGB")
 
 
 @pytest.mark.window
@@ -87,7 +67,12 @@ def test_the_window_opens_at_the_video_size_fitted_and_its_overlay_is_readable(x
             seen = lines if len(lines[0]) >= 4 else seen
             assert process.poll() is None, (process.stderr.read(), f"overlay lines (starts, ends) last seen: {seen}")
             time.sleep(0.1)
-        screenshot(x_display).save(tmp_path / f"window-{size[0]}x{size[1]}.png")
+        shot = screenshot(x_display)
+        shot.save(tmp_path / f"window-{size[0]}x{size[1]}.png")
+        # The picture fills the window, as wide and as high (not letterboxed into the window's
+        # size before it was resized).
+        blue = (np.abs(np.asarray(shot).astype(int)[:height, :width] - BLUE).max(axis=2) < 30).any(axis=1)
+        assert blue.mean() > 0.9, f"blue in {blue.mean():.0%} of the window's rows"
         xdotool(x_display, "key", "--window", window, "r")
         noted = 0
         for _ in range(40):  # the note shows for a second: looked for until it does
