@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import find_window, screenshot, windows_shown, x_env, xdotool, xvfb
+from conftest import find_window, screenshot, windows_shown, xdotool, xvfb
 from make_sample_videos import write_video
 
 from movinet_cli import load_classifier
@@ -243,7 +243,7 @@ def x_display():
 def test_window_shows_the_overlay_and_q_closes_it(x_display, palette_models, colour_video, tmp_path):
     # Long enough that a busy machine draws labelled frames before the file ends (q ends it sooner).
     video = colour_video("blue.mp4", [(BLUE, 120.0)], fps=10, size=(320, 240))
-    env = x_env(x_display)
+    env = {**os.environ, "DISPLAY": x_display}
     command = [sys.executable, "-m", "movinet_cli", "live", video, "-m", palette_models.stream, "--labels", palette_models.labels, "--size", "16"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

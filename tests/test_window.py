@@ -1,13 +1,14 @@
 """The live window under a virtual X display (Xvfb): its size for small and large videos,
 and what it shows, kept as screenshots (docs/ has one for the README)."""
 
+import os
 import subprocess
 import sys
 import time
 
 import numpy as np
 import pytest
-from conftest import find_window, screenshot, x_env, xdotool, xvfb
+from conftest import find_window, screenshot, xdotool, xvfb
 
 from movinet_cli.window import window_size
 
@@ -39,7 +40,7 @@ def geometry(display, window) -> tuple[int, int]:
 @pytest.mark.parametrize(("size", "expected"), [((160, 120), (480, 360)), ((1280, 720), (1280, 720))])
 def test_the_window_opens_at_the_video_size_fitted_and_its_overlay_is_readable(x_display, palette_models, colour_video, tmp_path, size, expected):
     video = colour_video("blue.mp4", [(BLUE, 60.0)], fps=10, size=size)
-    env = x_env(x_display)
+    env = {**os.environ, "DISPLAY": x_display}
     command = [sys.executable, "-m", "movinet_cli", "live", video, "-m", palette_models.stream, "--labels", palette_models.labels, "--size", "16", "-k", "3"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
