@@ -49,9 +49,9 @@ def split_saved_model(source: str, target: str, part_nodes: int | None = None) -
         kept = [function for function in graph.library.function if function.signature.name in called]
         del graph.library.function[:]
         graph.library.function.extend(kept)
-        # The library's own messages (extend copied ``kept``), so that ``_cut`` rewrites them.
         op_defs = {op.name: op for op in meta_graph.meta_info_def.stripped_op_list.op}
         op_defs.update((function.signature.name, function.signature) for function in graph.library.function)
+        # The library's own messages (extend copied ``kept``), so that ``_cut`` rewrites them.
         for function in list(graph.library.function):
             if function.signature.name in computing and len(function.node_def) > part_nodes:
                 try:
