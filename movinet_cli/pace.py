@@ -252,15 +252,13 @@ def _key(model: str, size: int, engine: str, precision: str) -> str:
     return f"{model} {size}px {engine} {precision}"
 
 
+def positive_number(value, below: float) -> bool:
+    """Whether ``value``, read back from a file, is a real number (not a bool) in (0, ``below``)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and 0 < value < below
+
+
 def _valid_entry(entry) -> bool:
-    return (
-        isinstance(entry, dict)
-        and isinstance(entry.get("seconds_per_frame"), (int, float))
-        and not isinstance(entry.get("seconds_per_frame"), bool)
-        and math.isfinite(entry["seconds_per_frame"])
-        and 0 < entry["seconds_per_frame"] < 3600
-        and isinstance(entry.get("measured_at"), str)
-    )
+    return isinstance(entry, dict) and positive_number(entry.get("seconds_per_frame"), 3600) and isinstance(entry.get("measured_at"), str)
 
 
 def _valid(document, version: int, valid_entry: Callable[[object], bool]) -> bool:

@@ -21,7 +21,6 @@ this process and its result is kept in memory.
 from __future__ import annotations
 
 import datetime
-import math
 import multiprocessing
 import os
 import signal
@@ -38,7 +37,7 @@ from .. import children
 from .._lazy import openvino
 from ..errors import EngineError, one_line
 from ..models import Variant
-from ..pace import MachineBook
+from ..pace import MachineBook, positive_number
 from ..saved_model import Signature, read_signatures
 from . import graph_split
 from .cache import CacheUnwritable, ConversionCache, saved_model_identity
@@ -197,8 +196,7 @@ def graph_size(directory: str) -> float:
 
 
 def _valid_pace(entry) -> bool:
-    pace = entry.get("seconds_per_unit") if isinstance(entry, dict) else None
-    return isinstance(pace, (int, float)) and not isinstance(pace, bool) and math.isfinite(pace) and 0 < pace < 1e6
+    return isinstance(entry, dict) and positive_number(entry.get("seconds_per_unit"), 1e6)
 
 
 class ConversionPace(MachineBook):
@@ -253,9 +251,8 @@ class Announcer:
 
     def start(self, detail: str = "", cached: bool = True) -> None:
         self._started = time.monotonic()
-        self._graph_mb, pace = graph_size(self._directory), ConversionPace(self._cache_root)
-        self._pace = pace
-        expected_s, measured = pace.expected_s(self._kind, self._graph_mb)
+        self._graph_mb, self._pace = graph_size(self._directory), ConversionPace(self._cache_root)
+        expected_s, measured = self._pace.expected_s(self._kind, self._graph_mb)
         size = f"{self._graph_mb:.0f}" if self._graph_mb >= 10 else f"{self._graph_mb:.1f}"
         basis = "at this machine's last conversion pace" if measured else f"from its {size} MB graph"
         then = ", once; then cached" if cached else ""
