@@ -362,8 +362,7 @@ def classify_many(
     finally:
         with contextlib.ExitStack() as decoders:  # each one closed, even if another's close fails
             for _, source in opened:
-                if isinstance(source, OpenedVideo):
-                    decoders.callback(source.close)
+                decoders.callback(close_video, source)
 
 
 def open_video(
@@ -376,6 +375,12 @@ def open_video(
         return classifier.open(Path(directory, video) if directory is not None else video, read, ahead=ahead)
     except Exception as error:  # raised in turn, as that video's outcome
         return error
+
+
+def close_video(source: OpenedVideo | Exception) -> None:
+    """Closes what ``open_video`` returned, if it is an open video (its decoder stops)."""
+    if isinstance(source, OpenedVideo):
+        source.close()
 
 
 def outcome_of(

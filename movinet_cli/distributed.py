@@ -41,7 +41,7 @@ from pathlib import Path
 from . import isolated
 from ._lazy import native_stderr_silenced
 from .batch import ResultsFile, Summary, write_rows
-from .classify import Classifier, OpenedVideo, open_video, outcome_of
+from .classify import Classifier, OpenedVideo, close_video, open_video, outcome_of
 from .engines.openvino import CPU_THREADS_VARIABLE  # inference threads an engine may use: set in each actor
 from .errors import ModelError, MovinetError, UsageError, one_line
 from .loading import load_classifier
@@ -154,7 +154,7 @@ class VideoClassifier:
             self.ahead = (then, self._open(then))
         self.classifier.source = dataclasses.replace(self.classifier.source, name=rows.model_name)
         if len(tries) > MAX_ATTEMPTS:
-            _close(source)
+            close_video(source)
             error = (
                 f"the worker process died {MAX_ATTEMPTS} times classifying this video (killed, out of memory, "
                 f"or its node lost), on {', '.join(dict.fromkeys(tries[:-1]))}"
@@ -175,13 +175,8 @@ class VideoClassifier:
         if ahead is not None and ahead[0] == path:
             return ahead[1]
         if ahead is not None:
-            _close(ahead[1])
+            close_video(ahead[1])
         return self._open(path)
-
-
-def _close(source: OpenedVideo | Exception) -> None:
-    if isinstance(source, OpenedVideo):
-        source.close()
 
 
 class Actors:
