@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import sys
 import time
 
 import click
@@ -15,7 +14,7 @@ from ..options import BATCH_FORMATS, DEFAULT_WORKERS, RAY_TIMEOUT_S, VIDEO_EXTEN
 from ..output import printable
 from .interrupts import interrupted
 from .params import FiniteFloat, input_options, min_probability_option, model_inputs, model_options, quiet_option, top_k_option, verbose_option
-from .progress import load_model, notices, report_writer
+from .progress import RunBar, load_model, notices, report_writer
 
 TIMELINE_CHOICES = ("csv", "json", "jsonl", "srt", "vtt")  # timeline.TIMELINE_FORMATS, without importing NumPy for --help
 EXIT_CODES = """\b
@@ -99,7 +98,6 @@ def batch(
       movinet batch videos/ -o results.csv --ray
       movinet batch /shared/videos -o results.csv --ray=head-node:6379 --ray-cpus-per-actor 4
     """
-    from tqdm import tqdm
 
     from ..batch import ResultsFile, ResultsFileError, check_results_path, find_videos, max_workers, results_format, run_batch
     from ..report_files import check_report_path
@@ -146,28 +144,26 @@ def batch(
             results = ResultsFile(output, output_format, run.top_k, resume=resume, overwrite=overwrite, model=classifier.source.name)
         except ResultsFileError as error:  # another run took it since the check: still a usage error
             raise UsageError(str(error)) from None
-        say = notices(False)
         failures: list[str] = []
 
         def done(row: dict) -> None:
             if row["status"] != "ok":
                 failures.append(row["path"])
-                say(printable(f"Error: {row['path']}: {row['error']}"))
-            bar.update(1)
+            bar.done(row["path"], row["error"] if row["status"] != "ok" else "")
 
-        bar = tqdm(total=len(results.todo(paths)), unit="video", desc="batch", disable=True if quiet else None, file=sys.stderr)
+        bar = RunBar(len(results.todo(paths)), "batch", quiet)
         try:
             if ray_address is None:
                 summary = run_batch(
                     classifier, directory, results, paths, read, run, workers=workers,
-                    on_start=lambda path: bar.set_postfix_str(printable(path), refresh=True), on_video=done, sinks=timelines,
+                    on_start=bar.showing, on_video=done, sinks=timelines,
                 )
             else:
                 from ..distributed import run_batch_on_ray
 
                 summary = run_batch_on_ray(
                     classifier, directory, results, paths, read, run, started=actors,
-                    on_video=lambda row: (bar.set_postfix_str(printable(row["path"]), refresh=False), done(row)),
+                    on_video=lambda row: (bar.showing(row["path"], refresh=False), done(row)),
                 )
         except KeyboardInterrupt as cause:
             bar.close()

@@ -10,7 +10,7 @@ import click
 from ..options import DEFAULT_WORKERS, RunOptions
 from ..output import printable
 from .params import input_options, model_inputs, model_options, quiet_option, verbose_option
-from .progress import load_model, notices
+from .progress import RunBar, load_model
 
 EXIT_CODES = """\b
 Exit codes: 0 every video evaluated, 1 a video failed (named on stderr,
@@ -41,7 +41,6 @@ def evaluate(directory, output_format, output, load, read, run, quiet, verbose):
       movinet eval kinetics-val/ --model a0
       movinet eval clips/ --model my-classes --format json -o eval.json
     """
-    from tqdm import tqdm
 
     from ..batch import max_workers
     from ..evaluate import check_folders, evaluate, write_evaluation
@@ -56,18 +55,10 @@ def evaluate(directory, output_format, output, load, read, run, quiet, verbose):
     check_outputs([OutputPath("--output", output)] if output else [], inputs=[*inputs, *model_inputs(load)])
     classifier = load_model(load, quiet, verbose, read=read)
     check_folders(examples, classifier.labels)  # before any video is read
-    say = notices(False)
-    bar = tqdm(total=len(examples.paths), unit="video", desc="eval", disable=True if quiet else None, file=sys.stderr)
-
-    def done(path: str, error: str) -> None:
-        if error:
-            say(printable(f"Error: {path}: {error}"))
-        bar.update(1)
-
+    bar = RunBar(len(examples.paths), "eval", quiet)
     try:
         evaluation = evaluate(
-            classifier, examples, read, run, ahead=min(DEFAULT_WORKERS, max_workers()),
-            on_start=lambda path: bar.set_postfix_str(printable(path), refresh=True), on_video=done,
+            classifier, examples, read, run, ahead=min(DEFAULT_WORKERS, max_workers()), on_start=bar.showing, on_video=bar.done,
         )
     finally:
         bar.close()

@@ -58,6 +58,30 @@ def _expected_pace(classifier, load: ModelOptions) -> str:
     return f"about {measured.seconds_per_minute(variant.fps):.0f} s of model time per minute of video on this machine (measured {measured.measured_at})"
 
 
+class RunBar:
+    """The tqdm bar on stderr of a command over ``total`` videos (none when ``quiet``):
+    ``showing(path)`` names the video running beside it, ``done(path, error)`` advances it and
+    names a video that failed above it as it fails (even when ``quiet``: a failure is never
+    silent), ``close`` ends it."""
+
+    def __init__(self, total: int, desc: str, quiet: bool, leave: bool = True):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, unit="video", desc=desc, disable=True if quiet else None, leave=leave, file=sys.stderr)
+        self._say = notices(False)
+
+    def showing(self, path: str, refresh: bool = True) -> None:
+        self.bar.set_postfix_str(printable(path), refresh=refresh)
+
+    def done(self, path: str, error: str = "") -> None:
+        if error and self._say:
+            self._say(printable(f"Error: {path}: {error}"))
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
 class VideoBars:
     """A tqdm bar on stderr per video, in seconds of video, hidden when stderr is not a
     terminal: ``start`` one, ``update`` it (``classify``'s progress), ``close`` it. Once the

@@ -11,7 +11,7 @@ from ..output import printable
 from .classify import EXIT_CODES
 from .interrupts import interrupted
 from .params import input_options, model_inputs, model_options
-from .progress import load_model, notices
+from .progress import RunBar, load_model, notices
 
 
 @click.command(epilog=EXIT_CODES, short_help="Train a head for your own classes from class folders.")
@@ -39,7 +39,6 @@ def train(directory, output, overwrite, seed, load, read, run, quiet, verbose):
       movinet classify --model my-classes video.mp4
       movinet train clips/ -o my-live-classes --model a0-stream
     """
-    from tqdm import tqdm
 
     from ..train import check_output_dir, find_examples, require_sklearn
     from ..train import train as train_head
@@ -48,11 +47,11 @@ def train(directory, output, overwrite, seed, load, read, run, quiet, verbose):
     check_output_dir(output, overwrite)  # usage errors before the model loads
     videos = len(find_examples(directory).paths)
     classifier = load_model(load, quiet, verbose, read=read)
-    bar = tqdm(total=videos, unit="video", desc="embed", disable=True if quiet else None, leave=False, file=sys.stderr)
+    bar = RunBar(videos, "embed", quiet, leave=False)
     try:
         summary = train_head(
             classifier, directory, output, read, run, overwrite=overwrite, seed=seed, log=notices(quiet),
-            on_video=lambda path, error: bar.update(1),
+            on_video=lambda path, error: bar.done(path),  # train's log names the videos that failed
         )
     finally:
         bar.close()
@@ -86,7 +85,6 @@ def embed(videos, output, per_window, resume, overwrite, load, read, run, quiet,
       movinet embed *.mp4 -o features.parquet --model a0
       movinet embed long.mp4 -o windows.npz --per-window
     """
-    from tqdm import tqdm
 
     from ..embed import check_output, embed_videos
     from ..sinks import OutputPath, check_outputs
@@ -96,15 +94,9 @@ def embed(videos, output, per_window, resume, overwrite, load, read, run, quiet,
     check_outputs([OutputPath("--output", output, check=lambda: None)], inputs=[*videos, *model_inputs(load)])
     kept = check_output(output, resume, overwrite)
     classifier = load_model(load, quiet, verbose, read=read)
-    bar = tqdm(total=len(set(videos) - {row["path"] for row in kept}), unit="video", desc="embed", disable=True if quiet else None, file=sys.stderr)
-
-    def on_video(video, error):
-        bar.update(1)
-        if error:
-            tqdm.write(printable(f"Error: {video}: {error}"), file=sys.stderr)
-
+    bar = RunBar(len(set(videos) - {row["path"] for row in kept}), "embed", quiet)
     try:
-        ok, failed = embed_videos(classifier, videos, output, read, run, per_window=per_window, kept=kept, on_video=on_video)
+        ok, failed = embed_videos(classifier, videos, output, read, run, per_window=per_window, kept=kept, on_video=bar.done)
     except KeyboardInterrupt as cause:
         bar.close()
         raise interrupted(cause, printable(f"Interrupted: the rows so far are in {output}; rerun with --resume to finish.")) from None
