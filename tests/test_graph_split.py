@@ -80,3 +80,29 @@ def test_a_body_under_the_part_size_is_left_whole(tiny_models, tmp_path):
     directory.mkdir()
     assert graph_split.split_saved_model(tiny_models.stream, str(directory), part_nodes=10**6) == 0
     assert not any("_part" in name for name in library(directory))
+
+
+@pytest.mark.slow
+def test_a_graph_without_its_op_list_is_left_whole_and_still_converts(tiny_models, tmp_path):
+    """A SavedModel whose meta graph does not list its ops (an exporter that strips it): the
+    dtypes of the tensors crossing a cut are unknown, so no body is cut, and the copy still
+    converts into the same model."""
+    import shutil
+
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    bare = tmp_path / "bare"
+    shutil.copytree(tiny_models.stream, bare)
+    saved_model = saved_model_pb2.SavedModel()
+    saved_model.ParseFromString((bare / "saved_model.pb").read_bytes())
+    for meta_graph in saved_model.meta_graphs:
+        meta_graph.meta_info_def.ClearField("stripped_op_list")
+    (bare / "saved_model.pb").write_bytes(saved_model.SerializeToString())
+    whole = tmp_path / "whole"
+    whole.mkdir()
+    assert graph_split.split_saved_model(str(bare), str(whole), part_nodes=4) == 0
+    assert not any("_part" in name for name in library(whole))
+    clip = random_clip(frames=3)
+    converted = open_on("openvino", str(whole))
+    logits, _ = converted.step(clip, converted.init_states((3, 16, 16)))
+    np.testing.assert_allclose(logits, run_in_tensorflow(tiny_models.stream, clip, chunk=3)[0], rtol=1e-5, atol=1e-3)
