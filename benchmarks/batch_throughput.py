@@ -33,7 +33,7 @@ from machine import cpu_features  # noqa: E402
 from media import synthetic_clips  # noqa: E402
 
 from movinet_cli import load_classifier  # noqa: E402
-from movinet_cli.batch import ResultsFile, find_videos, run_batch  # noqa: E402
+from movinet_cli.commands.batch import ResultsFile, find_videos, run_batch  # noqa: E402
 from movinet_cli.options import ModelOptions  # noqa: E402
 
 
@@ -118,7 +118,7 @@ def local_batch(classifier, clips, paths, workers, results, on_video):
 
 
 def ray_batch(classifier, clips, paths, load, actors, cpus_per_actor, results, on_video):
-    from movinet_cli.distributed import run_batch_on_ray
+    from movinet_cli.commands.distributed import run_batch_on_ray
 
     return run_batch_on_ray(
         classifier, clips, results, paths, load=load, actors=actors, cpus_per_actor=cpus_per_actor, on_video=on_video
@@ -135,7 +135,7 @@ def ray_started(cpus: int, nodes: int = 1):
     import ray
     from ray.cluster_utils import Cluster
 
-    from movinet_cli.distributed import connected
+    from movinet_cli.commands.distributed import connected
 
     cluster = None
     if nodes > 1:

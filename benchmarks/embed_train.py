@@ -24,8 +24,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import make_sample_videos  # noqa: E402
 
-from movinet_cli.loading import load_classifier  # noqa: E402
-from movinet_cli.train import evaluate, fit_head  # noqa: E402
+from movinet_cli.commands.train import evaluate, fit_head  # noqa: E402
+from movinet_cli.outcomes.loading import load_classifier  # noqa: E402
 
 
 def main() -> int:

@@ -34,11 +34,11 @@ def measure(model: str, engine: str, frames: int, size: int, chunk: int, repeats
     """Runs in a child process: returns the figures for one engine."""
     import numpy as np
 
-    from movinet_cli import engines, models
+    from movinet_cli.model import engines, registry
 
     with tempfile.TemporaryDirectory() as cache:
         os.environ["MOVINET_CACHE_DIR"] = cache
-        directory = models.model_directory(models.resolve_model(model))
+        directory = registry.model_directory(registry.resolve_model(model))
 
         def load():
             """Opens the model; a stream model also makes its states (OpenVINO converts then)."""

@@ -53,11 +53,14 @@ from media import synthetic_clips  # noqa: E402
 
 from movinet_cli import load_classifier  # noqa: E402
 from movinet_cli._lazy import openvino  # noqa: E402
-from movinet_cli.batch import find_videos  # noqa: E402
-from movinet_cli.classify import classify_many, softmax  # noqa: E402
-from movinet_cli.models import CLIP_SECONDS  # noqa: E402
-from movinet_cli.options import ReadOptions, RunOptions  # noqa: E402
-from movinet_cli.video import windows as frame_windows  # noqa: E402
+from movinet_cli.commands.batch import find_videos  # noqa: E402
+from movinet_cli.inputs.video import windows as frame_windows  # noqa: E402
+from movinet_cli.options import (  # noqa: E402
+    CLIP_SECONDS,  # noqa: E402
+    ReadOptions,
+    RunOptions,
+)
+from movinet_cli.outcomes.pipeline import classify_many, softmax  # noqa: E402
 
 SETTINGS = ("latency", "throughput", "latency-threads")
 
@@ -76,7 +79,7 @@ class Compiled:
 
     def __call__(self, shape: tuple):
         if shape not in self._by_shape:
-            from movinet_cli.engines.openvino import _reshaped
+            from movinet_cli.model.engines.openvino import _reshaped
 
             self._by_shape[shape] = self._core.compile_model(_reshaped(self._ir, 0, [1, *shape]), "CPU", self.config)
         return self._by_shape[shape]

@@ -33,7 +33,7 @@ from media import synthetic_video  # noqa: E402
 
 def play(model: str, engine: str, precision: str, video: str) -> dict:
     from movinet_cli import load_classifier
-    from movinet_cli.live import LiveSession
+    from movinet_cli.commands.live import LiveSession
 
     classifier = load_classifier(model, mode="stream", engine=engine, precision=precision)
     classifier.model.init_states((1, classifier.size, classifier.size))  # loads the conversion

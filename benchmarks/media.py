@@ -8,7 +8,7 @@ import os
 import cv2
 import numpy as np
 
-from movinet_cli.encoding import VideoFileWriter
+from movinet_cli.outputs.encoding import VideoFileWriter
 
 
 def synthetic_video(path: str, seconds: float, fps: float = 30, size: tuple[int, int] = (640, 360), seed: int = 0) -> str:

@@ -29,10 +29,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from media import synthetic_clips  # noqa: E402
 
 from movinet_cli import load_classifier  # noqa: E402
-from movinet_cli.batch import ResultsFile, find_videos, run_batch  # noqa: E402
-from movinet_cli.labels import load_labels  # noqa: E402
-from movinet_cli.output import csv_header  # noqa: E402
-from movinet_cli.report import load_results, write_report  # noqa: E402
+from movinet_cli.commands.batch import ResultsFile, find_videos, run_batch  # noqa: E402
+from movinet_cli.model.labels import load_labels  # noqa: E402
+from movinet_cli.outputs.formats import csv_header  # noqa: E402
+from movinet_cli.outputs.report import load_results, write_report  # noqa: E402
 
 
 def generated_rows(path: str, clips: list[str], count: int, top_k: int = 5, seed: int = 0) -> None:

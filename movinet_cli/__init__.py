@@ -12,16 +12,16 @@ Library use::
 
 __version__ = "0.1.0"
 
-from .errors import EngineError, LabelsError, ModelError, MovinetError, VideoError
-from .models import VARIANTS
-from .options import ModelOptions, ReadOptions, RunOptions
+from movinet_cli.errors import EngineError, LabelsError, ModelError, MovinetError, VideoError
+from movinet_cli.model.registry import VARIANTS
+from movinet_cli.options import ModelOptions, ReadOptions, RunOptions
 
 # The pipeline imports NumPy and OpenCV: it is imported when first used, so that the command
 # line's --help (which imports this package) stays instant. Name -> the module that has it.
 _PIPELINE = {
-    **dict.fromkeys(("Classifier", "StreamState", "classify_many", "classify_video"), "classify"),
-    **dict.fromkeys(("Outcome", "Prediction", "Result"), "outcomes"),
-    **dict.fromkeys(("load_classifier", "prepare_model"), "loading"),
+    **dict.fromkeys(("Classifier", "StreamState", "classify_many"), "outcomes.pipeline"),
+    **dict.fromkeys(("Outcome", "Prediction", "Result"), "outcomes.result"),
+    **dict.fromkeys(("classify_video", "load_classifier", "prepare_model"), "outcomes.loading"),
 }
 
 

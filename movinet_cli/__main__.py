@@ -1,3 +1,3 @@
-from .cli import main
+from movinet_cli.cli import main
 
 main()

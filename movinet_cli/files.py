@@ -18,7 +18,7 @@ import stat
 import tempfile
 from collections.abc import Iterator
 
-from .errors import MovinetError, OutputError
+from movinet_cli.errors import MovinetError, OutputError
 
 _DESCRIPTOR = re.compile(r"/(proc/[^/]+|dev)/fd/\d+")
 _LINKS_FOLLOWED = 40  # as the kernel's own limit on a chain of symbolic links

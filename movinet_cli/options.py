@@ -12,8 +12,6 @@ import math
 from dataclasses import dataclass
 from typing import TypeVar
 
-from .models import CLIP_SECONDS
-
 RESIZE_MODES = ("crop", "squash", "pad")  # see video.fit_frame
 MODEL_RESIZE = "crop"  # a MoViNet's own: the Kinetics eval recipe (a MODEL_DIR's: what its head was trained on)
 AGGREGATES = ("last", "mean")  # a stream model's answer: its latest output, or the mean of every step's
@@ -23,6 +21,7 @@ OUTPUT_FORMATS = ("text", "json", "csv")  # movinet classify's
 BATCH_FORMATS = ("csv", "jsonl")  # movinet batch's rows
 VIDEO_EXTENSIONS = ("3gp", "avi", "flv", "m4v", "mkv", "mov", "mp4", "mpeg", "mpg", "mts", "ts", "webm", "wmv")
 DEFAULT_WORKERS = 2  # movinet batch: videos decoded ahead of the one being classified
+CLIP_SECONDS = 10  # every MoViNet variant was trained on 10-second clips
 NO_CLEAR_ACTION = "no clear action"  # the answer when the top label is below --min-probability
 RAY_TIMEOUT_S = 30.0  # seconds to reach a Ray cluster's address before giving up
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import cv2
 import numpy as np
 
-from movinet_cli import encoding
+from movinet_cli.outputs import encoding
 
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
 

@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import make_sample_videos  # noqa: E402
 import make_test_model  # noqa: E402
 
-from movinet_cli.labels import load_labels  # noqa: E402
+from movinet_cli.model.labels import load_labels  # noqa: E402
 
 KINETICS = load_labels()
 

@@ -12,9 +12,9 @@ from conftest import ROOT, expected_label
 from make_sample_videos import write_colour_video
 from media import truncate, write_audio_only
 
-from movinet_cli import classify
-from movinet_cli.batch import find_videos
 from movinet_cli.cli import cli
+from movinet_cli.commands.batch import find_videos
+from movinet_cli.outcomes import pipeline
 
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
 GOOD = {
@@ -104,12 +104,12 @@ def test_an_extension_batch_does_not_write_is_refused_unless_the_format_is_named
 
 
 def test_ctrl_c_says_one_line(tiny_models, video_dir, tmp_path, monkeypatch):
-    import movinet_cli.batch
+    import movinet_cli.commands.batch
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(movinet_cli.batch, "run_batch", interrupted)
+    monkeypatch.setattr(movinet_cli.commands.batch, "run_batch", interrupted)
     result = run("batch", video_dir, "-o", tmp_path / "r.csv", "-m", tiny_models.base, "--size", 16)
     assert result.exit_code == 130
     assert result.stderr.strip().splitlines() == [f"Interrupted: the rows so far are in {tmp_path / 'r.csv'}; rerun with --resume to finish."]
@@ -144,7 +144,7 @@ def test_an_interrupted_run_resumes_to_the_same_file(tiny_models, video_dir, tmp
     whole = tmp_path / "whole.csv"
     run("batch", video_dir, "-o", whole, *common)
 
-    real_run, calls = classify.Classifier.run, []
+    real_run, calls = pipeline.Classifier.run, []
 
     def interrupted_after_three(self, source, *options):
         calls.append(source.path)
@@ -152,13 +152,13 @@ def test_an_interrupted_run_resumes_to_the_same_file(tiny_models, video_dir, tmp
             raise KeyboardInterrupt
         return real_run(self, source, *options)
 
-    monkeypatch.setattr(classify.Classifier, "run", interrupted_after_three)
+    monkeypatch.setattr(pipeline.Classifier, "run", interrupted_after_three)
     out = tmp_path / "results.csv"
     first = run("batch", video_dir, "-o", out, *common)
     assert first.exit_code == 130 and "--resume" in first.stderr
     partial = read_csv(out)
     assert 0 < len(partial) < len(GOOD) + len(BAD)  # complete rows only, a valid CSV
-    monkeypatch.setattr(classify.Classifier, "run", real_run)
+    monkeypatch.setattr(pipeline.Classifier, "run", real_run)
     with open(out, "a") as handle:
         handle.write("nested/half-written.mp4,ok,,lab")  # as if killed mid-row
     resumed = run("batch", video_dir, "-o", out, "--resume", *common)
@@ -244,7 +244,7 @@ def hostile_dir(tmp_path):
 
 
 def parsed(path, format="csv"):
-    from movinet_cli.batch import parse_rows
+    from movinet_cli.commands.batch import parse_rows
 
     return parse_rows(open(path, encoding="utf-8", errors="surrogateescape", newline="").read(), str(path), format)[1]
 
@@ -272,7 +272,7 @@ def test_a_decoder_crash_costs_one_error_row(tiny_models, tmp_path, monkeypatch)
     import faulthandler
     import multiprocessing
 
-    from movinet_cli import isolated, video
+    from movinet_cli.inputs import decoding, video
 
     real_frames = video.VideoReader.rgb_frames
 
@@ -283,7 +283,7 @@ def test_a_decoder_crash_costs_one_error_row(tiny_models, tmp_path, monkeypatch)
         return real_frames(self)
 
     # Forked children see this test's stand-in decoder (the product forks from a clean server).
-    monkeypatch.setattr(isolated, "_context", lambda: multiprocessing.get_context("fork"))
+    monkeypatch.setattr(decoding, "_context", lambda: multiprocessing.get_context("fork"))
     monkeypatch.setattr(video.VideoReader, "rgb_frames", frames)
     root = tmp_path / "videos"
     root.mkdir()
@@ -298,7 +298,7 @@ def test_a_decoder_crash_costs_one_error_row(tiny_models, tmp_path, monkeypatch)
 
 
 def test_a_second_run_on_the_same_results_file_is_refused(tiny_models, video_dir, tmp_path):
-    from movinet_cli.batch import ResultsFile
+    from movinet_cli.commands.batch import ResultsFile
 
     out = tmp_path / "results.csv"
     holder = ResultsFile(str(out), "csv", 2)  # a run in progress holds the file
@@ -440,8 +440,9 @@ def test_results_into_a_redirected_stdout_keep_what_the_file_had(tiny_models, vi
 
 
 def test_rows_say_which_precision_ran_and_older_results_files_resume(tiny_models, video_dir, tmp_path):
-    from movinet_cli.engines.openvino import supports_bf16
-    from movinet_cli.output import csv_text, legacy_csv_headers
+    from movinet_cli.model.engines.openvino import supports_bf16
+    from movinet_cli.outputs.formats import legacy_csv_headers
+    from movinet_cli.text import csv_text
 
     expected = "bf16" if supports_bf16() else "f32"
     out = tmp_path / "results.jsonl"

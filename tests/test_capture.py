@@ -2,8 +2,8 @@
 
 import pytest
 
-from movinet_cli.capture import open_capture
 from movinet_cli.errors import MovinetError
+from movinet_cli.inputs.capture import open_capture
 
 
 @pytest.mark.parametrize("source", ["99999999999999999999", "2147483648"])

@@ -6,7 +6,7 @@ import signal
 
 import pytest
 
-from movinet_cli import children
+from movinet_cli.inputs import children
 
 
 @pytest.mark.parametrize(

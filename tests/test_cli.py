@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from conftest import ROOT, expected_label
 from media import truncate, write_audio_only, write_still_image
 
-from movinet_cli import models
 from movinet_cli.cli import cli
+from movinet_cli.model import registry
 
 RED, BLUE = (255, 0, 0), (0, 0, 255)
 
@@ -187,30 +187,30 @@ def test_no_network_and_no_cache_is_one_line(colour_video, monkeypatch, tmp_path
     monkeypatch.setattr(resolver.HttpResolverBase, "_call_urlopen", offline)
     result = run("classify", "--model", "a1", colour_video("red.mp4", [(RED, 1.0)]))
     assert result.exit_code == 1
-    assert_one_line_error(result, models.VARIANTS["a1-base"].url, str(tmp_path / "tfhub"), "--model PATH")
+    assert_one_line_error(result, registry.VARIANTS["a1-base"].url, str(tmp_path / "tfhub"), "--model PATH")
 
 
 def test_ctrl_c_ends_cleanly_with_130(tiny_models, colour_video, monkeypatch):
-    from movinet_cli import isolated
+    from movinet_cli.inputs import decoding
 
     def interrupted(self):
         raise KeyboardInterrupt
         yield
 
-    monkeypatch.setattr(isolated.IsolatedReader, "frames", interrupted)  # Ctrl-C reaches the parent
+    monkeypatch.setattr(decoding.IsolatedReader, "frames", interrupted)  # Ctrl-C reaches the parent
     result = run("classify", "-m", tiny_models.base, "--size", 16, colour_video("red.mp4", [(RED, 1.0)]))
     assert result.exit_code == 130
     assert "Interrupted." in result.stderr and "Traceback" not in result.stderr
 
 
 def test_unexpected_errors_are_one_line_unless_debugging(tiny_models, colour_video, monkeypatch):
-    from movinet_cli import isolated
+    from movinet_cli.inputs import decoding
 
     def broken(self):
         raise RuntimeError("decoder exploded")
         yield
 
-    monkeypatch.setattr(isolated.IsolatedReader, "frames", broken)
+    monkeypatch.setattr(decoding.IsolatedReader, "frames", broken)
     monkeypatch.delenv("MOVINET_DEBUG")
     result = run("classify", "-m", tiny_models.base, colour_video("red.mp4", [(RED, 1.0)]))
     assert result.exit_code == 1
@@ -219,7 +219,7 @@ def test_unexpected_errors_are_one_line_unless_debugging(tiny_models, colour_vid
 
 def test_models_lists_the_registry_and_what_is_cached(monkeypatch, tmp_path):
     monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path))
-    cached = models.cached_model_dir(models.VARIANTS["a2-stream"].url)
+    cached = registry.cached_model_dir(registry.VARIANTS["a2-stream"].url)
     cached.mkdir(parents=True)
     (cached / "saved_model.pb").write_bytes(b"")
     text = run("models")
@@ -240,11 +240,11 @@ def test_models_lists_the_registry_and_what_is_cached(monkeypatch, tmp_path):
 def test_models_and_verbose_say_the_expected_seconds_per_minute_from_what_was_measured(tiny_models, colour_video, monkeypatch, tmp_path):
     import shutil
 
-    from movinet_cli import pace
+    from movinet_cli.commands import pace
 
     monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path))
     for name in ("a0-stream", "a2-stream"):
-        shutil.copytree(tiny_models.stream, models.cached_model_dir(models.VARIANTS[name].url))
+        shutil.copytree(tiny_models.stream, registry.cached_model_dir(registry.VARIANTS[name].url))
     pace.Measurements().remember("a0-stream", 172, "auto", "auto", 0.01)  # 5 frames/s: 3 s per minute of video
     text = run("models").stdout
     assert re.search(r"^  a0-stream .* yes\s+(yes|no)\s+3\.0$", text, re.M)
@@ -452,7 +452,7 @@ def test_terminal_escapes_in_names_are_shown_not_obeyed(tiny_models, colour_vide
 
 
 def test_the_precision_used_and_why_are_reported(tiny_models, colour_video):
-    from movinet_cli.engines.openvino import supports_bf16
+    from movinet_cli.model.engines.openvino import supports_bf16
 
     video = colour_video("red.mp4", [(RED, 1.0)])
     verbose = run("classify", "-m", tiny_models.base, "--size", 16, "-v", video)
@@ -472,7 +472,7 @@ def test_movinet_alone_prints_its_help_and_every_summary_whole():
 
 @pytest.mark.parametrize("command", ["classify", "batch", "live"])
 def test_bf16_on_a_cpu_without_it_is_a_usage_error_in_every_command(command, monkeypatch, tiny_models, colour_video, tmp_path):
-    import movinet_cli.engines.openvino as ov_engine
+    import movinet_cli.model.engines.openvino as ov_engine
 
     monkeypatch.setattr(ov_engine, "supports_bf16", lambda: False)  # the CPU's answer, faked
     video = colour_video("red.mp4", [(RED, 1.0)])

@@ -14,10 +14,11 @@ import pytest
 from click.testing import CliRunner
 from conftest import ROOT
 
-from movinet_cli import engines, models, pace
+from movinet_cli import machine
 from movinet_cli.cli import cli
-from movinet_cli.engines import conversion
-from movinet_cli.engines.cache import saved_model_identity
+from movinet_cli.model import engines, registry
+from movinet_cli.model.engines import conversion
+from movinet_cli.model.engines.cache import saved_model_identity
 
 # Installed in every Python process of a run through sitecustomize (PYTHONPATH), so it also
 # watches the spawned conversion child, the decoding children and anything forked: every
@@ -47,7 +48,8 @@ sys.addaudithook(_watch)
 # which threads and child processes are left: OpenVINO's telemetry leaves sender threads.
 CONVERT_RUN_AND_REPORT = """
 import json, multiprocessing, sys, threading
-from movinet_cli import engines, load_classifier
+from movinet_cli import load_classifier
+from movinet_cli.model import engines
 video, directories = sys.argv[1], sys.argv[2:]
 for directory in directories:
     engines.prepare(directory, 32)
@@ -227,7 +229,7 @@ def test_a_cache_directory_that_is_a_file_is_one_line(tiny_models, tmp_path, mon
 def test_prepare_converts_ahead_and_models_says_so(tiny_models, tmp_path, monkeypatch):
     monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path))
     for kind in ("base", "stream"):  # registry entries served from the download cache
-        directory = models.cached_model_dir(models.VARIANTS[f"a0-{kind}"].url)
+        directory = registry.cached_model_dir(registry.VARIANTS[f"a0-{kind}"].url)
         directory.parent.mkdir(parents=True, exist_ok=True)
         os.symlink(getattr(tiny_models, kind), directory)
     listed = run("models", "a0-base", "a0-stream", "a1-base")
@@ -271,7 +273,7 @@ def test_a_script_without_a_main_guard_converts(tiny_models, tmp_path):
     """The conversion child does not run the user's script again (it would start its own
     conversion child, and so on)."""
     script = tmp_path / "script.py"
-    script.write_text(f"from movinet_cli import engines\nprint('run')\nengines.prepare({tiny_models.stream!r}, 32)\n")
+    script.write_text(f"from movinet_cli.model import engines\nprint('run')\nengines.prepare({tiny_models.stream!r}, 32)\n")
     result = subprocess.run([sys.executable, str(script)], env=offline_environment(tmp_path), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["run"]
@@ -287,7 +289,7 @@ def test_two_processes_converting_one_model_convert_it_once(tmp_path):
 
     base, _ = build_models(str(tmp_path / "models"))
     script = (
-        "import sys; from movinet_cli.engines import openvino as ov; from pathlib import Path\n"
+        "import sys; from movinet_cli.model.engines import openvino as ov; from pathlib import Path\n"
         "lines = []\n"
         "ov.open_model(sys.argv[1], Path(sys.argv[2]), 'f32', log=lines.append)\n"
         "print('converted' if any(l.startswith('Converting') for l in lines) else 'waited' if lines else 'cached')\n"
@@ -436,7 +438,7 @@ def pace_file(cache: Path) -> Path:
 
 def remembered_pace(cache: Path) -> dict:
     document = json.loads(pace_file(cache).read_text())
-    return document["machines"][pace.machine()]
+    return document["machines"][machine.machine()]
 
 
 @pytest.mark.slow
@@ -459,10 +461,10 @@ def test_a_remembered_slow_pace_says_minutes_at_the_start(tiny_models, tmp_path,
     graph_mb = (Path(tiny_models.stream) / "saved_model.pb").stat().st_size / 1e6
     slow = 540 / graph_mb ** conversion.GRAPH_EXPONENT["stream"]  # this graph in 9 minutes
     pace_file(tmp_path).parent.mkdir(parents=True)
-    document = {"version": conversion.PACE_VERSION, "machines": {pace.machine(): {"stream": {"seconds_per_unit": slow, "measured_at": "2026-01-01T00:00:00"}}}}
+    document = {"version": conversion.PACE_VERSION, "machines": {machine.machine(): {"stream": {"seconds_per_unit": slow, "measured_at": "2026-01-01T00:00:00"}}}}
     pace_file(tmp_path).write_text(json.dumps(document))
     messages = []
-    engines.prepare(tiny_models.stream, 32, variant=models.VARIANTS["a5-stream"], log=messages.append)
+    engines.prepare(tiny_models.stream, 32, variant=registry.VARIANTS["a5-stream"], log=messages.append)
     assert "(A5 stream: about 9 minutes at this machine's last conversion pace, once; then cached)" in converting_line(messages)
     assert remembered_pace(tmp_path)["stream"]["seconds_per_unit"] < slow / 10  # this conversion's own pace replaced it
 
@@ -473,7 +475,7 @@ def test_a_pace_remembered_before_the_graph_was_cut_is_not_used(tiny_models, tmp
     promise minutes for seconds' work."""
     monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path))
     pace_file(tmp_path).parent.mkdir(parents=True)
-    document = {"version": 1, "machines": {pace.machine(): {"stream": {"seconds_per_unit": 1000.0, "measured_at": "2026-01-01T00:00:00"}}}}
+    document = {"version": 1, "machines": {machine.machine(): {"stream": {"seconds_per_unit": 1000.0, "measured_at": "2026-01-01T00:00:00"}}}}
     pace_file(tmp_path).write_text(json.dumps(document))
     messages = []
     engines.prepare(tiny_models.stream, 32, log=messages.append)
@@ -490,7 +492,7 @@ def test_a_damaged_pace_file_is_not_trusted_and_a_good_one_replaces_it(tiny_mode
     if damage == "fifo":
         os.mkfifo(path)  # never opened for reading: that would hang
     else:
-        bad = {"version": conversion.PACE_VERSION, "machines": {pace.machine(): {"stream": {"seconds_per_unit": float("nan")}}}}
+        bad = {"version": conversion.PACE_VERSION, "machines": {machine.machine(): {"stream": {"seconds_per_unit": float("nan")}}}}
         path.write_text(json.dumps(bad) if damage == "garbage" else " " * (conversion.PACE_FILE_LIMIT + 1))
     messages = []
     engines.prepare(tiny_models.stream, 32, log=messages.append)

@@ -10,8 +10,8 @@ from click.testing import CliRunner
 from conftest import expected_label
 from make_sample_videos import write_colour_video
 
-from movinet_cli.batch import ResultsFile, find_videos
 from movinet_cli.cli import cli
+from movinet_cli.commands.batch import ResultsFile, find_videos
 from movinet_cli.options import ModelOptions, ReadOptions, RunOptions
 
 pytestmark = pytest.mark.slow  # Ray starts a cluster: seconds per test
@@ -129,7 +129,7 @@ class KillActor:
         import faulthandler
         import multiprocessing
 
-        from movinet_cli import isolated, video
+        from movinet_cli.inputs import decoding, video
 
         real_frames = video.VideoReader.rgb_frames
 
@@ -139,14 +139,14 @@ class KillActor:
                 ctypes.string_at(0)
             return real_frames(reader)
 
-        isolated._context = lambda: multiprocessing.get_context("fork")
+        decoding._context = lambda: multiprocessing.get_context("fork")
         video.VideoReader.rgb_frames = frames
 
 
 @needs_ray
 def test_a_killed_actor_is_replaced_and_no_row_is_lost_or_doubled(local_ray, tiny_models, videos, tmp_path):
-    from movinet_cli.distributed import MAX_ATTEMPTS, connected, run_batch_on_ray
-    from movinet_cli.loading import load_classifier
+    from movinet_cli.commands.distributed import MAX_ATTEMPTS, connected, run_batch_on_ray
+    from movinet_cli.outcomes.loading import load_classifier
 
     crafted = videos / "crafted.mp4"
     write_colour_video(str(crafted), [(RED, 1.0)], fps=20, size=(48, 32))
@@ -172,9 +172,9 @@ def test_a_killed_actor_is_replaced_and_no_row_is_lost_or_doubled(local_ray, tin
 
 @needs_ray
 def test_a_node_that_cannot_load_the_model_stops_the_run_with_one_line(local_ray, tiny_models, videos, tmp_path):
-    from movinet_cli.distributed import connected, run_batch_on_ray
+    from movinet_cli.commands.distributed import connected, run_batch_on_ray
     from movinet_cli.errors import ModelError
-    from movinet_cli.loading import load_classifier
+    from movinet_cli.outcomes.loading import load_classifier
 
     results = ResultsFile(str(tmp_path / "results.csv"), "csv", 2)
     missing = ModelOptions(model=str(tmp_path / "not-on-this-node"), engine="openvino")  # as if not shared
@@ -186,7 +186,7 @@ def test_a_node_that_cannot_load_the_model_stops_the_run_with_one_line(local_ray
 
 @needs_ray
 def test_an_actor_that_no_node_can_hold_is_refused_naming_the_clusters_cpus(local_ray):
-    from movinet_cli.distributed import RayResourcesError, check_resources
+    from movinet_cli.commands.distributed import RayResourcesError, check_resources
 
     with pytest.raises(RayResourcesError, match=r"an actor of 3 CPUs cannot start: the Ray cluster has 2 CPUs in 1 node"):
         check_resources(None, 3)
@@ -202,9 +202,9 @@ def test_an_actor_compiles_its_videos_shape_before_the_first_and_loads_once(loca
     """The constructor loads the model once and compiles the shape that a video's steps
     take (a whole 10-s window; a stream chunk), so that the first video compiles nothing
     that a later one would not."""
-    from movinet_cli import distributed
-    from movinet_cli.classify import classify_many
-    from movinet_cli.engines import openvino as engine
+    from movinet_cli.commands import distributed
+    from movinet_cli.model.engines import openvino as engine
+    from movinet_cli.outcomes.pipeline import classify_many
 
     monkeypatch.setenv(distributed.CPU_THREADS_VARIABLE, "1")  # the constructor sets it: restored after the test
     compiled, loads = [], []
@@ -227,13 +227,13 @@ def test_an_actor_compiles_its_videos_shape_before_the_first_and_loads_once(loca
 
 @needs_ray
 def test_an_actor_starts_when_its_decoding_server_cannot(local_ray, tiny_models, colour_video, monkeypatch):
-    from movinet_cli import distributed
+    from movinet_cli.commands import distributed
 
     def no_working_directory():
         raise FileNotFoundError(2, "No such file or directory")
 
     monkeypatch.setenv(distributed.CPU_THREADS_VARIABLE, "1")
-    monkeypatch.setattr(distributed.isolated, "start_server", no_working_directory)
+    monkeypatch.setattr(distributed.decoding, "start_server", no_working_directory)
     video = colour_video("red.mp4", [(RED, 1.0)])
     actor = distributed.VideoClassifier(
         directory=os.path.dirname(video), load=ModelOptions(model=tiny_models.base, engine="openvino"),
@@ -244,8 +244,8 @@ def test_an_actor_starts_when_its_decoding_server_cannot(local_ray, tiny_models,
 
 @needs_ray
 def test_an_actor_decodes_its_next_video_while_one_runs(local_ray, tiny_models, colour_video, monkeypatch):
-    from movinet_cli import distributed
-    from movinet_cli.classify import OpenedVideo
+    from movinet_cli.commands import distributed
+    from movinet_cli.outcomes.pipeline import OpenedVideo
 
     monkeypatch.setenv(distributed.CPU_THREADS_VARIABLE, "1")
     red = colour_video("red.mp4", [(RED, 1.0)])
@@ -271,7 +271,7 @@ def test_an_actor_decodes_its_next_video_while_one_runs(local_ray, tiny_models, 
 
 
 def test_every_video_is_given_once_and_an_idle_actor_takes_a_reserved_one():
-    from movinet_cli.distributed import Schedule
+    from movinet_cli.commands.distributed import Schedule
 
     schedule = Schedule(["a", "b", "c", "d"], actors=2)
     assert schedule.next(0) == ("a", "b")  # b decodes on actor 0 while a runs
@@ -285,7 +285,7 @@ def test_every_video_is_given_once_and_an_idle_actor_takes_a_reserved_one():
 def test_in_any_order_of_actors_finishing_each_video_is_given_once(seed):
     import random
 
-    from movinet_cli.distributed import Schedule
+    from movinet_cli.commands.distributed import Schedule
 
     videos, order = [f"v{index}" for index in range(11)], random.Random(seed)
     schedule, given, busy = Schedule(videos, actors=3), [], {}
@@ -300,7 +300,7 @@ def test_in_any_order_of_actors_finishing_each_video_is_given_once(seed):
 
 
 def test_rows_that_come_in_any_order_leave_in_the_videos_order():
-    from movinet_cli.distributed import in_order
+    from movinet_cli.commands.distributed import in_order
 
     rows = [{"path": path} for path in ["c", "a", "d", "b"]]
     assert [row["path"] for row in in_order(rows, ["a", "b", "c", "d"])] == ["a", "b", "c", "d"]
@@ -312,7 +312,7 @@ def test_the_actors_start_while_the_driver_loads_its_model(local_ray, tiny_model
     (loading their models) while it loads; a small job still gets every row once, in order."""
     import importlib
 
-    from movinet_cli import distributed
+    from movinet_cli.commands import distributed
 
     command = importlib.import_module("movinet_cli.cli.batch")  # the module, not the click command of that name
     (tmp_path / "small").mkdir()
@@ -396,7 +396,7 @@ def test_a_two_node_cluster_gives_the_rows_of_the_local_batch(two_nodes, tiny_mo
     ],
 )
 def test_an_address_with_no_cluster_is_one_line_without_waiting(address, message):
-    from movinet_cli.distributed import RayConnectionError, reach
+    from movinet_cli.commands.distributed import RayConnectionError, reach
 
     with pytest.raises(RayConnectionError, match="^" + message.replace("(", r"\(")) as raised:
         reach(address, timeout_s=5)

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from movinet_cli import engines
 from movinet_cli.cli import cli
-from movinet_cli.embed import read_rows
-from movinet_cli.loading import load_classifier
+from movinet_cli.commands.embed import read_rows
+from movinet_cli.model import engines
+from movinet_cli.outcomes.loading import load_classifier
 
 RED, TEAL = (200, 30, 40), (20, 160, 150)
 
@@ -71,7 +71,7 @@ def test_per_window_rows_and_resume(tiny_models, colour_video, tmp_path, monkeyp
     np.testing.assert_allclose(rows[0]["embedding"], unit(RED), atol=0.02)  # the stream model remembers 4 frames
     np.testing.assert_allclose(rows[1]["embedding"], unit(TEAL), atol=0.02)
     assert invoke("embed", video, "-o", output, "--model", tiny_models.stream, "-q").exit_code == 2  # exists: --resume or --overwrite
-    import movinet_cli.classify as classify_module
+    import movinet_cli.outcomes.pipeline as classify_module
 
     monkeypatch.setattr(classify_module.Classifier, "open", lambda *a, **k: (_ for _ in ()).throw(AssertionError("decoded again")))
     result = invoke("embed", video, "-o", output, "--model", tiny_models.stream, "--size", 16, "--resume", "-q")

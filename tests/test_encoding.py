@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from movinet_cli.cli import cli
-from movinet_cli.encoding import check_video_output, write_video
 from movinet_cli.errors import OutputError
+from movinet_cli.outputs.encoding import check_video_output, write_video
 
 RED = (255, 0, 0)
 
@@ -62,7 +62,7 @@ def test_mp4_is_h264_and_webm_is_vp9_whole_frames_odd_sides_padded(tmp_path):
 
 
 def test_webm_without_pyav_is_vp9_through_opencv(tmp_path, monkeypatch):
-    from movinet_cli import encoding
+    from movinet_cli.outputs import encoding
 
     available = encoding._available
     monkeypatch.setattr(encoding, "_available", lambda codec, extension: codec.library != "pyav" and available(codec, extension))

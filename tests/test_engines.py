@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from make_test_model import STREAM_MEMORY, expected_logits
 
-from movinet_cli import engines
-from movinet_cli.engines import openvino as ov_engine
-from movinet_cli.engines import tensorflow as tf_engine
-from movinet_cli.engines.cache import saved_model_identity
 from movinet_cli.errors import EngineError, ModelError
+from movinet_cli.model import engines
+from movinet_cli.model.engines import openvino as ov_engine
+from movinet_cli.model.engines import tensorflow as tf_engine
+from movinet_cli.model.engines.cache import saved_model_identity
 
 RNG = np.random.default_rng(7)
 

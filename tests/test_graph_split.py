@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from test_engines import open_on, random_clip
 
-from movinet_cli.engines import graph_split
-from movinet_cli.saved_model import read_signatures
+from movinet_cli.model.engines import graph_split
+from movinet_cli.model.saved_model import read_signatures
 
 CALLS = {"PartitionedCall", "StatefulPartitionedCall"}
 

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from movinet_cli.errors import LabelsError
-from movinet_cli.labels import check_labels, load_labels
+from movinet_cli.model.labels import check_labels, load_labels
 
 EIGHT = ["black", "blue", "green", "cyan", "red", "magenta", "yellow", "white"]
 

@@ -18,8 +18,8 @@ from make_sample_videos import write_video
 
 from movinet_cli import load_classifier
 from movinet_cli.cli import cli
+from movinet_cli.commands.live import LiveSession
 from movinet_cli.errors import ModelError, ModelKindError
-from movinet_cli.live import LiveSession
 from movinet_cli.options import NO_CLEAR_ACTION as NO_ACTION
 
 RED, BLUE, RED_MAGENTA = (255, 0, 0), (0, 0, 255), (255, 0, 150)
@@ -73,7 +73,7 @@ def test_threshold_shows_no_action(palette_stream, tmp_path):
 
 
 def test_a_scene_change_or_a_restart_resets_and_cuts_the_chunks():
-    from movinet_cli.live import plan_chunks
+    from movinet_cli.commands.live import plan_chunks
 
     dark, bright = np.zeros((4, 4, 3), np.float32), np.ones((4, 4, 3), np.float32)
     images = [dark] * 5 + [bright] * 7
@@ -86,7 +86,7 @@ def smoothed_change(takes, smoothing, change=24, frames=48):
     """The frame after which the top label first says the new class, when a scripted stream
     model answers the class of the last frame it was fed (class 0 before ``change``, 1 from
     it) and the due frames come in ``takes`` (frames per step, as the backlog hands them over)."""
-    from movinet_cli.live import Smoother, plan_chunks
+    from movinet_cli.commands.live import Smoother, plan_chunks
 
     smoother, fed = Smoother(smoothing), 0
     image = np.zeros((2, 2, 3), np.float32)
@@ -287,18 +287,18 @@ def test_a_file_at_its_own_speed_classifies_its_last_due_frame(palette_models, c
 def downloaded(tiny_models, tmp_path, monkeypatch):
     """``downloaded(*names)``: registry stream variants "downloaded" (the tiny stream model in
     their cache directories) into an empty cache, with any download an error."""
-    from movinet_cli import models
+    from movinet_cli.model import registry
 
     monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path / "cache"))
 
     def no_download(url):
         raise AssertionError(f"downloaded {url}")
 
-    monkeypatch.setattr(models, "_download", no_download)
+    monkeypatch.setattr(registry, "_download", no_download)
 
     def install(*names):
         for name in names:
-            shutil.copytree(tiny_models.stream, models.cached_model_dir(models.VARIANTS[name].url))
+            shutil.copytree(tiny_models.stream, registry.cached_model_dir(registry.VARIANTS[name].url))
         return tmp_path / "cache" / "pace.json"
 
     return install
@@ -306,7 +306,7 @@ def downloaded(tiny_models, tmp_path, monkeypatch):
 
 def machine_speed(monkeypatch, seconds_per_frame):
     """Fakes the one measuring function: each variant's seconds per frame; returns the names measured."""
-    from movinet_cli import pace
+    from movinet_cli.commands import pace
 
     measured = []
 
@@ -377,7 +377,7 @@ def test_a_damaged_measurements_file_is_measured_again_and_rewritten(downloaded,
     measured = machine_speed(monkeypatch, {"a0-stream": 0.002})
     result = live_jsonl(colour_video("red.mp4", [(RED, 1.0)]))
     assert result.exit_code == 0 and measured == ["a0-stream"]
-    assert "a0-stream 16px auto auto" in json.loads(remembered.read_text())["machines"][__import__("movinet_cli.pace").pace.machine()]
+    assert "a0-stream 16px auto auto" in json.loads(remembered.read_text())["machines"][__import__("movinet_cli.machine").machine.machine()]
 
 
 def test_with_no_stream_model_downloaded_live_takes_a5_and_downloads_only_it(downloaded, monkeypatch, colour_video, tmp_path):
@@ -392,8 +392,9 @@ def test_with_no_stream_model_downloaded_live_takes_a5_and_downloads_only_it(dow
 
 
 def test_the_footer_says_the_models_pace_against_its_frame_rate():
-    from movinet_cli.classify import Prediction
-    from movinet_cli.live import LiveUpdate, annotate
+    from movinet_cli.outcomes.pipeline import Prediction
+    from movinet_cli.outcomes.result import LiveUpdate
+    from movinet_cli.outputs.overlay import annotate
 
     update = LiveUpdate(
         time_s=1.0, predictions=[Prediction("red", 0.9)], label="red", inference_ms=50.0, latency_s=0.1,
@@ -446,7 +447,7 @@ def test_a_window_that_cannot_open_falls_back_to_the_terminal_in_one_line(palett
 
 
 def test_a_display_is_one_whose_x_server_answers(x_display, monkeypatch):
-    from movinet_cli.live import display_problem
+    from movinet_cli.outputs.display import display_problem
 
     monkeypatch.setenv("DISPLAY", x_display)
     assert display_problem() is None

@@ -6,17 +6,15 @@ import sys
 import pytest
 
 import movinet_cli
-from movinet_cli import classify, loading
+from movinet_cli.outcomes import loading, pipeline
 
 
-def test_loading_is_importable_where_it_was_before_it_had_its_module():
-    from movinet_cli.classify import load_classifier, prepare_model  # as users' code has it
-
-    assert movinet_cli.load_classifier is classify.load_classifier is load_classifier is loading.load_classifier
-    assert movinet_cli.prepare_model is prepare_model is loading.prepare_model
-    assert {"load_classifier", "prepare_model", "classify_many"} <= set(dir(movinet_cli))
+def test_the_package_exports_the_loaders_and_the_pipeline():
+    assert movinet_cli.load_classifier is loading.load_classifier and movinet_cli.prepare_model is loading.prepare_model
+    assert movinet_cli.classify_video is loading.classify_video and movinet_cli.classify_many is pipeline.classify_many
+    assert set(movinet_cli.__all__) <= set(dir(movinet_cli))
     with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
-        classify.no_such_name  # noqa: B018
+        movinet_cli.no_such_name  # noqa: B018
 
 
 def test_the_package_loads_no_pipeline_until_asked():

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from movinet_cli.output import percent
-from movinet_cli.overlay import draw_labels
+from movinet_cli.outputs.overlay import draw_labels
+from movinet_cli.text import percent
 
 
 def white(frame):
@@ -40,8 +40,8 @@ def test_one_line_per_label_asked_for():
 def test_the_annotated_video_draws_top_k_labels(palette_models, colour_video, tmp_path, monkeypatch):
     from click.testing import CliRunner
 
-    from movinet_cli import overlay
     from movinet_cli.cli import cli
+    from movinet_cli.outputs import overlay
 
     counts = set()
 

@@ -4,9 +4,11 @@ import os
 
 import pytest
 
-from movinet_cli import load_classifier, models, pace
+from movinet_cli import load_classifier, machine
+from movinet_cli.commands import pace
+from movinet_cli.model import registry
 
-A5, A4, A3, A0 = (models.VARIANTS[f"{model_id}-stream"] for model_id in ("a5", "a4", "a3", "a0"))
+A5, A4, A3, A0 = (registry.VARIANTS[f"{model_id}-stream"] for model_id in ("a5", "a4", "a3", "a0"))
 
 
 def test_a_fast_machine_keeps_the_largest():
@@ -62,7 +64,7 @@ def test_measurements_are_remembered_per_model_size_and_options(tmp_path):
     assert again.get("a5-stream", 320, "auto", "auto").seconds_per_frame == 0.06
     assert again.get("a5-stream", 320, "auto", "auto").seconds_per_minute(12) == pytest.approx(43.2)
     assert again.get("a5-stream", 16, "auto", "auto") is None and again.get("a5-stream", 320, "auto", "f32") is None
-    assert list(json.loads(path.read_text())["machines"]) == [pace.machine()]
+    assert list(json.loads(path.read_text())["machines"]) == [machine.machine()]
 
 
 @pytest.mark.parametrize(

@@ -16,12 +16,12 @@ from click.testing import CliRunner
 from conftest import ROOT
 from make_sample_videos import write_colour_video
 
-from movinet_cli.classify import Prediction
 from movinet_cli.cli import cli
 from movinet_cli.errors import OutputError
 from movinet_cli.options import NO_CLEAR_ACTION
-from movinet_cli.report import NEUTRAL, VideoRecord, check_report_path, decide, load_results, write_report
-from movinet_cli.timeline import Segment
+from movinet_cli.outcomes.pipeline import Prediction
+from movinet_cli.outcomes.timeline import Segment
+from movinet_cli.outputs.report import NEUTRAL, VideoRecord, check_report_path, decide, load_results, write_report
 
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
 SAMPLES = ROOT / "sample_videos"

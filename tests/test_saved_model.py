@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from movinet_cli.errors import ModelError
-from movinet_cli.saved_model import describe, read_signatures
+from movinet_cli.model.saved_model import describe, read_signatures
 
 
 def test_kind_and_classes_come_from_the_signatures(tiny_models, palette_models):
@@ -15,7 +15,7 @@ def test_kind_and_classes_come_from_the_signatures(tiny_models, palette_models):
 
 
 def test_shapes_match_what_tensorflow_reports(tiny_models):
-    from movinet_cli.engines.tensorflow import load_saved_model
+    from movinet_cli.model.engines.tensorflow import load_saved_model
 
     loaded = load_saved_model(tiny_models.stream)
     signatures = read_signatures(tiny_models.stream)
@@ -34,7 +34,7 @@ def test_tensor_names_are_the_graph_s(tiny_models):
 
 def test_reading_does_not_import_tensorflow(tiny_models):
     code = (
-        "import sys; from movinet_cli.saved_model import describe; "
+        "import sys; from movinet_cli.model.saved_model import describe; "
         f"print(describe({tiny_models.stream!r}).kind, 'tensorflow' in sys.modules)"
     )
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

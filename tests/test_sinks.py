@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from movinet_cli.cli import cli
 from movinet_cli.errors import UsageError
-from movinet_cli.sinks import OutputPath, check_outputs, file_identity
+from movinet_cli.outputs.sinks import OutputPath, check_outputs, file_identity
 
 RED = (255, 0, 0)
 
@@ -165,7 +165,7 @@ def test_a_reader_that_goes_away_ends_batch_quietly(tiny_models, colour_video, t
 
 
 def test_timeline_files_never_replace_a_users_file_and_never_share_a_name(palette_models, colour_video, tmp_path):
-    from movinet_cli.sinks import timeline_names
+    from movinet_cli.outcomes.timeline import timeline_names
 
     names = timeline_names(["a.mp4", "a.mkv", "a.mp4.avi", "sub/b.mp4"], "csv")
     assert len(set(names.values())) == 4 and names["sub/b.mp4"] == "sub/b.csv"

@@ -12,9 +12,9 @@ from make_test_model import STREAM_MEMORY
 from media import truncate, write_vfr_video
 
 from movinet_cli import load_classifier
-from movinet_cli.classify import Prediction, Result, Step
 from movinet_cli.cli import cli
-from movinet_cli.timeline import Segment, pool, segments, timeline_format, timeline_text, write_timeline
+from movinet_cli.outcomes.pipeline import Prediction, Result, Step
+from movinet_cli.outcomes.timeline import Segment, pool, segments, timeline_format, timeline_text, write_timeline
 
 RED, BLUE = (255, 0, 0), (0, 0, 255)
 LABELS = ["a", "b", "c"]
@@ -126,7 +126,7 @@ def test_output_video_takes_one_video(tmp_path):
 
 
 def test_an_interrupted_output_video_leaves_no_file(tiny_models, colour_video, tmp_path, monkeypatch):
-    from movinet_cli import overlay
+    from movinet_cli.outputs import overlay
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -140,8 +140,8 @@ def test_an_interrupted_output_video_leaves_no_file(tiny_models, colour_video, t
 
 
 def test_an_output_video_that_cannot_be_written_fails_its_video_and_the_other_outputs_still_come(tiny_models, colour_video, tmp_path, monkeypatch):
-    from movinet_cli import overlay
     from movinet_cli.errors import OutputError
+    from movinet_cli.outputs import overlay
 
     def full_disk(*args, **kwargs):
         raise OutputError("cannot write a video to annotated.mp4: No space left on device")
@@ -245,7 +245,7 @@ def test_the_timeline_and_the_overlay_never_say_blue_before_the_clip_turns_blue(
     """Red for 3.0 s, then blue: a step's output describes the frames up to its last one, so
     neither the timeline nor the annotated video may say blue before 3.0 s (they used to from
     2.667 s in stream mode: each 8-frame chunk labelled from its start)."""
-    from movinet_cli import overlay
+    from movinet_cli.outputs import overlay
 
     drawn = []  # the top label drawn on each frame, in order
 
@@ -348,7 +348,7 @@ def test_batch_writes_a_timeline_per_video(palette_stream, colour_video, tmp_pat
 
 def test_the_batch_timeline_formats_are_the_timelines():
     from movinet_cli.cli.batch import TIMELINE_CHOICES
-    from movinet_cli.timeline import TIMELINE_FORMATS
+    from movinet_cli.outcomes.timeline import TIMELINE_FORMATS
 
     assert set(TIMELINE_CHOICES) == set(TIMELINE_FORMATS.values())
 
@@ -357,8 +357,8 @@ def test_the_batch_timeline_formats_are_the_timelines():
 def test_a_bin_too_small_to_mean_anything_is_refused_in_one_line(step_s):
     """Issue 22: --timeline-step 5e-324 gave "unexpected OverflowError" (the bin index of a
     step was infinite)."""
-    from movinet_cli.classify import Step
-    from movinet_cli.timeline import bin_seconds, pool
+    from movinet_cli.outcomes.pipeline import Step
+    from movinet_cli.outcomes.timeline import bin_seconds, pool
 
     steps = [Step(t, t + 0.5, 6, np.array([1.0, 0.0], np.float32)) for t in (0.0, 0.5)]
     for call in (lambda: pool(steps, step_s), lambda: bin_seconds("stream", step_s)):
@@ -377,7 +377,7 @@ def test_a_tiny_timeline_step_is_a_usage_error(palette_models, colour_video, tmp
 
 
 def test_a_no_clear_action_cue_names_the_labels_it_weighed():
-    from movinet_cli.timeline import subtitles
+    from movinet_cli.outcomes.timeline import subtitles
 
     unclear = Segment(0, 1, "no clear action", 0.83, [Prediction("black", 0.83), Prediction("red", 0.17)])
     cue = subtitles([unclear], "vtt").split("\n")

@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from movinet_cli.cli import cli
-from movinet_cli.head import load_head
-from movinet_cli.train import HELD_OUT_MIN
+from movinet_cli.commands.train import HELD_OUT_MIN
+from movinet_cli.model.head import load_head
 
 # Three classes of colour, each video a shade of its class (the palette model's pooled
 # features are the mean colour, so a linear head separates them).
@@ -122,7 +122,7 @@ def test_an_existing_directory_is_never_replaced(class_folders, palette_models, 
 def test_a_second_run_reads_the_cached_features(class_folders, palette_models, tmp_path, monkeypatch):
     folders = class_folders(2)
     assert invoke("train", folders, "-o", tmp_path / "a", *palette(palette_models), "--size", 16, "-q").exit_code == 0
-    import movinet_cli.classify as classify_module
+    import movinet_cli.outcomes.pipeline as classify_module
 
     def no_decoding(*args, **kwargs):
         raise AssertionError("decoded again")
@@ -194,7 +194,7 @@ def test_models_describes_a_model_dir(class_folders, palette_models, tmp_path):
 
 @pytest.mark.slow
 def test_prepare_a_model_dir_converts_its_backbone_at_the_heads_size(class_folders, palette_models, tmp_path, monkeypatch):
-    from movinet_cli.engines import is_prepared
+    from movinet_cli.model.engines import is_prepared
 
     monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path / "cache"))  # nothing converted yet
     model_dir = tmp_path / "live-classes"

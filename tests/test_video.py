@@ -4,7 +4,7 @@ import pytest
 from media import set_rotation, truncate, write_audio_only, write_still_image, write_vfr_video
 
 from movinet_cli.errors import VideoError
-from movinet_cli.video import FrameSampler, VideoReader, fit_frame, to_model_input, windows
+from movinet_cli.inputs.video import FrameSampler, VideoReader, fit_frame, to_model_input, windows
 
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
 
@@ -86,7 +86,7 @@ def striped_frame():
 
 
 def test_crop_follows_the_kinetics_recipe_and_cuts_the_edges():
-    from movinet_cli.models import VARIANTS
+    from movinet_cli.model.registry import VARIANTS
 
     cropped = fit_frame(striped_frame(), 32, "crop", VARIANTS["a5-base"].crop_scale)
     assert cropped.shape == (32, 32, 3)
@@ -227,7 +227,7 @@ def test_a_video_range_with_no_frames_is_too_short(colour_video):
 def test_the_crop_is_the_eval_recipe_written_with_tensorflow_ops(variant):
     """Shorter side to the variant's eval size (bilinear, as tf.image.resize), central crop."""
     from movinet_cli._lazy import tensorflow
-    from movinet_cli.models import VARIANTS
+    from movinet_cli.model.registry import VARIANTS
 
     tf = tensorflow()
     spec = VARIANTS[variant]

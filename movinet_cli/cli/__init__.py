@@ -17,18 +17,18 @@ import sys
 
 import click
 
-from .. import __version__
-from ..errors import ModelError, MovinetError, UsageError
-from ..output import printable
-from .batch import batch
-from .classify import classify
-from .eval import evaluate
-from .interrupts import INTERRUPTED, TERMINATED, Interrupted, Terminated, terminate
-from .live import live
-from .models import models
-from .params import MODEL_VARIABLE
-from .report import report
-from .train import embed, train
+from movinet_cli import __version__
+from movinet_cli.cli.batch import batch
+from movinet_cli.cli.classify import classify
+from movinet_cli.cli.eval import evaluate
+from movinet_cli.cli.interrupts import INTERRUPTED, TERMINATED, Interrupted, Terminated, terminate
+from movinet_cli.cli.live import live
+from movinet_cli.cli.models import models
+from movinet_cli.cli.params import MODEL_VARIABLE
+from movinet_cli.cli.report import report
+from movinet_cli.cli.train import embed, train
+from movinet_cli.errors import ModelError, MovinetError, UsageError
+from movinet_cli.text import printable
 
 __all__ = ["cli", "main"]
 

@@ -9,12 +9,12 @@ import time
 
 import click
 
-from ..errors import UsageError
-from ..options import BATCH_FORMATS, DEFAULT_WORKERS, RAY_TIMEOUT_S, VIDEO_EXTENSIONS
-from ..output import printable
-from .interrupts import interrupted
-from .params import FiniteFloat, input_options, min_probability_option, model_inputs, model_options, quiet_option, top_k_option, verbose_option
-from .progress import RunBar, load_model, notices, report_writer
+from movinet_cli.cli.interrupts import interrupted
+from movinet_cli.cli.params import FiniteFloat, input_options, min_probability_option, model_inputs, model_options, quiet_option, top_k_option, verbose_option
+from movinet_cli.cli.progress import RunBar, load_model, notices, report_writer
+from movinet_cli.errors import UsageError
+from movinet_cli.options import BATCH_FORMATS, DEFAULT_WORKERS, RAY_TIMEOUT_S, VIDEO_EXTENSIONS
+from movinet_cli.text import printable
 
 TIMELINE_CHOICES = ("csv", "json", "jsonl", "srt", "vtt")  # timeline.TIMELINE_FORMATS, without importing NumPy for --help
 EXIT_CODES = """\b
@@ -99,9 +99,9 @@ def batch(
       movinet batch /shared/videos -o results.csv --ray=head-node:6379 --ray-cpus-per-actor 4
     """
 
-    from ..batch import ResultsFile, ResultsFileError, check_results_path, find_videos, max_workers, results_format, run_batch
-    from ..report_files import check_report_path
-    from ..sinks import OutputPath, TimelinesSink, check_outputs
+    from movinet_cli.commands.batch import ResultsFile, ResultsFileError, check_results_path, find_videos, max_workers, results_format, run_batch
+    from movinet_cli.outputs.report_files import check_report_path
+    from movinet_cli.outputs.sinks import OutputPath, TimelinesSink, check_outputs
 
     began = time.perf_counter()
     directory, ray_address = _directory(directory, ray_address)
@@ -112,7 +112,7 @@ def batch(
     if ray_address is not None and timelines_dir:
         raise click.UsageError("--timelines is not written with --ray yet: the actors return rows, not timelines")
     if ray_address is not None:
-        from ..distributed import require_ray
+        from movinet_cli.commands.distributed import require_ray
 
         require_ray()
     output_format = results_format(output, output_format)
@@ -159,7 +159,7 @@ def batch(
                     on_start=bar.showing, on_video=done, sinks=timelines,
                 )
             else:
-                from ..distributed import run_batch_on_ray
+                from movinet_cli.commands.distributed import run_batch_on_ray
 
                 summary = run_batch_on_ray(
                     classifier, directory, results, paths, read, run, started=actors,
@@ -183,7 +183,7 @@ def batch(
             more = f" and {len(failures) - FAILURES_NAMED} more" if len(failures) > FAILURES_NAMED else ""
             click.echo(f"failed: {named}{more} (their rows say why)", err=True)
     if report_path:
-        from ..report import load_results
+        from movinet_cli.outputs.report import load_results
 
         note = notices(quiet)
         records = load_results(
@@ -213,7 +213,7 @@ def _actors(ray_address: str | None, timeout_s: float, quiet: bool, *args, **opt
     if ray_address is None:
         yield None
         return
-    from ..distributed import Actors, connected
+    from movinet_cli.commands.distributed import Actors, connected
 
     if not quiet:
         where = f"the cluster at {ray_address}" if ray_address else "$RAY_ADDRESS, this machine's cluster or a new local one"

@@ -7,14 +7,19 @@ import os
 
 import click
 
-from ..options import MIN_TIMELINE_STEP_S, OUTPUT_FORMATS, RunOptions
-from .params import FiniteFloat, input_options, min_probability_option, model_inputs, model_options, quiet_option, top_k_option, verbose_option
-from .progress import VideoBars, load_model, notices, report_writer
-
-EXIT_CODES = """\b
-Exit codes: 0 all videos classified, 1 a video or the model failed
-(the others still run), 2 usage error (a model of the wrong kind for
---mode too), 130 interrupted."""
+from movinet_cli.cli.params import (
+    EXIT_CODES,
+    FiniteFloat,
+    input_options,
+    min_probability_option,
+    model_inputs,
+    model_options,
+    quiet_option,
+    top_k_option,
+    verbose_option,
+)
+from movinet_cli.cli.progress import VideoBars, load_model, notices, report_writer
+from movinet_cli.options import MIN_TIMELINE_STEP_S, OUTPUT_FORMATS, RunOptions
 
 
 @click.command(epilog=EXIT_CODES, short_help="Print the top-k actions in each video.")
@@ -58,9 +63,9 @@ def classify(videos, load, read, run, output_format, timeline, timeline_step, ou
       movinet classify --mode stream --model a2 --start 30 --end 40 long.mkv
       movinet classify --model ./my_saved_model --labels my_labels.txt clip.mp4
     """
-    from ..classify import classify_many
-    from ..sinks import Notices, ReportSink, RunContext, StdoutSink, TimelineSink, VideoSink, check_outputs, drain
-    from ..timeline import bin_seconds
+    from movinet_cli.outcomes.pipeline import classify_many
+    from movinet_cli.outcomes.timeline import bin_seconds
+    from movinet_cli.outputs.sinks import Notices, ReportSink, RunContext, StdoutSink, TimelineSink, VideoSink, check_outputs, drain
 
     if output_video and len(videos) > 1:
         raise click.UsageError("--output-video takes one VIDEO")

@@ -7,10 +7,10 @@ import sys
 
 import click
 
-from ..options import DEFAULT_WORKERS, RunOptions
-from ..output import printable
-from .params import input_options, model_inputs, model_options, quiet_option, verbose_option
-from .progress import RunBar, load_model
+from movinet_cli.cli.params import input_options, model_inputs, model_options, quiet_option, verbose_option
+from movinet_cli.cli.progress import RunBar, load_model
+from movinet_cli.options import DEFAULT_WORKERS, RunOptions
+from movinet_cli.text import printable
 
 EXIT_CODES = """\b
 Exit codes: 0 every video evaluated, 1 a video failed (named on stderr,
@@ -42,11 +42,11 @@ def evaluate(directory, output_format, output, load, read, run, quiet, verbose):
       movinet eval clips/ --model my-classes --format json -o eval.json
     """
 
-    from ..batch import max_workers
-    from ..evaluate import check_folders, evaluate, write_evaluation
-    from ..files import atomic_writer
-    from ..labelled import find_labelled
-    from ..sinks import OutputPath, check_outputs
+    from movinet_cli.commands.batch import max_workers
+    from movinet_cli.commands.evaluate import check_folders, evaluate, write_evaluation
+    from movinet_cli.commands.labelled import find_labelled
+    from movinet_cli.files import atomic_writer
+    from movinet_cli.outputs.sinks import OutputPath, check_outputs
 
     examples = find_labelled(directory)
     if not examples.labels:

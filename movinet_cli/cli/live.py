@@ -8,9 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..options import ModelOptions, ReadOptions, RunOptions
-from ..output import printable
-from .params import (
+from movinet_cli.cli.params import (
     FiniteFloat,
     check_precision,
     engine_option,
@@ -22,10 +20,12 @@ from .params import (
     size_option,
     verbose_option,
 )
-from .progress import load_model, notices
+from movinet_cli.cli.progress import load_model, notices
+from movinet_cli.options import ModelOptions, ReadOptions, RunOptions
+from movinet_cli.text import printable
 
 if TYPE_CHECKING:
-    from ..classify import Classifier
+    from movinet_cli.outcomes.pipeline import Classifier
 
 
 @click.command(short_help="Classify a camera, video file or stream live.")
@@ -74,11 +74,12 @@ def live(source, model, engine, precision, labels, window, output_format, top_k,
       movinet live rtsp://camera.local/stream --no-window --format jsonl
       movinet live match.mp4 --record annotated.mp4
     """
-    from ..capture import open_capture
-    from ..encoding import check_video_output
-    from ..files import check_output_path
-    from ..live import LiveSession, display_problem
-    from ..sinks import OutputPath, check_outputs
+    from movinet_cli.commands.live import LiveSession
+    from movinet_cli.files import check_output_path
+    from movinet_cli.inputs.capture import open_capture
+    from movinet_cli.outputs.display import display_problem
+    from movinet_cli.outputs.encoding import check_video_output
+    from movinet_cli.outputs.sinks import OutputPath, check_outputs
 
     check_precision(engine, precision)
     if record:
@@ -104,7 +105,7 @@ def live(source, model, engine, precision, labels, window, output_format, top_k,
     try:
         with session:
             if window:
-                from ..window import show
+                from movinet_cli.outputs.display import show
 
                 show(session)
             else:
@@ -119,7 +120,7 @@ def live(source, model, engine, precision, labels, window, output_format, top_k,
 def _live_model(load: ModelOptions, read: ReadOptions, quiet: bool, verbose: bool) -> Classifier:
     """``pace.live_classifier``, its choice said in one notice (with --quiet, only if
     --verbose), its measurements with --verbose, a model that cannot keep up in a warning."""
-    from .. import pace
+    from movinet_cli.commands import pace
 
     say = notices(quiet)
 

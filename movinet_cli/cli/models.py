@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from ..errors import MovinetError
-from ..output import printable
-from .progress import notices
+from movinet_cli.cli.progress import notices
+from movinet_cli.errors import MovinetError
+from movinet_cli.text import printable
 
 SHOWN_LABELS = 20  # classes of a trained MODEL_DIR named in the text output; the rest are counted
 
@@ -40,12 +40,12 @@ def models(names, prepare, output_format, quiet):
     import json
     import os
 
-    from ..engines import is_prepared
-    from ..head import is_head_dir, load_head
-    from ..loading import prepare_model
-    from ..models import DEFAULT_MODEL, HUB_URL, VARIANTS, cache_dir, cached_model_dir, hub_cache_dir, is_cached
-    from ..pace import Measurements
-    from .params import MODEL_VARIABLE
+    from movinet_cli.cli.params import MODEL_VARIABLE
+    from movinet_cli.commands.pace import Measurements
+    from movinet_cli.model.engines import is_prepared
+    from movinet_cli.model.head import is_head_dir, load_head
+    from movinet_cli.model.registry import DEFAULT_MODEL, HUB_URL, VARIANTS, cache_dir, cached_model_dir, hub_cache_dir, is_cached
+    from movinet_cli.outcomes.loading import prepare_model
 
     if prepare:
         if not names:
@@ -148,6 +148,6 @@ def is_default_dir(path: str, default: str) -> bool:
     """Whether the MODEL_DIR ``path`` is the default model ``default`` ($MOVINET_MODEL), however either is spelled."""
     import os
 
-    from ..head import is_head_dir
+    from movinet_cli.model.head import is_head_dir
 
     return is_head_dir(default) and os.path.samefile(path, default)

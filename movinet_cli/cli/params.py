@@ -12,8 +12,8 @@ import os
 
 import click
 
-from ..models import MODES
-from ..options import (
+from movinet_cli.model.registry import MODES
+from movinet_cli.options import (
     AGGREGATES,
     ENGINES,
     MAX_CHUNK,
@@ -30,6 +30,12 @@ from ..options import (
 )
 
 MODEL_VARIABLE = "MOVINET_MODEL"  # the default --model, for people who always run their own
+
+# The exit codes of the commands that classify videos (classify, train, embed): their --help's epilog.
+EXIT_CODES = """\b
+Exit codes: 0 all videos classified, 1 a video or the model failed
+(the others still run), 2 usage error (a model of the wrong kind for
+--mode too), 130 interrupted."""
 
 
 class FiniteFloat(click.FloatRange):
@@ -111,7 +117,7 @@ def check_precision(engine: str, precision: str) -> None:
         return
     if engine == "tensorflow":
         raise click.BadParameter("bf16 runs on the OpenVINO engine only; --engine tensorflow computes in f32", param_hint="--precision")
-    from ..engines.openvino import supports_bf16
+    from movinet_cli.model.engines.openvino import supports_bf16
 
     if not supports_bf16():
         raise click.BadParameter(

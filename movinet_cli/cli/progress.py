@@ -10,8 +10,8 @@ from typing import Any
 
 import click
 
-from ..options import ModelOptions, ReadOptions
-from ..output import printable
+from movinet_cli.options import ModelOptions, ReadOptions
+from movinet_cli.text import printable
 
 
 def notices(quiet: bool):
@@ -31,7 +31,7 @@ def load_model(load: ModelOptions, quiet: bool, verbose: bool, command: str | No
     ``verbose`` which model, engine and precision run and why, and how long loading took.
     ``read``, the command's, is checked against the model now (a MODEL_DIR refuses another
     --resize than its own: ``Classifier.reading``), before any output file is made."""
-    from ..loading import load_classifier
+    from movinet_cli.outcomes.loading import load_classifier
 
     began = time.perf_counter()
     classifier = load_classifier(**dataclasses.asdict(load), log=notices(quiet), command=command)
@@ -47,7 +47,7 @@ def load_model(load: ModelOptions, quiet: bool, verbose: bool, command: str | No
 
 def _expected_pace(classifier, load: ModelOptions) -> str:
     """The model's remembered seconds per minute of video on this machine, in words."""
-    from ..pace import Measurements
+    from movinet_cli.commands.pace import Measurements
 
     variant = classifier.source.variant
     if variant is None or classifier.source.handle != variant.url:
@@ -105,7 +105,7 @@ class VideoBars:
     def update(self, done_s: float, total_s: float | None) -> None:
         from tqdm import tqdm
 
-        from ..pace import remaining_s
+        from movinet_cli.commands.pace import remaining_s
 
         if self.bar is None:
             return
@@ -130,7 +130,7 @@ def report_writer(quiet: bool, source: str = ""):
     def write(path: str, records: list) -> None:
         from tqdm import tqdm
 
-        from ..report import write_report
+        from movinet_cli.outputs.report import write_report
 
         with tqdm(total=len(records), unit="video", desc="report", disable=True if quiet else None, leave=False, file=sys.stderr) as bar:
             def progress(done: int, total: int) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from ..output import printable
-from .params import FiniteFloat
-from .progress import notices, report_writer
+from movinet_cli.cli.params import FiniteFloat
+from movinet_cli.cli.progress import notices, report_writer
+from movinet_cli.text import printable
 
 
 @click.command(short_help="Make an HTML report from a results file.")
@@ -42,9 +42,9 @@ def report(results, videos, timelines, min_probability, report_path, quiet):
       movinet report results.csv --videos videos/ --timelines timelines/ -o report.html
       movinet report results.csv --min-probability 0.5 -o report.html
     """
-    from ..report import load_results
-    from ..report_files import check_report_path
-    from ..sinks import OutputPath, check_outputs
+    from movinet_cli.outputs.report import load_results
+    from movinet_cli.outputs.report_files import check_report_path
+    from movinet_cli.outputs.sinks import OutputPath, check_outputs
 
     if report_path == "-":
         raise click.BadParameter("the report is a file: name one (or /dev/stdout)", param_hint="--output")

@@ -6,12 +6,11 @@ import sys
 
 import click
 
-from ..options import RunOptions
-from ..output import printable
-from .classify import EXIT_CODES
-from .interrupts import interrupted
-from .params import input_options, model_inputs, model_options
-from .progress import RunBar, load_model, notices
+from movinet_cli.cli.interrupts import interrupted
+from movinet_cli.cli.params import EXIT_CODES, input_options, model_inputs, model_options
+from movinet_cli.cli.progress import RunBar, load_model, notices
+from movinet_cli.options import RunOptions
+from movinet_cli.text import printable
 
 
 @click.command(epilog=EXIT_CODES, short_help="Train a head for your own classes from class folders.")
@@ -40,8 +39,8 @@ def train(directory, output, overwrite, seed, load, read, run, quiet, verbose):
       movinet train clips/ -o my-live-classes --model a0-stream
     """
 
-    from ..train import check_output_dir, find_examples, require_sklearn
-    from ..train import train as train_head
+    from movinet_cli.commands.train import check_output_dir, find_examples, require_sklearn
+    from movinet_cli.commands.train import train as train_head
 
     require_sklearn()
     check_output_dir(output, overwrite)  # usage errors before the model loads
@@ -86,8 +85,8 @@ def embed(videos, output, per_window, resume, overwrite, load, read, run, quiet,
       movinet embed long.mp4 -o windows.npz --per-window
     """
 
-    from ..embed import check_output, embed_videos
-    from ..sinks import OutputPath, check_outputs
+    from movinet_cli.commands.embed import check_output, embed_videos
+    from movinet_cli.outputs.sinks import OutputPath, check_outputs
 
     if resume and overwrite:
         raise click.UsageError("--resume and --overwrite exclude each other")

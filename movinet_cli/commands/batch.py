@@ -1,0 +1,345 @@
+"""Classifying a directory of videos into a CSV or JSON-lines file, resumably.
+
+Rows are written and flushed one at a time, so an interrupted run leaves a valid file of
+complete rows, and a run with ``resume`` skips the videos that already have an ``ok`` row.
+One run writes a results file at a time (it is locked). Each video is decoded in a child
+process (a decoder crash costs one error row), and the next ones are decoded ahead while
+the model works.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import PurePath
+from typing import IO
+
+from movinet_cli.errors import MovinetError, OutputError, UsageError
+from movinet_cli.files import atomic_writer, check_output_path, is_special, read_text
+from movinet_cli.options import BATCH_FORMATS, DEFAULT_WORKERS, VIDEO_EXTENSIONS, ReadOptions, RunOptions
+from movinet_cli.outcomes.pipeline import Classifier, classify_many
+from movinet_cli.outputs.formats import csv_header, legacy_csv_headers, result_row, rows_text
+from movinet_cli.outputs.results_file import RESULTS_LIMIT_BYTES, ROW_START, MalformedResultsError, starts_as_results
+from movinet_cli.outputs.results_file import parse_rows as parse_results_rows
+from movinet_cli.outputs.sinks import RunContext, Sink, passed
+
+
+class ResultsFileError(MovinetError):
+    """The results file cannot be created, resumed or overwritten as asked."""
+
+
+class ForeignResultsError(ResultsFileError, UsageError):
+    """``--resume`` was pointed at a file that is not a batch results file (left untouched)."""
+
+
+def find_videos(directory: str | os.PathLike[str], extensions: Iterable[str] = VIDEO_EXTENSIONS, recursive: bool = True) -> list[str]:
+    """Video files under ``directory`` by extension (case-insensitive), as sorted POSIX paths
+    relative to it. Symbolic links are followed, but each real directory is visited once."""
+    suffixes = {"." + extension.lower().lstrip(".") for extension in extensions}
+    found: list[str] = []
+    visited: set[tuple[int, int]] = set()
+    for folder, subfolders, files in os.walk(directory, followlinks=True):
+        status = os.stat(folder)
+        if (status.st_dev, status.st_ino) in visited:
+            subfolders[:] = []
+            continue
+        visited.add((status.st_dev, status.st_ino))
+        subfolders[:] = sorted(subfolders) if recursive else []
+        relative = PurePath(os.path.relpath(folder, directory))
+        for name in files:
+            if PurePath(name).suffix.lower() in suffixes and not os.path.isdir(os.path.join(folder, name)):
+                found.append((relative / name).as_posix())
+    return sorted(found, key=lambda path: PurePath(path).parts)
+
+
+@dataclass
+class Summary:
+    ok: int = 0
+    failed: int = 0
+    skipped: int = 0  # already done in an earlier run (resume)
+    seconds: float = 0.0
+
+    @property
+    def videos_per_minute(self) -> float:
+        return 60 * (self.ok + self.failed) / self.seconds if self.seconds else 0.0
+
+    def __str__(self) -> str:
+        return (
+            f"{self.ok} ok, {self.failed} failed, {self.skipped} skipped (already done) "
+            f"in {self.seconds:.1f} s: {self.videos_per_minute:.1f} videos/min"
+        )
+
+
+def max_workers() -> int:
+    """The most videos worth decoding ahead: each decodes in a process of its own, so more
+    than the CPUs only holds more frames in memory."""
+    return max(2, os.cpu_count() or 1)
+
+
+RESULTS_EXTENSIONS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}  # what batch writes, by the file's name
+
+
+def results_format(path: str, format: str | None = None) -> str:
+    """The row format of a results file: ``format`` if given, else by ``path``'s extension
+    (``RESULTS_EXTENSIONS``; "csv" for stdout, a device or a FIFO). UsageError for a file
+    whose extension names a format that batch does not write (``res.json`` would get CSV)."""
+    if format is not None:
+        return format
+    extension = os.path.splitext(path)[1].lower()
+    if extension in RESULTS_EXTENSIONS:
+        return RESULTS_EXTENSIONS[extension]
+    if path == "-" or is_special(path):
+        return "csv"
+    raise UsageError(
+        f"--output {path}: batch writes CSV (.csv) or JSON lines (.jsonl, .ndjson); name the file so, "
+        "or pass --format to write one of them under this name"
+    )
+
+
+def check_results_path(path: str, format: str, resume: bool, overwrite: bool) -> None:
+    """Raises ResultsFileError if ``path`` (or "-" for stdout) cannot take this run's rows
+    as asked (another run holds it, say), ForeignResultsError if ``resume`` would rewrite a
+    file that does not start as a results file: cheap, before loading a model. A device,
+    FIFO or descriptor (``/dev/stdout``) is written in place."""
+    if path == "-":
+        if resume:
+            raise ResultsFileError("--resume needs a results file, not stdout (-o -)")
+        return
+    if is_special(path):
+        if resume:
+            raise ResultsFileError(f"cannot resume from {path}: it is not a regular file (a device, FIFO or descriptor)")
+        return
+    check_output_path(path, "--output")
+    if not os.path.exists(path):
+        return
+    if not (resume or overwrite):
+        raise ResultsFileError(f"{path} already exists: pass --resume to finish that run, or --overwrite to replace it")
+    try:
+        with _open(path, "r") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # let go at once: a probe
+            head = handle.read(len(ROW_START[format]))
+    except BlockingIOError:
+        raise _busy(path) from None
+    except OSError as error:
+        raise ResultsFileError(f"cannot read {path}: {error.strerror}") from None
+    if resume and not starts_as_results(head, format):
+        raise _foreign(path, format, "it does not start as one")
+
+
+def _foreign(path: str, format: str, where: str) -> ForeignResultsError:
+    return ForeignResultsError(
+        f"{path} is not a movinet batch results file in {format} format ({where}); it was left untouched: "
+        "choose another --output, or pass --overwrite to replace it"
+    )
+
+
+def _busy(path: str) -> ResultsFileError:
+    return ResultsFileError(f"{path} is being written by another movinet batch; wait for it to finish, or choose another --output")
+
+
+def parse_rows(text: str, path: str, format: str) -> tuple[list[str] | None, list[dict]]:
+    """``results_file.parse_rows``, with a file that is not a results file refused as
+    ForeignResultsError (a usage error: it is left untouched)."""
+    try:
+        return parse_results_rows(text, path, format)
+    except MalformedResultsError as error:
+        raise _foreign(path, format, error.where) from None
+
+
+def _open(path: str | int, mode: str, **options) -> IO[str]:
+    """A results file opened as text: UTF-8, the bytes of non-UTF-8 file names kept as they are."""
+    return open(path, mode, newline="", encoding="utf-8", errors="surrogateescape", **options)
+
+
+class ResultsFile:
+    """Where batch rows go: a CSV or JSON-lines file (or stdout for ``path == "-"``).
+
+    One writer per file: a results file is locked (``flock``) while this object is open, and
+    a second run on it is refused. A symbolic link is followed (the link stays); a device or
+    FIFO is written in place. ``resume`` keeps the complete ``ok`` rows of an existing
+    results file (dropping error rows, which are retried, and a row cut short by a crash) and
+    refuses a file that is not one (ForeignResultsError, the file untouched); otherwise an
+    existing file is replaced only with ``overwrite``. ``done`` holds the paths that already
+    have an ``ok`` row. With ``model`` (the name rows give it), a file resumed with rows of
+    another model is refused, so that one file never mixes two models' answers.
+    """
+
+    def __init__(self, path: str, format: str, top_k: int, resume: bool = False, overwrite: bool = False, model: str | None = None):
+        if format not in BATCH_FORMATS:
+            raise ValueError(f"format must be one of {BATCH_FORMATS}, got {format!r}")
+        self.path, self.format, self.top_k, self.header = path, format, top_k, csv_header(top_k)
+        check_results_path(path, format, resume, overwrite)
+        self.done: set[str] = set()
+        self._target: str | None = None  # the regular file written, if any
+        if path == "-" or is_special(path):
+            self._handle: IO[str] = sys.stdout if path == "-" else self._opened(path, "a")
+            self._start()
+            return
+        self._target = target = os.path.realpath(path)
+        self._handle = self._locked(target)
+        try:
+            kept = self._kept_rows(resume, overwrite, model)
+            self._rewrite(target, kept)
+        except BaseException:
+            self.close()
+            raise
+        self.done = {row["path"] for row in kept}
+
+    def _opened(self, path: str, mode: str) -> IO[str]:
+        try:
+            return _open(path, mode)
+        except OSError as error:
+            raise OutputError(f"cannot write {self.path}: {error.strerror}") from None
+
+    def _locked(self, target: str) -> IO[str]:
+        """The results file, open for reading and locked. A rewrite renames a new (locked)
+        file into place, so a lock won on a file that has since been replaced is let go and
+        taken again on the file now there."""
+        while True:
+            handle = self._opened(target, "a+")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                raise _busy(self.path) from None
+            if os.path.exists(target) and os.path.samestat(os.stat(target), os.fstat(handle.fileno())):
+                handle.seek(0)
+                return handle
+            handle.close()
+
+    def _kept_rows(self, resume: bool, overwrite: bool, model: str | None) -> list[dict]:
+        """The rows of the locked file that this run keeps."""
+        if not os.fstat(self._handle.fileno()).st_size or overwrite:
+            return []
+        if not resume:  # another run made it since the first check
+            raise ResultsFileError(f"{self.path} already exists: pass --resume to finish that run, or --overwrite to replace it")
+        columns, rows = parse_rows(self._handle.read(), self.path, self.format)
+        if columns is not None and columns not in (self.header, *legacy_csv_headers(self.top_k)):
+            raise ResultsFileError(
+                f"{self.path} has other columns than this run would write (another --top-k?); "
+                "resume with the same options, or pass --overwrite"
+            )
+        kept = list({row["path"]: row for row in rows if row["status"] == "ok"}.values())
+        others = sorted({row["model"] for row in kept if row.get("model") and row["model"] != model}) if model else []
+        if others:
+            raise ResultsFileError(
+                f"{self.path} holds rows of another model ({', '.join(others)}); resume with that --model, or pass --overwrite"
+            )
+        return kept
+
+    def _rewrite(self, target: str, rows: list[dict]) -> None:
+        """Replaces the file (``target``) atomically with ``rows`` and keeps it open for appending. The
+        new file is locked before it is renamed into place, so the lock never lapses."""
+        kept: int | None = None
+        try:
+            with atomic_writer(target, newline="") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                handle.write(self._text(rows, header=True))
+                handle.flush()
+                kept = os.dup(handle.fileno())  # shares the lock and the position at the end
+        except BaseException:
+            if kept is not None:
+                os.close(kept)
+            raise
+        self._handle.close()
+        self._handle = _open(kept, "w")
+
+    def _text(self, rows: list[dict], header: bool = False) -> str:
+        return rows_text(self.format, rows, self.header, with_header=header)
+
+    def _start(self) -> None:
+        self._append(self._text([], header=True))
+
+    def _append(self, text: str) -> None:
+        try:
+            self._handle.write(text)
+            self._handle.flush()
+        except BrokenPipeError:  # the reader went away (`-o - | head`): the command ends quietly
+            raise
+        except OSError as error:
+            raise OutputError(f"cannot write {'to stdout' if self.path == '-' else self.path}: {error.strerror}") from None
+
+    @property
+    def sortable(self) -> bool:
+        """Whether ``sort`` can put the rows in order afterwards (a regular file), so that
+        rows may be written in the order they come."""
+        return self._target is not None
+
+    def todo(self, paths: list[str]) -> list[str]:
+        """The ``paths`` that this run still has to classify (no ``ok`` row yet)."""
+        return [path for path in paths if path not in self.done]
+
+    def write(self, row: dict) -> None:
+        """Appends one row (see ``formats.result_row``) and flushes it."""
+        self._append(self._text([row]))
+
+    def sort(self, order: list[str]) -> None:
+        """Rewrites the file with its rows in ``order`` (rows of other paths last), so that a
+        resumed run ends with the same file as an uninterrupted one."""
+        if self._target is None:
+            return
+        _, rows = parse_rows(read_text(self._target, "results file", RESULTS_LIMIT_BYTES, errors="surrogateescape"), self.path, self.format)
+        rank = {path: index for index, path in enumerate(order)}
+        self._rewrite(self._target, sorted(rows, key=lambda row: rank.get(row["path"], len(rank))))
+
+    def close(self) -> None:
+        """Closes the file, which lets another run take it."""
+        if self._handle is not sys.stdout and not self._handle.closed:
+            # Rows are flushed one by one, so all that can be left is a row whose write
+            # already failed and was reported (OutputError): it is dropped, not raised again.
+            with contextlib.suppress(OSError):
+                self._handle.close()
+
+
+def run_batch(
+    classifier: Classifier,
+    directory: str | os.PathLike,
+    results: ResultsFile,
+    paths: list[str],
+    read: ReadOptions = ReadOptions(),
+    run: RunOptions = RunOptions(),
+    *,
+    workers: int = DEFAULT_WORKERS,
+    on_start: Callable[[str], None] | None = None,
+    on_video: Callable[[dict], None] | None = None,
+    sinks: Sequence[Sink] = (),
+) -> Summary:
+    """Classifies ``paths`` (relative to ``directory``) not already in ``results.done``,
+    writing a row per video (see ``write_rows``), with ``workers`` videos decoded ahead of
+    the one being classified; ``on_start`` is told when each one starts and ``on_video``
+    gets each row written. The rows hold ``results.top_k`` predictions. Each outcome goes
+    through ``sinks`` (more outputs, ``sinks.drain``'s way) before it is a row."""
+    run = dataclasses.replace(run, top_k=results.top_k)
+    outcomes = classify_many(classifier, results.todo(paths), read, run, directory=directory, ahead=workers, on_start=on_start)
+    through = passed(outcomes, sinks, RunContext.of(classifier, run))
+    # Both closed here, whatever stops the rows (a reader of stdout gone, a full disk): the
+    # sinks end now, and the decoders stop now, not when the generators are collected at exit.
+    with contextlib.closing(outcomes), contextlib.closing(through):
+        rows = (result_row(results.format, results.top_k, outcome, classifier.info) for outcome in through)
+        return write_rows(results, paths, rows, on_video)
+
+
+def write_rows(results: ResultsFile, paths: list[str], rows: Iterable[dict], on_video: Callable[[dict], None] | None = None) -> Summary:
+    """Writes ``rows`` (one per path of ``results.todo(paths)``, in any order) as they come,
+    each flushed, then sorts the file into the order of ``paths`` (rows of an earlier run
+    included). ``on_video`` gets each row after it is written. Returns the counts and the
+    seconds taken (until the last row)."""
+    summary = Summary(skipped=len(paths) - len(results.todo(paths)))
+    began = time.perf_counter()
+    try:
+        for row in rows:
+            results.write(row)
+            summary.ok += row["status"] == "ok"
+            summary.failed += row["status"] != "ok"
+            if on_video:
+                on_video(row)
+    finally:
+        summary.seconds = time.perf_counter() - began
+    results.sort(paths)
+    return summary

@@ -1,0 +1,471 @@
+"""``movinet batch --ray``: classifying a directory on a Ray cluster.
+
+The driver (this process) lists the videos and starts ``Actors``: Ray Core actors
+(``VideoClassifier``), each loading one classifier. They start while the driver loads and
+checks its own model, so that the two loads overlap. Each actor is then given one video at
+a time, with the name of the next one it will get: it starts decoding that one (in a child
+process, as the local batch decodes ahead) while the model runs on the current one. Every
+video goes through the local batch's own steps (``classify.open_video``, ``outcome_of``:
+errors as rows). Each actor returns the video's finished row; the rows stream back to the
+driver, which alone writes the results file (``batch.write_rows``: flushed rows, the file's
+lock, resume, the final order).
+
+Ray Core rather than Ray Data: a Ray Data actor pool costs seconds before the first row
+(its executor, Arrow blocks; ray-project/ray#44905), which a short job never earns back, and
+a long one gains nothing from it here: the driver keeps one video per actor in flight (and
+one more reserved for it, decoding), so memory stays bounded however many videos there are.
+One path serves every size of job.
+
+The videos (and a local model directory or label file) must be readable on every node under
+the same path: a shared filesystem. A video that a worker cannot read is an error row naming
+that node.
+
+Faults: Ray restarts an actor whose process dies (killed, out of memory, its node lost) and
+retries its video on it. ``AttemptCounter`` counts the tries of each video across restarts,
+so a video that kills its actor every time ends as an error row after ``MAX_ATTEMPTS``.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import contextlib
+import dataclasses
+import logging
+import os
+import socket
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+from movinet_cli._lazy import native_stderr_silenced
+from movinet_cli.commands.batch import ResultsFile, Summary, write_rows
+from movinet_cli.errors import ModelError, MovinetError, UsageError, one_line
+from movinet_cli.inputs import decoding
+from movinet_cli.model.engines.openvino import CPU_THREADS_VARIABLE  # inference threads an engine may use: set in each actor
+from movinet_cli.options import RAY_TIMEOUT_S, ModelOptions, ReadOptions, RunOptions
+from movinet_cli.outcomes.loading import load_classifier
+from movinet_cli.outcomes.pipeline import Classifier, OpenedVideo, close_video, open_video, outcome_of
+from movinet_cli.outcomes.result import Outcome
+from movinet_cli.outputs.formats import result_row
+
+MAX_ATTEMPTS = 3  # tries of a video whose worker process dies: a video that kills it every time is an error row
+INSTALL_HINT = "pip install 'movinet-cli[ray]' (in a checkout: pip install '.[ray]')"
+WORKER_LOAD_FAILED = "cannot load the model on node"  # how the error of an actor that cannot load the model starts
+
+
+class RayUnavailableError(MovinetError):
+    """``--ray`` was asked for, but Ray (the optional ``ray`` extra) is not installed."""
+
+
+class RayConnectionError(MovinetError):
+    """The Ray cluster asked for cannot be reached: an address that is not one, a host that
+    does not resolve, nothing answering in time. One line naming the address."""
+
+
+class RayResourcesError(UsageError):
+    """The cluster cannot give an actor the CPUs it asks for (it would wait for ever)."""
+
+
+def require_ray() -> None:
+    """Raises RayUnavailableError, saying what to install, unless Ray can be imported."""
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise RayUnavailableError(f"--ray needs Ray, an optional extra: {INSTALL_HINT}") from None
+
+
+def node_name() -> str:
+    """This machine as a person would name it: its host name and IP address."""
+    import ray
+
+    return f"{socket.gethostname()} ({ray.util.get_node_ip_address()})"
+
+
+class AttemptCounter:
+    """Counts the tries of each video, across actor restarts (a Ray actor that lives with the
+    driver: it outlives any worker that dies)."""
+
+    def __init__(self):
+        self._nodes: dict[str, list[str]] = {}
+
+    def start(self, path: str, node: str) -> list[str]:
+        """Records a try of ``path`` on ``node``; returns the nodes of every try so far."""
+        self._nodes.setdefault(path, []).append(node)
+        return self._nodes[path]
+
+
+@dataclasses.dataclass(frozen=True)
+class RowFormat:
+    """How an actor writes a row: the results file's format and predictions per row, and the
+    model as the user named it (the driver's, known once its model has loaded)."""
+
+    format: str
+    top_k: int
+    model_name: str
+
+
+class VideoClassifier:
+    """One Ray actor's work: a classifier loaded once, then one row per video.
+
+    Args:
+        directory: the videos' directory (absolute, the same on every node).
+        load: the model to load (paths absolute).
+        read, run: what to read and how to run.
+        cpus: the CPUs Ray gives this actor; its engine is told to use as many threads.
+        fail_hook: for tests, called with each path before it is opened, unless its tries are
+            spent (to kill the actor).
+    """
+
+    def __init__(self, directory, load, read, run, cpus, fail_hook=None):
+        # The engine reads this when it compiles: as many threads as this actor's CPUs, so
+        # that actors sharing a node do not fight over its cores.
+        os.environ[CPU_THREADS_VARIABLE] = str(max(1, int(cpus)))
+        # The decoding children's server starts (a new interpreter importing OpenCV) while
+        # the model loads, instead of when the first video opens. Best effort: a server that
+        # cannot start (a working directory gone, say) is each video's error to report.
+        with contextlib.suppress(OSError):
+            decoding.start_server()
+        self.node = node_name()
+        try:
+            self.classifier = load_classifier(**dataclasses.asdict(load))
+        except MovinetError as error:  # it loaded on the driver: this node lacks something
+            raise ModelError(f"{WORKER_LOAD_FAILED} {self.node}: {error}") from None
+        self.directory, self.read, self.run = directory, read, run
+        self.fail_hook = fail_hook
+        self.frames_ahead = self.classifier.frames_ahead(read, run)
+        self.ahead: tuple[str, OpenedVideo | Exception] | None = None  # the next video, decoding
+        with contextlib.suppress(Exception):  # best effort: a failure is the first video's to report
+            self.classifier.warm_up(self.read, self.run)
+
+    def row(self, path: str, then: str | None, rows: RowFormat, attempts) -> dict:
+        """The results row of ``path`` (relative to ``directory``), in ``rows``' format;
+        ``then``, the video this actor gets next (None: none yet), starts decoding meanwhile.
+        ``attempts``, an ``AttemptCounter`` actor, counts this try (given with each video, not
+        to the constructor: Ray could not restart an actor whose constructor took a handle
+        that is lost)."""
+        import ray
+
+        tries = ray.get(attempts.start.remote(path, self.node))
+        if self.fail_hook and len(tries) <= MAX_ATTEMPTS:
+            self.fail_hook(path)
+        source = self._take(path)
+        if then is not None:
+            self.ahead = (then, self._open(then))
+        self.classifier.source = dataclasses.replace(self.classifier.source, name=rows.model_name)
+        if len(tries) > MAX_ATTEMPTS:
+            close_video(source)
+            error = (
+                f"the worker process died {MAX_ATTEMPTS} times classifying this video (killed, out of memory, "
+                f"or its node lost), on {', '.join(dict.fromkeys(tries[:-1]))}"
+            )
+            return result_row(rows.format, rows.top_k, Outcome(path, None, error), self.classifier.info)
+        outcome = outcome_of(self.classifier, path, source, dataclasses.replace(self.run, top_k=rows.top_k))
+        if outcome.error and not os.access(Path(self.directory, path), os.R_OK):
+            outcome.error += f" on node {self.node} (the videos must be on a filesystem that every node shares, under the same path)"
+        return result_row(rows.format, rows.top_k, outcome, self.classifier.info)
+
+    def _open(self, path: str) -> OpenedVideo | Exception:
+        return open_video(self.classifier, path, self.read, directory=self.directory, ahead=self.frames_ahead)
+
+    def _take(self, path: str) -> OpenedVideo | Exception:
+        """``path`` opened: the video decoding ahead if it is that one (a video given
+        elsewhere meanwhile is closed), else opened now."""
+        ahead, self.ahead = self.ahead, None
+        if ahead is not None and ahead[0] == path:
+            return ahead[1]
+        if ahead is not None:
+            close_video(ahead[1])
+        return self._open(path)
+
+
+class Actors:
+    """The ``VideoClassifier`` actors of one run on the connected cluster (see ``connected``),
+    started at once without waiting for them: their start (a worker process, the model's
+    load and warm-up) overlaps whatever the caller does next, such as loading its own model.
+    A context manager: on exit the actors are killed (Ray would otherwise keep them as long
+    as the driver lives).
+
+    Args:
+        directory: the videos' directory (made absolute, as every node must see it).
+        load: the model each actor loads (relative paths made absolute).
+        read, run: what to read and how to run.
+        videos: how many videos there are at most: no more actors start.
+        actors: how many actors; default: as many as the cluster's CPUs hold at
+            ``cpus_per_actor`` each.
+        cpus_per_actor: CPUs Ray reserves for each actor (and the threads its engine uses).
+        fail_hook: for tests (see ``VideoClassifier``).
+
+    Raises RayResourcesError when the cluster cannot hold them (see ``check_resources``).
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike,
+        load: ModelOptions,
+        read: ReadOptions = ReadOptions(),
+        run: RunOptions = RunOptions(),
+        *,
+        videos: int,
+        actors: int | None = None,
+        cpus_per_actor: float = 1,
+        fail_hook: Callable[[str], None] | None = None,
+    ):
+        import ray
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        check_resources(actors, cpus_per_actor)
+        count = min(actors or max(1, int(cluster_cpus() // cpus_per_actor)), max(1, videos))
+        # Paths relative to this process's working directory mean the same on every node only
+        # once absolute (a worker starts elsewhere).
+        load = dataclasses.replace(
+            load,
+            model=os.path.abspath(load.model) if load.model and os.path.isdir(load.model) else load.model,
+            labels=load.labels and os.path.abspath(load.labels),
+        )
+        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+        self.attempts = ray.remote(num_cpus=0, scheduling_strategy=here)(AttemptCounter).remote()
+        # A dead actor is restarted and its video retried (AttemptCounter bounds the tries).
+        actor = ray.remote(num_cpus=cpus_per_actor, max_restarts=-1, max_task_retries=-1)(VideoClassifier)
+        self.handles = [actor.remote(os.path.abspath(directory), load, read, run, cpus_per_actor, fail_hook) for _ in range(count)]
+
+    def __enter__(self) -> Actors:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Kills the actors (their videos decoding ahead with them) and this run's tries."""
+        import ray
+
+        for handle in [*self.handles, self.attempts]:
+            ray.kill(handle)
+
+    def rows(self, videos: list[str], rows: RowFormat) -> Iterator[dict]:
+        """The row of each of ``videos`` (relative to the directory), in the order they
+        come, given out as ``Schedule`` says: one video in flight per actor, the next
+        reserved for it and decoding there. RayActorError if an actor dies for good;
+        ModelError, one line, if one cannot load the model."""
+        import ray
+
+        schedule = Schedule(videos, len(self.handles))
+        running: dict = {}  # ObjectRef -> actor
+
+        def give(actor: int) -> None:
+            if (task := schedule.next(actor)) is not None:
+                running[self.handles[actor].row.remote(*task, rows, self.attempts)] = actor
+
+        for actor in range(len(self.handles)):
+            give(actor)
+        while running:
+            [ready], _ = ray.wait(list(running), num_returns=1)
+            actor = running.pop(ready)
+            row = _result(ready)
+            give(actor)
+            yield row
+
+
+class Schedule:
+    """Which video each of ``actors`` actors (numbered from 0) gets next, given out in the
+    order of ``videos``: ``next(actor)`` is its video and the one it will get after it (so
+    that it decodes that one meanwhile), reserved for it. An actor with nothing left takes a
+    video reserved for another rather than wait idle (that one's decoding ahead is lost).
+    Every video is given once."""
+
+    def __init__(self, videos: Iterable[str], actors: int):
+        self.queue = collections.deque(videos)
+        self.reserved: list[str | None] = [None] * actors  # each actor's next video, decoding there
+
+    def next(self, actor: int) -> tuple[str, str | None] | None:
+        """``(video, then)`` for ``actor`` once it is done with its last video (``then``:
+        None if it gets none after it, so far); None when no video is left for it."""
+        video = self.reserved[actor] or self._take() or self._steal()
+        self.reserved[actor] = self._take() if video else None
+        return (video, self.reserved[actor]) if video else None
+
+    def _take(self) -> str | None:
+        return self.queue.popleft() if self.queue else None
+
+    def _steal(self) -> str | None:
+        for actor, video in enumerate(self.reserved):
+            if video is not None:
+                self.reserved[actor] = None
+                return video
+        return None
+
+
+def _result(ref) -> dict:
+    """An actor's row, with the error of an actor that cannot load the model as one line."""
+    import ray
+
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayActorError as error:
+        # An actor that cannot load the model stops the run (rows so far kept), but Ray
+        # passes its error on only inside a traceback's text: its last line is ours.
+        text = str(error)
+        if WORKER_LOAD_FAILED not in text:
+            raise
+        raise ModelError(text[text.rindex(WORKER_LOAD_FAILED) :].splitlines()[0]) from None
+
+
+def in_order(rows: Iterable[dict], order: list[str]) -> Iterator[dict]:
+    """``rows`` (one per path of ``order``, in any order) in the order of ``order``: each
+    held until those before it have come."""
+    held: dict[str, dict] = {}
+    position = 0
+    for row in rows:
+        held[row["path"]] = row
+        while position < len(order) and order[position] in held:
+            yield held.pop(order[position])
+            position += 1
+
+
+@contextlib.contextmanager
+def connected(address: str | None = None, timeout_s: float = RAY_TIMEOUT_S) -> Iterator[None]:
+    """Connects to the Ray cluster at ``address`` (``host:port``, or ``ray://host:port`` for
+    Ray Client); with None, the one named by RAY_ADDRESS or started on this machine with
+    ``ray start``, else a new local one (stopped on exit). An address is first reached over
+    TCP within ``timeout_s`` seconds (``reach``): RayConnectionError, one line, when it is not
+    an address or nothing answers there. Ray's logs stay off the terminal, so the progress
+    bar and summary stay readable."""
+    if not _connected_already():
+        reach(address if address is not None else os.environ.get("RAY_ADDRESS"), timeout_s)
+    import ray
+
+    logging.getLogger("ray").setLevel(logging.ERROR)
+    # The driver's C++ core worker logs warnings on stderr, and says at start-up that it
+    # read this.
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
+    # The driver prints the raylet's messages (a worker died, its task is retried) on
+    # stdout, where they would corrupt rows written to stdout (-o -) whatever log_to_driver
+    # says. Ray has no switch for them, so its private printer is swapped for one that drops
+    # them: they stay in each node's Ray logs (/tmp/ray/session_latest/logs), and a video
+    # whose worker dies for good gets an error row.
+    from ray._private import worker as ray_worker
+
+    printer = getattr(ray_worker, "print_to_stdstream", None)
+    if printer:
+        ray_worker.print_to_stdstream = lambda data, ignore_prefix: None
+    started_here = not ray.is_initialized()
+    try:
+        if started_here:
+            # A Ray started for this run alone gets no dashboard: nobody looks at it, and it
+            # takes a second of the start (a cluster that runs already keeps its own).
+            no_dashboard = {} if (address or "").startswith("ray://") else {"include_dashboard": False}
+            try:
+                with native_stderr_silenced():
+                    ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR, configure_logging=False, **no_dashboard)
+            except (ConnectionError, ValueError, RuntimeError, TimeoutError) as error:  # it answered, but not as Ray
+                raise RayConnectionError(f"cannot connect to the Ray cluster at {address or os.environ.get('RAY_ADDRESS')}: {one_line(error)}") from None
+        yield
+    finally:
+        if started_here:
+            ray.shutdown()
+        if printer:  # a library user's Ray prints as before once the run is over
+            ray_worker.print_to_stdstream = printer
+
+
+def _connected_already() -> bool:
+    """Whether this process already has Ray running (a library user's own ``ray.init``)."""
+    ray = sys.modules.get("ray")
+    return bool(ray is not None and ray.is_initialized())
+
+
+def reach(address: str | None, timeout_s: float = RAY_TIMEOUT_S) -> None:
+    """Raises RayConnectionError (one line naming ``address``) unless ``address`` is
+    ``host:port`` (or ``ray://host:port``) and a TCP connection to it opens within
+    ``timeout_s`` seconds, name resolution included. None, "auto" and "local" are Ray's own
+    (a cluster started with ``ray start``, or a new local one) and pass as they are."""
+    if address in (None, "", "auto", "local"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")  # an IPv6 address: [::1]:6379
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise RayConnectionError(f"Ray address {address!r} is not host:port (as `ray start --head` prints it, e.g. 192.168.1.10:6379)")
+
+    def connect() -> None:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+
+    # Name resolution has no timeout of its own: it runs in a thread waited on for as long.
+    attempt = concurrent.futures.ThreadPoolExecutor(1)
+    future = attempt.submit(connect)
+    attempt.shutdown(wait=False)
+    try:
+        future.result(timeout=timeout_s)
+    except concurrent.futures.TimeoutError:
+        raise RayConnectionError(f"no Ray cluster answers at {address} within {timeout_s:g} s") from None
+    except socket.gaierror as error:
+        raise RayConnectionError(f"cannot find the Ray cluster's host {host}: {error.strerror}") from None
+    except OSError as error:
+        reason = "timed out" if isinstance(error, TimeoutError) else error.strerror or one_line(error)
+        raise RayConnectionError(f"cannot reach a Ray cluster at {address}: {reason}") from None
+
+
+def cluster_cpus() -> int:
+    """The CPUs of the connected cluster."""
+    import ray
+
+    return int(ray.cluster_resources().get("CPU", 1))
+
+
+def check_resources(actors: int | None, cpus_per_actor: float) -> None:
+    """Raises RayResourcesError, naming the cluster's CPUs, if no node of the connected
+    cluster has ``cpus_per_actor`` CPUs, or the cluster cannot hold ``actors`` such actors
+    at once: Ray would wait for them for ever."""
+    import ray
+
+    nodes = [node["Resources"].get("CPU", 0) for node in ray.nodes() if node.get("Alive")]
+    largest, total = max(nodes, default=0), sum(nodes)
+    cluster = f"the Ray cluster has {total:g} CPUs in {len(nodes)} node{'s' if len(nodes) != 1 else ''}, at most {largest:g} on one"
+    if cpus_per_actor > largest:
+        raise RayResourcesError(f"an actor of {cpus_per_actor:g} CPUs cannot start: {cluster} (an actor runs on one node)")
+    if actors and actors * cpus_per_actor > total:
+        raise RayResourcesError(f"{actors} actors of {cpus_per_actor:g} CPUs cannot all start: {cluster}")
+
+
+def run_batch_on_ray(
+    classifier: Classifier,
+    directory: str | os.PathLike,
+    results: ResultsFile,
+    paths: list[str],
+    read: ReadOptions = ReadOptions(),
+    run: RunOptions = RunOptions(),
+    *,
+    load: ModelOptions | None = None,
+    actors: int | None = None,
+    cpus_per_actor: float = 1,
+    started: Actors | None = None,
+    on_video: Callable[[dict], None] | None = None,
+    fail_hook: Callable[[str], None] | None = None,
+) -> Summary:
+    """Classifies ``paths`` (relative to ``directory``) not already in ``results.done`` on the
+    connected Ray cluster (see ``connected``), as ``batch.run_batch`` does locally: the same
+    rows, written by this process only, in the same final order.
+
+    Args:
+        classifier: this process's classifier, loaded with ``load`` (which checks the model
+            before any work starts); the rows name its model.
+        read, run: what to read and how to run (``run.top_k`` is the results file's).
+        load, actors, cpus_per_actor, fail_hook: the ``Actors`` to start (and kill at the
+            end), unless ``started`` gives them: actors started earlier (with the same
+            ``directory``, ``read`` and ``run``), say while ``classifier`` loaded; the
+            caller then kills them.
+        on_video: gets each row once it is written.
+    """
+    classifier.reading(read)  # a read the model refuses (a trained head's): here, not in every actor
+    todo = results.todo(paths)
+    if not todo:
+        return write_rows(results, paths, [], on_video)
+    with contextlib.ExitStack() as stack:
+        if started is None:
+            if load is None:
+                raise TypeError("run_batch_on_ray needs load (the model each actor loads) or started actors")
+            started = stack.enter_context(
+                Actors(directory, load, read, run, videos=len(todo), actors=actors, cpus_per_actor=cpus_per_actor, fail_hook=fail_hook)
+            )
+        rows = started.rows(todo, RowFormat(results.format, results.top_k, classifier.source.name))
+        # Rows are written as they come and sorted at the end; a file that cannot be sorted
+        # afterwards (stdout, a FIFO) gets them in order.
+        return write_rows(results, paths, rows if results.sortable else in_order(rows, todo), on_video)

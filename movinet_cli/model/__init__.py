@@ -1,0 +1,2 @@
+"""The model: the registry of MoViNet variants and its cache, SavedModels, trained heads,
+labels, and the engines (OpenVINO, TensorFlow) that run them."""

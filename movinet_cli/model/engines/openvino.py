@@ -1,0 +1,282 @@
+"""The OpenVINO engine: MoViNet SavedModels converted once, cached on disk, run on the CPU.
+
+On a 2-core CPU it runs the same SavedModel one to two orders of magnitude faster than
+TensorFlow. This module is the runtime: the precision, compiling each input shape (a
+window's or chunk's static shape makes faster CPU code than a dynamic one) and the clip
+and stream models. Converting is ``engines.conversion``'s job (once, in a child process),
+keeping conversions and compiled blobs ``engines.cache``'s.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from movinet_cli._lazy import openvino
+from movinet_cli.errors import EngineError, UsageError, one_line
+from movinet_cli.model.engines.cache import Blobs, ConversionCache
+from movinet_cli.model.engines.conversion import Announcer, converted, entry_key
+from movinet_cli.model.engines.features import pooled_input
+from movinet_cli.model.registry import Variant
+from movinet_cli.model.saved_model import describe
+from movinet_cli.options import PRECISIONS
+
+NAME = "openvino"
+CPU_THREADS_VARIABLE = "MOVINET_CPU_THREADS"  # set: inference threads this process may use
+MAX_CPU_THREADS = 4096
+# Compiled input shapes kept per model (windows or chunk lengths). Live compiles every chunk
+# length it uses at start, powers of two up to one second of frames (1..32 up to 63 fps), and
+# must keep them all so that none is compiled again mid-session.
+COMPILED_SHAPES_KEPT = 6
+
+
+def cpu_threads() -> int | None:
+    """``$MOVINET_CPU_THREADS``: the inference threads this process may use, None if unset.
+    Raises UsageError (one line naming the variable) unless it is a whole number from 1 to
+    MAX_CPU_THREADS (not capped at this machine's CPUs: a Ray node may claim more than it has,
+    and OpenVINO uses at most the cores there are)."""
+    text = os.environ.get(CPU_THREADS_VARIABLE, "").strip()
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_CPU_THREADS):
+        raise UsageError(f"{CPU_THREADS_VARIABLE} must be a whole number of threads from 1 to {MAX_CPU_THREADS}, got {text!r}")
+    return int(text)
+
+
+def supports_bf16() -> bool:
+    """Whether the CPU computes bf16 natively (AVX-512 BF16 or AMX), as OpenVINO sees it."""
+    capabilities = openvino().Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    return "BF16" in capabilities
+
+
+def resolve_precision(precision: str) -> tuple[str, str]:
+    """The precision to run (``"f32"`` or ``"bf16"``) for ``precision`` (one of PRECISIONS),
+    and why. ``auto`` is bf16 where the CPU has it natively: the published MoViNets were
+    trained and evaluated in bf16 (Model Garden configs: mixed_precision_dtype bfloat16), so
+    it costs no fidelity, and it is faster there. Raises EngineError for bf16 without support."""
+    if precision not in PRECISIONS:
+        raise EngineError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "auto":
+        if supports_bf16():
+            return "bf16", "auto: the CPU has native bf16, the precision the published models were trained and evaluated in"
+        return "f32", "auto: the CPU has no native bf16"
+    if precision == "bf16" and not supports_bf16():
+        raise EngineError("--precision bf16 needs a CPU with bf16 support (AVX-512 BF16 or AMX); this one has none")
+    return precision, f"requested with --precision {precision}"
+
+
+class _Compiler:
+    """Compiles OpenVINO models for the CPU with the chosen precision (and a blob cache)."""
+
+    def __init__(self, precision: str):
+        self.precision, self.precision_reason = resolve_precision(precision)
+        self.core = openvino().Core()
+        # OpenVINO otherwise picks bf16 silently on CPUs that have it: always say which.
+        self.config: dict[str, str | int] = {"INFERENCE_PRECISION_HINT": self.precision, "PERFORMANCE_HINT": "LATENCY"}
+        threads = cpu_threads()
+        if threads:  # a share of a machine (a Ray actor's CPUs)
+            self.config["INFERENCE_NUM_THREADS"] = threads
+        self.setup_seconds = 0.0  # converting and compiling so far: one-time work, not a video's
+
+    def compile(self, model, blobs: Blobs):
+        """``model`` compiled, through the checked blob cache ``blobs``."""
+        began = time.perf_counter()
+        try:
+            return blobs.compile(lambda extra: self.core.compile_model(model, "CPU", {**self.config, **extra}))
+        except Exception as error:
+            raise EngineError(f"OpenVINO cannot compile the model: {one_line(error)}") from None
+        finally:
+            self.setup_seconds += time.perf_counter() - began
+
+
+def _reshaped(model, input_index: int, shape: list[int]):
+    """A copy of ``model`` with input ``input_index`` fixed to ``shape`` (static shapes
+    compile to faster CPU code than dynamic ones)."""
+    copy = model.clone()
+    copy.reshape({copy.inputs[input_index]: shape})
+    return copy
+
+
+class _CompiledByShape:
+    """Infer requests for one model, compiled per input shape, the least recently used dropped."""
+
+    def __init__(self, model, compiler: _Compiler, blobs: Blobs, input_index: int = 0):
+        self._model, self._compiler, self._blobs, self._input_index = model, compiler, blobs, input_index
+        self._requests: OrderedDict = OrderedDict()
+
+    def __call__(self, shape: tuple):
+        if shape not in self._requests:
+            compiled = self._compiler.compile(_reshaped(self._model, self._input_index, [1, *shape]), self._blobs)
+            self._requests[shape] = compiled.create_infer_request()
+            while len(self._requests) > COMPILED_SHAPES_KEPT:
+                self._requests.popitem(last=False)
+        self._requests.move_to_end(shape)
+        return self._requests[shape]
+
+
+LINEAR_TYPES = {"Convolution", "GroupConvolution", "MatMul"}
+
+
+def _with_features(model, logits_index: int, also: list[int]):
+    """A model on ``model``'s inputs whose outputs are the pooled features before output
+    ``logits_index`` (see ``engines.features``), then the outputs at ``also``."""
+
+    def data_inputs(node):
+        values = (node.input_value(index) for index in range(node.get_input_size()))
+        return [(value, value.get_node()) for value in values if value.get_node().get_type_name() != "Constant"]
+
+    features = pooled_input(model.outputs[logits_index].get_node(), data_inputs, lambda node: node.get_type_name() in LINEAR_TYPES)
+    return openvino().Model([features, *(model.outputs[index] for index in also)], model.get_parameters(), "features")
+
+
+def _image(frames: np.ndarray) -> np.ndarray:
+    """Frames [T, H, W, 3] as the model's image input [1, T, H, W, 3] float32, C-contiguous:
+    a view of ``frames`` where they are so already (a window, a chunk), else a copy."""
+    return np.ascontiguousarray(frames[np.newaxis], np.float32)
+
+
+def _infer(request: Any, inputs: dict[int, np.ndarray]) -> None:
+    """Runs ``request`` on ``inputs`` (input port index -> array), sharing each array's
+    memory rather than copying it into the request (``share_inputs``): a 10-s window at
+    ``--fps 60 --size 640`` is 2.95 GB. OpenVINO still copies an array it cannot share (not
+    C-contiguous or writable, or of another dtype than the port's). The arrays must not
+    change while it runs: ``infer`` returns when it is done, and none of ours is written
+    after it is made."""
+    request.infer(inputs, share_inputs=True)
+
+
+class OpenVinoClipModel:
+    """A base MoViNet on OpenVINO: clip [T, H, W, 3] float32 -> logits [C] float32."""
+
+    engine = NAME
+
+    def __init__(self, model, compiler: _Compiler, blobs: Blobs, num_classes: int):
+        self._model, self._compiler, self._blobs = model, compiler, blobs
+        self._request_for = _CompiledByShape(model, compiler, blobs)
+        self._features_for: _CompiledByShape | None = None  # made on first use
+        self.num_classes = num_classes
+        self.precision, self.precision_reason = compiler.precision, compiler.precision_reason
+
+    @property
+    def setup_seconds(self) -> float:
+        return self._compiler.setup_seconds
+
+    def logits(self, clip: np.ndarray) -> np.ndarray:
+        request = self._request_for(clip.shape)
+        _infer(request, {0: _image(clip)})
+        return request.get_output_tensor(0).data[0].copy()
+
+    def features(self, clip: np.ndarray) -> np.ndarray:
+        """The pooled features [F] float32 before the classifier (see ``engines.features``)."""
+        if self._features_for is None:
+            self._features_for = _CompiledByShape(_with_features(self._model, 0, []), self._compiler, self._blobs)
+        request = self._features_for(clip.shape)
+        _infer(request, {0: _image(clip)})
+        return request.get_output_tensor(0).data.reshape(-1).copy()
+
+
+class OpenVinoStreamModel:
+    """A stream MoViNet on OpenVINO. States are a list of NumPy arrays (sorted state names).
+
+    The model is converted once per frame size with a dynamic frame count, and compiled per
+    chunk length (a reshape, about a second) rather than converted again.
+    """
+
+    engine = NAME
+
+    def __init__(self, directory: str, cache: ConversionCache, compiler: _Compiler, num_classes: int, announce: Announcer):
+        self._directory = directory
+        self._cache, self._compiler, self._announce = cache, compiler, announce
+        self._by_frame_size: dict[tuple, tuple[_CompiledByShape, dict]] = {}
+        self._features_by_frame_size: dict[tuple, _CompiledByShape] = {}
+        self.num_classes = num_classes
+        self.precision, self.precision_reason = compiler.precision, compiler.precision_reason
+
+    @property
+    def setup_seconds(self) -> float:
+        return self._compiler.setup_seconds
+
+    def _converted(self, frame_size: tuple[int, int]) -> tuple[_CompiledByShape, dict]:
+        if frame_size not in self._by_frame_size:
+            began = time.perf_counter()
+            key, model, meta = converted(self._cache, self._directory, frame_size, self._announce)
+            request_for = _CompiledByShape(model, self._compiler, Blobs(self._cache, key), meta["inputs"][0])
+            self._by_frame_size[frame_size] = (request_for, meta)
+            self._compiler.setup_seconds += time.perf_counter() - began
+        return self._by_frame_size[frame_size]
+
+    def _features_converted(self, frame_size: tuple[int, int]) -> tuple[_CompiledByShape, dict]:
+        """Like ``_converted``, for the model whose outputs are the pooled features, then the states."""
+        request_for, meta = self._converted(frame_size)
+        if frame_size not in self._features_by_frame_size:
+            logits, *states = meta["outputs"]
+            model = _with_features(request_for._model, logits, states)
+            self._features_by_frame_size[frame_size] = _CompiledByShape(model, self._compiler, request_for._blobs, meta["inputs"][0])
+        return self._features_by_frame_size[frame_size], meta
+
+    def init_states(self, chunk_shape: tuple[int, int, int]) -> list[np.ndarray]:
+        """Zero states (what the Hub's ``init_states`` returns) for chunks of (frames, height, width)."""
+        _, meta = self._converted((chunk_shape[1], chunk_shape[2]))
+        return [np.zeros(shape, dtype) for shape, dtype in meta["state_specs"]]
+
+    def step(self, frames: np.ndarray, states: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        request_for, meta = self._converted(frames.shape[1:3])
+        request = request_for(frames.shape)
+        image_index, *state_indices = meta["inputs"]
+        _infer(request, {image_index: _image(frames), **dict(zip(state_indices, states))})
+        logits, *new_states = (request.get_output_tensor(i).data.copy() for i in meta["outputs"])
+        return logits[0], new_states
+
+    def step_features(self, frames: np.ndarray, states: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Like ``step``, with the pooled features [F] float32 after these frames in place of the logits."""
+        request_for, meta = self._features_converted(frames.shape[1:3])
+        request = request_for(frames.shape)
+        image_index, *state_indices = meta["inputs"]
+        _infer(request, {image_index: _image(frames), **dict(zip(state_indices, states))})
+        features, *new_states = (request.get_output_tensor(i).data.copy() for i in range(1 + len(state_indices)))
+        return features.reshape(-1), new_states
+
+
+def open_model(
+    directory: str,
+    cache_root: Path,
+    precision: str = "f32",
+    log: Callable[[str], None] | None = None,
+    variant: Variant | None = None,
+):
+    """Opens ``directory`` on OpenVINO, converting (once) what the cache lacks.
+
+    Its kind and class count come from ``saved_model.pb`` (no TensorFlow). ``log`` is told
+    about a conversion while it runs, with ``variant`` (if known) giving the expected time.
+    Returns an OpenVinoClipModel or OpenVinoStreamModel. Raises EngineError if OpenVINO
+    cannot convert or compile the model, or the cache is unusable.
+    """
+    info = describe(directory)
+    cache = ConversionCache(cache_root, log)
+    compiler = _Compiler(precision)
+    announce = Announcer(log, variant, info.kind, directory, cache.root)
+    if info.kind == "stream":
+        return OpenVinoStreamModel(directory, cache, compiler, info.num_classes, announce)
+    key, model, _ = converted(cache, directory, None, announce)
+    return OpenVinoClipModel(model, compiler, Blobs(cache, key), info.num_classes)
+
+
+def prepare(directory: str, cache_root: Path, size: int, log: Callable[[str], None] | None = None, variant: Variant | None = None) -> None:
+    """Converts the model in ``directory`` into the cache now (a stream model for frames of
+    ``size`` x ``size`` pixels), so that a later run starts without converting."""
+    opened = open_model(directory, cache_root, log=log, variant=variant)
+    if isinstance(opened, OpenVinoStreamModel):
+        opened.init_states((1, size, size))
+
+
+def is_converted(directory: str, cache_root: Path, frame_size: tuple[int, int] | None) -> bool:
+    """Whether the cache holds the conversion of the model in ``directory`` that a run needs
+    (``frame_size`` (height, width) for a stream model, None for a base model), without loading it."""
+    cache = ConversionCache(cache_root)
+    return cache.holds(entry_key(cache, directory, frame_size))
