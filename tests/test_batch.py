@@ -179,7 +179,7 @@ def test_resume_with_another_model_is_refused_and_the_file_kept(tiny_models, vid
     run("batch", video_dir, "-o", out, "-m", tiny_models.base, "--size", 16, "-k", 2, "--no-recursive")
     before = out.read_bytes()
     result = run("batch", video_dir, "-o", out, "-m", tiny_models.stream, "--size", 16, "-k", 2, "--resume", "--no-recursive")
-    assert result.exit_code == 2 and "another model" in result.stderr and tiny_models.base in result.stderr, result.stderr
+    assert result.exit_code == 2 and f"its rows were made with --model {tiny_models.base}, this run asks for --model {tiny_models.stream}" in result.stderr, result.stderr
     assert out.read_bytes() == before
     again = run("batch", video_dir, "-o", out, "-m", tiny_models.base, "--size", 16, "-k", 2, "--resume", "--no-recursive")
     assert again.exit_code == 0 and "2 skipped" in again.stderr, again.stderr

@@ -74,9 +74,61 @@ def test_per_window_rows_and_resume(tiny_models, colour_video, tmp_path, monkeyp
     import movinet_cli.outcomes.pipeline as classify_module
 
     monkeypatch.setattr(classify_module.Classifier, "open", lambda *a, **k: (_ for _ in ()).throw(AssertionError("decoded again")))
-    result = invoke("embed", video, "-o", output, "--model", tiny_models.stream, "--size", 16, "--resume", "-q")
+    same = ["--model", tiny_models.stream, "--size", 16, "--chunk", 5, "--fps", 5, "--per-window"]
+    result = invoke("embed", video, "-o", output, *same, "--resume", "-q")
     assert result.exit_code == 0, result.output
     assert len(read_rows(str(output))) == 2
     before = output.read_bytes()
-    other = invoke("embed", video, "-o", output, "--model", tiny_models.base, "--size", 16, "--resume", "-q")  # another model's features
-    assert other.exit_code == 2 and "another model" in other.output and output.read_bytes() == before, other.output
+    refusals = {  # each a resume that would mix two kinds of rows in one file
+        f"--model {tiny_models.base}": ["--model", tiny_models.base, "--size", 16, "--fps", 5, "--per-window"],
+        "no --per-window": ["--model", tiny_models.stream, "--size", 16, "--fps", 5],
+        "--size 32 --fps 2": ["--model", tiny_models.stream, "--size", 32, "--fps", 2, "--per-window"],
+    }
+    for named, options in refusals.items():
+        other = invoke("embed", video, "-o", output, *options, "--resume", "-q")
+        assert other.exit_code == 2 and f"this run asks for {named};" in other.output and output.read_bytes() == before, other.output
+
+
+def test_a_second_writer_of_an_embeddings_file_is_refused_and_the_first_keeps_its_rows(tiny_models, colour_video, tmp_path):
+    from movinet_cli.outputs.claim import Claim
+
+    video = colour_video("red.mp4", [(RED, 1.0)], fps=10, size=(24, 16))
+    output = tmp_path / "features.parquet"
+    holder = Claim(str(output), "embed")  # another run, mid-way
+    try:
+        second = invoke("embed", video, "-o", output, "--model", tiny_models.base, "--size", 16, "-q")
+        assert second.exit_code == 2 and f"{output} is being written by another movinet embed" in second.output, second.output
+        assert output.read_bytes() == b""  # untouched: the holder's
+    finally:
+        holder.release()
+    assert invoke("embed", video, "-o", output, "--model", tiny_models.base, "--size", 16, "-q", "--overwrite").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["no error column", "no model column", "integer paths", "vectors of two widths"],
+)
+def test_a_damaged_embeddings_file_is_refused_before_any_video_is_embedded(tiny_models, colour_video, tmp_path, monkeypatch, damage):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    import movinet_cli.outcomes.pipeline as classify_module
+
+    columns = {"path": ["a.mp4", "b.mp4"], "start_s": [0.0, 0.0], "end_s": [1.0, 1.0], "model": [tiny_models.base] * 2,
+               "embedding": [[0.1, 0.2, 0.3], [0.1, 0.2, 0.3]], "error": [None, None]}
+    if damage == "no error column":
+        del columns["error"]
+    elif damage == "no model column":
+        del columns["model"]
+    elif damage == "integer paths":
+        columns["path"] = [1, 2]
+    else:
+        columns["embedding"] = [[0.1, 0.2, 0.3], [0.1, 0.2]]
+    output = tmp_path / "features.parquet"
+    pq.write_table(pa.table(columns), output)
+    before = output.read_bytes()
+    monkeypatch.setattr(classify_module.Classifier, "open", lambda *a, **k: (_ for _ in ()).throw(AssertionError("decoded")))
+    video = colour_video("red.mp4", [(RED, 1.0)], fps=10, size=(24, 16))
+    result = invoke("embed", video, "-o", output, "--model", tiny_models.base, "--size", 16, "--resume", "-q")
+    assert result.exit_code == 2 and "not an embeddings file" in result.output and "unexpected" not in result.output, result.output
+    assert output.read_bytes() == before

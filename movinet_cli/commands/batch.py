@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import os
 import sys
 import time
@@ -21,9 +20,10 @@ from pathlib import PurePath
 from typing import IO
 
 from movinet_cli.errors import MovinetError, OutputError, UsageError
-from movinet_cli.files import atomic_writer, check_output_path, is_special, read_text
+from movinet_cli.files import check_output_path, is_special, read_text
 from movinet_cli.options import BATCH_FORMATS, DEFAULT_WORKERS, VIDEO_EXTENSIONS, ReadOptions, RunOptions
 from movinet_cli.outcomes.pipeline import Classifier, classify_many
+from movinet_cli.outputs.claim import Claim, check_recipe, open_text, probe
 from movinet_cli.outputs.formats import csv_header, legacy_csv_headers, result_row, rows_text
 from movinet_cli.outputs.results_file import RESULTS_LIMIT_BYTES, ROW_START, MalformedResultsError, starts_as_results
 from movinet_cli.outputs.results_file import parse_rows as parse_results_rows
@@ -120,12 +120,10 @@ def check_results_path(path: str, format: str, resume: bool, overwrite: bool) ->
         return
     if not (resume or overwrite):
         raise ResultsFileError(f"{path} already exists: pass --resume to finish that run, or --overwrite to replace it")
+    probe(path, "batch")
     try:
-        with _open(path, "r") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # let go at once: a probe
+        with open_text(path, "r") as handle:
             head = handle.read(len(ROW_START[format]))
-    except BlockingIOError:
-        raise _busy(path) from None
     except OSError as error:
         raise ResultsFileError(f"cannot read {path}: {error.strerror}") from None
     if resume and not starts_as_results(head, format):
@@ -139,10 +137,6 @@ def _foreign(path: str, format: str, where: str) -> ForeignResultsError:
     )
 
 
-def _busy(path: str) -> ResultsFileError:
-    return ResultsFileError(f"{path} is being written by another movinet batch; wait for it to finish, or choose another --output")
-
-
 def parse_rows(text: str, path: str, format: str) -> tuple[list[str] | None, list[dict]]:
     """``results_file.parse_rows``, with a file that is not a results file refused as
     ForeignResultsError (a usage error: it is left untouched)."""
@@ -152,16 +146,11 @@ def parse_rows(text: str, path: str, format: str) -> tuple[list[str] | None, lis
         raise _foreign(path, format, error.where) from None
 
 
-def _open(path: str | int, mode: str, **options) -> IO[str]:
-    """A results file opened as text: UTF-8, the bytes of non-UTF-8 file names kept as they are."""
-    return open(path, mode, newline="", encoding="utf-8", errors="surrogateescape", **options)
-
-
 class ResultsFile:
     """Where batch rows go: a CSV or JSON-lines file (or stdout for ``path == "-"``).
 
-    One writer per file: a results file is locked (``flock``) while this object is open, and
-    a second run on it is refused. A symbolic link is followed (the link stays); a device or
+    One writer per file: a results file is claimed (``claim.Claim``) while this object is
+    open, and a second run on it is refused. A symbolic link is followed (the link stays); a device or
     FIFO is written in place. ``resume`` keeps the complete ``ok`` rows of an existing
     results file (dropping error rows, which are retried, and a row cut short by a crash) and
     refuses a file that is not one (ForeignResultsError, the file untouched); otherwise an
@@ -176,42 +165,29 @@ class ResultsFile:
         self.path, self.format, self.top_k, self.header = path, format, top_k, csv_header(top_k)
         check_results_path(path, format, resume, overwrite)
         self.done: set[str] = set()
-        self._target: str | None = None  # the regular file written, if any
+        self._claim: Claim | None = None  # of the regular file written, if any
         if path == "-" or is_special(path):
-            self._handle: IO[str] = sys.stdout if path == "-" else self._opened(path, "a")
+            self._stream: IO[str] = sys.stdout if path == "-" else self._opened(path)
             self._start()
             return
-        self._target = target = os.path.realpath(path)
-        self._handle = self._locked(target)
+        self._claim = Claim(path, "batch")
         try:
             kept = self._kept_rows(resume, overwrite, model)
-            self._rewrite(target, kept)
+            self._rewrite(kept)
         except BaseException:
             self.close()
             raise
         self.done = {row["path"] for row in kept}
 
-    def _opened(self, path: str, mode: str) -> IO[str]:
+    @property
+    def _handle(self) -> IO[str]:
+        return self._claim.handle if self._claim else self._stream
+
+    def _opened(self, path: str) -> IO[str]:
         try:
-            return _open(path, mode)
+            return open_text(path, "a")
         except OSError as error:
             raise OutputError(f"cannot write {self.path}: {error.strerror}") from None
-
-    def _locked(self, target: str) -> IO[str]:
-        """The results file, open for reading and locked. A rewrite renames a new (locked)
-        file into place, so a lock won on a file that has since been replaced is let go and
-        taken again on the file now there."""
-        while True:
-            handle = self._opened(target, "a+")
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.close()
-                raise _busy(self.path) from None
-            if os.path.exists(target) and os.path.samestat(os.stat(target), os.fstat(handle.fileno())):
-                handle.seek(0)
-                return handle
-            handle.close()
 
     def _kept_rows(self, resume: bool, overwrite: bool, model: str | None) -> list[dict]:
         """The rows of the locked file that this run keeps."""
@@ -226,29 +202,23 @@ class ResultsFile:
                 "resume with the same options, or pass --overwrite"
             )
         kept = list({row["path"]: row for row in rows if row["status"] == "ok"}.values())
-        others = sorted({row["model"] for row in kept if row.get("model") and row["model"] != model}) if model else []
-        if others:
-            raise ResultsFileError(
-                f"{self.path} holds rows of another model ({', '.join(others)}); resume with that --model, or pass --overwrite"
-            )
+        if model:
+            for made_by in sorted({row["model"] for row in kept if row.get("model")}):
+                check_recipe(self.path, {"--model": made_by}, {"--model": model})
         return kept
 
-    def _rewrite(self, target: str, rows: list[dict]) -> None:
-        """Replaces the file (``target``) atomically with ``rows`` and keeps it open for appending. The
-        new file is locked before it is renamed into place, so the lock never lapses."""
-        kept: int | None = None
-        try:
-            with atomic_writer(target, newline="") as handle:
-                fcntl.flock(handle, fcntl.LOCK_EX)
+    def _rewrite(self, rows: list[dict]) -> None:
+        """Replaces the claimed file atomically with ``rows``, keeping the claim."""
+        assert self._claim is not None
+
+        def write(staging: str) -> None:
+            with open_text(staging, "w") as handle:
                 handle.write(self._text(rows, header=True))
-                handle.flush()
-                kept = os.dup(handle.fileno())  # shares the lock and the position at the end
-        except BaseException:
-            if kept is not None:
-                os.close(kept)
-            raise
-        self._handle.close()
-        self._handle = _open(kept, "w")
+
+        try:
+            self._claim.replace(write)
+        except OSError as error:
+            raise OutputError(f"cannot write {self.path}: {error.strerror}") from None
 
     def _text(self, rows: list[dict], header: bool = False) -> str:
         return rows_text(self.format, rows, self.header, with_header=header)
@@ -269,7 +239,7 @@ class ResultsFile:
     def sortable(self) -> bool:
         """Whether ``sort`` can put the rows in order afterwards (a regular file), so that
         rows may be written in the order they come."""
-        return self._target is not None
+        return self._claim is not None
 
     def todo(self, paths: list[str]) -> list[str]:
         """The ``paths`` that this run still has to classify (no ``ok`` row yet)."""
@@ -282,19 +252,21 @@ class ResultsFile:
     def sort(self, order: list[str]) -> None:
         """Rewrites the file with its rows in ``order`` (rows of other paths last), so that a
         resumed run ends with the same file as an uninterrupted one."""
-        if self._target is None:
+        if self._claim is None:
             return
-        _, rows = parse_rows(read_text(self._target, "results file", RESULTS_LIMIT_BYTES, errors="surrogateescape"), self.path, self.format)
+        _, rows = parse_rows(read_text(self._claim.target, "results file", RESULTS_LIMIT_BYTES, errors="surrogateescape"), self.path, self.format)
         rank = {path: index for index, path in enumerate(order)}
-        self._rewrite(self._target, sorted(rows, key=lambda row: rank.get(row["path"], len(rank))))
+        self._rewrite(sorted(rows, key=lambda row: rank.get(row["path"], len(rank))))
 
     def close(self) -> None:
         """Closes the file, which lets another run take it."""
-        if self._handle is not sys.stdout and not self._handle.closed:
+        if self._claim is not None:
+            self._claim.release()
+        elif self._stream is not sys.stdout and not self._stream.closed:
             # Rows are flushed one by one, so all that can be left is a row whose write
             # already failed and was reported (OutputError): it is dropped, not raised again.
             with contextlib.suppress(OSError):
-                self._handle.close()
+                self._stream.close()
 
 
 def run_batch(
