@@ -532,30 +532,6 @@ def test_sigterm_unwinds_like_ctrl_c_and_leaves_no_partial_file(palette_models, 
     assert os.listdir(out) == ["rec.mp4"]  # completed as after Ctrl-C (a live recording is kept), no .partial-* left
 
 
-def readme_section(command: str) -> str:
-    """The README's section on ``movinet COMMAND``: from its heading to the next one of its level."""
-    text = (Path(ROOT) / "README.md").read_text(encoding="utf-8")
-    start = re.search(rf"^### `movinet {command}\b.*$", text, re.M)
-    assert start, f"README has no section on movinet {command}"
-    end = re.search(r"^#{1,3} ", text[start.end():], re.M)
-    return text[start.end(): start.end() + end.start() if end else None]
-
-
-@pytest.mark.parametrize("command", ["classify", "batch", "report", "live", "models"])
-def test_the_readme_names_every_option_of_each_command_and_no_other(command):
-    import click
-
-    options = {name for param in cli.commands[command].params if isinstance(param, click.Option) for name in param.opts if name.startswith("--")}
-    options -= {"--help"}
-    section = readme_section(command)
-    named = set(re.findall(r"`(?:-\w, )?(--[a-z][a-z0-9-]*)", section)) | set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", section))
-    if command == "batch":  # "plus the model and input options of classify"
-        named |= set(re.findall(r"`(--[a-z][a-z0-9-]*)`", section))
-    tables = set(re.findall(r"^\| `(?:-\w, )?(--[a-z][a-z0-9-]*)", section, re.M))
-    assert options <= named, f"not in the README's {command} section: {sorted(options - named)}"
-    assert tables <= options, f"in the README's {command} table but not an option: {sorted(tables - options)}"
-
-
 def test_below_min_probability_a_video_is_no_clear_action_with_its_probability_still_given(palette_models, tmp_path):
     import numpy as np
     from make_sample_videos import write_video
