@@ -31,8 +31,8 @@ from media import synthetic_clips  # noqa: E402
 from movinet_cli import load_classifier  # noqa: E402
 from movinet_cli.commands.batch import ResultsFile, find_videos, run_batch  # noqa: E402
 from movinet_cli.model.labels import load_labels  # noqa: E402
-from movinet_cli.outputs.formats import csv_header  # noqa: E402
 from movinet_cli.outputs.report import load_results, write_report  # noqa: E402
+from movinet_cli.outputs.rows import columns  # noqa: E402
 
 
 def generated_rows(path: str, clips: list[str], count: int, top_k: int = 5, seed: int = 0) -> None:
@@ -40,10 +40,10 @@ def generated_rows(path: str, clips: list[str], count: int, top_k: int = 5, seed
     rng, labels = random.Random(seed), load_labels()
     common = labels[:40]  # a few labels dominate, as in real collections
     with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=csv_header(top_k), lineterminator="\n")
+        writer = csv.DictWriter(handle, fieldnames=columns(top_k), lineterminator="\n")
         writer.writeheader()
         for index in range(count):
-            row = dict.fromkeys(csv_header(top_k), "")
+            row = dict.fromkeys(columns(top_k), "")
             row.update(path=f"{clips[index % len(clips)]}", model="a0-base", engine="openvino", mode="clip", seconds=f"{rng.uniform(0.2, 2):.3f}")
             if index % 50 == 49:
                 row.update(status="error", error="cannot be decoded: not a video file OpenCV can read")

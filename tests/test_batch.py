@@ -439,24 +439,24 @@ def test_results_into_a_redirected_stdout_keep_what_the_file_had(tiny_models, vi
     assert lines[0] == "kept" and lines[1].startswith("path,status") and len(lines) == 4
 
 
-def test_rows_say_which_precision_ran_and_older_results_files_resume(tiny_models, video_dir, tmp_path):
+def test_rows_say_which_precision_ran_and_a_file_of_other_columns_is_refused_untouched(tiny_models, video_dir, tmp_path):
     from movinet_cli.model.engines.openvino import supports_bf16
-    from movinet_cli.outputs.formats import legacy_csv_headers
+    from movinet_cli.outputs.rows import columns
     from movinet_cli.text import csv_text
 
     expected = "bf16" if supports_bf16() else "f32"
     out = tmp_path / "results.jsonl"
     run("batch", video_dir, "-o", out, "-m", tiny_models.base, "--size", 16, "--no-recursive")
     assert {json.loads(line)["precision"] for line in open(out)} == {expected}
-    # A file from before the precision column: its ok rows are kept, the others are classified.
+    # A file without the precision column (as movinet wrote before it had one) is not resumed.
     old = tmp_path / "old.csv"
-    header = legacy_csv_headers(2)[-1]
+    header = [column for column in columns(2) if column not in ("precision", "action", "warnings")]
     row = dict.fromkeys(header, "") | {"path": "a red.mp4", "status": "ok", "label_1": "kept", "prob_1": "1.0"}
     old.write_text(csv_text([row], header, with_header=True))
+    before = old.read_bytes()
     resumed = run("batch", video_dir, "-o", old, "-m", tiny_models.base, "--size", 16, "-k", 2, "--resume", "--no-recursive")
-    assert resumed.exit_code == 0 and "1 ok, 0 failed, 1 skipped" in resumed.stderr
-    rows = read_csv(old)
-    assert [(r["path"], r["label_1"], r["precision"]) for r in rows] == [("a red.mp4", "kept", ""), ("b.AVI", expected_label(GREEN), expected)]
+    assert resumed.exit_code == 2 and "header, column 12: 'mode' where precision belongs" in resumed.stderr, resumed.stderr
+    assert old.read_bytes() == before
 
 
 @pytest.mark.slow

@@ -36,13 +36,13 @@ def test_every_row_carries_its_warnings(tmp_path):
     import numpy as np
 
     from movinet_cli.outcomes.pipeline import Outcome, Prediction, Result
-    from movinet_cli.outputs.formats import csv_header, result_row
+    from movinet_cli.outputs.rows import Row, columns
 
     result = Result("cut.avi", [Prediction("red", 1.0)], np.ones(1, np.float32), 1.0, 12, [], "m", "openvino", "clip", 0.1,
                     warnings=["decoded 158 of the 360 frames the file claims:\nit may be truncated", "second"])
     ok = Outcome("cut.avi", result)
-    row = result_row("csv", 1, ok, {})
-    assert "warnings" in csv_header(1) and row["warnings"] == "decoded 158 of the 360 frames the file claims: it may be truncated | second"
-    assert result_row("jsonl", 1, ok, {})["warnings"] == result.warnings
-    failed = result_row("jsonl", 1, Outcome("bad.mp4", None, "no video stream"), {"model": "m"})
-    assert failed["warnings"] == [] and result_row("csv", 1, Outcome("bad.mp4", None, "x"), {})["warnings"] == ""
+    row = Row.of(ok, {}).encode("csv", 1)
+    assert "warnings" in columns(1) and row["warnings"] == "decoded 158 of the 360 frames the file claims: it may be truncated | second"
+    assert Row.of(ok, {}).encode("jsonl", 1)["warnings"] == result.warnings
+    failed = Row.of(Outcome("bad.mp4", None, "no video stream"), {"model": "m"}).encode("jsonl", 1)
+    assert failed["warnings"] == [] and Row.of(Outcome("bad.mp4", None, "x"), {}).encode("csv", 1)["warnings"] == ""

@@ -24,9 +24,10 @@ from movinet_cli.files import check_output_path, is_special, read_text
 from movinet_cli.options import BATCH_FORMATS, DEFAULT_WORKERS, VIDEO_EXTENSIONS, ReadOptions, RunOptions
 from movinet_cli.outcomes.pipeline import Classifier, classify_many
 from movinet_cli.outputs.claim import Claim, check_recipe, open_text, probe
-from movinet_cli.outputs.formats import csv_header, legacy_csv_headers, result_row, rows_text
-from movinet_cli.outputs.results_file import RESULTS_LIMIT_BYTES, ROW_START, MalformedResultsError, starts_as_results
+from movinet_cli.outputs.formats import rows_text
+from movinet_cli.outputs.results_file import RESULTS_LIMIT_BYTES, ROW_START, starts_as_results
 from movinet_cli.outputs.results_file import parse_rows as parse_results_rows
+from movinet_cli.outputs.rows import MalformedResultsError, Row, columns
 from movinet_cli.outputs.sinks import RunContext, Sink, passed
 
 
@@ -162,7 +163,7 @@ class ResultsFile:
     def __init__(self, path: str, format: str, top_k: int, resume: bool = False, overwrite: bool = False, model: str | None = None):
         if format not in BATCH_FORMATS:
             raise ValueError(f"format must be one of {BATCH_FORMATS}, got {format!r}")
-        self.path, self.format, self.top_k, self.header = path, format, top_k, csv_header(top_k)
+        self.path, self.format, self.top_k, self.header = path, format, top_k, columns(top_k)
         check_results_path(path, format, resume, overwrite)
         self.done: set[str] = set()
         self._claim: Claim | None = None  # of the regular file written, if any
@@ -196,7 +197,7 @@ class ResultsFile:
         if not resume:  # another run made it since the first check
             raise ResultsFileError(f"{self.path} already exists: pass --resume to finish that run, or --overwrite to replace it")
         columns, rows = parse_rows(self._handle.read(), self.path, self.format)
-        if columns is not None and columns not in (self.header, *legacy_csv_headers(self.top_k)):
+        if columns is not None and columns != self.header:
             raise ResultsFileError(
                 f"{self.path} has other columns than this run would write (another --top-k?); "
                 "resume with the same options, or pass --overwrite"
@@ -246,7 +247,7 @@ class ResultsFile:
         return [path for path in paths if path not in self.done]
 
     def write(self, row: dict) -> None:
-        """Appends one row (see ``formats.result_row``) and flushes it."""
+        """Appends one row (``Row.encode``d) and flushes it."""
         self._append(self._text([row]))
 
     def sort(self, order: list[str]) -> None:
@@ -293,7 +294,7 @@ def run_batch(
     # Both closed here, whatever stops the rows (a reader of stdout gone, a full disk): the
     # sinks end now, and the decoders stop now, not when the generators are collected at exit.
     with contextlib.closing(outcomes), contextlib.closing(through):
-        rows = (result_row(results.format, results.top_k, outcome, classifier.info) for outcome in through)
+        rows = (Row.of(outcome, classifier.info).encode(results.format, results.top_k) for outcome in through)
         return write_rows(results, paths, rows, on_video)
 
 

@@ -47,7 +47,7 @@ from movinet_cli.options import RAY_TIMEOUT_S, ModelOptions, ReadOptions, RunOpt
 from movinet_cli.outcomes.loading import load_classifier
 from movinet_cli.outcomes.pipeline import Classifier, OpenedVideo, close_video, open_video, outcome_of
 from movinet_cli.outcomes.result import Outcome
-from movinet_cli.outputs.formats import result_row
+from movinet_cli.outputs.rows import Row
 
 MAX_ATTEMPTS = 3  # tries of a video whose worker process dies: a video that kills it every time is an error row
 INSTALL_HINT = "pip install 'movinet-cli[ray]' (in a checkout: pip install '.[ray]')"
@@ -159,11 +159,11 @@ class VideoClassifier:
                 f"the worker process died {MAX_ATTEMPTS} times classifying this video (killed, out of memory, "
                 f"or its node lost), on {', '.join(dict.fromkeys(tries[:-1]))}"
             )
-            return result_row(rows.format, rows.top_k, Outcome(path, None, error), self.classifier.info)
+            return Row.of(Outcome(path, None, error), self.classifier.info).encode(rows.format, rows.top_k)
         outcome = outcome_of(self.classifier, path, source, dataclasses.replace(self.run, top_k=rows.top_k))
         if outcome.error and not os.access(Path(self.directory, path), os.R_OK):
             outcome.error += f" on node {self.node} (the videos must be on a filesystem that every node shares, under the same path)"
-        return result_row(rows.format, rows.top_k, outcome, self.classifier.info)
+        return Row.of(outcome, self.classifier.info).encode(rows.format, rows.top_k)
 
     def _open(self, path: str) -> OpenedVideo | Exception:
         return open_video(self.classifier, path, self.read, directory=self.directory, ahead=self.frames_ahead)

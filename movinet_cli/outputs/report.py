@@ -36,7 +36,8 @@ from movinet_cli.options import NO_CLEAR_ACTION
 from movinet_cli.outcomes.result import Result
 from movinet_cli.outcomes.timeline import TIMELINE_FORMATS, Segment, last_frame_s, segments, timeline_names
 from movinet_cli.outputs.report_files import check_report_path, image_sources, thumbnail_folder, write_thumbnail_folder
-from movinet_cli.outputs.results_file import MalformedResultsError, ResultRow, read_results, read_timeline
+from movinet_cli.outputs.results_file import read_results, read_timeline
+from movinet_cli.outputs.rows import MalformedResultsError, Row
 
 THUMBNAIL_WIDTH = 160  # pixels: one per timeline segment
 INDEX_THUMBNAIL_WIDTH = 96  # pixels: one per video in the index, so 10,000 rows stay light
@@ -56,7 +57,7 @@ PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b
 
 
 @dataclass
-class VideoRecord(ResultRow):
+class VideoRecord(Row):
     """One video of a report: its results row, and what the page draws beside it."""
 
     video_file: str | None = None  # where to decode thumbnails from; None: no thumbnails

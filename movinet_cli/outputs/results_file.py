@@ -3,7 +3,7 @@
 timeline files (``read_timeline``: ``--timeline``, ``batch --timelines``) for the report.
 
 One reader for every command that reads rows: ``batch --resume`` and its final sort
-(``parse_rows``), and the report (``read_results``, rows as typed ``ResultRow``s). A file is
+(``parse_rows``), and the report (``read_results``, rows as typed ``rows.Row``s). A file is
 read bounded (``files.read_text``: a FIFO, device or huge file is refused at once), lines
 are split on ``"\\n"`` only (JSON leaves U+2028 raw inside a string), and anything that is
 not what we write is a ``MalformedResultsError`` whose one line names the file, the row and
@@ -18,32 +18,18 @@ import math
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
-from movinet_cli.errors import MovinetError
 from movinet_cli.files import read_text
 from movinet_cli.outcomes.result import Prediction
 from movinet_cli.outcomes.timeline import COLUMNS as TIMELINE_COLUMNS
 from movinet_cli.outcomes.timeline import SUBTITLE_FORMATS, Segment, timeline_format
-from movinet_cli.outputs.formats import WARNINGS_SEPARATOR, csv_header, legacy_csv_headers
+from movinet_cli.outputs.rows import MAX_SECONDS, MAX_TEXT, STATUSES, MalformedResultsError, Row, columns, decode
 from movinet_cli.text import read_csv
 
-STATUSES = ("ok", "error")
 # How every results file starts: the CSV header's first columns, or a JSON-lines row.
 ROW_START = {"csv": "path,status,error,label_1,", "jsonl": '{"path": '}
 RESULTS_LIMIT_BYTES = 512_000_000  # a results file read back: about 2 million rows
-MAX_SECONDS = 1e9  # a duration or time taken beyond this (31 years) is not one we wrote
-MAX_TEXT = 100_000  # characters in one text value: we write error messages of 300, paths of 4096
 TIMELINE_LIMIT_BYTES = 64_000_000  # a timeline read back: a day of video in 0.1 s segments is about 50 MB
-
-
-class MalformedResultsError(MovinetError):
-    """A file that is not a results file, or a row of one that is not what we write. Its
-    message is one line naming the file, the row and the column (``where``)."""
-
-    def __init__(self, path: str, format: str, where: str, what: str = "results file"):
-        self.path, self.format, self.where = path, format, where
-        super().__init__(f"{path} is not a movinet {what} in {format} format ({where})")
 
 
 def starts_as_results(text: str, format: str) -> bool:
@@ -90,25 +76,18 @@ def parse_rows(text: str, path: str, format: str) -> tuple[list[str] | None, lis
     return columns, [dict(zip(columns, record)) for record in records]
 
 
-def _check_columns(columns: list[str], path: str) -> None:
-    """Raises MalformedResultsError, naming the first column out of place, unless ``columns``
-    are ``csv_header``'s (or an older layout, ``legacy_csv_headers``) for some top-k."""
-
-    def layouts(top_k: int) -> list[list[str]]:
-        return [csv_header(top_k), *legacy_csv_headers(top_k)]
-
-    for index in range(len(layouts(1))):
-        ranks = (len(columns) - len(layouts(1)[index])) // 2 + 1
-        if ranks >= 1 and columns == layouts(ranks)[index]:
-            return
-    ranks = max(1, sum(column.startswith("label_") for column in columns))
-    current, before_warnings, before_precision = layouts(ranks)
-    expected = current if "warnings" in columns else before_warnings if "precision" in columns else before_precision
-    for index, (found, wanted) in enumerate(zip(columns + [""] * len(expected), expected), 1):
-        if found != wanted:
-            what = f"{found[:40]!r}" if found else "missing"
+def _check_columns(found: list[str], path: str) -> None:
+    """Raises MalformedResultsError, naming the first column out of place, unless ``found``
+    are ``rows.columns(top_k)`` for some top-k."""
+    ranks = max(1, sum(column.startswith("label_") for column in found))
+    expected = columns(ranks)
+    if found == expected:
+        return
+    for index, (column, wanted) in enumerate(zip(found + [""] * len(expected), expected), 1):
+        if column != wanted:
+            what = f"{column[:40]!r}" if column else "missing"
             raise MalformedResultsError(path, "csv", f"header, column {index}: {what} where {wanted} belongs")
-    raise MalformedResultsError(path, "csv", f"header: {len(columns)} columns, more than the {len(expected)} of a results file")
+    raise MalformedResultsError(path, "csv", f"header: {len(found)} columns, more than the {len(expected)} of a results file")
 
 
 def _json(text: str, path: str, format: str, where: str):
@@ -119,25 +98,6 @@ def _json(text: str, path: str, format: str, where: str):
         raise MalformedResultsError(path, format, f"{where} is {why}") from None
 
 
-@dataclass
-class ResultRow:
-    """One video's row of a results file, typed (see ``formats.result_row`` for what is written)."""
-
-    path: str  # as given to the command, or relative to batch's directory
-    status: str = "ok"  # "ok" or "error"
-    error: str = ""
-    predictions: list[Prediction] = field(default_factory=list)  # top-k, most probable first
-    duration_s: float | None = None  # seconds of video classified
-    frames: int | None = None
-    model: str = ""
-    engine: str = ""
-    precision: str = ""
-    mode: str = ""  # "clip" or "stream"
-    seconds: float | None = None  # wall-clock seconds the classification took
-    warnings: list[str] = field(default_factory=list)
-    action: str = ""  # the top label, or NO_CLEAR_ACTION below the run's minimum probability ("" in older files)
-
-
 def results_format(text: str) -> str:
     """"jsonl", "json" (a ``classify --format json`` document) or "csv", told by content."""
     if text.startswith(ROW_START["jsonl"]):
@@ -145,7 +105,7 @@ def results_format(text: str) -> str:
     return "json" if text.lstrip().startswith("{") else "csv"
 
 
-def read_results(path: str | os.PathLike) -> tuple[list[ResultRow], dict]:
+def read_results(path: str | os.PathLike) -> tuple[list[Row], dict]:
     """The rows of a results file (any format ``movinet`` writes, told by content), typed and
     checked, and the context of a JSON document (its "model", "engine", "mode"), which rows
     lacking their own take. Raises ReadError (not a regular file, too large, unreadable) or
@@ -165,88 +125,7 @@ def read_results(path: str | os.PathLike) -> tuple[list[ResultRow], dict]:
                 raise MalformedResultsError(name, format, f"result {number} is not a results row")
     else:
         _, rows = parse_rows(text, name, format)
-    return [typed_row({**context, **row}, name, format, number) for number, row in enumerate(rows, 1)], context
-
-
-def typed_row(row: dict, path: str, format: str, number: int) -> ResultRow:
-    """``row`` (as ``parse_rows`` gives it) as a ResultRow; MalformedResultsError naming
-    ``path``, row ``number`` and the column for a value that is not what we write."""
-
-    def bad(column: str, why: str) -> MalformedResultsError:
-        return MalformedResultsError(path, format, f"row {number}, column {column}: {why}")
-
-    def text(column: str) -> str:
-        value = row.get(column)
-        if value is None:
-            return ""
-        if not isinstance(value, str):
-            raise bad(column, "not text")
-        if len(value) > MAX_TEXT:
-            raise bad(column, f"{len(value)} characters, more than the {MAX_TEXT} of any value we write")
-        return value
-
-    def number_in(column: str, top: float, integer: bool = False) -> float | None:
-        cell = row.get(column)
-        if cell is None or cell == "":
-            return None
-        value = cell
-        if isinstance(cell, str):
-            try:
-                value = int(cell) if integer else float(cell)
-            except ValueError:
-                raise bad(column, f"{cell[:40]!r} is not a number") from None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
-            raise bad(column, "not a number")
-        if not (math.isfinite(value) and 0 <= value <= top):
-            raise bad(column, f"{value:g} is not between 0 and {top:g}")
-        return value
-
-    def count(column: str) -> int | None:
-        value = number_in(column, 1e15, integer=True)
-        return None if value is None else int(value)
-
-    if format == "csv":
-        ranks = sum(column.startswith("label_") for column in row)
-        predictions = []
-        for rank in range(1, ranks + 1):
-            label = text(f"label_{rank}")
-            probability = number_in(f"prob_{rank}", 1.0)
-            if bool(label) != (probability is not None):
-                raise bad(f"prob_{rank}" if label else f"label_{rank}", f"label_{rank} and prob_{rank} must both be given or both be empty")
-            if probability is not None:
-                predictions.append(Prediction(label, probability))
-        warnings = [warning for warning in text("warnings").split(WARNINGS_SEPARATOR) if warning]
-    else:
-        entries = row.get("predictions") or []
-        if not isinstance(entries, list):
-            raise bad("predictions", "not a list")
-        predictions = []
-        for rank, entry in enumerate(entries, 1):
-            name = entry.get("label") if isinstance(entry, dict) else None
-            value = entry.get("probability") if isinstance(entry, dict) else None
-            if not isinstance(name, str) or isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise bad("predictions", f"entry {rank} is not a label and a probability")
-            if not (math.isfinite(value) and 0 <= value <= 1):
-                raise bad("predictions", f"entry {rank}'s probability {value:g} is not between 0 and 1")
-            predictions.append(Prediction(name, float(value)))
-        warnings = row.get("warnings") or []
-        if not (isinstance(warnings, list) and all(isinstance(w, str) for w in warnings)):
-            raise bad("warnings", "not a list of text")
-    return ResultRow(
-        path=text("path"),
-        status=row["status"],
-        error=text("error"),
-        predictions=predictions,
-        duration_s=number_in("duration_s", MAX_SECONDS),
-        frames=count("frames"),
-        model=text("model"),
-        engine=text("engine"),
-        precision=text("precision"),
-        mode=text("mode"),
-        seconds=number_in("seconds", MAX_SECONDS),
-        warnings=list(warnings),
-        action=text("action"),
-    )
+    return [decode({**context, **row}, name, format, number) for number, row in enumerate(rows, 1)], context
 
 
 # --- timelines -----------------------------------------------------------------------------
