@@ -10,7 +10,8 @@ from click.testing import CliRunner
 
 from movinet_cli.cli import cli
 from movinet_cli.errors import UsageError
-from movinet_cli.outputs.sinks import OutputPath, check_outputs, file_identity
+from movinet_cli.outputs.same_file import check_outputs, file_identity
+from movinet_cli.outputs.sinks import OutputPath
 
 RED = (255, 0, 0)
 

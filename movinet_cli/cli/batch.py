@@ -101,7 +101,9 @@ def batch(
 
     from movinet_cli.commands.batch import ResultsFile, ResultsFileError, check_results_path, find_videos, max_workers, results_format, run_batch
     from movinet_cli.outputs.report_files import check_report_path
-    from movinet_cli.outputs.sinks import OutputPath, TimelinesSink, check_outputs
+    from movinet_cli.outputs.same_file import check_outputs
+    from movinet_cli.outputs.sinks import OutputPath
+    from movinet_cli.outputs.writers import TimelinesSink
 
     began = time.perf_counter()
     directory, ray_address = _directory(directory, ray_address)

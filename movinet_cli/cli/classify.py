@@ -65,7 +65,9 @@ def classify(videos, load, read, run, output_format, timeline, timeline_step, ou
     """
     from movinet_cli.outcomes.pipeline import classify_many
     from movinet_cli.outcomes.timeline import bin_seconds
-    from movinet_cli.outputs.sinks import Notices, ReportSink, RunContext, StdoutSink, TimelineSink, VideoSink, check_outputs, drain
+    from movinet_cli.outputs.same_file import check_outputs
+    from movinet_cli.outputs.sinks import RunContext, drain
+    from movinet_cli.outputs.writers import Notices, ReportSink, StdoutSink, TimelineSink, VideoSink
 
     if output_video and len(videos) > 1:
         raise click.UsageError("--output-video takes one VIDEO")

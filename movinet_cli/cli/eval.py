@@ -46,7 +46,8 @@ def evaluate(directory, output_format, output, load, read, run, quiet, verbose):
     from movinet_cli.commands.evaluate import check_folders, evaluate, write_evaluation
     from movinet_cli.commands.labelled import find_labelled
     from movinet_cli.files import atomic_writer
-    from movinet_cli.outputs.sinks import OutputPath, check_outputs
+    from movinet_cli.outputs.same_file import check_outputs
+    from movinet_cli.outputs.sinks import OutputPath
 
     examples = find_labelled(directory)
     if not examples.labels:

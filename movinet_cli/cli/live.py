@@ -79,7 +79,8 @@ def live(source, model, engine, precision, labels, window, output_format, top_k,
     from movinet_cli.inputs.capture import open_capture
     from movinet_cli.outputs.display import display_problem
     from movinet_cli.outputs.encoding import check_video_output
-    from movinet_cli.outputs.sinks import OutputPath, check_outputs
+    from movinet_cli.outputs.same_file import check_outputs
+    from movinet_cli.outputs.sinks import OutputPath
 
     check_precision(engine, precision)
     if record:

@@ -124,7 +124,7 @@ class VideoBars:
 
 
 def report_writer(quiet: bool, source: str = ""):
-    """A ``write(path, records)`` for ``sinks.ReportSink``: the HTML report with a progress
+    """A ``write(path, records)`` for ``writers.ReportSink``: the HTML report with a progress
     bar while pictures are decoded, then one line saying where it went."""
 
     def write(path: str, records: list) -> None:

@@ -44,7 +44,8 @@ def report(results, videos, timelines, min_probability, report_path, quiet):
     """
     from movinet_cli.outputs.report import load_results
     from movinet_cli.outputs.report_files import check_report_path
-    from movinet_cli.outputs.sinks import OutputPath, check_outputs
+    from movinet_cli.outputs.same_file import check_outputs
+    from movinet_cli.outputs.sinks import OutputPath
 
     if report_path == "-":
         raise click.BadParameter("the report is a file: name one (or /dev/stdout)", param_hint="--output")

@@ -86,7 +86,8 @@ def embed(videos, output, per_window, resume, overwrite, load, read, run, quiet,
     """
 
     from movinet_cli.commands.embed import check_output, embed_videos
-    from movinet_cli.outputs.sinks import OutputPath, check_outputs
+    from movinet_cli.outputs.same_file import check_outputs
+    from movinet_cli.outputs.sinks import OutputPath
 
     if resume and overwrite:
         raise click.UsageError("--resume and --overwrite exclude each other")

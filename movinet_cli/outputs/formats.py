@@ -23,31 +23,69 @@ def rows_text(format: str, rows: list[dict], header: list[str], with_header: boo
 
 
 class Writer:
-    """Writes each video's ``Outcome`` to ``emit`` as it comes, in ``format``: "text" (a
-    table per classified video; a failed one is the caller's to report), "csv" or "jsonl"
-    (``Row.encode``, CSV with its header first), or "json" (one document of ``context`` and
-    the rows, at ``close``)."""
+    """Writes each video's ``Outcome`` to ``emit`` as it comes (``write``), then ends the
+    output (``close``); ``get_writer`` gives the writer of a format. ``top_k`` predictions per
+    row; ``info`` (``Classifier.info``) is what a failed video's row says ran; ``context`` the
+    head of a JSON document."""
 
-    def __init__(self, format: str, emit: Callable[[str], None], top_k: int, info: dict, context: dict | None = None):
-        self.format, self._emit, self.top_k, self.info, self.context = format, emit, top_k, info, context or {}
-        self._rows: list[dict] = []
+    def __init__(self, emit: Callable[[str], None], top_k: int, info: dict, context: dict | None = None):
+        self._emit, self.top_k, self.info, self.context = emit, top_k, info, context or {}
         self._written = 0
 
     def write(self, outcome: Outcome) -> None:
-        if self.format == "text":
-            if outcome.result:
-                self._emit(("\n" if self._written else "") + text_table(outcome.result, outcome.video) + "\n")
-        else:
-            row = Row.of(outcome, self.info).encode(self.format, self.top_k)
-            if self.format == "json":
-                self._rows.append(row)
-            else:
-                self._emit(rows_text(self.format, [row], columns(self.top_k), with_header=not self._written))
+        self._write(outcome)
         self._written += 1
 
+    def _write(self, outcome: Outcome) -> None:
+        raise NotImplementedError
+
     def close(self) -> None:
-        if self.format == "json":
-            self._emit(json.dumps({**self.context, "results": self._rows}, indent=2, ensure_ascii=False) + "\n")
+        """Ends the output (a JSON document is written here)."""
+
+
+class TextWriter(Writer):
+    """An aligned table per classified video (``text_table``); a failed one is the caller's to report."""
+
+    def _write(self, outcome: Outcome) -> None:
+        if outcome.result:
+            self._emit(("\n" if self._written else "") + text_table(outcome.result, outcome.video) + "\n")
+
+
+class CsvWriter(Writer):
+    """A CSV record per video (``Row.encode``), the header first."""
+
+    def _write(self, outcome: Outcome) -> None:
+        row = Row.of(outcome, self.info).encode("csv", self.top_k)
+        self._emit(csv_text([row], columns(self.top_k), with_header=not self._written))
+
+
+class JsonLinesWriter(Writer):
+    """A JSON object per video on a line of its own (``Row.encode``)."""
+
+    def _write(self, outcome: Outcome) -> None:
+        self._emit(json.dumps(Row.of(outcome, self.info).encode("jsonl", self.top_k), ensure_ascii=False) + "\n")
+
+
+class JsonWriter(Writer):
+    """One JSON document at the end: ``context``, then "results", a row per video."""
+
+    def __init__(self, *args, **options):
+        super().__init__(*args, **options)
+        self._rows: list[dict] = []
+
+    def _write(self, outcome: Outcome) -> None:
+        self._rows.append(Row.of(outcome, self.info).encode("json", self.top_k))
+
+    def close(self) -> None:
+        self._emit(json.dumps({**self.context, "results": self._rows}, indent=2, ensure_ascii=False) + "\n")
+
+
+WRITERS: dict[str, type[Writer]] = {"text": TextWriter, "csv": CsvWriter, "jsonl": JsonLinesWriter, "json": JsonWriter}
+
+
+def get_writer(format: str, emit: Callable[[str], None], top_k: int, info: dict, context: dict | None = None) -> Writer:
+    """The writer of ``format`` (a key of ``WRITERS``: "text", "csv", "jsonl", "json") to ``emit``."""
+    return WRITERS[format](emit, top_k, info, context)
 
 
 def text_table(result: Result, name: str) -> str:
