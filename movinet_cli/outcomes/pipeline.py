@@ -30,7 +30,8 @@ import numpy as np
 
 from movinet_cli.errors import MovinetError, UsageError, VideoError, one_line
 from movinet_cli.inputs.decoding import IsolatedReader, stall_override_s
-from movinet_cli.inputs.video import MIN_FRAMES, TIMESTAMP_TOLERANCE_S, windows
+from movinet_cli.inputs.sampling import TIMESTAMP_TOLERANCE_S, windows
+from movinet_cli.inputs.video import MIN_FRAMES
 from movinet_cli.model import engines, registry
 from movinet_cli.options import MODEL_RESIZE, Reading, ReadOptions, RunOptions, with_overrides
 from movinet_cli.outcomes.result import Embedding, Outcome, Prediction, Result, Span, Step, frame_weighted_mean, softmax, top_predictions, weighted_mean

@@ -221,7 +221,8 @@ def read_timelines(records: list[VideoRecord], directory: str | os.PathLike, for
 def _thumbnails(video_file: str, requests: list[tuple[float, int]]) -> list[bytes | None]:
     """JPEGs of the frames at ``(time_s, width)`` of one video; None where none can be had
     (a missing or broken video costs its thumbnails, never the report)."""
-    from movinet_cli.inputs.video import VideoReader, jpeg_thumbnail
+    from movinet_cli.inputs.frames import jpeg_thumbnail
+    from movinet_cli.inputs.video import VideoReader
 
     try:
         with VideoReader(video_file) as reader:
