@@ -32,7 +32,8 @@ from movinet_cli import load_classifier  # noqa: E402
 from movinet_cli.commands.batch import ResultsFile, find_videos, run_batch  # noqa: E402
 from movinet_cli.model.labels import load_labels  # noqa: E402
 from movinet_cli.outputs.formats import csv_header  # noqa: E402
-from movinet_cli.outputs.report import load_results, write_report  # noqa: E402
+from movinet_cli.outputs.report import write_report  # noqa: E402
+from movinet_cli.outputs.report_records import load_results  # noqa: E402
 
 
 def generated_rows(path: str, clips: list[str], count: int, top_k: int = 5, seed: int = 0) -> None:
