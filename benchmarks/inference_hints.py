@@ -54,7 +54,7 @@ from media import synthetic_clips  # noqa: E402
 from movinet_cli import load_classifier  # noqa: E402
 from movinet_cli._lazy import openvino  # noqa: E402
 from movinet_cli.commands.batch import find_videos  # noqa: E402
-from movinet_cli.inputs.video import windows as frame_windows  # noqa: E402
+from movinet_cli.inputs.sampling import windows as frame_windows  # noqa: E402
 from movinet_cli.options import (  # noqa: E402
     CLIP_SECONDS,  # noqa: E402
     ReadOptions,

@@ -31,7 +31,8 @@ from media import synthetic_clips  # noqa: E402
 from movinet_cli import load_classifier  # noqa: E402
 from movinet_cli.commands.batch import ResultsFile, find_videos, run_batch  # noqa: E402
 from movinet_cli.model.labels import load_labels  # noqa: E402
-from movinet_cli.outputs.report import load_results, write_report  # noqa: E402
+from movinet_cli.outputs.report import write_report  # noqa: E402
+from movinet_cli.outputs.report_records import load_results  # noqa: E402
 from movinet_cli.outputs.rows import columns  # noqa: E402
 
 

@@ -19,7 +19,8 @@ from movinet_cli.options import ModelOptions, ReadOptions, RunOptions
 # The pipeline imports NumPy and OpenCV: it is imported when first used, so that the command
 # line's --help (which imports this package) stays instant. Name -> the module that has it.
 _PIPELINE = {
-    **dict.fromkeys(("Classifier", "StreamState", "classify_many"), "outcomes.pipeline"),
+    **dict.fromkeys(("Classifier", "classify_many"), "outcomes.pipeline"),
+    "StreamState": "outcomes.stream_state",
     **dict.fromkeys(("Outcome", "Prediction", "Result"), "outcomes.result"),
     **dict.fromkeys(("classify_video", "load_classifier", "prepare_model"), "outcomes.loading"),
 }

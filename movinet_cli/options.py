@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import TypeVar
 
-RESIZE_MODES = ("crop", "squash", "pad")  # see video.fit_frame
+RESIZE_MODES = ("crop", "squash", "pad")  # see frames.fit_frame
 MODEL_RESIZE = "crop"  # a MoViNet's own: the Kinetics eval recipe (a MODEL_DIR's: what its head was trained on)
 AGGREGATES = ("last", "mean")  # a stream model's answer: its latest output, or the mean of every step's
 ENGINES = ("auto", "openvino", "tensorflow")  # auto: TensorFlow where it sees a GPU, else OpenVINO

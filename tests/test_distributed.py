@@ -145,7 +145,8 @@ class KillActor:
 
 @needs_ray
 def test_a_killed_actor_is_replaced_and_no_row_is_lost_or_doubled(local_ray, tiny_models, videos, tmp_path):
-    from movinet_cli.commands.distributed import MAX_ATTEMPTS, connected, run_batch_on_ray
+    from movinet_cli.commands.distributed import connected, run_batch_on_ray
+    from movinet_cli.commands.ray_actors import MAX_ATTEMPTS
     from movinet_cli.outcomes.loading import load_classifier
 
     crafted = videos / "crafted.mp4"
@@ -202,17 +203,17 @@ def test_an_actor_compiles_its_videos_shape_before_the_first_and_loads_once(loca
     """The constructor loads the model once and compiles the shape that a video's steps
     take (a whole 10-s window; a stream chunk), so that the first video compiles nothing
     that a later one would not."""
-    from movinet_cli.commands import distributed
+    from movinet_cli.commands import ray_actors
     from movinet_cli.model.engines import openvino as engine
     from movinet_cli.outcomes.pipeline import classify_many
 
-    monkeypatch.setenv(distributed.CPU_THREADS_VARIABLE, "1")  # the constructor sets it: restored after the test
+    monkeypatch.setenv(ray_actors.CPU_THREADS_VARIABLE, "1")  # the constructor sets it: restored after the test
     compiled, loads = [], []
-    real_compile, real_load = engine._Compiler.compile, distributed.load_classifier
+    real_compile, real_load = engine._Compiler.compile, ray_actors.load_classifier
     monkeypatch.setattr(engine._Compiler, "compile", lambda self, model, *rest: compiled.append(str(model.inputs[0].partial_shape)) or real_compile(self, model, *rest))
-    monkeypatch.setattr(distributed, "load_classifier", lambda **options: loads.append(options) or real_load(**options))
+    monkeypatch.setattr(ray_actors, "load_classifier", lambda **options: loads.append(options) or real_load(**options))
     video = colour_video("ten seconds.mp4", [(RED, 10.0)], fps=20, size=(48, 32))
-    actor = distributed.VideoClassifier(
+    actor = ray_actors.VideoClassifier(
         directory=os.path.dirname(video), load=ModelOptions(model=getattr(tiny_models, kind), engine="openvino"),
         read=ReadOptions(size=16), run=RunOptions(top_k=2), cpus=1,
     )
@@ -227,15 +228,15 @@ def test_an_actor_compiles_its_videos_shape_before_the_first_and_loads_once(loca
 
 @needs_ray
 def test_an_actor_starts_when_its_decoding_server_cannot(local_ray, tiny_models, colour_video, monkeypatch):
-    from movinet_cli.commands import distributed
+    from movinet_cli.commands import ray_actors
 
     def no_working_directory():
         raise FileNotFoundError(2, "No such file or directory")
 
-    monkeypatch.setenv(distributed.CPU_THREADS_VARIABLE, "1")
-    monkeypatch.setattr(distributed.decoding, "start_server", no_working_directory)
+    monkeypatch.setenv(ray_actors.CPU_THREADS_VARIABLE, "1")
+    monkeypatch.setattr(ray_actors.decoding, "start_server", no_working_directory)
     video = colour_video("red.mp4", [(RED, 1.0)])
-    actor = distributed.VideoClassifier(
+    actor = ray_actors.VideoClassifier(
         directory=os.path.dirname(video), load=ModelOptions(model=tiny_models.base, engine="openvino"),
         read=ReadOptions(size=16), run=RunOptions(top_k=2), cpus=1,
     )
@@ -244,13 +245,13 @@ def test_an_actor_starts_when_its_decoding_server_cannot(local_ray, tiny_models,
 
 @needs_ray
 def test_an_actor_decodes_its_next_video_while_one_runs(local_ray, tiny_models, colour_video, monkeypatch):
-    from movinet_cli.commands import distributed
-    from movinet_cli.outcomes.pipeline import OpenedVideo
+    from movinet_cli.commands import ray_actors
+    from movinet_cli.outcomes.opened_video import OpenedVideo
 
-    monkeypatch.setenv(distributed.CPU_THREADS_VARIABLE, "1")
+    monkeypatch.setenv(ray_actors.CPU_THREADS_VARIABLE, "1")
     red = colour_video("red.mp4", [(RED, 1.0)])
     colour_video("green.mp4", [(GREEN, 1.0)])
-    actor = distributed.VideoClassifier(
+    actor = ray_actors.VideoClassifier(
         directory=os.path.dirname(red), load=ModelOptions(model=tiny_models.base, engine="openvino"),
         read=ReadOptions(size=16), run=RunOptions(), cpus=1,
     )
@@ -261,7 +262,7 @@ def test_an_actor_decodes_its_next_video_while_one_runs(local_ray, tiny_models, 
         return real_run(opened, *rest)
 
     monkeypatch.setattr(actor.classifier, "run", run)
-    rows, attempts = distributed.RowFormat("csv", 2, "tiny"), ray.remote(distributed.AttemptCounter).remote()
+    rows, attempts = ray_actors.RowFormat("csv", 2, "tiny"), ray.remote(ray_actors.AttemptCounter).remote()
     first = actor.row("red.mp4", "green.mp4", rows, attempts)
     second = actor.row("green.mp4", None, rows, attempts)
     assert (first["label_1"], second["label_1"]) == (expected_label(RED), expected_label(GREEN))

@@ -21,7 +21,9 @@ from movinet_cli.errors import OutputError
 from movinet_cli.options import NO_CLEAR_ACTION
 from movinet_cli.outcomes.pipeline import Prediction
 from movinet_cli.outcomes.timeline import Segment
-from movinet_cli.outputs.report import NEUTRAL, VideoRecord, check_report_path, decide, load_results, write_report
+from movinet_cli.outputs.report import NEUTRAL, write_report
+from movinet_cli.outputs.report_files import check_report_path
+from movinet_cli.outputs.report_records import VideoRecord, decide, load_results
 
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
 SAMPLES = ROOT / "sample_videos"

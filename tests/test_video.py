@@ -1,120 +1,11 @@
-import cv2
 import numpy as np
 import pytest
 from media import set_rotation, truncate, write_audio_only, write_still_image, write_vfr_video
 
 from movinet_cli.errors import VideoError
-from movinet_cli.inputs.video import FrameSampler, VideoReader, fit_frame, to_model_input, windows
+from movinet_cli.inputs.video import VideoReader
 
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
-
-
-def sample(timestamps, fps, **options):
-    """(tick time, index of the frame chosen) for a sequence of frame timestamps."""
-    sampler = FrameSampler(fps, **options)
-    chosen = []
-    for index, timestamp in enumerate(timestamps):
-        chosen += [(tick, index) for tick in sampler.take(timestamp)]
-        if sampler.finished:
-            return chosen
-    last_period = timestamps[-1] - timestamps[-2]
-    return chosen + [(tick, index) for tick in sampler.finish(timestamps[-1] + last_period)]
-
-
-# --- resampling by timestamp -------------------------------------------------------------
-
-
-def test_downsampling_30_to_12_fps_keeps_one_frame_per_tick():
-    chosen = sample([i / 30 for i in range(300)], 12)
-    assert len(chosen) == 120  # 10 s at 12 fps
-    assert [index for _, index in chosen[:6]] == [0, 3, 5, 8, 10, 13]  # first frame at or after k/12
-    assert np.allclose(np.diff([tick for tick, _ in chosen]), 1 / 12)
-
-
-def test_upsampling_repeats_frames():
-    chosen = sample([i / 5 for i in range(10)], 12)  # 2 s at 5 fps
-    assert len(chosen) == 24
-    assert [index for _, index in chosen[:5]] == [0, 1, 1, 2, 2]
-    assert [index for _, index in chosen[-3:]] == [9, 9, 9]  # 1.8 s (its own tick) to 2.0 s
-
-
-def test_irregular_timestamps_are_sampled_by_time_not_by_count():
-    rng = np.random.default_rng(0)
-    timestamps = np.cumsum(np.concatenate([np.full(30, 0.1), np.full(90, 1 / 30), rng.uniform(0.01, 0.2, 50)]))
-    timestamps = np.round(timestamps - timestamps[0], 3)  # containers round to the millisecond
-    chosen = sample(timestamps, 12)
-    ticks = np.array([tick for tick, _ in chosen])
-    assert np.allclose(np.diff(ticks), 1 / 12)
-    assert ticks[-1] < timestamps[-1] + (timestamps[-1] - timestamps[-2])
-    for tick, index in chosen:  # the first frame at or after each tick, within rounding
-        if tick > timestamps[-1]:
-            continue  # after the last frame's timestamp: the last frame, shown until the end
-        assert timestamps[index] >= tick - 1e-3
-        assert index == 0 or timestamps[index - 1] < tick - 1e-6
-    # The 3 s at 10 fps get 36 ticks, exactly like the 3 s at 30 fps after them.
-    assert sum(tick < 3.0 - 1e-9 for tick in ticks) == 36
-    assert sum(3.0 - 1e-9 <= tick < 6.0 - 1e-9 for tick in ticks) == 36
-
-
-def test_start_and_end_trim_the_ticks():
-    chosen = sample([i / 30 for i in range(300)], 12, start_s=2.0, end_s=4.0)
-    assert len(chosen) == 24
-    assert chosen[0] == (pytest.approx(2.0), 60)
-    assert chosen[-1][0] < 4.0
-
-
-def test_ticks_start_at_the_first_frame_when_the_video_does_not_start_at_zero():
-    chosen = sample([0.5 + i / 30 for i in range(60)], 12)
-    assert chosen[0] == (0.5, 0)
-    assert [index for _, index in chosen].count(0) == 1
-
-
-def test_sampler_rejects_a_non_positive_rate():
-    with pytest.raises(ValueError):
-        FrameSampler(0)
-
-
-# --- spatial preprocessing ----------------------------------------------------------------
-
-
-def striped_frame():
-    """64x48 BGR: red centre, blue 8-pixel bands at the left and right edges."""
-    frame = np.zeros((48, 64, 3), np.uint8)
-    frame[:, :, 2] = 255
-    frame[:, :8] = frame[:, -8:] = (255, 0, 0)
-    return frame
-
-
-def test_crop_follows_the_kinetics_recipe_and_cuts_the_edges():
-    from movinet_cli.model.registry import VARIANTS
-
-    cropped = fit_frame(striped_frame(), 32, "crop", VARIANTS["a5-base"].crop_scale)
-    assert cropped.shape == (32, 32, 3)
-    assert (cropped[..., 2] > 200).all() and (cropped[..., 0] < 50).all()  # only red is left
-
-
-def test_squash_keeps_the_whole_picture():
-    squashed = fit_frame(striped_frame(), 32, "squash")
-    assert squashed.shape == (32, 32, 3)
-    assert squashed[16, 0, 0] > 200 and squashed[16, 16, 2] > 200  # blue edge, red centre
-
-
-def test_pad_letterboxes_with_black():
-    padded = fit_frame(striped_frame(), 32, "pad")
-    assert padded.shape == (32, 32, 3)
-    assert (padded[:4] == 0).all() and (padded[-4:] == 0).all()  # 64x48 -> 32x24 + 4-pixel bars
-    assert padded[16, 16, 2] > 200
-
-
-def test_model_input_is_rgb_float_in_unit_range():
-    bgr = np.zeros((2, 2, 3), np.uint8)
-    bgr[..., 0] = 255  # blue in OpenCV's channel order
-    frame = to_model_input(bgr)
-    assert frame.dtype == np.float32
-    assert np.allclose(frame[0, 0], [0, 0, 1])
-
-
-# --- decoding files -----------------------------------------------------------------------
 
 
 def read_all(path, **options):
@@ -179,14 +70,6 @@ def test_complete_file_has_no_warning(colour_video):
     assert reader.stats.warnings == []
 
 
-def test_windows_split_frames_and_keep_times():
-    frames = [(i / 10, np.full((2, 2, 3), i, np.float32)) for i in range(25)]
-    parts = list(windows(frames, 10, 10))
-    assert [len(w.frames) for w in parts] == [10, 10, 5]
-    assert [(w.start_s, w.end_s) for w in parts] == [(0.0, 1.0), (1.0, 2.0), (2.0, pytest.approx(2.5))]
-    assert parts[2].frames[0, 0, 0, 0] == 20
-
-
 def write_bytes(path, data):
     path.write_bytes(data)
     return path
@@ -223,26 +106,6 @@ def test_a_video_range_with_no_frames_is_too_short(colour_video):
         read_all(path, start_s=5.0)
 
 
-@pytest.mark.parametrize("variant", ["a0-base", "a2-base", "a5-base"])
-def test_the_crop_is_the_eval_recipe_written_with_tensorflow_ops(variant):
-    """Shorter side to the variant's eval size (bilinear, as tf.image.resize), central crop."""
-    from movinet_cli._lazy import tensorflow
-    from movinet_cli.model.registry import VARIANTS
-
-    tf = tensorflow()
-    spec = VARIANTS[variant]
-    rng = np.random.default_rng(7)
-    frame = rng.integers(0, 256, (360, 640, 3), np.uint8)  # noise: any other interpolation shows
-    height, width = frame.shape[:2]
-    short = spec.eval_short_side
-    new_h, new_w = short, round(width * short / height)
-    resized = tf.image.resize(frame[np.newaxis].astype(np.float32), [new_h, new_w], method="bilinear")
-    reference = tf.image.crop_to_bounding_box(resized, (new_h - spec.size) // 2, (new_w - spec.size) // 2, spec.size, spec.size).numpy()[0]
-    ours = fit_frame(frame, spec.size, "crop", spec.crop_scale).astype(np.float32)
-    assert ours.shape == reference.shape == (spec.size, spec.size, 3)
-    assert np.abs(ours - reference).max() <= 1.0  # rounding to uint8 only
-
-
 VFR = [((255, 0, 0), 2.0, 30), ((0, 0, 255), 3.0, 5), ((0, 255, 0), 1.0, 25)]
 
 
@@ -264,22 +127,3 @@ def test_a_truncated_variable_rate_or_offset_file_is_still_warned(tmp_path, name
     assert reader.stats.duration_s < 4
     (warning,) = reader.stats.warnings
     assert "s of the 6.0 s the file claims" in warning and "may be truncated" in warning
-
-
-@pytest.mark.parametrize("shape", [(2, 1000), (1000, 2), (1, 9), (30, 200)])
-def test_a_crop_of_an_extreme_aspect_ratio_costs_the_output_not_the_input(shape, monkeypatch):
-    """The central square of a resized 4000x2 frame, without the 344000x172 resized frame:
-    within one level of resizing then cropping, and no array larger than the output made."""
-    rng = np.random.default_rng(3)
-    frame = rng.integers(0, 256, (*shape, 3), np.uint8)
-    height, width = shape
-    scale = 172 / min(height, width)
-    new_w, new_h = max(172, round(width * scale)), max(172, round(height * scale))
-    top, left = (new_h - 172) // 2, (new_w - 172) // 2
-    reference = cv2.resize(frame, (new_w, new_h), interpolation=cv2.INTER_LINEAR)[top : top + 172, left : left + 172].astype(int)
-    sizes = []
-    resize = cv2.resize
-    monkeypatch.setattr(cv2, "resize", lambda image, dsize, *args, **kwargs: sizes.append(dsize) or resize(image, dsize, *args, **kwargs))
-    ours = fit_frame(frame, 172, "crop")
-    assert ours.shape == (172, 172, 3) and np.abs(ours.astype(int) - reference).max() <= 1
-    assert all(w * h <= 4 * 172 * 172 for w, h in sizes), sizes

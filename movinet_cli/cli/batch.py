@@ -185,7 +185,7 @@ def batch(
             more = f" and {len(failures) - FAILURES_NAMED} more" if len(failures) > FAILURES_NAMED else ""
             click.echo(f"failed: {named}{more} (their rows say why)", err=True)
     if report_path:
-        from movinet_cli.outputs.report import load_results
+        from movinet_cli.outputs.report_records import load_results
 
         note = notices(quiet)
         records = load_results(

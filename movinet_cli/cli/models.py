@@ -5,10 +5,7 @@ from __future__ import annotations
 import click
 
 from movinet_cli.cli.progress import notices
-from movinet_cli.errors import MovinetError
 from movinet_cli.text import printable
-
-SHOWN_LABELS = 20  # classes of a trained MODEL_DIR named in the text output; the rest are counted
 
 
 @click.command(short_help="List the MoViNet variants and trained MODEL_DIRs, or download and convert them now.")
@@ -41,113 +38,38 @@ def models(names, prepare, output_format, quiet):
     import os
 
     from movinet_cli.cli.params import MODEL_VARIABLE
-    from movinet_cli.commands.pace import Measurements
-    from movinet_cli.model.engines import is_prepared
-    from movinet_cli.model.head import is_head_dir, load_head
-    from movinet_cli.model.registry import DEFAULT_MODEL, HUB_URL, VARIANTS, cache_dir, cached_model_dir, hub_cache_dir, is_cached
-    from movinet_cli.outcomes.loading import prepare_model
+    from movinet_cli.commands.models import UnknownModelsError, list_models
+    from movinet_cli.model.registry import DEFAULT_MODEL
+    from movinet_cli.outputs.model_table import models_document, models_text
 
     if prepare:
-        if not names:
-            raise click.UsageError("--prepare needs the names of the models to prepare, e.g. movinet models --prepare a5-base")
-        if any(not name.strip() for name in names):
-            raise click.UsageError("--prepare: an empty model name (give a registry name, URL or SavedModel directory)")
-        log, failed = notices(quiet), 0
-        for name in names:
-            try:
-                prepare_model(name, log=log)
-                click.echo(printable(f"{name}: ready"))
-            except MovinetError as error:
-                click.echo(printable(f"Error: {name}: {error}"), err=True)
-                failed += 1
-        if failed:
-            raise click.exceptions.Exit(1)
+        _prepare(names, quiet)
         return
-    trained = [name for name in names if is_head_dir(name)]
-    unknown = [name for name in names if name not in VARIANTS and name not in trained]
-    if unknown:
-        raise click.UsageError(printable(f"neither in the registry nor a trained MODEL_DIR: {', '.join(unknown)} (names: {', '.join(VARIANTS)})"))
-    default = os.environ.get(MODEL_VARIABLE) or DEFAULT_MODEL
-    if not names and is_head_dir(default):
-        trained = [default]  # the default model is a MODEL_DIR: described above the registry
-    heads = [{"path": name, "default": is_default_dir(name, default), **load_head(name).description()} for name in trained]
-    registry = [name for name in names if name in VARIANTS] if names else list(VARIANTS)
-    book = Measurements()
-    rows = []
-    for v in (VARIANTS[name] for name in registry):
-        downloaded = is_cached(v.url)
-        measured = book.get(v.name, v.size, "auto", "auto") if downloaded else None
-        rows.append(
-            {
-                "name": v.name,
-                "default": default in (v.name, v.model_id if v.kind == "base" else None),
-                "kind": v.kind,
-                "frames": v.clip_frames,
-                "size": v.size,
-                "fps": v.fps,
-                "gflops": v.gflops,
-                "top1": v.top1,
-                "cached": downloaded,
-                "converted": downloaded and is_prepared(str(cached_model_dir(v.url)), v.kind, v.size),
-                "seconds_per_minute": round(measured.seconds_per_minute(v.fps), 1) if measured else None,
-                "url": v.url,
-            }
-        )
+    try:
+        listing = list_models(names, os.environ.get(MODEL_VARIABLE) or DEFAULT_MODEL)
+    except UnknownModelsError as error:
+        raise click.UsageError(printable(str(error))) from None
     if output_format == "json":
-        document = {"cache_dir": str(hub_cache_dir()), "openvino_cache_dir": str(cache_dir() / "openvino"), "models": rows}
-        click.echo(json.dumps({**document, "trained": heads} if trained else document, indent=2, ensure_ascii=False))
+        click.echo(json.dumps(models_document(listing.heads, listing.rows), indent=2, ensure_ascii=False))
         return
-    for head in heads:
-        for line in trained_text(head).split("\n"):
-            click.echo(printable(line))
-    if not rows:
-        return
-    # Fits 100 columns: the URLs (one pattern) are said once below the table.
-    click.echo(f"  {'name':<10} {'clip (10 s)':<13} {'fps':>3} {'GFLOPs':>6} {'top-1':>6}  {'downloaded':<10}  {'converted':<9}  s/min")
-    for row in rows:
-        clip = f"{row['frames']} x {row['size']}"
-        mark = "*" if row["default"] else " "
-        per_minute = f"{row['seconds_per_minute']:>5.1f}" if row["seconds_per_minute"] is not None else ""
-        line = (
-            f"{mark} {row['name']:<10} {clip:<13} {row['fps']:>3} {row['gflops']:>6g} {row['top1']:>5.2f}%  "
-            f"{'yes' if row['cached'] else 'no':<10}  {'yes' if row['converted'] else 'no':<9}  {per_minute}"
-        )
-        click.echo(line.rstrip())
-    marked = f" (${MODEL_VARIABLE})" if os.environ.get(MODEL_VARIABLE) else ""
-    if any(head["default"] for head in heads):
-        click.echo(printable(f"\nthe default model{marked} is the MODEL_DIR {default}"))
-    else:
-        click.echo(f"\n* the default model{marked}")
-    click.echo("s/min: model seconds per minute of video here, as `movinet live` measured it (blank: not yet)")
-    click.echo(f"from: {HUB_URL.format(model_id='<a0..a5>', kind='<base|stream>', version='<v>')}")
-    click.echo(f"cache: {hub_cache_dir()}\nconversions: {cache_dir() / 'openvino'}")
-    if not all(row["converted"] for row in rows):
-        click.echo("A model's first run downloads and converts it; `movinet models --prepare NAME...` does it now.")
+    for line in models_text(listing.heads, listing.rows, listing.default, f" (${MODEL_VARIABLE})" if os.environ.get(MODEL_VARIABLE) else ""):
+        click.echo(line)
 
 
-def trained_text(head: dict) -> str:
-    """A MODEL_DIR's description (``Head.description`` with its ``path``), for a terminal."""
-    backbone, labels = head["backbone"], head["labels"]
-    more = f", ... and {len(labels) - SHOWN_LABELS} more" if len(labels) > SHOWN_LABELS else ""
-    if head["accuracy"] is None:
-        accuracy = "not recorded"
-    else:
-        accuracy = f"{head['accuracy']:.1%} ({head['method']}, {head['videos']} videos)"
-    return "\n".join(
-        [
-            f"{head['path']}: a head trained by movinet train{' (the default model)' if head['default'] else ''}",
-            f"  backbone: {backbone['model']} ({backbone['kind']}, read at {backbone['fps']:g} frames/s, {backbone['size']} px, --resize {backbone['resize']})",
-            f"  classes ({len(labels)}): {', '.join(labels[:SHOWN_LABELS])}{more}",
-            f"  training accuracy: {accuracy}",
-            "",
-        ]
-    )
+def _prepare(names: tuple[str, ...], quiet: bool) -> None:
+    """--prepare: each of ``names`` prepared in turn, one line each; exit 1 if any failed."""
+    from movinet_cli.commands.models import prepare_models
 
-
-def is_default_dir(path: str, default: str) -> bool:
-    """Whether the MODEL_DIR ``path`` is the default model ``default`` ($MOVINET_MODEL), however either is spelled."""
-    import os
-
-    from movinet_cli.model.head import is_head_dir
-
-    return is_head_dir(default) and os.path.samefile(path, default)
+    if not names:
+        raise click.UsageError("--prepare needs the names of the models to prepare, e.g. movinet models --prepare a5-base")
+    if any(not name.strip() for name in names):
+        raise click.UsageError("--prepare: an empty model name (give a registry name, URL or SavedModel directory)")
+    failed = 0
+    for name, error in prepare_models(names, log=notices(quiet)):
+        if error is None:
+            click.echo(printable(f"{name}: ready"))
+        else:
+            click.echo(printable(f"Error: {name}: {error}"), err=True)
+            failed += 1
+    if failed:
+        raise click.exceptions.Exit(1)

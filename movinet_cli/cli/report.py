@@ -42,8 +42,8 @@ def report(results, videos, timelines, min_probability, report_path, quiet):
       movinet report results.csv --videos videos/ --timelines timelines/ -o report.html
       movinet report results.csv --min-probability 0.5 -o report.html
     """
-    from movinet_cli.outputs.report import load_results
     from movinet_cli.outputs.report_files import check_report_path
+    from movinet_cli.outputs.report_records import load_results
     from movinet_cli.outputs.same_file import check_outputs
     from movinet_cli.outputs.sinks import OutputPath
 

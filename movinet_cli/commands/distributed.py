@@ -1,14 +1,13 @@
-"""``movinet batch --ray``: classifying a directory on a Ray cluster.
+"""``movinet batch --ray``: classifying a directory on a Ray cluster, from the driver.
 
-The driver (this process) lists the videos and starts ``Actors``: Ray Core actors
-(``VideoClassifier``), each loading one classifier. They start while the driver loads and
-checks its own model, so that the two loads overlap. Each actor is then given one video at
-a time, with the name of the next one it will get: it starts decoding that one (in a child
-process, as the local batch decodes ahead) while the model runs on the current one. Every
-video goes through the local batch's own steps (``classify.open_video``, ``outcome_of``:
-errors as rows). Each actor returns the video's finished row; the rows stream back to the
-driver, which alone writes the results file (``batch.write_rows``: flushed rows, the file's
-lock, resume, the final order).
+The driver (this process) connects to the cluster (``connected``), lists the videos and
+starts ``Actors``: Ray Core actors (``ray_actors.VideoClassifier``), each loading one
+classifier. They start while the driver loads and checks its own model, so that the two
+loads overlap. Each actor is then given one video at a time, with the name of the next one
+it will get (``Schedule``): it starts decoding that one while the model runs on the current
+one. Each actor returns the video's finished row; the rows stream back to the driver, which
+alone writes the results file (``batch.write_rows``: flushed rows, the file's lock, resume,
+the final order).
 
 Ray Core rather than Ray Data: a Ray Data actor pool costs seconds before the first row
 (its executor, Arrow blocks; ray-project/ray#44905), which a short job never earns back, and
@@ -17,12 +16,10 @@ one more reserved for it, decoding), so memory stays bounded however many videos
 One path serves every size of job.
 
 The videos (and a local model directory or label file) must be readable on every node under
-the same path: a shared filesystem. A video that a worker cannot read is an error row naming
-that node.
+the same path: a shared filesystem.
 
 Faults: Ray restarts an actor whose process dies (killed, out of memory, its node lost) and
-retries its video on it. ``AttemptCounter`` counts the tries of each video across restarts,
-so a video that kills its actor every time ends as an error row after ``MAX_ATTEMPTS``.
+retries its video on it; ``ray_actors.AttemptCounter`` bounds the tries of each video.
 """
 
 from __future__ import annotations
@@ -36,22 +33,15 @@ import os
 import socket
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
 
 from movinet_cli._lazy import native_stderr_silenced
 from movinet_cli.commands.batch import ResultsFile, Summary, write_rows
+from movinet_cli.commands.ray_actors import WORKER_LOAD_FAILED, AttemptCounter, RowFormat, VideoClassifier
 from movinet_cli.errors import ModelError, MovinetError, UsageError, one_line
-from movinet_cli.inputs import decoding
-from movinet_cli.model.engines.openvino import CPU_THREADS_VARIABLE  # inference threads an engine may use: set in each actor
 from movinet_cli.options import RAY_TIMEOUT_S, ModelOptions, ReadOptions, RunOptions
-from movinet_cli.outcomes.loading import load_classifier
-from movinet_cli.outcomes.pipeline import Classifier, OpenedVideo, close_video, open_video, outcome_of
-from movinet_cli.outcomes.result import Outcome
-from movinet_cli.outputs.rows import Row
+from movinet_cli.outcomes.pipeline import Classifier
 
-MAX_ATTEMPTS = 3  # tries of a video whose worker process dies: a video that kills it every time is an error row
 INSTALL_HINT = "pip install 'movinet-cli[ray]' (in a checkout: pip install '.[ray]')"
-WORKER_LOAD_FAILED = "cannot load the model on node"  # how the error of an actor that cannot load the model starts
 
 
 class RayUnavailableError(MovinetError):
@@ -73,110 +63,6 @@ def require_ray() -> None:
         import ray  # noqa: F401
     except ImportError:
         raise RayUnavailableError(f"--ray needs Ray, an optional extra: {INSTALL_HINT}") from None
-
-
-def node_name() -> str:
-    """This machine as a person would name it: its host name and IP address."""
-    import ray
-
-    return f"{socket.gethostname()} ({ray.util.get_node_ip_address()})"
-
-
-class AttemptCounter:
-    """Counts the tries of each video, across actor restarts (a Ray actor that lives with the
-    driver: it outlives any worker that dies)."""
-
-    def __init__(self):
-        self._nodes: dict[str, list[str]] = {}
-
-    def start(self, path: str, node: str) -> list[str]:
-        """Records a try of ``path`` on ``node``; returns the nodes of every try so far."""
-        self._nodes.setdefault(path, []).append(node)
-        return self._nodes[path]
-
-
-@dataclasses.dataclass(frozen=True)
-class RowFormat:
-    """How an actor writes a row: the results file's format and predictions per row, and the
-    model as the user named it (the driver's, known once its model has loaded)."""
-
-    format: str
-    top_k: int
-    model_name: str
-
-
-class VideoClassifier:
-    """One Ray actor's work: a classifier loaded once, then one row per video.
-
-    Args:
-        directory: the videos' directory (absolute, the same on every node).
-        load: the model to load (paths absolute).
-        read, run: what to read and how to run.
-        cpus: the CPUs Ray gives this actor; its engine is told to use as many threads.
-        fail_hook: for tests, called with each path before it is opened, unless its tries are
-            spent (to kill the actor).
-    """
-
-    def __init__(self, directory, load, read, run, cpus, fail_hook=None):
-        # The engine reads this when it compiles: as many threads as this actor's CPUs, so
-        # that actors sharing a node do not fight over its cores.
-        os.environ[CPU_THREADS_VARIABLE] = str(max(1, int(cpus)))
-        # The decoding children's server starts (a new interpreter importing OpenCV) while
-        # the model loads, instead of when the first video opens. Best effort: a server that
-        # cannot start (a working directory gone, say) is each video's error to report.
-        with contextlib.suppress(OSError):
-            decoding.start_server()
-        self.node = node_name()
-        try:
-            self.classifier = load_classifier(**dataclasses.asdict(load))
-        except MovinetError as error:  # it loaded on the driver: this node lacks something
-            raise ModelError(f"{WORKER_LOAD_FAILED} {self.node}: {error}") from None
-        self.directory, self.read, self.run = directory, read, run
-        self.fail_hook = fail_hook
-        self.frames_ahead = self.classifier.frames_ahead(read, run)
-        self.ahead: tuple[str, OpenedVideo | Exception] | None = None  # the next video, decoding
-        with contextlib.suppress(Exception):  # best effort: a failure is the first video's to report
-            self.classifier.warm_up(self.read, self.run)
-
-    def row(self, path: str, then: str | None, rows: RowFormat, attempts) -> dict:
-        """The results row of ``path`` (relative to ``directory``), in ``rows``' format;
-        ``then``, the video this actor gets next (None: none yet), starts decoding meanwhile.
-        ``attempts``, an ``AttemptCounter`` actor, counts this try (given with each video, not
-        to the constructor: Ray could not restart an actor whose constructor took a handle
-        that is lost)."""
-        import ray
-
-        tries = ray.get(attempts.start.remote(path, self.node))
-        if self.fail_hook and len(tries) <= MAX_ATTEMPTS:
-            self.fail_hook(path)
-        source = self._take(path)
-        if then is not None:
-            self.ahead = (then, self._open(then))
-        self.classifier.source = dataclasses.replace(self.classifier.source, name=rows.model_name)
-        if len(tries) > MAX_ATTEMPTS:
-            close_video(source)
-            error = (
-                f"the worker process died {MAX_ATTEMPTS} times classifying this video (killed, out of memory, "
-                f"or its node lost), on {', '.join(dict.fromkeys(tries[:-1]))}"
-            )
-            return Row.of(Outcome(path, None, error), self.classifier.info).encode(rows.format, rows.top_k)
-        outcome = outcome_of(self.classifier, path, source, dataclasses.replace(self.run, top_k=rows.top_k))
-        if outcome.error and not os.access(Path(self.directory, path), os.R_OK):
-            outcome.error += f" on node {self.node} (the videos must be on a filesystem that every node shares, under the same path)"
-        return Row.of(outcome, self.classifier.info).encode(rows.format, rows.top_k)
-
-    def _open(self, path: str) -> OpenedVideo | Exception:
-        return open_video(self.classifier, path, self.read, directory=self.directory, ahead=self.frames_ahead)
-
-    def _take(self, path: str) -> OpenedVideo | Exception:
-        """``path`` opened: the video decoding ahead if it is that one (a video given
-        elsewhere meanwhile is closed), else opened now."""
-        ahead, self.ahead = self.ahead, None
-        if ahead is not None and ahead[0] == path:
-            return ahead[1]
-        if ahead is not None:
-            close_video(ahead[1])
-        return self._open(path)
 
 
 class Actors:

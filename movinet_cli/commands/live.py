@@ -28,7 +28,8 @@ import numpy as np
 
 from movinet_cli.errors import MovinetError, one_line
 from movinet_cli.inputs.capture import Capture, open_capture
-from movinet_cli.inputs.video import FrameSampler, fit_frame, to_model_input
+from movinet_cli.inputs.frames import fit_frame, to_model_input
+from movinet_cli.inputs.sampling import FrameSampler
 from movinet_cli.model import engines, registry
 from movinet_cli.options import NO_CLEAR_ACTION, ReadOptions, RunOptions
 from movinet_cli.outcomes.pipeline import Classifier

@@ -116,6 +116,57 @@ def pick(candidates: Iterable[registry.Variant], timing: Callable[[registry.Vari
     return choose(measured, headroom)
 
 
+class _Pacer:
+    """What ``live_classifier``'s steps share: the session's model options and reading, the
+    remembered ``Measurements``, and the model loaded last (kept for the session if it is the
+    one chosen: one model in memory at a time)."""
+
+    def __init__(self, load: ModelOptions, read: ReadOptions, open_model: Callable[[ModelOptions], Classifier], detail: Callable[[str], None] | None):
+        self.load, self.read, self.open_model, self.detail = load, read, open_model, detail
+        self.book = Measurements()
+        self.loaded: dict[str, Classifier] = {}
+
+    def load_named(self, name: str) -> Classifier:
+        """The registry model ``name``, opened with the session's options."""
+        self.loaded.clear()  # one model in memory at a time
+        self.loaded[name] = self.open_model(dataclasses.replace(self.load, model=name))
+        return self.loaded[name]
+
+    def timing(self, variant: registry.Variant, classifier: Classifier | None = None) -> tuple[float, float]:
+        """(seconds per frame, frames/s) of a registry variant at the session's size and rate:
+        remembered, else measured now on ``classifier`` (default: the variant, loaded)."""
+        reading = self.read.for_model(variant.fps, variant.size)  # the variant's own where none is asked for
+        measured = self.book.get(variant.name, reading.size, self.load.engine, self.load.precision)
+        how = f"remembered from {measured.measured_at}" if measured else "measured now"
+        if measured is None:
+            seconds = measure(classifier or self.load_named(variant.name), reading.size, reading.fps)
+            measured = self.book.remember(variant.name, reading.size, self.load.engine, self.load.precision, seconds)
+        if self.detail:
+            self.detail(f"pace: {verdict(variant.name, measured.seconds_per_frame, reading.fps)} ({how})")
+        return measured.seconds_per_frame, reading.fps
+
+    def known_to_keep_up(self, variant: registry.Variant) -> bool:
+        """Whether ``variant`` was measured keeping up here (never measures)."""
+        reading = self.read.for_model(variant.fps, variant.size)
+        measured = self.book.get(variant.name, reading.size, self.load.engine, self.load.precision)
+        return measured is not None and keeps_up(measured.seconds_per_frame, reading.fps)
+
+    def check(self, classifier: Classifier, available: list[registry.Variant], warn: Callable[[str], None]) -> None:
+        """Warns, in one line, if ``classifier`` (a model named, or the default) cannot keep up
+        here, naming one of the ``available`` variants known to keep up."""
+        reading, variant = classifier.reading(self.read), classifier.source.variant
+        if variant is not None and classifier.source.handle == variant.url:  # a registry model: remembered
+            seconds, fps = self.timing(variant, classifier)
+        else:  # another model: measured now, not remembered (its directory may hold another model next time)
+            seconds, fps = measure(classifier, reading.size, reading.fps), reading.fps
+            if self.detail:
+                self.detail(f"pace: {verdict(classifier.source.name, seconds, fps)} (measured now)")
+        if not keeps_up(seconds, fps):
+            known = [v.name for v in available if v.name != classifier.source.name and self.known_to_keep_up(v)]
+            better = f"; {known[0]} keeps up here (--model {known[0]})" if known else ""
+            warn(f"warning: {verdict(classifier.source.name, seconds, fps)}: it cannot keep up, due frames will be dropped{better}")
+
+
 def live_classifier(
     load: ModelOptions,
     read: ReadOptions,
@@ -131,38 +182,14 @@ def live_classifier(
     when none is downloaded (never a download of several). A model named, or the default,
     runs as asked, with one ``warn`` line if it cannot keep up, naming a downloaded variant
     known to keep up. ``detail`` gets each measurement (--verbose)."""
-    book = Measurements()
-    loaded: dict[str, Classifier] = {}  # the model measured last, kept for the session if it is the one chosen
-
-    def load_named(name: str) -> Classifier:
-        loaded.clear()  # one model in memory at a time
-        loaded[name] = open_model(dataclasses.replace(load, model=name))
-        return loaded[name]
-
-    def timing(variant: registry.Variant, classifier: Classifier | None = None) -> tuple[float, float]:
-        """(seconds per frame, frames/s) of a registry variant at the session's size and rate."""
-        reading = read.for_model(variant.fps, variant.size)  # the variant's own where none is asked for
-        measured = book.get(variant.name, reading.size, load.engine, load.precision)
-        how = f"remembered from {measured.measured_at}" if measured else "measured now"
-        if measured is None:
-            seconds = measure(classifier or load_named(variant.name), reading.size, reading.fps)
-            measured = book.remember(variant.name, reading.size, load.engine, load.precision, seconds)
-        if detail:
-            detail(f"pace: {verdict(variant.name, measured.seconds_per_frame, reading.fps)} ({how})")
-        return measured.seconds_per_frame, reading.fps
-
-    def known_to_keep_up(variant: registry.Variant) -> bool:
-        reading = read.for_model(variant.fps, variant.size)
-        measured = book.get(variant.name, reading.size, load.engine, load.precision)
-        return measured is not None and keeps_up(measured.seconds_per_frame, reading.fps)
-
+    pacer = _Pacer(load, read, open_model, detail)
     available = [variant for variant in stream_variants() if registry.is_cached(variant.url)]
     if load.model is None and available:
-        if book.damaged and detail:
-            detail(f"pace: {book.path} is not a valid measurements file; measuring again")
-        choice = pick(available, timing)
+        if pacer.book.damaged and detail:
+            detail(f"pace: {pacer.book.path} is not a valid measurements file; measuring again")
+        choice = pick(available, pacer.timing)
         notice(f"live: {choice.reason}")
-        return loaded.get(choice.name) or load_named(choice.name)
+        return pacer.loaded.get(choice.name) or pacer.load_named(choice.name)
     if load.model is None:
         notice(
             f"live: {LIVE_DEFAULT}, the default: no stream model is downloaded yet to measure and choose from "
@@ -170,17 +197,7 @@ def live_classifier(
         )
         load = dataclasses.replace(load, model=LIVE_DEFAULT)
     classifier = open_model(load)
-    reading, variant = classifier.reading(read), classifier.source.variant
-    if variant is not None and classifier.source.handle == variant.url:  # a registry model: remembered
-        seconds, fps = timing(variant, classifier)
-    else:  # another model: measured now, not remembered (its directory may hold another model next time)
-        seconds, fps = measure(classifier, reading.size, reading.fps), reading.fps
-        if detail:
-            detail(f"pace: {verdict(classifier.source.name, seconds, fps)} (measured now)")
-    if not keeps_up(seconds, fps):
-        known = [v.name for v in available if v.name != classifier.source.name and known_to_keep_up(v)]
-        better = f"; {known[0]} keeps up here (--model {known[0]})" if known else ""
-        warn(f"warning: {verdict(classifier.source.name, seconds, fps)}: it cannot keep up, due frames will be dropped{better}")
+    pacer.check(classifier, available, warn)
     return classifier
 
 

@@ -301,7 +301,8 @@ td.hit{{background:#d4f4d4}} td.miss{{background:#f8d0d0}} figure{{display:inlin
 
 def _picture(path: str) -> str:
     """An <img> of the middle frame of a video, or "" if none can be had."""
-    from movinet_cli.inputs.video import VideoReader, jpeg_thumbnail
+    from movinet_cli.inputs.frames import jpeg_thumbnail
+    from movinet_cli.inputs.video import VideoReader
 
     try:
         with VideoReader(path) as reader:

@@ -1,8 +1,8 @@
 """Live sources for ``movinet live``: a camera, a stream URL or a video file, every frame as decoded.
 
 A file's frames carry their timestamps; a camera's or a stream's are timed by the wall
-clock from the first frame (camera timestamps vary by driver). Sampling and resizing them
-for the model is ``video``'s job.
+clock from the first frame (camera timestamps vary by driver). Sampling them for the model is
+``sampling``'s job, resizing them ``frames``'.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from movinet_cli.errors import MovinetError
-from movinet_cli.inputs.video import VideoReader, cv2  # video sets FFmpeg's and OpenCV's logging quiet before importing cv2
+from movinet_cli.inputs.opencv import cv2
+from movinet_cli.inputs.video import VideoReader
 
 
 @dataclass

@@ -39,7 +39,9 @@ import numpy as np
 from movinet_cli.errors import UsageError, VideoError
 from movinet_cli.files import names_a_descriptor
 from movinet_cli.inputs import children
-from movinet_cli.inputs.video import DecodeStats, VideoInfo, VideoReader, check_video_path, opencv_path, to_unit_range
+from movinet_cli.inputs.frames import to_unit_range
+from movinet_cli.inputs.opencv import opencv_path
+from movinet_cli.inputs.video import DecodeStats, VideoInfo, VideoReader, check_video_path
 
 FRAMES_PER_MESSAGE = 8  # frames sent together: fewer, larger messages cost less per frame
 _POLL_S = 0.1  # how often a waiting parent checks that the child is alive

@@ -7,9 +7,9 @@ one's result or error (every command and backend goes through it). ``Classifier.
 instead (``engines.features``). Base models see windows of at most one training clip
 (10 s); the video's answer is the mean of the windows' probabilities weighted by their frame
 counts. Stream models see chunks of frames with their states carried from chunk to chunk
-across the whole video (``StreamState``, which ``live`` uses too); the answer is the latest
-output (``aggregate="last"``) or the frame-weighted mean of every step's probabilities
-(``aggregate="mean"``).
+across the whole video (``stream_state.StreamState``, which ``live`` uses too); the answer is
+the latest output (``aggregate="last"``) or the frame-weighted mean of every step's
+probabilities (``aggregate="mean"``). A video being read is an ``opened_video.OpenedVideo``.
 
 What to read and how to run are ``options.ReadOptions`` and ``options.RunOptions``; what
 a run finds (``Result``, ``Embedding``, ``Outcome``) is in ``outcomes``.
@@ -22,7 +22,6 @@ import math
 import os
 import time
 from collections.abc import Callable, Generator, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, overload
 
@@ -30,75 +29,17 @@ import numpy as np
 
 from movinet_cli.errors import MovinetError, UsageError, VideoError, one_line
 from movinet_cli.inputs.decoding import IsolatedReader, stall_override_s
-from movinet_cli.inputs.video import MIN_FRAMES, TIMESTAMP_TOLERANCE_S, windows
+from movinet_cli.inputs.sampling import TIMESTAMP_TOLERANCE_S, windows
+from movinet_cli.inputs.video import MIN_FRAMES
 from movinet_cli.model import engines, registry
 from movinet_cli.options import MODEL_RESIZE, Reading, ReadOptions, RunOptions, with_overrides
+from movinet_cli.outcomes.opened_video import OpenedVideo
 from movinet_cli.outcomes.result import Embedding, Outcome, Prediction, Result, Span, Step, frame_weighted_mean, softmax, top_predictions, weighted_mean
+from movinet_cli.outcomes.stream_state import StreamState
 
 STREAM_CHUNKS_AHEAD = 4  # chunks decoded ahead of the stream model
 
 Progress = Callable[[float, "float | None"], None]  # (video time reached, expected end), seconds
-
-
-@dataclass
-class OpenedVideo:
-    """One video's frames at the model's rate, opened by ``Classifier.open``."""
-
-    path: str | None  # None for frames passed as an array
-    fps: float  # frames/s of ``frames``
-    frames: Iterable[tuple[float, np.ndarray]]  # (time_s, [H, W, 3] float32 RGB in [0, 1])
-    expected_end_s: float | None  # where the frames are expected to end, seconds
-    reader: IsolatedReader | None = None
-    start_s: float = 0.0  # the range asked for (--start, --end), seconds
-    end_s: float | None = None
-
-    def duration_s(self, frames: int) -> float:
-        """Seconds of video decoded within the range asked for (a reader starts at the
-        keyframe before the start and stops at the first frame past the end); for frames
-        passed as an array, ``frames`` of them at ``fps``. Complete once the frames have been consumed."""
-        if self.reader is None:
-            return frames / self.fps
-        stats = self.reader.stats
-        if stats.first_timestamp_s is None:
-            return 0.0
-        end = (stats.last_timestamp_s or 0.0) + (stats.frame_period_s or 0.0)  # set with first_timestamp_s
-        if self.end_s is not None:
-            end = min(end, self.end_s)
-        return max(0.0, end - max(stats.first_timestamp_s, self.start_s))
-
-    def close(self) -> None:
-        """Stops a background reader of ``frames`` (if any), then releases the file."""
-        stop = getattr(self.frames, "close", None)
-        if stop:
-            stop()
-        if self.reader:
-            self.reader.close()
-
-
-class StreamState:
-    """A stream model's memory of the frames it has seen: ``step`` feeds it frames and returns
-    the probabilities after them; ``reset`` forgets them (the next step starts afresh)."""
-
-    def __init__(self, model: engines.StreamModel):
-        self._model = model
-        self._states: object = None  # the engine's, None before the first step
-
-    def step(self, frames: np.ndarray) -> np.ndarray:
-        """Frames [n, H, W, 3] float32 RGB in [0, 1] -> probabilities [C] float32 after them."""
-        if self._states is None:
-            self._states = self._model.init_states(frames.shape[:3])
-        logits, self._states = self._model.step(frames, self._states)
-        return softmax(logits)
-
-    def features(self, frames: np.ndarray) -> np.ndarray:
-        """Like ``step``, returning the pooled features [F] float32 after the frames."""
-        if self._states is None:
-            self._states = self._model.init_states(frames.shape[:3])
-        features, self._states = self._model.step_features(frames, self._states)
-        return features
-
-    def reset(self) -> None:
-        self._states = None
 
 
 class Classifier:

@@ -24,7 +24,7 @@ import numpy as np
 
 from movinet_cli.errors import OutputError
 from movinet_cli.files import atomic_path
-from movinet_cli.inputs.video import cv2, opencv_path  # video sets FFmpeg's and OpenCV's logging quiet before importing cv2
+from movinet_cli.inputs.opencv import cv2, opencv_path
 
 
 @dataclass(frozen=True)

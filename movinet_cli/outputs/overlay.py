@@ -15,7 +15,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from movinet_cli.inputs.video import TIMESTAMP_TOLERANCE_S, VideoReader
+from movinet_cli.inputs.sampling import TIMESTAMP_TOLERANCE_S
+from movinet_cli.inputs.video import VideoReader
 from movinet_cli.options import NO_CLEAR_ACTION
 from movinet_cli.outcomes.result import LiveUpdate, Result
 from movinet_cli.outcomes.timeline import shown_steps

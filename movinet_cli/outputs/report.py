@@ -1,13 +1,9 @@
 """HTML reports: what each video shows, to look at rather than read.
 
-A report is rendered from plain per-video records (``VideoRecord``), made either from a
-``Result`` (``record_from_result``, with its timeline and, in stream mode, the probability of
-its top labels over time) or from the rows of a results file (``load_results``: the CSV or
-JSON lines of ``movinet batch``, or the JSON of ``movinet classify --format json``; with the
-timelines ``batch --timelines`` wrote beside them, ``read_timelines``), so one function,
-``write_report``, serves ``classify --report``, ``batch --report`` and ``movinet report``.
-Each video's answer is its row's ``action`` (``answer``), or is decided again from a minimum
-probability (``decide``): below it, NO_CLEAR_ACTION, drawn in a neutral grey.
+A report is rendered from plain per-video records (``report_records.VideoRecord``, made from
+a ``Result`` or read back from a results file), so one function, ``write_report``, serves
+``classify --report``, ``batch --report`` and ``movinet report``. Each video's answer is its
+record's (``report_records.answer``); NO_CLEAR_ACTION is drawn in a neutral grey.
 
 The page is one self-contained HTML file (Jinja2 templates in ``templates/``, inline CSS,
 a small inline script, charts as inline SVG; nothing is fetched when it is viewed but the
@@ -29,21 +25,17 @@ import time
 import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
-from movinet_cli.files import ReadError, atomic_writer, is_special
+from movinet_cli.files import atomic_writer, is_special
 from movinet_cli.options import NO_CLEAR_ACTION
-from movinet_cli.outcomes.result import Result
-from movinet_cli.outcomes.timeline import TIMELINE_FORMATS, Segment, last_frame_s, segments, timeline_names
 from movinet_cli.outputs.report_files import check_report_path, image_sources, thumbnail_folder, write_thumbnail_folder
-from movinet_cli.outputs.results_file import read_results, read_timeline
-from movinet_cli.outputs.rows import MalformedResultsError, Row
+from movinet_cli.outputs.report_records import VideoRecord, answer
 
 THUMBNAIL_WIDTH = 160  # pixels: one per timeline segment
 INDEX_THUMBNAIL_WIDTH = 96  # pixels: one per video in the index, so 10,000 rows stay light
 JPEG_QUALITY = 75  # a 160x90 thumbnail of real footage is about 4 kB
 INLINE_LIMIT_BYTES = 3_000_000  # thumbnails inlined up to this total (a 4 MB page), else a folder
-CHART_LABELS = 5  # labels drawn in a stream-mode chart
 SUMMARY_LABELS = 10  # most frequent top labels in a batch summary
 CHART_WIDTH, CHART_HEIGHT = 720, 160  # SVG user units of a chart's plot area
 # A video of these extensions gets a player that a click on a segment seeks (browsers play
@@ -54,16 +46,6 @@ PRELOADED_PLAYERS = 20  # up to this many players load their first frame with th
 # Tableau 10: distinct, colour-blind-aware; labels beyond it get golden-angle hues.
 NEUTRAL = "#c4c9d0"  # NO_CLEAR_ACTION's colour: a grey that no label gets
 PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")
-
-
-@dataclass
-class VideoRecord(Row):
-    """One video of a report: its results row, and what the page draws beside it."""
-
-    video_file: str | None = None  # where to decode thumbnails from; None: no thumbnails
-    segments: list[Segment] | None = None  # the timeline (with each segment's top-k), where it was computed
-    # Stream mode: label -> [(time_s, probability)], the top labels' probabilities over time.
-    series: dict[str, list[tuple[float, float]]] | None = None
 
 
 @dataclass
@@ -83,146 +65,14 @@ class ReportSummary:
         return f"{self.path} ({self.videos} videos, {self.html_bytes / 1e3:,.0f} kB, {pictures}, {self.seconds:.1f} s)"
 
 
-def record_from_result(
-    path: str,
-    result: Result,
-    labels: list[str],
-    *,
-    bin_s: float | None = None,
-    video_file: str | None = None,
-) -> VideoRecord:
-    """A record with the result's timeline (steps pooled into ``bin_s``-second bins, as by
-    ``timeline.segments``) and, in stream mode, its top labels' probability after each step.
-    ``video_file`` (default: ``path``) is where thumbnails come from."""
-    timeline = segments(result, labels, bin_s)
-    series = None
-    if result.mode == "stream":
-        named = [segment.label for segment in timeline if segment.label != NO_CLEAR_ACTION] + [p.label for p in result.predictions]
-        chosen = list(dict.fromkeys(named))[:CHART_LABELS]  # labels the model has (no clear action is none of them)
-        index = {label: labels.index(label) for label in chosen}
-        # each output at its last frame, the moment it describes (as the timeline)
-        series = {label: [(round(last_frame_s(step), 3), round(float(step.probabilities[i]), 4)) for step in result.steps] for label, i in index.items()}
-    return VideoRecord(
-        path=path,
-        predictions=list(result.predictions),
-        duration_s=result.duration_s,
-        frames=result.frames,
-        model=result.model,
-        engine=result.engine,
-        precision=result.precision,
-        mode=result.mode,
-        seconds=result.seconds,
-        warnings=list(result.warnings),
-        action=result.action,
-        video_file=path if video_file is None else video_file,
-        segments=timeline,
-        series=series,
-    )
-
-
-def error_record(path: str, error: str, *, video_file: str | None = None) -> VideoRecord:
-    """A record for a video that could not be classified."""
-    return VideoRecord(path=path, status="error", error=error, video_file=video_file)
-
-
-def answer(record: VideoRecord) -> str:
-    """What the report says the video shows: its row's ``action`` (the top label, or
-    NO_CLEAR_ACTION), else (a file written before actions were) its top label; "" for none."""
-    return record.action or (record.predictions[0].label if record.predictions else "")
-
-
-def decide(records: Iterable[VideoRecord], min_probability: float) -> None:
-    """Re-decides each record's answer from its top probability: NO_CLEAR_ACTION below
-    ``min_probability`` (the probability still shown beside it), else its top label; and
-    names each timeline segment below it NO_CLEAR_ACTION. A segment that was written as
-    NO_CLEAR_ACTION stays so (its steps, which a lower minimum would relabel, are not kept)."""
-    for record in records:
-        if record.predictions:
-            top = record.predictions[0]
-            record.action = top.label if top.probability >= min_probability else NO_CLEAR_ACTION
-        if record.segments:
-            record.segments = [
-                s if s.probability >= min_probability or s.label == NO_CLEAR_ACTION else replace(s, label=NO_CLEAR_ACTION)
-                for s in record.segments
-            ]
-
-
-# --- results files ---------------------------------------------------------------------------
-
-
-def load_results(
-    path: str | os.PathLike,
-    videos: str | os.PathLike | None = None,
-    *,
-    timelines: str | os.PathLike | None = None,
-    timeline_format: str | None = None,
-    min_probability: float | None = None,
-    notice: Callable[[str], None] | None = None,
-) -> list[VideoRecord]:
-    """Records from a results file (``results_file.read_results``: ``movinet batch`` CSV or JSON
-    lines, or the JSON document of ``movinet classify --format json``).
-
-    Args:
-        path: the results file.
-        videos: the directory its paths are relative to, for pictures (and players); None:
-            no pictures.
-        timelines: a ``batch --timelines`` directory: each classified video's timeline is read
-            back from it (``read_timelines``) and drawn as a strip with pictures.
-        timeline_format: the format of those files ("csv", "vtt", ...); None: for each
-            video, the first of ``timeline.TIMELINE_FORMATS`` that is there.
-        min_probability: re-decide each row's answer and each segment's label (``decide``);
-            None: the rows' own ``action``.
-        notice: called with one line when timelines are left out (missing or malformed).
-
-    Raises ReadError or MalformedResultsError (one line: the file, the row, the column).
-    """
-    rows, _ = read_results(path)
-    records = [VideoRecord(**vars(row), video_file=None if videos is None else os.path.join(videos, row.path)) for row in rows]
-    if timelines is not None:
-        missing = read_timelines(records, timelines, timeline_format)
-        if missing and notice:
-            wanted = sum(record.status == "ok" for record in records)
-            notice(f"{len(missing)} of {wanted} videos have no timeline that can be read in {os.fsdecode(timelines)}, left out (first: {missing[0]})")
-    if min_probability is not None:
-        decide(records, min_probability)
-    return records
-
-
-def read_timelines(records: list[VideoRecord], directory: str | os.PathLike, format: str | None = None) -> list[str]:
-    """Gives each classified record its timeline from ``directory``, where ``batch --timelines``
-    wrote it (``timeline.timeline_names``: named after the records' paths), in ``format`` (None:
-    the first of ``TIMELINE_FORMATS`` found). A missing or malformed file leaves its record
-    without; returns why, one ``"video: reason"`` per record left without."""
-
-    classified = [record for record in records if record.status == "ok"]
-    paths = [record.path for record in classified]
-    formats = [format] if format else list(dict.fromkeys(TIMELINE_FORMATS.values()))
-    names = {candidate: timeline_names(paths, candidate) for candidate in formats}
-    missing = []
-    for record in classified:
-        if os.path.isabs(record.path) or os.pardir in record.path.split(os.sep):
-            missing.append(f"{record.path}: a path that is not under the directory")  # read nothing outside it
-            continue
-        files = [os.path.join(directory, names[candidate][record.path]) for candidate in formats]
-        found = next((file for file in files if os.path.lexists(file)), None)
-        if found is None:
-            others = "" if len(formats) == 1 else f" (nor .{', .'.join(formats[1:])})"
-            missing.append(f"{record.path}: no {names[formats[0]][record.path]}{others}")
-            continue
-        try:
-            record.segments = read_timeline(found, record.path)
-        except (ReadError, MalformedResultsError) as error:
-            missing.append(f"{record.path}: {error}")
-    return missing
-
-
 # --- thumbnails ------------------------------------------------------------------------------
 
 
 def _thumbnails(video_file: str, requests: list[tuple[float, int]]) -> list[bytes | None]:
     """JPEGs of the frames at ``(time_s, width)`` of one video; None where none can be had
     (a missing or broken video costs its thumbnails, never the report)."""
-    from movinet_cli.inputs.video import VideoReader, jpeg_thumbnail
+    from movinet_cli.inputs.frames import jpeg_thumbnail
+    from movinet_cli.inputs.video import VideoReader
 
     try:
         with VideoReader(video_file) as reader:
@@ -367,6 +217,29 @@ def write_report(
     began = time.perf_counter()
     path = os.fspath(path)
     check_report_path(path)
+    images = _decode_thumbnails(records, progress)
+    total = sum(len(data) for per_video in images for data in per_video if data)
+    folder = thumbnail_folder(path) if total > inline_limit_bytes and not is_special(path) else None
+    report_dir = os.path.dirname(os.path.abspath(path))
+    html = _page(records, image_sources(images, folder), report_dir, title=title, source=source, pictures_in_folder=folder is not None)
+    if folder:
+        write_thumbnail_folder(folder, images)
+    with atomic_writer(path, encoding="utf-8") as handle:
+        handle.write(html)
+    return ReportSummary(
+        path=path,
+        videos=len(records),
+        html_bytes=len(html.encode("utf-8")),
+        thumbnails=sum(data is not None for per_video in images for data in per_video),
+        thumbnail_bytes=total,
+        folder=folder,
+        seconds=time.perf_counter() - began,
+    )
+
+
+def _decode_thumbnails(records: list[VideoRecord], progress: Callable[[int, int], None] | None) -> list[list[bytes | None]]:
+    """Per record, the JPEGs of ``_thumbnail_requests`` (None where a picture cannot be had);
+    ``progress`` is called with (videos done, videos)."""
     images: list[list[bytes | None]] = []
     for done, record in enumerate(records, 1):
         wanted = _thumbnail_requests(record)
@@ -375,40 +248,16 @@ def write_report(
         images.append(_thumbnails(usable, wanted) if usable else [None] * len(wanted))
         if progress:
             progress(done, len(records))
-    total = sum(len(data) for per_video in images for data in per_video if data)
-    folder = thumbnail_folder(path) if total > inline_limit_bytes and not is_special(path) else None
-    sources = image_sources(images, folder)
-    report_dir = os.path.dirname(os.path.abspath(path))
+    return images
+
+
+def _page(records: list[VideoRecord], sources: list[list[str | None]], report_dir: str, *, title: str, source: str, pictures_in_folder: bool) -> str:
+    """The report's HTML: ``sources`` are each record's picture sources (its index
+    thumbnail, then one per segment; ``report_files.image_sources``), links are relative to
+    ``report_dir``."""
     colours = label_colours(records)
     players = sum(_playable(record) for record in records)
-    videos = []
-    for index, (record, (thumbnail, *segment_thumbnails)) in enumerate(zip(records, sources)):
-        strip = []
-        start_s, end_s = _span(record)
-        length_s = (end_s - start_s) or 1.0
-        for number, (segment, image) in enumerate(zip(record.segments or [], segment_thumbnails)):
-            strip.append(
-                {
-                    "id": f"v{index}-s{number}",
-                    "segment": segment,
-                    "thumbnail": image,
-                    "left": 100 * (segment.start_s - start_s) / length_s,
-                    "width": 100 * (segment.end_s - segment.start_s) / length_s,
-                }
-            )
-        videos.append(
-            {
-                "id": f"v{index}",
-                "record": record,
-                "answer": answer(record),
-                "thumbnail": thumbnail,
-                "href": _href(record.video_file, report_dir) if record.video_file else None,
-                "player": _playable(record),
-                "segments": strip,
-                "chart": _chart(record, colours),
-                "detail": record.segments is not None,
-            }
-        )
+    videos = [_video(index, record, pictures, report_dir, colours) for index, (record, pictures) in enumerate(zip(records, sources))]
     ok = [record for record in records if record.status == "ok"]
     answers = Counter(answer(record) for record in ok if record.predictions)
     html = _environment().get_template("report.html.j2").render(
@@ -418,7 +267,7 @@ def write_report(
         videos=videos,
         # The index lists the videos; one video with its timeline needs none.
         show_index=len(videos) != 1 or not videos[0]["detail"],
-        pictures_in_folder=folder is not None,
+        pictures_in_folder=pictures_in_folder,
         preload="metadata" if players <= PRELOADED_PLAYERS else "none",
         # Without pictures (no --videos, say) the index says how to get them instead of empty boxes.
         any_pictures=any(video["thumbnail"] for video in videos),
@@ -436,19 +285,33 @@ def write_report(
     )
     # A file name that is not UTF-8 (its bytes kept as surrogates) shows with U+FFFD in its
     # place, so that the page is valid UTF-8; its link keeps its bytes (``_href``).
-    html = html.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    if folder:
-        write_thumbnail_folder(folder, images)
-    with atomic_writer(path, encoding="utf-8") as handle:
-        handle.write(html)
-    return ReportSummary(
-        path=path,
-        videos=len(records),
-        html_bytes=len(html.encode("utf-8")),
-        thumbnails=sum(data is not None for per_video in images for data in per_video),
-        thumbnail_bytes=total,
-        folder=folder,
-        seconds=time.perf_counter() - began,
-    )
+    return html.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
+def _video(index: int, record: VideoRecord, pictures: list[str | None], report_dir: str, colours: dict[str, str]) -> dict:
+    """What the template draws of one video: its ``pictures`` are its index thumbnail, then
+    one per segment of its timeline strip (positions in percent of the timeline's span)."""
+    thumbnail, *segment_thumbnails = pictures
+    start_s, end_s = _span(record)
+    length_s = (end_s - start_s) or 1.0
+    strip = [
+        {
+            "id": f"v{index}-s{number}",
+            "segment": segment,
+            "thumbnail": image,
+            "left": 100 * (segment.start_s - start_s) / length_s,
+            "width": 100 * (segment.end_s - segment.start_s) / length_s,
+        }
+        for number, (segment, image) in enumerate(zip(record.segments or [], segment_thumbnails))
+    ]
+    return {
+        "id": f"v{index}",
+        "record": record,
+        "answer": answer(record),
+        "thumbnail": thumbnail,
+        "href": _href(record.video_file, report_dir) if record.video_file else None,
+        "player": _playable(record),
+        "segments": strip,
+        "chart": _chart(record, colours),
+        "detail": record.segments is not None,
+    }

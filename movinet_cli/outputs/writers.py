@@ -218,7 +218,7 @@ class ReportSink(Sink):
         self._write = write
 
     def add(self, outcome: Outcome) -> Outcome:
-        from movinet_cli.outputs.report import error_record, record_from_result
+        from movinet_cli.outputs.report_records import error_record, record_from_result
 
         if outcome.result is not None:
             self.records.append(record_from_result(outcome.video, outcome.result, self.context.labels, bin_s=self.context.bin_s))

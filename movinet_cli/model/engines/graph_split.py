@@ -136,6 +136,37 @@ def _called_functions(graph_def, nodes) -> set[str]:
     return called
 
 
+class _Body:
+    """A function body about to be cut: its nodes (name -> NodeDef), its arguments (name ->
+    dtype) and the OpDefs (op or library function name -> OpDef) that type the tensors
+    crossing a cut. Raises _UnknownOp where a node's op has no OpDef."""
+
+    def __init__(self, function, op_defs: dict):
+        self.nodes = {node.name: node for node in function.node_def}
+        self.arguments = {argument.name: argument.type for argument in function.signature.input_arg}
+        self.op_defs = op_defs
+        missing = {node.op for node in self.nodes.values()} - set(op_defs)
+        if missing:
+            raise _UnknownOp(f"no OpDef for {sorted(missing)[:3]}")
+
+    def tensor(self, reference: str) -> tuple[str, str, int]:
+        """(producer, output argument, index) of a data input: ``node:output:0`` or an argument."""
+        producer, _, rest = reference.partition(":")
+        if producer in self.arguments:
+            return producer, "", 0
+        output, _, index = rest.partition(":")
+        return producer, output, int(index or 0)
+
+    def dtype(self, key: tuple[str, str, int]) -> int:
+        """The dtype (a DataType enum value) of the tensor ``key`` (see ``tensor``)."""
+        producer, output, index = key
+        if producer in self.arguments:
+            return self.arguments[producer]
+        node = self.nodes[producer]
+        outputs = _output_types(node, self.op_defs[node.op])
+        return [dtype for name, dtype in outputs if name == output][index] if output else outputs[index][1]
+
+
 def _cut(function, part_nodes: int, op_defs: dict, function_pb2, node_def_pb2) -> list:
     """Rewrites ``function`` (a FunctionDef, in place) into a chain of calls of parts of about
     ``part_nodes`` of its nodes in topological order, and returns the parts (FunctionDefs).
@@ -144,81 +175,22 @@ def _cut(function, part_nodes: int, op_defs: dict, function_pb2, node_def_pb2) -
     edges between parts and control results are dropped (within a function they only order
     and keep stateful reads). ``op_defs``: op (or library function) name -> OpDef. Raises
     _UnknownOp, ``function`` untouched, where a node's op is not among them."""
-    nodes = {node.name: node for node in function.node_def}
-    arguments = {argument.name: argument.type for argument in function.signature.input_arg}
-    missing = {node.op for node in nodes.values()} - set(op_defs)
-    if missing:
-        raise _UnknownOp(f"no OpDef for {sorted(missing)[:3]}")
-
-    def tensor(reference: str) -> tuple[str, str, int]:
-        """(producer, output argument, index) of a data input: ``node:output:0`` or an argument."""
-        producer, _, rest = reference.partition(":")
-        if producer in arguments:
-            return producer, "", 0
-        output, _, index = rest.partition(":")
-        return producer, output, int(index or 0)
-
-    def dtype(key: tuple[str, str, int]) -> int:
-        producer, output, index = key
-        if producer in arguments:
-            return arguments[producer]
-        node = nodes[producer]
-        outputs = _output_types(node, op_defs[node.op])
-        return [dtype for name, dtype in outputs if name == output][index] if output else outputs[index][1]
-
-    order = _topological_order(nodes)
+    body = _Body(function, op_defs)
+    order = _topological_order(body.nodes)
     count = -(-len(order) // part_nodes)
     part_of = {name: position * count // len(order) for position, name in enumerate(order)}
-    results = {name: tensor(reference) for name, reference in function.ret.items()}
-    reads: list[dict] = [{} for _ in range(count)]  # per part: tensor -> its argument name there
-    gives: list[dict] = [{} for _ in range(count)]  # per part: tensor -> its result name there
-    for name in order:
-        part = part_of[name]
-        for reference in nodes[name].input:
-            if reference.startswith("^"):
-                continue
-            key = tensor(reference)
-            producer_part = part_of.get(key[0], -1)
-            if producer_part != part:
-                reads[part].setdefault(key, f"input_{len(reads[part])}")
-                if producer_part >= 0:
-                    gives[producer_part].setdefault(key, f"output_{len(gives[producer_part])}")
-    for key in results.values():
-        if key[0] in part_of:
-            gives[part_of[key[0]]].setdefault(key, f"output_{len(gives[part_of[key[0]]])}")
-
+    results = {name: body.tensor(reference) for name, reference in function.ret.items()}
+    reads, gives = _crossings(body, order, part_of, count, results.values())
     parts, calls = [], []
-    outside = {(name, "", 0): name for name in arguments}  # tensor -> how the function refers to it
+    outside = {(name, "", 0): name for name in body.arguments}  # tensor -> how the function refers to it
     for part in range(count):
-        body = function_pb2.FunctionDef()
-        body.signature.name = f"{function.signature.name}_part{part}"
-        for key, argument in reads[part].items():
-            body.signature.input_arg.add(name=argument, type=dtype(key))
-        for name in (name for name in order if part_of[name] == part):
-            node = node_def_pb2.NodeDef()
-            node.CopyFrom(nodes[name])
-            inputs = []
-            for reference in node.input:
-                if reference.startswith("^"):
-                    if part_of.get(reference[1:]) == part:
-                        inputs.append(reference)
-                elif part_of.get(tensor(reference)[0]) == part:
-                    inputs.append(reference)
-                else:
-                    inputs.append(reads[part][tensor(reference)])
-            del node.input[:]
-            node.input.extend(inputs)
-            body.signature.is_stateful |= op_defs[node.op].is_stateful
-            body.node_def.append(node)
-        for key, result in gives[part].items():
-            body.signature.output_arg.add(name=result, type=dtype(key))
-            body.ret[result] = f"{key[0]}:{key[1]}:{key[2]}"
-        call = node_def_pb2.NodeDef(name=f"part{part}", op="StatefulPartitionedCall" if body.signature.is_stateful else "PartitionedCall")
+        members = [name for name in order if part_of[name] == part]
+        parts.append(_part(body, f"{function.signature.name}_part{part}", members, part_of, part, reads[part], gives[part], function_pb2, node_def_pb2))
+        call = node_def_pb2.NodeDef(name=f"part{part}", op="StatefulPartitionedCall" if parts[-1].signature.is_stateful else "PartitionedCall")
         call.input.extend(outside[key] for key in reads[part])
-        call.attr["f"].func.name = body.signature.name
-        call.attr["Tin"].list.type.extend(dtype(key) for key in reads[part])
-        call.attr["Tout"].list.type.extend(dtype(key) for key in gives[part])
-        parts.append(body)
+        call.attr["f"].func.name = parts[-1].signature.name
+        call.attr["Tin"].list.type.extend(body.dtype(key) for key in reads[part])
+        call.attr["Tout"].list.type.extend(body.dtype(key) for key in gives[part])
         calls.append(call)
         outside.update({key: f"part{part}:output:{index}" for index, key in enumerate(gives[part])})
     del function.node_def[:]
@@ -230,6 +202,60 @@ def _cut(function, part_nodes: int, op_defs: dict, function_pb2, node_def_pb2) -
     function.control_ret.clear()
     del function.signature.control_output[:]
     return parts
+
+
+def _crossings(body: _Body, order: list[str], part_of: dict[str, int], count: int, results) -> tuple[list[dict], list[dict]]:
+    """The tensors that cross between parts: per part, those it reads from outside it (tensor
+    -> its argument name there, ``input_N``) and those it gives to later parts or to the
+    function's ``results`` (tensor -> its result name there, ``output_N``), each in the
+    order first met."""
+    reads: list[dict] = [{} for _ in range(count)]
+    gives: list[dict] = [{} for _ in range(count)]
+    for name in order:
+        part = part_of[name]
+        for reference in body.nodes[name].input:
+            if reference.startswith("^"):
+                continue
+            key = body.tensor(reference)
+            producer_part = part_of.get(key[0], -1)
+            if producer_part != part:
+                reads[part].setdefault(key, f"input_{len(reads[part])}")
+                if producer_part >= 0:
+                    gives[producer_part].setdefault(key, f"output_{len(gives[producer_part])}")
+    for key in results:
+        if key[0] in part_of:
+            gives[part_of[key[0]]].setdefault(key, f"output_{len(gives[part_of[key[0]]])}")
+    return reads, gives
+
+
+def _part(body: _Body, name: str, members: list[str], part_of: dict[str, int], part: int, reads: dict, gives: dict, function_pb2, node_def_pb2):
+    """The FunctionDef ``name`` of one part: the nodes ``members`` (in order) copied, their
+    inputs from other parts read from its arguments ``reads`` and control inputs from other
+    parts dropped; it returns ``gives``, and is stateful if any of its nodes is."""
+    function = function_pb2.FunctionDef()
+    function.signature.name = name
+    for key, argument in reads.items():
+        function.signature.input_arg.add(name=argument, type=body.dtype(key))
+    for member in members:
+        node = node_def_pb2.NodeDef()
+        node.CopyFrom(body.nodes[member])
+        inputs = []
+        for reference in node.input:
+            if reference.startswith("^"):
+                if part_of.get(reference[1:]) == part:
+                    inputs.append(reference)
+            elif part_of.get(body.tensor(reference)[0]) == part:
+                inputs.append(reference)
+            else:
+                inputs.append(reads[body.tensor(reference)])
+        del node.input[:]
+        node.input.extend(inputs)
+        function.signature.is_stateful |= body.op_defs[node.op].is_stateful
+        function.node_def.append(node)
+    for key, result in gives.items():
+        function.signature.output_arg.add(name=result, type=body.dtype(key))
+        function.ret[result] = f"{key[0]}:{key[1]}:{key[2]}"
+    return function
 
 
 def _topological_order(nodes: dict) -> list[str]:
