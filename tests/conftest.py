@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import subprocess
@@ -48,6 +49,30 @@ def isolated_environment(cache_root, monkeypatch):
     monkeypatch.setenv("MOVINET_CACHE_DIR", str(cache_root))
     monkeypatch.delenv("TFHUB_CACHE_DIR", raising=False)
     monkeypatch.setenv("MOVINET_DEBUG", "1")
+
+
+@contextlib.contextmanager
+def library_messages():
+    """The messages the library logs while the block runs (``logging`` under "movinet_cli",
+    INFO and up: downloads, conversions, an engine's fallback), in order."""
+    messages: list[str] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = lambda record: messages.append(record.getMessage())  # type: ignore[method-assign]
+    logger, before = logging.getLogger("movinet_cli"), logging.getLogger("movinet_cli").level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield messages
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(before)
+
+
+@pytest.fixture
+def library_log():
+    """``library_messages`` for the whole test."""
+    with library_messages() as messages:
+        yield messages
 
 
 @pytest.fixture(scope="session")

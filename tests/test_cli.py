@@ -287,7 +287,7 @@ def test_python_dash_m_runs_the_cli():
 
 
 def test_the_progress_bar_draws_in_a_terminal_before_and_after_the_length_is_known(monkeypatch):
-    from movinet_cli.cli import progress as cli_module
+    from movinet_cli.cli import console as cli_module
 
     class Terminal(io.StringIO):
         def isatty(self):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT
+from conftest import ROOT, library_messages
 
 from movinet_cli import machine
 from movinet_cli.cli import cli
@@ -193,7 +193,7 @@ def test_an_interrupted_conversion_leaves_no_child_and_no_half_entry(tiny_models
 
 
 @pytest.mark.slow
-def test_a_damaged_cache_entry_description_is_rebuilt(tiny_models, tmp_path, monkeypatch):
+def test_a_damaged_cache_entry_description_is_rebuilt(tiny_models, tmp_path, monkeypatch, library_log):
     """Issue 10: a damaged description failed every later run. Each entry's meta.json is now
     written with the entry and renamed into place with it, and a damaged one is rebuilt; the
     <identity>.json of earlier versions is no longer read (kind and classes come from
@@ -203,8 +203,9 @@ def test_a_damaged_cache_entry_description_is_rebuilt(tiny_models, tmp_path, mon
     (meta,) = (tmp_path / "openvino").glob("*/meta.json")
     meta.write_text(meta.read_text()[:20])  # cut short, as by a crash or a full disk
     (tmp_path / "openvino" / f"{saved_model_identity(tiny_models.base)}.json").write_text('{"kind": "ba')
-    messages = []
-    model, _ = engines.open_model(tiny_models.base, engine="openvino", log=messages.append)
+    messages = library_log
+    messages.clear()  # what the calls below log
+    model, _ = engines.open_model(tiny_models.base, engine="openvino")
     assert any("Converting" in m for m in messages)
     assert json.loads(meta.read_text())["kind"] == "base"
     assert model.num_classes == 600
@@ -290,8 +291,9 @@ def test_two_processes_converting_one_model_convert_it_once(tmp_path):
     base, _ = build_models(str(tmp_path / "models"))
     script = (
         "import sys; from movinet_cli.model.engines import openvino as ov; from pathlib import Path\n"
-        "lines = []\n"
-        "ov.open_model(sys.argv[1], Path(sys.argv[2]), 'f32', log=lines.append)\n"
+        "import logging; lines = []; handler = logging.Handler(); handler.emit = lambda record: lines.append(record.getMessage())\n"
+        "logging.getLogger('movinet_cli').addHandler(handler); logging.getLogger('movinet_cli').setLevel(logging.INFO)\n"
+        "ov.open_model(sys.argv[1], Path(sys.argv[2]), 'f32')\n"
         "print('converted' if any(l.startswith('Converting') for l in lines) else 'waited' if lines else 'cached')\n"
     )
     command = [sys.executable, "-c", script, base, str(tmp_path / "cache")]
@@ -309,9 +311,9 @@ def classify_red(palette_models, kind="base"):
     """The top label of the red sample clip with a palette test model, and the log lines."""
     from movinet_cli import load_classifier
 
-    lines = []
-    classifier = load_classifier(getattr(palette_models, kind), engine="openvino", labels=palette_models.labels, log=lines.append)
-    result = classifier.classify(str(RED), top_k=2)
+    with library_messages() as lines:  # a damaged compiled blob is found when the model first runs
+        classifier = load_classifier(getattr(palette_models, kind), engine="openvino", labels=palette_models.labels)
+        result = classifier.classify(str(RED), top_k=2)
     return result.predictions[0], [line for line in lines if line.startswith("warning")]
 
 
@@ -442,11 +444,12 @@ def remembered_pace(cache: Path) -> dict:
 
 
 @pytest.mark.slow
-def test_a_first_conversion_expects_from_the_graph_size_and_remembers_this_machines_pace(tiny_models, tmp_path, monkeypatch):
+def test_a_first_conversion_expects_from_the_graph_size_and_remembers_this_machines_pace(tiny_models, tmp_path, monkeypatch, library_log):
     monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path))
     graph_mb = (Path(tiny_models.stream) / "saved_model.pb").stat().st_size / 1e6
-    messages = []
-    engines.prepare(tiny_models.stream, 32, log=messages.append)
+    messages = library_log
+    messages.clear()  # what the calls below log
+    engines.prepare(tiny_models.stream, 32)
     assert f"(this stream model: a few seconds from its {graph_mb:.1f} MB graph, once; then cached)" in converting_line(messages)
     seconds = float(next(m for m in messages if "converted in" in m).split()[2])
     entry = remembered_pace(tmp_path)["stream"]
@@ -454,7 +457,7 @@ def test_a_first_conversion_expects_from_the_graph_size_and_remembers_this_machi
 
 
 @pytest.mark.slow
-def test_a_remembered_slow_pace_says_minutes_at_the_start(tiny_models, tmp_path, monkeypatch):
+def test_a_remembered_slow_pace_says_minutes_at_the_start(tiny_models, tmp_path, monkeypatch, library_log):
     """A machine whose last conversion was slow: the next one says, before it starts, that it
     will take minutes (the pace faked in the file, as a slow machine would have left it)."""
     monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path))
@@ -463,29 +466,31 @@ def test_a_remembered_slow_pace_says_minutes_at_the_start(tiny_models, tmp_path,
     pace_file(tmp_path).parent.mkdir(parents=True)
     document = {"version": conversion.PACE_VERSION, "machines": {machine.machine(): {"stream": {"seconds_per_unit": slow, "measured_at": "2026-01-01T00:00:00"}}}}
     pace_file(tmp_path).write_text(json.dumps(document))
-    messages = []
-    engines.prepare(tiny_models.stream, 32, variant=registry.VARIANTS["a5-stream"], log=messages.append)
+    messages = library_log
+    messages.clear()  # what the calls below log
+    engines.prepare(tiny_models.stream, 32, variant=registry.VARIANTS["a5-stream"])
     assert "(A5 stream: about 9 minutes at this machine's last conversion pace, once; then cached)" in converting_line(messages)
     assert remembered_pace(tmp_path)["stream"]["seconds_per_unit"] < slow / 10  # this conversion's own pace replaced it
 
 
 @pytest.mark.slow
-def test_a_pace_remembered_before_the_graph_was_cut_is_not_used(tiny_models, tmp_path, monkeypatch):
+def test_a_pace_remembered_before_the_graph_was_cut_is_not_used(tiny_models, tmp_path, monkeypatch, library_log):
     """Version 1 paces are per MB**1.5 of an uncut stream graph: read as per MB, they would
     promise minutes for seconds' work."""
     monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path))
     pace_file(tmp_path).parent.mkdir(parents=True)
     document = {"version": 1, "machines": {machine.machine(): {"stream": {"seconds_per_unit": 1000.0, "measured_at": "2026-01-01T00:00:00"}}}}
     pace_file(tmp_path).write_text(json.dumps(document))
-    messages = []
-    engines.prepare(tiny_models.stream, 32, log=messages.append)
+    messages = library_log
+    messages.clear()  # what the calls below log
+    engines.prepare(tiny_models.stream, 32)
     assert "a few seconds from its" in converting_line(messages)
     assert remembered_pace(tmp_path)["stream"]["seconds_per_unit"] < 1000
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("damage", ["garbage", "fifo", "huge"])
-def test_a_damaged_pace_file_is_not_trusted_and_a_good_one_replaces_it(tiny_models, tmp_path, monkeypatch, damage):
+def test_a_damaged_pace_file_is_not_trusted_and_a_good_one_replaces_it(tiny_models, tmp_path, monkeypatch, damage, library_log):
     monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path))
     path = pace_file(tmp_path)
     path.parent.mkdir(parents=True)
@@ -494,8 +499,9 @@ def test_a_damaged_pace_file_is_not_trusted_and_a_good_one_replaces_it(tiny_mode
     else:
         bad = {"version": conversion.PACE_VERSION, "machines": {machine.machine(): {"stream": {"seconds_per_unit": float("nan")}}}}
         path.write_text(json.dumps(bad) if damage == "garbage" else " " * (conversion.PACE_FILE_LIMIT + 1))
-    messages = []
-    engines.prepare(tiny_models.stream, 32, log=messages.append)
+    messages = library_log
+    messages.clear()  # what the calls below log
+    engines.prepare(tiny_models.stream, 32)
     assert "MB graph, once" in converting_line(messages)  # the default pace, from the graph's size
     if damage == "fifo":
         assert path.is_fifo()  # not ours to replace

@@ -311,23 +311,21 @@ def test_rows_that_come_in_any_order_leave_in_the_videos_order():
 def test_the_actors_start_while_the_driver_loads_its_model(local_ray, tiny_models, colour_video, tmp_path, monkeypatch):
     """Observed from the driver's model load: the run's actors exist then and finish starting
     (loading their models) while it loads; a small job still gets every row once, in order."""
-    import importlib
 
+    from movinet_cli.cli.console import Console
     from movinet_cli.commands import distributed
-
-    command = importlib.import_module("movinet_cli.cli.batch")  # the module, not the click command of that name
     (tmp_path / "small").mkdir()
     for index, colour in enumerate([RED, GREEN, BLUE]):
         colour_video(f"small/{index}.mp4", [(colour, 1.0)], fps=20, size=(48, 32))
     started, ready = [], []
-    real_init, real_load = distributed.Actors.__init__, command.load_model
+    real_init, real_load = distributed.Actors.__init__, Console.load_model
     monkeypatch.setattr(distributed.Actors, "__init__", lambda self, *args, **options: (real_init(self, *args, **options), started.append(self))[0])
 
-    def load_model(*args, **options):
+    def load_model(self, *args, **options):
         ready.extend(ray.get([handle.__ray_ready__.remote() for actors in started for handle in actors.handles]))
-        return real_load(*args, **options)
+        return real_load(self, *args, **options)
 
-    monkeypatch.setattr(command, "load_model", load_model)
+    monkeypatch.setattr(Console, "load_model", load_model)
     result = run("batch", tmp_path / "small", "-o", "-", "--format", "jsonl", "-m", tiny_models.base, "--size", 16, "--ray", "--ray-actors", 2)
     assert result.exit_code == 0, result.stderr
     assert len(ready) == 2

@@ -61,23 +61,25 @@ def test_openvino_matches_tensorflow_on_the_stream_model_step_by_step(tiny_model
         np.testing.assert_allclose(ov_logits, tf_logits, rtol=1e-5, atol=1e-3)
 
 
-def test_conversions_are_cached_on_disk(tiny_models, tmp_path, monkeypatch):
+def test_conversions_are_cached_on_disk(tiny_models, tmp_path, monkeypatch, library_log):
     monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path))
-    messages = []
-    engines.open_model(tiny_models.base, engine="openvino", log=messages.append)
+    messages = library_log
+    messages.clear()  # what the calls below log
+    engines.open_model(tiny_models.base, engine="openvino")
     assert sum("Converting" in m for m in messages) == 1
-    engines.open_model(tiny_models.base, engine="openvino", log=messages.append)
+    engines.open_model(tiny_models.base, engine="openvino")
     assert sum("Converting" in m for m in messages) == 1  # second open: from the cache
 
 
 @pytest.mark.slow
-def test_a_corrupt_cache_entry_is_rebuilt(tiny_models, tmp_path, monkeypatch):
+def test_a_corrupt_cache_entry_is_rebuilt(tiny_models, tmp_path, monkeypatch, library_log):
     monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path))
     engines.open_model(tiny_models.base, engine="openvino")
     (weights,) = (tmp_path / "openvino").glob("*/model.bin")
     weights.write_bytes(weights.read_bytes()[:-16])  # cut short, as by a full disk
-    messages = []
-    model, _ = engines.open_model(tiny_models.base, engine="openvino", log=messages.append)
+    messages = library_log
+    messages.clear()  # what the calls below log
+    model, _ = engines.open_model(tiny_models.base, engine="openvino")
     assert any("Converting" in m for m in messages)
     clip = random_clip()
     np.testing.assert_allclose(model.logits(clip), expected_logits(clip.mean(axis=(0, 1, 2))), rtol=1e-4, atol=1e-2)
@@ -120,9 +122,10 @@ def openvino_cannot_convert(tmp_path_factory):
     return directory
 
 
-def test_auto_falls_back_to_tensorflow_with_a_warning(openvino_cannot_convert):
-    messages = []
-    model, reason = engines.open_model(openvino_cannot_convert, engine="auto", log=messages.append)
+def test_auto_falls_back_to_tensorflow_with_a_warning(openvino_cannot_convert, library_log):
+    messages = library_log
+    messages.clear()  # what the calls below log
+    model, reason = engines.open_model(openvino_cannot_convert, engine="auto")
     assert model.engine == "tensorflow"
     assert "fell back to TensorFlow" in reason
     assert messages[0].startswith("Converting") and messages[-1].startswith("warning: OpenVINO cannot run this model")

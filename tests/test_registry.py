@@ -115,13 +115,14 @@ def model_server(tiny_models):
     server.shutdown()
 
 
-def test_remote_model_downloads_once_into_the_cache(model_server, tmp_path, monkeypatch):
+def test_remote_model_downloads_once_into_the_cache(model_server, tmp_path, monkeypatch, library_log):
     monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path))
     base_url, requests = model_server
     source = resolve_model(f"{base_url}/tiny-base.tar.gz")
     assert not registry.is_cached(source.handle)
-    messages = []
-    directory = registry.model_directory(source, log=messages.append)
+    messages = library_log
+    messages.clear()  # what the calls below log
+    directory = registry.model_directory(source)
     assert Path(directory, "saved_model.pb").is_file()
     assert Path(directory).parent == tmp_path / "tfhub"
     assert registry.is_cached(source.handle)

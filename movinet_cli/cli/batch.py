@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import time
 
 import click
 
+from movinet_cli.cli.console import Console, console
 from movinet_cli.cli.interrupts import interrupted
 from movinet_cli.cli.params import FiniteFloat, input_options, min_probability_option, model_inputs, model_options, quiet_option, top_k_option, verbose_option
-from movinet_cli.cli.progress import RunBar, load_model, notices, report_writer
 from movinet_cli.errors import UsageError
 from movinet_cli.options import BATCH_FORMATS, DEFAULT_WORKERS, RAY_TIMEOUT_S, VIDEO_EXTENSIONS
 from movinet_cli.text import printable
@@ -77,11 +76,11 @@ FAILURES_NAMED = 10  # failed videos named again in the summary; the rest are co
     help="Then write an HTML report of every row of --output (with --resume too): an index with a picture per video, filters and a summary; "
     "with --timelines, each video's timeline strip with pictures.",
 )
-@quiet_option
+@quiet_option()
 @verbose_option
 def batch(
     directory, output, output_format, recursive, ext, resume, overwrite, workers, ray_address, ray_actors, ray_cpus_per_actor, ray_timeout,
-    load, read, run, timelines_dir, timeline_format, report_path, quiet, verbose
+    load, read, run, timelines_dir, timeline_format, report_path
 ):
     """Classify every video in DIRECTORY into one CSV (or JSON-lines) row each.
 
@@ -98,15 +97,36 @@ def batch(
       movinet batch videos/ -o results.csv --ray
       movinet batch /shared/videos -o results.csv --ray=head-node:6379 --ray-cpus-per-actor 4
     """
+    from movinet_cli.commands.batch import find_videos, results_format
 
-    from movinet_cli.commands.batch import ResultsFile, ResultsFileError, check_results_path, find_videos, max_workers, results_format, run_batch
-    from movinet_cli.outputs.report_files import check_report_path
-    from movinet_cli.outputs.same_file import check_outputs
-    from movinet_cli.outputs.sinks import OutputPath
-    from movinet_cli.outputs.writers import TimelinesSink
-
-    began = time.perf_counter()
+    began, out = time.perf_counter(), console()
     directory, ray_address = _directory(directory, ray_address)
+    _check_options(resume, overwrite, ray_address, ray_actors, ray_cpus_per_actor, ray_timeout, timelines_dir, report_path, output)
+    output_format = results_format(output, output_format)
+    extensions = [e.strip() for e in ext.split(",") if e.strip()]
+    paths = find_videos(directory, extensions, recursive)
+    timelines = _check_outputs(directory, paths, output, output_format, resume, overwrite, timelines_dir, timeline_format, report_path, load)
+    workers = _workers(workers, out)
+    if not paths:
+        raise click.ClickException(printable(f"no videos in {directory} (extensions: {', '.join(extensions)})"))
+    # With --ray, the actors start (a worker process each, loading the model) while this
+    # process loads and checks its own model.
+    with _actors(ray_address, ray_timeout, out, directory, load, read, run, videos=len(paths), actors=ray_actors, cpus_per_actor=ray_cpus_per_actor) as actors:
+        loading = time.perf_counter()
+        classifier = out.load_model(load, read=read)
+        loading = time.perf_counter() - loading
+        run = classifier.bounded(run)
+        summary, failures = _rows(classifier, directory, paths, output, output_format, resume, overwrite, read, run, workers, timelines, ray_address, actors)
+    summary.seconds = time.perf_counter() - began  # the whole run: loading, Ray's start and the last row
+    _say_summary(out, summary, loading + classifier.model.setup_seconds, failures)
+    if report_path:
+        _report(out, output, directory, timelines_dir, timeline_format, report_path)
+    if summary.failed:
+        raise click.exceptions.Exit(1)
+
+
+def _check_options(resume, overwrite, ray_address, ray_actors, ray_cpus_per_actor, ray_timeout, timelines_dir, report_path, output) -> None:
+    """The combinations of options that make no sense, as usage errors before any work."""
     if resume and overwrite:
         raise click.UsageError("--resume and --overwrite exclude each other")
     if ray_address is None and (ray_actors or ray_cpus_per_actor != 1.0 or ray_timeout != RAY_TIMEOUT_S):
@@ -117,84 +137,92 @@ def batch(
         from movinet_cli.commands.distributed import require_ray
 
         require_ray()
-    output_format = results_format(output, output_format)
     if report_path and output == "-":
         raise click.UsageError("--report is written from the rows of a results file, not stdout (-o -)")
+
+
+def _check_outputs(directory, paths, output, output_format, resume, overwrite, timelines_dir, timeline_format, report_path, load) -> list:
+    """Checks every output (--output, --report, each --timelines file) before any work; returns the timelines' sinks."""
+    from movinet_cli.commands.batch import check_results_path
+    from movinet_cli.outputs.report_files import check_report_path
+    from movinet_cli.outputs.same_file import check_outputs
+    from movinet_cli.outputs.sinks import OutputPath
+    from movinet_cli.outputs.writers import TimelinesSink
+
     sinks = [OutputPath("--output", output, reads_back=bool(report_path), check=lambda: check_results_path(output, output_format, resume, overwrite))]
     sinks += [OutputPath("--report", report_path, check=lambda: check_report_path(report_path, "--report"))] if report_path else []
-    extensions = [e.strip() for e in ext.split(",") if e.strip()]
-    paths = find_videos(directory, extensions, recursive)
     timelines = [TimelinesSink(timelines_dir, timeline_format, paths)] if timelines_dir else []
     for sink in timelines:
         sink.check()
     outputs = sinks + [output for sink in timelines for output in sink.outputs(replace=resume or overwrite)]
     check_outputs(outputs, inputs=[*(os.path.join(directory, path) for path in paths), *model_inputs(load)])
+    return timelines
+
+
+def _workers(workers: int, out: Console) -> int:
+    """--workers, at most this machine's ``max_workers`` (said when capped)."""
+    from movinet_cli.commands.batch import max_workers
+
     if workers > max_workers():
-        if not quiet:
-            click.echo(f"note: --workers {workers} capped at {max_workers()} (more decoders than CPUs only hold more frames in memory)", err=True)
-        workers = max_workers()
-    if not paths:
-        raise click.ClickException(printable(f"no videos in {directory} (extensions: {', '.join(extensions)})"))
-    # With --ray, the actors start (a worker process each, loading the model) while this
-    # process loads and checks its own model.
-    with _actors(ray_address, ray_timeout, quiet, directory, load, read, run, videos=len(paths), actors=ray_actors, cpus_per_actor=ray_cpus_per_actor) as actors:
-        loading = time.perf_counter()
-        classifier = load_model(load, quiet, verbose, read=read)
-        loading = time.perf_counter() - loading
-        run = dataclasses.replace(run, top_k=min(run.top_k, len(classifier.labels)))
-        try:
-            results = ResultsFile(output, output_format, run.top_k, resume=resume, overwrite=overwrite, model=classifier.source.name)
-        except ResultsFileError as error:  # another run took it since the check: still a usage error
-            raise UsageError(str(error)) from None
-        failures: list[str] = []
+        out.notice(f"note: --workers {workers} capped at {max_workers()} (more decoders than CPUs only hold more frames in memory)")
+    return min(workers, max_workers())
 
-        def done(row: dict) -> None:
-            if row["status"] != "ok":
-                failures.append(row["path"])
-            bar.done(row["path"], row["error"] if row["status"] != "ok" else "")
 
-        bar = RunBar(len(results.todo(paths)), "batch", quiet)
-        try:
-            if ray_address is None:
-                summary = run_batch(
-                    classifier, directory, results, paths, read, run, workers=workers,
-                    on_start=bar.showing, on_video=done, sinks=timelines,
-                )
-            else:
-                from movinet_cli.commands.distributed import run_batch_on_ray
+def _rows(classifier, directory, paths, output, output_format, resume, overwrite, read, run, workers, timelines, ray_address, actors):
+    """Writes the rows, here or on Ray, with a progress bar; returns the summary and the failed paths."""
+    from movinet_cli.commands.batch import ResultsFile, ResultsFileError, run_batch
 
-                summary = run_batch_on_ray(
-                    classifier, directory, results, paths, read, run, started=actors,
-                    on_video=lambda row: (bar.showing(row["path"], refresh=False), done(row)),
-                )
-        except KeyboardInterrupt as cause:
-            bar.close()
-            if output != "-":
-                raise interrupted(cause, printable(f"Interrupted: the rows so far are in {output}; rerun with --resume to finish.")) from None
-            raise
-        finally:
-            bar.close()
-            results.close()
-    summary.seconds = time.perf_counter() - began  # the whole run: loading, Ray's start and the last row
-    if not quiet:
-        click.echo(f"batch: {summary}", err=True)
-        prepared = loading + classifier.model.setup_seconds
-        click.echo(f"model: {prepared:.1f} s loading and compiling, once (no row's seconds include it)", err=True)
-        if failures:
-            named = ", ".join(printable(path) for path in failures[:FAILURES_NAMED])
-            more = f" and {len(failures) - FAILURES_NAMED} more" if len(failures) > FAILURES_NAMED else ""
-            click.echo(f"failed: {named}{more} (their rows say why)", err=True)
-    if report_path:
-        from movinet_cli.outputs.report_records import load_results
+    try:
+        results = ResultsFile(output, output_format, run.top_k, resume=resume, overwrite=overwrite, model=classifier.source.name)
+    except ResultsFileError as error:  # another run took it since the check: still a usage error
+        raise UsageError(str(error)) from None
+    failures: list[str] = []
+    bar = console().bar(len(results.todo(paths)), "batch")
 
-        note = notices(quiet)
-        records = load_results(
-            output, videos=directory, timelines=timelines_dir, timeline_format=timeline_format,
-            notice=note and (lambda line: note(printable(f"note: --timelines: {line}"))),
-        )
-        report_writer(quiet, source=output)(report_path, records)
-    if summary.failed:
-        raise click.exceptions.Exit(1)
+    def done(row: dict) -> None:
+        if row["status"] != "ok":
+            failures.append(row["path"])
+        bar.done(row["path"], row["error"] if row["status"] != "ok" else "")
+
+    try:
+        if ray_address is None:
+            summary = run_batch(classifier, directory, results, paths, read, run, workers=workers, on_start=bar.showing, on_video=done, sinks=timelines)
+        else:
+            from movinet_cli.commands.distributed import run_batch_on_ray
+
+            summary = run_batch_on_ray(
+                classifier, directory, results, paths, read, run, started=actors, on_video=lambda row: (bar.showing(row["path"], refresh=False), done(row)),
+            )
+    except KeyboardInterrupt as cause:
+        bar.close()
+        if output != "-":
+            raise interrupted(cause, printable(f"Interrupted: the rows so far are in {output}; rerun with --resume to finish.")) from None
+        raise
+    finally:
+        bar.close()
+        results.close()
+    return summary, failures
+
+
+def _say_summary(out: Console, summary, prepared_s: float, failures: list[str]) -> None:
+    """The run in a few lines on stderr: counts and pace, the model's one-off cost, the failed videos."""
+    out.notice(f"batch: {summary}")
+    out.notice(f"model: {prepared_s:.1f} s loading and compiling, once (no row's seconds include it)")
+    if failures:
+        named = ", ".join(printable(path) for path in failures[:FAILURES_NAMED])
+        more = f" and {len(failures) - FAILURES_NAMED} more" if len(failures) > FAILURES_NAMED else ""
+        out.notice(f"failed: {named}{more} (their rows say why)")
+
+
+def _report(out: Console, output: str, directory: str, timelines_dir, timeline_format: str, report_path: str) -> None:
+    """--report: the HTML report of every row of --output."""
+    from movinet_cli.outputs.report_records import load_results
+
+    records = load_results(
+        output, videos=directory, timelines=timelines_dir, timeline_format=timeline_format,
+        notice=None if out.quiet else (lambda line: out.notice(printable(f"note: --timelines: {line}"))),
+    )
+    out.report_writer(source=output)(report_path, records)
 
 
 def _directory(directory: str | None, ray_address: str | None) -> tuple[str, str | None]:
@@ -208,7 +236,7 @@ def _directory(directory: str | None, ray_address: str | None) -> tuple[str, str
 
 
 @contextlib.contextmanager
-def _actors(ray_address: str | None, timeout_s: float, quiet: bool, *args, **options):
+def _actors(ray_address: str | None, timeout_s: float, out: Console, *args, **options):
     """With --ray (an address, "" for the default cluster): connects, saying so, and starts
     the ``distributed.Actors`` of the run (``args`` and ``options`` are theirs); they are
     killed and the cluster let go on exit. Without: None."""
@@ -217,8 +245,7 @@ def _actors(ray_address: str | None, timeout_s: float, quiet: bool, *args, **opt
         return
     from movinet_cli.commands.distributed import Actors, connected
 
-    if not quiet:
-        where = f"the cluster at {ray_address}" if ray_address else "$RAY_ADDRESS, this machine's cluster or a new local one"
-        click.echo(printable(f"ray: connecting to {where} and starting actors while the model loads (seconds)..."), err=True)
+    where = f"the cluster at {ray_address}" if ray_address else "$RAY_ADDRESS, this machine's cluster or a new local one"
+    out.notice(printable(f"ray: connecting to {where} and starting actors while the model loads (seconds)..."))
     with connected(ray_address or None, timeout_s=timeout_s), Actors(*args, **options) as actors:
         yield actors

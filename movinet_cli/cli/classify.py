@@ -7,6 +7,7 @@ import os
 
 import click
 
+from movinet_cli.cli.console import console
 from movinet_cli.cli.params import (
     EXIT_CODES,
     FiniteFloat,
@@ -18,7 +19,6 @@ from movinet_cli.cli.params import (
     top_k_option,
     verbose_option,
 )
-from movinet_cli.cli.progress import VideoBars, load_model, notices, report_writer
 from movinet_cli.options import MIN_TIMELINE_STEP_S, OUTPUT_FORMATS, RunOptions
 
 
@@ -48,9 +48,9 @@ from movinet_cli.options import MIN_TIMELINE_STEP_S, OUTPUT_FORMATS, RunOptions
     "--report", "report_path", type=click.Path(dir_okay=False), default=None,
     help="Write an HTML report: per video the top-k, the timeline with a picture per segment, and in stream mode a chart.",
 )
-@quiet_option
+@quiet_option()
 @verbose_option
-def classify(videos, load, read, run, output_format, timeline, timeline_step, output_video, report_path, quiet, verbose):
+def classify(videos, load, read, run, output_format, timeline, timeline_step, output_video, report_path):
     """Print the top-k Kinetics-600 actions in each VIDEO.
 
     The model is loaded once for all videos. A video that cannot be read is reported on
@@ -69,10 +69,11 @@ def classify(videos, load, read, run, output_format, timeline, timeline_step, ou
     from movinet_cli.outputs.sinks import RunContext, drain
     from movinet_cli.outputs.writers import Notices, ReportSink, StdoutSink, TimelineSink, VideoSink
 
+    out = console()
     if output_video and len(videos) > 1:
         raise click.UsageError("--output-video takes one VIDEO")
     sinks = [VideoSink(output_video)] if output_video else []
-    sinks += [Notices(notices(False), raise_unexpected=bool(os.environ.get("MOVINET_DEBUG")))]
+    sinks += [Notices(out.failure, raise_unexpected=bool(os.environ.get("MOVINET_DEBUG")))]
     stdout = lambda text: click.echo(text, nl=False)  # noqa: E731
     if timeline != "-" or output_format == "text":  # a timeline on stdout takes the rows' place
         sinks += [StdoutSink(output_format, stdout)]
@@ -81,14 +82,14 @@ def classify(videos, load, read, run, output_format, timeline, timeline_step, ou
         sinks += [TimelineSink(timeline, len(videos), stdout, on_stdout, beside=output_format == "text")]
     elif timeline:
         sinks += [TimelineSink(timeline, len(videos))]
-    sinks += [ReportSink(report_path, report_writer(quiet))] if report_path else []
+    sinks += [ReportSink(report_path, out.report_writer())] if report_path else []
     check_outputs(sinks, inputs=[*videos, *model_inputs(load)])
     if timeline_step:  # the base model sees at most one training clip at a time; a longer step pools windows
         run = dataclasses.replace(run, window=min(timeline_step, RunOptions.window))
-    classifier = load_model(load, quiet, verbose, read=read)
-    run = dataclasses.replace(run, top_k=min(run.top_k, len(classifier.labels)))
+    classifier = out.load_model(load, read=read)
+    run = classifier.bounded(run)
     context = RunContext.of(classifier, run, bin_seconds(classifier.mode, timeline_step))
-    bars = VideoBars(quiet)
+    bars = out.video_bars()
     outcomes = classify_many(classifier, videos, read, run, on_start=bars.start, progress=bars.update)
     try:
         tally = drain(_after(outcomes, bars.close), sinks, context)

@@ -7,9 +7,9 @@ import sys
 
 import click
 
+from movinet_cli.cli.console import console
 from movinet_cli.cli.params import input_options, model_inputs, model_options, quiet_option, verbose_option
-from movinet_cli.cli.progress import RunBar, load_model
-from movinet_cli.options import DEFAULT_WORKERS, RunOptions
+from movinet_cli.options import DEFAULT_WORKERS
 from movinet_cli.text import printable
 
 EXIT_CODES = """\b
@@ -24,10 +24,9 @@ counted apart, not as a wrong answer) or the model failed, 2 usage error
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, help="Write the results to this file instead of stdout.")
 @model_options
 @input_options
-@click.option("--top-k", type=int, default=RunOptions.top_k, hidden=True)  # input_options' run value takes one
-@quiet_option
+@quiet_option()
 @verbose_option
-def evaluate(directory, output_format, output, load, read, run, quiet, verbose):
+def evaluate(directory, output_format, output, load, read, run):
     """Measure a model on DIRECTORY/<label>/*.mp4, each folder named by one of its labels.
 
     The labels are the model's own: Kinetics-600 names ("_" may stand for a space), a
@@ -49,14 +48,15 @@ def evaluate(directory, output_format, output, load, read, run, quiet, verbose):
     from movinet_cli.outputs.same_file import check_outputs
     from movinet_cli.outputs.sinks import OutputPath
 
+    out = console()
     examples = find_labelled(directory)
     if not examples.labels:
         check_folders(examples, [])  # the one-line refusal, before the model loads
     inputs = [os.path.join(examples.directory, path) for path in examples.paths]
     check_outputs([OutputPath("--output", output)] if output else [], inputs=[*inputs, *model_inputs(load)])
-    classifier = load_model(load, quiet, verbose, read=read)
+    classifier = out.load_model(load, read=read)
     check_folders(examples, classifier.labels)  # before any video is read
-    bar = RunBar(len(examples.paths), "eval", quiet)
+    bar = out.bar(len(examples.paths), "eval")
     try:
         evaluation = evaluate(
             classifier, examples, read, run, ahead=min(DEFAULT_WORKERS, max_workers()), on_start=bar.showing, on_video=bar.done,
@@ -66,8 +66,7 @@ def evaluate(directory, output_format, output, load, read, run, quiet, verbose):
     if output:
         with atomic_writer(output) as stream:
             write_evaluation(evaluation, output_format, stream)
-        if not quiet:
-            click.echo(printable(f"eval: wrote {output}"), err=True)
+        out.notice(printable(f"eval: wrote {output}"))
     else:
         write_evaluation(evaluation, output_format, sys.stdout)
     if evaluation.failed:

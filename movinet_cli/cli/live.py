@@ -8,36 +8,19 @@ from typing import TYPE_CHECKING
 
 import click
 
-from movinet_cli.cli.params import (
-    FiniteFloat,
-    check_precision,
-    engine_option,
-    fps_option,
-    labels_option,
-    model_inputs,
-    precision_option,
-    quiet_option,
-    size_option,
-    verbose_option,
-)
-from movinet_cli.cli.progress import load_model, notices
+from movinet_cli.cli.console import Console, console
+from movinet_cli.cli.params import FiniteFloat, frame_options, model_inputs, quiet_option, stream_model_options, verbose_option
 from movinet_cli.options import ModelOptions, ReadOptions, RunOptions
 from movinet_cli.text import printable
 
 if TYPE_CHECKING:
+    from movinet_cli.commands.live import LiveSession
     from movinet_cli.outcomes.pipeline import Classifier
 
 
 @click.command(short_help="Classify a camera, video file or stream live.")
 @click.argument("source", default="0")
-@click.option(
-    "--model", "-m", default=None,
-    help="A stream model: registry name, URL or SavedModel directory.  [default: the largest downloaded stream "
-    "variant that keeps up on this machine, measured once; a5-stream if none is downloaded]",
-)
-@engine_option
-@precision_option
-@labels_option
+@stream_model_options
 @click.option("--window/--no-window", default=None, help="Show a window, or print to the terminal.  [default: window if a display is available]")
 @click.option(
     "--format", "-f", "output_format", type=click.Choice(("text", "jsonl")), default="text", show_default=True,
@@ -51,11 +34,10 @@ if TYPE_CHECKING:
 )
 @click.option("--as-fast-as-possible", is_flag=True, help="Read a file as fast as the model goes, classifying every frame due, instead of at its own speed.")
 @click.option("--record", type=click.Path(dir_okay=False), default=None, help="Save the annotated video to this file.")
-@fps_option
-@size_option
-@quiet_option
+@frame_options
+@quiet_option()
 @verbose_option
-def live(source, model, engine, precision, labels, window, output_format, top_k, smoothing, min_probability, as_fast_as_possible, record, fps, size, quiet, verbose):
+def live(source, load, window, output_format, top_k, smoothing, min_probability, as_fast_as_possible, record, read):
     """Classify a camera, video file or stream live, frame by frame.
 
     SOURCE is a camera index (default 0), a video file, or a stream URL (rtsp://, http://).
@@ -75,34 +57,54 @@ def live(source, model, engine, precision, labels, window, output_format, top_k,
       movinet live match.mp4 --record annotated.mp4
     """
     from movinet_cli.commands.live import LiveSession
-    from movinet_cli.files import check_output_path
     from movinet_cli.inputs.capture import open_capture
-    from movinet_cli.outputs.display import display_problem
-    from movinet_cli.outputs.encoding import check_video_output
-    from movinet_cli.outputs.same_file import check_outputs
-    from movinet_cli.outputs.sinks import OutputPath
 
-    check_precision(engine, precision)
+    out = console()
     if record:
-        outputs = [OutputPath("--record", record, check=lambda: (check_output_path(record, "--record"), check_video_output(record)))]
-        outputs += [OutputPath(f"the {output_format} output", "-")] if window is False else []
-        check_outputs(outputs, inputs=[*(path for path in (source, labels) if path and os.path.exists(path)), *model_inputs(ModelOptions(model=model))])
-    problem = display_problem()
-    if window and problem and not quiet:
-        click.echo(f"note: no window ({problem}): printing to the terminal instead", err=True)
-    window = (window is not False) and problem is None
-    read = ReadOptions(fps=fps, size=size)
+        _check_record(record, [path for path in (source,) if os.path.exists(path)] + model_inputs(load), output_format if window is False else None)
+    window = _window(window, out)
     opened = open_capture(source)
     try:
-        load = ModelOptions(model=model, mode="stream", engine=engine, precision=precision, labels=labels)
-        classifier = _live_model(load, read, quiet, verbose)
+        classifier = _live_model(load, read, out)
     except BaseException:
         opened.close()
         raise
     session = LiveSession(
         classifier, opened, realtime=not as_fast_as_possible, smoothing=smoothing, min_probability=min_probability,
-        top_k=min(top_k, len(classifier.labels)), record=record, read=read,
+        top_k=classifier.bounded(RunOptions(top_k=top_k)).top_k, record=record, read=read,
     )
+    _show(session, window, output_format)
+    out.notice(printable(f"live: {session.summary}"))
+
+
+def _check_record(record: str, inputs: list[str], printing: str | None) -> None:
+    """--record: writable as a video, and neither an input nor stdout's file when ``printing`` there (the format)."""
+    from movinet_cli.files import check_output_path
+    from movinet_cli.outputs.encoding import check_video_output
+    from movinet_cli.outputs.same_file import check_outputs
+    from movinet_cli.outputs.sinks import OutputPath
+
+    def check() -> None:
+        check_output_path(record, "--record")
+        check_video_output(record)
+
+    outputs = [OutputPath("--record", record, check=check)]
+    outputs += [OutputPath(f"the {printing} output", "-")] if printing else []
+    check_outputs(outputs, inputs=inputs)
+
+
+def _window(asked: bool | None, out: Console) -> bool:
+    """Whether a window opens: asked for (or not refused) and a display can show one."""
+    from movinet_cli.outputs.display import display_problem
+
+    problem = display_problem()
+    if asked and problem:
+        out.notice(f"note: no window ({problem}): printing to the terminal instead")
+    return asked is not False and problem is None
+
+
+def _show(session: LiveSession, window: bool, output_format: str) -> None:
+    """Runs ``session`` in a window or printing to the terminal; its failure as one line."""
     try:
         with session:
             if window:
@@ -114,33 +116,21 @@ def live(source, model, engine, precision, labels, window, output_format, top_k,
     finally:
         if session.failure:
             raise click.ClickException(printable(session.failure))
-    if not quiet:
-        click.echo(printable(f"live: {session.summary}"), err=True)
 
 
-def _live_model(load: ModelOptions, read: ReadOptions, quiet: bool, verbose: bool) -> Classifier:
-    """``pace.live_classifier``, its choice said in one notice (with --quiet, only if
+def _live_model(load: ModelOptions, read: ReadOptions, out: Console) -> Classifier:
+    """``pace.live_classifier``: its choice said in one notice (with --quiet, only if
     --verbose), its measurements with --verbose, a model that cannot keep up in a warning."""
     from movinet_cli.commands import pace
 
-    say = notices(quiet)
-
-    def echo(message: str) -> None:
-        click.echo(printable(message), err=True)
+    def notice(message: str) -> None:
+        (out.failure if out.verbose else out.notice)(printable(message))
 
     return pace.live_classifier(
-        load, read, lambda options: load_model(options, quiet, verbose, command="live"),
-        notice=lambda message: _say(say, verbose, message), detail=echo if verbose else None, warn=lambda message: _say(say, True, message),
+        load, read, lambda options: out.load_model(options, command="live"),
+        notice=notice, detail=(lambda message: out.detail(printable(message))) if out.verbose else None,
+        warn=lambda message: out.failure(printable(message)),
     )
-
-
-def _say(say, anyway: bool, message: str) -> None:
-    """``message`` as a notice; with --quiet (``say`` None) only if ``anyway`` (--verbose
-    asks for it, or it is a warning)."""
-    if say:
-        say(printable(message))
-    elif anyway:
-        click.echo(printable(message), err=True)
 
 
 def _print_updates(session, output_format: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from movinet_cli.cli.progress import notices
+from movinet_cli.cli.params import quiet_option
 from movinet_cli.text import printable
 
 
@@ -12,8 +12,8 @@ from movinet_cli.text import printable
 @click.argument("names", nargs=-1)
 @click.option("--prepare", is_flag=True, help="Download and convert NAMES now, so that their first run starts at once.")
 @click.option("--format", "-f", "output_format", type=click.Choice(("text", "json")), default="text", show_default=True)
-@click.option("--quiet", "-q", is_flag=True, help="No progress.")
-def models(names, prepare, output_format, quiet):
+@quiet_option("No progress.")
+def models(names, prepare, output_format):
     """List the registry's MoViNet variants, their inputs, and whether each is downloaded
     and converted for OpenVINO; or, with --prepare, download and convert NAMES now.
 
@@ -43,7 +43,7 @@ def models(names, prepare, output_format, quiet):
     from movinet_cli.outputs.model_table import models_document, models_text
 
     if prepare:
-        _prepare(names, quiet)
+        _prepare(names)
         return
     try:
         listing = list_models(names, os.environ.get(MODEL_VARIABLE) or DEFAULT_MODEL)
@@ -56,16 +56,18 @@ def models(names, prepare, output_format, quiet):
         click.echo(line)
 
 
-def _prepare(names: tuple[str, ...], quiet: bool) -> None:
+def _prepare(names: tuple[str, ...]) -> None:
     """--prepare: each of ``names`` prepared in turn, one line each; exit 1 if any failed."""
+    from movinet_cli.cli.console import console
     from movinet_cli.commands.models import prepare_models
 
     if not names:
         raise click.UsageError("--prepare needs the names of the models to prepare, e.g. movinet models --prepare a5-base")
     if any(not name.strip() for name in names):
         raise click.UsageError("--prepare: an empty model name (give a registry name, URL or SavedModel directory)")
+    console()  # the downloads and conversions as notices (not with --quiet)
     failed = 0
-    for name, error in prepare_models(names, log=notices(quiet)):
+    for name, error in prepare_models(names):
         if error is None:
             click.echo(printable(f"{name}: ready"))
         else:

@@ -93,8 +93,26 @@ min_probability_option = click.option(
     show_default=True,
     help="A video or timeline segment whose top label is less probable is 'no clear action' (its probability still given).",
 )
-quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bars or notices on stderr.")
-verbose_option = click.option("--verbose", "-v", is_flag=True, help="Say which model and engine run, and why.")
+def _console_setting(name: str):
+    """An option callback setting the run's console (``console.Console``) field ``name``."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+        from movinet_cli.cli.console import of_context
+
+        if value:
+            setattr(of_context(ctx), name, True)
+
+    return callback
+
+
+def quiet_option(help: str = "No progress bars or notices on stderr."):
+    """--quiet/-q: the run's console says only failures and results."""
+    return click.option("--quiet", "-q", is_flag=True, expose_value=False, callback=_console_setting("quiet"), help=help)
+
+
+verbose_option = click.option(
+    "--verbose", "-v", is_flag=True, expose_value=False, callback=_console_setting("verbose"), help="Say which model and engine run, and why."
+)
 
 
 def model_inputs(load: ModelOptions, limit: int = 10_000) -> list[str]:
@@ -171,12 +189,50 @@ model_options = options(
 )
 
 
-def _option_values(function):
-    """Passes the command ``read`` and ``run`` (``options.ReadOptions`` and ``RunOptions``)
-    in place of the options they are built from."""
+def _stream_model_value(function):
+    """Passes ``load`` (``options.ModelOptions`` in stream mode) in place of live's model options."""
 
     @functools.wraps(function)
-    def wrapper(*args, fps, size, resize, start, end, chunk, aggregate, top_k, min_probability=RunOptions.min_probability, **kwargs):
+    def wrapper(*args, model, engine, precision, labels, **kwargs):
+        check_precision(engine, precision)
+        return function(*args, load=ModelOptions(model=model, mode="stream", engine=engine, precision=precision, labels=labels), **kwargs)
+
+    return wrapper
+
+
+stream_model_options = options(
+    click.option(
+        "--model", "-m", default=None,
+        help="A stream model: registry name, URL or SavedModel directory.  [default: the largest downloaded stream "
+        "variant that keeps up on this machine, measured once; a5-stream if none is downloaded]",
+    ),
+    engine_option,
+    precision_option,
+    labels_option,
+    _stream_model_value,
+)
+
+
+def _frame_value(function):
+    """Passes ``read`` (``options.ReadOptions`` of --fps and --size) in place of those options."""
+
+    @functools.wraps(function)
+    def wrapper(*args, fps, size, **kwargs):
+        return function(*args, read=ReadOptions(fps=fps, size=size), **kwargs)
+
+    return wrapper
+
+
+frame_options = options(fps_option, size_option, _frame_value)
+
+
+def _option_values(function):
+    """Passes the command ``read`` and ``run`` (``options.ReadOptions`` and ``RunOptions``)
+    in place of the options they are built from (--top-k and --min-probability where the
+    command has them)."""
+
+    @functools.wraps(function)
+    def wrapper(*args, fps, size, resize, start, end, chunk, aggregate, top_k=RunOptions.top_k, min_probability=RunOptions.min_probability, **kwargs):
         if end is not None and end <= start:
             raise click.BadParameter(f"--end ({end:g}) must be after --start ({start:g})", param_hint="--end")
         read = ReadOptions(fps=fps, size=size, resize=resize, start=start, end=end)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from movinet_cli.cli.params import FiniteFloat
-from movinet_cli.cli.progress import notices, report_writer
+from movinet_cli.cli.console import console
+from movinet_cli.cli.params import FiniteFloat, quiet_option
 from movinet_cli.text import printable
 
 
@@ -30,8 +30,8 @@ from movinet_cli.text import printable
     help="Re-decide: a video or timeline segment whose top label is less probable is 'no clear action' (its probability still shown).  [default: each row's own action]",
 )
 @click.option("--output", "-o", "report_path", required=True, type=click.Path(dir_okay=False), help="The HTML file to write.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary on stderr.")
-def report(results, videos, timelines, min_probability, report_path, quiet):
+@quiet_option("No progress bar or summary on stderr.")
+def report(results, videos, timelines, min_probability, report_path):
     """Make an HTML report from RESULTS: the rows of movinet batch (CSV or JSON lines)
     or the output of movinet classify --format json.
 
@@ -51,10 +51,11 @@ def report(results, videos, timelines, min_probability, report_path, quiet):
         raise click.BadParameter("the report is a file: name one (or /dev/stdout)", param_hint="--output")
     outputs = [OutputPath("--output", report_path, check=lambda: check_report_path(report_path, "--output"))]
     check_outputs(outputs, inputs=[results])
-    say = notices(quiet)
+    out = console()
     records = load_results(
-        results, videos=videos, timelines=timelines, min_probability=min_probability, notice=say and (lambda line: say(printable(f"note: --timelines: {line}")))
+        results, videos=videos, timelines=timelines, min_probability=min_probability,
+        notice=None if out.quiet else (lambda line: out.notice(printable(f"note: --timelines: {line}"))),
     )
     # The videos (and timelines) the rows name are inputs too: known once the rows are read.
     check_outputs(outputs, inputs=[results, *(record.video_file for record in records if record.video_file)])
-    report_writer(quiet, source=results)(report_path, records)
+    out.report_writer(source=results)(report_path, records)

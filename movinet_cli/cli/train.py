@@ -6,10 +6,9 @@ import sys
 
 import click
 
+from movinet_cli.cli.console import console
 from movinet_cli.cli.interrupts import interrupted
-from movinet_cli.cli.params import EXIT_CODES, input_options, model_inputs, model_options
-from movinet_cli.cli.progress import RunBar, load_model, notices
-from movinet_cli.options import RunOptions
+from movinet_cli.cli.params import EXIT_CODES, input_options, model_inputs, model_options, quiet_option, verbose_option
 from movinet_cli.text import printable
 
 
@@ -20,10 +19,9 @@ from movinet_cli.text import printable
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the held-out split or folds.")
 @model_options
 @input_options
-@click.option("--top-k", type=int, default=RunOptions.top_k, hidden=True)  # input_options' run value takes one
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar or notices on stderr.")
-@click.option("--verbose", "-v", is_flag=True, help="Say which model and engine run, and why.")
-def train(directory, output, overwrite, seed, load, read, run, quiet, verbose):
+@quiet_option("No progress bar or notices on stderr.")
+@verbose_option
+def train(directory, output, overwrite, seed, load, read, run):
     """Train a head for your own classes: DIRECTORY/<class>/*.mp4, one folder per class.
 
     Each video is embedded once with the model's pooled features (cached, so another run
@@ -42,22 +40,22 @@ def train(directory, output, overwrite, seed, load, read, run, quiet, verbose):
     from movinet_cli.commands.train import check_output_dir, find_examples, require_sklearn
     from movinet_cli.commands.train import train as train_head
 
+    out = console()
     require_sklearn()
     check_output_dir(output, overwrite)  # usage errors before the model loads
     videos = len(find_examples(directory).paths)
-    classifier = load_model(load, quiet, verbose, read=read)
-    bar = RunBar(videos, "embed", quiet, leave=False)
+    classifier = out.load_model(load, read=read)
+    bar = out.bar(videos, "embed", leave=False)
     try:
         summary = train_head(
-            classifier, directory, output, read, run, overwrite=overwrite, seed=seed, log=notices(quiet),
+            classifier, directory, output, read, run, overwrite=overwrite, seed=seed, log=out.notice,
             on_video=lambda path, error: bar.done(path),  # train's log names the videos that failed
         )
     finally:
         bar.close()
     for line in summary.text().split("\n"):
         click.echo(printable(line))
-    if not quiet:
-        click.echo(printable(f"wrote {output} (report: {output}/report.html); use it with --model {output}"), err=True)
+    out.notice(printable(f"wrote {output} (report: {output}/report.html); use it with --model {output}"))
 
 
 @click.command(epilog=EXIT_CODES, short_help="Write each video's feature vector (Parquet or .npz).")
@@ -68,10 +66,9 @@ def train(directory, output, overwrite, seed, load, read, run, quiet, verbose):
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 @model_options
 @input_options
-@click.option("--top-k", type=int, default=RunOptions.top_k, hidden=True)  # input_options' run value takes one
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary on stderr.")
-@click.option("--verbose", "-v", is_flag=True, help="Say which model and engine run, and why.")
-def embed(videos, output, per_window, resume, overwrite, load, read, run, quiet, verbose):
+@quiet_option("No progress bar or summary on stderr.")
+@verbose_option
+def embed(videos, output, per_window, resume, overwrite, load, read, run):
     """Write each VIDEO's feature vector: the model's pooled features before its classifier.
 
     A video's vector is the frame-weighted mean of its windows' (a stream model's: its
@@ -89,12 +86,13 @@ def embed(videos, output, per_window, resume, overwrite, load, read, run, quiet,
     from movinet_cli.outputs.same_file import check_outputs
     from movinet_cli.outputs.sinks import OutputPath
 
+    out = console()
     if resume and overwrite:
         raise click.UsageError("--resume and --overwrite exclude each other")
     check_outputs([OutputPath("--output", output, check=lambda: None)], inputs=[*videos, *model_inputs(load)])
     kept = check_output(output, resume, overwrite)
-    classifier = load_model(load, quiet, verbose, read=read)
-    bar = RunBar(len(set(videos) - {row["path"] for row in kept}), "embed", quiet)
+    classifier = out.load_model(load, read=read)
+    bar = out.bar(len(set(videos) - {row["path"] for row in kept}), "embed")
     try:
         ok, failed = embed_videos(classifier, videos, output, read, run, per_window=per_window, resume=resume, on_video=bar.done)
     except KeyboardInterrupt as cause:
@@ -102,7 +100,6 @@ def embed(videos, output, per_window, resume, overwrite, load, read, run, quiet,
         raise interrupted(cause, printable(f"Interrupted: the rows so far are in {output}; rerun with --resume to finish.")) from None
     finally:
         bar.close()
-    if not quiet:
-        click.echo(printable(f"embed: {ok} ok, {failed} failed, {len(kept)} kept from before; wrote {output}"), err=True)
+    out.notice(printable(f"embed: {ok} ok, {failed} failed, {len(kept)} kept from before; wrote {output}"))
     if failed:
         sys.exit(1)

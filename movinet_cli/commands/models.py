@@ -5,7 +5,7 @@ downloaded and converted ahead of their first run (``prepare_models``)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from movinet_cli.commands.pace import Measurements
@@ -80,13 +80,13 @@ def is_default_dir(path: str, default: str) -> bool:
     return is_head_dir(default) and os.path.samefile(path, default)
 
 
-def prepare_models(names: Sequence[str], log: Callable[[str], None] | None = None) -> Iterator[tuple[str, MovinetError | None]]:
+def prepare_models(names: Sequence[str]) -> Iterator[tuple[str, MovinetError | None]]:
     """Downloads and converts each of ``names`` (registry names, URLs, SavedModel or trained
     MODEL_DIRs) in turn, yielding ``(name, None)`` once it is ready or ``(name, error)``
-    where it cannot be (the others go on). ``log`` gets progress notices."""
+    where it cannot be (the others go on). Downloads and conversions are logged as they go."""
     for name in names:
         try:
-            prepare_model(name, log=log)
+            prepare_model(name)
         except MovinetError as error:
             yield name, error
             continue

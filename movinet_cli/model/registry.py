@@ -8,6 +8,7 @@ once through ``tensorflow_hub`` into a persistent cache.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import shutil
@@ -16,6 +17,8 @@ from pathlib import Path
 
 from movinet_cli.errors import ModelError, ModelKindError, one_line
 from movinet_cli.options import CLIP_SECONDS
+
+logger = logging.getLogger(__name__)  # notices: the command line shows them on stderr
 
 HUB_URL = "https://tfhub.dev/tensorflow/movinet/{model_id}/{kind}/kinetics-600/classification/{version}"
 HUB_VERSIONS = {"base": 2, "stream": 3}
@@ -171,10 +174,10 @@ def is_cached(url: str) -> bool:
     return (cached_model_dir(url) / "saved_model.pb").is_file()
 
 
-def model_directory(source: ModelSource, log=None) -> str:
+def model_directory(source: ModelSource) -> str:
     """Returns the local SavedModel directory for ``source``, downloading it once if remote.
 
-    ``log`` (a callable taking a message) is told when a download starts.
+    A download starting is logged (INFO).
     Raises ModelError naming the URL, the cache and the offline alternative if it fails.
     """
     if not source.is_remote:
@@ -188,8 +191,7 @@ def model_directory(source: ModelSource, log=None) -> str:
         shutil.rmtree(target, ignore_errors=True)
     if is_cached(source.handle):
         return str(target)
-    if log:
-        log(f"Downloading {source.name} from {source.handle} into {cache} (once)...")
+    logger.info("Downloading %s from %s into %s (once)...", source.name, source.handle, cache)
     try:
         cache.mkdir(parents=True, exist_ok=True)
         os.environ["TFHUB_CACHE_DIR"] = str(cache)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from movinet_cli.model import engines, registry
@@ -31,7 +30,6 @@ def load_classifier(
     engine: str = ModelOptions.engine,
     precision: str = ModelOptions.precision,
     labels: str | os.PathLike | None = ModelOptions.labels,
-    log: Callable[[str], None] | None = None,
     command: str | None = None,
 ) -> Classifier:
     """Finds, fetches (once, into the cache) and opens a model.
@@ -46,10 +44,11 @@ def load_classifier(
             (OpenVINO only); the one used is ``classifier.model.precision``.
         labels: a label file (one per line, in logit order); if None, ``labels.txt`` in the
             model's directory where there is one, else Kinetics-600.
-        log: called with progress messages (downloads, conversions, engine choice).
         command: the command asking, where it allows only ``mode`` (``"live"``): a model of
             the other kind is refused in its words, not with a ``--mode`` it does not have.
 
+    A download, a conversion and an engine's fallback are logged (``logging``, INFO and
+    WARNING under "movinet_cli"); the command line shows them on stderr.
     Raises ModelError or LabelsError with a one-line explanation.
     """
     head_dir = model if model is not None and is_head_dir(model) else None  # a MODEL_DIR of movinet train
@@ -57,14 +56,14 @@ def load_classifier(
     if trained and head_dir is not None:
         trained.check_mode(head_dir, mode, command)
     source = registry.resolve_model(trained.backbone.model if trained else model, mode, command)
-    directory = registry.model_directory(source, log=log)
+    directory = registry.model_directory(source)
     kind = describe(directory).kind  # from saved_model.pb: a model of the wrong kind is refused before it loads
     registry.check_kind(source.name, kind, mode, source.variant.model_id if source.variant else None, command)
     if trained and head_dir is not None:
         from movinet_cli.model.engines.cache import saved_model_identity
 
         trained.check_backbone(head_dir, saved_model_identity(directory))
-    opened, reason = engines.open_model(directory, engine=engine, precision=precision, log=log, variant=source.variant)
+    opened, reason = engines.open_model(directory, engine=engine, precision=precision, variant=source.variant)
     if trained and head_dir is not None:
         opened, source = trained.attach(opened), dataclasses.replace(source, name=head_dir)
     if labels is None and not trained and os.path.isfile(os.path.join(directory, labels_module.BESIDE_MODEL)):  # a fine-tuned model's own
@@ -77,20 +76,20 @@ def load_classifier(
     return classifier
 
 
-def prepare_model(model: str, *, log: Callable[[str], None] | None = None) -> str:
+def prepare_model(model: str) -> str:
     """Does now the slow part of a model's first run on a CPU: downloads it (once) and
     converts it for OpenVINO (once), both into the cache. ``model`` is anything
     ``load_classifier`` takes (a MODEL_DIR: its backbone, at the size its head reads at).
     Returns its SavedModel directory; raises ModelError."""
     trained = load_head(model) if is_head_dir(model) else None
     source = registry.resolve_model(trained.backbone.model if trained else model)
-    directory = registry.model_directory(source, log=log)
+    directory = registry.model_directory(source)
     if trained:
         from movinet_cli.model.engines.cache import saved_model_identity
 
         trained.check_backbone(model, saved_model_identity(directory))
     variant = source.variant or registry.VARIANTS[registry.DEFAULT_MODEL]  # the size a run would use
-    engines.prepare(directory, trained.backbone.size if trained else variant.size, log=log, variant=source.variant)
+    engines.prepare(directory, trained.backbone.size if trained else variant.size, variant=source.variant)
     return directory
 
 

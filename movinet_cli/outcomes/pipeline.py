@@ -18,6 +18,7 @@ a run finds (``Result``, ``Embedding``, ``Outcome``) is in ``outcomes``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import time
@@ -72,6 +73,10 @@ class Classifier:
     def mode(self) -> str:
         """"clip" (a base model) or "stream"."""
         return registry.mode_of(engines.kind_of(self.model))
+
+    def bounded(self, run: RunOptions) -> RunOptions:
+        """``run`` with its top-k at most this model's class count: where every command bounds it."""
+        return run if run.top_k <= len(self.labels) else dataclasses.replace(run, top_k=len(self.labels))
 
     @property
     def info(self) -> dict:

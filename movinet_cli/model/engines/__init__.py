@@ -8,8 +8,8 @@ its states are opaque to callers. Both expose ``engine`` (a name) and ``num_clas
 from __future__ import annotations
 
 import glob
+import logging
 import sys
-from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -17,6 +17,8 @@ import numpy as np
 from movinet_cli.errors import EngineError
 from movinet_cli.model.registry import Variant
 from movinet_cli.options import ENGINES, ModelOptions
+
+logger = logging.getLogger(__name__)  # notices: the command line shows them on stderr
 
 
 class ClipModel(Protocol):
@@ -65,14 +67,13 @@ def open_model(
     *,
     engine: str = ModelOptions.engine,
     precision: str = ModelOptions.precision,
-    log: Callable[[str], None] | None = None,
     variant: Variant | None = None,
 ) -> tuple[ClipModel | StreamModel, str]:
     """Opens a SavedModel on an engine; returns the model and why that engine was chosen.
 
     ``auto`` takes TensorFlow when it sees a GPU and OpenVINO otherwise, falling back to
-    TensorFlow (with a warning through ``log``) if OpenVINO cannot convert the model.
-    ``variant``, if known, tells ``log`` how long a conversion should take.
+    TensorFlow (with a logged warning) if OpenVINO cannot convert the model.
+    ``variant``, if known, says how long a conversion should take (logged as it runs).
     Raises EngineError when an explicitly requested engine cannot run the model.
     """
     from movinet_cli.model.engines import openvino as ov_engine
@@ -92,24 +93,23 @@ def open_model(
         if gpu:
             return tf_engine.open_model(directory), f"auto: TensorFlow sees a GPU ({gpu})"
     try:
-        opened = ov_engine.open_model(directory, cache_dir() / "openvino", precision, log, variant)
+        opened = ov_engine.open_model(directory, cache_dir() / "openvino", precision, variant)
     except EngineError as error:
         if engine == "openvino":
             raise
-        if log:
-            log(f"warning: OpenVINO cannot run this model ({error}); falling back to TensorFlow")
+        logger.warning("warning: OpenVINO cannot run this model (%s); falling back to TensorFlow", error)
         return tf_engine.open_model(directory), f"auto: OpenVINO failed ({error}); fell back to TensorFlow"
     reason = "requested with --engine openvino" if engine == "openvino" else "auto: no GPU for TensorFlow; OpenVINO on the CPU"
     return opened, reason
 
 
-def prepare(directory: str, size: int, *, log: Callable[[str], None] | None = None, variant: Variant | None = None) -> None:
+def prepare(directory: str, size: int, *, variant: Variant | None = None) -> None:
     """Converts the model in ``directory`` for OpenVINO now, as its first run on a CPU would
     (a stream model for frames of ``size`` x ``size`` pixels), so later runs start at once."""
     from movinet_cli.model.engines import openvino as ov_engine
     from movinet_cli.model.registry import cache_dir
 
-    ov_engine.prepare(directory, cache_dir() / "openvino", size, log, variant)
+    ov_engine.prepare(directory, cache_dir() / "openvino", size, variant)
 
 
 def is_prepared(directory: str, kind: str, size: int) -> bool:

@@ -17,6 +17,7 @@ import errno
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -28,6 +29,8 @@ from typing import Any
 
 from movinet_cli._lazy import openvino
 from movinet_cli.errors import EngineError, one_line
+
+logger = logging.getLogger(__name__)  # notices: the command line shows them on stderr
 
 _STAGING = re.compile(r"\.partial-(\d+)-")  # <key>.partial-<pid>-<random>: an entry being written
 
@@ -102,21 +105,19 @@ class ConversionCache:
     """Converted OpenVINO models on disk: ``<root>/<key>/{model.xml, model.bin, meta.json}``.
 
     An entry is written by one process into ``<key>.partial-<pid>-*`` and renamed into place
-    complete; staging directories of processes that no longer run are swept away. ``log``
-    gets one line for each damaged entry rebuilt, and one if the cache cannot be written
+    complete; staging directories of processes that no longer run are swept away. It logs one
+    line for each damaged entry rebuilt, and one if the cache cannot be written
     (then conversions are kept in memory for this process only)."""
 
-    def __init__(self, root: Path, log: Callable[[str], None] | None = None):
+    def __init__(self, root: Path):
         self.root = Path(root)
         if self.root.exists() and not self.root.is_dir():
             raise EngineError(f"the OpenVINO cache {self.root} is a file, not a directory; remove it or set MOVINET_CACHE_DIR")
-        self._log = log
         self.writable = True
         self._in_memory: dict[str, tuple[Any, dict]] = {}  # key -> (ov.Model, meta), when not writable
 
     def notice(self, message: str) -> None:
-        if self._log:
-            self._log(message)
+        logger.info(message)
 
     def cannot_write(self, reason: str) -> None:
         """From now on, this process converts without the cache (said once)."""

@@ -12,7 +12,7 @@ signature first. (The runtime, ``engines.openvino``, reshapes either to
 each chunk's or window's static shape before compiling.)
 
 A conversion runs in a child process that saves its result into the cache
-(``engines.cache``) and reports its phases; ``log`` gets a line per phase and a heartbeat,
+(``engines.cache``) and reports its phases: it logs a line per phase and a heartbeat,
 and first what to expect: the model's graph size at this machine's pace, remembered from its
 last conversion of that kind (``ConversionPace``). Where the cache cannot be written, it runs in
 this process and its result is kept in memory.
@@ -21,6 +21,7 @@ this process and its result is kept in memory.
 from __future__ import annotations
 
 import datetime
+import logging
 import multiprocessing
 import os
 import signal
@@ -41,6 +42,8 @@ from movinet_cli.model.engines import graph_split
 from movinet_cli.model.engines.cache import CacheUnwritable, ConversionCache, saved_model_identity
 from movinet_cli.model.registry import Variant
 from movinet_cli.model.saved_model import Signature, read_signatures
+
+logger = logging.getLogger(__name__)  # notices: the command line shows them on stderr
 
 CONVERTER_VERSION = 5  # bump when the conversion below changes what it writes
 HEARTBEAT_S = 15  # a conversion says it is alive at least this often
@@ -238,8 +241,8 @@ class Announcer:
     on a line at each phase and every HEARTBEAT_S seconds within one; and remembers the pace
     of each conversion it saw done."""
 
-    def __init__(self, log: Callable[[str], None] | None, variant: Variant | None, kind: str, directory: str, cache_root: Path):
-        self._log, self._kind, self._directory, self._cache_root = log, kind, directory, cache_root
+    def __init__(self, variant: Variant | None, kind: str, directory: str, cache_root: Path):
+        self._kind, self._directory, self._cache_root = kind, directory, cache_root
         self._name = f"{variant.model_id.upper()} {kind}" if variant else f"this {kind} model"
         self._graph_mb = 0.0  # read when a conversion starts
         self._pace: ConversionPace | None = None
@@ -277,8 +280,7 @@ class Announcer:
 
     def _say(self, message: str) -> None:
         self._said = time.monotonic()
-        if self._log:
-            self._log(message)
+        logger.info(message)
 
 
 def _in_child(function: Callable[..., Any], args: tuple, announce: Announcer, sweep: Callable[[], None]) -> Any:

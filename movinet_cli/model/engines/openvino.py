@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -247,30 +246,29 @@ def open_model(
     directory: str,
     cache_root: Path,
     precision: str = "f32",
-    log: Callable[[str], None] | None = None,
     variant: Variant | None = None,
 ):
     """Opens ``directory`` on OpenVINO, converting (once) what the cache lacks.
 
-    Its kind and class count come from ``saved_model.pb`` (no TensorFlow). ``log`` is told
-    about a conversion while it runs, with ``variant`` (if known) giving the expected time.
+    Its kind and class count come from ``saved_model.pb`` (no TensorFlow). A conversion is
+    logged while it runs (``conversion.Announcer``), ``variant`` (if known) giving the expected time.
     Returns an OpenVinoClipModel or OpenVinoStreamModel. Raises EngineError if OpenVINO
     cannot convert or compile the model, or the cache is unusable.
     """
     info = describe(directory)
-    cache = ConversionCache(cache_root, log)
+    cache = ConversionCache(cache_root)
     compiler = _Compiler(precision)
-    announce = Announcer(log, variant, info.kind, directory, cache.root)
+    announce = Announcer(variant, info.kind, directory, cache.root)
     if info.kind == "stream":
         return OpenVinoStreamModel(directory, cache, compiler, info.num_classes, announce)
     key, model, _ = converted(cache, directory, None, announce)
     return OpenVinoClipModel(model, compiler, Blobs(cache, key), info.num_classes)
 
 
-def prepare(directory: str, cache_root: Path, size: int, log: Callable[[str], None] | None = None, variant: Variant | None = None) -> None:
+def prepare(directory: str, cache_root: Path, size: int, variant: Variant | None = None) -> None:
     """Converts the model in ``directory`` into the cache now (a stream model for frames of
     ``size`` x ``size`` pixels), so that a later run starts without converting."""
-    opened = open_model(directory, cache_root, log=log, variant=variant)
+    opened = open_model(directory, cache_root, variant=variant)
     if isinstance(opened, OpenVinoStreamModel):
         opened.init_states((1, size, size))
 
