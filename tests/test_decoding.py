@@ -145,8 +145,9 @@ def test_a_batch_goes_on_after_a_stopped_decoder(palette_models, colour_video, m
 
 
 def test_the_watchdog_limit_scales_with_the_video_and_its_variable_is_checked(monkeypatch):
+    from movinet_cli.environment import decoder_stall_s
     from movinet_cli.errors import UsageError
-    from movinet_cli.inputs.decoding import WATCHDOG_MIN_S, stall_limit_s, stall_override_s
+    from movinet_cli.inputs.decoding import WATCHDOG_MIN_S, stall_limit_s
     from movinet_cli.inputs.video import VideoInfo
 
     small, large = (VideoInfo("v", w, h, 30.0, 300, 0) for w, h in ((320, 240), (3840, 2160)))
@@ -155,4 +156,4 @@ def test_the_watchdog_limit_scales_with_the_video_and_its_variable_is_checked(mo
     for bad in ("abc", "0", "-1", "nan", "inf"):
         monkeypatch.setenv("MOVINET_DECODER_STALL_S", bad)
         with pytest.raises(UsageError, match="MOVINET_DECODER_STALL_S must be a number of seconds above 0"):
-            stall_override_s()
+            decoder_stall_s()

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from conftest import expected_label
 from make_sample_videos import write_colour_video
 
+from movinet_cli import environment
 from movinet_cli.cli import cli
 from movinet_cli.commands.batch import ResultsFile, find_videos
 from movinet_cli.options import ModelOptions, ReadOptions, RunOptions
@@ -207,7 +208,7 @@ def test_an_actor_compiles_its_videos_shape_before_the_first_and_loads_once(loca
     from movinet_cli.model.engines import openvino as engine
     from movinet_cli.outcomes.pipeline import classify_many
 
-    monkeypatch.setenv(ray_actors.CPU_THREADS_VARIABLE, "1")  # the constructor sets it: restored after the test
+    monkeypatch.setenv(environment.CPU_THREADS, "1")  # the constructor sets it: restored after the test
     compiled, loads = [], []
     real_compile, real_load = engine._Compiler.compile, ray_actors.load_classifier
     monkeypatch.setattr(engine._Compiler, "compile", lambda self, model, *rest: compiled.append(str(model.inputs[0].partial_shape)) or real_compile(self, model, *rest))
@@ -233,7 +234,7 @@ def test_an_actor_starts_when_its_decoding_server_cannot(local_ray, tiny_models,
     def no_working_directory():
         raise FileNotFoundError(2, "No such file or directory")
 
-    monkeypatch.setenv(ray_actors.CPU_THREADS_VARIABLE, "1")
+    monkeypatch.setenv(environment.CPU_THREADS, "1")
     monkeypatch.setattr(ray_actors.decoding, "start_server", no_working_directory)
     video = colour_video("red.mp4", [(RED, 1.0)])
     actor = ray_actors.VideoClassifier(
@@ -248,7 +249,7 @@ def test_an_actor_decodes_its_next_video_while_one_runs(local_ray, tiny_models, 
     from movinet_cli.commands import ray_actors
     from movinet_cli.outcomes.opened_video import OpenedVideo
 
-    monkeypatch.setenv(ray_actors.CPU_THREADS_VARIABLE, "1")
+    monkeypatch.setenv(environment.CPU_THREADS, "1")
     red = colour_video("red.mp4", [(RED, 1.0)])
     colour_video("green.mp4", [(GREEN, 1.0)])
     actor = ray_actors.VideoClassifier(

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from make_test_model import STREAM_MEMORY, expected_logits
 
+from movinet_cli import environment
 from movinet_cli.errors import EngineError, ModelError
 from movinet_cli.model import engines
 from movinet_cli.model.engines import openvino as ov_engine
@@ -223,9 +224,9 @@ def test_conversion_works_inside_a_multiprocessing_pool_worker(tiny_models, tmp_
 @pytest.mark.parametrize("threads", [None, "1"])
 def test_a_process_given_a_share_of_the_cpus_infers_with_that_many_threads(tiny_models, monkeypatch, threads):
     if threads:
-        monkeypatch.setenv(ov_engine.CPU_THREADS_VARIABLE, threads)
+        monkeypatch.setenv(environment.CPU_THREADS, threads)
     else:
-        monkeypatch.delenv(ov_engine.CPU_THREADS_VARIABLE, raising=False)
+        monkeypatch.delenv(environment.CPU_THREADS, raising=False)
     model, _ = engines.open_model(tiny_models.base, engine="openvino", precision="f32")
     model.logits(random_clip())
     compiled = model._request_for((6, 16, 16, 3)).get_compiled_model()

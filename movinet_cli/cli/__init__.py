@@ -17,7 +17,7 @@ import sys
 
 import click
 
-from movinet_cli import __version__
+from movinet_cli import __version__, environment
 from movinet_cli.cli.batch import batch
 from movinet_cli.cli.classify import classify
 from movinet_cli.cli.eval import evaluate
@@ -70,7 +70,7 @@ class MovinetGroup(click.Group):
                 # Our own files report their errors by name (OutputError): this one is stdout.
                 _discard_stdout()
                 raise click.ClickException(f"cannot write to stdout: {error.strerror}") from None
-            if os.environ.get("MOVINET_DEBUG"):
+            if environment.debug():
                 raise
             raise click.ClickException(
                 f"unexpected {type(error).__name__}: {printable(str(error))} (set MOVINET_DEBUG=1 to see the traceback)"

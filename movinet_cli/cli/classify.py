@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 
 import click
 
+from movinet_cli import environment
 from movinet_cli.cli.console import console
 from movinet_cli.cli.params import (
     EXIT_CODES,
@@ -73,7 +73,7 @@ def classify(videos, load, read, run, output_format, timeline, timeline_step, ou
     if output_video and len(videos) > 1:
         raise click.UsageError("--output-video takes one VIDEO")
     sinks = [VideoSink(output_video)] if output_video else []
-    sinks += [Notices(out.failure, raise_unexpected=bool(os.environ.get("MOVINET_DEBUG")))]
+    sinks += [Notices(out.failure, raise_unexpected=environment.debug())]
     stdout = lambda text: click.echo(text, nl=False)  # noqa: E731
     if timeline != "-" or output_format == "text":  # a timeline on stdout takes the rows' place
         sinks += [StdoutSink(output_format, stdout)]

@@ -35,9 +35,8 @@ def models(names, prepare, output_format):
       movinet models --prepare my-classes
     """
     import json
-    import os
 
-    from movinet_cli.cli.params import MODEL_VARIABLE
+    from movinet_cli import environment
     from movinet_cli.commands.models import UnknownModelsError, list_models
     from movinet_cli.model.registry import DEFAULT_MODEL
     from movinet_cli.outputs.model_table import models_document, models_text
@@ -46,13 +45,13 @@ def models(names, prepare, output_format):
         _prepare(names)
         return
     try:
-        listing = list_models(names, os.environ.get(MODEL_VARIABLE) or DEFAULT_MODEL)
+        listing = list_models(names, environment.default_model() or DEFAULT_MODEL)
     except UnknownModelsError as error:
         raise click.UsageError(printable(str(error))) from None
     if output_format == "json":
         click.echo(json.dumps(models_document(listing.heads, listing.rows), indent=2, ensure_ascii=False))
         return
-    for line in models_text(listing.heads, listing.rows, listing.default, f" (${MODEL_VARIABLE})" if os.environ.get(MODEL_VARIABLE) else ""):
+    for line in models_text(listing.heads, listing.rows, listing.default, f" (${environment.MODEL})" if environment.default_model() else ""):
         click.echo(line)
 
 

@@ -12,6 +12,7 @@ import os
 
 import click
 
+from movinet_cli import environment
 from movinet_cli.model.registry import MODES
 from movinet_cli.options import (
     AGGREGATES,
@@ -29,7 +30,7 @@ from movinet_cli.options import (
     RunOptions,
 )
 
-MODEL_VARIABLE = "MOVINET_MODEL"  # the default --model, for people who always run their own
+MODEL_VARIABLE = environment.MODEL  # the default --model, for people who always run their own
 
 # The exit codes of the commands that classify videos (classify, train, embed): their --help's epilog.
 EXIT_CODES = """\b

@@ -34,6 +34,7 @@ import socket
 import sys
 from collections.abc import Callable, Iterable, Iterator
 
+from movinet_cli import environment
 from movinet_cli._lazy import native_stderr_silenced
 from movinet_cli.commands.batch import ResultsFile, Summary, write_rows
 from movinet_cli.commands.ray_actors import WORKER_LOAD_FAILED, AttemptCounter, RowFormat, VideoClassifier
@@ -217,7 +218,7 @@ def connected(address: str | None = None, timeout_s: float = RAY_TIMEOUT_S) -> I
     an address or nothing answers there. Ray's logs stay off the terminal, so the progress
     bar and summary stay readable."""
     if not _connected_already():
-        reach(address if address is not None else os.environ.get("RAY_ADDRESS"), timeout_s)
+        reach(address if address is not None else environment.ray_address(), timeout_s)
     import ray
 
     logging.getLogger("ray").setLevel(logging.ERROR)
@@ -244,7 +245,7 @@ def connected(address: str | None = None, timeout_s: float = RAY_TIMEOUT_S) -> I
                 with native_stderr_silenced():
                     ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR, configure_logging=False, **no_dashboard)
             except (ConnectionError, ValueError, RuntimeError, TimeoutError) as error:  # it answered, but not as Ray
-                raise RayConnectionError(f"cannot connect to the Ray cluster at {address or os.environ.get('RAY_ADDRESS')}: {one_line(error)}") from None
+                raise RayConnectionError(f"cannot connect to the Ray cluster at {address or environment.ray_address()}: {one_line(error)}") from None
         yield
     finally:
         if started_here:

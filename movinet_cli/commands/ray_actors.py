@@ -15,9 +15,9 @@ import os
 import socket
 from pathlib import Path
 
+from movinet_cli import environment
 from movinet_cli.errors import ModelError, MovinetError
 from movinet_cli.inputs import decoding
-from movinet_cli.model.engines.openvino import CPU_THREADS_VARIABLE  # inference threads an engine may use: set in each actor
 from movinet_cli.outcomes.loading import load_classifier
 from movinet_cli.outcomes.opened_video import OpenedVideo
 from movinet_cli.outcomes.pipeline import close_video, open_video, outcome_of
@@ -73,7 +73,7 @@ class VideoClassifier:
     def __init__(self, directory, load, read, run, cpus, fail_hook=None):
         # The engine reads this when it compiles: as many threads as this actor's CPUs, so
         # that actors sharing a node do not fight over its cores.
-        os.environ[CPU_THREADS_VARIABLE] = str(max(1, int(cpus)))
+        os.environ[environment.CPU_THREADS] = str(max(1, int(cpus)))
         # The decoding children's server starts (a new interpreter importing OpenCV) while
         # the model loads, instead of when the first video opens. Best effort: a server that
         # cannot start (a working directory gone, say) is each video's error to report.

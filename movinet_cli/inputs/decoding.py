@@ -36,7 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from movinet_cli.errors import UsageError, VideoError
+from movinet_cli import environment
+from movinet_cli.errors import VideoError
 from movinet_cli.files import names_a_descriptor
 from movinet_cli.inputs import children
 from movinet_cli.inputs.frames import to_unit_range
@@ -49,7 +50,6 @@ _EXIT_GRACE_S = 1.0  # how long to wait for the last messages of a child that ha
 WATCHDOG_MIN_S = 60.0  # a decoding child that sends nothing for this long (at least) is stuck
 # Decoding a megapixel frame takes about 5 ms on one core; 20x that, for slow codecs and machines.
 WATCHDOG_S_PER_MEGAPIXEL = 0.1
-STALL_VARIABLE = "MOVINET_DECODER_STALL_S"  # set: the watchdog's limit in seconds, for every video
 
 
 def stall_limit_s(info: VideoInfo | None, fps: float | None, start_s: float = 0.0, first: bool = False) -> float:
@@ -63,23 +63,6 @@ def stall_limit_s(info: VideoInfo | None, fps: float | None, start_s: float = 0.
     if first:
         frames += start_s * source_fps
     return WATCHDOG_MIN_S + WATCHDOG_S_PER_MEGAPIXEL * frames * info.width * info.height / 1e6
-
-
-MAX_STALL_S = 7 * 24 * 3600.0  # seconds: a longer wait is no watchdog (and overflows the timer's clock)
-
-
-def stall_override_s() -> float | None:
-    """``MOVINET_DECODER_STALL_S`` as seconds, None if unset; UsageError if it is no positive number."""
-    text = os.environ.get(STALL_VARIABLE, "").strip()
-    if not text:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not (0 < value <= MAX_STALL_S):
-        raise UsageError(f"{STALL_VARIABLE} must be a number of seconds above 0, at most {MAX_STALL_S:g} (a week), got {text!r}")
-    return value
 
 
 @functools.cache
@@ -171,7 +154,7 @@ class IsolatedReader:
         self, path: str | os.PathLike, *, ahead: int, opener: Callable[..., VideoReader] = VideoReader, stall_s: float | None = None, **options
     ):
         self.path = check_video_path(path)  # the common failures, without a child
-        self._stall_s = stall_s if stall_s is not None else stall_override_s()
+        self._stall_s = stall_s if stall_s is not None else environment.decoder_stall_s()
         self._options = options
         self._received_frames = False
         self._info: VideoInfo | None = None  # until the child has opened the video
@@ -250,7 +233,7 @@ class IsolatedReader:
             raise VideoError(
                 self.path,
                 f"the decoder stopped making progress for {limit} s (stuck on a damaged file, or stopped) and was killed; "
-                f"{STALL_VARIABLE} sets this limit",
+                f"{environment.DECODER_STALL_S} sets this limit",
             )
         if message is None:
             raise VideoError(self.path, f"the decoder crashed on this file ({children.exit_reason(child.exitcode)}); it may be corrupt or crafted")

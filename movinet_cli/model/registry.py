@@ -15,6 +15,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from movinet_cli import environment
 from movinet_cli.errors import ModelError, ModelKindError, one_line
 from movinet_cli.options import CLIP_SECONDS
 
@@ -148,9 +149,8 @@ def cache_dir() -> Path:
     """The per-user cache root: $MOVINET_CACHE_DIR or the platform's user cache directory.
 
     Raises ModelError if it, or the nearest of its parents that exists, is not a directory."""
-    if os.environ.get("MOVINET_CACHE_DIR"):
-        root = Path(os.environ["MOVINET_CACHE_DIR"]).expanduser()
-    else:
+    root = environment.cache_root()
+    if root is None:
         import platformdirs
 
         root = Path(platformdirs.user_cache_dir("movinet-cli"))
@@ -162,7 +162,7 @@ def cache_dir() -> Path:
 
 def hub_cache_dir() -> Path:
     """Where TF Hub downloads go: $TFHUB_CACHE_DIR if set, else <cache_dir>/tfhub."""
-    return Path(os.environ.get("TFHUB_CACHE_DIR") or cache_dir() / "tfhub").expanduser()
+    return environment.hub_cache() or cache_dir() / "tfhub"
 
 
 def cached_model_dir(url: str) -> Path:
@@ -194,7 +194,7 @@ def model_directory(source: ModelSource) -> str:
     logger.info("Downloading %s from %s into %s (once)...", source.name, source.handle, cache)
     try:
         cache.mkdir(parents=True, exist_ok=True)
-        os.environ["TFHUB_CACHE_DIR"] = str(cache)
+        os.environ[environment.HUB_CACHE_DIR] = str(cache)  # where tensorflow_hub downloads
         directory = _download(source.handle)
     except Exception as error:  # the network edge: anything urllib, tarfile or TF raise
         raise ModelError(

@@ -28,8 +28,9 @@ from typing import Any, Literal, overload
 
 import numpy as np
 
+from movinet_cli import environment
 from movinet_cli.errors import MovinetError, UsageError, VideoError, one_line
-from movinet_cli.inputs.decoding import IsolatedReader, stall_override_s
+from movinet_cli.inputs.decoding import IsolatedReader
 from movinet_cli.inputs.sampling import TIMESTAMP_TOLERANCE_S, windows
 from movinet_cli.inputs.video import MIN_FRAMES
 from movinet_cli.model import engines, registry
@@ -290,7 +291,7 @@ def classify_many(
     """
     if isinstance(videos, (str, bytes, os.PathLike)):
         raise TypeError("videos must be an iterable of paths, not one path")
-    stall_override_s()  # a bad $MOVINET_DECODER_STALL_S: one UsageError, not one per video
+    environment.decoder_stall_s()  # a bad $MOVINET_DECODER_STALL_S: one UsageError, not one per video
     frames_ahead = classifier.frames_ahead(read, run)
     remaining = iter(videos)
     opened: list[tuple[str, OpenedVideo | Exception]] = []  # started, not yet run

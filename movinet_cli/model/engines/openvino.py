@@ -9,7 +9,6 @@ keeping conversions and compiled blobs ``engines.cache``'s.
 
 from __future__ import annotations
 
-import os
 import time
 from collections import OrderedDict
 from pathlib import Path
@@ -17,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from movinet_cli import environment
 from movinet_cli._lazy import openvino
-from movinet_cli.errors import EngineError, UsageError, one_line
+from movinet_cli.errors import EngineError, one_line
 from movinet_cli.model.engines.cache import Blobs, ConversionCache
 from movinet_cli.model.engines.conversion import Announcer, converted, entry_key
 from movinet_cli.model.engines.features import pooled_input
@@ -27,25 +27,10 @@ from movinet_cli.model.saved_model import describe
 from movinet_cli.options import PRECISIONS
 
 NAME = "openvino"
-CPU_THREADS_VARIABLE = "MOVINET_CPU_THREADS"  # set: inference threads this process may use
-MAX_CPU_THREADS = 4096
 # Compiled input shapes kept per model (windows or chunk lengths). Live compiles every chunk
 # length it uses at start, powers of two up to one second of frames (1..32 up to 63 fps), and
 # must keep them all so that none is compiled again mid-session.
 COMPILED_SHAPES_KEPT = 6
-
-
-def cpu_threads() -> int | None:
-    """``$MOVINET_CPU_THREADS``: the inference threads this process may use, None if unset.
-    Raises UsageError (one line naming the variable) unless it is a whole number from 1 to
-    MAX_CPU_THREADS (not capped at this machine's CPUs: a Ray node may claim more than it has,
-    and OpenVINO uses at most the cores there are)."""
-    text = os.environ.get(CPU_THREADS_VARIABLE, "").strip()
-    if not text:
-        return None
-    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_CPU_THREADS):
-        raise UsageError(f"{CPU_THREADS_VARIABLE} must be a whole number of threads from 1 to {MAX_CPU_THREADS}, got {text!r}")
-    return int(text)
 
 
 def supports_bf16() -> bool:
@@ -78,7 +63,7 @@ class _Compiler:
         self.core = openvino().Core()
         # OpenVINO otherwise picks bf16 silently on CPUs that have it: always say which.
         self.config: dict[str, str | int] = {"INFERENCE_PRECISION_HINT": self.precision, "PERFORMANCE_HINT": "LATENCY"}
-        threads = cpu_threads()
+        threads = environment.cpu_threads()
         if threads:  # a share of a machine (a Ray actor's CPUs)
             self.config["INFERENCE_NUM_THREADS"] = threads
         self.setup_seconds = 0.0  # converting and compiling so far: one-time work, not a video's

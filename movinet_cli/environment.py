@@ -1,0 +1,90 @@
+"""The environment variables movinet reads: each named, read and checked here, once.
+
+==========================  =====================================================================
+``MOVINET_MODEL``           the default ``--model`` of every command but ``live`` (``default_model``)
+``MOVINET_CACHE_DIR``       the cache root: downloads, conversions, measurements (``cache_root``)
+``TFHUB_CACHE_DIR``         where downloads go, if not the cache root's ``tfhub`` (``hub_cache``)
+``MOVINET_CPU_THREADS``     inference threads this process may use; Ray actors set it (``cpu_threads``)
+``MOVINET_DECODER_STALL_S`` seconds a decoding child may send nothing before it is stuck (``decoder_stall_s``)
+``MOVINET_DEBUG``           a failure that is a bug of ours shows its traceback (``debug``)
+``RAY_ADDRESS``             the Ray cluster of ``batch --ray`` without an address (``ray_address``)
+==========================  =====================================================================
+
+A value that cannot be used is a UsageError naming the variable, raised where it is first
+needed (before any video), never a silent default.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from movinet_cli.errors import UsageError
+
+MODEL = "MOVINET_MODEL"
+CACHE_DIR = "MOVINET_CACHE_DIR"
+HUB_CACHE_DIR = "TFHUB_CACHE_DIR"
+CPU_THREADS = "MOVINET_CPU_THREADS"
+DECODER_STALL_S = "MOVINET_DECODER_STALL_S"
+DEBUG = "MOVINET_DEBUG"
+RAY_ADDRESS = "RAY_ADDRESS"
+
+MAX_CPU_THREADS = 4096
+MAX_STALL_S = 7 * 24 * 3600.0  # seconds: a longer wait is no watchdog (and overflows the timer's clock)
+
+
+def _text(name: str) -> str:
+    return os.environ.get(name, "").strip()
+
+
+def default_model() -> str | None:
+    """``$MOVINET_MODEL``, None if unset or empty."""
+    return _text(MODEL) or None
+
+
+def cache_root() -> Path | None:
+    """``$MOVINET_CACHE_DIR`` (``~`` expanded), None if unset."""
+    return Path(os.environ[CACHE_DIR]).expanduser() if os.environ.get(CACHE_DIR) else None
+
+
+def hub_cache() -> Path | None:
+    """``$TFHUB_CACHE_DIR`` (``~`` expanded), None if unset."""
+    return Path(os.environ[HUB_CACHE_DIR]).expanduser() if os.environ.get(HUB_CACHE_DIR) else None
+
+
+def cpu_threads() -> int | None:
+    """``$MOVINET_CPU_THREADS``: the inference threads this process may use, None if unset.
+    Raises UsageError (one line naming the variable) unless it is a whole number from 1 to
+    MAX_CPU_THREADS (not capped at this machine's CPUs: a Ray node may claim more than it has,
+    and OpenVINO uses at most the cores there are)."""
+    text = _text(CPU_THREADS)
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_CPU_THREADS):
+        raise UsageError(f"{CPU_THREADS} must be a whole number of threads from 1 to {MAX_CPU_THREADS}, got {text!r}")
+    return int(text)
+
+
+def decoder_stall_s() -> float | None:
+    """``$MOVINET_DECODER_STALL_S`` as seconds, None if unset; UsageError if it is no
+    positive number of seconds up to MAX_STALL_S."""
+    text = _text(DECODER_STALL_S)
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (0 < value <= MAX_STALL_S):
+        raise UsageError(f"{DECODER_STALL_S} must be a number of seconds above 0, at most {MAX_STALL_S:g} (a week), got {text!r}")
+    return value
+
+
+def debug() -> bool:
+    """Whether ``$MOVINET_DEBUG`` is set (to anything but empty)."""
+    return bool(os.environ.get(DEBUG))
+
+
+def ray_address() -> str | None:
+    """``$RAY_ADDRESS``, None if unset or empty."""
+    return _text(RAY_ADDRESS) or None
