@@ -187,7 +187,7 @@ def test_no_network_and_no_cache_is_one_line(colour_video, monkeypatch, tmp_path
     monkeypatch.setattr(resolver.HttpResolverBase, "_call_urlopen", offline)
     result = run("classify", "--model", "a1", colour_video("red.mp4", [(RED, 1.0)]))
     assert result.exit_code == 1
-    assert_one_line_error(result, registry.VARIANTS["a1-base"].url, str(tmp_path / "tfhub"), "--model PATH")
+    assert_one_line_error(result, registry.VARIANTS["a1-base"].url, str(tmp_path / "tfhub"), registry.VARIANTS["a1-base"].page, "movinet models --import a1-base FILE")
 
 
 def test_ctrl_c_ends_cleanly_with_130(tiny_models, colour_video, monkeypatch):

@@ -177,7 +177,7 @@ def test_no_network_gives_one_clear_error(tmp_path, monkeypatch):
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
 
     monkeypatch.setattr(resolver.HttpResolverBase, "_call_urlopen", offline)
-    with pytest.raises(ModelError, match=r"cannot download https://tfhub.dev/.*a0/base.*name resolution.*--model PATH"):
+    with pytest.raises(ModelError, match=r"cannot download https://tfhub.dev/.*a0/base.*name resolution.*movinet models --import a0-base FILE"):
         registry.model_directory(resolve_model("a0-base"))
     assert not registry.is_cached(registry.VARIANTS["a0-base"].url)
 

@@ -11,9 +11,14 @@ from movinet_cli.text import printable
 @click.command(short_help="List the MoViNet variants and trained MODEL_DIRs, or download and convert them now.")
 @click.argument("names", nargs=-1)
 @click.option("--prepare", is_flag=True, help="Download and convert NAMES now, so that their first run starts at once.")
+@click.option(
+    "--import", "imported", nargs=2, type=(str, click.Path(exists=True)), default=None, metavar="NAME PATH",
+    help="Put a SavedModel downloaded by hand (a .tar.gz, or the directory it unpacks to) into the cache as registry "
+    "variant NAME, checked first: for machines that cannot reach TF Hub.",
+)
 @click.option("--format", "-f", "output_format", type=click.Choice(("text", "json")), default="text", show_default=True)
 @quiet_option("No progress.")
-def models(names, prepare, output_format):
+def models(names, prepare, imported, output_format):
     """List the registry's MoViNet variants, their inputs, and whether each is downloaded
     and converted for OpenVINO; or, with --prepare, download and convert NAMES now.
 
@@ -27,12 +32,17 @@ def models(names, prepare, output_format):
     else its tfhub folder). * marks the default model ($MOVINET_MODEL if set). s/min is
     the model's seconds per minute of video on this machine, where `movinet live` measured it.
 
+    Offline, download a variant's SavedModel elsewhere (its page: docs/design.md, "Working
+    offline") and --import it under its registry name; the commands then find it as if
+    downloaded.
+
     \b
     Examples:
       movinet models
       movinet models --prepare a5-base a4-stream
       movinet models my-classes
       movinet models --prepare my-classes
+      movinet models --import a0-base a0-base-kinetics-600-classification.tar.gz
     """
     import json
 
@@ -41,6 +51,9 @@ def models(names, prepare, output_format):
     from movinet_cli.model.registry import DEFAULT_MODEL
     from movinet_cli.outputs.model_table import models_document, models_text
 
+    if imported:
+        _import(*imported, also=names or prepare)
+        return
     if prepare:
         _prepare(names)
         return
@@ -53,6 +66,16 @@ def models(names, prepare, output_format):
         return
     for line in models_text(listing.heads, listing.rows, listing.default, f" (${environment.MODEL})" if environment.default_model() else ""):
         click.echo(line)
+
+
+def _import(name: str, path: str, also: object) -> None:
+    """--import NAME PATH: the archive or directory checked and cached as NAME, in one line."""
+    from movinet_cli.model.archives import import_model
+
+    if also:
+        raise click.UsageError("--import takes a NAME and a PATH of its own: run --prepare or a listing apart")
+    target = import_model(name, path)
+    click.echo(printable(f"{name}: imported from {path} into {target}"))
 
 
 def _prepare(names: tuple[str, ...]) -> None:

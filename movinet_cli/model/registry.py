@@ -22,6 +22,7 @@ from movinet_cli.options import CLIP_SECONDS
 logger = logging.getLogger(__name__)  # notices: the command line shows them on stderr
 
 HUB_URL = "https://tfhub.dev/tensorflow/movinet/{model_id}/{kind}/kinetics-600/classification/{version}"
+KAGGLE_PAGE = "https://www.kaggle.com/models/google/movinet/tensorFlow2/{model_id}-{kind}-kinetics-600-classification"
 HUB_VERSIONS = {"base": 2, "stream": 3}
 # Two words for one distinction, each in its place: a model's *kind* is what it is (the Hub's
 # "base" or "stream" signatures); a run's *mode* is how it runs ("clip": windows of a base
@@ -54,6 +55,11 @@ class Variant:
     @property
     def url(self) -> str:
         return HUB_URL.format(model_id=self.model_id, kind=self.kind, version=HUB_VERSIONS[self.kind])
+
+    @property
+    def page(self) -> str:
+        """Where a person downloads it by hand (its Kaggle Models page, TF Hub's successor)."""
+        return KAGGLE_PAGE.format(model_id=self.model_id, kind=self.kind)
 
     @property
     def crop_scale(self) -> float:
@@ -199,7 +205,8 @@ def model_directory(source: ModelSource) -> str:
     except Exception as error:  # the network edge: anything urllib, tarfile or TF raise
         raise ModelError(
             f"cannot download {source.handle} ({one_line(error, 200)}) and no copy is cached in {cache}; "
-            "connect to the internet once, or download the SavedModel yourself and pass --model PATH"
+            "connect to the internet once, or download the SavedModel yourself "
+            + (f"({source.variant.page}) and run `movinet models --import {source.variant.name} FILE`" if source.variant else "and pass --model PATH")
         ) from None
     if not (Path(directory) / "saved_model.pb").is_file():
         shutil.rmtree(directory, ignore_errors=True)
