@@ -22,7 +22,7 @@ from movinet_cli.options import CLIP_SECONDS
 logger = logging.getLogger(__name__)  # notices: the command line shows them on stderr
 
 HUB_URL = "https://tfhub.dev/tensorflow/movinet/{model_id}/{kind}/kinetics-600/classification/{version}"
-KAGGLE_PAGE = "https://www.kaggle.com/models/google/movinet/tensorFlow2/{model_id}-{kind}-kinetics-600-classification"
+KAGGLE_PAGE = "https://www.kaggle.com/models/google/movinet/TensorFlow2/{model_id}-{kind}-kinetics-600-classification"
 HUB_VERSIONS = {"base": 2, "stream": 3}
 # Two words for one distinction, each in its place: a model's *kind* is what it is (the Hub's
 # "base" or "stream" signatures); a run's *mode* is how it runs ("clip": windows of a base
