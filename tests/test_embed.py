@@ -5,9 +5,9 @@ import pytest
 from click.testing import CliRunner
 
 from movinet_cli.cli import cli
-from movinet_cli.commands.embed import read_rows
 from movinet_cli.model import engines
 from movinet_cli.outcomes.loading import load_classifier
+from movinet_cli.outputs.embeddings import read_rows
 
 RED, TEAL = (200, 30, 40), (20, 160, 150)
 
