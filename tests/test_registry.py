@@ -193,3 +193,25 @@ def test_a_base_model_for_live_is_refused_in_lives_words():
 
     with pytest.raises(ModelKindError, match=r"^live needs a stream model; a0-base is a base model \(use a0-stream\)$"):
         load_classifier("a0-base", mode="stream", command="live")  # refused by name, before any download
+
+
+def test_a_cache_or_model_path_that_is_not_utf8_is_one_line_before_any_video(tiny_models, colour_video, tmp_path, monkeypatch):
+    """Every video failed with OpenVINO's "Unable to cast Python instance of type str"."""
+    import os
+    import shutil
+
+    from click.testing import CliRunner
+
+    from movinet_cli.cli import cli
+
+    video = colour_video("red.mp4", [((220, 30, 30), 1.0)])
+    strange = os.fsdecode(os.fsencode(str(tmp_path)) + b"/cache-\xff")
+    monkeypatch.setenv("MOVINET_CACHE_DIR", strange)
+    result = CliRunner().invoke(cli, ["classify", "-m", tiny_models.base, "--size", "16", video, video])
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert "the cache directory" in result.stderr and "is not UTF-8 text" in result.stderr and "MOVINET_CACHE_DIR" in result.stderr
+    monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path / "cache"))
+    model = os.fsdecode(os.fsencode(str(tmp_path)) + b"/model-\xff")
+    shutil.copytree(tiny_models.base, model)
+    result = CliRunner().invoke(cli, ["classify", "-m", model, "--size", "16", video])
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1 and "is not UTF-8 text" in result.stderr, result.stderr

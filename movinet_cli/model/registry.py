@@ -160,6 +160,7 @@ def cache_dir() -> Path:
         import platformdirs
 
         root = Path(platformdirs.user_cache_dir("movinet-cli"))
+    _check_utf8(root, f"the cache directory {os.fsencode(root)!r}", f"set {environment.CACHE_DIR} to a directory whose path is UTF-8 text")
     existing = next((path for path in (root, *root.parents) if path.exists()), None)
     if existing is not None and not existing.is_dir():
         raise ModelError(f"the cache directory {root} cannot be created: {existing} is a file (set MOVINET_CACHE_DIR to a directory)")
@@ -189,6 +190,7 @@ def model_directory(source: ModelSource) -> str:
     if not source.is_remote:
         if not (Path(source.handle) / "saved_model.pb").is_file():
             raise ModelError(f"{source.handle}: not a SavedModel directory (no saved_model.pb)")
+        _check_utf8(Path(source.handle), f"--model {os.fsencode(source.handle)!r}", "rename it, or link it under a UTF-8 name")
         return source.handle
     cache = hub_cache_dir()
     target = cached_model_dir(source.handle)
@@ -212,6 +214,15 @@ def model_directory(source: ModelSource) -> str:
         shutil.rmtree(directory, ignore_errors=True)
         raise ModelError(f"{source.handle} did not unpack to a SavedModel (no saved_model.pb); removed it from {cache}")
     return directory
+
+
+def _check_utf8(path: Path, what: str, fix: str) -> None:
+    """Raises ModelError unless ``path`` is UTF-8 text: OpenVINO and TensorFlow take only
+    such paths (a file name's other bytes reach Python as surrogates they cannot pass on)."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ModelError(f"{what} is not UTF-8 text, which OpenVINO and TensorFlow cannot open: {fix}") from None
 
 
 def _download(url: str) -> str:
