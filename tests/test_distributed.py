@@ -263,9 +263,9 @@ def test_an_actor_decodes_its_next_video_while_one_runs(local_ray, tiny_models, 
         return real_run(opened, *rest)
 
     monkeypatch.setattr(actor.classifier, "run", run)
-    rows, attempts = ray_actors.RowFormat("csv", 2, "tiny"), ray.remote(ray_actors.AttemptCounter).remote()
-    first = actor.row("red.mp4", "green.mp4", rows, attempts)
-    second = actor.row("green.mp4", None, rows, attempts)
+    rows = ray_actors.RowFormat("csv", 2, "tiny")
+    first = actor.row("red.mp4", "green.mp4", rows)
+    second = actor.row("green.mp4", None, rows)
     assert (first["label_1"], second["label_1"]) == (expected_label(RED), expected_label(GREEN))
     (_, ahead), (green_run, nothing) = ran
     assert ahead[0] == "green.mp4" and isinstance(ahead[1], OpenedVideo)  # opened (its decoder sent its info) during red

@@ -19,7 +19,7 @@ The videos (and a local model directory or label file) must be readable on every
 the same path: a shared filesystem.
 
 Faults: Ray restarts an actor whose process dies (killed, out of memory, its node lost) and
-retries its video on it; ``ray_actors.AttemptCounter`` bounds the tries of each video.
+retries its video on it; this process counts the tries of each video and bounds them.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable, Iterator
 from movinet_cli import environment
 from movinet_cli._lazy import native_stderr_silenced
 from movinet_cli.commands.batch import ResultsFile, Summary, write_rows
-from movinet_cli.commands.ray_actors import WORKER_LOAD_FAILED, AttemptCounter, RowFormat, VideoClassifier
+from movinet_cli.commands.ray_actors import MAX_ATTEMPTS, WORKER_LOAD_FAILED, RowFormat, VideoClassifier, failed_row
 from movinet_cli.errors import ModelError, MovinetError, UsageError, one_line
 from movinet_cli.options import RAY_TIMEOUT_S, ModelOptions, ReadOptions, RunOptions
 from movinet_cli.outcomes.pipeline import Classifier
@@ -99,7 +99,6 @@ class Actors:
         fail_hook: Callable[[str], None] | None = None,
     ):
         import ray
-        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         check_resources(actors, cpus_per_actor)
         count = min(actors or max(1, int(cluster_cpus() // cpus_per_actor)), max(1, videos))
@@ -110,10 +109,9 @@ class Actors:
             model=os.path.abspath(load.model) if load.model and os.path.isdir(load.model) else load.model,
             labels=load.labels and os.path.abspath(load.labels),
         )
-        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
-        self.attempts = ray.remote(num_cpus=0, scheduling_strategy=here)(AttemptCounter).remote()
-        # A dead actor is restarted and its video retried (AttemptCounter bounds the tries).
-        actor = ray.remote(num_cpus=cpus_per_actor, max_restarts=-1, max_task_retries=-1)(VideoClassifier)
+        # A dead actor is restarted; its video is given to it again by ``rows``, which counts
+        # the tries here (no other actor to lose: this process outlives every worker).
+        actor = ray.remote(num_cpus=cpus_per_actor, max_restarts=-1, max_task_retries=0)(VideoClassifier)
         self.handles = [actor.remote(os.path.abspath(directory), load, read, run, cpus_per_actor, fail_hook) for _ in range(count)]
 
     def __enter__(self) -> Actors:
@@ -123,32 +121,44 @@ class Actors:
         self.close()
 
     def close(self) -> None:
-        """Kills the actors (their videos decoding ahead with them) and this run's tries."""
+        """Kills the actors (their videos decoding ahead with them)."""
         import ray
 
-        for handle in [*self.handles, self.attempts]:
+        for handle in self.handles:
             ray.kill(handle)
 
-    def rows(self, videos: list[str], rows: RowFormat) -> Iterator[dict]:
+    def rows(self, videos: list[str], rows: RowFormat, info: dict) -> Iterator[dict]:
         """The row of each of ``videos`` (relative to the directory), in the order they
         come, given out as ``Schedule`` says: one video in flight per actor, the next
-        reserved for it and decoding there. RayActorError if an actor dies for good;
-        ModelError, one line, if one cannot load the model."""
+        reserved for it and decoding there. A video whose actor dies is given to it again
+        (restarted) up to ``MAX_ATTEMPTS`` tries, then is an error row (``info``: what ran,
+        ``Classifier.info``). ModelError, one line, if an actor cannot load the model."""
         import ray
 
         schedule = Schedule(videos, len(self.handles))
-        running: dict = {}  # ObjectRef -> actor
+        running: dict = {}  # ObjectRef -> (actor, video)
+        tries: collections.Counter[str] = collections.Counter()
+
+        def send(actor: int, video: str, then: str | None) -> None:
+            tries[video] += 1
+            running[self.handles[actor].row.remote(video, then, rows)] = (actor, video)
 
         def give(actor: int) -> None:
             if (task := schedule.next(actor)) is not None:
-                running[self.handles[actor].row.remote(*task, rows, self.attempts)] = actor
+                send(actor, *task)
 
         for actor in range(len(self.handles)):
             give(actor)
         while running:
             [ready], _ = ray.wait(list(running), num_returns=1)
-            actor = running.pop(ready)
-            row = _result(ready)
+            actor, video = running.pop(ready)
+            try:
+                row = _result(ready)
+            except ray.exceptions.RayActorError:  # its worker died on this video: Ray restarts it
+                if tries[video] < MAX_ATTEMPTS:
+                    send(actor, video, None)
+                    continue
+                row = failed_row(video, rows, info)
             give(actor)
             yield row
 
@@ -352,7 +362,7 @@ def run_batch_on_ray(
             started = stack.enter_context(
                 Actors(directory, load, read, run, videos=len(todo), actors=actors, cpus_per_actor=cpus_per_actor, fail_hook=fail_hook)
             )
-        rows = started.rows(todo, RowFormat(results.format, results.top_k, classifier.source.name))
+        rows = started.rows(todo, RowFormat(results.format, results.top_k, classifier.source.name), classifier.info)
         # Rows are written as they come and sorted at the end; a file that cannot be sorted
         # afterwards (stdout, a FIFO) gets them in order.
         return write_rows(results, paths, rows if results.sortable else in_order(rows, todo), on_video)

@@ -1,10 +1,10 @@
-"""The Ray actors of ``movinet batch --ray``: ``VideoClassifier`` (one per worker: a classifier
-loaded once, then one results row per video, the next video decoding meanwhile) and
-``AttemptCounter`` (beside the driver: the tries of each video across actor restarts).
+"""The Ray actor of ``movinet batch --ray``: ``VideoClassifier``, one per worker: a
+classifier loaded once, then one results row per video, the next video decoding meanwhile.
 
 Every video goes through the local batch's own steps (``pipeline.open_video``,
 ``outcome_of``: errors as rows). A video that a worker cannot read is an error row naming
-that node; a video that kills its actor every time is an error row after ``MAX_ATTEMPTS``.
+that node; the driver counts the tries of a video whose actor dies, and makes it an error row
+after ``MAX_ATTEMPTS`` (``failed_row``).
 """
 
 from __future__ import annotations
@@ -35,17 +35,10 @@ def node_name() -> str:
     return f"{socket.gethostname()} ({ray.util.get_node_ip_address()})"
 
 
-class AttemptCounter:
-    """Counts the tries of each video, across actor restarts (a Ray actor that lives with the
-    driver: it outlives any worker that dies)."""
-
-    def __init__(self):
-        self._nodes: dict[str, list[str]] = {}
-
-    def start(self, path: str, node: str) -> list[str]:
-        """Records a try of ``path`` on ``node``; returns the nodes of every try so far."""
-        self._nodes.setdefault(path, []).append(node)
-        return self._nodes[path]
+def failed_row(path: str, rows: RowFormat, info: dict) -> dict:
+    """The error row of a video whose worker process died ``MAX_ATTEMPTS`` times on it."""
+    error = f"the worker process died {MAX_ATTEMPTS} times classifying this video (killed, out of memory, or its node lost)"
+    return Row.of(Outcome(path, None, error), {**info, "model": rows.model_name}).encode(rows.format, rows.top_k)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,28 +84,15 @@ class VideoClassifier:
         with contextlib.suppress(Exception):  # best effort: a failure is the first video's to report
             self.classifier.warm_up(self.read, self.run)
 
-    def row(self, path: str, then: str | None, rows: RowFormat, attempts) -> dict:
+    def row(self, path: str, then: str | None, rows: RowFormat) -> dict:
         """The results row of ``path`` (relative to ``directory``), in ``rows``' format;
-        ``then``, the video this actor gets next (None: none yet), starts decoding meanwhile.
-        ``attempts``, an ``AttemptCounter`` actor, counts this try (given with each video, not
-        to the constructor: Ray could not restart an actor whose constructor took a handle
-        that is lost)."""
-        import ray
-
-        tries = ray.get(attempts.start.remote(path, self.node))
-        if self.fail_hook and len(tries) <= MAX_ATTEMPTS:
+        ``then``, the video this actor gets next (None: none yet), starts decoding meanwhile."""
+        if self.fail_hook:
             self.fail_hook(path)
         source = self._take(path)
         if then is not None:
             self.ahead = (then, self._open(then))
         self.classifier.source = dataclasses.replace(self.classifier.source, name=rows.model_name)
-        if len(tries) > MAX_ATTEMPTS:
-            close_video(source)
-            error = (
-                f"the worker process died {MAX_ATTEMPTS} times classifying this video (killed, out of memory, "
-                f"or its node lost), on {', '.join(dict.fromkeys(tries[:-1]))}"
-            )
-            return Row.of(Outcome(path, None, error), self.classifier.info).encode(rows.format, rows.top_k)
         outcome = outcome_of(self.classifier, path, source, dataclasses.replace(self.run, top_k=rows.top_k))
         if outcome.error and not os.access(Path(self.directory, path), os.R_OK):
             outcome.error += f" on node {self.node} (the videos must be on a filesystem that every node shares, under the same path)"
