@@ -1,5 +1,6 @@
 """movinet train: class folders in, a MODEL_DIR out that --model takes."""
 
+import dataclasses
 import json
 import re
 
@@ -8,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from movinet_cli.cli import cli
-from movinet_cli.commands.train import HELD_OUT_MIN
-from movinet_cli.model.head import load_head
+from movinet_cli.commands.train import HELD_OUT_MIN, summarise, write_model_dir
+from movinet_cli.model.head import Backbone, Head, load_head
 
 # Three classes of colour, each video a shade of its class (the palette model's pooled
 # features are the mean colour, so a linear head separates them).
@@ -268,3 +269,28 @@ def test_live_reads_with_the_resize_mode_a_stream_head_was_trained_with(labelled
     result = invoke("live", video, "--model", model_dir, "--no-window", "--as-fast-as-possible", "--format", "jsonl")
     assert result.exit_code == 0, result.output
     assert {json.loads(line)["label"] for line in result.stdout.split("\n") if line} == {"dim"}
+
+
+def test_many_classes_write_a_model_dir_that_loads_and_output_that_stays_bounded(tmp_path):
+    """3,300 classes of 2 videos: what train writes and prints stays small and loads (fabricated
+    features' answers: running a model per clip would be too slow)."""
+    classes, rng = 3300, np.random.default_rng(0)
+    labels = [f"class-{number:04d}" for number in range(classes)]
+    targets = np.repeat(np.arange(classes), 2)
+    paths = [f"{label}/{number}.mp4" for label in labels for number in range(2)]
+    predicted = np.where(rng.random(len(targets)) < 0.5, targets, rng.integers(0, classes, len(targets)))
+    summary = summarise("2-fold cross-validation", labels, paths, targets, np.arange(len(targets)), predicted)
+    backbone = Backbone("/models/a0", "base", "identity", 5.0, 172, "crop")
+    weights = rng.standard_normal((16, classes)).astype(np.float32)
+    head = Head(labels, weights, np.zeros(classes, np.float32), backbone, dataclasses.asdict(summary))
+    write_model_dir(tmp_path / "m", head, summary, str(tmp_path))
+    loaded = load_head(tmp_path / "m")
+    assert loaded.labels == labels and loaded.description()["accuracy"] == summary.accuracy
+    sizes = {name: (tmp_path / "m" / name).stat().st_size for name in ["head.json", "summary.json", "report.html"]}
+    assert sizes["head.json"] < 200_000 and sizes["summary.json"] < 2_000_000 and sizes["report.html"] < 3_000_000, sizes
+    text = summary.text()
+    assert len(text.split("\n")) < 60 and len(text) < 10_000
+    assert "3300 classes: the 20 of lowest recall" in text and "too many to show" in text
+    assert "Most frequent confusions" in (tmp_path / "m" / "report.html").read_text()
+    assert json.loads((tmp_path / "m" / "summary.json").read_text())["recall"] == summary.recall
+

@@ -18,6 +18,9 @@ from movinet_cli.commands.batch import find_videos
 from movinet_cli.errors import UsageError
 from movinet_cli.options import VIDEO_EXTENSIONS
 
+MAX_MATRIX = 30  # classes up to which a confusion matrix is shown (and train keeps it): 900 cells
+MOST_CONFUSED = 20  # (true, predicted) pairs shown in its place past MAX_MATRIX classes
+
 
 class FolderError(UsageError):
     """Class folders that cannot be used as they are, found before any work (exit code 2)."""
@@ -79,10 +82,25 @@ def precision(confusion: np.ndarray) -> np.ndarray:
 
 def confusion_lines(labels: list[str], confusion: Sequence[Sequence[int]], width: int, other: str | None = None) -> list[str]:
     """The matrix as text: a title, then a row per true class (its label padded to ``width``),
-    the columns in the rows' order, then ``other``'s column if the matrix has one more."""
+    the columns in the rows' order, then ``other``'s column if the matrix has one more. Past
+    MAX_MATRIX classes, its MOST_CONFUSED most frequent confusions instead (``frequent_confusion_lines``)."""
+    if len(labels) > MAX_MATRIX:
+        matrix = np.array(confusion, dtype=np.int64)
+        matrix[np.arange(len(labels)), np.arange(len(labels))] = 0  # right answers are no confusion
+        columns = [*labels, other or "another label"]
+        order = np.argsort(matrix, axis=None, kind="stable")[::-1][:MOST_CONFUSED]
+        pairs = [(labels[i], columns[j], int(matrix[i, j])) for i, j in zip(*np.unravel_index(order, matrix.shape)) if matrix[i, j]]
+        return frequent_confusion_lines(len(labels), pairs, width)
     then = f", then {other}" if other else ""
     lines = [f"confusion matrix (rows: true class, columns: predicted, in the order above{then}):"]
     cell = max(3, len(str(max(max(row) for row in confusion))))
     for label, row in zip(labels, confusion):
         lines.append(f"{label:<{width}}  " + " ".join(f"{count:>{cell}}" for count in row))
     return lines
+
+
+def frequent_confusion_lines(classes: int, pairs: Sequence[tuple[str, str, int]], width: int) -> list[str]:
+    """In place of a matrix of ``classes`` rows too many to show: a title, then a line per
+    (true class, predicted class, videos) of ``pairs``, most frequent first."""
+    lines = [f"confusion matrix: {classes} classes, too many to show (at most {MAX_MATRIX}); the most frequent confusions (true class -> predicted: videos):"]
+    return lines + ([f"{true:<{width}}  -> {predicted}: {count}" for true, predicted, count in pairs] or ["none"])

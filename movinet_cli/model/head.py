@@ -29,6 +29,7 @@ WEIGHTS_FILE = "head.npz"
 FORMAT = "movinet-head"
 VERSION = 2  # 2: the backbone's resize mode
 MAX_HEAD_BYTES = 64 << 20  # head.json and head.npz: 2048 features x 1000 classes is 8 MB
+SUMMARY_FIELDS = ("accuracy", "method", "videos")  # of training's summary, kept in head.json (the rest is summary.json's)
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class Head:
     weights: np.ndarray  # [F, K] float32
     bias: np.ndarray  # [K] float32
     backbone: Backbone
-    summary: dict = field(default_factory=dict)  # what training found (see train.Summary)
+    summary: dict = field(default_factory=dict)  # what training found (see train.Summary): SUMMARY_FIELDS are saved
 
     def logits(self, features: np.ndarray) -> np.ndarray:
         """Features [F] -> logits [K] float32."""
@@ -95,11 +96,20 @@ class Head:
         }
 
     def save(self, directory: str | os.PathLike) -> None:
-        """Writes head.json, head.npz and labels.txt into ``directory`` (which exists)."""
-        document = {"format": FORMAT, "version": VERSION, "labels": self.labels, "backbone": asdict(self.backbone), "summary": self.summary}
+        """Writes head.json, head.npz and labels.txt into ``directory`` (which exists). Of the
+        summary, only SUMMARY_FIELDS: the rest (a confusion matrix, the misclassified videos)
+        grows with the classes and videos, and head.json must stay under MAX_HEAD_BYTES."""
+        summary = {key: value for key, value in self.summary.items() if key in SUMMARY_FIELDS}
+        document = {"format": FORMAT, "version": VERSION, "labels": self.labels, "backbone": asdict(self.backbone), "summary": summary}
         Path(directory, HEAD_FILE).write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         np.savez(Path(directory, WEIGHTS_FILE), weights=self.weights.astype(np.float32), bias=self.bias.astype(np.float32))
         Path(directory, "labels.txt").write_text("\n".join(self.labels) + "\n", encoding="utf-8")
+
+
+def max_classes(features: int) -> int:
+    """The most classes a head on ``features`` features can have and still load: its
+    weights and bias, float32, within MAX_HEAD_BYTES (8,180 classes on 2,048 features)."""
+    return (MAX_HEAD_BYTES - (64 << 10)) // (4 * (features + 1))  # 64 KB for the .npz's headers
 
 
 def is_head_dir(path: str | os.PathLike | None) -> bool:
