@@ -294,3 +294,12 @@ def test_many_classes_write_a_model_dir_that_loads_and_output_that_stays_bounded
     assert "Most frequent confusions" in (tmp_path / "m" / "report.html").read_text()
     assert json.loads((tmp_path / "m" / "summary.json").read_text())["recall"] == summary.recall
 
+
+
+def test_a_hidden_class_folder_left_out_is_named_in_one_notice(labelled_folders, palette_models, tmp_path):
+    rng = np.random.default_rng(1)
+    clips = labelled_folders({name: shades(base, 2, rng) for name, base in {**CLASSES, ".drafts": (200, 200, 200)}.items()})
+    result = invoke("train", clips, "-o", tmp_path / "m", *palette(palette_models), "--size", 16)
+    assert result.exit_code == 0, result.output
+    notice = f"note: left out 1 hidden folder(s) of {clips}: .drafts (a name starting with '.'; rename it to use its videos)\n"
+    assert result.stderr.count(notice) == 1 and load_head(tmp_path / "m").labels == sorted(CLASSES)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -20,6 +20,7 @@ from movinet_cli.options import VIDEO_EXTENSIONS
 
 MAX_MATRIX = 30  # classes up to which a confusion matrix is shown (and train keeps it): 900 cells
 MOST_CONFUSED = 20  # (true, predicted) pairs shown in its place past MAX_MATRIX classes
+HIDDEN_NAMED = 5  # hidden folders named in the notice that they were left out
 
 
 class FolderError(UsageError):
@@ -29,26 +30,35 @@ class FolderError(UsageError):
 @dataclass
 class Examples:
     """Labelled videos: ``paths`` relative to ``directory``, ``targets`` indexes into ``labels``
-    (the class folders' names, sorted)."""
+    (the class folders' names, sorted); ``hidden``: the folders left out for a name starting with "."."""
 
     directory: str
     labels: list[str]
     paths: list[str]
     targets: list[int]
+    hidden: list[str] = field(default_factory=list)
 
     def counts(self) -> list[int]:
         return [self.targets.count(index) for index in range(len(self.labels))]
 
+    def notice(self) -> str | None:
+        """One line naming the hidden folders left out, or None if there are none."""
+        if not self.hidden:
+            return None
+        names = ", ".join(self.hidden[:HIDDEN_NAMED]) + (f" and {len(self.hidden) - HIDDEN_NAMED} more" if len(self.hidden) > HIDDEN_NAMED else "")
+        return f"note: left out {len(self.hidden)} hidden folder(s) of {self.directory}: {names} (a name starting with '.'; rename it to use its videos)"
+
 
 def find_labelled(directory: str | os.PathLike, extensions=VIDEO_EXTENSIONS) -> Examples:
     """The videos of ``directory/<class>/`` (any depth below the class folder), class folders
-    sorted, hidden ones skipped, folders without videos left out. Raises FolderError (one
-    line) if ``directory`` cannot be listed."""
+    sorted, hidden ones (a name starting with ".") skipped and named in ``hidden``, folders
+    without videos left out. Raises FolderError (one line) if ``directory`` cannot be listed."""
     directory = os.fspath(directory)
     try:
-        classes = sorted(entry.name for entry in os.scandir(directory) if entry.is_dir() and not entry.name.startswith("."))
+        folders = sorted(entry.name for entry in os.scandir(directory) if entry.is_dir())
     except OSError as error:
         raise FolderError(f"{directory}: cannot list the class folders ({error.strerror or error})") from None
+    classes = [name for name in folders if not name.startswith(".")]
     labels, paths, targets = [], [], []
     for name in classes:
         found = find_videos(os.path.join(directory, name), extensions)
@@ -56,7 +66,7 @@ def find_labelled(directory: str | os.PathLike, extensions=VIDEO_EXTENSIONS) -> 
             labels.append(name)
             paths += [f"{name}/{path}" for path in found]
             targets += [len(labels) - 1] * len(found)
-    return Examples(directory, labels, paths, targets)
+    return Examples(directory, labels, paths, targets, [name for name in folders if name.startswith(".")])
 
 
 def confusion_matrix(truth: Sequence[int] | np.ndarray, predicted: Sequence[int] | np.ndarray, rows: int, columns: int | None = None) -> np.ndarray:

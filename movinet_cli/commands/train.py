@@ -301,7 +301,7 @@ def train(
     on_video: Callable[[str, str], None] | None = None,
 ) -> Summary:
     """Trains a head on the class folders of ``directory`` over ``classifier``'s pooled
-    features and writes MODEL_DIR ``output``. ``log`` gets warnings (imbalance, unreadable
+    features and writes MODEL_DIR ``output``. ``log`` gets notices (hidden folders left out) and warnings (imbalance, unreadable
     videos); ``on_video`` is ``embed_examples``'s. Raises FolderError before any work for
     bad folders or an ``output`` that cannot be written, TrainingError if no video reads."""
     from movinet_cli.model.engines.cache import saved_model_identity
@@ -310,6 +310,8 @@ def train(
     require_sklearn()
     check_output_dir(output, overwrite)
     examples = find_examples(directory)
+    if log and examples.notice():
+        log(examples.notice() or "")
     warnings = [warning for warning in [imbalance_warning(examples)] if warning]
     for warning in warnings:
         if log:
