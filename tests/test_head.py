@@ -81,3 +81,10 @@ def test_a_truncated_npz_is_refused_in_one_line(model_dir):
     weights.write_bytes(weights.read_bytes()[:200])
     result = classify(model_dir, "missing.mp4")
     assert result.exit_code == 1 and result.stderr.startswith(f"Error: {model_dir}: head.npz is damaged") and result.stderr.count("\n") == 1, result.stderr
+
+
+def test_a_moved_backbone_is_named_with_its_model_dir(model_dir, tmp_path):
+    edit(model_dir, backbone("model", str(tmp_path / "moved-away")))
+    result = classify(model_dir, "missing.mp4")
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"Error: {model_dir}: its backbone is missing: the model it was trained on was at {tmp_path / 'moved-away'}; ")

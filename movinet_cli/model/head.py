@@ -129,6 +129,11 @@ def load_head(directory: str | os.PathLike) -> Head:
     if not isinstance(document, dict) or document.get("format") != FORMAT or document.get("version") != VERSION:
         raise ModelError(f"{directory}: {HEAD_FILE} is not a {FORMAT} version {VERSION} file; train it again")
     labels, backbone = _labels(directory, document.get("labels")), _backbone(directory, document.get("backbone"))
+    if os.path.isabs(backbone.model) and not os.path.isdir(backbone.model):  # a SavedModel directory, moved or deleted since
+        raise ModelError(
+            f"{directory}: its backbone is missing: the model it was trained on was at {backbone.model}; "
+            f"put it back there, or train the head again with --model naming where it is now"
+        )
     weights, bias = _weights(directory)
     if weights.ndim != 2 or bias.shape != (weights.shape[1],) or len(labels) != len(bias) or not np.isfinite(weights).all():
         raise ModelError(f"{directory}: the head's weights do not match its {len(labels)} labels; train it again")
