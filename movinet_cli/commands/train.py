@@ -26,6 +26,7 @@ from movinet_cli.commands import labelled
 from movinet_cli.commands.labelled import MAX_MATRIX, Examples, FolderError, confusion_lines, find_labelled, frequent_confusion_lines
 from movinet_cli.commands.train_report import report_html
 from movinet_cli.errors import MovinetError
+from movinet_cli.files import umask
 from movinet_cli.model.head import Backbone, Head, is_head_dir, max_classes
 from movinet_cli.model.registry import MODES, cache_dir
 from movinet_cli.options import VIDEO_EXTENSIONS, ReadOptions, RunOptions
@@ -270,10 +271,13 @@ def check_output_dir(path: str | os.PathLike, overwrite: bool) -> None:
 
 def write_model_dir(path: str | os.PathLike, head: Head, summary: Summary, directory: str) -> None:
     """Writes MODEL_DIR whole into a staging directory beside it, then renames it into place
-    (replacing an earlier MODEL_DIR only once the new one is complete)."""
-    path = os.path.abspath(os.fspath(path))
+    (replacing an earlier MODEL_DIR only once the new one is complete). A symbolic link is
+    followed: its target is written, the link stays. The directory's mode is what the umask
+    allows, as mkdir's (mkdtemp's 0700 would keep it from other accounts: a Ray worker's)."""
+    path = os.path.realpath(path) if os.path.islink(path) else os.path.abspath(os.fspath(path))
     staging = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.partial-", dir=os.path.dirname(path))
     try:
+        os.chmod(staging, 0o777 & ~umask())
         head.save(staging)
         Path(staging, "summary.json").write_text(json.dumps(asdict(summary), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         Path(staging, "report.html").write_text(report_html(summary, head.backbone, directory), encoding="utf-8")
