@@ -113,3 +113,15 @@ def test_a_written_video_appears_only_when_complete(tmp_path):
 def test_cli_refuses_an_unplayable_output_video_before_any_work(tmp_path):
     result = CliRunner().invoke(cli, ["classify", "--output-video", str(tmp_path / "o.avi"), str(tmp_path / "missing.mp4")])
     assert result.exit_code == 2 and "use .mp4 (H.264) or .webm (VP9)" in result.stderr
+
+
+def test_timed_frames_through_a_constant_rate_writer_are_held_until_the_next_ones_time(tmp_path):
+    """OpenCV's writers have one rate: red at 10 frames/s for 1 s, then blue at 2 frames/s
+    (1.0 ... 2.5 s), written at 10 frames/s, is 26 frames with blue from the 11th on."""
+    red, blue = np.full((48, 64, 3), (0, 0, 255), np.uint8), np.full((48, 64, 3), (255, 0, 0), np.uint8)
+    timed = [(index / 10, red) for index in range(10)] + [(1 + index / 2, blue) for index in range(4)]
+    assert write_video(tmp_path / "m.avi", timed, 10, playable=False) == 14
+    capture, written = cv2.VideoCapture(str(tmp_path / "m.avi")), []
+    while (read := capture.read())[0]:
+        written.append("blue" if read[1][..., 0].mean() > 128 else "red")
+    assert written == ["red"] * 10 + ["blue"] * 16

@@ -115,3 +115,19 @@ def test_a_stream_model_is_evaluated_over_the_whole_video(folders, palette_model
     assert result.exit_code == 0, result.output + result.stderr
     document = json.loads(result.stdout)
     assert document["mode"] == "stream" and document["read"]["aggregate"] == "last" and document["top1"] == 1.0
+
+
+def test_hidden_folders_left_out_are_named_in_one_notice(folders, palette_models):
+    """Library side: evaluate's ``log`` gets the notice (cli/eval.py is to pass notices(quiet))."""
+    from movinet_cli.commands.evaluate import evaluate
+    from movinet_cli.commands.labelled import find_labelled
+    from movinet_cli.options import ReadOptions
+    from movinet_cli.outcomes.loading import load_classifier
+
+    clips = folders({"red": ["red"], ".blue": ["blue"], ".green": ["green"]})
+    examples = find_labelled(clips)
+    assert examples.labels == ["red"] and examples.hidden == [".blue", ".green"]
+    said: list[str] = []
+    evaluation = evaluate(load_classifier(palette_models.base, labels=palette_models.labels), examples, ReadOptions(size=16), log=said.append)
+    assert evaluation.videos == 1
+    assert said == [f"note: left out 2 hidden folder(s) of {clips}: .blue, .green (a name starting with '.'; rename it to use its videos)"]

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from media import write_vfr_video
 
 from movinet_cli.outputs.overlay import draw_labels
 from movinet_cli.text import percent
@@ -57,3 +58,33 @@ def test_the_annotated_video_draws_top_k_labels(palette_models, colour_video, tm
         result = CliRunner().invoke(cli, args, catch_exceptions=False)
         assert result.exit_code == 0, result.stderr
         assert counts == {k}
+
+
+def shown_at(path, seconds):
+    """The annotated video's duration (s: its last frame's time plus one of its periods) and
+    the picture (RGB) it shows at ``seconds``, read with PyAV by each frame's own time."""
+    import av
+
+    with av.open(str(path)) as container:
+        frames = [(float(frame.time), frame.to_ndarray(format="rgb24")) for frame in container.decode(video=0)]
+    last = frames[-1][0]
+    return last + (last - frames[-2][0]), [picture for time, picture in frames if time <= seconds + 1e-6][-1]
+
+
+@pytest.mark.parametrize("extension", [".mkv", ".mp4"])
+def test_an_annotated_variable_frame_rate_video_keeps_each_frames_time(palette_models, tmp_path, extension):
+    """3 s of red at 30 frames/s, then 3 s of blue at 2 frames/s: the annotated video lasts as
+    long and shows blue at 4.5 s (evenly spaced frames made it 3.2 s long, red at 4.5 s)."""
+    from click.testing import CliRunner
+
+    from movinet_cli.cli import cli
+
+    source = write_vfr_video(tmp_path / f"vfr{extension}", [((255, 0, 0), 3, 30), ((0, 0, 255), 3, 2)], size=(160, 120))
+    output = tmp_path / "annotated.mp4"
+    args = ["classify", "-m", palette_models.base, "--labels", palette_models.labels, "--size", "16", "-k", "1", "--output-video", str(output), source, "-q"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    duration, picture = shown_at(output, 4.5)
+    assert 5.4 <= duration <= 6.1, duration
+    corner = picture[-10:, -10:].reshape(-1, 3).mean(0)  # away from the labels' panel at the top left
+    assert corner[2] > 200 and corner[0] < 60, corner

@@ -382,3 +382,47 @@ def test_a_no_clear_action_cue_names_the_labels_it_weighed():
     unclear = Segment(0, 1, "no clear action", 0.83, [Prediction("black", 0.83), Prediction("red", 0.17)])
     cue = subtitles([unclear], "vtt").split("\n")
     assert cue[4:6] == ["no clear action 83%", "black 83%, red 17%"]
+
+
+def old_style_segments(steps, labels, bin_s):
+    """The timeline from ``pool``'s every bin, as segments were made before ``pooled``."""
+    from movinet_cli.outcomes import timeline
+
+    original = timeline.pooled
+    try:
+        timeline.pooled = timeline.pool
+        return segments(result_of(steps), labels, bin_s)
+    finally:
+        timeline.pooled = original
+
+
+@pytest.mark.parametrize("bin_s", [0.001, 0.07, 0.5, 1.0, 2.5])
+def test_bins_alike_within_a_step_make_the_timeline_every_bin_makes(bin_s):
+    rng = np.random.default_rng(3)
+    edges = np.concatenate([[0.0], np.cumsum(rng.uniform(0.05, 1.5, 40))])
+    steps = [step(start, end, int(rng.integers(1, 9)), rng.dirichlet([0.3] * 3)) for start, end in zip(edges[:-1], edges[1:])]
+    steps.append(step(edges[-1], edges[-1], 1, [0.1, 0.1, 0.8]))  # a step of no length
+    expected, found = old_style_segments(steps, LABELS, bin_s), segments(result_of(steps), LABELS, bin_s)
+    assert [(s.start_s, s.end_s, s.label) for s in found] == [(s.start_s, s.end_s, s.label) for s in expected]
+    assert [s.probability for s in found] == pytest.approx([s.probability for s in expected], abs=1e-5)
+    for old, new in zip(expected, found):
+        assert [p.label for p in new.predictions] == [p.label for p in old.predictions]
+
+
+def test_a_fine_timeline_step_keeps_memory_to_the_steps_not_the_bins():
+    """Issue 32: --timeline-step 0.001 over a 10-minute stream with a 600-class model peaked
+    at 4.8 GB (every bin kept, each with its 600 probabilities). 120 one-second chunks at
+    0.001 s are 120,000 bins: 288 MB of probabilities kept before; now a few per chunk."""
+    import tracemalloc
+
+    rng = np.random.default_rng(4)
+    steps = [Step(float(t), t + 1.0, 8, rng.dirichlet([0.1] * 600).astype(np.float32)) for t in range(120)]
+    result = Result(None, [], steps[-1].probabilities, 120.0, 960, steps, "m", "e", "stream", 0.0)
+    tracemalloc.start()
+    try:
+        timeline = segments(result, [f"class {n}" for n in range(600)], 0.001)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert timeline[0].start_s == 0 and timeline[-1].end_s == 120.0
+    assert peak < 16 << 20, f"{peak / 2**20:.0f} MiB"

@@ -1,15 +1,18 @@
 """movinet train: class folders in, a MODEL_DIR out that --model takes."""
 
+import dataclasses
 import json
+import os
 import re
+import stat
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from movinet_cli.cli import cli
-from movinet_cli.commands.train import HELD_OUT_MIN
-from movinet_cli.model.head import load_head
+from movinet_cli.commands.train import HELD_OUT_MIN, check_output_dir, summarise, write_model_dir
+from movinet_cli.model.head import Backbone, Head, load_head
 
 # Three classes of colour, each video a shade of its class (the palette model's pooled
 # features are the mean colour, so a linear head separates them).
@@ -268,3 +271,69 @@ def test_live_reads_with_the_resize_mode_a_stream_head_was_trained_with(labelled
     result = invoke("live", video, "--model", model_dir, "--no-window", "--as-fast-as-possible", "--format", "jsonl")
     assert result.exit_code == 0, result.output
     assert {json.loads(line)["label"] for line in result.stdout.split("\n") if line} == {"dim"}
+
+
+def test_many_classes_write_a_model_dir_that_loads_and_output_that_stays_bounded(tmp_path):
+    """3,300 classes of 2 videos: what train writes and prints stays small and loads (fabricated
+    features' answers: running a model per clip would be too slow)."""
+    classes, rng = 3300, np.random.default_rng(0)
+    labels = [f"class-{number:04d}" for number in range(classes)]
+    targets = np.repeat(np.arange(classes), 2)
+    paths = [f"{label}/{number}.mp4" for label in labels for number in range(2)]
+    predicted = np.where(rng.random(len(targets)) < 0.5, targets, rng.integers(0, classes, len(targets)))
+    summary = summarise("2-fold cross-validation", labels, paths, targets, np.arange(len(targets)), predicted)
+    backbone = Backbone(str(tmp_path), "base", "identity", 5.0, 172, "crop")  # a directory that is there
+    weights = rng.standard_normal((16, classes)).astype(np.float32)
+    head = Head(labels, weights, np.zeros(classes, np.float32), backbone, dataclasses.asdict(summary))
+    write_model_dir(tmp_path / "m", head, summary, str(tmp_path))
+    loaded = load_head(tmp_path / "m")
+    assert loaded.labels == labels and loaded.description()["accuracy"] == summary.accuracy
+    sizes = {name: (tmp_path / "m" / name).stat().st_size for name in ["head.json", "summary.json", "report.html"]}
+    assert sizes["head.json"] < 200_000 and sizes["summary.json"] < 2_000_000 and sizes["report.html"] < 3_000_000, sizes
+    text = summary.text()
+    assert len(text.split("\n")) < 60 and len(text) < 10_000
+    assert "3300 classes: the 20 of lowest recall" in text and "too many to show" in text
+    assert "Most frequent confusions" in (tmp_path / "m" / "report.html").read_text()
+    assert json.loads((tmp_path / "m" / "summary.json").read_text())["recall"] == summary.recall
+
+
+
+def test_a_hidden_class_folder_left_out_is_named_in_one_notice(labelled_folders, palette_models, tmp_path):
+    rng = np.random.default_rng(1)
+    clips = labelled_folders({name: shades(base, 2, rng) for name, base in {**CLASSES, ".drafts": (200, 200, 200)}.items()})
+    result = invoke("train", clips, "-o", tmp_path / "m", *palette(palette_models), "--size", 16)
+    assert result.exit_code == 0, result.output
+    notice = f"note: left out 1 hidden folder(s) of {clips}: .drafts (a name starting with '.'; rename it to use its videos)\n"
+    assert result.stderr.count(notice) == 1 and load_head(tmp_path / "m").labels == sorted(CLASSES)
+
+
+def fabricated_model(backbone_dir, labels=("a", "b")):
+    """A Head and its Summary for write_model_dir, without a model or videos (``backbone_dir``: any directory)."""
+    classes = len(labels)
+    summary = summarise("by hand", list(labels), [f"{label}/0.mp4" for label in labels], np.arange(classes), np.arange(classes), np.arange(classes))
+    backbone = Backbone(str(backbone_dir), "base", "identity", 5.0, 172, "crop")
+    return Head(list(labels), np.eye(classes, dtype=np.float32), np.zeros(classes, np.float32), backbone, dataclasses.asdict(summary)), summary
+
+
+def test_overwrite_through_a_link_writes_its_target_and_keeps_the_link(tmp_path):
+    head, summary = fabricated_model(tmp_path)
+    write_model_dir(tmp_path / "v1", head, summary, str(tmp_path))
+    (tmp_path / "current").symlink_to("v1")
+    newer, summary = fabricated_model(tmp_path, ("c", "d", "e"))
+    check_output_dir(tmp_path / "current", overwrite=True)
+    write_model_dir(tmp_path / "current", newer, summary, str(tmp_path))
+    assert (tmp_path / "current").is_symlink() and os.readlink(tmp_path / "current") == "v1"
+    assert load_head(tmp_path / "v1").labels == ["c", "d", "e"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["current", "v1"]  # no staging or old copy left
+
+
+@pytest.mark.parametrize("mask, mode", [(0o022, 0o755), (0o077, 0o700), (0o002, 0o775)])
+def test_the_model_dir_honours_the_umask(tmp_path, mask, mode):
+    head, summary = fabricated_model(tmp_path)
+    before = os.umask(mask)
+    try:
+        write_model_dir(tmp_path / "m", head, summary, str(tmp_path))
+    finally:
+        os.umask(before)
+    assert stat.S_IMODE((tmp_path / "m").stat().st_mode) == mode
+    assert stat.S_IMODE((tmp_path / "m" / "head.json").stat().st_mode) == 0o666 & ~mask

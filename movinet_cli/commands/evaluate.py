@@ -104,12 +104,16 @@ def evaluate(
     ahead: int = 0,
     on_start: Callable[[str], None] | None = None,
     on_video: Callable[[str, str], None] | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> Evaluation:
     """Runs ``classifier`` over every video of ``examples`` (folders named by its labels) and
     scores its answers. ``ahead``, ``on_start`` are ``classify_many``'s; ``on_video(path,
-    error)`` is told of each video done ("" when it worked). Raises FolderError (see
-    ``check_folders``) before any video is read, EvaluationError if none could be."""
+    error)`` is told of each video done ("" when it worked); ``log`` gets the notice of hidden
+    folders left out. Raises FolderError (see ``check_folders``) before any video is read,
+    EvaluationError if none could be."""
     rows = check_folders(examples, classifier.labels)
+    if log and examples.notice():
+        log(examples.notice() or "")
     k = min(TOP_K, len(classifier.labels))
     column = {number: row for row, number in enumerate(rows)}
     truth: list[int] = []

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from movinet_cli.commands.batch import find_videos
 from movinet_cli.errors import UsageError
 from movinet_cli.options import VIDEO_EXTENSIONS
+
+MAX_MATRIX = 30  # classes up to which a confusion matrix is shown (and train keeps it): 900 cells
+MOST_CONFUSED = 20  # (true, predicted) pairs shown in its place past MAX_MATRIX classes
+HIDDEN_NAMED = 5  # hidden folders named in the notice that they were left out
 
 
 class FolderError(UsageError):
@@ -26,26 +30,35 @@ class FolderError(UsageError):
 @dataclass
 class Examples:
     """Labelled videos: ``paths`` relative to ``directory``, ``targets`` indexes into ``labels``
-    (the class folders' names, sorted)."""
+    (the class folders' names, sorted); ``hidden``: the folders left out for a name starting with "."."""
 
     directory: str
     labels: list[str]
     paths: list[str]
     targets: list[int]
+    hidden: list[str] = field(default_factory=list)
 
     def counts(self) -> list[int]:
         return [self.targets.count(index) for index in range(len(self.labels))]
 
+    def notice(self) -> str | None:
+        """One line naming the hidden folders left out, or None if there are none."""
+        if not self.hidden:
+            return None
+        names = ", ".join(self.hidden[:HIDDEN_NAMED]) + (f" and {len(self.hidden) - HIDDEN_NAMED} more" if len(self.hidden) > HIDDEN_NAMED else "")
+        return f"note: left out {len(self.hidden)} hidden folder(s) of {self.directory}: {names} (a name starting with '.'; rename it to use its videos)"
+
 
 def find_labelled(directory: str | os.PathLike, extensions=VIDEO_EXTENSIONS) -> Examples:
     """The videos of ``directory/<class>/`` (any depth below the class folder), class folders
-    sorted, hidden ones skipped, folders without videos left out. Raises FolderError (one
-    line) if ``directory`` cannot be listed."""
+    sorted, hidden ones (a name starting with ".") skipped and named in ``hidden``, folders
+    without videos left out. Raises FolderError (one line) if ``directory`` cannot be listed."""
     directory = os.fspath(directory)
     try:
-        classes = sorted(entry.name for entry in os.scandir(directory) if entry.is_dir() and not entry.name.startswith("."))
+        folders = sorted(entry.name for entry in os.scandir(directory) if entry.is_dir())
     except OSError as error:
         raise FolderError(f"{directory}: cannot list the class folders ({error.strerror or error})") from None
+    classes = [name for name in folders if not name.startswith(".")]
     labels, paths, targets = [], [], []
     for name in classes:
         found = find_videos(os.path.join(directory, name), extensions)
@@ -53,7 +66,7 @@ def find_labelled(directory: str | os.PathLike, extensions=VIDEO_EXTENSIONS) -> 
             labels.append(name)
             paths += [f"{name}/{path}" for path in found]
             targets += [len(labels) - 1] * len(found)
-    return Examples(directory, labels, paths, targets)
+    return Examples(directory, labels, paths, targets, [name for name in folders if name.startswith(".")])
 
 
 def confusion_matrix(truth: Sequence[int] | np.ndarray, predicted: Sequence[int] | np.ndarray, rows: int, columns: int | None = None) -> np.ndarray:
@@ -79,10 +92,25 @@ def precision(confusion: np.ndarray) -> np.ndarray:
 
 def confusion_lines(labels: list[str], confusion: Sequence[Sequence[int]], width: int, other: str | None = None) -> list[str]:
     """The matrix as text: a title, then a row per true class (its label padded to ``width``),
-    the columns in the rows' order, then ``other``'s column if the matrix has one more."""
+    the columns in the rows' order, then ``other``'s column if the matrix has one more. Past
+    MAX_MATRIX classes, its MOST_CONFUSED most frequent confusions instead (``frequent_confusion_lines``)."""
+    if len(labels) > MAX_MATRIX:
+        matrix = np.array(confusion, dtype=np.int64)
+        matrix[np.arange(len(labels)), np.arange(len(labels))] = 0  # right answers are no confusion
+        columns = [*labels, other or "another label"]
+        order = np.argsort(matrix, axis=None, kind="stable")[::-1][:MOST_CONFUSED]
+        pairs = [(labels[i], columns[j], int(matrix[i, j])) for i, j in zip(*np.unravel_index(order, matrix.shape)) if matrix[i, j]]
+        return frequent_confusion_lines(len(labels), pairs, width)
     then = f", then {other}" if other else ""
     lines = [f"confusion matrix (rows: true class, columns: predicted, in the order above{then}):"]
     cell = max(3, len(str(max(max(row) for row in confusion))))
     for label, row in zip(labels, confusion):
         lines.append(f"{label:<{width}}  " + " ".join(f"{count:>{cell}}" for count in row))
     return lines
+
+
+def frequent_confusion_lines(classes: int, pairs: Sequence[tuple[str, str, int]], width: int) -> list[str]:
+    """In place of a matrix of ``classes`` rows too many to show: a title, then a line per
+    (true class, predicted class, videos) of ``pairs``, most frequent first."""
+    lines = [f"confusion matrix: {classes} classes, too many to show (at most {MAX_MATRIX}); the most frequent confusions (true class -> predicted: videos):"]
+    return lines + ([f"{true:<{width}}  -> {predicted}: {count}" for true, predicted, count in pairs] or ["none"])

@@ -10,13 +10,12 @@ fitted on every video and written as a MODEL_DIR (see ``head``) with ``summary.j
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import html
 import json
 import os
 import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,9 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from movinet_cli.commands import labelled
-from movinet_cli.commands.labelled import Examples, FolderError, confusion_lines, find_labelled
+from movinet_cli.commands.labelled import MAX_MATRIX, Examples, FolderError, confusion_lines, find_labelled, frequent_confusion_lines
+from movinet_cli.commands.train_report import report_html
 from movinet_cli.errors import MovinetError
-from movinet_cli.model.head import Backbone, Head, is_head_dir
+from movinet_cli.files import umask
+from movinet_cli.model.head import Backbone, Head, is_head_dir, max_classes
 from movinet_cli.model.registry import MODES, cache_dir
 from movinet_cli.options import VIDEO_EXTENSIONS, ReadOptions, RunOptions
 from movinet_cli.outcomes.pipeline import Classifier, classify_many
@@ -38,7 +39,8 @@ HELD_OUT_SHARE = 0.2
 MAX_FOLDS = 5
 IMBALANCE_RATIO = 4  # largest class / smallest class above which training warns
 REGULARISATION = 1.0  # LogisticRegression's C (inverse strength), on standardised features
-PICTURES = 60  # misclassified videos shown with a picture in report.html
+CLASS_LINES = 50  # classes up to which train prints a line for each; past it, the LOWEST_SHOWN of lowest recall
+LOWEST_SHOWN = 20
 EXTRA = "train"  # the optional dependencies: pip install 'movinet-cli[train]'
 
 
@@ -160,17 +162,31 @@ class Summary:
     precision: list[float]  # per class, in [0, 1]
     recall: list[float]
     support: list[int]  # evaluated videos per class
-    confusion: list[list[int]]  # [true][predicted]
+    confusion: list[list[int]] | None  # [true][predicted]; None past labelled.MAX_MATRIX classes (``misclassified`` holds every confusion)
     misclassified: list[dict] = field(default_factory=list)  # {"path", "label", "predicted"}
     warnings: list[str] = field(default_factory=list)
 
+    def most_confused(self, count: int) -> list[tuple[str, str, int]]:
+        """The ``count`` most frequent (true class, predicted class, videos) among the misclassified."""
+        pairs = Counter((item["label"], item["predicted"]) for item in self.misclassified)
+        return [(true, predicted, videos) for (true, predicted), videos in pairs.most_common(count)]
+
     def text(self) -> str:
-        """Accuracy, per-class precision/recall and the confusion matrix, for a terminal."""
-        width = max(8, *(len(label) for label in self.labels))
+        """Accuracy, per-class precision/recall and the confusion matrix, for a terminal: a
+        line per class up to CLASS_LINES classes (past it, the LOWEST_SHOWN of lowest recall),
+        the matrix up to MAX_MATRIX (past it, the most frequent confusions)."""
+        shown = list(range(len(self.labels)))
+        if len(self.labels) > CLASS_LINES:
+            shown = sorted(sorted(shown, key=lambda index: (self.recall[index], index))[:LOWEST_SHOWN])
+        width = max(8, *(len(self.labels[index]) for index in shown))
         lines = [f"accuracy: {self.accuracy:.1%} ({self.method}, {self.videos} videos)", ""]
+        if len(shown) < len(self.labels):
+            lines.append(f"{len(self.labels)} classes: the {len(shown)} of lowest recall (every class is in summary.json and report.html)")
         lines.append(f"{'class':<{width}}  precision  recall  videos")
-        for label, precision, recall, support in zip(self.labels, self.precision, self.recall, self.support):
-            lines.append(f"{label:<{width}}  {precision:>9.1%}  {recall:>6.1%}  {support:>6}")
+        for index in shown:
+            lines.append(f"{self.labels[index]:<{width}}  {self.precision[index]:>9.1%}  {self.recall[index]:>6.1%}  {self.support[index]:>6}")
+        if self.confusion is None:
+            return "\n".join([*lines, "", *frequent_confusion_lines(len(self.labels), self.most_confused(LOWEST_SHOWN), width)])
         return "\n".join([*lines, "", *confusion_lines(self.labels, self.confusion, width)])
 
 
@@ -213,8 +229,13 @@ def fit_head(features: np.ndarray, targets: np.ndarray, num_classes: int, seed: 
 
 
 def summarise(method: str, labels: list[str], paths: list[str], targets: np.ndarray, evaluated: np.ndarray, predicted: np.ndarray) -> Summary:
-    truth = targets[evaluated]
-    confusion = labelled.confusion_matrix(truth, predicted, len(labels))
+    """The figures of an evaluation: ``targets`` of every video, ``evaluated`` the indexes of
+    those scored and ``predicted`` their answers. The confusion matrix is kept up to
+    MAX_MATRIX classes: past it, its size (classes squared) would dwarf the rest."""
+    truth, classes = targets[evaluated], len(labels)
+    support = np.bincount(truth, minlength=classes)
+    hits = np.bincount(truth[truth == predicted], minlength=classes).astype(np.float64)
+    answers = np.bincount(predicted, minlength=classes)
     wrong = [
         {"path": paths[index], "label": labels[true], "predicted": labels[guess]}
         for index, true, guess in zip(evaluated, truth, predicted)
@@ -225,10 +246,10 @@ def summarise(method: str, labels: list[str], paths: list[str], targets: np.ndar
         accuracy=float((truth == predicted).mean()),
         videos=len(targets),
         labels=labels,
-        precision=[round(float(value), 4) for value in labelled.precision(confusion)],
-        recall=[round(float(value), 4) for value in labelled.recall(confusion)],
-        support=[int(value) for value in confusion.sum(1)],
-        confusion=confusion.tolist(),
+        precision=[round(float(value), 4) for value in np.divide(hits, answers, out=np.zeros_like(hits), where=answers > 0)],
+        recall=[round(float(value), 4) for value in np.divide(hits, support, out=np.zeros_like(hits), where=support > 0)],
+        support=[int(value) for value in support],
+        confusion=labelled.confusion_matrix(truth, predicted, classes).tolist() if classes <= MAX_MATRIX else None,
         misclassified=wrong,
     )
 
@@ -250,10 +271,13 @@ def check_output_dir(path: str | os.PathLike, overwrite: bool) -> None:
 
 def write_model_dir(path: str | os.PathLike, head: Head, summary: Summary, directory: str) -> None:
     """Writes MODEL_DIR whole into a staging directory beside it, then renames it into place
-    (replacing an earlier MODEL_DIR only once the new one is complete)."""
-    path = os.path.abspath(os.fspath(path))
+    (replacing an earlier MODEL_DIR only once the new one is complete). A symbolic link is
+    followed: its target is written, the link stays. The directory's mode is what the umask
+    allows, as mkdir's (mkdtemp's 0700 would keep it from other accounts: a Ray worker's)."""
+    path = os.path.realpath(path) if os.path.islink(path) else os.path.abspath(os.fspath(path))
     staging = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.partial-", dir=os.path.dirname(path))
     try:
+        os.chmod(staging, 0o777 & ~umask())
         head.save(staging)
         Path(staging, "summary.json").write_text(json.dumps(asdict(summary), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         Path(staging, "report.html").write_text(report_html(summary, head.backbone, directory), encoding="utf-8")
@@ -266,52 +290,6 @@ def write_model_dir(path: str | os.PathLike, head: Head, summary: Summary, direc
             os.replace(staging, path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-
-
-def report_html(summary: Summary, backbone: Backbone, directory: str) -> str:
-    """A self-contained page: the figures, the confusion matrix and the misclassified videos
-    with a picture from the middle of each (the first PICTURES of them)."""
-    escape = html.escape
-    rows = "".join(
-        f"<tr><th>{escape(label)}</th>" + "".join(f"<td class='{'hit' if i == j else 'miss' if count else ''}'>{count}</td>" for j, count in enumerate(row)) + "</tr>"
-        for i, (label, row) in enumerate(zip(summary.labels, summary.confusion))
-    )
-    header = "".join(f"<th>{escape(label)}</th>" for label in summary.labels)
-    classes = "".join(
-        f"<tr><td>{escape(label)}</td><td>{p:.1%}</td><td>{r:.1%}</td><td>{n}</td></tr>"
-        for label, p, r, n in zip(summary.labels, summary.precision, summary.recall, summary.support)
-    )
-    wrong = "".join(
-        f"<figure>{_picture(os.path.join(directory, item['path'])) if number < PICTURES else ''}"
-        f"<figcaption>{escape(item['path'])}<br>{escape(item['label'])} &rarr; <b>{escape(item['predicted'])}</b></figcaption></figure>"
-        for number, item in enumerate(summary.misclassified)
-    )
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>movinet train</title><style>
-body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}
-td.hit{{background:#d4f4d4}} td.miss{{background:#f8d0d0}} figure{{display:inline-block;margin:6px;width:180px;font-size:12px}} img{{width:180px}}
-</style></head><body><h1>Trained head</h1>
-<p>Backbone {escape(backbone.model)} ({escape(backbone.kind)}, {backbone.fps:g} frames/s, {backbone.size} px). {summary.videos} videos.</p>
-<p><b>Accuracy {summary.accuracy:.1%}</b> ({escape(summary.method)}).</p>
-<table><tr><th>class</th><th>precision</th><th>recall</th><th>videos</th></tr>{classes}</table>
-<h2>Confusion matrix</h2><p>Rows: true class; columns: predicted.</p><table><tr><th></th>{header}</tr>{rows}</table>
-<h2>Misclassified videos ({len(summary.misclassified)})</h2>{wrong or "<p>None.</p>"}
-</body></html>
-"""
-
-
-def _picture(path: str) -> str:
-    """An <img> of the middle frame of a video, or "" if none can be had."""
-    from movinet_cli.inputs.frames import jpeg_thumbnail
-    from movinet_cli.inputs.video import VideoReader
-
-    try:
-        with VideoReader(path) as reader:
-            frame = reader.frame_at((reader.info.claimed_duration_s or 0) / 2)
-        if frame is None:
-            return ""
-        return f"<img alt='' src='data:image/jpeg;base64,{base64.b64encode(jpeg_thumbnail(frame, 180)).decode()}'>"
-    except Exception:  # a broken video costs its picture, never the report
-        return ""
 
 
 def train(
@@ -327,7 +305,7 @@ def train(
     on_video: Callable[[str, str], None] | None = None,
 ) -> Summary:
     """Trains a head on the class folders of ``directory`` over ``classifier``'s pooled
-    features and writes MODEL_DIR ``output``. ``log`` gets warnings (imbalance, unreadable
+    features and writes MODEL_DIR ``output``. ``log`` gets notices (hidden folders left out) and warnings (imbalance, unreadable
     videos); ``on_video`` is ``embed_examples``'s. Raises FolderError before any work for
     bad folders or an ``output`` that cannot be written, TrainingError if no video reads."""
     from movinet_cli.model.engines.cache import saved_model_identity
@@ -336,6 +314,8 @@ def train(
     require_sklearn()
     check_output_dir(output, overwrite)
     examples = find_examples(directory)
+    if log and examples.notice():
+        log(examples.notice() or "")
     warnings = [warning for warning in [imbalance_warning(examples)] if warning]
     for warning in warnings:
         if log:
@@ -350,6 +330,10 @@ def train(
     targets = np.array([examples.targets[index] for index in kept])
     if len(set(targets.tolist())) < len(examples.labels) or np.bincount(targets).min() < MIN_VIDEOS:
         raise TrainingError("too few readable videos left in some class to train (see the warnings above)")
+    if len(examples.labels) > max_classes(features.shape[1]):
+        raise TrainingError(
+            f"{len(examples.labels)} classes are too many for a head on {features.shape[1]} features (at most {max_classes(features.shape[1])}): merge some class folders"
+        )
     method, evaluated, predicted = evaluate(features, targets, examples.labels, seed)
     summary = summarise(method, examples.labels, paths, targets, evaluated, predicted)
     summary.warnings = warnings

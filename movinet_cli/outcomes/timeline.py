@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -97,6 +97,64 @@ def pool(steps: list[Step], bin_s: float | None = None) -> list[Step]:
     return pooled
 
 
+class _Bin:
+    """A bin being filled by ``pooled``: its index, and its steps' frame-weighted sum."""
+
+    def __init__(self, k: int, step: Step, weight: float):
+        self.k, self.start_s, self.end_s, self.weight = k, step.start_s, step.end_s, 0.0
+        self.total = np.zeros(step.probabilities.shape, np.float64)
+        self.add(step, weight)
+
+    def add(self, step: Step, weight: float) -> None:
+        self.total += step.probabilities * weight
+        self.weight += weight
+        self.end_s = step.end_s
+
+    def step(self, bin_s: float) -> Step:
+        start, end = max(self.k * bin_s, self.start_s), min((self.k + 1) * bin_s, self.end_s)
+        return Step(start, end, self.weight, (self.total / self.weight).astype(np.float32))
+
+
+def _share(step: Step, start: float, end: float) -> float:
+    """The frames of ``step`` that lie in [start, end] (all of them for a step of no length)."""
+    length = step.end_s - step.start_s
+    return step.frames * ((end - start) / length) if length > 0 else step.frames
+
+
+def pooled(steps: Sequence[Step], bin_s: float | None = None) -> Iterator[Step]:
+    """``pool``'s bins of contiguous steps in time order, as they complete, with the bins that
+    lie wholly inside one step (all alike: that step's probabilities) merged into one: what
+    the timeline's runs are made of, in memory that grows with the steps, not the bins (a
+    0.001-s step over a 10-minute video is 600,000 bins). ValueError as ``pool``."""
+    if bin_s is None:
+        yield from steps
+        return
+    _check_bin(bin_s)
+    filling: _Bin | None = None
+    for step in steps:
+        first = int(step.start_s / bin_s + 1e-9)
+        last = max(first, math.ceil(step.end_s / bin_s - 1e-9) - 1)
+        if filling is not None and filling.k != first:
+            yield filling.step(bin_s)
+            filling = None
+        weight = _share(step, step.start_s, min(step.end_s, (first + 1) * bin_s))
+        if filling is None:
+            filling = _Bin(first, step, weight)
+        else:
+            filling.add(step, weight)
+        if last == first:
+            continue
+        yield filling.step(bin_s)  # the step runs past its first bin: no later step reaches that bin
+        if last > first + 1:  # the bins wholly inside the step, merged
+            start, end = (first + 1) * bin_s, last * bin_s
+            yield Step(start, end, _share(step, start, end), step.probabilities)
+        filling = None
+        if step.end_s - last * bin_s > 1e-9:
+            filling = _Bin(last, replace(step, start_s=last * bin_s), _share(step, last * bin_s, step.end_s))
+    if filling is not None:
+        yield filling.step(bin_s)
+
+
 def _check_bin(step_s: float | None) -> None:
     if step_s is not None and not (math.isfinite(step_s) and step_s >= MIN_TIMELINE_STEP_S):
         raise ValueError(f"timeline step must be a finite number of seconds from {MIN_TIMELINE_STEP_S:g}, got {step_s!r}")
@@ -112,11 +170,11 @@ def top_class(step: Step, min_probability: float = 0.0) -> int:
 
 
 def runs(steps: list[Step], bin_s: float | None = None, min_probability: float = 0.0) -> list[list[Step]]:
-    """The steps, pooled as by ``pool``, grouped into runs of consecutive steps with the same
+    """The steps, pooled as by ``pool`` (``pooled``: bins alike within a step merged), grouped into runs of consecutive steps with the same
     top class (``top_class``: steps below ``min_probability`` form runs of their own): one
     run per timeline segment."""
     grouped: list[tuple[int, list[Step]]] = []
-    for step in pool(steps, bin_s):
+    for step in pooled(steps, bin_s):
         top = top_class(step, min_probability)
         if grouped and grouped[-1][0] == top:
             grouped[-1][1].append(step)

@@ -7,6 +7,11 @@ OpenCV's own VP9 writer, fourcc VP90, where PyAV is missing). Browsers and playe
 MJPEG, and an ``.mp4`` without PyAV MPEG-4 part 2, which browsers refuse: fine for test
 media, refused for what people watch (``playable=True``).
 
+A frame may come with its timestamp (``VideoFileWriter.write``), so that a variable-frame-rate
+source is written as it plays: PyAV gives each frame its own presentation time; OpenCV's
+writers have one constant rate, at which a frame is repeated until the next one's time (and
+one of two frames within one period dropped).
+
 Playable codecs are written as 4:2:0, which needs even sides: an odd width or height gets
 one more column or row, a copy of the last (the picture itself is never cut).
 """
@@ -50,6 +55,7 @@ CODECS = {
     ".avi": (_MJPEG,),
     ".mkv": (_MJPEG,),
 }
+_TIME_BASE = fractions.Fraction(1, 90000)  # of the frames' times given to PyAV: MPEG's 90 kHz clock
 PLAYABLE_EXTENSIONS = ".mp4 (H.264) or .webm (VP9)"  # what an error suggests
 _CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".webm": "webm"}  # PyAV's format names
 # Encoder options: x264's "veryfast" preset is about 3x faster than its default at a little
@@ -121,15 +127,17 @@ class VideoFileWriter:
         self._temporary = self._atomic.__enter__()
         return self
 
-    def write(self, frame: np.ndarray) -> None:
-        """Appends one frame; OutputError if it cannot be written."""
+    def write(self, frame: np.ndarray, timestamp_s: float | None = None) -> None:
+        """Appends one frame, shown at ``timestamp_s`` seconds if given (then give every
+        frame's: increasing), else one period (1 / fps) after the previous; OutputError if
+        it cannot be written."""
         if self.codec.playable and (frame.shape[0] % 2 or frame.shape[1] % 2):
             frame = cv2.copyMakeBorder(frame, 0, frame.shape[0] % 2, 0, frame.shape[1] % 2, cv2.BORDER_REPLICATE)
         if self._writer is None:
             size = (frame.shape[1], frame.shape[0])
             kind = _PyAVWriter if self.codec.library == "pyav" else _OpenCVWriter
             self._writer = kind(self._temporary, self.path, self.codec, self.fps, size)
-        self._writer.write(frame)
+        self._writer.write(frame, timestamp_s)
         self.count += 1
 
     def __exit__(self, exc_type, exc, traceback) -> bool | None:
@@ -146,16 +154,31 @@ class VideoFileWriter:
 
 
 class _OpenCVWriter:
+    """OpenCV's writer: one constant rate. A timed frame is held, and written once for each
+    period until the next frame's time (the period that holds a time shows its latest frame)."""
+
     def __init__(self, temporary: str, name: str, codec: Codec, fps: float, size: tuple[int, int]):
         with opencv_path(temporary) as usable:
             self._writer = cv2.VideoWriter(usable, cv2.VideoWriter.fourcc(*codec.encoder), fps, size)
         if not self._writer.isOpened():
             raise OutputError(f"cannot write a video to {name}: OpenCV could not open a {codec.name} writer")
+        self._fps, self._first_s, self._slot = fps, 0.0, 0  # the first frame's time, periods written
+        self._held: np.ndarray | None = None  # the latest timed frame, written up to the next one's time
 
-    def write(self, frame: np.ndarray) -> None:
-        self._writer.write(frame)
+    def write(self, frame: np.ndarray, timestamp_s: float | None) -> None:
+        if timestamp_s is None:
+            self._writer.write(frame)
+            return
+        if self._held is None:
+            self._first_s = timestamp_s
+        while self._held is not None and (self._slot + 0.5) / self._fps < timestamp_s - self._first_s:
+            self._writer.write(self._held)
+            self._slot += 1
+        self._held = frame
 
     def close(self) -> None:
+        if self._held is not None:
+            self._writer.write(self._held)
         self._writer.release()
 
 
@@ -178,15 +201,17 @@ class _PyAVWriter:
             self._stream.width, self._stream.height = size
             self._stream.pix_fmt = "yuv420p"
             self._stream.options = dict(_ENCODER_OPTIONS.get(codec.encoder, {}))
+            self._stream.codec_context.time_base = _TIME_BASE
         except av.error.FFmpegError as error:
             self._file.close()
             raise OutputError(f"cannot write a video to {name}: {error}") from None
-        self._count = 0
+        self._count, self._last_pts = 0, -1
 
-    def write(self, frame: np.ndarray) -> None:
+    def write(self, frame: np.ndarray, timestamp_s: float | None) -> None:
         picture = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="bgr24")
-        picture.pts = self._count
-        picture.time_base = 1 / self._rate
+        when = timestamp_s if timestamp_s is not None else self._count / self._rate
+        picture.pts = self._last_pts = max(round(max(0.0, when) / _TIME_BASE), self._last_pts + 1)  # increasing, as encoders need
+        picture.time_base = _TIME_BASE
         self._count += 1
         self._mux(picture)
 
@@ -207,10 +232,14 @@ class _PyAVWriter:
                 self._file.close()
 
 
-def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float, playable: bool = True) -> int:
-    """Writes BGR uint8 frames [h, w, 3] to ``path`` with ``VideoFileWriter``; returns the
-    frame count."""
+def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray | tuple[float, np.ndarray]], fps: float, playable: bool = True) -> int:
+    """Writes BGR uint8 frames [h, w, 3] to ``path`` with ``VideoFileWriter``, each shown one
+    period after the previous, or at its time where given as ``(timestamp_s, frame)``;
+    returns the frame count."""
     with VideoFileWriter(path, fps, playable) as writer:
-        for frame in frames:
-            writer.write(frame)
+        for item in frames:
+            if isinstance(item, tuple):
+                writer.write(item[1], item[0])
+            else:
+                writer.write(item)
     return writer.count

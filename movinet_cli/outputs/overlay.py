@@ -131,7 +131,7 @@ def draw_note(frame: np.ndarray, text: str) -> np.ndarray:
 
 def annotate_video(source: str | os.PathLike, destination: str | os.PathLike, result: Result, labels: list[str], top_k: int | None = None) -> int:
     """Writes ``source`` to ``destination`` (a codec browsers play, see ``encoding``) at its
-    own size and frame rate, each frame showing the top ``top_k`` labels (default: as many
+    own size, each frame at its own time (a variable frame rate kept), showing the top ``top_k`` labels (default: as many
     as the result's predictions) of the output shown at its time (``timeline.shown_steps``,
     as in the timeline: a label never appears before the frame after which the model's
     output changed). Returns the number of frames written."""
@@ -145,7 +145,7 @@ def annotate_video(source: str | os.PathLike, destination: str | os.PathLike, re
                 index += 1
             probabilities = steps[index].probabilities
             top = np.argsort(probabilities)[::-1][:top_k]
-            yield draw_labels(frame, [(labels[i], float(probabilities[i])) for i in top], footer=f"{timestamp:.1f} s")
+            yield timestamp, draw_labels(frame, [(labels[i], float(probabilities[i])) for i in top], footer=f"{timestamp:.1f} s")
 
     with VideoReader(source) as reader:
         return write_video(destination, annotated(reader), reader.info.nominal_fps)
