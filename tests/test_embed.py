@@ -132,3 +132,10 @@ def test_a_damaged_embeddings_file_is_refused_before_any_video_is_embedded(tiny_
     result = invoke("embed", video, "-o", output, "--model", tiny_models.base, "--size", 16, "--resume", "-q")
     assert result.exit_code == 2 and "not an embeddings file" in result.output and "unexpected" not in result.output, result.output
     assert output.read_bytes() == before
+
+
+def test_a_backbone_of_another_class_count_embeds_without_labels(palette_models, colour_video, tmp_path):
+    """embed writes features only: it asked for --labels it never prints (8 classes against Kinetics-600's 600)."""
+    output = tmp_path / "features.npz"
+    result = invoke("embed", colour_video("red.mp4", [(RED, 1.0)], fps=10, size=(24, 16)), "-o", output, "--model", palette_models.base, "--size", 16, "-q")
+    assert result.exit_code == 0 and len(read_rows(str(output))) == 1, result.output

@@ -61,16 +61,16 @@ class Console:
         """A progress bar per video, in seconds of video (see ``VideoBars``)."""
         return VideoBars(self.quiet)
 
-    def load_model(self, load: ModelOptions, command: str | None = None, read: ReadOptions | None = None):
+    def load_model(self, load: ModelOptions, command: str | None = None, read: ReadOptions | None = None, labels_needed: bool = True):
         """Loads the model (``loading.load_classifier``; its downloads and conversions are
         notices), with --verbose which model, engine and precision run and why, and how long
         loading took. ``read``, the command's, is checked against the model now (a MODEL_DIR
         refuses another --resize than its own: ``Classifier.reading``), before any output file
-        is made."""
+        is made. ``labels_needed``: see ``load_classifier``."""
         from movinet_cli.outcomes.loading import load_classifier
 
         began = time.perf_counter()
-        classifier = load_classifier(**dataclasses.asdict(load), command=command)
+        classifier = load_classifier(**dataclasses.asdict(load), command=command, labels_needed=labels_needed)
         if read is not None:
             classifier.reading(read)
         self.detail(f"model: {classifier.source.name} ({classifier.source.handle}), loaded in {time.perf_counter() - began:.1f} s")

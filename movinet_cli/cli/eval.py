@@ -59,7 +59,7 @@ def evaluate(directory, output_format, output, load, read, run):
     bar = out.bar(len(examples.paths), "eval")
     try:
         evaluation = evaluate(
-            classifier, examples, read, run, ahead=min(DEFAULT_WORKERS, max_workers()), on_start=bar.showing, on_video=bar.done,
+            classifier, examples, read, run, ahead=min(DEFAULT_WORKERS, max_workers()), on_start=bar.showing, on_video=bar.done, log=out.notice,
         )
     finally:
         bar.close()

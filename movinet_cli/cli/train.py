@@ -44,7 +44,7 @@ def train(directory, output, overwrite, seed, load, read, run):
     require_sklearn()
     check_output_dir(output, overwrite)  # usage errors before the model loads
     videos = len(find_examples(directory).paths)
-    classifier = out.load_model(load, read=read)
+    classifier = out.load_model(load, read=read, labels_needed=False)  # features only
     bar = out.bar(videos, "embed", leave=False)
     try:
         summary = train_head(
@@ -91,7 +91,7 @@ def embed(videos, output, per_window, resume, overwrite, load, read, run):
         raise click.UsageError("--resume and --overwrite exclude each other")
     check_outputs([OutputPath("--output", output, check=lambda: None)], inputs=[*videos, *model_inputs(load)])
     kept = check_output(output, resume, overwrite)
-    classifier = out.load_model(load, read=read)
+    classifier = out.load_model(load, read=read, labels_needed=False)  # features only
     bar = out.bar(len(set(videos) - {row["path"] for row in kept}), "embed")
     try:
         ok, failed = embed_videos(classifier, videos, output, read, run, per_window=per_window, resume=resume, on_video=bar.done)

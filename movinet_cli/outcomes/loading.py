@@ -31,6 +31,7 @@ def load_classifier(
     precision: str = ModelOptions.precision,
     labels: str | os.PathLike | None = ModelOptions.labels,
     command: str | None = None,
+    labels_needed: bool = True,
 ) -> Classifier:
     """Finds, fetches (once, into the cache) and opens a model.
 
@@ -46,6 +47,8 @@ def load_classifier(
             model's directory where there is one, else Kinetics-600.
         command: the command asking, where it allows only ``mode`` (``"live"``): a model of
             the other kind is refused in its words, not with a ``--mode`` it does not have.
+        labels_needed: False for a caller that uses only the features (train, embed): a model
+            whose class count no label file matches is then not refused for it.
 
     A download, a conversion and an engine's fallback are logged (``logging``, INFO and
     WARNING under "movinet_cli"); the command line shows them on stderr.
@@ -69,7 +72,10 @@ def load_classifier(
     if labels is None and not trained and os.path.isfile(os.path.join(directory, labels_module.BESIDE_MODEL)):  # a fine-tuned model's own
         labels = os.path.join(directory, labels_module.BESIDE_MODEL)
     names = trained.labels if trained and labels is None else labels_module.load_labels(labels)
-    labels_module.check_labels(names, opened.num_classes, labels)
+    if not labels_needed and labels is None and len(names) != opened.num_classes:
+        names = [f"class {index}" for index in range(opened.num_classes)]  # features only: no answer is named
+    else:
+        labels_module.check_labels(names, opened.num_classes, labels)
     classifier = Classifier(opened, names, source, reason)
     if trained:  # read as the videos it was trained on were
         classifier.fps, classifier.size, classifier.resize, classifier.resize_fixed = trained.backbone.fps, trained.backbone.size, trained.backbone.resize, True
