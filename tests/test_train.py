@@ -337,3 +337,17 @@ def test_the_model_dir_honours_the_umask(tmp_path, mask, mode):
         os.umask(before)
     assert stat.S_IMODE((tmp_path / "m").stat().st_mode) == mode
     assert stat.S_IMODE((tmp_path / "m" / "head.json").stat().st_mode) == 0o666 & ~mask
+
+
+def test_a_class_folder_name_cannot_forge_a_line_of_the_output(class_folders, palette_models, tmp_path):
+    """Class folder names are printed as they are, escaped: a line break in one printed raw
+    could add a line such as "accuracy: 100.0% (FORGED)" to train's, eval's or models' output."""
+    forged = "accuracy: 100.0% (FORGED)"
+    classes = {f"{name}\n{forged}" if index == 0 else name: colour for index, (name, colour) in enumerate(CLASSES.items())}
+    model_dir = tmp_path / "forged"
+    trained = invoke("train", class_folders(4, classes), "-o", model_dir, *palette(palette_models), "--size", 16, "-q")
+    assert trained.exit_code == 0, trained.output
+    described = invoke("models", model_dir)
+    assert described.exit_code == 0, described.output
+    for output in (trained.output, described.output):
+        assert forged in output and not any(line.startswith(forged) for line in output.split("\n")), output

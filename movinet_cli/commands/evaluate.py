@@ -20,6 +20,7 @@ from movinet_cli.commands.labelled import Examples, FolderError, confusion_lines
 from movinet_cli.errors import MovinetError
 from movinet_cli.options import ReadOptions, RunOptions
 from movinet_cli.outcomes.pipeline import Classifier, classify_many
+from movinet_cli.text import printable
 
 TOP_K = 5  # the k of top-k accuracy (the published figures' top-5), at most the model's classes
 OTHER = "any other label"  # the confusion matrix's last column: answers naming no evaluated class
@@ -88,11 +89,12 @@ class Evaluation:
             f"model: {self.model} ({self.mode}), read at {self.read['fps']:g} frames/s, {self.read['size']} px ({self.read['resize']})",
             "",
         ]
-        width = max(8, *(len(label) for label in self.labels))
+        labels = [printable(label) for label in self.labels]  # a folder's name may hold a line break
+        width = max(8, *(len(label) for label in labels))
         lines.append(f"{'class':<{width}}  recall  videos")
-        lines += [f"{label:<{width}}  {value:>6.1%}  {count:>6}" for label, value, count in zip(self.labels, self.recall, self.support)]
-        other = OTHER if len(self.confusion[0]) > len(self.labels) else None
-        return "\n".join([*lines, "", *confusion_lines(self.labels, self.confusion, width, other)])
+        lines += [f"{label:<{width}}  {value:>6.1%}  {count:>6}" for label, value, count in zip(labels, self.recall, self.support)]
+        other = OTHER if len(self.confusion[0]) > len(labels) else None
+        return "\n".join([*lines, "", *confusion_lines(labels, self.confusion, width, other)])
 
 
 def evaluate(

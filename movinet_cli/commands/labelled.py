@@ -17,6 +17,7 @@ import numpy as np
 from movinet_cli.commands.batch import find_videos
 from movinet_cli.errors import UsageError
 from movinet_cli.options import VIDEO_EXTENSIONS
+from movinet_cli.text import printable
 
 MAX_MATRIX = 30  # classes up to which a confusion matrix is shown (and train keeps it): 900 cells
 MOST_CONFUSED = 20  # (true, predicted) pairs shown in its place past MAX_MATRIX classes
@@ -113,4 +114,4 @@ def frequent_confusion_lines(classes: int, pairs: Sequence[tuple[str, str, int]]
     """In place of a matrix of ``classes`` rows too many to show: a title, then a line per
     (true class, predicted class, videos) of ``pairs``, most frequent first."""
     lines = [f"confusion matrix: {classes} classes, too many to show (at most {MAX_MATRIX}); the most frequent confusions (true class -> predicted: videos):"]
-    return lines + ([f"{true:<{width}}  -> {predicted}: {count}" for true, predicted, count in pairs] or ["none"])
+    return lines + ([f"{printable(true):<{width}}  -> {printable(predicted)}: {count}" for true, predicted, count in pairs] or ["none"])

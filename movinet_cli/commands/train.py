@@ -31,6 +31,7 @@ from movinet_cli.model.head import Backbone, Head, is_head_dir, max_classes
 from movinet_cli.model.registry import MODES, cache_dir
 from movinet_cli.options import VIDEO_EXTENSIONS, ReadOptions, RunOptions
 from movinet_cli.outcomes.pipeline import Classifier, classify_many
+from movinet_cli.text import printable
 
 MIN_CLASSES = 2
 MIN_VIDEOS = 2  # per class
@@ -175,19 +176,20 @@ class Summary:
         """Accuracy, per-class precision/recall and the confusion matrix, for a terminal: a
         line per class up to CLASS_LINES classes (past it, the LOWEST_SHOWN of lowest recall),
         the matrix up to MAX_MATRIX (past it, the most frequent confusions)."""
-        shown = list(range(len(self.labels)))
-        if len(self.labels) > CLASS_LINES:
+        labels = [printable(label) for label in self.labels]  # a folder's name may hold a line break
+        shown = list(range(len(labels)))
+        if len(labels) > CLASS_LINES:
             shown = sorted(sorted(shown, key=lambda index: (self.recall[index], index))[:LOWEST_SHOWN])
-        width = max(8, *(len(self.labels[index]) for index in shown))
+        width = max(8, *(len(labels[index]) for index in shown))
         lines = [f"accuracy: {self.accuracy:.1%} ({self.method}, {self.videos} videos)", ""]
         if len(shown) < len(self.labels):
             lines.append(f"{len(self.labels)} classes: the {len(shown)} of lowest recall (every class is in summary.json and report.html)")
         lines.append(f"{'class':<{width}}  precision  recall  videos")
         for index in shown:
-            lines.append(f"{self.labels[index]:<{width}}  {self.precision[index]:>9.1%}  {self.recall[index]:>6.1%}  {self.support[index]:>6}")
+            lines.append(f"{labels[index]:<{width}}  {self.precision[index]:>9.1%}  {self.recall[index]:>6.1%}  {self.support[index]:>6}")
         if self.confusion is None:
             return "\n".join([*lines, "", *frequent_confusion_lines(len(self.labels), self.most_confused(LOWEST_SHOWN), width)])
-        return "\n".join([*lines, "", *confusion_lines(self.labels, self.confusion, width)])
+        return "\n".join([*lines, "", *confusion_lines(labels, self.confusion, width)])
 
 
 def _pipeline(seed: int):

@@ -50,7 +50,7 @@ def models_text(heads: list[dict], rows: list[dict], default: str, default_varia
 
 def trained_text(head: dict) -> str:
     """A MODEL_DIR's description (``Head.description`` with its ``path``), for a terminal."""
-    backbone, labels = head["backbone"], head["labels"]
+    backbone, labels = head["backbone"], [printable(label) for label in head["labels"]]  # a folder's name may hold a line break
     more = f", ... and {len(labels) - SHOWN_LABELS} more" if len(labels) > SHOWN_LABELS else ""
     if head["accuracy"] is None:
         accuracy = "not recorded"
@@ -58,8 +58,8 @@ def trained_text(head: dict) -> str:
         accuracy = f"{head['accuracy']:.1%} ({head['method']}, {head['videos']} videos)"
     return "\n".join(
         [
-            f"{head['path']}: a head trained by movinet train{' (the default model)' if head['default'] else ''}",
-            f"  backbone: {backbone['model']} ({backbone['kind']}, read at {backbone['fps']:g} frames/s, {backbone['size']} px, --resize {backbone['resize']})",
+            f"{printable(head['path'])}: a head trained by movinet train{' (the default model)' if head['default'] else ''}",
+            f"  backbone: {printable(backbone['model'])} ({backbone['kind']}, read at {backbone['fps']:g} frames/s, {backbone['size']} px, --resize {backbone['resize']})",
             f"  classes ({len(labels)}): {', '.join(labels[:SHOWN_LABELS])}{more}",
             f"  training accuracy: {accuracy}",
             "",
