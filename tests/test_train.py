@@ -351,3 +351,13 @@ def test_a_class_folder_name_cannot_forge_a_line_of_the_output(class_folders, pa
     assert described.exit_code == 0, described.output
     for output in (trained.output, described.output):
         assert forged in output and not any(line.startswith(forged) for line in output.split("\n")), output
+
+
+def test_a_features_cache_that_cannot_be_written_is_said_once_and_training_goes_on(class_folders, palette_models, tmp_path, monkeypatch):
+    """It ended in "unexpected OSError: Read-only file system .../features"."""
+    monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "features").write_text("a file where the features cache goes")  # as a read-only or full disk refuses it
+    result = invoke("train", class_folders(4), "-o", tmp_path / "model", *palette(palette_models), "--size", 16)
+    assert result.exit_code == 0 and "accuracy: 100.0%" in result.stdout, result.output
+    assert result.stderr.count("the features cache") == 1 and "training without caching" in result.stderr, result.stderr

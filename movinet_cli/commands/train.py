@@ -10,8 +10,10 @@ fitted on every video and written as a MODEL_DIR (see ``head``) with ``summary.j
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -32,6 +34,8 @@ from movinet_cli.model.registry import MODES, cache_dir
 from movinet_cli.options import VIDEO_EXTENSIONS, ReadOptions, RunOptions
 from movinet_cli.outcomes.pipeline import Classifier, classify_many
 from movinet_cli.text import printable
+
+logger = logging.getLogger(__name__)  # notices: the command line shows them on stderr
 
 MIN_CLASSES = 2
 MIN_VIDEOS = 2  # per class
@@ -92,6 +96,7 @@ class FeatureCache:
     def __init__(self, classifier: Classifier, identity: str, read: ReadOptions, run: RunOptions):
         read = classifier.reading(read)
         self.root = cache_dir() / "features"
+        self.writable = True
         self._model = json.dumps([identity, classifier.mode, read.fps, read.size, read.resize, read.start, read.end, run.chunk, run.window, run.aggregate, classifier.model.precision])
 
     def _file(self, path: str) -> Path:
@@ -106,12 +111,23 @@ class FeatureCache:
             return None
 
     def put(self, path: str, vector: np.ndarray) -> None:
-        target = self._file(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, staging = tempfile.mkstemp(dir=target.parent, suffix=".partial")
-        with os.fdopen(descriptor, "wb") as handle:
-            np.save(handle, vector.astype(np.float32))
-        os.replace(staging, target)
+        """Remembers ``vector`` for ``path``; a cache that cannot be written (read-only, full)
+        is said once (logged) and the run goes on without it."""
+        if not self.writable:
+            return
+        target, staging = self._file(path), None
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            descriptor, staging = tempfile.mkstemp(dir=target.parent, suffix=".partial")
+            with os.fdopen(descriptor, "wb") as handle:
+                np.save(handle, vector.astype(np.float32))
+            os.replace(staging, target)
+        except OSError as error:
+            self.writable = False
+            logger.warning("warning: the features cache %s cannot be written (%s); training without caching", self.root, error.strerror or error)
+            if staging is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(staging)
 
 
 def embed_examples(
