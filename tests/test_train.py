@@ -361,3 +361,18 @@ def test_a_features_cache_that_cannot_be_written_is_said_once_and_training_goes_
     result = invoke("train", class_folders(4), "-o", tmp_path / "model", *palette(palette_models), "--size", 16)
     assert result.exit_code == 0 and "accuracy: 100.0%" in result.stdout, result.output
     assert result.stderr.count("the features cache") == 1 and "training without caching" in result.stderr, result.stderr
+
+
+def test_a_full_disk_under_the_model_dir_names_it_and_leaves_nothing(class_folders, palette_models, tmp_path, monkeypatch):
+    """It said "cannot write to stdout: No space left on device" (the wrong file)."""
+    import errno
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", full)  # the disk fills as head.npz is written
+    model_dir = tmp_path / "model"
+    result = invoke("train", class_folders(4), "-o", model_dir, *palette(palette_models), "--size", 16, "-q")
+    assert result.exit_code == 1 and f"Error: cannot write {model_dir}: No space left on device" in result.stderr, result.output
+    assert "stdout" not in result.stderr
+    assert not [name for name in os.listdir(tmp_path) if name.startswith((".model", "model"))]  # no MODEL_DIR, no staging left

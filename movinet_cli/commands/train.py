@@ -27,7 +27,7 @@ import numpy as np
 from movinet_cli.commands import labelled
 from movinet_cli.commands.labelled import MAX_MATRIX, Examples, FolderError, confusion_lines, find_labelled, frequent_confusion_lines
 from movinet_cli.commands.train_report import report_html
-from movinet_cli.errors import MovinetError
+from movinet_cli.errors import MovinetError, OutputError
 from movinet_cli.files import umask
 from movinet_cli.model.head import Backbone, Head, is_head_dir, max_classes
 from movinet_cli.model.registry import MODES, cache_dir
@@ -291,8 +291,17 @@ def write_model_dir(path: str | os.PathLike, head: Head, summary: Summary, direc
     """Writes MODEL_DIR whole into a staging directory beside it, then renames it into place
     (replacing an earlier MODEL_DIR only once the new one is complete). A symbolic link is
     followed: its target is written, the link stays. The directory's mode is what the umask
-    allows, as mkdir's (mkdtemp's 0700 would keep it from other accounts: a Ray worker's)."""
-    path = os.path.realpath(path) if os.path.islink(path) else os.path.abspath(os.fspath(path))
+    allows, as mkdir's (mkdtemp's 0700 would keep it from other accounts: a Ray worker's).
+    A disk that refuses it (full, read-only) is an OutputError naming MODEL_DIR, nothing left."""
+    named = os.fspath(path)
+    path = os.path.realpath(path) if os.path.islink(path) else os.path.abspath(named)
+    try:
+        _write_model_dir(path, head, summary, directory)
+    except OSError as error:
+        raise OutputError(f"cannot write {named}: {error.strerror or error}") from None
+
+
+def _write_model_dir(path: str, head: Head, summary: Summary, directory: str) -> None:
     staging = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.partial-", dir=os.path.dirname(path))
     try:
         os.chmod(staging, 0o777 & ~umask())
