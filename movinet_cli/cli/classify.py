@@ -11,6 +11,7 @@ from movinet_cli.cli.console import console
 from movinet_cli.cli.params import (
     EXIT_CODES,
     FiniteFloat,
+    check_video_paths,
     input_options,
     min_probability_option,
     model_inputs,
@@ -70,6 +71,7 @@ def classify(videos, load, read, run, output_format, timeline, timeline_step, ou
     from movinet_cli.outputs.writers import Notices, ReportSink, StdoutSink, TimelineSink, VideoSink
 
     out = console()
+    check_video_paths(videos)
     if output_video and len(videos) > 1:
         raise click.UsageError("--output-video takes one VIDEO")
     sinks = [VideoSink(output_video)] if output_video else []

@@ -116,6 +116,20 @@ verbose_option = click.option(
 )
 
 
+def check_video_paths(videos: tuple[str, ...]) -> None:
+    """Refuses, before any work, a VIDEO that is standard input ("-") or a URL, which the
+    command does not read (yet): saying so, not "no such file"."""
+    import re
+
+    for video in videos:
+        if video == "-" and not os.path.exists(video):
+            raise click.BadParameter("- (standard input) is not read here: save the video to a file and pass its path", param_hint="VIDEO")
+        if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", video) and not os.path.exists(video):
+            raise click.BadParameter(
+                f"{video}: URLs are not read here: download the video and pass its path (movinet live reads stream URLs)", param_hint="VIDEO"
+            )
+
+
 def model_inputs(load: ModelOptions, limit: int = 10_000) -> list[str]:
     """The files a run reads its model from, which no output of it may replace: the label
     file, and the files of a local model directory (a SavedModel or a MODEL_DIR of

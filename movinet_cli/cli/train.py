@@ -8,7 +8,7 @@ import click
 
 from movinet_cli.cli.console import console
 from movinet_cli.cli.interrupts import interrupted
-from movinet_cli.cli.params import EXIT_CODES, input_options, model_inputs, model_options, quiet_option, verbose_option
+from movinet_cli.cli.params import EXIT_CODES, check_video_paths, input_options, model_inputs, model_options, quiet_option, verbose_option
 from movinet_cli.text import printable
 
 
@@ -87,6 +87,7 @@ def embed(videos, output, per_window, resume, overwrite, load, read, run):
     from movinet_cli.outputs.sinks import OutputPath
 
     out = console()
+    check_video_paths(videos)
     if resume and overwrite:
         raise click.UsageError("--resume and --overwrite exclude each other")
     check_outputs([OutputPath("--output", output, check=lambda: None)], inputs=[*videos, *model_inputs(load)])
