@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
 import sys
 
 import click
@@ -21,7 +20,7 @@ from movinet_cli import __version__, environment
 from movinet_cli.cli.batch import batch
 from movinet_cli.cli.classify import classify
 from movinet_cli.cli.eval import evaluate
-from movinet_cli.cli.interrupts import INTERRUPTED, TERMINATED, Interrupted, Terminated, terminate
+from movinet_cli.cli.interrupts import INTERRUPTED, TERMINATED, Interrupted, Terminated, install
 from movinet_cli.cli.live import live
 from movinet_cli.cli.models import models
 from movinet_cli.cli.params import MODEL_VARIABLE
@@ -115,6 +114,6 @@ for command in (classify, batch, report, live, models, train, embed, evaluate):
 
 
 def main():
-    """The ``movinet`` program: SIGTERM unwinds like Ctrl-C (partial files removed)."""
-    signal.signal(signal.SIGTERM, terminate)
+    """The ``movinet`` program: SIGTERM unwinds like Ctrl-C (partial files removed), once."""
+    install()
     cli(prog_name="movinet")

@@ -26,6 +26,17 @@ def interrupted(cause: KeyboardInterrupt, message: str) -> Interrupted:
     return Interrupted(message, isinstance(cause, Terminated) or getattr(cause, "terminated", False))
 
 
-def terminate(signum, frame):
-    """The SIGTERM handler of the ``movinet`` program."""
-    raise Terminated()
+def install() -> None:
+    """SIGTERM and Ctrl-C (SIGINT) unwind the ``movinet`` program once: the first raises
+    (Terminated or KeyboardInterrupt) where the program is; those that follow while it unwinds
+    are ignored, so that the cleanup it runs (a recording finished, partial files removed) is
+    not itself cut short. GNU ``timeout`` and process managers signal the process, then its
+    group: the second signal came mid-cleanup and left a recording as a hidden partial file."""
+    signal.signal(signal.SIGTERM, _first)
+    signal.signal(signal.SIGINT, _first)
+
+
+def _first(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
