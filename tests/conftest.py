@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -22,6 +23,27 @@ import make_test_model  # noqa: E402
 from movinet_cli.model.labels import load_labels  # noqa: E402
 
 KINETICS = load_labels()
+
+
+def installed(module: str) -> bool:
+    """Whether ``module`` can be imported, without importing it (Ray takes seconds)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # ValueError: hidden as ``sys.modules[module] = None``
+        return False
+
+
+def needs(module: str, extra: str, package: str = "") -> pytest.MarkDecorator:
+    """Skips a test, saying what to install, where ``module`` of the optional ``extra`` is
+    missing (.ci/run installs every extra: there they run)."""
+    return pytest.mark.skipif(
+        not installed(module), reason=f"{package or module} is missing: it comes with the {extra} extra, pip install 'movinet-cli[{extra}]'"
+    )
+
+
+needs_ray = needs("ray", "ray")
+needs_sklearn = needs("sklearn", "train", "scikit-learn")
+needs_pyarrow = needs("pyarrow", "train")
 
 
 def expected_label(rgb, labels=KINETICS) -> str:

@@ -5,6 +5,7 @@ import re
 
 import pytest
 from click.testing import CliRunner
+from conftest import needs_sklearn
 
 from movinet_cli.cli import cli
 
@@ -68,6 +69,7 @@ def test_a_video_that_fails_is_counted_apart(folders, palette_models, tmp_path):
 
 
 @pytest.mark.slow
+@needs_sklearn
 def test_a_trained_model_dir_on_its_own_classes(folders, palette_models, tmp_path):
     training = folders({"warm": ["red", "red", "yellow", "yellow"], "cool": ["blue", "blue", "green", "green"]}, root="train")
     model_dir = tmp_path / "my-classes"
