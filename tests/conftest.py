@@ -20,6 +20,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import make_sample_videos  # noqa: E402
 import make_test_model  # noqa: E402
 
+from movinet_cli.model.engines.openvino import NATIVE_BF16_VARIABLE  # noqa: E402
 from movinet_cli.model.labels import load_labels  # noqa: E402
 
 KINETICS = load_labels()
@@ -66,10 +67,21 @@ def cache_root(tmp_path_factory) -> Path:
 
 @pytest.fixture(autouse=True)
 def isolated_environment(cache_root, monkeypatch):
-    """Every test caches under a temporary directory and sees unexpected errors raised."""
+    """Every test caches under a temporary directory, sees unexpected errors raised, and runs
+    on a CPU taken to have no native bf16: ``--precision auto`` is f32 and the values asserted
+    are the same on every CPU (``native_bf16`` gives a test the other answer)."""
     monkeypatch.setenv("MOVINET_CACHE_DIR", str(cache_root))
     monkeypatch.delenv("TFHUB_CACHE_DIR", raising=False)
     monkeypatch.setenv("MOVINET_DEBUG", "1")
+    monkeypatch.setenv(NATIVE_BF16_VARIABLE, "0")
+
+
+@pytest.fixture
+def native_bf16(monkeypatch):
+    """The CPU taken to have native bf16: every precision decision takes its bf16 branch. On a
+    CPU without it OpenVINO still computes f32, so a test asserts the decisions and what is
+    said of them here, and values only within bf16's error."""
+    monkeypatch.setenv(NATIVE_BF16_VARIABLE, "1")
 
 
 @pytest.fixture(scope="session")

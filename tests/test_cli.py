@@ -451,17 +451,24 @@ def test_terminal_escapes_in_names_are_shown_not_obeyed(tiny_models, colour_vide
     assert json.loads(as_data.stdout)["results"][0]["path"] == str(sneaky)  # machine-readable output keeps the name
 
 
-def test_the_precision_used_and_why_are_reported(tiny_models, colour_video):
-    from movinet_cli.model.engines.openvino import supports_bf16
+@pytest.mark.parametrize("native", ["1", "0"])
+def test_the_precision_used_and_why_are_reported(tiny_models, colour_video, monkeypatch, native):
+    from movinet_cli.model.engines.openvino import NATIVE_BF16_VARIABLE
 
+    monkeypatch.setenv(NATIVE_BF16_VARIABLE, native)  # the CPU's answer, given both ways
+    expected, reason = ("bf16", "native bf16") if native == "1" else ("f32", "no native bf16")
     video = colour_video("red.mp4", [(RED, 1.0)])
     verbose = run("classify", "-m", tiny_models.base, "--size", 16, "-v", video)
-    expected = "bf16" if supports_bf16() else "f32"
-    assert re.search(rf"^precision: {expected} \(auto: the CPU has (native|no native) bf16", verbose.stderr, re.M)
+    assert re.search(rf"^precision: {expected} \(auto: the CPU has {reason}[,)]", verbose.stderr, re.M), verbose.stderr
     document = json.loads(run("classify", "-m", tiny_models.base, "--size", 16, "-f", "json", video).stdout)
-    assert document["precision"] == expected and document["precision_reason"].startswith("auto: ")
+    assert document["precision"] == expected and document["precision_reason"].startswith(f"auto: the CPU has {reason}")
     pinned = json.loads(run("classify", "-m", tiny_models.base, "--size", 16, "-f", "json", "--precision", "f32", video).stdout)
     assert (pinned["precision"], pinned["precision_reason"]) == ("f32", "requested with --precision f32")
+    asked = run("classify", "-m", tiny_models.base, "--size", 16, "-f", "json", "--precision", "bf16", video)
+    if native == "1":
+        assert (json.loads(asked.stdout)["precision"], json.loads(asked.stdout)["precision_reason"]) == ("bf16", "requested with --precision bf16")
+    else:
+        assert asked.exit_code == 2 and "this CPU has no native bf16 (AVX-512 BF16 or AMX): use --precision auto or f32" in asked.stderr
 
 
 def test_movinet_alone_prints_its_help_and_every_summary_whole():
@@ -472,9 +479,9 @@ def test_movinet_alone_prints_its_help_and_every_summary_whole():
 
 @pytest.mark.parametrize("command", ["classify", "batch", "live"])
 def test_bf16_on_a_cpu_without_it_is_a_usage_error_in_every_command(command, monkeypatch, tiny_models, colour_video, tmp_path):
-    import movinet_cli.model.engines.openvino as ov_engine
+    from movinet_cli.model.engines.openvino import NATIVE_BF16_VARIABLE
 
-    monkeypatch.setattr(ov_engine, "supports_bf16", lambda: False)  # the CPU's answer, faked
+    monkeypatch.setenv(NATIVE_BF16_VARIABLE, "0")  # the CPU's answer, given (as conftest gives it to every test)
     video = colour_video("red.mp4", [(RED, 1.0)])
     target = {"classify": [video], "batch": [os.path.dirname(video), "-o", tmp_path / "r.csv"], "live": [video, "--no-window"]}[command]
     result = run(command, *target, "-m", tiny_models.stream, "--precision", "bf16")

@@ -12,6 +12,7 @@ from make_sample_videos import write_colour_video
 
 from movinet_cli.cli import cli
 from movinet_cli.commands.batch import ResultsFile, find_videos
+from movinet_cli.model.engines.openvino import NATIVE_BF16_VARIABLE
 from movinet_cli.options import ModelOptions, ReadOptions, RunOptions
 
 pytestmark = pytest.mark.slow  # Ray starts a cluster: seconds per test
@@ -46,11 +47,12 @@ def videos(tmp_path):
 
 @pytest.fixture(scope="module")
 def local_ray(cache_root):
-    """A Ray of 2 CPUs on this machine; its workers cache models where the tests do."""
+    """A Ray of 2 CPUs on this machine; its workers cache models where the tests do, and take
+    the CPU as the tests do (no native bf16), so that their rows equal the driver's."""
     if ray is None:  # a test that forgot @needs_ray skips here rather than erring
         pytest.skip(needs_ray.kwargs["reason"])
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the test hooks below
-    ray.init(num_cpus=2, log_to_driver=False, runtime_env={"env_vars": {"MOVINET_CACHE_DIR": str(cache_root), "MOVINET_DEBUG": "1"}})
+    ray.init(num_cpus=2, log_to_driver=False, runtime_env={"env_vars": {"MOVINET_CACHE_DIR": str(cache_root), "MOVINET_DEBUG": "1", NATIVE_BF16_VARIABLE: "0"}})
     yield
     ray.shutdown()
 

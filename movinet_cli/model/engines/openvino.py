@@ -49,10 +49,29 @@ def cpu_threads() -> int | None:
     return int(text)
 
 
-def supports_bf16() -> bool:
+# "1" or "0": take the CPU to have native bf16 or not, whatever it has. The one place where
+# the machine's answer can be replaced, so that every decision that follows it (auto's
+# precision, the notices saying which ran, --precision bf16's refusal) is tested on any CPU;
+# the test suite sets "0". Where OpenVINO has no bf16 kernels for the CPU, "1" still runs f32.
+NATIVE_BF16_VARIABLE = "MOVINET_NATIVE_BF16"
+
+
+def cpu_has_native_bf16() -> bool:
     """Whether the CPU computes bf16 natively (AVX-512 BF16 or AMX), as OpenVINO sees it."""
     capabilities = openvino().Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
     return "BF16" in capabilities
+
+
+def supports_bf16() -> bool:
+    """Whether to take the CPU as computing bf16 natively: ``$MOVINET_NATIVE_BF16`` where set
+    ("1" or "0"), else the CPU's own answer (``cpu_has_native_bf16``). Every precision
+    decision asks this. Raises UsageError (one line naming the variable) for another value."""
+    told = os.environ.get(NATIVE_BF16_VARIABLE, "").strip()
+    if not told:
+        return cpu_has_native_bf16()
+    if told not in ("0", "1"):
+        raise UsageError(f"{NATIVE_BF16_VARIABLE} must be 1 (take the CPU to have native bf16) or 0 (not), got {told!r}")
+    return told == "1"
 
 
 def resolve_precision(precision: str) -> tuple[str, str]:
