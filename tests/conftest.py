@@ -60,6 +60,25 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.slow)
 
 
+class Clock:
+    """A clock for a test: reads ``now`` (seconds), which moves only when the test or its
+    fakes say (``advance``; ``sleep`` too, so that code waiting on it never waits)."""
+
+    def __init__(self, now: float = 1000.0):
+        self.now = now
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.advance(max(seconds, 0.0))
+
+
 @pytest.fixture(scope="session")
 def cache_root(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("cache")
