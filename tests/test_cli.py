@@ -258,16 +258,26 @@ def test_models_and_verbose_say_the_expected_seconds_per_minute_from_what_was_me
 
 
 def test_version_and_help():
-    assert run("--version").stdout.startswith("movinet, version ")
-    for command in cli.commands:
-        result = run(command, "--help")
-        assert result.exit_code == 0 and "Usage: movinet " + command in result.stdout
+    """--version gives the package's version; each command's --help its usage and every option it takes."""
+    import click
+
+    import movinet_cli
+
+    version = run("--version")
+    assert version.exit_code == 0 and version.stdout == f"movinet, version {movinet_cli.__version__}\n"
+    for name, command in cli.commands.items():
+        result = run(name, "--help")
+        assert result.exit_code == 0 and result.stdout.startswith(f"Usage: movinet {name} [OPTIONS]"), result.stdout
+        for option in (param for param in command.params if isinstance(param, click.Option) and not param.hidden):
+            assert all(re.search(rf"(^|[\s/,]){re.escape(flag)}\b", result.stdout, re.M) for flag in option.opts), (name, option.opts)
 
 
 def test_every_command_is_in_the_readme():
+    """Each command has a heading of its own in the README (its usage, in code), not a mention in passing."""
     readme = (ROOT / "README.md").read_text()
+    headings = [line for line in readme.splitlines() if re.match(r"#{2,4} ", line)]
     for command in cli.commands:
-        assert f"movinet {command}" in readme
+        assert any(re.search(rf"`movinet {command}( [^`]*)?`", heading) for heading in headings), command
 
 
 def test_help_does_not_import_tensorflow_openvino_ray_opencv_or_numpy():
@@ -282,8 +292,10 @@ def test_help_does_not_import_tensorflow_openvino_ray_opencv_or_numpy():
 
 
 def test_python_dash_m_runs_the_cli():
+    """``python -m movinet_cli`` is the movinet program: the same help, every command in it, its name "movinet"."""
     result = subprocess.run([sys.executable, "-m", "movinet_cli", "--help"], capture_output=True, text=True, cwd=Path(ROOT))
-    assert result.returncode == 0 and "classify" in result.stdout
+    assert result.returncode == 0 and result.stdout == run("--help").stdout
+    assert result.stdout.startswith("Usage: movinet [OPTIONS] [COMMAND]") and all(re.search(rf"^  {name}\b", result.stdout, re.M) for name in cli.commands)
 
 
 def test_the_progress_bar_draws_in_a_terminal_before_and_after_the_length_is_known(monkeypatch):
