@@ -103,7 +103,11 @@ def test_a_stream_conversion_prints_nothing_of_tensorflows(tiny_models, tmp_path
 def test_the_network_guard_sees_openvino_telemetry(tmp_path):
     """The guard above can fail: importing OpenVINO plainly, telemetry on, is caught."""
     env = offline_environment(tmp_path)
-    code = "import openvino, time; time.sleep(1)"
+    # The child waits until its telemetry was seen (polled, however busy the machine; the timeout bounds it).
+    code = (
+        "import openvino, os, pathlib, time; log = pathlib.Path(os.environ['NETWORK_LOG'])\n"
+        "while 'www.google-analytics.com' not in (log.read_text() if log.exists() else ''): time.sleep(0.05)"
+    )
     subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=120, check=True)
     assert "www.google-analytics.com" in Path(env["NETWORK_LOG"]).read_text()
 

@@ -492,7 +492,7 @@ def test_a_model_whose_output_is_nan_fails_with_one_line_and_shows_no_nan(palett
             return (np.full_like(logits, np.nan) if broken else logits), states
 
     classifier = load_classifier(palette_models.stream, labels=palette_models.labels)
-    classifier.model = NanModel(classifier.model, delay_s=0)
+    classifier.model = NanModel(classifier.model, delay_s=0, clock=None)  # its steps do not call the clock
     video = colour_video("red.mp4", [(RED, 1.0)], fps=12)
     with pytest.raises(ModelError, match=r"^the model's output is not finite \(NaN in 8 of 8 logits\)"):
         LiveSession(classifier, video, size=16, fps=12, realtime=False).__enter__()  # at start, on blank frames
