@@ -230,7 +230,6 @@ def play(classifier, video, clock, **options):
     return updates
 
 
-@pytest.mark.slow
 def test_a_slow_model_gets_every_due_frame_in_chunks(palette_models, colour_video):
     classifier = load_classifier(palette_models.stream, labels=palette_models.labels)
     clock = SteppedClock()
@@ -244,7 +243,6 @@ def test_a_slow_model_gets_every_due_frame_in_chunks(palette_models, colour_vide
     assert updates[-1].label == "blue" and updates[-1].time_s > 3.9
 
 
-@pytest.mark.slow
 def test_a_model_too_slow_even_for_chunks_drops_a_backlog_and_resets(palette_models, colour_video):
     classifier = load_classifier(palette_models.stream, labels=palette_models.labels)
     clock = SteppedClock()
@@ -256,7 +254,6 @@ def test_a_model_too_slow_even_for_chunks_drops_a_backlog_and_resets(palette_mod
     assert max(update.latency_s for update in updates) <= 1.0 + 3 * 0.6  # a second of backlog, the step under way, its chunk's 8 + 4
 
 
-@pytest.mark.slow
 def test_chunks_give_the_results_of_frame_by_frame(palette_models, colour_video):
     classifier = load_classifier(palette_models.stream, labels=palette_models.labels)
     video = colour_video("red-magenta.mp4", [(RED, 2.0), (RED_MAGENTA, 2.0)], fps=12)  # no scene change
@@ -343,7 +340,6 @@ def test_window_shows_the_overlay_and_q_closes_it(x_display, palette_models, col
     assert "Traceback" not in process.stderr.read()
 
 
-@pytest.mark.slow
 def test_a_file_at_its_own_speed_classifies_its_last_due_frame(palette_models, colour_video):
     classifier = load_classifier(palette_models.stream, labels=palette_models.labels)
     video = colour_video("red.mp4", [(RED, 4.0)], fps=5)  # 20 frames, all due at 5 fps, the file ends at the last
