@@ -79,6 +79,15 @@ class Clock:
         self.advance(max(seconds, 0.0))
 
 
+@pytest.fixture
+def rng():
+    """A random generator of the test's own, seeded: what it draws does not depend on which
+    tests ran before it."""
+    import numpy as np
+
+    return np.random.default_rng(7)
+
+
 @pytest.fixture(scope="session")
 def cache_root(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("cache")

@@ -13,12 +13,6 @@ from movinet_cli.model.engines import tensorflow as tf_engine
 from movinet_cli.model.engines.cache import saved_model_identity
 
 
-@pytest.fixture
-def rng():
-    """A generator of the test's own, seeded: its clips do not depend on which tests ran before."""
-    return np.random.default_rng(7)
-
-
 def random_clip(rng, frames=6, size=16):
     return rng.uniform(0, 1, (frames, size, size, 3)).astype(np.float32)
 
