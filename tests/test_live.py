@@ -153,6 +153,7 @@ class SteppedClock:
         self._changed = threading.Condition()
         self._waits: dict[int, float] = {}  # thread id -> the time it waits for
         self._woken: set[int] = set()
+        self._idle = False  # the model thread found no frame due (and has taken none since)
         self._session: LiveSession | None = None
 
     def __call__(self) -> float:
@@ -164,6 +165,7 @@ class SteppedClock:
         me = threading.get_ident()
         with self._changed:
             self._waits[me] = self.now + max(seconds, 0.0)
+            self._changed.notify_all()  # a frame may have been put before: the model thread looks again
             while me not in self._woken:
                 self._changed.wait()
             self._woken.discard(me)
@@ -171,23 +173,34 @@ class SteppedClock:
 
     spend = sleep  # a slow model's step
 
-    def _blocked(self, thread: threading.Thread, waiting_for_frames: bool) -> bool:
-        if not thread.is_alive() or (thread.ident in self._waits and thread.ident not in self._woken):
-            return True
-        if not waiting_for_frames:
-            return False
-        frame = sys._current_frames().get(thread.ident)  # in the backlog's wait, with nothing due
-        return frame is not None and frame.f_code.co_name == "wait" and frame.f_back is not None and frame.f_back.f_code.co_name == "take"
-
     def drive(self, session: LiveSession) -> threading.Thread:
-        """Starts moving time for ``session`` (not yet started), until it has finished."""
+        """Starts moving time for ``session`` (not yet started), until it has finished. The
+        model thread's wait for frames goes through the clock, so that finding none due and
+        being taken as idle happen at once (under the clock's lock)."""
         self._session = session
         grabber, model = session._threads
+        backlog, take = session._due, session._due.take
+
+        def take_on_the_clock(timeout):
+            with self._changed:
+                while True:
+                    taken = take(0)  # what is due now, without waiting
+                    if taken is None or taken[0]:
+                        self._idle = False
+                        return taken
+                    self._idle = True
+                    if not self._changed.wait(timeout):
+                        return taken  # nothing: the model thread looks whether to stop, and comes back
+
+        backlog.take = take_on_the_clock
+
+        def blocked(thread: threading.Thread) -> bool:
+            return not thread.is_alive() or (thread.ident in self._waits and thread.ident not in self._woken)
 
         def run():
             while not session.finished:
                 with self._changed:
-                    if self._blocked(grabber, False) and self._blocked(model, not len(session._due)) and self._waits:
+                    if blocked(grabber) and (blocked(model) or (self._idle and not len(backlog))) and self._waits:
                         _, _, first = min((at, thread is not grabber, thread.ident) for thread in (grabber, model) if (at := self._waits.get(thread.ident)) is not None)
                         self.now = max(self.now, self._waits[first])
                         self._woken.add(first)
