@@ -195,7 +195,8 @@ class SteppedClock:
         backlog.take = take_on_the_clock
 
         def blocked(thread: threading.Thread) -> bool:
-            return not thread.is_alive() or (thread.ident in self._waits and thread.ident not in self._woken)
+            ended = thread.ident is not None and not thread.is_alive()  # not one yet to start: the grabber may not run ahead
+            return ended or (thread.ident in self._waits and thread.ident not in self._woken)
 
         def run():
             while not session.finished:
