@@ -7,6 +7,7 @@
 ``MOVINET_CPU_THREADS``     inference threads this process may use; Ray actors set it (``cpu_threads``)
 ``MOVINET_DECODER_STALL_S`` seconds a decoding child may send nothing before it is stuck (``decoder_stall_s``)
 ``MOVINET_DEBUG``           a failure that is a bug of ours shows its traceback (``debug``)
+``MOVINET_NATIVE_BF16``     1 or 0: take the CPU to have native bf16 or not (``native_bf16``; tests set 0)
 ``RAY_ADDRESS``             the Ray cluster of ``batch --ray`` without an address (``ray_address``)
 ==========================  =====================================================================
 
@@ -27,6 +28,7 @@ HUB_CACHE_DIR = "TFHUB_CACHE_DIR"
 CPU_THREADS = "MOVINET_CPU_THREADS"
 DECODER_STALL_S = "MOVINET_DECODER_STALL_S"
 DEBUG = "MOVINET_DEBUG"
+NATIVE_BF16 = "MOVINET_NATIVE_BF16"
 RAY_ADDRESS = "RAY_ADDRESS"
 
 MAX_CPU_THREADS = 4096
@@ -78,6 +80,20 @@ def decoder_stall_s() -> float | None:
     if not (0 < value <= MAX_STALL_S):
         raise UsageError(f"{DECODER_STALL_S} must be a number of seconds above 0, at most {MAX_STALL_S:g} (a week), got {text!r}")
     return value
+
+
+def native_bf16() -> bool | None:
+    """``$MOVINET_NATIVE_BF16``: "1" takes the CPU to have native bf16, "0" not; None if
+    unset (ask the CPU). The one place where the machine's answer can be replaced, so that
+    every decision that follows it (auto's precision, the notices saying which ran,
+    --precision bf16's refusal) is tested on any CPU; the test suite sets "0". Where OpenVINO
+    has no bf16 kernels for the CPU, "1" still computes in f32. UsageError for another value."""
+    told = _text(NATIVE_BF16)
+    if not told:
+        return None
+    if told not in ("0", "1"):
+        raise UsageError(f"{NATIVE_BF16} must be 1 (take the CPU to have native bf16) or 0 (not), got {told!r}")
+    return told == "1"
 
 
 def debug() -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import os
 import shutil
@@ -20,9 +21,31 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import make_sample_videos  # noqa: E402
 import make_test_model  # noqa: E402
 
+from movinet_cli.environment import NATIVE_BF16 as NATIVE_BF16_VARIABLE  # noqa: E402
 from movinet_cli.model.labels import load_labels  # noqa: E402
 
 KINETICS = load_labels()
+
+
+def installed(module: str) -> bool:
+    """Whether ``module`` can be imported, without importing it (Ray takes seconds)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # ValueError: hidden as ``sys.modules[module] = None``
+        return False
+
+
+def needs(module: str, extra: str, package: str = "") -> pytest.MarkDecorator:
+    """Skips a test, saying what to install, where ``module`` of the optional ``extra`` is
+    missing (.ci/run installs every extra: there they run)."""
+    return pytest.mark.skipif(
+        not installed(module), reason=f"{package or module} is missing: it comes with the {extra} extra, pip install 'movinet-cli[{extra}]'"
+    )
+
+
+needs_ray = needs("ray", "ray")
+needs_sklearn = needs("sklearn", "train", "scikit-learn")
+needs_pyarrow = needs("pyarrow", "train")
 
 
 def expected_label(rgb, labels=KINETICS) -> str:
@@ -38,6 +61,34 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.slow)
 
 
+class Clock:
+    """A clock for a test: reads ``now`` (seconds), which moves only when the test or its
+    fakes say (``advance``; ``sleep`` too, so that code waiting on it never waits)."""
+
+    def __init__(self, now: float = 1000.0):
+        self.now = now
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.advance(max(seconds, 0.0))
+
+
+@pytest.fixture
+def rng():
+    """A random generator of the test's own, seeded: what it draws does not depend on which
+    tests ran before it."""
+    import numpy as np
+
+    return np.random.default_rng(7)
+
+
 @pytest.fixture(scope="session")
 def cache_root(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("cache")
@@ -45,10 +96,21 @@ def cache_root(tmp_path_factory) -> Path:
 
 @pytest.fixture(autouse=True)
 def isolated_environment(cache_root, monkeypatch):
-    """Every test caches under a temporary directory and sees unexpected errors raised."""
+    """Every test caches under a temporary directory, sees unexpected errors raised, and runs
+    on a CPU taken to have no native bf16: ``--precision auto`` is f32 and the values asserted
+    are the same on every CPU (``native_bf16`` gives a test the other answer)."""
     monkeypatch.setenv("MOVINET_CACHE_DIR", str(cache_root))
     monkeypatch.delenv("TFHUB_CACHE_DIR", raising=False)
     monkeypatch.setenv("MOVINET_DEBUG", "1")
+    monkeypatch.setenv(NATIVE_BF16_VARIABLE, "0")
+
+
+@pytest.fixture
+def native_bf16(monkeypatch):
+    """The CPU taken to have native bf16: every precision decision takes its bf16 branch. On a
+    CPU without it OpenVINO still computes f32, so a test asserts the decisions and what is
+    said of them here, and values only within bf16's error."""
+    monkeypatch.setenv(NATIVE_BF16_VARIABLE, "1")
 
 
 @contextlib.contextmanager

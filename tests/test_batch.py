@@ -384,7 +384,15 @@ def descendants(pid):
     return found
 
 
+def cmdline(pid: int) -> str:
+    try:
+        return open(f"/proc/{pid}/cmdline").read()
+    except OSError:
+        return f"{pid} (ended)"
+
+
 @pytest.mark.slow
+@pytest.mark.timeout(120)  # a process left behind fails here, printing what still runs
 def test_a_killed_batch_leaves_no_process_behind(tiny_models, tmp_path):
     import signal
     import subprocess
@@ -397,16 +405,18 @@ def test_a_killed_batch_leaves_no_process_behind(tiny_models, tmp_path):
         write_colour_video(str(root / f"{index}.mp4"), [(RED, 30.0)], fps=30, size=(320, 240))
     command = [sys.executable, "-m", "movinet_cli", "batch", str(root), "-o", str(tmp_path / "r.csv"), "-m", tiny_models.base, "--fps", "60", "--size", "320", "-q"]
     process = subprocess.Popen(command)
-    deadline = time.monotonic() + 60
-    while len(below := descendants(process.pid)) < 3 and time.monotonic() < deadline:  # tracker, server, decoders
+    # Polled for each condition, however long the machine takes: the test's timeout bounds the waits.
+    while len(below := descendants(process.pid)) < 3 and process.poll() is None:  # tracker, server, decoders
         time.sleep(0.2)
     assert process.poll() is None, "the batch ended before it could be killed"
     process.send_signal(signal.SIGKILL)
     process.wait()
-    deadline = time.monotonic() + 15
-    while (alive := [pid for pid in below if os.path.exists(f"/proc/{pid}")]) and time.monotonic() < deadline:
+    shown = None
+    while alive := [pid for pid in below if os.path.exists(f"/proc/{pid}")]:
+        if alive != shown:  # what a timeout's failure shows
+            print("still running:", [cmdline(pid) for pid in alive])
+            shown = alive
         time.sleep(0.2)
-    assert not alive, [open(f"/proc/{pid}/cmdline").read() for pid in alive]
 
 
 @pytest.mark.slow
@@ -440,11 +450,10 @@ def test_results_into_a_redirected_stdout_keep_what_the_file_had(tiny_models, vi
 
 
 def test_rows_say_which_precision_ran_and_a_file_of_other_columns_is_refused_untouched(tiny_models, video_dir, tmp_path):
-    from movinet_cli.model.engines.openvino import supports_bf16
     from movinet_cli.outputs.rows import columns
     from movinet_cli.text import csv_text
 
-    expected = "bf16" if supports_bf16() else "f32"
+    expected = "f32"  # auto's choice on a CPU without native bf16, as conftest has every test take this one
     out = tmp_path / "results.jsonl"
     run("batch", video_dir, "-o", out, "-m", tiny_models.base, "--size", 16, "--no-recursive")
     assert {json.loads(line)["precision"] for line in open(out)} == {expected}

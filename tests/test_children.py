@@ -38,5 +38,15 @@ def test_a_stopped_child_is_ended_and_reaped():
         os.kill(pid, 0)
 
 
+def _exit_3():
+    os._exit(3)
+
+
 def test_ending_a_child_never_started_does_nothing():
-    children.end(multiprocessing.get_context("fork").Process(target=_stop_self))
+    """Left as it is: not closed (a closed Process cannot start), so it still starts and runs."""
+    child = multiprocessing.get_context("fork").Process(target=_exit_3)
+    children.end(child)
+    assert child.pid is None and child.exitcode is None
+    child.start()
+    child.join()
+    assert child.exitcode == 3

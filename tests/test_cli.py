@@ -258,16 +258,27 @@ def test_models_and_verbose_say_the_expected_seconds_per_minute_from_what_was_me
 
 
 def test_version_and_help():
-    assert run("--version").stdout.startswith("movinet, version ")
-    for command in cli.commands:
-        result = run(command, "--help")
-        assert result.exit_code == 0 and "Usage: movinet " + command in result.stdout
+    """--version gives the package's version; each command's --help its usage and every option it takes."""
+    import click
+
+    import movinet_cli
+
+    version = run("--version")
+    assert version.exit_code == 0 and version.stdout == f"movinet, version {movinet_cli.__version__}\n"
+    for name, command in cli.commands.items():
+        result = run(name, "--help")
+        assert result.exit_code == 0 and result.stdout.startswith(f"Usage: movinet {name} [OPTIONS]"), result.stdout
+        for option in (param for param in command.params if isinstance(param, click.Option) and not param.hidden):
+            assert all(re.search(rf"(^|[\s/,]){re.escape(flag)}\b", result.stdout, re.M) for flag in option.opts), (name, option.opts)
 
 
 def test_every_command_is_in_the_readme():
+    """Each command has a paragraph of its own in the README, led by its usage in bold code (or a
+    heading of its own), not a mention in passing."""
     readme = (ROOT / "README.md").read_text()
+    leads = [line for line in readme.splitlines() if re.match(r"#{2,4} ", line) or line.startswith("**`movinet ")]
     for command in cli.commands:
-        assert f"movinet {command}" in readme
+        assert any(re.search(rf"`movinet {command}( [^`]*)?`", lead) for lead in leads), command
 
 
 def test_help_does_not_import_tensorflow_openvino_ray_opencv_or_numpy():
@@ -282,8 +293,10 @@ def test_help_does_not_import_tensorflow_openvino_ray_opencv_or_numpy():
 
 
 def test_python_dash_m_runs_the_cli():
+    """``python -m movinet_cli`` is the movinet program: the same help, every command in it, its name "movinet"."""
     result = subprocess.run([sys.executable, "-m", "movinet_cli", "--help"], capture_output=True, text=True, cwd=Path(ROOT))
-    assert result.returncode == 0 and "classify" in result.stdout
+    assert result.returncode == 0 and result.stdout == run("--help").stdout
+    assert result.stdout.startswith("Usage: movinet [OPTIONS] [COMMAND]") and all(re.search(rf"^  {name}\b", result.stdout, re.M) for name in cli.commands)
 
 
 def test_the_progress_bar_draws_in_a_terminal_before_and_after_the_length_is_known(monkeypatch):
@@ -451,17 +464,24 @@ def test_terminal_escapes_in_names_are_shown_not_obeyed(tiny_models, colour_vide
     assert json.loads(as_data.stdout)["results"][0]["path"] == str(sneaky)  # machine-readable output keeps the name
 
 
-def test_the_precision_used_and_why_are_reported(tiny_models, colour_video):
-    from movinet_cli.model.engines.openvino import supports_bf16
+@pytest.mark.parametrize("native", ["1", "0"])
+def test_the_precision_used_and_why_are_reported(tiny_models, colour_video, monkeypatch, native):
+    from movinet_cli.environment import NATIVE_BF16 as NATIVE_BF16_VARIABLE
 
+    monkeypatch.setenv(NATIVE_BF16_VARIABLE, native)  # the CPU's answer, given both ways
+    expected, reason = ("bf16", "native bf16") if native == "1" else ("f32", "no native bf16")
     video = colour_video("red.mp4", [(RED, 1.0)])
     verbose = run("classify", "-m", tiny_models.base, "--size", 16, "-v", video)
-    expected = "bf16" if supports_bf16() else "f32"
-    assert re.search(rf"^precision: {expected} \(auto: the CPU has (native|no native) bf16", verbose.stderr, re.M)
+    assert re.search(rf"^precision: {expected} \(auto: the CPU has {reason}[,)]", verbose.stderr, re.M), verbose.stderr
     document = json.loads(run("classify", "-m", tiny_models.base, "--size", 16, "-f", "json", video).stdout)
-    assert document["precision"] == expected and document["precision_reason"].startswith("auto: ")
+    assert document["precision"] == expected and document["precision_reason"].startswith(f"auto: the CPU has {reason}")
     pinned = json.loads(run("classify", "-m", tiny_models.base, "--size", 16, "-f", "json", "--precision", "f32", video).stdout)
     assert (pinned["precision"], pinned["precision_reason"]) == ("f32", "requested with --precision f32")
+    asked = run("classify", "-m", tiny_models.base, "--size", 16, "-f", "json", "--precision", "bf16", video)
+    if native == "1":
+        assert (json.loads(asked.stdout)["precision"], json.loads(asked.stdout)["precision_reason"]) == ("bf16", "requested with --precision bf16")
+    else:
+        assert asked.exit_code == 2 and "this CPU has no native bf16 (AVX-512 BF16 or AMX): use --precision auto or f32" in asked.stderr
 
 
 def test_movinet_alone_prints_its_help_and_every_summary_whole():
@@ -472,9 +492,9 @@ def test_movinet_alone_prints_its_help_and_every_summary_whole():
 
 @pytest.mark.parametrize("command", ["classify", "batch", "live"])
 def test_bf16_on_a_cpu_without_it_is_a_usage_error_in_every_command(command, monkeypatch, tiny_models, colour_video, tmp_path):
-    import movinet_cli.model.engines.openvino as ov_engine
+    from movinet_cli.environment import NATIVE_BF16 as NATIVE_BF16_VARIABLE
 
-    monkeypatch.setattr(ov_engine, "supports_bf16", lambda: False)  # the CPU's answer, faked
+    monkeypatch.setenv(NATIVE_BF16_VARIABLE, "0")  # the CPU's answer, given (as conftest gives it to every test)
     video = colour_video("red.mp4", [(RED, 1.0)])
     target = {"classify": [video], "batch": [os.path.dirname(video), "-o", tmp_path / "r.csv"], "live": [video, "--no-window"]}[command]
     result = run(command, *target, "-m", tiny_models.stream, "--precision", "bf16")

@@ -67,6 +67,20 @@ def test_closing_early_stops_the_child(tmp_path):
         os.kill(pid, 0)
 
 
+def pipe_full(connection) -> bool:
+    """Whether the pipe behind ``connection`` (the reading end) holds all it can: its writer
+    is then blocked in the middle of a message larger than the pipe. A pipe is a ring of
+    pages, so that "full" leaves part of the first and last page unused: within two pages."""
+    import array
+    import fcntl
+    import resource
+    import termios
+
+    waiting = array.array("i", [0])
+    fcntl.ioctl(connection.fileno(), termios.FIONREAD, waiting)
+    return waiting[0] > fcntl.fcntl(connection.fileno(), fcntl.F_GETPIPE_SZ) - 2 * resource.getpagesize()
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_a_decoder_killed_half_way_through_a_message_is_an_error_not_a_hang(tmp_path):
@@ -76,7 +90,8 @@ def test_a_decoder_killed_half_way_through_a_message_is_an_error_not_a_hang(tmp_
     with IsolatedReader(long, ahead=64, fps=12, size=320) as reader:
         frames = reader.frames()
         next(frames)
-        time.sleep(0.5)  # the child fills the pipe: its next message is cut off mid-write
+        while not pipe_full(reader._pipe):  # the child fills the pipe: its next message is cut off mid-write
+            time.sleep(0.01)  # polled for the pipe, not waited for a time (the test's timeout bounds it)
         os.kill(reader._child.pid, signal.SIGKILL)
         with pytest.raises(VideoError, match=r"the decoder crashed on this file \(killed by SIGKILL, perhaps out of memory\)"):
             for _ in frames:

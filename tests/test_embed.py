@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import needs_pyarrow
 
 from movinet_cli.cli import cli
 from movinet_cli.model import engines
@@ -46,7 +47,7 @@ def test_openvino_features_equal_tensorflows(tiny_models, kind):
         np.testing.assert_allclose(outputs[0], clip.mean(axis=(0, 1, 2)), atol=1e-5)
 
 
-@pytest.mark.parametrize("suffix", ["parquet", "npz"])
+@pytest.mark.parametrize("suffix", [pytest.param("parquet", marks=needs_pyarrow), "npz"])
 def test_embed_writes_a_row_per_video_and_an_error_row(tiny_models, colour_video, tmp_path, suffix):
     red = colour_video("red.mp4", [(RED, 1.0)], fps=10, size=(24, 16))
     broken = tmp_path / "broken.mp4"
@@ -61,6 +62,7 @@ def test_embed_writes_a_row_per_video_and_an_error_row(tiny_models, colour_video
     assert rows[str(broken)]["embedding"] is None and rows[str(broken)]["error"]
 
 
+@needs_pyarrow
 def test_per_window_rows_and_resume(tiny_models, colour_video, tmp_path, monkeypatch):
     video = colour_video("two.mp4", [(RED, 1.0), (TEAL, 1.0)], fps=10, size=(24, 16))
     output = tmp_path / "windows.parquet"

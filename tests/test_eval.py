@@ -5,6 +5,7 @@ import re
 
 import pytest
 from click.testing import CliRunner
+from conftest import needs_sklearn
 
 from movinet_cli.cli import cli
 
@@ -68,6 +69,7 @@ def test_a_video_that_fails_is_counted_apart(folders, palette_models, tmp_path):
 
 
 @pytest.mark.slow
+@needs_sklearn
 def test_a_trained_model_dir_on_its_own_classes(folders, palette_models, tmp_path):
     training = folders({"warm": ["red", "red", "yellow", "yellow"], "cool": ["blue", "blue", "green", "green"]}, root="train")
     model_dir = tmp_path / "my-classes"
@@ -118,7 +120,7 @@ def test_a_stream_model_is_evaluated_over_the_whole_video(folders, palette_model
 
 
 def test_hidden_folders_left_out_are_named_in_one_notice(folders, palette_models):
-    """Library side: evaluate's ``log`` gets the notice (cli/eval.py is to pass notices(quiet))."""
+    """Library side: evaluate's ``log`` gets the notice (cli/eval.py passes the console's notice)."""
     from movinet_cli.commands.evaluate import evaluate
     from movinet_cli.commands.labelled import find_labelled
     from movinet_cli.options import ReadOptions

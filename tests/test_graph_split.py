@@ -63,9 +63,9 @@ def test_every_body_the_signatures_compute_with_is_cut_and_the_saver_kept_whole(
 
 
 @pytest.mark.slow
-def test_the_cut_model_gives_the_original_logits_in_tensorflow_and_openvino(cut, tiny_models):
+def test_the_cut_model_gives_the_original_logits_in_tensorflow_and_openvino(cut, tiny_models, rng):
     """Chunk after chunk, its states carried from one to the next."""
-    clip = random_clip(frames=9)
+    clip = random_clip(rng, frames=9)
     original = run_in_tensorflow(tiny_models.stream, clip, chunk=3)
     np.testing.assert_allclose(run_in_tensorflow(cut, clip, chunk=3), original, rtol=1e-6, atol=1e-5)
     converted = open_on("openvino", str(cut))
@@ -83,7 +83,7 @@ def test_a_body_under_the_part_size_is_left_whole(tiny_models, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_graph_without_its_op_list_is_left_whole_and_still_converts(tiny_models, tmp_path):
+def test_a_graph_without_its_op_list_is_left_whole_and_still_converts(tiny_models, tmp_path, rng):
     """A SavedModel whose meta graph does not list its ops (an exporter that strips it): the
     dtypes of the tensors crossing a cut are unknown, so no body is cut, and the copy still
     converts into the same model."""
@@ -102,7 +102,7 @@ def test_a_graph_without_its_op_list_is_left_whole_and_still_converts(tiny_model
     whole.mkdir()
     assert graph_split.split_saved_model(str(bare), str(whole), part_nodes=4) == 0
     assert not any("_part" in name for name in library(whole))
-    clip = random_clip(frames=3)
+    clip = random_clip(rng, frames=3)
     converted = open_on("openvino", str(whole))
     logits, _ = converted.step(clip, converted.init_states((3, 16, 16)))
     np.testing.assert_allclose(logits, run_in_tensorflow(tiny_models.stream, clip, chunk=3)[0], rtol=1e-5, atol=1e-3)

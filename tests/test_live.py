@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 
 import av
@@ -119,20 +120,106 @@ def test_smoothing_runs_end_to_end(palette_stream, colour_video):
         assert changed >= 2.0  # labels come after the frames they describe
 
 
-@pytest.mark.slow
-def test_a_file_plays_at_its_own_speed(palette_stream, colour_video):
-    video = colour_video("red.mp4", [(RED, 2.0)])
-    began = time.monotonic()
-    result = run("live", video, *palette_stream, "--no-window")
-    assert result.exit_code == 0 and time.monotonic() - began > 1.8  # paced: never faster than the file plays
+def test_a_file_plays_at_its_own_speed(palette_models, colour_video):
+    """Paced: each frame is read when it is due (the session's clock, here the test's, moves
+    only by what the session waits), never faster than the file plays."""
+    from conftest import Clock
+
+    classifier = load_classifier(palette_models.stream, labels=palette_models.labels)
+    video = colour_video("red.mp4", [(RED, 2.0)])  # 50 frames at 25 fps: the last at 1.96 s
+    clock = Clock()
+    began = clock()
+    with LiveSession(classifier, video, size=16, clock=clock, sleep=clock.sleep) as session:
+        updates = list(session.follow())
+    assert updates and updates[-1].label == "red"
+    assert clock() - began == pytest.approx(49 / 25)  # waited until the last frame was due
+    assert len(clock.slept) == 49 and clock.slept == pytest.approx([1 / 25] * 49)  # a frame's time for each frame after the first
+    fast = Clock()
+    with LiveSession(classifier, video, size=16, realtime=False, clock=fast, sleep=fast.sleep) as session:
+        list(session.follow())
+    assert fast.slept == []  # --as-fast-as-possible: never waits
+
+
+class SteppedClock:
+    """Time for a live session's two threads that moves only when neither can act: the
+    grabber waits for its next frame's time, and the model thread either runs a slow model's
+    step (``spend``) or waits for frames with none due. It then moves to the earliest time
+    one of them waits for and wakes that one alone (the grabber first on a tie: a frame due
+    when a step ends is there for the next). A session on it reads, chunks, drops and
+    reports the same on any machine, however loaded; the test's timeout bounds it."""
+
+    def __init__(self):
+        self.now = 0.0
+        self._changed = threading.Condition()
+        self._waits: dict[int, float] = {}  # thread id -> the time it waits for
+        self._woken: set[int] = set()
+        self._idle = False  # the model thread found no frame due (and has taken none since)
+        self._session: LiveSession | None = None
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        if self._session is None or threading.current_thread() not in self._session._threads:
+            return  # the blank steps of start, before the session's threads: no time
+        me = threading.get_ident()
+        with self._changed:
+            self._waits[me] = self.now + max(seconds, 0.0)
+            self._changed.notify_all()  # a frame may have been put before: the model thread looks again
+            while me not in self._woken:
+                self._changed.wait()
+            self._woken.discard(me)
+            del self._waits[me]
+
+    spend = sleep  # a slow model's step
+
+    def drive(self, session: LiveSession) -> threading.Thread:
+        """Starts moving time for ``session`` (not yet started), until it has finished. The
+        model thread's wait for frames goes through the clock, so that finding none due and
+        being taken as idle happen at once (under the clock's lock)."""
+        self._session = session
+        grabber, model = session._threads
+        backlog, take = session._due, session._due.take
+
+        def take_on_the_clock(timeout):
+            with self._changed:
+                while True:
+                    taken = take(0)  # what is due now, without waiting
+                    if taken is None or taken[0]:
+                        self._idle = False
+                        return taken
+                    self._idle = True
+                    if not self._changed.wait(timeout):
+                        return taken  # nothing: the model thread looks whether to stop, and comes back
+
+        backlog.take = take_on_the_clock
+
+        def blocked(thread: threading.Thread) -> bool:
+            ended = thread.ident is not None and not thread.is_alive()  # not one yet to start: the grabber may not run ahead
+            return ended or (thread.ident in self._waits and thread.ident not in self._woken)
+
+        def run():
+            while not session.finished:
+                with self._changed:
+                    if blocked(grabber) and (blocked(model) or (self._idle and not len(backlog))) and self._waits:
+                        _, _, first = min((at, thread is not grabber, thread.ident) for thread in (grabber, model) if (at := self._waits.get(thread.ident)) is not None)
+                        self.now = max(self.now, self._waits[first])
+                        self._woken.add(first)
+                        self._changed.notify_all()
+                    else:
+                        self._changed.wait(0.001)  # a thread is at work: look again
+
+        driver = threading.Thread(target=run, daemon=True)
+        driver.start()
+        return driver
 
 
 class SlowModel:
-    """The tiny stream model, made slower: ``delay_s`` per call, whatever its frames. Records
-    the frames of each call after ``start`` (which prepares the chunk lengths)."""
+    """The tiny stream model, made slower: ``delay_s`` per call on ``clock``, whatever its
+    frames. Records the frames of each call after ``start`` (which prepares the chunk lengths)."""
 
-    def __init__(self, model, delay_s):
-        self.model, self.delay_s = model, delay_s
+    def __init__(self, model, delay_s, clock):
+        self.model, self.delay_s, self.clock = model, delay_s, clock
         self.engine, self.num_classes = model.engine, model.num_classes
         self.setup_seconds = 0.0
         self.chunks = []
@@ -141,55 +228,53 @@ class SlowModel:
         return self.model.init_states(chunk_shape)
 
     def step(self, frames, states):
-        time.sleep(self.delay_s)
-        self.chunks.append(len(frames))
+        if threading.current_thread().name == "movinet-infer":  # not the blank steps of start
+            self.clock.spend(self.delay_s)
+            self.chunks.append(len(frames))
         return self.model.step(frames, states)
 
 
-def play(classifier, video, **options):
-    """Every update of a live session on ``video`` (at its own speed unless told)."""
-    updates = []
-    with LiveSession(classifier, video, size=16, fps=12, **options) as session:
-        classifier.model.chunks.clear()  # the blank steps of start
-        while not session.finished or not session.updates.empty():
-            try:
-                updates.append(session.updates.get(timeout=0.1))
-            except Exception:
-                continue
+def play(classifier, video, clock, **options):
+    """Every update of a live session on ``video`` at its own speed on ``clock``."""
+    session = LiveSession(classifier, video, size=16, fps=12, clock=clock, sleep=clock.sleep, **options)
+    driver = clock.drive(session)
+    with session:
+        updates = list(session.follow())
+    driver.join()
     return updates
 
 
-@pytest.mark.slow
 def test_a_slow_model_gets_every_due_frame_in_chunks(palette_models, colour_video):
     classifier = load_classifier(palette_models.stream, labels=palette_models.labels)
-    classifier.model = SlowModel(classifier.model, delay_s=0.15)  # slower than a frame at 12 fps
+    clock = SteppedClock()
+    classifier.model = SlowModel(classifier.model, delay_s=0.15, clock=clock)  # slower than a frame at 12 fps
     video = colour_video("red-blue.mp4", [(RED, 2.0), (BLUE, 2.0)], fps=30)
-    updates = play(classifier, video)
+    updates = play(classifier, video, clock)
     assert sum(classifier.model.chunks) == 48 and max(classifier.model.chunks) > 1  # 4 s at 12 fps, none skipped
     assert set(classifier.model.chunks) <= {1, 2, 4, 8}  # the lengths compiled at start
     assert updates[-1].steps == 48 and updates[-1].dropped == 0
-    assert max(update.latency_s for update in updates) < 1.0
+    assert max(update.latency_s for update in updates) <= 2 * 0.15  # the step under way, then its own: on the session's clock
     assert updates[-1].label == "blue" and updates[-1].time_s > 3.9
 
 
-@pytest.mark.slow
 def test_a_model_too_slow_even_for_chunks_drops_a_backlog_and_resets(palette_models, colour_video):
     classifier = load_classifier(palette_models.stream, labels=palette_models.labels)
-    classifier.model = SlowModel(classifier.model, delay_s=0.6)  # 12 frames take 8 + 4: 1.2 s
+    clock = SteppedClock()
+    classifier.model = SlowModel(classifier.model, delay_s=0.6, clock=clock)  # 12 frames take 8 + 4: 1.2 s
     video = colour_video("red.mp4", [(RED, 4.0)], fps=30)
-    updates = play(classifier, video)
+    updates = play(classifier, video, clock)
     assert updates[-1].dropped >= 12 and updates[-1].steps + updates[-1].dropped == 48
     assert any(update.reset for update in updates)  # the states restart after a drop
-    assert max(update.latency_s for update in updates) < 3.5  # one second of backlog and its chunk
+    assert max(update.latency_s for update in updates) <= 1.0 + 3 * 0.6  # a second of backlog, the step under way, its chunk's 8 + 4
 
 
-@pytest.mark.slow
 def test_chunks_give_the_results_of_frame_by_frame(palette_models, colour_video):
     classifier = load_classifier(palette_models.stream, labels=palette_models.labels)
     video = colour_video("red-magenta.mp4", [(RED, 2.0), (RED_MAGENTA, 2.0)], fps=12)  # no scene change
     frame_by_frame = classifier.classify(video, chunk=1, fps=12, size=16)
-    classifier.model = SlowModel(classifier.model, delay_s=0.15)
-    final = play(classifier, video)[-1]
+    clock = SteppedClock()
+    classifier.model = SlowModel(classifier.model, delay_s=0.15, clock=clock)
+    final = play(classifier, video, clock)[-1]
     assert max(classifier.model.chunks) > 1 and final.steps == frame_by_frame.frames == 48
     expected = {p.label: p.probability for p in frame_by_frame.predictions}
     for prediction in final.predictions:
@@ -269,13 +354,15 @@ def test_window_shows_the_overlay_and_q_closes_it(x_display, palette_models, col
     assert "Traceback" not in process.stderr.read()
 
 
-@pytest.mark.slow
 def test_a_file_at_its_own_speed_classifies_its_last_due_frame(palette_models, colour_video):
     classifier = load_classifier(palette_models.stream, labels=palette_models.labels)
     video = colour_video("red.mp4", [(RED, 4.0)], fps=5)  # 20 frames, all due at 5 fps, the file ends at the last
-    with LiveSession(classifier, video, size=16, fps=5) as session:
-        while not session.finished:
-            time.sleep(0.05)
+    clock = SteppedClock()  # at the file's own speed on any machine: the model's steps take no time on it
+    session = LiveSession(classifier, video, size=16, fps=5, clock=clock, sleep=clock.sleep)
+    clock.drive(session)
+    with session:
+        list(session.follow())
+    assert clock() == pytest.approx(19 / 5)  # played to its last frame
     assert session.latest_update.steps == 20 and session.latest_update.dropped == 0
     assert session.summary.endswith("20 frames classified, 0 dropped (0%)")
 
@@ -415,7 +502,7 @@ def test_a_model_whose_output_is_nan_fails_with_one_line_and_shows_no_nan(palett
             return (np.full_like(logits, np.nan) if broken else logits), states
 
     classifier = load_classifier(palette_models.stream, labels=palette_models.labels)
-    classifier.model = NanModel(classifier.model, delay_s=0)
+    classifier.model = NanModel(classifier.model, delay_s=0, clock=None)  # its steps do not call the clock
     video = colour_video("red.mp4", [(RED, 1.0)], fps=12)
     with pytest.raises(ModelError, match=r"^the model's output is not finite \(NaN in 8 of 8 logits\)"):
         LiveSession(classifier, video, size=16, fps=12, realtime=False).__enter__()  # at start, on blank frames

@@ -662,7 +662,7 @@ def test_the_report_shows_each_rows_action_or_re_decides_with_min_probability(tm
 def test_no_clear_action_segments_are_drawn_neutral(palette_models, colour_video, tmp_path):
     video = colour_video("purple-red.mp4", [((128, 0, 128), 1.0), (RED, 1.0)])  # purple: black 44%, red 34%...
     page = tmp_path / "unclear.html"
-    model = ["-m", palette_models.base, "--labels", palette_models.labels, "--timeline-step", 1, "-q"]
+    model = ["-m", palette_models.base, "--labels", palette_models.labels, "--timeline-step", 1, "--precision", "f32", "-q"]  # a value asserted: f32
     assert run("classify", video, *model, "--min-probability", 0.6, "--report", page).exit_code == 0
     segments = parse(page.read_text("utf-8")).all(cls="seg")
     assert [seg.text for seg in segments] == [NO_CLEAR_ACTION, "red"]

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 from click.testing import CliRunner
+from conftest import needs_pyarrow
 
 from movinet_cli.cli import cli
 from movinet_cli.errors import UsageError
@@ -128,8 +129,8 @@ def test_a_models_own_files_and_a_reports_videos_are_inputs(palette_models, colo
     assert run("report", rows, "-o", "-").exit_code == 2  # a file, not stdout
 
 
+@needs_pyarrow
 def test_embed_refuses_an_output_onto_an_input_or_of_another_kind(palette_models, colour_video, tmp_path):
-    pytest.importorskip("pyarrow")
     video = colour_video("red.mp4", [(RED, 1.0)])
     before = open(video, "rb").read()
     model = ["-m", palette_models.base, "--labels", palette_models.labels, "--size", 16]

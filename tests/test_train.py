@@ -9,10 +9,13 @@ import stat
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import needs_sklearn
 
 from movinet_cli.cli import cli
 from movinet_cli.commands.train import HELD_OUT_MIN, check_output_dir, summarise, write_model_dir
 from movinet_cli.model.head import Backbone, Head, load_head
+
+pytestmark = needs_sklearn  # every test trains, or checks its folders after finding scikit-learn
 
 # Three classes of colour, each video a shade of its class (the palette model's pooled
 # features are the mean colour, so a linear head separates them).

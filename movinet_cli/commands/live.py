@@ -22,7 +22,7 @@ import dataclasses
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -159,6 +159,9 @@ class LiveSession:
         read: what to read (``options.ReadOptions``: fps, size and resize apply; the
             model's fps and size by default); ``**read_options`` sets its fields, for short
             (``fps=5``).
+        clock, sleep: the session's time in seconds and its way to wait for it (``time.monotonic``
+            and ``time.sleep``): when a file's frames are due, and the latency and model speed
+            that updates give. A test gives its own, so that what it asserts holds on any machine.
     """
 
     def __init__(
@@ -172,11 +175,14 @@ class LiveSession:
         top_k: int = RunOptions.top_k,
         record: str | None = None,
         read: ReadOptions | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
         **read_options,
     ):
         variant = classifier.source.variant
         registry.check_kind(classifier.source.name, engines.kind_of(classifier.model), "stream", variant.model_id if variant else None, command="live")
         self.classifier = classifier
+        self._clock, self._sleep = clock, sleep
         self._source = open_capture(source) if isinstance(source, str) else source
         self.name = self._source.name
         self.realtime = realtime or not self._source.is_file
@@ -272,12 +278,12 @@ class LiveSession:
         for time_s, frame in self._source.frames:
             if self._stop.is_set():
                 return
-            now = time.monotonic()
+            now = self._clock()
             if self.realtime and self._source.is_file:
                 playback_origin = now - time_s if playback_origin is None else playback_origin
                 if playback_origin + time_s > now:
-                    time.sleep(playback_origin + time_s - now)
-                    now = time.monotonic()
+                    self._sleep(playback_origin + time_s - now)
+                    now = self._clock()
             yield time_s, now, frame
         self.end_reason = f"end of {self.name}" if self._source.is_file else f"{self.name} stopped sending frames"
 
@@ -323,9 +329,9 @@ class LiveSession:
                     if reset:
                         state.reset()
                         smoother.reset()
-                    began = time.monotonic()
+                    began = self._clock()
                     probabilities = smoother.add(state.step(np.stack(images[at : at + length])), length)
-                    done = time.monotonic()
+                    done = self._clock()
                     steps += length
                     recent = [call for call in recent if call[0] > done - 2.0] + [(done, length, done - began)]
                     time_s, read_at, _ = items[at + length - 1]

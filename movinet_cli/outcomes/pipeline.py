@@ -69,6 +69,7 @@ class Classifier:
         self.size, self.crop_scale = variant.size, variant.crop_scale
         self.resize, self.resize_fixed = MODEL_RESIZE, False
         self.engine_reason = engine_reason
+        self.clock: Callable[[], float] = time.perf_counter  # what a video's seconds are read from (tests give their own)
 
     @property
     def mode(self) -> str:
@@ -147,7 +148,7 @@ class Classifier:
 
     def run(self, opened: OpenedVideo, run: RunOptions = RunOptions(), progress: Progress | None = None) -> Result:
         """Classifies an opened video (see ``classify``) and closes it."""
-        began, setup_before = time.perf_counter(), self.model.setup_seconds
+        began, setup_before = self.clock(), self.model.setup_seconds
         steps = [Step(*output) for output in self._outputs(opened, run, progress, features=False)]
         probabilities = steps[-1].probabilities if self._takes_last(run) else frame_weighted_mean(steps)
         total_frames = round(sum(step.frames for step in steps))  # a run's steps hold whole frames
@@ -171,7 +172,7 @@ class Classifier:
     def video_seconds(self, began: float, setup_before: float) -> float:
         """Wall-clock seconds since ``began`` less the model's one-time work meanwhile
         (converting, compiling a new input shape): what the video itself cost."""
-        return time.perf_counter() - began - (self.model.setup_seconds - setup_before)
+        return self.clock() - began - (self.model.setup_seconds - setup_before)
 
     def classify(
         self,
@@ -216,7 +217,7 @@ class Classifier:
 
     def embed_opened(self, opened: OpenedVideo, run: RunOptions = RunOptions(), progress: Progress | None = None) -> Embedding:
         """Embeds an opened video (see ``embed``) and closes it."""
-        began, setup_before = time.perf_counter(), self.model.setup_seconds
+        began, setup_before = self.clock(), self.model.setup_seconds
         spans = [Span(*output) for output in self._outputs(opened, run, progress, features=True)]
         vector = spans[-1].vector if self._takes_last(run) else weighted_mean([span.vector for span in spans], [span.frames for span in spans])
         stats = opened.reader.stats if opened.reader else None
@@ -334,7 +335,7 @@ def outcome_of(
 ) -> Outcome:
     """The ``Outcome`` of one video from ``open_video``: its result (``embed``: its
     ``Embedding``), or why it has none, whatever the failure; the video is closed."""
-    began, setup_before = time.perf_counter(), classifier.model.setup_seconds
+    began, setup_before = classifier.clock(), classifier.model.setup_seconds
     try:
         if isinstance(source, Exception):
             raise source

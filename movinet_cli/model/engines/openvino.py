@@ -33,10 +33,18 @@ NAME = "openvino"
 COMPILED_SHAPES_KEPT = 6
 
 
-def supports_bf16() -> bool:
+def cpu_has_native_bf16() -> bool:
     """Whether the CPU computes bf16 natively (AVX-512 BF16 or AMX), as OpenVINO sees it."""
     capabilities = openvino().Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
     return "BF16" in capabilities
+
+
+def supports_bf16() -> bool:
+    """Whether to take the CPU as computing bf16 natively: ``$MOVINET_NATIVE_BF16`` where set
+    (``environment.native_bf16``), else the CPU's own answer (``cpu_has_native_bf16``). Every
+    precision decision asks this, so that each is tested on any CPU."""
+    told = environment.native_bf16()
+    return cpu_has_native_bf16() if told is None else told
 
 
 def resolve_precision(precision: str) -> tuple[str, str]:
