@@ -141,3 +141,44 @@ def test_a_backbone_of_another_class_count_embeds_without_labels(palette_models,
     output = tmp_path / "features.npz"
     result = invoke("embed", colour_video("red.mp4", [(RED, 1.0)], fps=10, size=(24, 16)), "-o", output, "--model", palette_models.base, "--size", 16, "-q")
     assert result.exit_code == 0 and len(read_rows(str(output))) == 1, result.output
+
+
+def test_a_file_made_by_another_run_since_the_first_check_is_not_replaced(tiny_models, colour_video, tmp_path):
+    """Two runs without --resume or --overwrite: the second checked before the first made the file,
+    then replaced it whole under its own claim (the first run's rows were lost, exit 0)."""
+    from movinet_cli.commands.embed import embed_videos
+    from movinet_cli.outputs.embeddings import EmbeddingsFileError
+
+    video = colour_video("red.mp4", [(RED, 1.0)], fps=10, size=(24, 16))
+    output = tmp_path / "features.npz"
+    assert invoke("embed", video, "-o", output, "--model", tiny_models.base, "--size", 16, "-q").exit_code == 0
+    before = output.read_bytes()
+    classifier = load_classifier(tiny_models.base, engine="openvino", precision="f32")
+    with pytest.raises(EmbeddingsFileError, match="already exists: pass --resume"):
+        embed_videos(classifier, [video], str(output))  # as the second run, once it holds the file
+    assert output.read_bytes() == before
+
+
+def test_a_video_named_twice_is_embedded_once(tiny_models, colour_video, tmp_path):
+    video = colour_video("red.mp4", [(RED, 1.0)], fps=10, size=(24, 16))
+    output = tmp_path / "features.npz"
+    assert invoke("embed", video, video, "-o", output, "--model", tiny_models.base, "--size", 16, "-q").exit_code == 0
+    assert [row["path"] for row in read_rows(str(output))] == [video]
+
+
+@pytest.mark.parametrize("damage", ["a column of its own", "integer paths", "columns of unequal lengths"])
+def test_an_npz_that_movinet_did_not_write_is_refused_untouched(tiny_models, colour_video, tmp_path, damage):
+    columns = {"path": np.array(["a.mp4"]), "start_s": np.zeros(1), "end_s": np.ones(1), "model": np.array([tiny_models.base]),
+               "embedding": np.zeros((1, 3), np.float32), "error": np.array([""])}
+    if damage == "a column of its own":
+        columns["notes"] = np.array(["mine"])
+    elif damage == "integer paths":
+        columns["path"] = np.array([5])
+    else:
+        columns["error"] = np.array(["", ""])
+    output = tmp_path / "features.npz"
+    np.savez(output, **columns)
+    before = output.read_bytes()
+    result = invoke("embed", colour_video("red.mp4", [(RED, 1.0)], fps=10, size=(24, 16)), "-o", output, "--model", tiny_models.base, "--size", 16, "--resume", "-q")
+    assert result.exit_code == 2 and "not an embeddings file" in result.output, result.output
+    assert output.read_bytes() == before

@@ -95,7 +95,7 @@ def embed(videos, output, per_window, resume, overwrite, load, read, run):
     classifier = out.load_model(load, read=read, labels_needed=False)  # features only
     bar = out.bar(len(set(videos) - {row["path"] for row in kept}), "embed")
     try:
-        ok, failed = embed_videos(classifier, videos, output, read, run, per_window=per_window, resume=resume, on_video=bar.done)
+        ok, failed = embed_videos(classifier, videos, output, read, run, per_window=per_window, resume=resume, overwrite=overwrite, on_video=bar.done)
     except KeyboardInterrupt as cause:
         bar.close()
         raise interrupted(cause, printable(f"Interrupted: the rows so far are in {output}; rerun with --resume to finish.")) from None

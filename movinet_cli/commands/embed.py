@@ -38,9 +38,11 @@ def check_output(path: str, resume: bool, overwrite: bool) -> list[dict]:
 
 
 def recipe_of(classifier: Classifier, read: ReadOptions, per_window: bool) -> dict:
-    """The options that make an embeddings file's rows what they are (see ``claim.check_recipe``)."""
-    reading = classifier.reading(read)
-    return {"--model": classifier.source.name, "--size": reading.size, "--fps": reading.fps, "--resize": reading.resize, "--per-window": per_window}
+    """The options that make an embeddings file's rows what they are (see ``claim.check_recipe``);
+    a model in a directory by its real path, however it was spelled."""
+    reading, name = classifier.reading(read), classifier.source.name
+    model = os.path.realpath(name) if os.path.isdir(name) else name
+    return {"--model": model, "--size": reading.size, "--fps": reading.fps, "--resize": reading.resize, "--per-window": per_window}
 
 
 def embed_videos(
@@ -52,12 +54,15 @@ def embed_videos(
     *,
     per_window: bool = False,
     resume: bool = False,
+    overwrite: bool = False,
     directory: str | None = None,
     on_video: Callable[[str, str], None] | None = None,
 ) -> tuple[int, int]:
     """Embeds ``videos`` into ``output``, which this run claims (``claim.Claim``) until it
     ends; with ``resume``, the rows of an existing output's videos that worked are kept
-    (first) and those videos skipped. Returns the videos that worked and that failed;
+    (first) and those videos skipped; with neither it nor ``overwrite``, an output that
+    another run has made since ``check_output`` is refused. A video named twice is embedded
+    once. Returns the videos that worked and that failed;
     ``on_video(video, error)`` after each. Raises, before any work, ClaimError if another
     run holds ``output``, RecipeError if the rows kept were made another way (another model,
     size, frame rate, resize mode or kind of rows)."""
@@ -65,13 +70,17 @@ def embed_videos(
     claim = Claim(output, "embed")
     try:
         kept: list[dict] = []
-        if resume and os.fstat(claim.handle.fileno()).st_size:
+        made = os.fstat(claim.handle.fileno()).st_size > 0
+        if made and not (resume or overwrite):  # another run made it since the first check
+            raise EmbeddingsFileError(f"{output} already exists: pass --resume to finish that run, or --overwrite to replace it")
+        if made and resume:
             theirs, kept = read_file(claim.target)
             check_recipe(output, theirs, recipe)
             kept = [row for row in kept if row["error"] is None]
         done = {row["path"] for row in kept}
+        todo = [video for video in dict.fromkeys(videos) if video not in done]
         sink = EmbeddingsSink(claim, recipe, kept, per_window)
-        outcomes = classify_many(classifier, [v for v in videos if v not in done], read, run, directory=directory, ahead=1, embed=True)
+        outcomes = classify_many(classifier, todo, read, run, directory=directory, ahead=1, embed=True)
         ok = failed = 0
         for outcome in passed(outcomes, [sink], RunContext.of(classifier, run)):
             ok, failed = ok + outcome.ok, failed + (not outcome.ok)

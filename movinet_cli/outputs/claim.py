@@ -126,6 +126,8 @@ def _options(recipe: Mapping[str, object], names: list[str]) -> str:
     words = []
     for name in names:
         value = recipe.get(name)
+        if isinstance(value, str) and len(value) > 200:  # read from a file: anything at all
+            value = value[:200] + "..."
         if isinstance(value, bool):
             words.append(name if value else f"no {name}")
         else:

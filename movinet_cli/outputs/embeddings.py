@@ -84,11 +84,15 @@ def read_rows(path: str) -> list[dict]:
 def _read_npz(path: str) -> tuple[object, list[dict]]:
     with np.load(path, allow_pickle=False) as data:
         columns = {name: data[name] for name in data.files}
-    missing = set(COLUMNS) - set(columns)
-    if missing:
-        raise ValueError(f"no {', '.join(sorted(missing))} column")
+    missing, extra = set(COLUMNS) - set(columns), set(columns) - {*COLUMNS, "recipe"}
+    if missing or extra:
+        raise ValueError(f"no {', '.join(sorted(missing))} column" if missing else f"a column of its own, {sorted(extra)[0]}, that a rewrite would drop")
     if columns["embedding"].ndim != 2 or columns["embedding"].dtype != np.float32:
         raise ValueError("embedding is not a float32 matrix")
+    if any(columns[name].dtype.kind != "U" for name in ("path", "model", "error")):
+        raise ValueError("path, model and error are not text")
+    if len({len(columns[name]) for name in COLUMNS}) != 1 or not all(columns["path"]):
+        raise ValueError("columns of unequal lengths, or a row without a path")
     rows = []
     for index in range(len(columns["path"])):
         failed = bool(columns["error"][index])
@@ -111,6 +115,9 @@ def _read_parquet(path: str) -> tuple[object, list[dict]]:
     import pyarrow.parquet as pq
 
     table = pq.read_table(path)
+    extra = set(table.schema.names) - set(COLUMNS)
+    if extra:
+        raise ValueError(f"a column of its own, {sorted(extra)[0]}, that a rewrite would drop")
     types = {"path": pa.string(), "model": pa.string(), "error": pa.string(), "start_s": pa.float64(), "end_s": pa.float64()}
     for name in COLUMNS:
         if name not in table.schema.names:
