@@ -3,6 +3,7 @@
 import io
 import json
 import os
+import shutil
 import tarfile
 import zipfile
 
@@ -87,3 +88,28 @@ def test_an_unknown_name_is_a_usage_error(tiny_models, tmp_path, monkeypatch):
 def test_every_variant_names_its_page():
     pages = {variant.page for variant in registry.VARIANTS.values()}
     assert len(pages) == len(registry.VARIANTS) and all(page.startswith("https://www.kaggle.com/models/google/movinet/") for page in pages)
+
+
+def test_a_fifo_is_refused_at_once(tmp_path, monkeypatch):
+    """It waited for a writer forever."""
+    monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path / "cache"))
+    os.mkfifo(tmp_path / "fifo")
+    result = run("models", "--import", "a0-base", tmp_path / "fifo")
+    assert result.exit_code == 1 and "not a regular file or directory" in result.stderr and nothing_cached(), result.output
+
+
+def test_a_directory_holding_the_cache_is_not_copied_into_it(tiny_models, tmp_path, monkeypatch):
+    """--import NAME ~ copied the whole home directory, the cache within it, into the cache until
+    the names grew too long."""
+    home = tmp_path / "home"
+    shutil.copytree(tiny_models.base, home / "a0")
+    monkeypatch.setenv("MOVINET_CACHE_DIR", str(home / ".cache"))
+    result = run("models", "--import", "a0-base", home)  # its one folder holds the SavedModel: that is what is imported
+    assert result.exit_code == 0 and registry.is_cached(registry.VARIANTS["a0-base"].url), result.output
+    (home / "other").mkdir()  # now the SavedModel is no longer its one folder
+    result = run("models", "--import", "a0-base", tmp_path)
+    assert result.exit_code == 1 and "holds no SavedModel" in result.stderr, result.output
+    shutil.copytree(tiny_models.base, tmp_path / "model")
+    monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path / "model" / "cache"))
+    result = run("models", "--import", "a0-base", tmp_path / "model")
+    assert result.exit_code == 1 and "holds the cache it would be copied into" in result.stderr, result.output

@@ -15,6 +15,7 @@ for the size, as a download's URL would be.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import stat
@@ -40,21 +41,45 @@ def import_model(name: str, source: str | os.PathLike) -> Path:
     if name not in VARIANTS:
         raise UsageError(f"--import {name}: not a registry name ({', '.join(VARIANTS)})")
     variant, source = VARIANTS[name], os.fspath(source)
-    target = cached_model_dir(variant.url)
-    hub_cache_dir().mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".import-", dir=hub_cache_dir()))
+    target, hub = cached_model_dir(variant.url), hub_cache_dir()
+    is_directory = _kind_of(source)
+    if is_directory:  # the SavedModel in it, checked where it lies, before anything is copied
+        source = str(_saved_model_in(Path(source), source))
+        _check_variant(Path(source), variant, source)
+        if Path(os.path.realpath(hub)).is_relative_to(os.path.realpath(source)):
+            raise ModelError(f"--import {source}: holds the cache it would be copied into; give the SavedModel's own directory")
+    try:
+        hub.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".import-", dir=hub))
+    except OSError as error:
+        raise ModelError(f"--import: the cache {hub} cannot be written ({error.strerror or error})") from None
     try:
         unpacked = staging / "model"
-        if os.path.isdir(source):
+        if is_directory:
             _copy_directory(source, unpacked)
+            model = unpacked
         else:
             _unpack(source, unpacked)
-        model = _saved_model_in(unpacked, source)
-        _check_variant(model, variant, source)
-        _replace(model, target, staging)
+            model = _saved_model_in(unpacked, source)
+            _check_variant(model, variant, source)
+        with open(hub / ".import.lock", "a") as lock:  # two imports of one variant: one at a time
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            _replace(model, target, staging)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def _kind_of(source: str) -> bool:
+    """Whether ``source`` is a directory (else a regular file); ModelError for anything else
+    (a FIFO or device would be read without end)."""
+    try:
+        mode = os.stat(source).st_mode
+    except OSError as error:
+        raise ModelError(f"--import {source}: {error.strerror or error}") from None
+    if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+        raise ModelError(f"--import {source}: not a regular file or directory (a FIFO, device or socket)")
+    return stat.S_ISDIR(mode)
 
 
 def _unpack(archive: str, into: Path) -> None:
