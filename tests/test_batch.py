@@ -514,3 +514,34 @@ def test_a_fifo_whose_reader_stops_ends_the_batch_quietly(tiny_models, video_dir
         reader.read(300)  # the header and a row or so, then the reader goes away
     stderr = process.communicate(timeout=300)[1].decode()
     assert process.returncode == 0 and stderr == "", stderr  # the reader went away: nothing left to say
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["lines ending in CR only", "json rows of another top-k", "json predictions that are not a list", "a csv probability that is no number"],
+)
+def test_a_results_file_that_movinet_would_not_write_is_refused_on_resume_untouched(tiny_models, video_dir, tmp_path, damage):
+    """Each was resumed (exit 0): its rows kept as they were, or, with CR-only lines, all dropped."""
+    format = "csv" if "csv" in damage or "CR" in damage else "jsonl"
+    out = tmp_path / f"results.{format}"
+    model = ["-m", tiny_models.base, "--size", 16, "-k", 2, "--no-recursive"]
+    assert run("batch", video_dir, "-o", out, *model).exit_code == 0
+    text = out.read_text()
+    if damage == "lines ending in CR only":
+        text = text.replace("\n", "\r")
+    elif damage == "json rows of another top-k":
+        rows = [json.loads(line) for line in text.splitlines()]
+        text = "".join(json.dumps({**row, "predictions": row["predictions"][:1]}) + "\n" for row in rows)
+    elif damage == "json predictions that are not a list":
+        rows = [json.loads(line) for line in text.splitlines()]
+        text = "".join(json.dumps({**row, "predictions": "lol"}) + "\n" for row in rows)
+    else:
+        header, first, *rest = text.split("\n")
+        cells = first.split(",")
+        cells[header.split(",").index("prob_1")] = "abc"
+        text = "\n".join([header, ",".join(cells), *rest])
+    out.write_text(text)
+    before = out.read_bytes()
+    resumed = run("batch", video_dir, "-o", out, *model, "--resume")
+    assert resumed.exit_code == 2 and resumed.stderr.count("\n") == 1, resumed.stderr
+    assert out.read_bytes() == before

@@ -27,7 +27,7 @@ from movinet_cli.outputs.claim import Claim, check_recipe, open_text, probe
 from movinet_cli.outputs.formats import rows_text
 from movinet_cli.outputs.results_file import RESULTS_LIMIT_BYTES, ROW_START, starts_as_results
 from movinet_cli.outputs.results_file import parse_rows as parse_results_rows
-from movinet_cli.outputs.rows import MalformedResultsError, Row, columns
+from movinet_cli.outputs.rows import MalformedResultsError, Row, columns, decode
 from movinet_cli.outputs.sinks import RunContext, Sink, passed
 
 
@@ -203,6 +203,16 @@ class ResultsFile:
                 "resume with the same options, or pass --overwrite"
             )
         kept = list({row["path"]: row for row in rows if row["status"] == "ok"}.values())
+        for number, row in enumerate(kept, 1):  # every value as movinet writes it, before any is kept
+            try:
+                predictions = decode(row, self.path, self.format, number).predictions
+            except MalformedResultsError as error:
+                raise _foreign(self.path, self.format, error.where) from None
+            if len(predictions) != self.top_k:
+                raise ResultsFileError(
+                    f"{self.path} has rows of {len(predictions)} predictions, not the {self.top_k} this run writes (another --top-k?); "
+                    "resume with the same options, or pass --overwrite"
+                )
         if model:
             for made_by in sorted({row["model"] for row in kept if row.get("model")}):
                 check_recipe(self.path, {"--model": made_by}, {"--model": model})

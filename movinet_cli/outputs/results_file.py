@@ -44,6 +44,8 @@ def parse_rows(text: str, path: str, format: str) -> tuple[list[str] | None, lis
     CSV). Blank lines are skipped, and a last row cut short by a crash is left out. Raises
     MalformedResultsError for anything else, so that a file that is not ours is never
     rewritten."""
+    if "\r" in text and "\n" not in text:  # read as one row cut short, its rows would all be dropped
+        raise MalformedResultsError(path, format, "its lines end in a carriage return only, not as movinet writes them")
     if not starts_as_results(text[: len(ROW_START[format])], format):
         if format == "csv" and text.startswith("path,"):  # our columns, but not in our order
             _check_columns(text.split("\n", 1)[0].rstrip("\r").split(","), path)
