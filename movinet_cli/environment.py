@@ -45,13 +45,13 @@ def default_model() -> str | None:
 
 
 def cache_root() -> Path | None:
-    """``$MOVINET_CACHE_DIR`` (``~`` expanded), None if unset."""
-    return Path(os.environ[CACHE_DIR]).expanduser() if os.environ.get(CACHE_DIR) else None
+    """``$MOVINET_CACHE_DIR`` (``~`` expanded), None if unset or blank."""
+    return Path(os.environ[CACHE_DIR]).expanduser() if _text(CACHE_DIR) else None
 
 
 def hub_cache() -> Path | None:
-    """``$TFHUB_CACHE_DIR`` (``~`` expanded), None if unset."""
-    return Path(os.environ[HUB_CACHE_DIR]).expanduser() if os.environ.get(HUB_CACHE_DIR) else None
+    """``$TFHUB_CACHE_DIR`` (``~`` expanded), None if unset or blank."""
+    return Path(os.environ[HUB_CACHE_DIR]).expanduser() if _text(HUB_CACHE_DIR) else None
 
 
 def cpu_threads() -> int | None:
@@ -97,8 +97,8 @@ def native_bf16() -> bool | None:
 
 
 def debug() -> bool:
-    """Whether ``$MOVINET_DEBUG`` is set (to anything but empty)."""
-    return bool(os.environ.get(DEBUG))
+    """Whether ``$MOVINET_DEBUG`` is set, to anything but empty, 0, false or no."""
+    return _text(DEBUG).lower() not in ("", "0", "false", "no")
 
 
 def ray_address() -> str | None:

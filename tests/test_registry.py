@@ -215,3 +215,20 @@ def test_a_cache_or_model_path_that_is_not_utf8_is_one_line_before_any_video(tin
     shutil.copytree(tiny_models.base, model)
     result = CliRunner().invoke(cli, ["classify", "-m", model, "--size", "16", video])
     assert result.exit_code == 1 and result.stderr.count("\n") == 1 and "is not UTF-8 text" in result.stderr, result.stderr
+
+
+def test_a_cache_path_too_long_to_use_is_one_line(tiny_models, colour_video, tmp_path, monkeypatch):
+    """It was "unexpected OSError: [Errno 36] File name too long" with the 5,000-character path."""
+    from click.testing import CliRunner
+
+    from movinet_cli.cli import cli
+
+    monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path / ("a" * 5000)))
+    result = CliRunner().invoke(cli, ["classify", "-m", tiny_models.base, "--size", "16", colour_video("red.mp4", [((220, 30, 30), 1.0)])])
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1 and "unexpected" not in result.stderr, result.stderr
+    assert "cannot be used (File name too long): set MOVINET_CACHE_DIR" in result.stderr and len(result.stderr) < 500
+
+
+def test_a_blank_cache_variable_is_as_unset(monkeypatch):
+    monkeypatch.setenv("MOVINET_CACHE_DIR", "   ")
+    assert registry.cache_dir().name == "movinet-cli"  # the per-user cache, not a directory named "   "

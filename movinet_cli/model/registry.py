@@ -154,14 +154,19 @@ def check_kind(name: str, kind: str, mode: str | None, model_id: str | None = No
 def cache_dir() -> Path:
     """The per-user cache root: $MOVINET_CACHE_DIR or the platform's user cache directory.
 
-    Raises ModelError if it, or the nearest of its parents that exists, is not a directory."""
+    Raises ModelError if it, or the nearest of its parents that exists, is not a directory,
+    or if its path cannot be used at all (too long, not UTF-8 text)."""
     root = environment.cache_root()
     if root is None:
         import platformdirs
 
         root = Path(platformdirs.user_cache_dir("movinet-cli"))
     _check_utf8(root, f"the cache directory {os.fsencode(root)!r}", f"set {environment.CACHE_DIR} to a directory whose path is UTF-8 text")
-    existing = next((path for path in (root, *root.parents) if path.exists()), None)
+    try:
+        existing = next((path for path in (root, *root.parents) if path.exists()), None)
+    except OSError as error:  # a name too long, say
+        shown = str(root) if len(str(root)) <= 200 else str(root)[:200] + "..."
+        raise ModelError(f"the cache directory {shown} cannot be used ({error.strerror}): set {environment.CACHE_DIR} to a directory") from None
     if existing is not None and not existing.is_dir():
         raise ModelError(f"the cache directory {root} cannot be created: {existing} is a file (set MOVINET_CACHE_DIR to a directory)")
     return root
