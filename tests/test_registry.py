@@ -118,6 +118,7 @@ def model_server(tiny_models):
 def test_remote_model_downloads_once_into_the_cache(model_server, tmp_path, monkeypatch, library_log):
     monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path))
     base_url, requests = model_server
+    requests.clear()  # the server serves the whole module: count this test's requests only
     source = resolve_model(f"{base_url}/tiny-base.tar.gz")
     assert not registry.is_cached(source.handle)
     messages = library_log
