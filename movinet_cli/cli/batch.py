@@ -116,11 +116,11 @@ def batch(
         classifier = out.load_model(load, read=read)
         loading = time.perf_counter() - loading
         run = classifier.bounded(run)
-        summary, failures = _rows(classifier, directory, paths, output, output_format, resume, overwrite, read, run, workers, timelines, ray_address, actors)
+        summary, failures, rows = _rows(classifier, directory, paths, output, output_format, resume, overwrite, read, run, workers, timelines, ray_address, actors)
     summary.seconds = time.perf_counter() - began  # the whole run: loading, Ray's start and the last row
     _say_summary(out, summary, loading + classifier.model.setup_seconds, failures)
     if report_path:
-        _report(out, output, directory, timelines_dir, timeline_format, report_path)
+        _report(out, rows, output, output_format, directory, timelines_dir, timeline_format, report_path)
     if summary.failed:
         raise click.exceptions.Exit(1)
 
@@ -137,8 +137,6 @@ def _check_options(resume, overwrite, ray_address, ray_actors, ray_cpus_per_acto
         from movinet_cli.commands.distributed import require_ray
 
         require_ray()
-    if report_path and output == "-":
-        raise click.UsageError("--report is written from the rows of a results file, not stdout (-o -)")
 
 
 def _check_outputs(directory, paths, output, output_format, resume, overwrite, timelines_dir, timeline_format, report_path, load) -> list:
@@ -149,7 +147,7 @@ def _check_outputs(directory, paths, output, output_format, resume, overwrite, t
     from movinet_cli.outputs.sinks import OutputPath
     from movinet_cli.outputs.writers import TimelinesSink
 
-    sinks = [OutputPath("--output", output, reads_back=bool(report_path), check=lambda: check_results_path(output, output_format, resume, overwrite))]
+    sinks = [OutputPath("--output", output, check=lambda: check_results_path(output, output_format, resume, overwrite))]
     sinks += [OutputPath("--report", report_path, check=lambda: check_report_path(report_path, "--report"))] if report_path else []
     timelines = [TimelinesSink(timelines_dir, timeline_format, paths)] if timelines_dir else []
     for sink in timelines:
@@ -169,7 +167,8 @@ def _workers(workers: int, out: Console) -> int:
 
 
 def _rows(classifier, directory, paths, output, output_format, resume, overwrite, read, run, workers, timelines, ray_address, actors):
-    """Writes the rows, here or on Ray, with a progress bar; returns the summary and the failed paths."""
+    """Writes the rows, here or on Ray, with a progress bar; returns the summary, the failed
+    paths, and every row of the file (those kept from an earlier run too) in the videos' order."""
     from movinet_cli.commands.batch import ResultsFile, ResultsFileError, run_batch
 
     try:
@@ -177,9 +176,11 @@ def _rows(classifier, directory, paths, output, output_format, resume, overwrite
     except ResultsFileError as error:  # another run took it since the check: still a usage error
         raise UsageError(str(error)) from None
     failures: list[str] = []
+    written: list[dict] = [*results.kept]
     bar = console().bar(len(results.todo(paths)), "batch")
 
     def done(row: dict) -> None:
+        written.append(row)
         if row["status"] != "ok":
             failures.append(row["path"])
         bar.done(row["path"], row["error"] if row["status"] != "ok" else "")
@@ -201,7 +202,8 @@ def _rows(classifier, directory, paths, output, output_format, resume, overwrite
     finally:
         bar.close()
         results.close()
-    return summary, failures
+    rank = {path: index for index, path in enumerate(paths)}
+    return summary, failures, sorted(written, key=lambda row: rank.get(row["path"], len(rank)))
 
 
 def _say_summary(out: Console, summary, prepared_s: float, failures: list[str]) -> None:
@@ -214,12 +216,15 @@ def _say_summary(out: Console, summary, prepared_s: float, failures: list[str]) 
         out.notice(f"failed: {named}{more} (their rows say why)")
 
 
-def _report(out: Console, output: str, directory: str, timelines_dir, timeline_format: str, report_path: str) -> None:
-    """--report: the HTML report of every row of --output."""
-    from movinet_cli.outputs.report_records import load_results
+def _report(out: Console, rows: list[dict], output: str, output_format: str, directory: str, timelines_dir, timeline_format: str, report_path: str) -> None:
+    """--report: the HTML report of every row of --output, from the rows as they came (the
+    file is not read back: it may be stdout, or another program's by now)."""
+    from movinet_cli.outputs.report_records import records_of
+    from movinet_cli.outputs.rows import decode
 
-    records = load_results(
-        output, videos=directory, timelines=timelines_dir, timeline_format=timeline_format,
+    records = records_of(
+        [decode(row, output, output_format, number) for number, row in enumerate(rows, 1)], videos=directory,
+        timelines=timelines_dir, timeline_format=timeline_format,
         notice=None if out.quiet else (lambda line: out.notice(printable(f"note: --timelines: {line}"))),
     )
     out.report_writer(source=output)(report_path, records)

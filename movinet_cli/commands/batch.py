@@ -166,6 +166,7 @@ class ResultsFile:
         self.path, self.format, self.top_k, self.header = path, format, top_k, columns(top_k)
         check_results_path(path, format, resume, overwrite)
         self.done: set[str] = set()
+        self.kept: list[dict] = []  # the ok rows of an earlier run that this one keeps (resume)
         self._claim: Claim | None = None  # of the regular file written, if any
         if path == "-" or is_special(path):
             self._stream: IO[str] = sys.stdout if path == "-" else self._opened(path)
@@ -178,7 +179,7 @@ class ResultsFile:
         except BaseException:
             self.close()
             raise
-        self.done = {row["path"] for row in kept}
+        self.done, self.kept = {row["path"] for row in kept}, kept
 
     @property
     def _handle(self) -> IO[str]:

@@ -124,6 +124,20 @@ def load_results(
     Raises ReadError or MalformedResultsError (one line: the file, the row, the column).
     """
     rows, _ = read_results(path)
+    return records_of(rows, videos, timelines=timelines, timeline_format=timeline_format, min_probability=min_probability, notice=notice)
+
+
+def records_of(
+    rows: list[Row],
+    videos: str | os.PathLike | None = None,
+    *,
+    timelines: str | os.PathLike | None = None,
+    timeline_format: str | None = None,
+    min_probability: float | None = None,
+    notice: Callable[[str], None] | None = None,
+) -> list[VideoRecord]:
+    """Records from ``rows`` (``load_results``' other arguments), as ``batch --report`` takes
+    them as they come, its own file not read back."""
     records = [VideoRecord(**vars(row), video_file=None if videos is None else os.path.join(videos, row.path)) for row in rows]
     if timelines is not None:
         missing = read_timelines(records, timelines, timeline_format)

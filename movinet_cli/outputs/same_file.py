@@ -12,7 +12,6 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from movinet_cli.errors import UsageError
-from movinet_cli.files import is_special
 
 if TYPE_CHECKING:
     from movinet_cli.outputs.sinks import Sink
@@ -38,11 +37,9 @@ def _identity(status: os.stat_result) -> tuple | None:
 def check_outputs(sinks: Sequence[Sink], inputs: Iterable[str | os.PathLike] = ()) -> None:
     """Checks each sink (``Sink.check``), then that no two outputs, and no output and input,
     are one file (compared by device and inode, so links, ``/dev/stdout`` and ``-`` are seen
-    through). Outputs read back must be regular files. Raises UsageError before any work."""
+    through). Raises UsageError before any work."""
     for sink in sinks:
         sink.check()
-        if sink.reads_back and sink.path is not None and (sink.path == "-" or is_special(sink.path)):
-            raise UsageError(f"{sink.name} is read back after it is written: give a regular file")
     seen: dict[tuple, str] = {}
     for sink in sinks:
         if sink.path is None:

@@ -73,12 +73,10 @@ class Sink:
     Attributes:
         option: the option that asked for this output, for messages ("--timeline").
         path: the file written; "-" for stdout; None for no file.
-        reads_back: whether the file is read again after it is written (it must be a regular file).
     """
 
     option: str = ""
     path: str | None = None
-    reads_back: bool = False
 
     @property
     def name(self) -> str:
@@ -168,8 +166,8 @@ class OutputPath(Sink):
     live recording): it takes part in ``check_outputs`` only. ``check``, if given, replaces
     the usual writability check (a MovinetError it raises is a usage error)."""
 
-    def __init__(self, option: str, path: str | None, *, reads_back: bool = False, check: Callable[[], None] | None = None):
-        self.option, self.path, self.reads_back, self._check = option, path, reads_back, check
+    def __init__(self, option: str, path: str | None, *, check: Callable[[], None] | None = None):
+        self.option, self.path, self._check = option, path, check
 
     def check(self) -> None:
         if self._check is None:
