@@ -280,3 +280,9 @@ def test_a_bad_cpu_threads_variable_is_one_line_naming_it(tiny_models, monkeypat
     with pytest.raises(UsageError) as raised:
         engines.open_model(tiny_models.base, engine="auto")
     assert str(raised.value) == f"MOVINET_CPU_THREADS must be a whole number of threads from 1 to 4096, got {value!r}"
+
+
+def test_every_engine_the_command_line_names_is_in_the_registry():
+    from movinet_cli.options import ENGINES
+
+    assert set(ENGINES) == {"auto", *engines.ENGINE_OPENERS}

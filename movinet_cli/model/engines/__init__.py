@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import logging
 import sys
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -62,6 +63,25 @@ def tensorflow_gpu() -> str | None:
     return gpus[0].name if gpus else None
 
 
+def _on_tensorflow(directory: str, precision: str, variant: Variant | None) -> ClipModel | StreamModel:
+    from movinet_cli.model.engines import tensorflow as tf_engine
+
+    return tf_engine.open_model(directory)
+
+
+def _on_openvino(directory: str, precision: str, variant: Variant | None) -> ClipModel | StreamModel:
+    from movinet_cli.model.engines import openvino as ov_engine
+    from movinet_cli.model.registry import cache_dir
+
+    return ov_engine.open_model(directory, cache_dir() / "openvino", precision, variant)
+
+
+# The engines by their --engine name: each opens a SavedModel directory at a precision ("auto",
+# "f32", "bf16"), the variant (if known) telling a conversion's expected time. "auto" is not
+# one: it is ``open_model``'s choice among them. ``options.ENGINES`` lists the same names.
+ENGINE_OPENERS: dict[str, Callable[[str, str, Variant | None], ClipModel | StreamModel]] = {"openvino": _on_openvino, "tensorflow": _on_tensorflow}
+
+
 def open_model(
     directory: str,
     *,
@@ -69,38 +89,32 @@ def open_model(
     precision: str = ModelOptions.precision,
     variant: Variant | None = None,
 ) -> tuple[ClipModel | StreamModel, str]:
-    """Opens a SavedModel on an engine; returns the model and why that engine was chosen.
+    """Opens a SavedModel on an engine (``ENGINE_OPENERS``); returns the model and why that
+    engine was chosen.
 
     ``auto`` takes TensorFlow when it sees a GPU and OpenVINO otherwise, falling back to
     TensorFlow (with a logged warning) if OpenVINO cannot convert the model.
     ``variant``, if known, says how long a conversion should take (logged as it runs).
     Raises EngineError when an explicitly requested engine cannot run the model.
     """
-    from movinet_cli.model.engines import openvino as ov_engine
-    from movinet_cli.model.engines import tensorflow as tf_engine
-    from movinet_cli.model.registry import cache_dir
+    from movinet_cli.model.engines.openvino import PRECISIONS
 
     if engine not in ENGINES:
         raise EngineError(f"engine must be one of {ENGINES}, got {engine!r}")
-    if precision not in ov_engine.PRECISIONS:
-        raise EngineError(f"precision must be one of {ov_engine.PRECISIONS}, got {precision!r}")
-    if engine == "tensorflow":
-        if precision == "bf16":
-            raise EngineError("--precision bf16 applies to the OpenVINO engine only")
-        return tf_engine.open_model(directory), "requested with --engine tensorflow"
-    if engine == "auto":
-        gpu = tensorflow_gpu()
-        if gpu:
-            return tf_engine.open_model(directory), f"auto: TensorFlow sees a GPU ({gpu})"
+    if precision not in PRECISIONS:
+        raise EngineError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if engine == "tensorflow" and precision == "bf16":
+        raise EngineError("--precision bf16 applies to the OpenVINO engine only")
+    if engine != "auto":
+        return ENGINE_OPENERS[engine](directory, precision, variant), f"requested with --engine {engine}"
+    gpu = tensorflow_gpu()
+    if gpu:
+        return ENGINE_OPENERS["tensorflow"](directory, precision, variant), f"auto: TensorFlow sees a GPU ({gpu})"
     try:
-        opened = ov_engine.open_model(directory, cache_dir() / "openvino", precision, variant)
+        return ENGINE_OPENERS["openvino"](directory, precision, variant), "auto: no GPU for TensorFlow; OpenVINO on the CPU"
     except EngineError as error:
-        if engine == "openvino":
-            raise
         logger.warning("warning: OpenVINO cannot run this model (%s); falling back to TensorFlow", error)
-        return tf_engine.open_model(directory), f"auto: OpenVINO failed ({error}); fell back to TensorFlow"
-    reason = "requested with --engine openvino" if engine == "openvino" else "auto: no GPU for TensorFlow; OpenVINO on the CPU"
-    return opened, reason
+        return ENGINE_OPENERS["tensorflow"](directory, precision, variant), f"auto: OpenVINO failed ({error}); fell back to TensorFlow"
 
 
 def prepare(directory: str, size: int, *, variant: Variant | None = None) -> None:
