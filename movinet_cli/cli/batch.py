@@ -9,7 +9,6 @@ import time
 import click
 
 from movinet_cli.cli.console import Console, console
-from movinet_cli.cli.interrupts import interrupted
 from movinet_cli.cli.params import FiniteFloat, input_options, min_probability_option, model_inputs, model_options, quiet_option, top_k_option, verbose_option
 from movinet_cli.errors import UsageError
 from movinet_cli.options import BATCH_FORMATS, DEFAULT_WORKERS, RAY_TIMEOUT_S, VIDEO_EXTENSIONS
@@ -177,7 +176,7 @@ def _rows(classifier, directory, paths, output, output_format, resume, overwrite
         raise UsageError(str(error)) from None
     failures: list[str] = []
     written: list[dict] = [*results.kept]
-    bar = console().bar(len(results.todo(paths)), "batch")
+    said = None if output == "-" else f"Interrupted: the rows so far are in {output}; rerun with --resume to finish."
 
     def done(row: dict) -> None:
         written.append(row)
@@ -185,7 +184,7 @@ def _rows(classifier, directory, paths, output, output_format, resume, overwrite
             failures.append(row["path"])
         bar.done(row["path"], row["error"] if row["status"] != "ok" else "")
 
-    try:
+    with contextlib.closing(results), console().bar(len(results.todo(paths)), "batch", interrupted=said) as bar:
         if ray_address is None:
             summary = run_batch(classifier, directory, results, paths, read, run, workers=workers, on_start=bar.showing, on_video=done, sinks=timelines)
         else:
@@ -194,14 +193,6 @@ def _rows(classifier, directory, paths, output, output_format, resume, overwrite
             summary = run_batch_on_ray(
                 classifier, directory, results, paths, read, run, started=actors, on_video=lambda row: (bar.showing(row["path"], refresh=False), done(row)),
             )
-    except KeyboardInterrupt as cause:
-        bar.close()
-        if output != "-":
-            raise interrupted(cause, printable(f"Interrupted: the rows so far are in {output}; rerun with --resume to finish.")) from None
-        raise
-    finally:
-        bar.close()
-        results.close()
     rank = {path: index for index, path in enumerate(paths)}
     return summary, failures, sorted(written, key=lambda row: rank.get(row["path"], len(rank)))
 

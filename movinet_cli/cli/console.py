@@ -53,9 +53,10 @@ class Console:
         """A line that is always said: something failed."""
         write(message)
 
-    def bar(self, total: int, desc: str, leave: bool = True) -> RunBar:
-        """The progress bar of a command over ``total`` videos (see ``RunBar``)."""
-        return RunBar(total, desc, self, leave)
+    def bar(self, total: int, desc: str, leave: bool = True, interrupted: str | None = None) -> RunBar:
+        """The progress bar of a command over ``total`` videos, to use in a ``with`` block
+        (see ``RunBar``); ``interrupted``: the line Ctrl-C or SIGTERM says instead of the usual."""
+        return RunBar(total, desc, self, leave, interrupted)
 
     def video_bars(self) -> VideoBars:
         """A progress bar per video, in seconds of video (see ``VideoBars``)."""
@@ -155,13 +156,24 @@ class RunBar:
     """The tqdm bar on stderr of a command over ``total`` videos (none when ``quiet``):
     ``showing(path)`` names the video running beside it, ``done(path, error)`` advances it and
     names a video that failed above it as it fails (even when ``quiet``: a failure is never
-    silent), ``close`` ends it."""
+    silent), ``close`` ends it. As a context manager it closes on the way out, and Ctrl-C or
+    SIGTERM in the block says ``interrupted`` (where the work so far is) if given."""
 
-    def __init__(self, total: int, desc: str, console: Console, leave: bool = True):
+    def __init__(self, total: int, desc: str, console: Console, leave: bool = True, interrupted: str | None = None):
         from tqdm import tqdm
 
         self.bar = tqdm(total=total, unit="video", desc=desc, disable=True if console.quiet else None, leave=leave, file=sys.stderr)
-        self.console = console
+        self.console, self.interrupted = console, interrupted
+
+    def __enter__(self) -> RunBar:
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        from movinet_cli.cli.interrupts import interrupted
+
+        self.close()
+        if self.interrupted and isinstance(error, KeyboardInterrupt):
+            raise interrupted(error, printable(self.interrupted)) from None
 
     def showing(self, path: str, refresh: bool = True) -> None:
         self.bar.set_postfix_str(printable(path), refresh=refresh)

@@ -56,13 +56,10 @@ def evaluate(directory, output_format, output, load, read, run):
     check_outputs([OutputPath("--output", output)] if output else [], inputs=[*inputs, *model_inputs(load)])
     classifier = out.load_model(load, read=read)
     check_folders(examples, classifier.labels)  # before any video is read
-    bar = out.bar(len(examples.paths), "eval")
-    try:
+    with out.bar(len(examples.paths), "eval") as bar:
         evaluation = evaluate(
             classifier, examples, read, run, ahead=min(DEFAULT_WORKERS, max_workers()), on_start=bar.showing, on_video=bar.done, log=out.notice,
         )
-    finally:
-        bar.close()
     if output:
         with atomic_writer(output) as stream:
             write_evaluation(evaluation, output_format, stream)

@@ -7,7 +7,6 @@ import sys
 import click
 
 from movinet_cli.cli.console import console
-from movinet_cli.cli.interrupts import interrupted
 from movinet_cli.cli.params import EXIT_CODES, check_video_paths, input_options, model_inputs, model_options, quiet_option, verbose_option
 from movinet_cli.text import printable
 
@@ -45,14 +44,11 @@ def train(directory, output, overwrite, seed, load, read, run):
     check_output_dir(output, overwrite)  # usage errors before the model loads
     videos = len(find_examples(directory).paths)
     classifier = out.load_model(load, read=read, labels_needed=False)  # features only
-    bar = out.bar(videos, "embed", leave=False)
-    try:
+    with out.bar(videos, "embed", leave=False) as bar:
         summary = train_head(
             classifier, directory, output, read, run, overwrite=overwrite, seed=seed, log=out.notice,
             on_video=lambda path, error: bar.done(path),  # train's log names the videos that failed
         )
-    finally:
-        bar.close()
     for line in summary.text().split("\n"):
         click.echo(printable(line))
     out.notice(printable(f"wrote {output} (report: {output}/report.html); use it with --model {output}"))
@@ -93,14 +89,9 @@ def embed(videos, output, per_window, resume, overwrite, load, read, run):
     check_outputs([OutputPath("--output", output, check=lambda: None)], inputs=[*videos, *model_inputs(load)])
     kept = check_output(output, resume, overwrite)
     classifier = out.load_model(load, read=read, labels_needed=False)  # features only
-    bar = out.bar(len(set(videos) - {row["path"] for row in kept}), "embed")
-    try:
+    said = f"Interrupted: the rows so far are in {output}; rerun with --resume to finish."
+    with out.bar(len(set(videos) - {row["path"] for row in kept}), "embed", interrupted=said) as bar:
         ok, failed = embed_videos(classifier, videos, output, read, run, per_window=per_window, resume=resume, overwrite=overwrite, on_video=bar.done)
-    except KeyboardInterrupt as cause:
-        bar.close()
-        raise interrupted(cause, printable(f"Interrupted: the rows so far are in {output}; rerun with --resume to finish.")) from None
-    finally:
-        bar.close()
     out.notice(printable(f"embed: {ok} ok, {failed} failed, {len(kept)} kept from before; wrote {output}"))
     if failed:
         sys.exit(1)
