@@ -464,7 +464,7 @@ def test_rows_say_which_precision_ran_and_a_file_of_other_columns_is_refused_unt
     old.write_text(csv_text([row], header, with_header=True))
     before = old.read_bytes()
     resumed = run("batch", video_dir, "-o", old, "-m", tiny_models.base, "--size", 16, "-k", 2, "--resume", "--no-recursive")
-    assert resumed.exit_code == 2 and "header, column 12: 'mode' where precision belongs" in resumed.stderr, resumed.stderr
+    assert resumed.exit_code == 2 and "written by an earlier movinet, without the precision, action, warnings column(s)" in resumed.stderr, resumed.stderr
     assert old.read_bytes() == before
 
 
@@ -545,3 +545,24 @@ def test_a_results_file_that_movinet_would_not_write_is_refused_on_resume_untouc
     resumed = run("batch", video_dir, "-o", out, *model, "--resume")
     assert resumed.exit_code == 2 and resumed.stderr.count("\n") == 1, resumed.stderr
     assert out.read_bytes() == before
+
+
+@pytest.mark.parametrize("other", [("--fps", "3"), ("--size", "24"), ("--resize", "pad")])
+def test_a_resume_read_otherwise_is_refused_naming_the_option(tiny_models, video_dir, tmp_path, other):
+    """Rows read at another frame rate, size or resize mode were kept beside this run's: one file, two kinds of answers."""
+    out = tmp_path / "results.csv"
+    reading = {"--fps": "5", "--size": "16"}
+
+    def batch(reading, *more):
+        options = [word for option, value in reading.items() for word in (option, value)]
+        return run("batch", video_dir, "-o", out, "-m", tiny_models.base, "-k", 2, "--no-recursive", *options, *more)
+
+    first = batch(reading)
+    assert first.exit_code == 0, first.stderr
+    (video_dir / "later.mp4").write_bytes((video_dir / "a red.mp4").read_bytes())  # one video left to do
+    before = out.read_bytes()
+    resumed = batch({**reading, other[0]: other[1]}, "--resume")
+    assert resumed.exit_code == 2 and f"this run asks for {other[0]} {other[1]};" in resumed.stderr, resumed.stderr
+    assert out.read_bytes() == before
+    same = batch(reading, "--resume")
+    assert same.exit_code == 0 and "1 ok, 0 failed" in same.stderr, same.stderr

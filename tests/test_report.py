@@ -319,7 +319,7 @@ def test_report_command_reads_batch_jsonl_and_classify_json(palette_models, batc
 
 
 def test_a_row_cut_short_is_left_out_and_a_non_results_file_is_one_line(tmp_path):
-    rows = "path,status,error,label_1,prob_1,duration_s,frames,model,engine,precision,mode,seconds,action,warnings\na.mp4,ok,,red,0.9,1.0,12,m,e,f32,clip,0.1,red,\nb.mp4,ok,,bl"
+    rows = "path,status,error,label_1,prob_1,duration_s,frames,model,engine,mode,seconds\na.mp4,ok,,red,0.9,1.0,12,m,e,clip,0.1\nb.mp4,ok,,bl"  # as movinet wrote before the precision column
     (tmp_path / "r.csv").write_text(rows)
     assert [(r.path, r.predictions) for r in load_results(tmp_path / "r.csv")] == [("a.mp4", [Prediction("red", 0.9)])]
     (tmp_path / "notes.txt").write_text("hello\n")

@@ -18,7 +18,7 @@ from movinet_cli.outcomes.timeline import Segment, write_timeline
 from movinet_cli.outputs.results_file import read_results, read_timeline
 from movinet_cli.outputs.rows import MalformedResultsError
 
-HEADER = "path,status,error,label_1,prob_1,duration_s,frames,model,engine,precision,mode,seconds,action,warnings"
+HEADER = "path,status,error,label_1,prob_1,duration_s,frames,model,engine,precision,mode,seconds,action,warnings,fps,size,resize"
 
 
 def jsonl(**fields) -> str:
@@ -28,9 +28,9 @@ def jsonl(**fields) -> str:
 MALFORMED = {
     "no_prob.csv": ("path,status,error,label_1,duration_s\na.mp4,ok,,x,1.0\n", r"header, column 5: 'duration_s' where prob_1 belongs"),
     "label_2.csv": ("path,status,error,label_2,prob_2,duration_s\na.mp4,ok,,x,0.5,1.0\n", r"header, column 4: 'label_2' where label_1 belongs"),
-    "prob.csv": (HEADER + "\na.mp4,ok,,x,lots,1.0,12,m,e,f32,clip,0.1,,\n", r"row 1, column prob_1: 'lots' is not a number"),
-    "half.csv": (HEADER + "\na.mp4,ok,,x,,1.0,12,m,e,f32,clip,0.1,,\n", r"row 1, column prob_1: label_1 and prob_1"),
-    "cell.csv": (HEADER + "\na.mp4,ok," + "e" * 200_000 + ",x,0.5,1.0,12,m,e,f32,clip,0.1,,\n", r"line 2: field larger"),
+    "prob.csv": (HEADER + "\na.mp4,ok,,x,lots,1.0,12,m,e,f32,clip,0.1,,,,,\n", r"row 1, column prob_1: 'lots' is not a number"),
+    "half.csv": (HEADER + "\na.mp4,ok,,x,,1.0,12,m,e,f32,clip,0.1,,,,,\n", r"row 1, column prob_1: label_1 and prob_1"),
+    "cell.csv": (HEADER + "\na.mp4,ok," + "e" * 200_000 + ",x,0.5,1.0,12,m,e,f32,clip,0.1,,,,,\n", r"line 2: field larger"),
     "predictions.jsonl": (jsonl(predictions=5), r"row 1, column predictions: not a list"),
     "entry.jsonl": (jsonl(predictions=[{"label": "x", "probability": True}]), r"row 1, column predictions: entry 1"),
     "duration.jsonl": (jsonl(duration_s=1e308), r"row 1, column duration_s: 1e\+308 is not between 0 and 1e\+09"),
@@ -68,7 +68,7 @@ def test_a_path_holding_a_line_separator_keeps_its_row(tmp_path):
 
 
 def test_rows_keep_every_column_the_batch_writes(tmp_path):
-    (tmp_path / "r.csv").write_text(HEADER + "\na.mp4,ok,,x,0.5,1.5,12,m,openvino,f32,clip,0.1,x,\nb.mp4,error,broken,,,,,m,openvino,f32,clip,0.2,,\n")
+    (tmp_path / "r.csv").write_text(HEADER + "\na.mp4,ok,,x,0.5,1.5,12,m,openvino,f32,clip,0.1,x,,5,172,crop\nb.mp4,error,broken,,,,,m,openvino,f32,clip,0.2,,,,,\n")
     rows, _ = read_results(tmp_path / "r.csv")
     assert (rows[0].precision, rows[0].frames, rows[0].duration_s, rows[1].error) == ("f32", 12, 1.5, "broken")
 

@@ -11,7 +11,7 @@ INFO = {"model": "a0-base", "engine": "openvino", "precision": "f32", "mode": "c
 
 def ok_outcome() -> Outcome:
     result = Result("a, \"b\".mp4", [Prediction("=red", 0.75), Prediction("blue", 0.25)], np.ones(2, np.float32), 2.0, 24, [],
-                    "a0-base", "openvino", "clip", 0.125, warnings=["decoded 20 of 24 frames"], precision="f32")
+                    "a0-base", "openvino", "clip", 0.125, warnings=["decoded 20 of 24 frames"], precision="f32", fps=5.0, size=172, resize="crop")
     return Outcome("a, \"b\".mp4", result, "", 0.2)
 
 

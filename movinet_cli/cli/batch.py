@@ -171,7 +171,9 @@ def _rows(classifier, directory, paths, output, output_format, resume, overwrite
     from movinet_cli.commands.batch import ResultsFile, ResultsFileError, run_batch
 
     try:
-        results = ResultsFile(output, output_format, run.top_k, resume=resume, overwrite=overwrite, model=classifier.source.name)
+        results = ResultsFile(
+            output, output_format, run.top_k, resume=resume, overwrite=overwrite, model=classifier.source.name, reading=classifier.reading(read)
+        )
     except ResultsFileError as error:  # another run took it since the check: still a usage error
         raise UsageError(str(error)) from None
     failures: list[str] = []

@@ -21,11 +21,11 @@ from typing import IO
 
 from movinet_cli.errors import MovinetError, OutputError, UsageError
 from movinet_cli.files import check_output_path, is_special, read_text
-from movinet_cli.options import BATCH_FORMATS, DEFAULT_WORKERS, VIDEO_EXTENSIONS, ReadOptions, RunOptions
+from movinet_cli.options import BATCH_FORMATS, DEFAULT_WORKERS, VIDEO_EXTENSIONS, Reading, ReadOptions, RunOptions
 from movinet_cli.outcomes.pipeline import Classifier, classify_many
 from movinet_cli.outputs.claim import Claim, check_recipe, open_text, probe
 from movinet_cli.outputs.formats import rows_text
-from movinet_cli.outputs.results_file import RESULTS_LIMIT_BYTES, ROW_START, starts_as_results
+from movinet_cli.outputs.results_file import LATER_COLUMNS, RESULTS_LIMIT_BYTES, ROW_START, starts_as_results
 from movinet_cli.outputs.results_file import parse_rows as parse_results_rows
 from movinet_cli.outputs.rows import MalformedResultsError, Row, columns, decode
 from movinet_cli.outputs.sinks import RunContext, Sink, passed
@@ -156,11 +156,14 @@ class ResultsFile:
     results file (dropping error rows, which are retried, and a row cut short by a crash) and
     refuses a file that is not one (ForeignResultsError, the file untouched); otherwise an
     existing file is replaced only with ``overwrite``. ``done`` holds the paths that already
-    have an ``ok`` row. With ``model`` (the name rows give it), a file resumed with rows of
-    another model is refused, so that one file never mixes two models' answers.
+    have an ``ok`` row. With ``model`` (the name rows give it) and ``reading`` (the frame rate,
+    size and resize mode the videos are read at), a file resumed with rows made otherwise is
+    refused (``claim.check_recipe``), so that one file never mixes two kinds of answers.
     """
 
-    def __init__(self, path: str, format: str, top_k: int, resume: bool = False, overwrite: bool = False, model: str | None = None):
+    def __init__(
+        self, path: str, format: str, top_k: int, resume: bool = False, overwrite: bool = False, model: str | None = None, reading: Reading | None = None
+    ):
         if format not in BATCH_FORMATS:
             raise ValueError(f"format must be one of {BATCH_FORMATS}, got {format!r}")
         self.path, self.format, self.top_k, self.header = path, format, top_k, columns(top_k)
@@ -174,7 +177,7 @@ class ResultsFile:
             return
         self._claim = Claim(path, "batch")
         try:
-            kept = self._kept_rows(resume, overwrite, model)
+            kept = self._kept_rows(resume, overwrite, self._recipe(model, reading))
             self._rewrite(kept)
         except BaseException:
             self.close()
@@ -191,32 +194,48 @@ class ResultsFile:
         except OSError as error:
             raise OutputError(f"cannot write {self.path}: {error.strerror}") from None
 
-    def _kept_rows(self, resume: bool, overwrite: bool, model: str | None) -> list[dict]:
-        """The rows of the locked file that this run keeps."""
+    @staticmethod
+    def _recipe(model: str | None, reading: Reading | None) -> dict:
+        """What this run's rows are made with, as far as it is given (see ``claim.check_recipe``)."""
+        recipe: dict = {"--model": model} if model else {}
+        if reading is not None:
+            recipe.update({"--fps": reading.fps, "--size": reading.size, "--resize": reading.resize})
+        return recipe
+
+    def _kept_rows(self, resume: bool, overwrite: bool, ours: dict) -> list[dict]:
+        """The rows of the locked file that this run keeps: complete, ``ok``, and made as ``ours`` says."""
         if not os.fstat(self._handle.fileno()).st_size or overwrite:
             return []
         if not resume:  # another run made it since the first check
             raise ResultsFileError(f"{self.path} already exists: pass --resume to finish that run, or --overwrite to replace it")
         columns, rows = parse_rows(self._handle.read(), self.path, self.format)
+        missing = [column for column in self.header if column not in (columns or self.header)]
+        if columns is not None and missing and set(missing) <= set(LATER_COLUMNS):
+            raise ResultsFileError(
+                f"{self.path} was written by an earlier movinet, without the {', '.join(missing)} column(s) of this run's rows; "
+                "it cannot be resumed: pass --overwrite, or choose another --output"
+            )
         if columns is not None and columns != self.header:
             raise ResultsFileError(
                 f"{self.path} has other columns than this run would write (another --top-k?); "
                 "resume with the same options, or pass --overwrite"
             )
         kept = list({row["path"]: row for row in rows if row["status"] == "ok"}.values())
+        recipes: dict[tuple, dict] = {}  # each way the kept rows were made, once
         for number, row in enumerate(kept, 1):  # every value as movinet writes it, before any is kept
             try:
-                predictions = decode(row, self.path, self.format, number).predictions
+                decoded = decode(row, self.path, self.format, number)
             except MalformedResultsError as error:
                 raise _foreign(self.path, self.format, error.where) from None
-            if len(predictions) != self.top_k:
+            if len(decoded.predictions) != self.top_k:
                 raise ResultsFileError(
-                    f"{self.path} has rows of {len(predictions)} predictions, not the {self.top_k} this run writes (another --top-k?); "
+                    f"{self.path} has rows of {len(decoded.predictions)} predictions, not the {self.top_k} this run writes (another --top-k?); "
                     "resume with the same options, or pass --overwrite"
                 )
-        if model:
-            for made_by in sorted({row["model"] for row in kept if row.get("model")}):
-                check_recipe(self.path, {"--model": made_by}, {"--model": model})
+            made = {"--model": decoded.model, "--fps": decoded.fps, "--size": decoded.size, "--resize": decoded.resize}
+            recipes.setdefault(tuple(made.values()), made)
+        for theirs in recipes.values():
+            check_recipe(self.path, theirs, ours)
         return kept
 
     def _rewrite(self, rows: list[dict]) -> None:

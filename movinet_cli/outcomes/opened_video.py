@@ -23,6 +23,8 @@ class OpenedVideo:
     reader: IsolatedReader | None = None
     start_s: float = 0.0  # the range asked for (--start, --end), seconds
     end_s: float | None = None
+    size: int = 0  # frames are size x size pixels
+    resize: str = ""  # how they were fitted to it (``options.RESIZE_MODES``)
 
     def duration_s(self, frames: int) -> float:
         """Seconds of video decoded within the range asked for (a reader starts at the

@@ -139,12 +139,14 @@ class Classifier:
             if video.ndim != 4 or video.shape[-1] != 3 or len(video) < MIN_FRAMES:
                 raise VideoError("<array>", f"expected frames [T>={MIN_FRAMES}, H, W, 3], got shape {video.shape}")
             frames = ((index / reading.fps, frame) for index, frame in enumerate(video.astype(np.float32)))
-            return OpenedVideo(None, reading.fps, frames, len(video) / reading.fps)
+            return OpenedVideo(None, reading.fps, frames, len(video) / reading.fps, size=reading.size, resize=reading.resize)
         ahead = self.frames_ahead(reading, RunOptions()) if ahead is None else ahead
         reader = IsolatedReader(
             video, ahead=ahead, fps=reading.fps, size=reading.size, resize=reading.resize, crop_scale=self.crop_scale, start_s=reading.start, end_s=reading.end
         )
-        return OpenedVideo(reader.path, reading.fps, reader.frames(), reading.end or reader.info.claimed_duration_s, reader, reading.start, reading.end)
+        return OpenedVideo(
+            reader.path, reading.fps, reader.frames(), reading.end or reader.info.claimed_duration_s, reader, reading.start, reading.end, reading.size, reading.resize
+        )
 
     def run(self, opened: OpenedVideo, run: RunOptions = RunOptions(), progress: Progress | None = None) -> Result:
         """Classifies an opened video (see ``classify``) and closes it."""
@@ -167,6 +169,9 @@ class Classifier:
             seconds=self.video_seconds(began, setup_before),
             warnings=list(stats.warnings) if stats else [],
             min_probability=run.min_probability,
+            fps=opened.fps,
+            size=opened.size,
+            resize=opened.resize,
         )
 
     def video_seconds(self, began: float, setup_before: float) -> float:

@@ -51,6 +51,9 @@ class Result:
     warnings: list[str] = field(default_factory=list)
     precision: str = "f32"  # what the engine computed in: "f32" or "bf16"
     min_probability: float = 0.0  # below it, the answer is NO_CLEAR_ACTION (``RunOptions``)
+    fps: float = 0.0  # how its frames were read: frames/s, size x size pixels, resize mode ("" unknown)
+    size: int = 0
+    resize: str = ""
 
     @property
     def action(self) -> str:

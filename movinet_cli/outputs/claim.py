@@ -128,7 +128,9 @@ def _options(recipe: Mapping[str, object], names: list[str]) -> str:
         value = recipe.get(name)
         if isinstance(value, str) and len(value) > 200:  # read from a file: anything at all
             value = value[:200] + "..."
-        if isinstance(value, bool):
+        if value is None:
+            words.append(f"{name} (not recorded)")
+        elif isinstance(value, bool):
             words.append(name if value else f"no {name}")
         else:
             words.append(f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}")

@@ -29,6 +29,8 @@ from movinet_cli.text import read_csv
 # How every results file starts: the CSV header's first columns, or a JSON-lines row.
 ROW_START = {"csv": "path,status,error,label_1,", "jsonl": '{"path": '}
 RESULTS_LIMIT_BYTES = 512_000_000  # a results file read back: about 2 million rows
+# Columns that results files written by earlier versions lack (a row read from one has none of them).
+LATER_COLUMNS = ("precision", "action", "warnings", "fps", "size", "resize")
 TIMELINE_LIMIT_BYTES = 64_000_000  # a timeline read back: a day of video in 0.1 s segments is about 50 MB
 
 
@@ -80,11 +82,13 @@ def parse_rows(text: str, path: str, format: str) -> tuple[list[str] | None, lis
 
 def _check_columns(found: list[str], path: str) -> None:
     """Raises MalformedResultsError, naming the first column out of place, unless ``found``
-    are ``rows.columns(top_k)`` for some top-k."""
+    are ``rows.columns(top_k)`` for some top-k, or those of a file movinet wrote before some of
+    ``LATER_COLUMNS`` existed (read as they are: ``batch --resume`` itself wants this run's)."""
     ranks = max(1, sum(column.startswith("label_") for column in found))
     expected = columns(ranks)
-    if found == expected:
+    if found == expected or found == [column for column in expected if column in found or column not in LATER_COLUMNS]:
         return
+    expected = [column for column in expected if column in found or column not in LATER_COLUMNS]
     for index, (column, wanted) in enumerate(zip(found + [""] * len(expected), expected), 1):
         if column != wanted:
             what = f"{column[:40]!r}" if column else "missing"

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from movinet_cli.outcomes.result import Outcome
 
 STATUSES = ("ok", "error")
-RUN_COLUMNS = ("duration_s", "frames", "model", "engine", "precision", "mode", "seconds", "action", "warnings")
+RUN_COLUMNS = ("duration_s", "frames", "model", "engine", "precision", "mode", "seconds", "action", "warnings", "fps", "size", "resize")
 WARNINGS_SEPARATOR = " | "  # between a row's warnings in its CSV cell
 MAX_SECONDS = 1e9  # a duration or time taken beyond this (31 years) is not one we wrote
 MAX_TEXT = 100_000  # characters in one text value: we write error messages of 300, paths of 4096
@@ -61,6 +61,9 @@ class Row:
     seconds: float | None = None  # wall-clock seconds the classification took
     warnings: list[str] = field(default_factory=list)
     action: str = ""  # the top label, or NO_CLEAR_ACTION below the run's minimum probability
+    fps: float | None = None  # how the video was read: frames/s, size x size pixels, resize mode
+    size: int | None = None
+    resize: str = ""
 
     @classmethod
     def of(cls, outcome: Outcome, info: dict) -> Row:
@@ -72,6 +75,7 @@ class Row:
         return cls(
             outcome.video, "ok", outcome.error, list(result.predictions), result.duration_s, result.frames, result.model,
             result.engine, result.precision, result.mode, result.seconds, list(result.warnings), result.action,
+            result.fps or None, result.size or None, result.resize,
         )
 
     def encode(self, format: str, top_k: int) -> dict:
@@ -88,7 +92,10 @@ class Row:
                 duration_s=_rounded(self.duration_s),
                 frames=self.frames,
             )
-        row.update(model=self.model, engine=self.engine, precision=self.precision, mode=self.mode, seconds=_rounded(self.seconds), warnings=self.warnings)
+        row.update(model=self.model, engine=self.engine, precision=self.precision, mode=self.mode)
+        if self.status == "ok":
+            row.update(fps=self.fps, size=self.size, resize=self.resize)
+        row.update(seconds=_rounded(self.seconds), warnings=self.warnings)
         return row
 
     def _csv(self, top_k: int) -> dict:
@@ -103,6 +110,9 @@ class Row:
             seconds="" if self.seconds is None else f"{self.seconds:.3f}",
             action=self.action,
             warnings=WARNINGS_SEPARATOR.join(" ".join(warning.split()) for warning in self.warnings),
+            fps="" if self.fps is None else f"{self.fps:g}",
+            size="" if self.size is None else self.size,
+            resize=self.resize,
         )
         return row
 
@@ -131,6 +141,9 @@ def decode(record: dict, path: str, format: str, number: int) -> Row:
         seconds=cells.number("seconds", MAX_SECONDS),
         warnings=warnings,
         action=cells.text("action"),
+        fps=cells.number("fps", 1000.0),
+        size=cells.count("size"),
+        resize=cells.text("resize"),
     )
 
 
