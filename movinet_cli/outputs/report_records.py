@@ -97,34 +97,13 @@ def decide(records: Iterable[VideoRecord], min_probability: float) -> None:
             ]
 
 
-def load_results(
-    path: str | os.PathLike,
-    videos: str | os.PathLike | None = None,
-    *,
-    timelines: str | os.PathLike | None = None,
-    timeline_format: str | None = None,
-    min_probability: float | None = None,
-    notice: Callable[[str], None] | None = None,
-) -> list[VideoRecord]:
-    """Records from a results file (``results_file.read_results``: ``movinet batch`` CSV or JSON
-    lines, or the JSON document of ``movinet classify --format json``).
-
-    Args:
-        path: the results file.
-        videos: the directory its paths are relative to, for pictures (and players); None:
-            no pictures.
-        timelines: a ``batch --timelines`` directory: each classified video's timeline is read
-            back from it (``read_timelines``) and drawn as a strip with pictures.
-        timeline_format: the format of those files ("csv", "vtt", ...); None: for each
-            video, the first of ``timeline.TIMELINE_FORMATS`` that is there.
-        min_probability: re-decide each row's answer and each segment's label (``decide``);
-            None: the rows' own ``action``.
-        notice: called with one line when timelines are left out (missing or malformed).
-
-    Raises ReadError or MalformedResultsError (one line: the file, the row, the column).
-    """
+def load_results(path: str | os.PathLike, videos: str | os.PathLike | None = None, **options) -> list[VideoRecord]:
+    """Records (``records_of``, whose keyword ``options`` these are) from the results file
+    ``path`` (``results_file.read_results``: ``movinet batch`` CSV or JSON lines, or the JSON
+    document of ``movinet classify --format json``). Raises ReadError or MalformedResultsError
+    (one line: the file, the row, the column)."""
     rows, _ = read_results(path)
-    return records_of(rows, videos, timelines=timelines, timeline_format=timeline_format, min_probability=min_probability, notice=notice)
+    return records_of(rows, videos, **options)
 
 
 def records_of(
@@ -136,8 +115,20 @@ def records_of(
     min_probability: float | None = None,
     notice: Callable[[str], None] | None = None,
 ) -> list[VideoRecord]:
-    """Records from ``rows`` (``load_results``' other arguments), as ``batch --report`` takes
-    them as they come, its own file not read back."""
+    """Records from ``rows``: a results file's (``load_results``), or a batch's as they come.
+
+    Args:
+        rows: the rows.
+        videos: the directory their paths are relative to, for pictures (and players); None:
+            no pictures.
+        timelines: a ``batch --timelines`` directory: each classified video's timeline is read
+            back from it (``read_timelines``) and drawn as a strip with pictures.
+        timeline_format: the format of those files ("csv", "vtt", ...); None: for each
+            video, the first of ``timeline.TIMELINE_FORMATS`` that is there.
+        min_probability: re-decide each row's answer and each segment's label (``decide``);
+            None: the rows' own ``action``.
+        notice: called with one line when timelines are left out (missing or malformed).
+    """
     records = [VideoRecord(**vars(row), video_file=None if videos is None else os.path.join(videos, row.path)) for row in rows]
     if timelines is not None:
         missing = read_timelines(records, timelines, timeline_format)
