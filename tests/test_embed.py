@@ -182,3 +182,16 @@ def test_an_npz_that_movinet_did_not_write_is_refused_untouched(tiny_models, col
     result = invoke("embed", colour_video("red.mp4", [(RED, 1.0)], fps=10, size=(24, 16)), "-o", output, "--model", tiny_models.base, "--size", 16, "--resume", "-q")
     assert result.exit_code == 2 and "not an embeddings file" in result.output, result.output
     assert output.read_bytes() == before
+
+
+def test_rows_name_the_model_as_given_while_the_recipe_holds_its_real_path(tiny_models, colour_video, tmp_path, monkeypatch):
+    import os
+
+    from movinet_cli.outputs.embeddings import read_file
+
+    video = colour_video("red.mp4", [(RED, 1.0)], fps=10, size=(24, 16))
+    monkeypatch.chdir(os.path.dirname(tiny_models.base))
+    output = tmp_path / "features.npz"
+    assert invoke("embed", video, "-o", output, "--model", "./base", "--size", 16, "-q").exit_code == 0
+    recipe, rows = read_file(str(output))
+    assert rows[0]["model"] == "./base" and recipe["--model"] == os.path.realpath(tiny_models.base)

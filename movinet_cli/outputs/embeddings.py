@@ -184,7 +184,7 @@ class EmbeddingsSink(Sink):
         self._write()
 
     def add(self, outcome: Outcome) -> Outcome:
-        self.rows += rows_of(outcome.video, outcome.result, outcome.error, self.recipe["--model"], self.per_window)
+        self.rows += rows_of(outcome.video, outcome.result, outcome.error, self.context.info["model"], self.per_window)
         if time.monotonic() - self._written > REWRITE_S:
             self._write()
         return outcome
