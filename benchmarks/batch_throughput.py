@@ -33,8 +33,9 @@ from machine import cpu_features  # noqa: E402
 from media import synthetic_clips  # noqa: E402
 
 from movinet_cli import load_classifier  # noqa: E402
-from movinet_cli.commands.batch import ResultsFile, find_videos, run_batch  # noqa: E402
+from movinet_cli.commands.batch import find_videos, run_batch  # noqa: E402
 from movinet_cli.options import ModelOptions  # noqa: E402
+from movinet_cli.outputs.results_sink import ResultsSink  # noqa: E402
 
 
 def timed(batch) -> tuple[float, float]:
@@ -43,7 +44,7 @@ def timed(batch) -> tuple[float, float]:
     starting Ray's actors and loading their models, or the first video's latency)."""
     rows_at = []
     with tempfile.TemporaryDirectory() as out:
-        results = ResultsFile(os.path.join(out, "r.csv"), "csv", 5)
+        results = ResultsSink(os.path.join(out, "r.csv"), "csv")
         began = time.perf_counter()
         summary = batch(results, lambda row: rows_at.append(time.perf_counter()))
         elapsed = time.perf_counter() - began

@@ -29,10 +29,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from media import synthetic_clips  # noqa: E402
 
 from movinet_cli import load_classifier  # noqa: E402
-from movinet_cli.commands.batch import ResultsFile, find_videos, run_batch  # noqa: E402
+from movinet_cli.commands.batch import find_videos, run_batch  # noqa: E402
 from movinet_cli.model.labels import load_labels  # noqa: E402
 from movinet_cli.outputs.report import write_report  # noqa: E402
 from movinet_cli.outputs.report_records import load_results  # noqa: E402
+from movinet_cli.outputs.results_sink import ResultsSink  # noqa: E402
 from movinet_cli.outputs.rows import columns  # noqa: E402
 
 
@@ -94,7 +95,7 @@ def main(argv=None) -> int:
     clips = find_videos(clips_dir)
     out_dir = tempfile.mkdtemp(prefix="movinet-bench-report-")
     classifier = load_classifier(args.model, engine=args.engine)
-    results = ResultsFile(os.path.join(out_dir, "batch.csv"), "csv", 5)
+    results = ResultsSink(os.path.join(out_dir, "batch.csv"), "csv")
     run_batch(classifier, clips_dir, results, clips)
     results.close()
     print(f"reports in {out_dir}; {len(clips)} clips of {args.seconds:g} s, 640x360 at 30 fps")

@@ -244,7 +244,7 @@ def hostile_dir(tmp_path):
 
 
 def parsed(path, format="csv"):
-    from movinet_cli.commands.batch import parse_rows
+    from movinet_cli.outputs.results_sink import parse_rows
 
     return parse_rows(open(path, encoding="utf-8", errors="surrogateescape", newline="").read(), str(path), format)[1]
 
@@ -298,16 +298,16 @@ def test_a_decoder_crash_costs_one_error_row(tiny_models, tmp_path, monkeypatch)
 
 
 def test_a_second_run_on_the_same_results_file_is_refused(tiny_models, video_dir, tmp_path):
-    from movinet_cli.commands.batch import ResultsFile
+    from movinet_cli.outputs.results_sink import ResultsSink
 
     out = tmp_path / "results.csv"
-    holder = ResultsFile(str(out), "csv", 2)  # a run in progress holds the file
+    holder = ResultsSink(str(out), "csv").open(2)  # a run in progress holds the file
     try:
         result = run("batch", video_dir, "-o", out, "-m", tmp_path / "no-model", "--resume")  # refused before loading
         assert result.exit_code == 2
         assert f"Error: {out} is being written by another movinet batch" in result.stderr
     finally:
-        holder.close()
+        holder.close(False)
     assert open(out).read().startswith("path,status,error,label_1")  # the holder's header, untouched
     assert run("batch", video_dir, "-o", out, "-m", tiny_models.base, "--size", 16, "-k", 2, "--resume").exit_code == 1  # free again
 

@@ -12,9 +12,10 @@ from make_sample_videos import write_colour_video
 
 from movinet_cli import environment
 from movinet_cli.cli import cli
-from movinet_cli.commands.batch import ResultsFile, find_videos
+from movinet_cli.commands.batch import find_videos
 from movinet_cli.environment import NATIVE_BF16 as NATIVE_BF16_VARIABLE
 from movinet_cli.options import ModelOptions, ReadOptions, RunOptions
+from movinet_cli.outputs.results_sink import ResultsSink
 
 pytestmark = pytest.mark.slow  # Ray starts a cluster: seconds per test
 
@@ -71,9 +72,17 @@ def assert_same_rows(local, distributed):
 @needs_ray
 def test_ray_gives_the_rows_of_the_local_batch(local_ray, tiny_models, videos, tmp_path):
     common = ["-m", tiny_models.base, "--size", 16, "-k", 3]
-    local = run("batch", videos, "-o", tmp_path / "local.csv", *common)
-    distributed = run("batch", videos, "-o", tmp_path / "ray.csv", *common, "--ray", "--ray-actors", 2)
+    for name in ("local", "ray"):
+        (tmp_path / f"{name}-timelines").mkdir()
+    local = run("batch", videos, "-o", tmp_path / "local.csv", *common, "--timelines", tmp_path / "local-timelines")
+    distributed = run(
+        "batch", videos, "-o", tmp_path / "ray.csv", *common, "--ray", "--ray-actors", 2, "--timelines", tmp_path / "ray-timelines",
+        "--report", tmp_path / "ray.html",
+    )
     assert distributed.exit_code == local.exit_code == 1  # the empty and the dangling file
+    timelines = {name: {p.relative_to(tmp_path / f"{name}-timelines"): p.read_text() for p in (tmp_path / f"{name}-timelines").rglob("*.csv")} for name in ("local", "ray")}
+    assert len(timelines["ray"]) == 6 and timelines["ray"] == timelines["local"]  # the driver writes them from the actors' outcomes
+    assert (tmp_path / "ray.html").read_text().count('clip') >= 4
     assert "6 ok, 2 failed, 0 skipped" in distributed.stderr
     rows = read_rows(tmp_path / "ray.csv")
     assert_same_rows(read_rows(tmp_path / "local.csv"), rows)
@@ -87,7 +96,7 @@ def test_an_interrupted_ray_run_resumes_to_the_same_file(local_ray, tiny_models,
     common = ["-m", tiny_models.base, "--size", 16, "--ray"]
     whole = tmp_path / "whole.csv"
     run("batch", videos, "-o", whole, *common)
-    real_write, written = ResultsFile.write, []
+    real_write, written = ResultsSink.write, []
 
     def interrupted_after_three(self, row):
         if len(written) == 3:
@@ -95,12 +104,12 @@ def test_an_interrupted_ray_run_resumes_to_the_same_file(local_ray, tiny_models,
         written.append(row["path"])
         real_write(self, row)
 
-    monkeypatch.setattr(ResultsFile, "write", interrupted_after_three)
+    monkeypatch.setattr(ResultsSink, "write", interrupted_after_three)
     out = tmp_path / "results.csv"
     first = run("batch", videos, "-o", out, *common)
     assert first.exit_code == 130 and "--resume" in first.stderr
     assert [row["path"] for row in read_rows(out)] == written  # complete rows only
-    monkeypatch.setattr(ResultsFile, "write", real_write)
+    monkeypatch.setattr(ResultsSink, "write", real_write)
     resumed = run("batch", videos, "-o", out, "--resume", *common)
     assert resumed.exit_code == 1
     assert f"{sum(path not in ('empty.mp4', 'dangling.mp4') for path in written)} skipped" in resumed.stderr
@@ -159,7 +168,7 @@ def test_a_killed_actor_is_replaced_and_no_row_is_lost_or_doubled(local_ray, tin
     hook = KillActor(tmp_path / "markers", once="clip 2.mp4", always="sub/clip 3.mp4", crafted="crafted.mp4")
     paths = find_videos(videos)
     load = ModelOptions(model=tiny_models.base, engine="openvino")
-    results = ResultsFile(str(tmp_path / "results.csv"), "csv", 2)
+    results = ResultsSink(str(tmp_path / "results.csv"), "csv")
     with connected():
         summary = run_batch_on_ray(
             load_classifier(tiny_models.base, engine="openvino"), videos, results, paths, ReadOptions(size=16), RunOptions(top_k=2),
@@ -181,7 +190,7 @@ def test_a_node_that_cannot_load_the_model_stops_the_run_with_one_line(local_ray
     from movinet_cli.errors import ModelError
     from movinet_cli.outcomes.loading import load_classifier
 
-    results = ResultsFile(str(tmp_path / "results.csv"), "csv", 2)
+    results = ResultsSink(str(tmp_path / "results.csv"), "csv")
     missing = ModelOptions(model=str(tmp_path / "not-on-this-node"), engine="openvino")  # as if not shared
     with connected(), pytest.raises(ModelError, match=r"^cannot load the model on node .*not-on-this-node[^\n]*$"):
         run_batch_on_ray(load_classifier(tiny_models.base), videos, results, find_videos(videos), load=missing, actors=1)
@@ -266,10 +275,10 @@ def test_an_actor_decodes_its_next_video_while_one_runs(local_ray, tiny_models, 
         return real_run(opened, *rest)
 
     monkeypatch.setattr(actor.classifier, "run", run)
-    rows = ray_actors.RowFormat("csv", 2, "tiny")
-    first = actor.row("red.mp4", "green.mp4", rows)
-    second = actor.row("green.mp4", None, rows)
-    assert (first["label_1"], second["label_1"]) == (expected_label(RED), expected_label(GREEN))
+    first = actor.outcome("red.mp4", "green.mp4", 2, "tiny")
+    second = actor.outcome("green.mp4", None, 2, "tiny")
+    assert (first.result.action, second.result.action) == (expected_label(RED), expected_label(GREEN))
+    assert first.result.model == "tiny" and len(first.result.predictions) == 2
     (_, ahead), (green_run, nothing) = ran
     assert ahead[0] == "green.mp4" and isinstance(ahead[1], OpenedVideo)  # opened (its decoder sent its info) during red
     assert green_run is ahead[1] and nothing is None  # the video decoded ahead is the one run, not opened again
@@ -304,11 +313,12 @@ def test_in_any_order_of_actors_finishing_each_video_is_given_once(seed):
     assert sorted(given) == sorted(videos)
 
 
-def test_rows_that_come_in_any_order_leave_in_the_videos_order():
-    from movinet_cli.commands.distributed import in_order
+def test_outcomes_that_come_in_any_order_leave_in_the_videos_order():
+    from movinet_cli.commands.batch import in_order
+    from movinet_cli.outcomes.result import Outcome
 
-    rows = [{"path": path} for path in ["c", "a", "d", "b"]]
-    assert [row["path"] for row in in_order(rows, ["a", "b", "c", "d"])] == ["a", "b", "c", "d"]
+    outcomes = [Outcome(path, None, "") for path in ["c", "a", "d", "b"]]
+    assert [outcome.video for outcome in in_order(outcomes, ["a", "b", "c", "d"])] == ["a", "b", "c", "d"]
 
 
 @needs_ray

@@ -119,8 +119,8 @@ def test_a_stream_model_is_evaluated_over_the_whole_video(folders, palette_model
     assert document["mode"] == "stream" and document["read"]["aggregate"] == "last" and document["top1"] == 1.0
 
 
-def test_hidden_folders_left_out_are_named_in_one_notice(folders, palette_models):
-    """Library side: evaluate's ``log`` gets the notice (cli/eval.py passes the console's notice)."""
+def test_hidden_folders_left_out_are_named_in_one_notice(folders, palette_models, caplog):
+    """Library side: evaluate logs the notice (the command line shows the library's log on stderr)."""
     from movinet_cli.commands.evaluate import evaluate
     from movinet_cli.commands.labelled import find_labelled
     from movinet_cli.options import ReadOptions
@@ -129,7 +129,7 @@ def test_hidden_folders_left_out_are_named_in_one_notice(folders, palette_models
     clips = folders({"red": ["red"], ".blue": ["blue"], ".green": ["green"]})
     examples = find_labelled(clips)
     assert examples.labels == ["red"] and examples.hidden == [".blue", ".green"]
-    said: list[str] = []
-    evaluation = evaluate(load_classifier(palette_models.base, labels=palette_models.labels), examples, ReadOptions(size=16), log=said.append)
+    with caplog.at_level("INFO", logger="movinet_cli"):
+        evaluation = evaluate(load_classifier(palette_models.base, labels=palette_models.labels), examples, ReadOptions(size=16))
     assert evaluation.videos == 1
-    assert said == [f"note: left out 2 hidden folder(s) of {clips}: .blue, .green (a name starting with '.'; rename it to use its videos)"]
+    assert [record.getMessage() for record in caplog.records if record.name == "movinet_cli.commands.evaluate"] == [f"note: left out 2 hidden folder(s) of {clips}: .blue, .green (a name starting with '.'; rename it to use its videos)"]

@@ -343,7 +343,6 @@ def test_batch_writes_a_timeline_per_video(palette_stream, colour_video, tmp_pat
     cues = (out / "sub" / "b.vtt").read_text()
     assert cues.startswith("WEBVTT") and "red" in cues and "blue" in cues
     assert run("batch", videos, "-o", tmp_path / "r2.csv", *palette_stream, "--timelines", tmp_path / "nope").exit_code == 2
-    assert run("batch", videos, "-o", tmp_path / "r3.csv", *palette_stream, "--timelines", out, "--ray").exit_code == 2
 
 
 def test_the_batch_timeline_formats_are_the_timelines():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import time
 
@@ -10,7 +11,6 @@ import click
 
 from movinet_cli.cli.console import Console, console
 from movinet_cli.cli.params import FiniteFloat, input_options, min_probability_option, model_inputs, model_options, quiet_option, top_k_option, verbose_option
-from movinet_cli.errors import UsageError
 from movinet_cli.options import BATCH_FORMATS, DEFAULT_WORKERS, RAY_TIMEOUT_S, VIDEO_EXTENSIONS
 from movinet_cli.text import printable
 
@@ -64,7 +64,7 @@ FAILURES_NAMED = 10  # failed videos named again in the summary; the rest are co
 @min_probability_option
 @click.option(
     "--timelines", "timelines_dir", type=click.Path(file_okay=False), default=None,
-    help="Write each video's timeline into this directory, as DIR/<video path without extension>.<format> (not with --ray).",
+    help="Write each video's timeline into this directory, as DIR/<video path without extension>.<format>.",
 )
 @click.option(
     "--timeline-format", type=click.Choice(TIMELINE_CHOICES), default="csv", show_default=True,
@@ -96,15 +96,14 @@ def batch(
       movinet batch videos/ -o results.csv --ray
       movinet batch /shared/videos -o results.csv --ray=head-node:6379 --ray-cpus-per-actor 4
     """
-    from movinet_cli.commands.batch import find_videos, results_format
+    from movinet_cli.commands.batch import find_videos, run_batch
 
     began, out = time.perf_counter(), console()
     directory, ray_address = _directory(directory, ray_address)
-    _check_options(resume, overwrite, ray_address, ray_actors, ray_cpus_per_actor, ray_timeout, timelines_dir, report_path, output)
-    output_format = results_format(output, output_format)
+    _check_options(resume, overwrite, ray_address, ray_actors, ray_cpus_per_actor, ray_timeout, output)
     extensions = [e.strip() for e in ext.split(",") if e.strip()]
     paths = find_videos(directory, extensions, recursive)
-    timelines = _check_outputs(directory, paths, output, output_format, resume, overwrite, timelines_dir, timeline_format, report_path, load)
+    results, sinks = _outputs(out, directory, paths, output, output_format, resume, overwrite, timelines_dir, timeline_format, report_path, load)
     workers = _workers(workers, out)
     if not paths:
         raise click.ClickException(printable(f"no videos in {directory} (extensions: {', '.join(extensions)})"))
@@ -115,45 +114,48 @@ def batch(
         classifier = out.load_model(load, read=read)
         loading = time.perf_counter() - loading
         run = classifier.bounded(run)
-        summary, failures, rows = _rows(classifier, directory, paths, output, output_format, resume, overwrite, read, run, workers, timelines, ray_address, actors)
+        results.open(run.top_k, classifier.recipe(read), paths)
+        said = None if output == "-" else f"Interrupted: the rows so far are in {output}; rerun with --resume to finish."
+        with contextlib.closing(results), out.bar(len(results.todo(paths)), "batch", interrupted=said) as bar:
+            summary = run_batch(
+                classifier, directory, results, paths, read, run, workers=workers, sinks=sinks, actors=actors,
+                on_start=bar.showing, on_video=lambda outcome: (bar.showing(outcome.video, refresh=False), bar.done(outcome.video, outcome.error)),
+            )
     summary.seconds = time.perf_counter() - began  # the whole run: loading, Ray's start and the last row
-    _say_summary(out, summary, loading + classifier.model.setup_seconds, failures)
-    if report_path:
-        _report(out, rows, output, output_format, directory, timelines_dir, timeline_format, report_path)
+    _say_summary(out, summary, loading + classifier.model.setup_seconds)
     if summary.failed:
         raise click.exceptions.Exit(1)
 
 
-def _check_options(resume, overwrite, ray_address, ray_actors, ray_cpus_per_actor, ray_timeout, timelines_dir, report_path, output) -> None:
+def _check_options(resume, overwrite, ray_address, ray_actors, ray_cpus_per_actor, ray_timeout, output) -> None:
     """The combinations of options that make no sense, as usage errors before any work."""
     if resume and overwrite:
         raise click.UsageError("--resume and --overwrite exclude each other")
     if ray_address is None and (ray_actors or ray_cpus_per_actor != 1.0 or ray_timeout != RAY_TIMEOUT_S):
         raise click.UsageError("--ray-actors, --ray-cpus-per-actor and --ray-timeout apply with --ray only")
-    if ray_address is not None and timelines_dir:
-        raise click.UsageError("--timelines is not written with --ray yet: the actors return rows, not timelines")
     if ray_address is not None:
         from movinet_cli.commands.distributed import require_ray
 
         require_ray()
 
 
-def _check_outputs(directory, paths, output, output_format, resume, overwrite, timelines_dir, timeline_format, report_path, load) -> list:
-    """Checks every output (--output, --report, each --timelines file) before any work; returns the timelines' sinks."""
-    from movinet_cli.commands.batch import check_results_path
-    from movinet_cli.outputs.report_files import check_report_path
+def _outputs(out: Console, directory, paths, output, output_format, resume, overwrite, timelines_dir, timeline_format, report_path, load) -> tuple:
+    """The results file's sink and the others (--timelines, --report), each checked before
+    any work (``same_file.check_outputs``: none of them an input or another's file)."""
+    from movinet_cli.outputs.report_records import records_of
+    from movinet_cli.outputs.results_sink import ResultsSink
     from movinet_cli.outputs.same_file import check_outputs
-    from movinet_cli.outputs.sinks import OutputPath
-    from movinet_cli.outputs.writers import TimelinesSink
+    from movinet_cli.outputs.writers import ResultsReportSink, TimelinesSink
 
-    sinks = [OutputPath("--output", output, check=lambda: check_results_path(output, output_format, resume, overwrite))]
-    sinks += [OutputPath("--report", report_path, check=lambda: check_report_path(report_path, "--report"))] if report_path else []
-    timelines = [TimelinesSink(timelines_dir, timeline_format, paths)] if timelines_dir else []
-    for sink in timelines:
-        sink.check()
-    outputs = sinks + [output for sink in timelines for output in sink.outputs(replace=resume or overwrite)]
-    check_outputs(outputs, inputs=[*(os.path.join(directory, path) for path in paths), *model_inputs(load)])
-    return timelines
+    results = ResultsSink(output, output_format, resume=resume, overwrite=overwrite)
+    sinks: list = [TimelinesSink(timelines_dir, timeline_format, paths)] if timelines_dir else []
+    files = [file for sink in sinks for file in sink.outputs(replace=resume or overwrite)]  # each timeline
+    if report_path:
+        notice = None if out.quiet else (lambda line: out.notice(printable(f"note: --timelines: {line}")))
+        records = functools.partial(records_of, videos=directory, timelines=timelines_dir, timeline_format=timeline_format, notice=notice)
+        sinks.append(ResultsReportSink(report_path, out.report_writer(source=output), results, records))
+    check_outputs([results, *sinks, *files], inputs=[*(os.path.join(directory, path) for path in paths), *model_inputs(load)])
+    return results, sinks
 
 
 def _workers(workers: int, out: Console) -> int:
@@ -165,62 +167,14 @@ def _workers(workers: int, out: Console) -> int:
     return min(workers, max_workers())
 
 
-def _rows(classifier, directory, paths, output, output_format, resume, overwrite, read, run, workers, timelines, ray_address, actors):
-    """Writes the rows, here or on Ray, with a progress bar; returns the summary, the failed
-    paths, and every row of the file (those kept from an earlier run too) in the videos' order."""
-    from movinet_cli.commands.batch import ResultsFile, ResultsFileError, run_batch
-
-    try:
-        results = ResultsFile(
-            output, output_format, run.top_k, resume=resume, overwrite=overwrite, model=classifier.source.name, reading=classifier.reading(read)
-        )
-    except ResultsFileError as error:  # another run took it since the check: still a usage error
-        raise UsageError(str(error)) from None
-    failures: list[str] = []
-    written: list[dict] = [*results.kept]
-    said = None if output == "-" else f"Interrupted: the rows so far are in {output}; rerun with --resume to finish."
-
-    def done(row: dict) -> None:
-        written.append(row)
-        if row["status"] != "ok":
-            failures.append(row["path"])
-        bar.done(row["path"], row["error"] if row["status"] != "ok" else "")
-
-    with contextlib.closing(results), console().bar(len(results.todo(paths)), "batch", interrupted=said) as bar:
-        if ray_address is None:
-            summary = run_batch(classifier, directory, results, paths, read, run, workers=workers, on_start=bar.showing, on_video=done, sinks=timelines)
-        else:
-            from movinet_cli.commands.distributed import run_batch_on_ray
-
-            summary = run_batch_on_ray(
-                classifier, directory, results, paths, read, run, started=actors, on_video=lambda row: (bar.showing(row["path"], refresh=False), done(row)),
-            )
-    rank = {path: index for index, path in enumerate(paths)}
-    return summary, failures, sorted(written, key=lambda row: rank.get(row["path"], len(rank)))
-
-
-def _say_summary(out: Console, summary, prepared_s: float, failures: list[str]) -> None:
+def _say_summary(out: Console, summary, prepared_s: float) -> None:
     """The run in a few lines on stderr: counts and pace, the model's one-off cost, the failed videos."""
     out.notice(f"batch: {summary}")
     out.notice(f"model: {prepared_s:.1f} s loading and compiling, once (no row's seconds include it)")
-    if failures:
-        named = ", ".join(printable(path) for path in failures[:FAILURES_NAMED])
-        more = f" and {len(failures) - FAILURES_NAMED} more" if len(failures) > FAILURES_NAMED else ""
+    if summary.failures:
+        named = ", ".join(printable(path) for path in summary.failures[:FAILURES_NAMED])
+        more = f" and {len(summary.failures) - FAILURES_NAMED} more" if len(summary.failures) > FAILURES_NAMED else ""
         out.notice(f"failed: {named}{more} (their rows say why)")
-
-
-def _report(out: Console, rows: list[dict], output: str, output_format: str, directory: str, timelines_dir, timeline_format: str, report_path: str) -> None:
-    """--report: the HTML report of every row of --output, from the rows as they came (the
-    file is not read back: it may be stdout, or another program's by now)."""
-    from movinet_cli.outputs.report_records import records_of
-    from movinet_cli.outputs.rows import decode
-
-    records = records_of(
-        [decode(row, output, output_format, number) for number, row in enumerate(rows, 1)], videos=directory,
-        timelines=timelines_dir, timeline_format=timeline_format,
-        notice=None if out.quiet else (lambda line: out.notice(printable(f"note: --timelines: {line}"))),
-    )
-    out.report_writer(source=output)(report_path, records)
 
 
 def _directory(directory: str | None, ray_address: str | None) -> tuple[str, str | None]:

@@ -58,7 +58,7 @@ def evaluate(directory, output_format, output, load, read, run):
     check_folders(examples, classifier.labels)  # before any video is read
     with out.bar(len(examples.paths), "eval") as bar:
         evaluation = evaluate(
-            classifier, examples, read, run, ahead=min(DEFAULT_WORKERS, max_workers()), on_start=bar.showing, on_video=bar.done, log=out.notice,
+            classifier, examples, read, run, ahead=min(DEFAULT_WORKERS, max_workers()), on_start=bar.showing, on_video=bar.done,
         )
     if output:
         with atomic_writer(output) as stream:

@@ -46,8 +46,8 @@ def train(directory, output, overwrite, seed, load, read, run):
     classifier = out.load_model(load, read=read, labels_needed=False)  # features only
     with out.bar(videos, "embed", leave=False) as bar:
         summary = train_head(
-            classifier, directory, output, read, run, overwrite=overwrite, seed=seed, log=out.notice,
-            on_video=lambda path, error: bar.done(path),  # train's log names the videos that failed
+            classifier, directory, output, read, run, overwrite=overwrite, seed=seed,
+            on_video=lambda path, error: bar.done(path),  # train logs the videos that failed
         )
     for line in summary.text().split("\n"):
         click.echo(printable(line))

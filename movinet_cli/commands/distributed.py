@@ -5,9 +5,9 @@ starts ``Actors``: Ray Core actors (``ray_actors.VideoClassifier``), each loadin
 classifier. They start while the driver loads and checks its own model, so that the two
 loads overlap. Each actor is then given one video at a time, with the name of the next one
 it will get (``Schedule``): it starts decoding that one while the model runs on the current
-one. Each actor returns the video's finished row; the rows stream back to the driver, which
-alone writes the results file (``batch.write_rows``: flushed rows, the file's lock, resume,
-the final order).
+one. Each actor returns the video's ``Outcome``; they stream back to the driver, which alone
+writes every output (``batch.run_batch``: the results file with its lock, resume and final
+order, the timelines, the report), as a local batch does.
 
 Ray Core rather than Ray Data: a Ray Data actor pool costs seconds before the first row
 (its executor, Arrow blocks; ray-project/ray#44905), which a short job never earns back, and
@@ -19,7 +19,8 @@ The videos (and a local model directory or label file) must be readable on every
 the same path: a shared filesystem.
 
 Faults: Ray restarts an actor whose process dies (killed, out of memory, its node lost) and
-retries its video on it; this process counts the tries of each video and bounds them.
+retries its video on it, up to ``MAX_ATTEMPTS`` tries in all (Ray counts them, and waits for
+the restart before retrying); a video that kills its actor every time fails.
 """
 
 from __future__ import annotations
@@ -32,15 +33,17 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 
 from movinet_cli import environment
 from movinet_cli._lazy import native_stderr_silenced
-from movinet_cli.commands.batch import ResultsFile, Summary, write_rows
-from movinet_cli.commands.ray_actors import MAX_ATTEMPTS, WORKER_LOAD_FAILED, RowFormat, VideoClassifier, failed_row
+from movinet_cli.commands.batch import Summary, run_batch
+from movinet_cli.commands.ray_actors import MAX_ATTEMPTS, WORKER_LOAD_FAILED, VideoClassifier, died
 from movinet_cli.errors import ModelError, MovinetError, UsageError, one_line
 from movinet_cli.options import RAY_TIMEOUT_S, ModelOptions, ReadOptions, RunOptions
 from movinet_cli.outcomes.pipeline import Classifier
+from movinet_cli.outcomes.result import Outcome
+from movinet_cli.outputs.results_sink import ResultsSink
 
 INSTALL_HINT = "pip install 'movinet-cli[ray]' (in a checkout: pip install '.[ray]')"
 
@@ -109,9 +112,9 @@ class Actors:
             model=os.path.abspath(load.model) if load.model and os.path.isdir(load.model) else load.model,
             labels=load.labels and os.path.abspath(load.labels),
         )
-        # A dead actor is restarted; its video is given to it again by ``rows``, which counts
-        # the tries here (no other actor to lose: this process outlives every worker).
-        actor = ray.remote(num_cpus=cpus_per_actor, max_restarts=-1, max_task_retries=0)(VideoClassifier)
+        # A dead actor is restarted and its video retried on it, by Ray: a task sent while the
+        # actor restarts waits for it, instead of failing as unavailable (at-least-once tasks).
+        actor = ray.remote(num_cpus=cpus_per_actor, max_restarts=-1, max_task_retries=MAX_ATTEMPTS - 1)(VideoClassifier)
         self.handles = [actor.remote(os.path.abspath(directory), load, read, run, cpus_per_actor, fail_hook) for _ in range(count)]
 
     def __enter__(self) -> Actors:
@@ -127,25 +130,22 @@ class Actors:
         for handle in self.handles:
             ray.kill(handle)
 
-    def rows(self, videos: list[str], rows: RowFormat, info: dict) -> Iterator[dict]:
-        """The row of each of ``videos`` (relative to the directory), in the order they
-        come, given out as ``Schedule`` says: one video in flight per actor, the next
-        reserved for it and decoding there. A video whose actor dies is given to it again
-        (restarted) up to ``MAX_ATTEMPTS`` tries, then is an error row (``info``: what ran,
-        ``Classifier.info``). ModelError, one line, if an actor cannot load the model."""
+    def outcomes(self, videos: list[str], top_k: int, model_name: str) -> Generator[Outcome, None, None]:
+        """The ``Outcome`` of each of ``videos`` (relative to the directory), in the order they
+        come, with ``top_k`` predictions and the model named ``model_name`` (as the user named
+        it), given out as ``Schedule`` says: one video in flight per actor, the next reserved
+        for it and decoding there. A video whose actor dies is given to it again (restarted)
+        up to ``MAX_ATTEMPTS`` tries, then fails. ModelError, one line, if an actor cannot
+        load the model."""
         import ray
 
         schedule = Schedule(videos, len(self.handles))
         running: dict = {}  # ObjectRef -> (actor, video)
-        tries: collections.Counter[str] = collections.Counter()
-
-        def send(actor: int, video: str, then: str | None) -> None:
-            tries[video] += 1
-            running[self.handles[actor].row.remote(video, then, rows)] = (actor, video)
 
         def give(actor: int) -> None:
             if (task := schedule.next(actor)) is not None:
-                send(actor, *task)
+                video, then = task
+                running[self.handles[actor].outcome.remote(video, then, top_k, model_name)] = (actor, video)
 
         for actor in range(len(self.handles)):
             give(actor)
@@ -153,14 +153,11 @@ class Actors:
             [ready], _ = ray.wait(list(running), num_returns=1)
             actor, video = running.pop(ready)
             try:
-                row = _result(ready)
-            except ray.exceptions.RayActorError:  # its worker died on this video: Ray restarts it
-                if tries[video] < MAX_ATTEMPTS:
-                    send(actor, video, None)
-                    continue
-                row = failed_row(video, rows, info)
+                outcome = _result(ready)
+            except ray.exceptions.RayActorError:  # its worker died on this video MAX_ATTEMPTS times
+                outcome = died(video)
             give(actor)
-            yield row
+            yield outcome
 
 
 class Schedule:
@@ -192,8 +189,8 @@ class Schedule:
         return None
 
 
-def _result(ref) -> dict:
-    """An actor's row, with the error of an actor that cannot load the model as one line."""
+def _result(ref) -> Outcome:
+    """An actor's outcome, with the error of an actor that cannot load the model as one line."""
     import ray
 
     try:
@@ -205,18 +202,6 @@ def _result(ref) -> dict:
         if WORKER_LOAD_FAILED not in text:
             raise
         raise ModelError(text[text.rindex(WORKER_LOAD_FAILED) :].splitlines()[0]) from None
-
-
-def in_order(rows: Iterable[dict], order: list[str]) -> Iterator[dict]:
-    """``rows`` (one per path of ``order``, in any order) in the order of ``order``: each
-    held until those before it have come."""
-    held: dict[str, dict] = {}
-    position = 0
-    for row in rows:
-        held[row["path"]] = row
-        while position < len(order) and order[position] in held:
-            yield held.pop(order[position])
-            position += 1
 
 
 @contextlib.contextmanager
@@ -325,44 +310,20 @@ def check_resources(actors: int | None, cpus_per_actor: float) -> None:
 def run_batch_on_ray(
     classifier: Classifier,
     directory: str | os.PathLike,
-    results: ResultsFile,
+    results: ResultsSink,
     paths: list[str],
     read: ReadOptions = ReadOptions(),
     run: RunOptions = RunOptions(),
     *,
-    load: ModelOptions | None = None,
+    load: ModelOptions,
     actors: int | None = None,
     cpus_per_actor: float = 1,
-    started: Actors | None = None,
-    on_video: Callable[[dict], None] | None = None,
     fail_hook: Callable[[str], None] | None = None,
+    **options,
 ) -> Summary:
-    """Classifies ``paths`` (relative to ``directory``) not already in ``results.done`` on the
-    connected Ray cluster (see ``connected``), as ``batch.run_batch`` does locally: the same
-    rows, written by this process only, in the same final order.
-
-    Args:
-        classifier: this process's classifier, loaded with ``load`` (which checks the model
-            before any work starts); the rows name its model.
-        read, run: what to read and how to run (``run.top_k`` is the results file's).
-        load, actors, cpus_per_actor, fail_hook: the ``Actors`` to start (and kill at the
-            end), unless ``started`` gives them: actors started earlier (with the same
-            ``directory``, ``read`` and ``run``), say while ``classifier`` loaded; the
-            caller then kills them.
-        on_video: gets each row once it is written.
-    """
-    classifier.reading(read)  # a read the model refuses (a trained head's): here, not in every actor
-    todo = results.todo(paths)
-    if not todo:
-        return write_rows(results, paths, [], on_video)
-    with contextlib.ExitStack() as stack:
-        if started is None:
-            if load is None:
-                raise TypeError("run_batch_on_ray needs load (the model each actor loads) or started actors")
-            started = stack.enter_context(
-                Actors(directory, load, read, run, videos=len(todo), actors=actors, cpus_per_actor=cpus_per_actor, fail_hook=fail_hook)
-            )
-        rows = started.rows(todo, RowFormat(results.format, results.top_k, classifier.source.name), classifier.info)
-        # Rows are written as they come and sorted at the end; a file that cannot be sorted
-        # afterwards (stdout, a FIFO) gets them in order.
-        return write_rows(results, paths, rows if results.sortable else in_order(rows, todo), on_video)
+    """``batch.run_batch`` on the connected Ray cluster (see ``connected``), on ``Actors``
+    started here (and killed at the end) that load the model ``load``: the same rows,
+    written by this process only, in the same final order. ``options`` are run_batch's."""
+    todo = len(results.todo(paths)) if results.top_k else len(paths)
+    with Actors(directory, load, read, run, videos=todo, actors=actors, cpus_per_actor=cpus_per_actor, fail_hook=fail_hook) as started:
+        return run_batch(classifier, directory, results, paths, read, run, actors=started, **options)

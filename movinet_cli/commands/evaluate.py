@@ -11,6 +11,7 @@ are scored against its folder. A video that fails is counted apart, never as a w
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -24,6 +25,8 @@ from movinet_cli.text import printable
 
 TOP_K = 5  # the k of top-k accuracy (the published figures' top-5), at most the model's classes
 OTHER = "any other label"  # the confusion matrix's last column: answers naming no evaluated class
+
+logger = logging.getLogger(__name__)  # notices: the command line shows them on stderr
 
 
 class EvaluationError(MovinetError):
@@ -106,16 +109,15 @@ def evaluate(
     ahead: int = 0,
     on_start: Callable[[str], None] | None = None,
     on_video: Callable[[str, str], None] | None = None,
-    log: Callable[[str], None] | None = None,
 ) -> Evaluation:
     """Runs ``classifier`` over every video of ``examples`` (folders named by its labels) and
     scores its answers. ``ahead``, ``on_start`` are ``classify_many``'s; ``on_video(path,
-    error)`` is told of each video done ("" when it worked); ``log`` gets the notice of hidden
-    folders left out. Raises FolderError (see ``check_folders``) before any video is read,
+    error)`` is told of each video done ("" when it worked); the notice of hidden folders left
+    out is logged. Raises FolderError (see ``check_folders``) before any video is read,
     EvaluationError if none could be."""
     rows = check_folders(examples, classifier.labels)
-    if log and examples.notice():
-        log(examples.notice() or "")
+    if examples.notice():
+        logger.info(examples.notice())
     k = min(TOP_K, len(classifier.labels))
     column = {number: row for row, number in enumerate(rows)}
     truth: list[int] = []

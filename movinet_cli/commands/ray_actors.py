@@ -1,10 +1,10 @@
 """The Ray actor of ``movinet batch --ray``: ``VideoClassifier``, one per worker: a
-classifier loaded once, then one results row per video, the next video decoding meanwhile.
+classifier loaded once, then one ``Outcome`` per video, the next video decoding meanwhile.
 
 Every video goes through the local batch's own steps (``pipeline.open_video``,
-``outcome_of``: errors as rows). A video that a worker cannot read is an error row naming
-that node; the driver counts the tries of a video whose actor dies, and makes it an error row
-after ``MAX_ATTEMPTS`` (``failed_row``).
+``outcome_of``: errors as failed outcomes). A video that a worker cannot read fails naming
+that node; Ray retries a video whose actor dies, and the driver fails it after
+``MAX_ATTEMPTS`` tries (``died``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from movinet_cli.outcomes.loading import load_classifier
 from movinet_cli.outcomes.opened_video import OpenedVideo
 from movinet_cli.outcomes.pipeline import close_video, open_video, outcome_of
 from movinet_cli.outcomes.result import Outcome
-from movinet_cli.outputs.rows import Row
 
 MAX_ATTEMPTS = 3  # tries of a video whose worker process dies: a video that kills it every time is an error row
 WORKER_LOAD_FAILED = "cannot load the model on node"  # how the error of an actor that cannot load the model starts
@@ -35,24 +34,13 @@ def node_name() -> str:
     return f"{socket.gethostname()} ({ray.util.get_node_ip_address()})"
 
 
-def failed_row(path: str, rows: RowFormat, info: dict) -> dict:
-    """The error row of a video whose worker process died ``MAX_ATTEMPTS`` times on it."""
-    error = f"the worker process died {MAX_ATTEMPTS} times classifying this video (killed, out of memory, or its node lost)"
-    return Row.of(Outcome(path, None, error), {**info, "model": rows.model_name}).encode(rows.format, rows.top_k)
-
-
-@dataclasses.dataclass(frozen=True)
-class RowFormat:
-    """How an actor writes a row: the results file's format and predictions per row, and the
-    model as the user named it (the driver's, known once its model has loaded)."""
-
-    format: str
-    top_k: int
-    model_name: str
+def died(path: str) -> Outcome:
+    """The outcome of a video whose worker process died ``MAX_ATTEMPTS`` times on it."""
+    return Outcome(path, None, f"the worker process died {MAX_ATTEMPTS} times classifying this video (killed, out of memory, or its node lost)")
 
 
 class VideoClassifier:
-    """One Ray actor's work: a classifier loaded once, then one row per video.
+    """One Ray actor's work: a classifier loaded once, then one outcome per video.
 
     Args:
         directory: the videos' directory (absolute, the same on every node).
@@ -84,19 +72,21 @@ class VideoClassifier:
         with contextlib.suppress(Exception):  # best effort: a failure is the first video's to report
             self.classifier.warm_up(self.read, self.run)
 
-    def row(self, path: str, then: str | None, rows: RowFormat) -> dict:
-        """The results row of ``path`` (relative to ``directory``), in ``rows``' format;
-        ``then``, the video this actor gets next (None: none yet), starts decoding meanwhile."""
+    def outcome(self, path: str, then: str | None, top_k: int, model_name: str) -> Outcome:
+        """The ``Outcome`` of ``path`` (relative to ``directory``) with ``top_k`` predictions,
+        its model named ``model_name`` (as the user named it, on the driver); ``then``, the
+        video this actor gets next (None: none yet), starts decoding meanwhile."""
         if self.fail_hook:
             self.fail_hook(path)
         source = self._take(path)
         if then is not None:
             self.ahead = (then, self._open(then))
-        self.classifier.source = dataclasses.replace(self.classifier.source, name=rows.model_name)
-        outcome = outcome_of(self.classifier, path, source, dataclasses.replace(self.run, top_k=rows.top_k))
+        self.classifier.source = dataclasses.replace(self.classifier.source, name=model_name)
+        outcome = outcome_of(self.classifier, path, source, dataclasses.replace(self.run, top_k=top_k))
         if outcome.error and not os.access(Path(self.directory, path), os.R_OK):
             outcome.error += f" on node {self.node} (the videos must be on a filesystem that every node shares, under the same path)"
-        return Row.of(outcome, self.classifier.info).encode(rows.format, rows.top_k)
+        # The driver gets the error's text: an exception object may not survive the trip.
+        return dataclasses.replace(outcome, exception=None)
 
     def _open(self, path: str) -> OpenedVideo | Exception:
         return open_video(self.classifier, path, self.read, directory=self.directory, ahead=self.frames_ahead)

@@ -328,12 +328,11 @@ def train(
     *,
     overwrite: bool = False,
     seed: int = 0,
-    log: Callable[[str], None] | None = None,
     on_video: Callable[[str, str], None] | None = None,
 ) -> Summary:
     """Trains a head on the class folders of ``directory`` over ``classifier``'s pooled
-    features and writes MODEL_DIR ``output``. ``log`` gets notices (hidden folders left out) and warnings (imbalance, unreadable
-    videos); ``on_video`` is ``embed_examples``'s. Raises FolderError before any work for
+    features and writes MODEL_DIR ``output``. Notices (hidden folders left out) and warnings
+    (imbalance, unreadable videos) are logged; ``on_video`` is ``embed_examples``'s. Raises FolderError before any work for
     bad folders or an ``output`` that cannot be written, TrainingError if no video reads."""
     from movinet_cli.model.engines.cache import saved_model_identity
     from movinet_cli.model.registry import model_directory
@@ -341,18 +340,16 @@ def train(
     require_sklearn()
     check_output_dir(output, overwrite)
     examples = find_examples(directory)
-    if log and examples.notice():
-        log(examples.notice() or "")
+    if examples.notice():
+        logger.info(examples.notice())
     warnings = [warning for warning in [imbalance_warning(examples)] if warning]
     for warning in warnings:
-        if log:
-            log(warning)
+        logger.warning(warning)
     identity = saved_model_identity(model_directory(classifier.source))
     features, kept, failures = embed_examples(classifier, examples, identity, read, run, on_video=on_video)
     for failure in failures:
         warnings.append(f"warning: left out {failure}")
-        if log:
-            log(warnings[-1])
+        logger.warning(warnings[-1])
     paths = [examples.paths[index] for index in kept]
     targets = np.array([examples.targets[index] for index in kept])
     if len(set(targets.tolist())) < len(examples.labels) or np.bincount(targets).min() < MIN_VIDEOS:

@@ -97,6 +97,13 @@ class Classifier:
             )
         return read.for_model(self.fps, self.size, self.resize)
 
+    def recipe(self, read: ReadOptions) -> dict:
+        """How this model makes a row of a video read with ``read``, as the options that say
+        so (``{"--model": "a0-base", "--fps": 5.0, "--size": 172, "--resize": "crop"}``): what a
+        resumed file's rows must have been made with (``claim.check_recipe``)."""
+        reading = self.reading(read)
+        return {"--model": self.source.name, "--fps": reading.fps, "--size": reading.size, "--resize": reading.resize}
+
     def frames_ahead(self, read: ReadOptions, run: RunOptions) -> int:
         """Frames to decode ahead of the model: one window (clip mode) or
         ``STREAM_CHUNKS_AHEAD`` chunks (stream mode). Raises what ``reading`` raises, so that

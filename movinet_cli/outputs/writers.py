@@ -1,7 +1,7 @@
 """The outputs of a run, each a ``sinks.Sink``: failures and warnings as they come
 (``Notices``), the rows on stdout (``StdoutSink``), the annotated video (``VideoSink``), a
 timeline file or stream (``TimelineSink``), one timeline per video (``TimelinesSink``) and the
-HTML report (``ReportSink``). Each imports what it writes with only when it runs, so that
+HTML report (``ReportSink``; ``ResultsReportSink`` for a batch's results file). Each imports what it writes with only when it runs, so that
 ``--help`` stays instant.
 """
 
@@ -19,6 +19,8 @@ from movinet_cli.outputs.sinks import Emit, OutputPath, RunContext, Sink
 
 if TYPE_CHECKING:  # numpy-heavy: not imported for --help
     from movinet_cli.outcomes.result import Outcome
+    from movinet_cli.outputs.results_sink import ResultsSink
+    from movinet_cli.outputs.rows import Row
 
 
 class Notices(Sink):
@@ -235,3 +237,28 @@ class ReportSink(Sink):
             from movinet_cli.outputs.report import write_report
 
             write_report(self.path, self.records)
+
+
+class ResultsReportSink(ReportSink):
+    """``batch --report``: the report of every row of a results file, from the rows as they
+    come (the file is not read back: it may be stdout, or another program's by now): those an
+    earlier run wrote that ``results`` keeps (``--resume``) and this run's as the file reads
+    them back, in the file's final order. ``records`` makes the report's records of the rows
+    (``report_records.records_of``, with the videos' directory and timelines)."""
+
+    def __init__(self, path: str, write: Callable[[str, list], None] | None, results: ResultsSink, records: Callable[[list[Row]], list]):
+        super().__init__(path, write)
+        self.results, self.to_records = results, records
+        self.rows: list[Row] = []
+
+    def add(self, outcome: Outcome) -> Outcome:
+        from movinet_cli.outputs.rows import Row
+
+        self.rows.append(self.results.as_read(Row.of(outcome, self.context.info)))
+        return outcome
+
+    def close(self, finished: bool) -> None:
+        if finished:
+            rank = {path: index for index, path in enumerate(self.results.order)}
+            self.records = self.to_records(sorted([*self.results.kept, *self.rows], key=lambda row: rank.get(row.path, len(rank))))
+        super().close(finished)
