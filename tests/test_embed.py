@@ -84,7 +84,7 @@ def test_per_window_rows_and_resume(tiny_models, colour_video, tmp_path, monkeyp
     refusals = {  # each a resume that would mix two kinds of rows in one file
         f"--model {tiny_models.base}": ["--model", tiny_models.base, "--size", 16, "--fps", 5, "--per-window"],
         "no --per-window": ["--model", tiny_models.stream, "--size", 16, "--fps", 5],
-        "--size 32 --fps 2": ["--model", tiny_models.stream, "--size", 32, "--fps", 2, "--per-window"],
+        "--fps 2 --size 32": ["--model", tiny_models.stream, "--size", 32, "--fps", 2, "--per-window"],
     }
     for named, options in refusals.items():
         other = invoke("embed", video, "-o", output, *options, "--resume", "-q")

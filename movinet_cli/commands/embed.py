@@ -38,11 +38,11 @@ def check_output(path: str, resume: bool, overwrite: bool) -> list[dict]:
 
 
 def recipe_of(classifier: Classifier, read: ReadOptions, per_window: bool) -> dict:
-    """The options that make an embeddings file's rows what they are (see ``claim.check_recipe``);
-    a model in a directory by its real path, however it was spelled."""
-    reading, name = classifier.reading(read), classifier.source.name
-    model = os.path.realpath(name) if os.path.isdir(name) else name
-    return {"--model": model, "--size": reading.size, "--fps": reading.fps, "--resize": reading.resize, "--per-window": per_window}
+    """The options that make an embeddings file's rows what they are (``Classifier.recipe``
+    and ``--per-window``); a model in a directory by its real path, however it was spelled."""
+    recipe = classifier.recipe(read)
+    name = recipe["--model"]
+    return {**recipe, "--model": os.path.realpath(name) if os.path.isdir(name) else name, "--per-window": per_window}
 
 
 def embed_videos(
