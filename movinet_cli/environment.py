@@ -32,6 +32,7 @@ NATIVE_BF16 = "MOVINET_NATIVE_BF16"
 RAY_ADDRESS = "RAY_ADDRESS"
 
 MAX_CPU_THREADS = 4096
+MIN_STALL_S = 1.0  # seconds: below it a decoder that is merely starting (a new process opening a file) would count as stalled
 MAX_STALL_S = 7 * 24 * 3600.0  # seconds: a longer wait is no watchdog (and overflows the timer's clock)
 
 
@@ -69,7 +70,7 @@ def cpu_threads() -> int | None:
 
 def decoder_stall_s() -> float | None:
     """``$MOVINET_DECODER_STALL_S`` as seconds, None if unset; UsageError if it is no
-    positive number of seconds up to MAX_STALL_S."""
+    number of seconds from MIN_STALL_S to MAX_STALL_S."""
     text = _text(DECODER_STALL_S)
     if not text:
         return None
@@ -77,8 +78,8 @@ def decoder_stall_s() -> float | None:
         value = float(text)
     except ValueError:
         value = float("nan")
-    if not (0 < value <= MAX_STALL_S):
-        raise UsageError(f"{DECODER_STALL_S} must be a number of seconds above 0, at most {MAX_STALL_S:g} (a week), got {text!r}")
+    if not (MIN_STALL_S <= value <= MAX_STALL_S):
+        raise UsageError(f"{DECODER_STALL_S} must be a number of seconds from {MIN_STALL_S:g} to {MAX_STALL_S:g} (a week), got {text!r}")
     return value
 
 

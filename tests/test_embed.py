@@ -195,3 +195,16 @@ def test_rows_name_the_model_as_given_while_the_recipe_holds_its_real_path(tiny_
     assert invoke("embed", video, "-o", output, "--model", "./base", "--size", 16, "-q").exit_code == 0
     recipe, rows = read_file(str(output))
     assert rows[0]["model"] == "./base" and recipe["--model"] == os.path.realpath(tiny_models.base)
+
+
+def test_an_output_inside_the_model_directory_is_refused(tiny_models, colour_video, tmp_path):
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_models.base, model)
+    before = sorted(path.name for path in model.rglob("*"))
+    video = colour_video("red.mp4", [(RED, 1.0)])
+    for command in (["embed", video, "-o", model / "features.npz"], ["classify", video, "--timeline", model / "variables" / "t.csv"]):
+        result = invoke(*command, "--model", model, "--size", 16, "-q")
+        assert result.exit_code == 2 and "is inside the input" in result.output and "write outputs outside the model directory" in result.output
+    assert sorted(path.name for path in model.rglob("*")) == before  # nothing written there

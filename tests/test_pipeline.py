@@ -320,5 +320,5 @@ def test_a_bad_decoder_stall_variable_is_one_usage_error_not_one_per_video(palet
 
     monkeypatch.setenv("MOVINET_DECODER_STALL_S", "abc")
     video = colour_video("red.mp4", [(RED, 1.0)])
-    with pytest.raises(UsageError, match=r"^MOVINET_DECODER_STALL_S must be a number of seconds above 0, at most 604800 \(a week\), got 'abc'$"):
+    with pytest.raises(UsageError, match=r"^MOVINET_DECODER_STALL_S must be a number of seconds from 1 to 604800 \(a week\), got 'abc'$"):
         next(classify_many(palette["base"], [video, video]))

@@ -132,10 +132,12 @@ def check_video_paths(videos: tuple[str, ...]) -> None:
 
 def model_inputs(load: ModelOptions, limit: int = 10_000) -> list[str]:
     """The files a run reads its model from, which no output of it may replace: the label
-    file, and the files of a local model directory (a SavedModel or a MODEL_DIR of
-    ``movinet train``, its ``labels.txt`` included), ``limit`` at most."""
+    file, and a local model directory (a SavedModel or a MODEL_DIR of ``movinet train``, in
+    which no output may be written) with its files (its ``labels.txt`` included), ``limit``
+    at most."""
     paths = [load.labels] if load.labels else []
     if load.model and os.path.isdir(load.model):
+        paths.append(load.model)
         for folder, _, names in os.walk(load.model):
             paths += [os.path.join(folder, name) for name in names]
             if len(paths) > limit:

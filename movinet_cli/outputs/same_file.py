@@ -50,10 +50,13 @@ def check_outputs(sinks: Sequence[Sink], inputs: Iterable[str | os.PathLike] = (
         if identity in seen:
             raise UsageError(f"{sink.name} is the same file as {seen[identity]}: give each output a file of its own")
         seen[identity] = sink.name
+    inputs = list(inputs)
     for video in inputs:
         identity = file_identity(video)
-        if identity is not None and identity[0] != "path" and identity in seen:
+        if identity is not None and identity[0] != "path" and identity in seen and not os.path.isdir(video):
             raise UsageError(f"{seen[identity]} is the input {os.fsdecode(video)}: an output may not replace an input")
+    for directory in filter(os.path.isdir, inputs):  # a model directory: its files are read as one model
+        _check_outside(sinks, directory)
     # Messages go to stderr as the run goes: an output opened by its own name onto the same
     # file (`--report /dev/stderr 2> f`, `-o /dev/stdout > f 2>&1`) would write over them, or
     # they over it. Stdout itself ("-") shares stderr's file the way a shell shares it: in turn.
@@ -61,6 +64,15 @@ def check_outputs(sinks: Sequence[Sink], inputs: Iterable[str | os.PathLike] = (
     for sink in sinks:
         if messages is not None and sink.path not in (None, "-") and file_identity(sink.path) == messages:
             raise UsageError(f"{sink.name} is where the messages on stderr go: give the output a file of its own (or send stderr elsewhere)")
+
+
+def _check_outside(sinks: Sequence[Sink], directory: str | os.PathLike) -> None:
+    """Raises UsageError if an output would be written inside the input ``directory`` (a
+    model's: a new file there changes what loads, and what its cache is keyed on)."""
+    inside = os.path.join(os.path.realpath(directory), "")
+    for sink in sinks:
+        if sink.path not in (None, "-") and os.path.join(os.path.realpath(sink.path), "").startswith(inside):
+            raise UsageError(f"{sink.name} is inside the input {os.fsdecode(directory)}: write outputs outside the model directory")
 
 
 def _stderr_identity() -> tuple | None:
