@@ -87,6 +87,13 @@ def test_arguments_a_command_cannot_read_are_refused():
             check_videos(["rtsp://cam/s"], *args)
 
 
+def test_standard_input_on_a_terminal_is_refused_before_any_work(monkeypatch):
+    monkeypatch.setattr("sys.stdin", type("Terminal", (), {"isatty": lambda self: True})())
+    with pytest.raises(SourceError, match="standard input is a terminal: pipe a video in"):
+        check_videos(["-"], "classify")
+    check_videos(["a.mp4"], "classify")
+
+
 def test_a_list_takes_paths_and_urls_a_line(tmp_path):
     listed = tmp_path / "list.txt"
     listed.write_bytes(b"# new today\n a.mp4 \r\n\nsub/b c.mp4\n  # indented comment\nhttps://h/v.mp4\na.mp4\n/abs/\xff.mp4\n")

@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import rtsp
 import web
 from click.testing import CliRunner
 from conftest import expected_label
@@ -123,6 +124,26 @@ def test_a_stream_needs_a_stream_model_and_one_that_is_not_there_fails_in_one_li
     assert gone.exit_code == 1
     one_line_error(gone, "rtsp://127.0.0.1:9/s: cannot open the stream")
     assert run("embed", "-o", "f.npz", "rtsp://127.0.0.1:9/s").exit_code == 2
+
+
+def test_classify_reads_an_rtsp_stream_up_to_end(tiny_models):
+    with rtsp.serving(RED) as url:
+        result = run("classify", "--mode", "stream", "-m", tiny_models.stream, "--size", 16, "--end", 2, "-f", "json", url)
+    assert result.exit_code == 0, result.stderr
+    answer = json.loads(result.stdout)["results"][0]
+    assert answer["path"] == url and answer["predictions"][0]["label"] == expected_label(RED)
+    assert answer["duration_s"] == pytest.approx(2.0, abs=0.11)  # a live source, cut at --end
+
+
+def test_the_console_fetches_within_its_bound_with_a_bar():
+    from movinet_cli.cli.console import Console
+    from movinet_cli.inputs.downloads import current
+
+    with Console(quiet=True).fetching(1234):
+        settings = current()
+        with settings.progress("https://h/a/clip.mp4", 10) as told:
+            told(5)
+    assert settings.max_bytes == 1234 and current().max_bytes != 1234
 
 
 def test_embed_reads_standard_input_as_stdin(tiny_models, site, tmp_path):

@@ -100,13 +100,15 @@ def local_files(videos: Iterable[str]) -> list[str]:
 
 def check_videos(videos: Iterable[str], command: str, mode: str | None = None, end: float | None = None) -> None:
     """Refuses, before any work, VIDEO arguments ``command`` cannot read (SourceError): what
-    ``kind_of`` refuses, ``-`` named twice, and a live stream anywhere but in ``classify``
+    ``kind_of`` refuses, ``-`` named twice or on a terminal, and a live stream anywhere but in ``classify``
     in stream mode (``mode``: the model's or --mode's, None if not known yet) with ``end``."""
     seen_stdin = False
     for video in videos:
         kind = kind_of(video)
         if kind == "stdin" and seen_stdin:
             raise SourceError(STDIN, "standard input is named twice: it can be read once")
+        if kind == "stdin" and sys.stdin is not None and sys.stdin.isatty():
+            raise SourceError(STDIN, "standard input is a terminal: pipe a video in (cat clip.mp4 | movinet classify -)")
         seen_stdin = seen_stdin or kind == "stdin"
         if kind != "stream":
             continue
