@@ -129,8 +129,8 @@ class Classifier:
 
     def open(self, video: str | os.PathLike | np.ndarray, read: ReadOptions = ReadOptions(), *, ahead: int | None = None) -> OpenedVideo:
         """Opens a video for ``run``: a file path (or ``-``, a URL: ``inputs.sources``), or
-        frames [T, H, W, 3] float32 RGB in [0, 1] already at the frame rate. A file is decoded in a child process (see
-        ``isolated``) up to ``ahead`` frames ahead of the model (default: one 10-s window in
+        frames [T, H, W, 3] float32 RGB in [0, 1] already at the frame rate. A file is
+        decoded in a child process (see ``isolated``) up to ``ahead`` frames ahead of the model (default: one 10-s window in
         clip mode, ``STREAM_CHUNKS_AHEAD`` default chunks in stream mode). Raises VideoError
         for a file that cannot be opened (one with too few frames, or one that crashes the
         decoder, raises while its frames are read)."""
