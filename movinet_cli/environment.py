@@ -6,6 +6,7 @@
 ``TFHUB_CACHE_DIR``         where downloads go, if not the cache root's ``tfhub`` (``hub_cache``)
 ``MOVINET_CPU_THREADS``     inference threads this process may use; Ray actors set it (``cpu_threads``)
 ``MOVINET_DECODER_STALL_S`` seconds a decoding child may send nothing before it is stuck (``decoder_stall_s``)
+``MOVINET_DOWNLOAD_TIMEOUT_S`` seconds to connect to a video's URL, and per wait for its body (``download_timeout_s``)
 ``MOVINET_DEBUG``           a failure that is a bug of ours shows its traceback (``debug``)
 ``MOVINET_NATIVE_BF16``     1 or 0: take the CPU to have native bf16 or not (``native_bf16``; tests set 0)
 ``RAY_ADDRESS``             the Ray cluster of ``batch --ray`` without an address (``ray_address``)
@@ -27,6 +28,7 @@ CACHE_DIR = "MOVINET_CACHE_DIR"
 HUB_CACHE_DIR = "TFHUB_CACHE_DIR"
 CPU_THREADS = "MOVINET_CPU_THREADS"
 DECODER_STALL_S = "MOVINET_DECODER_STALL_S"
+DOWNLOAD_TIMEOUT_S = "MOVINET_DOWNLOAD_TIMEOUT_S"
 DEBUG = "MOVINET_DEBUG"
 NATIVE_BF16 = "MOVINET_NATIVE_BF16"
 RAY_ADDRESS = "RAY_ADDRESS"
@@ -34,6 +36,7 @@ RAY_ADDRESS = "RAY_ADDRESS"
 MAX_CPU_THREADS = 4096
 MIN_STALL_S = 1.0  # seconds: below it a decoder that is merely starting (a new process opening a file) would count as stalled
 MAX_STALL_S = 7 * 24 * 3600.0  # seconds: a longer wait is no watchdog (and overflows the timer's clock)
+DEFAULT_DOWNLOAD_TIMEOUT_S = 30.0  # seconds: a server silent for longer is taken as gone
 
 
 def _text(name: str) -> str:
@@ -71,15 +74,29 @@ def cpu_threads() -> int | None:
 def decoder_stall_s() -> float | None:
     """``$MOVINET_DECODER_STALL_S`` as seconds, None if unset; UsageError if it is no
     number of seconds from MIN_STALL_S to MAX_STALL_S."""
-    text = _text(DECODER_STALL_S)
+    return _seconds(DECODER_STALL_S, MIN_STALL_S)
+
+
+def download_timeout_s() -> float:
+    """``$MOVINET_DOWNLOAD_TIMEOUT_S`` as seconds, DEFAULT_DOWNLOAD_TIMEOUT_S if unset;
+    UsageError if it is no positive number of seconds up to MAX_STALL_S."""
+    seconds = _seconds(DOWNLOAD_TIMEOUT_S)
+    return DEFAULT_DOWNLOAD_TIMEOUT_S if seconds is None else seconds
+
+
+def _seconds(name: str, minimum: float = 0.0) -> float | None:
+    """``$name`` as seconds, above 0 and at least ``minimum``, up to MAX_STALL_S; None if
+    unset; else UsageError."""
+    text = _text(name)
     if not text:
         return None
     try:
         value = float(text)
     except ValueError:
         value = float("nan")
-    if not (MIN_STALL_S <= value <= MAX_STALL_S):
-        raise UsageError(f"{DECODER_STALL_S} must be a number of seconds from {MIN_STALL_S:g} to {MAX_STALL_S:g} (a week), got {text!r}")
+    if not (0 < value <= MAX_STALL_S and value >= minimum):
+        least = f"from {minimum:g}" if minimum else "above 0,"
+        raise UsageError(f"{name} must be a number of seconds {least} {'to' if minimum else 'at most'} {MAX_STALL_S:g} (a week), got {text!r}")
     return value
 
 

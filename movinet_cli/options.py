@@ -24,6 +24,7 @@ DEFAULT_WORKERS = 2  # movinet batch: videos decoded ahead of the one being clas
 CLIP_SECONDS = 10  # every MoViNet variant was trained on 10-second clips
 NO_CLEAR_ACTION = "no clear action"  # the answer when the top label is below --min-probability
 RAY_TIMEOUT_S = 30.0  # seconds to reach a Ray cluster's address before giving up
+MAX_DOWNLOAD_BYTES = 2 * 1024**3  # --max-download: a VIDEO's URL or standard input, a long HD video and not a disk's worth
 
 MIN_FPS = 0.01  # frames/s: one frame every 100 s
 MAX_FPS = 60  # frames/s: 5x the fastest variant's 12; a 10-s window at 60 fps of A5 input is 737 MB

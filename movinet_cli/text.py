@@ -1,5 +1,5 @@
 """Text as people and spreadsheets read it, below every stage: ``printable`` for a terminal,
-``percent`` for a probability, and CSV records whose cells are safe in a spreadsheet.
+``percent`` for a probability, ``format_size`` and ``parse_size`` for a number of bytes, and CSV records whose cells are safe in a spreadsheet.
 
 CSV cells are made safe for spreadsheets (OWASP's advice on CSV injection): a text cell
 that starts with ``= + - @``, a tab or a line break gets an apostrophe in front, which
@@ -39,6 +39,28 @@ def percent(probability: float) -> str:
     if probability < 0.0005:
         return "<0.1%"
     return f"{probability:.1%}" if probability < 0.0095 else f"{probability:.0%}"
+
+
+_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
+_SIZE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmgt]?)(?:i?b)?\s*", re.IGNORECASE)
+
+
+def format_size(size: float) -> str:
+    """Bytes as people read them, in powers of 1024: "512 B", "1.5 MiB", "2.0 GiB"."""
+    for unit in _UNITS[:-1]:
+        if abs(size) < 1024:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} {_UNITS[-1]}"
+
+
+def parse_size(text: str) -> int:
+    """A number of bytes as people write it: "2G", "500M", "1.5GiB", "100k", "4096" (K, M,
+    G, T in powers of 1024, any case, "B" or "iB" after them optional); ValueError otherwise."""
+    match = _SIZE.fullmatch(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a size (write it as 500M, 2G or a number of bytes)")
+    return int(float(match.group(1)) * 1024 ** " KMGT".index(match.group(2).upper() or " "))
 
 
 def safe_cell(value):

@@ -592,11 +592,3 @@ def test_an_empty_model_name_to_prepare_is_a_usage_error_not_a_download(tmp_path
 def test_live_refuses_nan_for_its_float_options(option, colour_video):
     result = run("live", colour_video("red.mp4", [(RED, 1.0)]), "--no-window", option, "nan")
     assert result.exit_code == 2 and "'nan' is not a finite number" in result.stderr
-
-
-@pytest.mark.parametrize("video, said", [("-", "- (standard input) is not read here"), ("https://example.com/v.mp4", "URLs are not read here")])
-def test_standard_input_and_urls_are_refused_saying_why(video, said):
-    for command in ("classify", "embed"):
-        options = ["-o", "features.npz"] if command == "embed" else []
-        result = run(command, *options, video)
-        assert result.exit_code == 2 and said in result.stderr and "no such file" not in result.stderr, result.stderr

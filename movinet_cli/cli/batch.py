@@ -9,6 +9,7 @@ import time
 
 import click
 
+from movinet_cli.cli import params
 from movinet_cli.cli.console import Console, console
 from movinet_cli.cli.params import FiniteFloat, input_options, min_probability_option, model_inputs, model_options, quiet_option, top_k_option, verbose_option
 from movinet_cli.options import BATCH_FORMATS, DEFAULT_WORKERS, RAY_TIMEOUT_S, VIDEO_EXTENSIONS
@@ -29,6 +30,12 @@ FAILURES_NAMED = 10  # failed videos named again in the summary; the rest are co
 @click.option(
     "--format", "-f", "output_format", type=click.Choice(BATCH_FORMATS), default=None, help="Row format.  [default: by the --output extension]"
 )
+@click.option(
+    "--files-from", metavar="FILE", default=None,
+    help="Classify the videos FILE lists (- for standard input) instead of finding them: a path or http(s):// URL a line, "
+    "# comments and blank lines left out; relative paths are relative to DIRECTORY if given, and rows name each as listed.",
+)
+@click.option("--null", is_flag=True, help="With --files-from: entries are separated by NUL characters, as find -print0 writes, and taken as they are.")
 @click.option("--recursive/--no-recursive", default=True, show_default=True, help="Look in subdirectories.")
 @click.option("--ext", default=",".join(VIDEO_EXTENSIONS), show_default=True, help="Comma-separated video file extensions (any case).")
 @click.option("--resume", is_flag=True, help="Skip videos that already have an ok row in --output; retry the others.")
@@ -75,18 +82,21 @@ FAILURES_NAMED = 10  # failed videos named again in the summary; the rest are co
     help="Then write an HTML report of every row of --output (with --resume too): an index with a picture per video, filters and a summary; "
     "with --timelines, each video's timeline strip with pictures.",
 )
+@params.max_download_option
 @quiet_option()
 @verbose_option
 def batch(
-    directory, output, output_format, recursive, ext, resume, overwrite, workers, ray_address, ray_actors, ray_cpus_per_actor, ray_timeout,
-    load, read, run, timelines_dir, timeline_format, report_path
+    directory, output, output_format, files_from, null, recursive, ext, resume, overwrite, workers, ray_address, ray_actors, ray_cpus_per_actor, ray_timeout,
+    load, read, run, timelines_dir, timeline_format, report_path, max_download
 ):
-    """Classify every video in DIRECTORY into one CSV (or JSON-lines) row each.
+    """Classify every video in DIRECTORY, or those --files-from lists, into one CSV (or
+    JSON-lines) row each.
 
     Videos are found by extension, in sorted order; paths in the rows are relative to
-    DIRECTORY. Rows are flushed one at a time: after Ctrl-C or a crash the file holds
-    complete rows, and --resume finishes the job. A video that fails gets an error row
-    and is named on stderr.
+    DIRECTORY. A list names files and http(s):// URLs (each downloaded into a private
+    temporary file, removed after), in its order; rows name them as listed. Rows are
+    flushed one at a time: after Ctrl-C or a crash the file holds complete rows, and
+    --resume finishes the job. A video that fails gets an error row and is named on stderr.
 
     \b
     Examples:
@@ -95,18 +105,26 @@ def batch(
       movinet batch videos/ -o - --format jsonl --model a0 --no-recursive
       movinet batch videos/ -o results.csv --ray
       movinet batch /shared/videos -o results.csv --ray=head-node:6379 --ray-cpus-per-actor 4
+      find videos/ -name '*.mp4' -newer last-run -print0 | movinet batch --files-from - --null -o new.csv
+      movinet batch --files-from urls.txt -o results.csv
     """
     from movinet_cli.commands.batch import find_videos, run_batch
+    from movinet_cli.inputs.sources import read_list
 
     began, out = time.perf_counter(), console()
-    directory, ray_address = _directory(directory, ray_address)
+    if null and files_from is None:
+        raise click.UsageError("--null applies with --files-from only")
+    if files_from is None:
+        directory, ray_address = _directory(directory, ray_address)
     _check_options(resume, overwrite, ray_address, ray_actors, ray_cpus_per_actor, ray_timeout, output)
     extensions = [e.strip() for e in ext.split(",") if e.strip()]
-    paths = find_videos(directory, extensions, recursive)
+    paths = find_videos(directory, extensions, recursive) if files_from is None else read_list(files_from, null, directory)
+    directory = directory or "."  # a list's relative paths, without DIRECTORY: the working directory's
     results, sinks = _outputs(out, directory, paths, output, output_format, resume, overwrite, timelines_dir, timeline_format, report_path, load)
     workers = _workers(workers, out)
     if not paths:
-        raise click.ClickException(printable(f"no videos in {directory} (extensions: {', '.join(extensions)})"))
+        where = f"{directory} (extensions: {', '.join(extensions)})" if files_from is None else f"--files-from {files_from}"
+        raise click.ClickException(printable(f"no videos in {where}"))
     # With --ray, the actors start (a worker process each, loading the model) while this
     # process loads and checks its own model.
     with _actors(ray_address, ray_timeout, out, directory, load, read, run, videos=len(paths), actors=ray_actors, cpus_per_actor=ray_cpus_per_actor) as actors:
@@ -116,7 +134,7 @@ def batch(
         run = classifier.bounded(run)
         results.open(run.top_k, classifier.recipe(read), paths)
         said = None if output == "-" else f"Interrupted: the rows so far are in {output}; rerun with --resume to finish."
-        with contextlib.closing(results), out.bar(len(results.todo(paths)), "batch", interrupted=said) as bar:
+        with out.fetching(max_download), contextlib.closing(results), out.bar(len(results.todo(paths)), "batch", interrupted=said) as bar:
             summary = run_batch(
                 classifier, directory, results, paths, read, run, workers=workers, sinks=sinks, actors=actors,
                 on_start=bar.showing, on_video=lambda outcome: (bar.showing(outcome.video, refresh=False), bar.done(outcome.video, outcome.error)),

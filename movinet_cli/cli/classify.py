@@ -11,8 +11,8 @@ from movinet_cli.cli.console import console
 from movinet_cli.cli.params import (
     EXIT_CODES,
     FiniteFloat,
-    check_video_paths,
     input_options,
+    max_download_option,
     min_probability_option,
     model_inputs,
     model_options,
@@ -49,11 +49,14 @@ from movinet_cli.options import MIN_TIMELINE_STEP_S, OUTPUT_FORMATS, RunOptions
     "--report", "report_path", type=click.Path(dir_okay=False), default=None,
     help="Write an HTML report: per video the top-k, the timeline with a picture per segment, and in stream mode a chart.",
 )
+@max_download_option
 @quiet_option()
 @verbose_option
-def classify(videos, load, read, run, output_format, timeline, timeline_step, output_video, report_path):
+def classify(videos, load, read, run, output_format, timeline, timeline_step, output_video, report_path, max_download):
     """Print the top-k Kinetics-600 actions in each VIDEO.
 
+    A VIDEO is a file, - for standard input, an http(s):// URL (downloaded into a private
+    temporary file, removed after), or with --mode stream and --end an rtsp(s):// stream.
     The model is loaded once for all videos. A video that cannot be read is reported on
     stderr and the others still run.
 
@@ -63,7 +66,11 @@ def classify(videos, load, read, run, output_format, timeline, timeline_step, ou
       movinet classify --model a0 --top-k 3 --format json a.mp4 b.mov
       movinet classify --mode stream --model a2 --start 30 --end 40 long.mkv
       movinet classify --model ./my_saved_model --labels my_labels.txt clip.mp4
+      cat clip.mp4 | movinet classify -
+      movinet classify https://example.com/clip.mp4
+      movinet classify --mode stream --end 60 rtsp://camera.local/stream
     """
+    from movinet_cli.inputs.sources import check_videos, local_files
     from movinet_cli.outcomes.pipeline import classify_many
     from movinet_cli.outcomes.timeline import bin_seconds
     from movinet_cli.outputs.same_file import check_outputs
@@ -71,9 +78,11 @@ def classify(videos, load, read, run, output_format, timeline, timeline_step, ou
     from movinet_cli.outputs.writers import Notices, ReportSink, StdoutSink, TimelineSink, VideoSink
 
     out = console()
-    check_video_paths(videos)
+    check_videos(videos, "classify", load.mode, read.end)
     if output_video and len(videos) > 1:
         raise click.UsageError("--output-video takes one VIDEO")
+    if output_video and not local_files(videos):
+        raise click.UsageError("--output-video reads VIDEO again to draw on it: give a file, not - or a URL")
     sinks = [VideoSink(output_video)] if output_video else []
     sinks += [Notices(out.failure, raise_unexpected=environment.debug())]
     stdout = lambda text: click.echo(text, nl=False)  # noqa: E731
@@ -85,16 +94,18 @@ def classify(videos, load, read, run, output_format, timeline, timeline_step, ou
     elif timeline:
         sinks += [TimelineSink(timeline, len(videos))]
     sinks += [ReportSink(report_path, out.report_writer())] if report_path else []
-    check_outputs(sinks, inputs=[*videos, *model_inputs(load)])
+    check_outputs(sinks, inputs=[*local_files(videos), *model_inputs(load)])
     if timeline_step:  # the base model sees at most one training clip at a time; a longer step pools windows
         run = dataclasses.replace(run, window=min(timeline_step, RunOptions.window))
     classifier = out.load_model(load, read=read)
+    check_videos(videos, "classify", classifier.mode, read.end)  # a stream needs a stream model
     run = classifier.bounded(run)
     context = RunContext.of(classifier, run, bin_seconds(classifier.mode, timeline_step))
     bars = out.video_bars()
     outcomes = classify_many(classifier, videos, read, run, on_start=bars.start, progress=bars.update)
     try:
-        tally = drain(_after(outcomes, bars.close), sinks, context)
+        with out.fetching(max_download):
+            tally = drain(_after(outcomes, bars.close), sinks, context)
     finally:
         outcomes.close()  # its decoders ahead stop now, whatever stopped the loop
         bars.close()

@@ -10,11 +10,13 @@ model saying what it does, and shows the library's log records (``logging`` unde
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +63,22 @@ class Console:
     def video_bars(self) -> VideoBars:
         """A progress bar per video, in seconds of video (see ``VideoBars``)."""
         return VideoBars(self.quiet)
+
+    def fetching(self, max_bytes: int):
+        """A context within which VIDEOs from URLs and standard input are fetched at most
+        ``max_bytes`` each (--max-download), with a progress bar in bytes (not when quiet)."""
+        from movinet_cli.inputs.downloads import Fetching, fetching
+
+        return fetching(Fetching(max_bytes=max_bytes, progress=self._transfer))
+
+    @contextlib.contextmanager
+    def _transfer(self, name: str, total: int | None) -> Iterator[Callable[[int], None]]:
+        """A bar of bytes fetched for ``name`` (a URL, ``<stdin>``), gone when done."""
+        from tqdm import tqdm
+
+        desc = printable("fetching " + (name.rstrip("/").rsplit("/", 1)[-1] or name))
+        with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=desc, disable=True if self.quiet else None, leave=False, file=sys.stderr) as bar:
+            yield lambda done: bar.update(done - bar.n)
 
     def load_model(self, load: ModelOptions, command: str | None = None, read: ReadOptions | None = None, labels_needed: bool = True):
         """Loads the model (``loading.load_classifier``; its downloads and conversions are

@@ -18,6 +18,7 @@ from movinet_cli.options import (
     AGGREGATES,
     ENGINES,
     MAX_CHUNK,
+    MAX_DOWNLOAD_BYTES,
     MAX_FPS,
     MAX_SIZE,
     MIN_FPS,
@@ -29,6 +30,7 @@ from movinet_cli.options import (
     ReadOptions,
     RunOptions,
 )
+from movinet_cli.text import format_size, parse_size
 
 MODEL_VARIABLE = environment.MODEL  # the default --model, for people who always run their own
 
@@ -116,18 +118,30 @@ verbose_option = click.option(
 )
 
 
-def check_video_paths(videos: tuple[str, ...]) -> None:
-    """Refuses, before any work, a VIDEO that is standard input ("-") or a URL, which the
-    command does not read (yet): saying so, not "no such file"."""
-    import re
+class ByteSize(click.ParamType):
+    """A number of bytes as people write it (``text.parse_size``: 500M, 2G, 4096), at least 1."""
 
-    for video in videos:
-        if video == "-" and not os.path.exists(video):
-            raise click.BadParameter("- (standard input) is not read here: save the video to a file and pass its path", param_hint="VIDEO")
-        if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", video) and not os.path.exists(video):
-            raise click.BadParameter(
-                f"{video}: URLs are not read here: download the video and pass its path (movinet live reads stream URLs)", param_hint="VIDEO"
-            )
+    name = "size"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        try:
+            size = parse_size(value)
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
+        if size < 1:
+            self.fail(f"{value!r} is less than a byte.", param, ctx)
+        return size
+
+
+max_download_option = click.option(
+    "--max-download",
+    type=ByteSize(),
+    default=MAX_DOWNLOAD_BYTES,
+    show_default=format_size(MAX_DOWNLOAD_BYTES),
+    help="The most bytes a VIDEO from a URL or standard input may have (it is held in a temporary file): 500M, 4G, ...",
+)
 
 
 def model_inputs(load: ModelOptions, limit: int = 10_000) -> list[str]:

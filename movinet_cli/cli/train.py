@@ -7,7 +7,7 @@ import sys
 import click
 
 from movinet_cli.cli.console import console
-from movinet_cli.cli.params import EXIT_CODES, check_video_paths, input_options, model_inputs, model_options, quiet_option, verbose_option
+from movinet_cli.cli.params import EXIT_CODES, input_options, max_download_option, model_inputs, model_options, quiet_option, verbose_option
 from movinet_cli.text import printable
 
 
@@ -62,10 +62,14 @@ def train(directory, output, overwrite, seed, load, read, run):
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 @model_options
 @input_options
+@max_download_option
 @quiet_option("No progress bar or summary on stderr.")
 @verbose_option
-def embed(videos, output, per_window, resume, overwrite, load, read, run):
+def embed(videos, output, per_window, resume, overwrite, load, read, run, max_download):
     """Write each VIDEO's feature vector: the model's pooled features before its classifier.
+
+    A VIDEO is a file, - for standard input or an http(s):// URL (downloaded into a private
+    temporary file, removed after).
 
     A video's vector is the frame-weighted mean of its windows' (a stream model's: its
     latest, or the mean with --aggregate mean). A video that fails gets a row with its
@@ -76,21 +80,23 @@ def embed(videos, output, per_window, resume, overwrite, load, read, run):
     Examples:
       movinet embed *.mp4 -o features.parquet --model a0
       movinet embed long.mp4 -o windows.npz --per-window
+      cat clip.mp4 | movinet embed - -o features.npz
     """
 
     from movinet_cli.commands.embed import check_output, embed_videos
+    from movinet_cli.inputs.sources import check_videos, local_files, name_of
     from movinet_cli.outputs.same_file import check_outputs
     from movinet_cli.outputs.sinks import OutputPath
 
     out = console()
-    check_video_paths(videos)
+    check_videos(videos, "embed")
     if resume and overwrite:
         raise click.UsageError("--resume and --overwrite exclude each other")
-    check_outputs([OutputPath("--output", output, check=lambda: None)], inputs=[*videos, *model_inputs(load)])
+    check_outputs([OutputPath("--output", output, check=lambda: None)], inputs=[*local_files(videos), *model_inputs(load)])
     kept = check_output(output, resume, overwrite)
     classifier = out.load_model(load, read=read, labels_needed=False)  # features only
     said = f"Interrupted: the rows so far are in {output}; rerun with --resume to finish."
-    with out.bar(len(set(videos) - {row["path"] for row in kept}), "embed", interrupted=said) as bar:
+    with out.bar(len({name_of(video) for video in videos} - {row["path"] for row in kept}), "embed", interrupted=said) as bar, out.fetching(max_download):
         ok, failed = embed_videos(classifier, videos, output, read, run, per_window=per_window, resume=resume, overwrite=overwrite, on_video=bar.done)
     out.notice(printable(f"embed: {ok} ok, {failed} failed, {len(kept)} kept from before; wrote {output}"))
     if failed:

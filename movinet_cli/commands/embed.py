@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 
 from movinet_cli.errors import MovinetError
 from movinet_cli.files import check_output_path
+from movinet_cli.inputs.sources import name_of
 from movinet_cli.options import ReadOptions, RunOptions
 from movinet_cli.outcomes.pipeline import Classifier, classify_many
 from movinet_cli.outputs.claim import Claim, check_recipe, probe
@@ -78,7 +79,7 @@ def embed_videos(
             check_recipe(output, theirs, recipe)
             kept = [row for row in kept if row["error"] is None]
         done = {row["path"] for row in kept}
-        todo = [video for video in dict.fromkeys(videos) if video not in done]
+        todo = [video for video in dict.fromkeys(videos) if name_of(video) not in done]  # rows name "-" "<stdin>"
         sink = EmbeddingsSink(claim, recipe, kept, per_window)
         outcomes = classify_many(classifier, todo, read, run, directory=directory, ahead=1, embed=True)
         ok = failed = 0

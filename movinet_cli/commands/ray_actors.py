@@ -18,6 +18,7 @@ from pathlib import Path
 from movinet_cli import environment
 from movinet_cli.errors import ModelError, MovinetError
 from movinet_cli.inputs import decoding
+from movinet_cli.inputs.sources import url_kind
 from movinet_cli.outcomes.loading import load_classifier
 from movinet_cli.outcomes.opened_video import OpenedVideo
 from movinet_cli.outcomes.pipeline import close_video, open_video, outcome_of
@@ -83,7 +84,7 @@ class VideoClassifier:
             self.ahead = (then, self._open(then))
         self.classifier.source = dataclasses.replace(self.classifier.source, name=model_name)
         outcome = outcome_of(self.classifier, path, source, dataclasses.replace(self.run, top_k=top_k))
-        if outcome.error and not os.access(Path(self.directory, path), os.R_OK):
+        if outcome.error and url_kind(path) is None and not os.access(Path(self.directory, path), os.R_OK):
             outcome.error += f" on node {self.node} (the videos must be on a filesystem that every node shares, under the same path)"
         # The driver gets the error's text: an exception object may not survive the trip.
         return dataclasses.replace(outcome, exception=None)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from movinet_cli.errors import MovinetError
-from movinet_cli.inputs.opencv import cv2
+from movinet_cli.inputs.opencv import STREAM_PROTOCOLS, cv2, video_capture
 from movinet_cli.inputs.video import VideoReader
 
 
@@ -41,7 +41,13 @@ def open_capture(source: str) -> Capture:
         return Capture(reader.path, True, reader.info.nominal_fps, reader.raw_frames(), reader.close)
     if camera and int(source) > MAX_CAMERA_INDEX:  # OpenCV takes a C int: it would overflow
         raise MovinetError(f"no camera {source}: cameras are numbered 0, 1, 2, ... (give 'movinet live 0'), or give a video file or a stream URL")
-    capture = cv2.VideoCapture(int(source) if camera else source)
+    if camera:
+        capture = cv2.VideoCapture(int(source))
+    else:
+        scheme = source.split("://", 1)[0].lower()
+        if scheme not in STREAM_PROTOCOLS:
+            raise MovinetError(f"cannot open stream {source}: {scheme}:// is not read (streams: {', '.join(s + '://' for s in STREAM_PROTOCOLS)})")
+        capture = video_capture(source, STREAM_PROTOCOLS[scheme])  # FFmpeg may use that stream's protocols only
     if not capture.isOpened():
         if camera:
             raise MovinetError(

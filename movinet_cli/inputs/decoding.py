@@ -38,11 +38,9 @@ import numpy as np
 
 from movinet_cli import environment
 from movinet_cli.errors import VideoError
-from movinet_cli.files import names_a_descriptor
-from movinet_cli.inputs import children
+from movinet_cli.inputs import children, sources
 from movinet_cli.inputs.frames import to_unit_range
-from movinet_cli.inputs.opencv import opencv_path
-from movinet_cli.inputs.video import DecodeStats, VideoInfo, VideoReader, check_video_path
+from movinet_cli.inputs.video import DecodeStats, VideoInfo, VideoReader
 
 FRAMES_PER_MESSAGE = 8  # frames sent together: fewer, larger messages cost less per frame
 _POLL_S = 0.1  # how often a waiting parent checks that the child is alive
@@ -137,7 +135,9 @@ class IsolatedReader:
     ``frames()`` and ``close()``.
 
     Args:
-        path: video file (``/dev/fd/N`` too: the parent resolves it to the file).
+        path: a VIDEO (``sources``): a file (``/dev/fd/N`` too: the parent resolves it to
+            the file), ``-`` for standard input or an http(s) URL (fetched by the parent
+            into a temporary file, removed on close), an rtsp(s) stream's URL.
         ahead: frames the child may decode ahead of the consumer (memory: about that many
             uint8 frames, rounded up to whole messages).
         opener: makes the reader in the child: ``VideoReader`` or a picklable stand-in.
@@ -153,25 +153,23 @@ class IsolatedReader:
     def __init__(
         self, path: str | os.PathLike, *, ahead: int, opener: Callable[..., VideoReader] = VideoReader, stall_s: float | None = None, **options
     ):
-        self.path = check_video_path(path)  # the common failures, without a child
+        self.path = sources.name_of(path)
         self._stall_s = stall_s if stall_s is not None else environment.decoder_stall_s()
         self._options = options
         self._received_frames = False
         self._info: VideoInfo | None = None  # until the child has opened the video
         self.stats = DecodeStats()
-        self._files = contextlib.ExitStack()  # a plain name for OpenCV, removed on close
+        self._files = contextlib.ExitStack()  # what the video was opened as (a download, a link), removed on close
         self._child: multiprocessing.process.BaseProcess | None = None
         self._pipe: Connection | None = None
         try:
-            # A descriptor is the parent's own; the child would open one of its own instead.
-            opened = os.path.realpath(self.path) if names_a_descriptor(self.path) else self.path
-            opened = self._files.enter_context(opencv_path(opened))
+            opening = self._files.enter_context(sources.opened(path))  # the common failures, without a child
             context = _context()
             self._pipe, writer = context.Pipe(duplex=False)
             with writer:  # after the start, the child holds the only writer: its death ends the pipe
                 self._child = context.Process(
                     target=_decode,
-                    args=(opener, opened, options, writer, -(-ahead // FRAMES_PER_MESSAGE)),
+                    args=(opener, opening.target, {**options, **opening.reader_options()}, writer, -(-ahead // FRAMES_PER_MESSAGE)),
                     daemon=True,
                     name="movinet-decode",
                 )

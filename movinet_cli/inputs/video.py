@@ -20,7 +20,7 @@ import numpy as np
 
 from movinet_cli.errors import VideoError
 from movinet_cli.inputs.frames import fit_frame, to_unit_range
-from movinet_cli.inputs.opencv import cv2, opencv_path
+from movinet_cli.inputs.opencv import FILE_PROTOCOLS, cv2, opencv_path, video_capture
 from movinet_cli.inputs.sampling import FrameSampler
 from movinet_cli.options import MODEL_RESIZE, RESIZE_MODES
 
@@ -107,6 +107,9 @@ class VideoReader:
         resize: one of ``RESIZE_MODES`` (see ``fit_frame``).
         crop_scale: for ``crop``, the shorter side before cropping, as a multiple of ``size``.
         start_s, end_s: keep only [start_s, end_s) of the video, seconds.
+        protocols: the FFmpeg protocols the open may use (``opencv.video_capture``): a file's
+            own, or for a live stream its URL's (``path`` is then that URL).
+        formats: the demuxers it may use (``opencv.CONTAINERS`` for bytes from elsewhere), None for any.
     """
 
     def __init__(
@@ -119,19 +122,24 @@ class VideoReader:
         crop_scale: float = 1.0,
         start_s: float = 0.0,
         end_s: float | None = None,
+        protocols: str = FILE_PROTOCOLS,
+        formats: str | None = None,
     ):
         if resize not in RESIZE_MODES:
             raise ValueError(f"resize must be one of {RESIZE_MODES}, got {resize!r}")
-        self.path = check_video_path(path)
+        is_file = protocols == FILE_PROTOCOLS
+        self.path = check_video_path(path) if is_file else os.fspath(path)
         self.fps, self.size, self.resize, self.crop_scale = fps, size, resize, crop_scale
         self.start_s, self.end_s = start_s, end_s
         self.stats = DecodeStats()
         self._start_offset_s = 0.0  # the first frame's time in the container, seconds
         self._files = contextlib.ExitStack()
-        self._opencv_path = self._files.enter_context(opencv_path(self.path))
-        self._capture = cv2.VideoCapture(self._opencv_path)
+        self._opencv_path = self._files.enter_context(opencv_path(self.path)) if is_file else self.path
+        self._capture = video_capture(self._opencv_path, protocols, formats)
         if not self._capture.isOpened():
             self.close()
+            if not is_file:
+                raise VideoError(self.path, "cannot open the stream: check the URL, and that the stream is live and reachable")
             if cv2.haveImageReader(self._opencv_path):
                 raise VideoError(self.path, "is a still image, not a video")
             raise VideoError(

@@ -23,13 +23,13 @@ import math
 import os
 import time
 from collections.abc import Callable, Generator, Iterable
-from pathlib import Path
 from typing import Any, Literal, overload
 
 import numpy as np
 
 from movinet_cli import environment
 from movinet_cli.errors import MovinetError, UsageError, VideoError, one_line
+from movinet_cli.inputs import sources
 from movinet_cli.inputs.decoding import IsolatedReader
 from movinet_cli.inputs.sampling import TIMESTAMP_TOLERANCE_S, windows
 from movinet_cli.inputs.video import MIN_FRAMES
@@ -135,9 +135,9 @@ class Classifier:
         self.model.logits(np.zeros((frames, reading.size, reading.size, 3), np.float32))
 
     def open(self, video: str | os.PathLike | np.ndarray, read: ReadOptions = ReadOptions(), *, ahead: int | None = None) -> OpenedVideo:
-        """Opens a video for ``run``: a file path, or frames [T, H, W, 3] float32 RGB in
-        [0, 1] already at the frame rate. A file is decoded in a child process (see
-        ``isolated``) up to ``ahead`` frames ahead of the model (default: one 10-s window in
+        """Opens a video for ``run``: a file path (or ``-``, a URL: ``inputs.sources``), or
+        frames [T, H, W, 3] float32 RGB in [0, 1] already at the frame rate. A file is
+        decoded in a child process (see ``isolated``) up to ``ahead`` frames ahead of the model (default: one 10-s window in
         clip mode, ``STREAM_CHUNKS_AHEAD`` default chunks in stream mode). Raises VideoError
         for a file that cannot be opened (one with too few frames, or one that crashes the
         decoder, raises while its frames are read)."""
@@ -198,8 +198,8 @@ class Classifier:
         """Classifies one video.
 
         Args:
-            video: a file path, or frames [T, H, W, 3] float32 RGB in [0, 1] already at the
-                frame rate.
+            video: a file path (or ``-``, a URL: ``inputs.sources``), or frames
+                [T, H, W, 3] float32 RGB in [0, 1] already at the frame rate.
             read, run: what to read and how to run (``options.ReadOptions``, ``RunOptions``).
             progress: called at the start and after each step with the video time reached
                 and the expected end time (seconds; None if unknown).
@@ -290,8 +290,9 @@ def classify_many(
     progress: Progress | None = None,
     embed: bool = False,
 ) -> Generator[Outcome[Any], None, None]:  # as the overloads say, by ``embed``
-    """Classifies each of ``videos`` (paths, relative to ``directory`` if given) and yields
-    its ``Outcome``, in order. A video that fails gets a one-line error and the others go
+    """Classifies each of ``videos`` (paths, relative to ``directory`` if given, ``-`` or
+    URLs: see ``inputs.sources``) and yields its ``Outcome``, in order, named as
+    ``sources.name_of`` names it. A video that fails gets a one-line error and the others go
     on, whatever the failure (a decoder crash included); Ctrl-C stops.
 
     Each video is decoded in a child process, at most one window (or a few chunks) ahead of
@@ -315,9 +316,10 @@ def classify_many(
             if not opened:
                 return
             video, source = opened.pop(0)
+            name = sources.name_of(video)  # "<stdin>" for "-"
             if on_start:
-                on_start(video)
-            yield outcome_of(classifier, video, source, run, progress, embed=embed)
+                on_start(name)
+            yield outcome_of(classifier, name, source, run, progress, embed=embed)
     finally:
         with contextlib.ExitStack() as decoders:  # each one closed, even if another's close fails
             for _, source in opened:
@@ -331,7 +333,7 @@ def open_video(
     now, ``ahead`` frames ahead at most; or the error that opening raised, to be that video's
     outcome (see ``outcome_of``) when its turn comes. The caller closes what it does not run."""
     try:
-        return classifier.open(Path(directory, video) if directory is not None else video, read, ahead=ahead)
+        return classifier.open(sources.resolve(video, directory), read, ahead=ahead)
     except Exception as error:  # raised in turn, as that video's outcome
         return error
 

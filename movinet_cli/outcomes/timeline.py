@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -322,13 +323,27 @@ def write_timeline(path: str | os.PathLike, timelines: dict[str, list[Segment]])
 def timeline_names(videos: Sequence[str], format: str) -> dict[str, str]:
     """``{video: its timeline file's path in a --timelines directory}``: the video's relative
     path without its extension, then ``.format``; with its extension kept where two of
-    ``videos`` would share a name. Where ``TimelinesSink`` writes, and the report reads back."""
-    names = {video: os.path.splitext(video)[0] for video in videos}
+    ``videos`` would share a name. Where ``TimelinesSink`` writes, and the report reads back.
+    A video listed from anywhere (``batch --files-from``) stays inside the directory: see
+    ``_inside``."""
+    whole = {video: _inside(video) for video in videos}
+    names = {video: os.path.splitext(path)[0] for video, path in whole.items()}
     while True:  # a name two videos would share goes back to their whole names, which differ
         counts: dict[str, int] = {}
         for name in names.values():
             counts[name] = counts.get(name, 0) + 1
-        shared = {video for video, name in names.items() if counts[name] > 1 and name != video}
+        shared = {video for video, name in names.items() if counts[name] > 1 and name != whole[video]}
         if not shared:
             return {video: name + "." + format for video, name in names.items()}
-        names.update({video: video for video in shared})
+        names.update({video: whole[video] for video in shared})
+
+
+def _inside(video: str) -> str:
+    """``video``'s path as a relative one that cannot leave a directory: a URL's host and
+    path (no query), an absolute path without its root, each ``..`` as ``__``. A path found
+    in a directory (relative, normalised) is itself."""
+    scheme = re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", video)
+    if scheme:
+        video = re.split(r"[?#]", video[scheme.end() :], maxsplit=1)[0]
+    parts = ["__" if part == ".." else part for part in video.split("/") if part not in ("", ".")]
+    return "/".join(parts) or "_"
