@@ -21,7 +21,7 @@ from movinet_cli.text import printable
     "--timelines",
     type=click.Path(exists=True, file_okay=False),
     default=None,
-    help="Directory of batch --timelines: each video's timeline drawn as a strip with pictures (one missing or malformed is left out). "
+    help="Directory of batch --timelines: each video's timeline drawn as a strip with pictures (one missing or malformed is left out).  "
     "[default: a database's own timelines]",
 )
 @click.option(

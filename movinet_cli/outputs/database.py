@@ -158,7 +158,7 @@ def connect(path: str, readonly: bool) -> sqlite3.Connection:
 def failure(path: str, error: sqlite3.Error, writing: bool = False) -> Exception:
     """The error, one line, of SQLite's ``error`` on ``path``: a file that cannot be opened or
     is busy is a ReadError; one that SQLite finds damaged a ForeignDatabaseError."""
-    text = str(error)
+    text = " ".join(str(error).split())
     if "unable to open" in text or "locked" in text or "readonly" in text or "disk I/O" in text:
         return ReadError(f"cannot read {path}: {text} (SQLite)")
     return ForeignDatabaseError(path, f"SQLite finds it damaged: {text}", writing)

@@ -144,7 +144,7 @@ class DatabaseSink(Sink):
         check_schema(connection, self.path, writing=True)
         problems = [problem for (problem,) in connection.execute("PRAGMA quick_check(3)")]
         if problems != ["ok"]:
-            raise ForeignDatabaseError(self.path, f"SQLite finds it damaged: {'; '.join(map(str, problems))}", writing=True)
+            raise ForeignDatabaseError(self.path, f"SQLite finds it damaged: {' '.join(' '.join(map(str, problems)).split())}", writing=True)
         self.kept = rows_of(connection, self.path, only_ok=True)
         check_recipes(self.path, (row.recipe for row in self.kept), self.ours)
         connection.execute("BEGIN")
