@@ -16,15 +16,18 @@ Exit codes: 0 something found, 1 nothing found (as grep), 2 usage error
 
 @click.command(epilog=EXIT_CODES, short_help="Find the videos, and where in them, that a results database says show given labels.")
 @click.argument("database", type=click.Path(exists=True, dir_okay=False))
-@click.argument("labels", nargs=-1)
-@click.option("--like", is_flag=True, help="Each LABEL is part of the labels to find, in any case: 'skate' finds 'skateboarding' and 'ice skating'.")
+@click.argument("labels", nargs=-1, metavar="[LABEL]...")
+@click.option("--like", is_flag=True, help="Each LABEL is part of the labels to find, in any case: 'skat' finds 'skateboarding' and 'ice skating'.")
 @click.option(
     "--min-probability", type=FiniteFloat(0, 1), default=0.0, show_default=True,
     help="Only videos (or segments) where the label is at least this probable.",
 )
 @click.option("--videos-only", is_flag=True, help="Search the videos' top-k even where DATABASE holds timeline segments.")
 @click.option("--failed", is_flag=True, help="List the videos that failed, and their errors, instead (no LABEL).")
-@click.option("--format", "-f", "output_format", type=click.Choice(SEARCH_FORMATS), default="text", show_default=True)
+@click.option(
+    "--format", "-f", "output_format", type=click.Choice(SEARCH_FORMATS), default="text", show_default=True,
+    help="Aligned text for people, or JSON or CSV (path, start_s, end_s, label, probability) for programs.",
+)
 @click.option("--limit", type=click.IntRange(min=0), default=DEFAULT_LIMIT, show_default=True, help="At most this many results, best first (0: all).")
 @quiet_option("No note on stderr when --limit leaves results out.")
 def search(database, labels, like, min_probability, videos_only, failed, output_format, limit):

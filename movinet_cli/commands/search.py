@@ -72,6 +72,16 @@ def choose_labels(known: list[str], asked: list[str], like: bool, path: str) -> 
     return chosen
 
 
+SEGMENTS = (  # a hit's columns, then what orders equal hits: the run's order of videos, then time
+    "SELECT v.path, s.start_s, s.end_s, s.label, s.probability, v.position, v.id FROM segments s JOIN videos v ON v.id = s.video_id "
+    "WHERE s.label IN ({marks}) AND s.probability >= ? ORDER BY s.probability DESC, v.position, v.id, s.start_s LIMIT ?"
+)
+VIDEOS = (
+    "SELECT v.path, NULL, NULL, p.label, p.probability, v.position, v.id FROM predictions p JOIN videos v ON v.id = p.video_id "
+    "WHERE p.label IN ({marks}) AND p.probability >= ? ORDER BY p.probability DESC, v.position, v.id LIMIT ?"
+)
+
+
 def search(
     path: str | os.PathLike, labels: list[str], *, like: bool = False, min_probability: float = 0.0, limit: int | None = None, videos_only: bool = False
 ) -> Found:
@@ -83,20 +93,16 @@ def search(
     with opened(path) as connection:
         chosen = choose_labels(known_labels(connection), labels, like, name)
         segments = not videos_only and connection.execute("SELECT EXISTS (SELECT 1 FROM segments)").fetchone()[0] == 1
-        marks = ", ".join("?" * len(chosen))
-        if segments:
-            query = (
-                "SELECT v.path, s.start_s, s.end_s, s.label, s.probability FROM segments s JOIN videos v ON v.id = s.video_id "
-                f"WHERE s.label IN ({marks}) AND s.probability >= ? ORDER BY s.probability DESC, v.position, v.id, s.start_s LIMIT ?"
-            )
-        else:
-            query = (
-                "SELECT v.path, NULL, NULL, p.label, p.probability FROM predictions p JOIN videos v ON v.id = p.video_id "
-                f"WHERE p.label IN ({marks}) AND p.probability >= ? ORDER BY p.probability DESC, v.position, v.id LIMIT ?"
-            )
-        rows = connection.execute(query, [*map(stored, chosen), min_probability, _limit(limit)]).fetchall()
-    hits = [Hit(str(loaded(video)), start_s, end_s, str(loaded(label)), probability) for video, start_s, end_s, label, probability in rows]
-    return Found(hits[:limit], limit is not None and len(hits) > limit, segments)
+        query = SEGMENTS if segments else VIDEOS
+        # With a limit, each label's best come in order from its index, and stop there: the
+        # best of all are among them. One query for many labels sorts all their rows instead.
+        groups = [[label] for label in chosen] if limit is not None else [chosen]
+        rows = []
+        for group in groups:
+            rows += connection.execute(query.format(marks=", ".join("?" * len(group))), [*map(stored, group), min_probability, _limit(limit)]).fetchall()
+    rows.sort(key=lambda row: (-row[4], row[5], row[6], row[1] or 0.0))
+    hits = [Hit(str(loaded(video)), start_s, end_s, str(loaded(label)), probability) for video, start_s, end_s, label, probability, _, _ in rows[:limit]]
+    return Found(hits, limit is not None and len(rows) > limit, segments)
 
 
 def failed_videos(path: str | os.PathLike, limit: int | None = None) -> Found:

@@ -254,7 +254,7 @@ def _runners_up(segment: Segment) -> str | bytes:
     """The JSON of the segment's top-k after its label (all of it for no clear action, whose
     top-k does not start with its label), probabilities to 6 decimals."""
     others = segment.predictions if segment.label == NO_CLEAR_ACTION else segment.predictions[1:]
-    return stored(json.dumps([{"label": p.label, "probability": round(p.probability, 6)} for p in others], ensure_ascii=False))
+    return stored(json.dumps([{"label": p.label, "probability": round(p.probability, 6)} for p in others], ensure_ascii=False, separators=(",", ":")))
 
 
 def _remove_side_files(target: str) -> None:
