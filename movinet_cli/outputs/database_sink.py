@@ -126,6 +126,8 @@ class DatabaseSink(Sink):
             raise DatabaseFileError(already_exists(self.path))
         if made and (where := header_problem(target)):
             raise ForeignDatabaseError(self.path, where, writing=True)
+        if not made:  # an empty file of ours: journal files beside it are a deleted database's, which SQLite would replay into it
+            _remove_side_files(target)
         try:
             self._connection = connect(target, readonly=False)
             if made:
@@ -258,7 +260,7 @@ def _runners_up(segment: Segment) -> str | bytes:
 
 
 def _remove_side_files(target: str) -> None:
-    """Removes the journal files of the database being overwritten: SQLite would replay them into the new one."""
+    """Removes the journal files beside ``target`` (another database's, overwritten or deleted): SQLite would replay them into a new one."""
     for suffix in SIDE_FILES:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(target + suffix)
