@@ -97,3 +97,17 @@ def test_a_search_reads_while_a_run_writes(tmp_path):
         assert spans(search(path, ["black"], min_probability=0.5)) == [("a.mp4", 0.0, 1.0, "black")]
     finally:
         sink.close(True)
+
+
+def test_without_timelines_the_videos_are_searched_and_an_empty_database_knows_no_label(tmp_path):
+    from test_database import fake_outcome, fake_run
+
+    from movinet_cli.outputs.database_sink import DatabaseSink
+
+    path = tmp_path / "library.db"
+    fake_run(path, [fake_outcome("a.mp4", (0.7, 0.1, 0.1, 0.1)), fake_outcome("b.mp4", (0.1, 0.1, 0.1, 0.7))])
+    found = search(path, ["black"])
+    assert not found.segments and spans(found) == [("a.mp4", None, None, "black")]
+    DatabaseSink(str(tmp_path / "empty.db"), 2).close()  # made, no run started
+    with pytest.raises(UnknownLabelError, match="holds no labels yet"):
+        search(tmp_path / "empty.db", ["black"])
