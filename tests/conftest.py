@@ -152,6 +152,40 @@ def palette_models(tmp_path_factory) -> SimpleNamespace:
     return SimpleNamespace(base=base, stream=stream, labels=str(out / "labels.txt"))
 
 
+@pytest.fixture(scope="session")
+def palette_library(palette_models, tmp_path_factory):
+    """Palette clips of known colours (red; green; 3 s red then 1 s blue; one not a video),
+    classified in 1-second windows in one run into a results database with timelines, a CSV
+    and a timeline file at once: (directory, database, csv, timeline). Read only."""
+    from movinet_cli import classify_many, load_classifier
+    from movinet_cli.options import ReadOptions, RunOptions
+    from movinet_cli.outputs.database_sink import DatabaseSink
+    from movinet_cli.outputs.rows import recipe
+    from movinet_cli.outputs.sinks import RunContext, drain
+    from movinet_cli.outputs.writers import StdoutSink, TimelineSink
+
+    red, green, blue = (255, 0, 0), (0, 255, 0), (0, 0, 255)
+    directory = tmp_path_factory.mktemp("palette-library")
+    for name, segments in {"red.mp4": [(red, 2.0)], "green.mp4": [(green, 2.0)], "redblue.mp4": [(red, 3.0), (blue, 1.0)]}.items():
+        make_sample_videos.write_colour_video(str(directory / name), segments, 10, (32, 24))
+    (directory / "broken.mp4").write_text("not a video\n")
+    videos = ["red.mp4", "broken.mp4", "green.mp4", "redblue.mp4"]
+    classifier = load_classifier(palette_models.base, engine="openvino", labels=palette_models.labels)
+    read, run = ReadOptions(), classifier.bounded(RunOptions(top_k=3, window=1.0))
+    made = recipe(classifier.source.name, classifier.reading(read), run.top_k)
+    database, csv = directory / "library.db", directory / "rows.csv"
+    text: list[str] = []
+    sinks = [
+        DatabaseSink(str(database), run.top_k, recipe=made, timelines=True, order=videos, directory=str(directory)),
+        StdoutSink("csv", text.append),
+        TimelineSink(str(directory / "timeline.csv"), videos=len(videos)),
+    ]
+    outcomes = classify_many(classifier, videos, read, run, directory=directory)
+    assert str(drain(outcomes, sinks, RunContext.of(classifier, run))) == "3 ok, 1 failed"
+    csv.write_text("".join(text))
+    return directory, database, csv, directory / "timeline.csv"
+
+
 @pytest.fixture
 def colour_video(tmp_path):
     """``colour_video(name, [(rgb, seconds), ...], fps=25, size=(64, 48))`` -> path."""

@@ -25,6 +25,7 @@ from movinet_cli.cli.live import live
 from movinet_cli.cli.models import models
 from movinet_cli.cli.params import MODEL_VARIABLE
 from movinet_cli.cli.report import report
+from movinet_cli.cli.search import search
 from movinet_cli.cli.train import embed, train
 from movinet_cli.errors import ModelError, MovinetError, UsageError
 from movinet_cli.text import printable
@@ -109,7 +110,7 @@ def cli(ctx):
         click.echo(ctx.get_help())
 
 
-for command in (classify, batch, report, live, models, train, embed, evaluate):
+for command in (classify, batch, report, search, live, models, train, embed, evaluate):
     cli.add_command(command)
 
 

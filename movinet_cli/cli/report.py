@@ -9,7 +9,7 @@ from movinet_cli.cli.params import FiniteFloat, quiet_option
 from movinet_cli.text import printable
 
 
-@click.command(short_help="Make an HTML report from a results file.")
+@click.command(short_help="Make an HTML report from a results file or database.")
 @click.argument("results", type=click.Path(exists=True, dir_okay=False))
 @click.option(
     "--videos",
@@ -21,7 +21,8 @@ from movinet_cli.text import printable
     "--timelines",
     type=click.Path(exists=True, file_okay=False),
     default=None,
-    help="Directory of batch --timelines: each video's timeline drawn as a strip with pictures (one missing or malformed is left out).",
+    help="Directory of batch --timelines: each video's timeline drawn as a strip with pictures (one missing or malformed is left out).  "
+    "[default: a database's own timelines]",
 )
 @click.option(
     "--min-probability",
@@ -32,13 +33,15 @@ from movinet_cli.text import printable
 @click.option("--output", "-o", "report_path", required=True, type=click.Path(dir_okay=False), help="The HTML file to write.")
 @quiet_option("No progress bar or summary on stderr.")
 def report(results, videos, timelines, min_probability, report_path):
-    """Make an HTML report from RESULTS: the rows of movinet batch (CSV or JSON lines)
-    or the output of movinet classify --format json.
+    """Make an HTML report from RESULTS: the rows of movinet batch (CSV or JSON lines),
+    a results database (.db, with the timelines it holds) or the output of movinet classify
+    --format json.
 
     \b
     Examples:
       movinet report results.csv --videos videos/ -o report.html
       movinet report results.jsonl -o report.html
+      movinet report library.db --videos videos/ -o report.html
       movinet report results.csv --videos videos/ --timelines timelines/ -o report.html
       movinet report results.csv --min-probability 0.5 -o report.html
     """

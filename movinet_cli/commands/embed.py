@@ -15,7 +15,7 @@ from movinet_cli.files import check_output_path
 from movinet_cli.inputs.sources import name_of
 from movinet_cli.options import ReadOptions, RunOptions
 from movinet_cli.outcomes.pipeline import Classifier, classify_many
-from movinet_cli.outputs.claim import Claim, check_recipe, probe
+from movinet_cli.outputs.claim import Claim, already_exists, check_recipe, probe
 from movinet_cli.outputs.embeddings import EmbeddingsFileError, EmbeddingsSink, output_format, read_file, read_rows, require_pyarrow
 from movinet_cli.outputs.sinks import RunContext, passed
 
@@ -33,7 +33,7 @@ def check_output(path: str, resume: bool, overwrite: bool) -> list[dict]:
     if not os.path.exists(path) or not os.path.getsize(path):
         return []
     if not (resume or overwrite):
-        raise EmbeddingsFileError(f"{path} already exists: pass --resume to finish that run, or --overwrite to replace it")
+        raise EmbeddingsFileError(already_exists(path))
     probe(path, "embed")
     return [] if overwrite else [row for row in read_rows(path) if row["error"] is None]
 
@@ -73,7 +73,7 @@ def embed_videos(
         kept: list[dict] = []
         made = os.fstat(claim.handle.fileno()).st_size > 0
         if made and not (resume or overwrite):  # another run made it since the first check
-            raise EmbeddingsFileError(f"{output} already exists: pass --resume to finish that run, or --overwrite to replace it")
+            raise EmbeddingsFileError(already_exists(output))
         if made and resume:
             theirs, kept = read_file(claim.target)
             check_recipe(output, theirs, recipe)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import IO
 
 from movinet_cli.errors import OutputError, UsageError
@@ -36,6 +36,17 @@ def open_text(path: str | int, mode: str) -> IO[str]:
     """``path`` (or a descriptor) opened as text: UTF-8, the bytes of non-UTF-8 file names in
     its rows kept as they are, line ends as written."""
     return open(path, mode, newline="", encoding="utf-8", errors="surrogateescape")
+
+
+def already_exists(path: str) -> str:
+    """Why an output that exists is refused when neither --resume nor --overwrite was given."""
+    return f"{path} already exists: pass --resume to finish that run, or --overwrite to replace it"
+
+
+def left_untouched(path: str, what: str, where: str) -> str:
+    """Why ``path``, which is not a ``what`` ("movinet results database") as ``where`` says, is
+    refused by --resume: it is not rewritten, and the user may choose."""
+    return f"{path} is not a {what} ({where}); it was left untouched: choose another --output, or pass --overwrite to replace it"
 
 
 def _busy(path: str, command: str) -> ClaimError:
@@ -119,6 +130,16 @@ def check_recipe(path: str, theirs: Mapping[str, object] | None, ours: Mapping[s
             f"cannot resume {path}: its rows were made with {_options(theirs, differ)}, this run asks for {_options(ours, differ)}; "
             "resume with the same options, or pass --overwrite"
         )
+
+
+def check_recipes(path: str, recipes: Iterable[Mapping[str, object]], ours: Mapping[str, object]) -> None:
+    """``check_recipe`` for each way the rows kept from ``path`` were made (``rows.Row.recipe``
+    of each row: the same recipe is checked once)."""
+    distinct: dict[tuple, Mapping[str, object]] = {}
+    for theirs in recipes:
+        distinct.setdefault(tuple(theirs.get(option) for option in ours), theirs)
+    for theirs in distinct.values():
+        check_recipe(path, theirs, ours)
 
 
 def _options(recipe: Mapping[str, object], names: list[str]) -> str:

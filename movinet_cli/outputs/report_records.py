@@ -2,7 +2,8 @@
 (``record_from_result``, with its timeline and, in stream mode, the probability of its top
 labels over time) or read back from the rows of a results file (``load_results``: the CSV or
 JSON lines of ``movinet batch``, or the JSON of ``movinet classify --format json``; with the
-timelines ``batch --timelines`` wrote beside them, ``read_timelines``). Each video's answer is
+timelines ``batch --timelines`` wrote beside them, ``read_timelines``), or of a results
+database with the timelines it holds. Each video's answer is
 its row's ``action`` (``answer``), or is decided again from a minimum probability
 (``decide``): below it, NO_CLEAR_ACTION.
 """
@@ -17,6 +18,7 @@ from movinet_cli.files import ReadError
 from movinet_cli.options import NO_CLEAR_ACTION
 from movinet_cli.outcomes.result import Result
 from movinet_cli.outcomes.timeline import TIMELINE_FORMATS, Segment, last_frame_s, segments, timeline_names
+from movinet_cli.outputs.database import is_database, opened, rows_of, segments_of
 from movinet_cli.outputs.results_file import read_results, read_timeline
 from movinet_cli.outputs.rows import MalformedResultsError, Row
 
@@ -100,9 +102,17 @@ def decide(records: Iterable[VideoRecord], min_probability: float) -> None:
 def load_results(path: str | os.PathLike, videos: str | os.PathLike | None = None, **options) -> list[VideoRecord]:
     """Records (``records_of``, whose keyword ``options`` these are) from the results file
     ``path`` (``results_file.read_results``: ``movinet batch`` CSV or JSON lines, or the JSON
-    document of ``movinet classify --format json``). Raises ReadError or MalformedResultsError
-    (one line: the file, the row, the column)."""
-    rows, _ = read_results(path)
+    document of ``movinet classify --format json``), or the results database (``database``:
+    with the timelines it holds, unless ``timelines`` names a directory to read them from).
+    Raises ReadError, MalformedResultsError (one line: the file, the row, the column) or
+    ForeignDatabaseError."""
+    if is_database(path):
+        with opened(path) as connection:
+            rows = rows_of(connection, os.fsdecode(path))
+            if options.get("timelines") is None:
+                options["segments"] = segments_of(connection, os.fsdecode(path))
+    else:
+        rows, _ = read_results(path)
     return records_of(rows, videos, **options)
 
 
@@ -112,6 +122,7 @@ def records_of(
     *,
     timelines: str | os.PathLike | None = None,
     timeline_format: str | None = None,
+    segments: dict[str, list[Segment]] | None = None,
     min_probability: float | None = None,
     notice: Callable[[str], None] | None = None,
 ) -> list[VideoRecord]:
@@ -125,11 +136,15 @@ def records_of(
             back from it (``read_timelines``) and drawn as a strip with pictures.
         timeline_format: the format of those files ("csv", "vtt", ...); None: for each
             video, the first of ``timeline.TIMELINE_FORMATS`` that is there.
+        segments: the timelines, already read (a database's): ``{video path: segments}``.
         min_probability: re-decide each row's answer and each segment's label (``decide``);
             None: the rows' own ``action``.
         notice: called with one line when timelines are left out (missing or malformed).
     """
     records = [VideoRecord(**vars(row), video_file=None if videos is None else os.path.join(videos, row.path)) for row in rows]
+    if segments is not None:
+        for record in records:
+            record.segments = segments.get(record.path) if record.status == "ok" else None
     if timelines is not None:
         missing = read_timelines(records, timelines, timeline_format)
         if missing and notice:

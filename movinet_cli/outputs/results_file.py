@@ -161,7 +161,7 @@ def read_timeline(path: str | os.PathLike, video: str) -> list[Segment]:
     if format in SUBTITLE_FORMATS:
         timeline = _cues(text, format, bad)
     else:
-        timeline = [_segment(row, number, bad) for number, row in enumerate(_timeline_rows(text, format, bad), 1) if row.get("path") == video]
+        timeline = [segment_of(row, number, bad) for number, row in enumerate(_timeline_rows(text, format, bad), 1) if row.get("path") == video]
     if not timeline:
         raise bad(f"no segment of {video}")
     for number, (before, after) in enumerate(zip(timeline, timeline[1:]), 2):
@@ -192,8 +192,9 @@ def _timeline_rows(text: str, format: str, bad: Callable[[str], MalformedResults
     return rows
 
 
-def _segment(row: dict, number: int, bad: Callable[[str], MalformedResultsError]) -> Segment:
-    """One CSV or JSON timeline row as a Segment, checked."""
+def segment_of(row: dict, number: int, bad: Callable[[str], MalformedResultsError]) -> Segment:
+    """One timeline row (CSV, JSON, or a database's) as a Segment, checked: its prediction is
+    its label; ``bad`` makes the error that names row ``number``."""
     values = []
     for column, top in (("start_s", MAX_SECONDS), ("end_s", MAX_SECONDS), ("probability", 1.0)):
         value = row.get(column)

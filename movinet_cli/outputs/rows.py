@@ -19,6 +19,7 @@ from movinet_cli.errors import MovinetError
 from movinet_cli.outcomes.result import Prediction
 
 if TYPE_CHECKING:
+    from movinet_cli.options import Reading
     from movinet_cli.outcomes.result import Outcome
 
 STATUSES = ("ok", "error")
@@ -78,6 +79,12 @@ class Row:
             result.fps or None, result.size or None, result.resize,
         )
 
+    @property
+    def recipe(self) -> dict:
+        """How this row was made, as the options that made it (``claim.check_recipe``): a
+        resumed file keeps only rows made as the run that resumes it makes them."""
+        return {"--model": self.model, "--fps": self.fps, "--size": self.size, "--resize": self.resize, "--top-k": len(self.predictions)}
+
     def encode(self, format: str, top_k: int) -> dict:
         """The row as written: for "csv" a dict of ``columns(top_k)`` to text cells (numbers
         to 6 or 3 decimals, warnings joined on one line), for "json"/"jsonl" a JSON-ready
@@ -117,6 +124,16 @@ class Row:
         return row
 
 
+def recipe(model: str | None, reading: Reading | None, top_k: int | None = None) -> dict:
+    """What a run's rows are made with, as far as it is given: the ``Row.recipe`` its rows
+    will have (``model`` as its rows name it; ``reading``: the frame rate, size and resize
+    mode its videos are read at)."""
+    made: dict = {"--model": model} if model else {}
+    if reading is not None:
+        made.update({"--fps": reading.fps, "--size": reading.size, "--resize": reading.resize})
+    return made if top_k is None else {**made, "--top-k": top_k}
+
+
 def _rounded(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds, 3)
 
@@ -147,14 +164,23 @@ def decode(record: dict, path: str, format: str, number: int) -> Row:
     )
 
 
-class _Cells:
-    """The checked values of one record being decoded."""
+def decode_predictions(entries: object, path: str, format: str, where: str, column: str) -> list[Prediction]:
+    """A JSON list of ``{"label", "probability"}`` (a row's top-k, a segment's runners-up),
+    checked as ``decode`` checks a row's: MalformedResultsError naming ``path``, ``where``
+    ("row 3", "segment 12") and ``column`` for anything else."""
+    return _Cells({column: entries}, path, format, where).json_predictions(column)
 
-    def __init__(self, record: dict, path: str, format: str, number: int):
-        self.record, self.path, self.format, self.row_number = record, path, format, number
+
+class _Cells:
+    """The checked values of one record being decoded; ``number`` is the row's number, or
+    where it is in words ("segment 12")."""
+
+    def __init__(self, record: dict, path: str, format: str, number: int | str):
+        self.record, self.path, self.format = record, path, format
+        self.where = f"row {number}" if isinstance(number, int) else number
 
     def bad(self, column: str, why: str) -> MalformedResultsError:
-        return MalformedResultsError(self.path, self.format, f"row {self.row_number}, column {column}: {why}")
+        return MalformedResultsError(self.path, self.format, f"{self.where}, column {column}: {why}")
 
     def text(self, column: str) -> str:
         value = self.record.get(column)
@@ -199,18 +225,18 @@ class _Cells:
     def csv_warnings(self) -> list[str]:
         return [warning for warning in self.text("warnings").split(WARNINGS_SEPARATOR) if warning]
 
-    def json_predictions(self) -> list[Prediction]:
-        entries = self.record.get("predictions") or []
+    def json_predictions(self, column: str = "predictions") -> list[Prediction]:
+        entries = self.record.get(column) or []
         if not isinstance(entries, list):
-            raise self.bad("predictions", "not a list")
+            raise self.bad(column, "not a list")
         predictions = []
         for rank, entry in enumerate(entries, 1):
             name = entry.get("label") if isinstance(entry, dict) else None
             value = entry.get("probability") if isinstance(entry, dict) else None
             if not isinstance(name, str) or isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise self.bad("predictions", f"entry {rank} is not a label and a probability")
+                raise self.bad(column, f"entry {rank} is not a label and a probability")
             if not (math.isfinite(value) and 0 <= value <= 1):
-                raise self.bad("predictions", f"entry {rank}'s probability {value:g} is not between 0 and 1")
+                raise self.bad(column, f"entry {rank}'s probability {value:g} is not between 0 and 1")
             predictions.append(Prediction(name, float(value)))
         return predictions
 
