@@ -34,6 +34,7 @@ MAX_CHUNK = 128  # stream frames per call: results do not depend on it, memory d
 # --timeline-step, seconds: timestamps are rounded to a millisecond, and a bin width far below
 # it made a bin index overflow (5e-324 s: "cannot convert float infinity to integer").
 MIN_TIMELINE_STEP_S = 0.001
+MIN_SEARCH_PROBABILITY = 0.1  # search: a label a top-k lists far below its first is no answer
 
 
 @dataclass(frozen=True)

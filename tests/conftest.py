@@ -160,7 +160,6 @@ def palette_library(palette_models, tmp_path_factory):
     from movinet_cli import classify_many, load_classifier
     from movinet_cli.options import ReadOptions, RunOptions
     from movinet_cli.outputs.database_sink import DatabaseSink
-    from movinet_cli.outputs.rows import recipe
     from movinet_cli.outputs.sinks import RunContext, drain
     from movinet_cli.outputs.writers import StdoutSink, TimelineSink
 
@@ -172,11 +171,10 @@ def palette_library(palette_models, tmp_path_factory):
     videos = ["red.mp4", "broken.mp4", "green.mp4", "redblue.mp4"]
     classifier = load_classifier(palette_models.base, engine="openvino", labels=palette_models.labels)
     read, run = ReadOptions(), classifier.bounded(RunOptions(top_k=3, window=1.0))
-    made = recipe(classifier.source.name, classifier.reading(read), run.top_k)
     database, csv = directory / "library.db", directory / "rows.csv"
     text: list[str] = []
     sinks = [
-        DatabaseSink(str(database), run.top_k, recipe=made, timelines=True, order=videos, directory=str(directory)),
+        DatabaseSink(str(database), timelines=True, directory=str(directory)).open(run.top_k, classifier.recipe(read), videos),
         StdoutSink("csv", text.append),
         TimelineSink(str(directory / "timeline.csv"), videos=len(videos)),
     ]

@@ -35,8 +35,11 @@ def fake_outcome(video, probabilities=(0.1, 0.2, 0.3, 0.4), top_k=2):
     return Outcome(video, result, seconds=0.5)
 
 
-def fake_run(path, outcomes, top_k=2, **options):
-    sink = DatabaseSink(str(path), top_k, recipe={"--model": "fake", "--fps": 5.0, "--size": 32, "--resize": "crop"}, **options)
+RECIPE = {"--model": "fake", "--fps": 5.0, "--size": 32, "--resize": "crop"}
+
+
+def fake_run(path, outcomes, top_k=2, order=(), **options):
+    sink = DatabaseSink(str(path), **options).open(top_k, RECIPE, order)
     drain(outcomes, [sink], RunContext(LABELS, INFO, top_k))
     return sink
 
@@ -151,17 +154,17 @@ def test_a_foreign_or_damaged_database_is_refused_in_one_line_and_left_as_it_was
 
 def test_a_second_writer_is_refused_until_the_first_ends(tmp_path):
     path = str(tmp_path / "library.db")
-    first = DatabaseSink(path, 2)
+    first = DatabaseSink(path).open(2)
     with pytest.raises(ClaimError, match="being written by another movinet classify"):
-        DatabaseSink(path, 2, resume=True, command="classify")
+        DatabaseSink(path, resume=True, command="classify").open(2)
     with pytest.raises(ClaimError):
         check_database_path(path, resume=True, overwrite=False)
     first.start(RunContext(LABELS, INFO, 2))
     first.add(fake_outcome("a.mp4"))
     assert [row.path for row in read_rows(path)] == ["a.mp4"]  # readers read while it writes
     first.close(True)
-    second = DatabaseSink(path, 2, resume=True)
-    assert second.done == {"a.mp4"}
+    second = DatabaseSink(path, resume=True).open(2)
+    assert second.todo(["a.mp4", "b.mp4"]) == ["b.mp4"]
     second.close()
 
 
@@ -172,11 +175,11 @@ def test_resume_keeps_ok_rows_retries_failed_ones_and_refuses_another_recipe(tmp
     with pytest.raises(RecipeError, match=r"its rows were made with --top-k 2, this run asks for --top-k 3"):
         fake_run(path, [], top_k=3, resume=True)
     with pytest.raises(RecipeError, match=r"made with --model fake, this run asks for --model other"):
-        DatabaseSink(str(path), 2, resume=True, recipe={"--model": "other"})
+        DatabaseSink(str(path), resume=True).open(2, {"--model": "other"})
     assert path.read_bytes() == before
     order = ["b.mp4", "c\udcff.mp4", "a.mp4"]
-    resumed = DatabaseSink(str(path), 2, resume=True, order=order, timelines=True)
-    assert resumed.done == {"a.mp4", "c\udcff.mp4"} and [row.path for row in resumed.kept] == ["a.mp4", "c\udcff.mp4"]
+    resumed = DatabaseSink(str(path), resume=True, timelines=True).open(2, RECIPE, order)
+    assert resumed.todo(order) == ["b.mp4"] and [row.path for row in resumed.kept] == ["a.mp4", "c\udcff.mp4"]
     drain([fake_outcome("b.mp4", (0.7, 0.1, 0.1, 0.1))], [resumed], RunContext(LABELS, INFO, 2))
     rows = read_rows(path)
     assert [(row.path, row.status) for row in rows] == [(video, "ok") for video in order]  # in the run's order, each once
@@ -199,8 +202,8 @@ def commit(self):  # the 4th video is killed after its rows are written, before 
     self._connection.execute("COMMIT")
 
 DatabaseSink._commit = commit
-sink = DatabaseSink({path!r}, 2, resume={resume}, timelines=True)
-drain((fake_outcome(f"{{n}}.mp4") for n in range(8) if f"{{n}}.mp4" not in sink.done), [sink], RunContext(LABELS, INFO, 2))
+sink = DatabaseSink({path!r}, resume={resume}, timelines=True).open(2)
+drain((fake_outcome(video) for video in sink.todo(f"{{n}}.mp4" for n in range(8))), [sink], RunContext(LABELS, INFO, 2))
 """
 
 
@@ -209,9 +212,10 @@ def test_resume_after_a_kill_mid_write_leaves_every_finished_video_once(tmp_path
     killed = subprocess.run([sys.executable, "-c", textwrap.dedent(WRITER.format(tests=os.path.dirname(__file__), path=path, resume=False))])
     assert killed.returncode == -signal.SIGKILL
     assert [row.path for row in read_rows(path)] == ["0.mp4", "1.mp4", "2.mp4"]  # the video in flight is lost, no more
-    resumed = DatabaseSink(path, 2, resume=True, timelines=True)
-    assert resumed.done == {"0.mp4", "1.mp4", "2.mp4"}
-    drain([fake_outcome(f"{n}.mp4") for n in range(8) if f"{n}.mp4" not in resumed.done], [resumed], RunContext(LABELS, INFO, 2))
+    resumed = DatabaseSink(path, resume=True, timelines=True).open(2)
+    todo = resumed.todo(f"{n}.mp4" for n in range(8))
+    assert todo == [f"{n}.mp4" for n in range(3, 8)]
+    drain([fake_outcome(video) for video in todo], [resumed], RunContext(LABELS, INFO, 2))
     assert [row.path for row in read_rows(path)] == [f"{n}.mp4" for n in range(8)]
     assert {video: len(timeline) for video, timeline in read_segments(path).items()} == {f"{n}.mp4": 2 for n in range(8)}
     with sqlite3.connect(path) as connection:
@@ -222,4 +226,42 @@ def test_resume_after_a_kill_mid_write_leaves_every_finished_video_once(tmp_path
 def test_a_database_is_a_regular_file(tmp_path):
     for path in ("-", "/dev/null"):
         with pytest.raises(DatabaseFileError, match="a results database is a regular file"):
-            DatabaseSink(path, 2)
+            DatabaseSink(path).open(2)
+
+
+def cli_run(*args):
+    return CliRunner().invoke(cli, [str(arg) for arg in args])
+
+
+def test_batch_and_classify_write_a_database_that_search_reads(palette_models, tmp_path):
+    from make_sample_videos import write_colour_video
+
+    from movinet_cli.outputs.results_file import read_results
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    write_colour_video(str(videos / "red.mp4"), [((255, 0, 0), 2.0)], 10, (32, 24))
+    write_colour_video(str(videos / "redblue.mp4"), [((255, 0, 0), 2.0), ((0, 0, 255), 2.0)], 10, (32, 24))
+    (videos / "broken.mp4").write_text("not a video\n")
+    model = ["--model", palette_models.stream, "--labels", palette_models.labels, "--mode", "stream", "-k", 3, "-q"]
+    database, csv = tmp_path / "library.db", tmp_path / "rows.csv"
+    assert cli_run("batch", videos, "-o", database, "--timelines", *model).exit_code == 1  # the broken file
+    assert cli_run("batch", videos, "-o", csv, *model).exit_code == 1
+    strip = lambda rows: [(row.path, row.status, row.action, row.predictions, row.duration_s, row.frames) for row in rows]  # noqa: E731
+    assert strip(read_rows(database)) == strip(read_results(csv)[0])  # the same rows, whichever file
+    found = cli_run("search", database, "blue", "-f", "csv")
+    assert found.exit_code == 0 and [line.split(",")[0] for line in found.output.splitlines()[1:]] == ["redblue.mp4"]  # blue is in one video, late
+    assert cli_run("search", database, "green").exit_code == 1  # a label of the model that no video shows
+    resumed = cli_run("batch", videos, "-o", database, "--timelines", "--resume", "--report", tmp_path / "r.html", *model)
+    assert resumed.exit_code == 1 and (tmp_path / "r.html").exists()
+    assert [row.path for row in read_rows(database)] == ["broken.mp4", "red.mp4", "redblue.mp4"]  # each once
+    # classify adds to a database made the same way, and refuses one made otherwise
+    other = tmp_path / "other.mp4"
+    write_colour_video(str(other), [((0, 0, 255), 2.0)], 10, (32, 24))
+    assert cli_run("classify", other, "-o", database, *model).exit_code == 0
+    assert [row.path for row in read_rows(database)][-1] == str(other)
+    before = database.read_bytes()
+    refused = cli_run("classify", other, "-o", database, *model[:-3], "-k", 2)
+    assert refused.exit_code == 2 and "made with --top-k 3, this run asks for --top-k 2" in refused.output and database.read_bytes() == before
+    assert cli_run("classify", other, "-o", tmp_path / "rows.csv", *model).exit_code == 2  # classify's -o is a database
+    assert "--timelines needs a DIR" in cli_run("batch", videos, "-o", tmp_path / "x.csv", "--timelines", *model).output

@@ -90,7 +90,7 @@ def test_a_search_reads_while_a_run_writes(tmp_path):
     from movinet_cli.outputs.sinks import RunContext
 
     path = tmp_path / "library.db"
-    sink = DatabaseSink(str(path), 2, timelines=True)
+    sink = DatabaseSink(str(path), timelines=True).open(2)
     sink.start(RunContext(LABELS, INFO, 2))
     sink.add(fake_outcome("a.mp4", (0.7, 0.1, 0.1, 0.1)))
     try:
@@ -108,6 +108,6 @@ def test_without_timelines_the_videos_are_searched_and_an_empty_database_knows_n
     fake_run(path, [fake_outcome("a.mp4", (0.7, 0.1, 0.1, 0.1)), fake_outcome("b.mp4", (0.1, 0.1, 0.1, 0.7))])
     found = search(path, ["black"])
     assert not found.segments and spans(found) == [("a.mp4", None, None, "black")]
-    DatabaseSink(str(tmp_path / "empty.db"), 2).close()  # made, no run started
+    DatabaseSink(str(tmp_path / "empty.db")).open(2).close()  # made, no run started
     with pytest.raises(UnknownLabelError, match="holds no labels yet"):
         search(tmp_path / "empty.db", ["black"])

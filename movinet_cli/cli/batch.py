@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import time
 
@@ -26,7 +25,10 @@ FAILURES_NAMED = 10  # failed videos named again in the summary; the rest are co
 
 @click.command(epilog=EXIT_CODES, short_help="Classify a directory of videos into a CSV or JSON-lines file.")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False), required=False)
-@click.option("--output", "-o", required=True, help="Results file (.csv, or .jsonl/.ndjson for JSON lines), or - for stdout.")
+@click.option(
+    "--output", "-o", required=True,
+    help="Results file: .csv, .jsonl/.ndjson for JSON lines, or a .db/.sqlite database that `movinet search` queries; or - for stdout (CSV).",
+)
 @click.option(
     "--format", "-f", "output_format", type=click.Choice(BATCH_FORMATS), default=None, help="Row format.  [default: by the --output extension]"
 )
@@ -70,8 +72,9 @@ FAILURES_NAMED = 10  # failed videos named again in the summary; the rest are co
 @top_k_option
 @min_probability_option
 @click.option(
-    "--timelines", "timelines_dir", type=click.Path(file_okay=False), default=None,
-    help="Write each video's timeline into this directory, as DIR/<video path without extension>.<format>.",
+    "--timelines", "timelines_dir", type=click.Path(file_okay=False), default=None, is_flag=False, flag_value="", metavar="[DIR]",
+    help="Write each video's timeline: into the --output database (segments that search finds), and into DIR if given, as "
+    "DIR/<video path without extension>.<format>. Write --timelines=DIR, or put it after DIRECTORY.",
 )
 @click.option(
     "--timeline-format", type=click.Choice(TIMELINE_CHOICES), default="csv", show_default=True,
@@ -115,7 +118,7 @@ def batch(
     if null and files_from is None:
         raise click.UsageError("--null applies with --files-from only")
     if files_from is None:
-        directory, ray_address = _directory(directory, ray_address)
+        directory, ray_address = _directory(directory, ray_address, timelines_dir)
     _check_options(resume, overwrite, ray_address, ray_actors, ray_cpus_per_actor, ray_timeout, output)
     extensions = [e.strip() for e in ext.split(",") if e.strip()]
     paths = find_videos(directory, extensions, recursive) if files_from is None else read_list(files_from, null, directory)
@@ -160,17 +163,26 @@ def _check_options(resume, overwrite, ray_address, ray_actors, ray_cpus_per_acto
 def _outputs(out: Console, directory, paths, output, output_format, resume, overwrite, timelines_dir, timeline_format, report_path, load) -> tuple:
     """The results file's sink and the others (--timelines, --report), each checked before
     any work (``same_file.check_outputs``: none of them an input or another's file)."""
-    from movinet_cli.outputs.report_records import records_of
-    from movinet_cli.outputs.results_sink import ResultsSink
+    from movinet_cli.outputs.database_sink import DatabaseSink
+    from movinet_cli.outputs.results_sink import results_output
     from movinet_cli.outputs.same_file import check_outputs
     from movinet_cli.outputs.writers import ResultsReportSink, TimelinesSink
 
-    results = ResultsSink(output, output_format, resume=resume, overwrite=overwrite)
+    results = results_output(output, output_format, resume=resume, overwrite=overwrite, timelines=timelines_dir is not None, directory=directory)
+    if timelines_dir == "" and not isinstance(results, DatabaseSink):
+        raise click.UsageError("--timelines needs a DIR to write into (or an --output database, which holds them): write --timelines=DIR")
     sinks: list = [TimelinesSink(timelines_dir, timeline_format, paths)] if timelines_dir else []
     files = [file for sink in sinks for file in sink.outputs(replace=resume or overwrite)]  # each timeline
     if report_path:
         notice = None if out.quiet else (lambda line: out.notice(printable(f"note: --timelines: {line}")))
-        records = functools.partial(records_of, videos=directory, timelines=timelines_dir, timeline_format=timeline_format, notice=notice)
+
+        def records(rows: list) -> list:
+            from movinet_cli.outputs.database import read_segments
+            from movinet_cli.outputs.report_records import records_of
+
+            stored = read_segments(output) if timelines_dir == "" else None  # the database's own, kept rows' too
+            return records_of(rows, directory, timelines=timelines_dir or None, timeline_format=timeline_format, segments=stored, notice=notice)
+
         sinks.append(ResultsReportSink(report_path, out.report_writer(source=output), results, records))
     check_outputs([results, *sinks, *files], inputs=[*(os.path.join(directory, path) for path in paths), *model_inputs(load)])
     return results, sinks
@@ -195,14 +207,16 @@ def _say_summary(out: Console, summary, prepared_s: float) -> None:
         out.notice(f"failed: {named}{more} (their rows say why)")
 
 
-def _directory(directory: str | None, ray_address: str | None) -> tuple[str, str | None]:
+def _directory(directory: str | None, ray_address: str | None, timelines_dir: str | None) -> tuple[str, str | None]:
     """DIRECTORY and the Ray address: ``--ray DIR`` (an optional value takes the next word)
     means DIR with the default cluster when no other DIRECTORY is given."""
     if directory is not None:
         return directory, ray_address
     if ray_address and os.path.isdir(ray_address):
         return ray_address, ""
-    raise click.UsageError("Missing argument 'DIRECTORY'." + (" (--ray took the word after it as its address: write --ray=ADDRESS)" if ray_address else ""))
+    hints = [" (--ray took the word after it as its address: write --ray=ADDRESS)"] if ray_address else []
+    hints += [" (--timelines took the word after it as its DIR: write --timelines=DIR)"] if timelines_dir else []
+    raise click.UsageError("Missing argument 'DIRECTORY'." + "".join(hints))
 
 
 @contextlib.contextmanager

@@ -44,6 +44,11 @@ from movinet_cli.options import MIN_TIMELINE_STEP_S, OUTPUT_FORMATS, RunOptions
     help=f"Timeline resolution, seconds (at least {MIN_TIMELINE_STEP_S:g}): the window length in clip mode (longer steps pool 10-s "
     "windows) [default: 10], the bin width in stream mode [default: every chunk].",
 )
+@click.option(
+    "--output", "-o", "database", type=click.Path(dir_okay=False), default=None,
+    help="Also write each video's row and timeline into a results database (.db, .sqlite) that `movinet search` and `movinet report` read; "
+    "a database made before takes these videos' rows too (made with the same model and reading options).",
+)
 @click.option("--output-video", type=click.Path(dir_okay=False), default=None, help="Write VIDEO with its top labels drawn on it (one VIDEO only).")
 @click.option(
     "--report", "report_path", type=click.Path(dir_okay=False), default=None,
@@ -52,7 +57,7 @@ from movinet_cli.options import MIN_TIMELINE_STEP_S, OUTPUT_FORMATS, RunOptions
 @max_download_option
 @quiet_option()
 @verbose_option
-def classify(videos, load, read, run, output_format, timeline, timeline_step, output_video, report_path, max_download):
+def classify(videos, load, read, run, output_format, timeline, timeline_step, database, output_video, report_path, max_download):
     """Print the top-k Kinetics-600 actions in each VIDEO.
 
     A VIDEO is a file, - for standard input, an http(s):// URL (downloaded into a private
@@ -69,6 +74,7 @@ def classify(videos, load, read, run, output_format, timeline, timeline_step, ou
       cat clip.mp4 | movinet classify -
       movinet classify https://example.com/clip.mp4
       movinet classify --mode stream --end 60 rtsp://camera.local/stream
+      movinet classify *.mp4 -o library.db && movinet search library.db surfing
     """
     from movinet_cli.inputs.sources import check_videos, local_files
     from movinet_cli.outcomes.pipeline import classify_many
@@ -94,13 +100,15 @@ def classify(videos, load, read, run, output_format, timeline, timeline_step, ou
     elif timeline:
         sinks += [TimelineSink(timeline, len(videos))]
     sinks += [ReportSink(report_path, out.report_writer())] if report_path else []
-    check_outputs(sinks, inputs=[*local_files(videos), *model_inputs(load)])
+    results = _database(database)
+    check_outputs(sinks + results, inputs=[*local_files(videos), *model_inputs(load)])
     if timeline_step:  # the base model sees at most one training clip at a time; a longer step pools windows
         run = dataclasses.replace(run, window=min(timeline_step, RunOptions.window))
     classifier = out.load_model(load, read=read)
     check_videos(videos, "classify", classifier.mode, read.end)  # a stream needs a stream model
     run = classifier.bounded(run)
     context = RunContext.of(classifier, run, bin_seconds(classifier.mode, timeline_step))
+    sinks += [output.open(run.top_k, classifier.recipe(read)) for output in results]  # rows after those there, as they come
     bars = out.video_bars()
     outcomes = classify_many(classifier, videos, read, run, on_start=bars.start, progress=bars.update)
     try:
@@ -111,6 +119,21 @@ def classify(videos, load, read, run, output_format, timeline, timeline_step, ou
         bars.close()
     if tally.failed:
         raise click.exceptions.Exit(1)
+
+
+def _database(path: str | None) -> list:
+    """--output: the results database's sink, which an earlier database's rows go on in (none without it)."""
+    import os
+
+    from movinet_cli.outputs.database_sink import DatabaseSink
+    from movinet_cli.outputs.results_sink import results_output
+
+    if path is None:
+        return []
+    output = results_output(path, resume=os.path.exists(path), timelines=True, command="classify")
+    if not isinstance(output, DatabaseSink):
+        raise click.UsageError(f"--output {path}: classify writes a results database there (.db, .sqlite, .sqlite3); rows on stdout are -f csv or -f json")
+    return [output]
 
 
 def _after(outcomes, close_bar):

@@ -6,6 +6,7 @@ import click
 
 from movinet_cli.cli.console import console
 from movinet_cli.cli.params import FiniteFloat, quiet_option
+from movinet_cli.options import MIN_SEARCH_PROBABILITY
 
 SEARCH_FORMATS = ("text", "json", "csv")  # search.SEARCH_FORMATS, without importing it for --help
 DEFAULT_LIMIT = 100
@@ -19,8 +20,9 @@ Exit codes: 0 something found, 1 nothing found (as grep), 2 usage error
 @click.argument("labels", nargs=-1, metavar="[LABEL]...")
 @click.option("--like", is_flag=True, help="Each LABEL is part of the labels to find, in any case: 'skat' finds 'skateboarding' and 'ice skating'.")
 @click.option(
-    "--min-probability", type=FiniteFloat(0, 1), default=0.0, show_default=True,
-    help="Only videos (or segments) where the label is at least this probable.",
+    "--min-probability", type=FiniteFloat(0, 1), default=None,
+    help=f"Only videos (or segments) where the label is at least this probable.  [default: {MIN_SEARCH_PROBABILITY:g}: a label that a "
+    "top-k merely lists, far below its first, is left out]",
 )
 @click.option("--videos-only", is_flag=True, help="Search the videos' top-k even where DATABASE holds timeline segments.")
 @click.option("--failed", is_flag=True, help="List the videos that failed, and their errors, instead (no LABEL).")
@@ -52,13 +54,14 @@ def search(database, labels, like, min_probability, videos_only, failed, output_
 
     if failed == bool(labels):
         raise click.UsageError("give LABEL(s) to search for, or --failed (not both)")
-    if failed and (like or videos_only or min_probability):
+    if failed and (like or videos_only or min_probability is not None):
         raise click.UsageError("--like, --videos-only and --min-probability choose labels: not with --failed")
     if failed:
         found = failed_videos(database, limit or None)
         text = failures_text(found.items, output_format)
     else:
-        found = search_database(database, list(labels), like=like, min_probability=min_probability, limit=limit or None, videos_only=videos_only)
+        least = MIN_SEARCH_PROBABILITY if min_probability is None else min_probability
+        found = search_database(database, list(labels), like=like, min_probability=least, limit=limit or None, videos_only=videos_only)
         text = hits_text(found.items, output_format)
     if found.items or output_format != "text":
         click.echo(text, nl=False)

@@ -1,4 +1,4 @@
-"""Classifying a directory of videos into a results file (``results_sink.ResultsSink``),
+"""Classifying a directory of videos into a results file (``sinks.ResultsOutput``: CSV, JSON lines or a database),
 resumably, here or on a Ray cluster (``distributed.Actors``): ``run_batch``.
 
 Each video is decoded in a child process (a decoder crash costs one error row), and the next
@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING
 from movinet_cli.options import DEFAULT_WORKERS, VIDEO_EXTENSIONS, ReadOptions, RunOptions
 from movinet_cli.outcomes.pipeline import Classifier, classify_many
 from movinet_cli.outcomes.result import Outcome
-from movinet_cli.outputs.results_sink import ResultsSink
-from movinet_cli.outputs.sinks import RunContext, Sink, passed
+from movinet_cli.outputs.sinks import ResultsOutput, RunContext, Sink, passed
 
 if TYPE_CHECKING:  # Ray is optional
     from movinet_cli.commands.distributed import Actors
@@ -75,7 +74,7 @@ def max_workers() -> int:
 def run_batch(
     classifier: Classifier,
     directory: str | os.PathLike,
-    results: ResultsSink,
+    results: ResultsOutput,
     paths: list[str],
     read: ReadOptions = ReadOptions(),
     run: RunOptions = RunOptions(),

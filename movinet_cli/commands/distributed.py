@@ -43,7 +43,7 @@ from movinet_cli.errors import ModelError, MovinetError, UsageError, one_line
 from movinet_cli.options import RAY_TIMEOUT_S, ModelOptions, ReadOptions, RunOptions
 from movinet_cli.outcomes.pipeline import Classifier
 from movinet_cli.outcomes.result import Outcome
-from movinet_cli.outputs.results_sink import ResultsSink
+from movinet_cli.outputs.sinks import ResultsOutput
 
 INSTALL_HINT = "pip install 'movinet-cli[ray]' (in a checkout: pip install '.[ray]')"
 
@@ -310,7 +310,7 @@ def check_resources(actors: int | None, cpus_per_actor: float) -> None:
 def run_batch_on_ray(
     classifier: Classifier,
     directory: str | os.PathLike,
-    results: ResultsSink,
+    results: ResultsOutput,
     paths: list[str],
     read: ReadOptions = ReadOptions(),
     run: RunOptions = RunOptions(),

@@ -16,6 +16,7 @@ import os
 from dataclasses import asdict, dataclass
 
 from movinet_cli.errors import UsageError
+from movinet_cli.options import MIN_SEARCH_PROBABILITY
 from movinet_cli.outputs.database import known_labels, loaded, opened, stored
 from movinet_cli.text import csv_text, percent, printable
 
@@ -83,7 +84,7 @@ VIDEOS = (
 
 
 def search(
-    path: str | os.PathLike, labels: list[str], *, like: bool = False, min_probability: float = 0.0, limit: int | None = None, videos_only: bool = False
+    path: str | os.PathLike, labels: list[str], *, like: bool = False, min_probability: float = MIN_SEARCH_PROBABILITY, limit: int | None = None, videos_only: bool = False
 ) -> Found:
     """The videos of the database ``path`` whose top-k holds one of ``labels`` (see
     ``choose_labels``) at ``min_probability`` or more; where the database has timeline

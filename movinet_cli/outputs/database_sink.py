@@ -20,10 +20,10 @@ import contextlib
 import json
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from movinet_cli.errors import OutputError
+from movinet_cli.errors import MovinetError, OutputError, UsageError
 from movinet_cli.files import check_output_path, is_special
 from movinet_cli.options import NO_CLEAR_ACTION
 from movinet_cli.outputs.claim import Claim, already_exists, check_recipes, probe
@@ -40,8 +40,8 @@ from movinet_cli.outputs.database import (
     rows_of,
     stored,
 )
-from movinet_cli.outputs.rows import Row
-from movinet_cli.outputs.sinks import RunContext, Sink
+from movinet_cli.outputs.rows import Row, decode
+from movinet_cli.outputs.sinks import ResultsOutput, RunContext
 
 if TYPE_CHECKING:  # numpy-heavy: not imported for --help
     from movinet_cli.outcomes.result import Outcome
@@ -70,49 +70,59 @@ def check_database_path(path: str, resume: bool, overwrite: bool, command: str =
         raise ForeignDatabaseError(path, where, writing=True)
 
 
-class DatabaseSink(Sink):
+class DatabaseSink(ResultsOutput):
     """A run's rows into the results database ``path`` (see the module's docstring), each
-    video's as it comes (``add``), with its timeline's segments if ``timelines``.
-
-    Made after the model has loaded (it claims the file at once) and before the videos are
-    chosen: ``done`` holds the paths that already have an ``ok`` row (resume), ``kept`` those
-    rows. Raises DatabaseFileError, ForeignDatabaseError, ClaimError or RecipeError (usage
-    errors: nothing was written).
+    video's as it comes (``add``), with its timeline's segments if ``timelines``; a
+    ``sinks.ResultsOutput`` (check, open, todo, kept, close) as a CSV results file is. Its
+    errors are usage errors: nothing was written.
 
     Args:
         path: the database file (through a symbolic link: the link stays).
-        top_k: predictions per video.
-        recipe: how this run's rows are made (``rows.recipe``); rows kept by ``resume`` must
-            have been made so (``--top-k`` is always checked).
+        resume, overwrite: --resume and --overwrite.
         timelines: write each video's timeline (``timeline.segments`` with the run's bins).
-        order: the run's videos in the order rows are read back (batch: as found); None: as
-            they come. A resumed database's rows are put in this order too.
         directory: what the videos' paths are relative to, to record each file's size and
             modification time; None: the working directory.
         command: the command that writes, as a second writer's refusal names it.
     """
 
-    option = "--output"
     path: str
 
     def __init__(
-        self, path: str, top_k: int, *, resume: bool = False, overwrite: bool = False, recipe: dict | None = None, timelines: bool = False,
-        order: Sequence[str] | None = None, directory: str | None = None, command: str = "batch",
+        self, path: str, *, resume: bool = False, overwrite: bool = False, timelines: bool = False, directory: str | None = None, command: str = "batch",
     ):
-        self.path, self.top_k, self.timelines, self.directory = path, top_k, timelines, directory
-        self.ours = {**(recipe or {}), "--top-k": top_k}
-        self.rank = {video: index for index, video in enumerate(order or ())}
-        self.done: set[str] = set()
-        self.kept: list[Row] = []
+        super().__init__()
+        self.path, self.resume, self.overwrite = path, resume, overwrite
+        self.timelines, self.directory, self.command = timelines, directory, command
+        self.rank: dict[str, int] = {}
+        self.ours: dict = {}
         self._connection: sqlite3.Connection | None = None
-        check_database_path(path, resume, overwrite, command)
-        self._claim: Claim | None = Claim(path, command)
+        self._claim: Claim | None = None
+        self._next: int | None = None  # without an order, the next row's position
+
+    def check(self) -> None:
         try:
-            self._open(resume, overwrite)
+            check_database_path(self.path, self.resume, self.overwrite, self.command)
+        except UsageError:
+            raise
+        except MovinetError as error:  # found before any work: the command was asked wrongly
+            raise UsageError(str(error)) from None
+
+    def open(self, top_k: int, recipe: Mapping[str, object] | None = None, order: Iterable[str] = ()) -> DatabaseSink:
+        """See ``ResultsOutput.open``; rows kept are put in ``order`` (others after them)."""
+        self.top_k, self.order = top_k, list(order)
+        self.ours = {**(recipe or {}), "--top-k": top_k}
+        self.rank = {video: index for index, video in enumerate(self.order)}
+        check_database_path(self.path, self.resume, self.overwrite, self.command)
+        self._claim = Claim(self.path, self.command)
+        try:
+            self._open(self.resume, self.overwrite)
         except BaseException:
             self.close()
             raise
-        self.done = {row.path for row in self.kept}
+        return self
+
+    def as_read(self, row: Row) -> Row:
+        return decode(row.encode("json", self.top_k), self.path, "jsonl", 1)
 
     def _open(self, resume: bool, overwrite: bool) -> None:
         """Connects to the claimed file: made new (empty, or ``overwrite``) or resumed."""
@@ -159,10 +169,15 @@ class DatabaseSink(Sink):
         connection.execute("COMMIT")
 
     def _position(self, video: str) -> int:
-        return self.rank.get(video, len(self.rank))  # the others after the run's, as they came
-
-    def check(self) -> None:
-        """Checked when made, under its claim (a probe now would find this run's own claim)."""
+        """Where ``video``'s row goes: its place in the run's order, the others after them (as
+        they come); without an order, after the rows already there."""
+        if self.rank:
+            return self.rank.get(video, len(self.rank))
+        if self._next is None:
+            assert self._connection is not None
+            self._next = self._connection.execute("SELECT COALESCE(MAX(position) + 1, 0) FROM videos").fetchone()[0]
+        self._next += 1
+        return self._next - 1
 
     def start(self, context: RunContext) -> None:
         super().start(context)

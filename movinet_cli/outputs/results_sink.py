@@ -19,17 +19,34 @@ from typing import IO, TYPE_CHECKING
 from movinet_cli.errors import MovinetError, OutputError, UsageError
 from movinet_cli.files import check_output_path, is_special, read_text
 from movinet_cli.options import BATCH_FORMATS
-from movinet_cli.outputs.claim import Claim, check_recipe, open_text, probe
+from movinet_cli.outputs.claim import Claim, already_exists, check_recipes, left_untouched, open_text, probe
 from movinet_cli.outputs.formats import rows_text
 from movinet_cli.outputs.results_file import LATER_COLUMNS, RESULTS_LIMIT_BYTES, ROW_START, starts_as_results
 from movinet_cli.outputs.results_file import parse_rows as parse_results_rows
 from movinet_cli.outputs.rows import MalformedResultsError, Row, columns, decode
-from movinet_cli.outputs.sinks import Sink
+from movinet_cli.outputs.sinks import ResultsOutput
 
 if TYPE_CHECKING:  # numpy-heavy: not imported for --help
     from movinet_cli.outcomes.result import Outcome
 
 RESULTS_EXTENSIONS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}  # what batch writes, by the file's name
+
+
+def results_output(
+    path: str, format: str | None = None, *, resume: bool = False, overwrite: bool = False, timelines: bool = False, directory: str | None = None,
+    command: str = "batch",
+) -> ResultsOutput:
+    """The results output that ``-o path`` names: a database for a ``.db``, ``.sqlite`` or
+    ``.sqlite3`` file (``database_sink.DatabaseSink``, with each video's timeline if
+    ``timelines``; ``directory``: where the videos' paths start, to record their files), else
+    a CSV or JSON-lines file (``ResultsSink``; ``format``: see ``results_format``)."""
+    from movinet_cli.outputs.database import DATABASE_EXTENSIONS
+
+    if format is None and os.path.splitext(path)[1].lower() in DATABASE_EXTENSIONS:
+        from movinet_cli.outputs.database_sink import DatabaseSink
+
+        return DatabaseSink(path, resume=resume, overwrite=overwrite, timelines=timelines, directory=directory, command=command)
+    return ResultsSink(path, format, resume=resume, overwrite=overwrite)
 
 
 class ResultsFileError(UsageError):
@@ -74,7 +91,7 @@ def check_results_path(path: str, format: str, resume: bool, overwrite: bool) ->
     if not os.path.exists(path):
         return
     if not (resume or overwrite):
-        raise ResultsFileError(f"{path} already exists: pass --resume to finish that run, or --overwrite to replace it")
+        raise ResultsFileError(already_exists(path))
     probe(path, "batch")
     try:
         with open_text(path, "r") as handle:
@@ -86,10 +103,7 @@ def check_results_path(path: str, format: str, resume: bool, overwrite: bool) ->
 
 
 def _foreign(path: str, format: str, where: str) -> ForeignResultsError:
-    return ForeignResultsError(
-        f"{path} is not a movinet batch results file in {format} format ({where}); it was left untouched: "
-        "choose another --output, or pass --overwrite to replace it"
-    )
+    return ForeignResultsError(left_untouched(path, f"movinet batch results file in {format} format", where))
 
 
 def parse_rows(text: str, path: str, format: str) -> tuple[list[str] | None, list[dict]]:
@@ -101,7 +115,7 @@ def parse_rows(text: str, path: str, format: str) -> tuple[list[str] | None, lis
         raise _foreign(path, format, error.where) from None
 
 
-class ResultsSink(Sink):
+class ResultsSink(ResultsOutput):
     """Where a batch's rows go: a CSV or JSON-lines file (or stdout for ``path == "-"``).
 
     Built at the edge and ``check``ed before the model loads; ``open``ed once it has loaded
@@ -113,17 +127,15 @@ class ResultsSink(Sink):
     otherwise an existing file is replaced only with ``overwrite``.
     """
 
-    option = "--output"
-
     def __init__(self, path: str, format: str | None = None, *, resume: bool = False, overwrite: bool = False):
+        super().__init__()
         self.path: str = path
         self.format = results_format(path, format)
         if self.format not in BATCH_FORMATS:
             raise ValueError(f"format must be one of {BATCH_FORMATS}, got {self.format!r}")
         self.resume, self.overwrite = resume, overwrite
-        self.top_k, self.order, self.header = 0, list[str](), list[str]()
+        self.header: list[str] = []
         self._closed = False
-        self.kept: list[Row] = []  # the ok rows of an earlier run that this one keeps (resume), as read back
         self._claim: Claim | None = None  # of the regular file written, if any
         self._stream: IO[str] | None = None  # stdout, a device or a FIFO
 
@@ -136,10 +148,7 @@ class ResultsSink(Sink):
             raise UsageError(str(error)) from None
 
     def open(self, top_k: int, recipe: Mapping[str, object] | None = None, order: Iterable[str] = ()) -> ResultsSink:
-        """Takes the file for rows of ``top_k`` predictions (claimed, if a regular file): with
-        ``resume``, keeps the rows of an earlier run, refused (RecipeError) unless they were
-        made with ``recipe`` (``{"--model": ..., "--fps": ...}``, the options a row records);
-        ``order``: the videos' paths, the order the file ends in. Returns itself."""
+        """See ``ResultsOutput.open``; stdout, a device or a FIFO is written as it is."""
         self.top_k, self.order, self.header = top_k, list(order), columns(top_k)
         check_results_path(self.path, self.format, self.resume, self.overwrite)
         if self.path == "-" or is_special(self.path):
@@ -148,23 +157,13 @@ class ResultsSink(Sink):
             return self
         self._claim = Claim(self.path, "batch")
         try:
-            kept = self._kept_rows(recipe or {})
+            kept = self._kept_rows({**(recipe or {}), "--top-k": top_k})
             self._rewrite([encoded for encoded, _ in kept])
         except BaseException:
             self.close(False)
             raise
         self.kept = [row for _, row in kept]
         return self
-
-    @property
-    def done(self) -> set[str]:
-        """The paths that already have an ``ok`` row."""
-        return {row.path for row in self.kept}
-
-    def todo(self, paths: Iterable[str]) -> list[str]:
-        """The ``paths`` that this run still has to classify (no ``ok`` row yet)."""
-        done = self.done
-        return [path for path in paths if path not in done]
 
     def as_read(self, row: Row) -> Row:
         """``row`` as reading the file back gives it (numbers rounded as written)."""
@@ -188,27 +187,17 @@ class ResultsSink(Sink):
         if not os.fstat(self._handle.fileno()).st_size or self.overwrite:
             return []
         if not self.resume:  # another run made it since the first check
-            raise ResultsFileError(f"{self.path} already exists: pass --resume to finish that run, or --overwrite to replace it")
+            raise ResultsFileError(already_exists(self.path))
         found, rows = parse_rows(self._handle.read(), self.path, self.format)
         self._check_columns(found)
         kept = list({row["path"]: row for row in rows if row["status"] == "ok"}.values())
-        recipes: dict[tuple, dict] = {}  # each way the kept rows were made, once
         decoded = []
         for number, row in enumerate(kept, 1):  # every value as movinet writes it, before any is kept
             try:
                 decoded.append((row, decode(row, self.path, self.format, number)))
             except MalformedResultsError as error:
                 raise _foreign(self.path, self.format, error.where) from None
-            made = decoded[-1][1]
-            if len(made.predictions) != self.top_k:
-                raise ResultsFileError(
-                    f"{self.path} has rows of {len(made.predictions)} predictions, not the {self.top_k} this run writes (another --top-k?); "
-                    "resume with the same options, or pass --overwrite"
-                )
-            recipe = {"--model": made.model, "--fps": made.fps, "--size": made.size, "--resize": made.resize}
-            recipes.setdefault(tuple(recipe.values()), recipe)
-        for theirs in recipes.values():
-            check_recipe(self.path, theirs, ours)
+        check_recipes(self.path, (made.recipe for _, made in decoded), ours)
         return decoded
 
     def _check_columns(self, found: list[str] | None) -> None:
@@ -251,9 +240,7 @@ class ResultsSink(Sink):
             raise OutputError(f"cannot write {'to stdout' if self.path == '-' else self.path}: {error.strerror}") from None
 
     @property
-    def sortable(self) -> bool:
-        """Whether the file is put in order at the end (a regular file), so that rows may be
-        written in the order they come."""
+    def sortable(self) -> bool:  # type: ignore[override]  # known once open: a regular file
         return self._claim is not None
 
     def add(self, outcome: Outcome) -> Outcome:

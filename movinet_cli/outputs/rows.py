@@ -19,7 +19,6 @@ from movinet_cli.errors import MovinetError
 from movinet_cli.outcomes.result import Prediction
 
 if TYPE_CHECKING:
-    from movinet_cli.options import Reading
     from movinet_cli.outcomes.result import Outcome
 
 STATUSES = ("ok", "error")
@@ -122,16 +121,6 @@ class Row:
             resize=self.resize,
         )
         return row
-
-
-def recipe(model: str | None, reading: Reading | None, top_k: int | None = None) -> dict:
-    """What a run's rows are made with, as far as it is given: the ``Row.recipe`` its rows
-    will have (``model`` as its rows name it; ``reading``: the frame rate, size and resize
-    mode its videos are read at)."""
-    made: dict = {"--model": model} if model else {}
-    if reading is not None:
-        made.update({"--fps": reading.fps, "--size": reading.size, "--resize": reading.resize})
-    return made if top_k is None else {**made, "--top-k": top_k}
 
 
 def _rounded(seconds: float | None) -> float | None:

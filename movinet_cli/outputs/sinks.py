@@ -20,7 +20,7 @@ The sinks themselves (stdout, timelines, annotated video, report, notices) are i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # numpy-heavy: not imported for --help
     from movinet_cli.options import RunOptions
     from movinet_cli.outcomes.pipeline import Classifier
     from movinet_cli.outcomes.result import Outcome
+    from movinet_cli.outputs.rows import Row
 
 Emit = Callable[[str], None]  # writes text as it is (no line break added)
 
@@ -104,6 +105,42 @@ class Sink:
     def close(self, finished: bool) -> None:
         """Ends the output: ``finished`` False after Ctrl-C or an error, when only what is
         already written stays (a file written at the end is then not written)."""
+
+
+class ResultsOutput(Sink):
+    """A run's results: a row per video in a file that a run may resume (a CSV or JSON-lines
+    file, ``results_sink.ResultsSink``; a database, ``database_sink.DatabaseSink``).
+
+    Built at the edge and ``check``ed before the model loads; ``open``ed once it has loaded:
+    the file is claimed (``claim.Claim``: one writer) until ``close``, and with --resume the
+    ``ok`` rows of an earlier run are ``kept`` when they were made as this run makes them
+    (``claim.check_recipes``), so that the run classifies only the others (``todo``).
+    """
+
+    option = "--output"
+    top_k = 0  # predictions per row, once open
+    sortable = True  # whether rows may come in any order (the file is put in ``order`` at the end)
+
+    def __init__(self) -> None:
+        self.order: list[str] = []  # the videos' paths: the order the rows end in
+        self.kept: list[Row] = []  # the ok rows of an earlier run that this one keeps (resume), as read back
+
+    def open(self, top_k: int, recipe: Mapping[str, object] | None = None, order: Iterable[str] = ()) -> ResultsOutput:
+        """Takes the file for rows of ``top_k`` predictions: with --resume, keeps the rows of
+        an earlier run, refused (RecipeError) unless they were made with ``recipe`` (and
+        ``top_k``; see ``Classifier.recipe``); ``order``: the videos' paths, the order the
+        rows end in. Returns itself. Usage errors (the file left as it was) for a file that
+        cannot be written or resumed as asked."""
+        raise NotImplementedError
+
+    def todo(self, paths: Iterable[str]) -> list[str]:
+        """The ``paths`` that this run still has to classify (no ``ok`` row yet)."""
+        done = {row.path for row in self.kept}
+        return [path for path in paths if path not in done]
+
+    def as_read(self, row: Row) -> Row:
+        """``row`` as reading the file back gives it (numbers rounded as written)."""
+        return row
 
 
 @dataclass

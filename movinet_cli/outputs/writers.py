@@ -15,11 +15,10 @@ from typing import TYPE_CHECKING
 
 from movinet_cli.errors import MovinetError, OutputError, UsageError, one_line
 from movinet_cli.outcomes.timeline import timeline_names
-from movinet_cli.outputs.sinks import Emit, OutputPath, RunContext, Sink
+from movinet_cli.outputs.sinks import Emit, OutputPath, ResultsOutput, RunContext, Sink
 
 if TYPE_CHECKING:  # numpy-heavy: not imported for --help
     from movinet_cli.outcomes.result import Outcome
-    from movinet_cli.outputs.results_sink import ResultsSink
     from movinet_cli.outputs.rows import Row
 
 
@@ -246,7 +245,7 @@ class ResultsReportSink(ReportSink):
     them back, in the file's final order. ``records`` makes the report's records of the rows
     (``report_records.records_of``, with the videos' directory and timelines)."""
 
-    def __init__(self, path: str, write: Callable[[str, list], None] | None, results: ResultsSink, records: Callable[[list[Row]], list]):
+    def __init__(self, path: str, write: Callable[[str, list], None] | None, results: ResultsOutput, records: Callable[[list[Row]], list]):
         super().__init__(path, write)
         self.results, self.to_records = results, records
         self.rows: list[Row] = []
