@@ -272,3 +272,16 @@ def windows_shown(display: str, name: str) -> str:
     found = subprocess.run(["xdotool", "search", "--name", name], env={**os.environ, "DISPLAY": display}, capture_output=True, text=True).stdout.split()
     visible = set(subprocess.run(["xdotool", "search", "--onlyvisible", "--name", name], env={**os.environ, "DISPLAY": display}, capture_output=True, text=True).stdout.split())
     return "; ".join(f"{window} {'visible' if window in visible else 'unmapped'} {' '.join(xdotool(display, 'getwindowgeometry', window).split()[2:])}" for window in found) or "none"
+
+
+@pytest.fixture
+def spool(tmp_path, monkeypatch):
+    """Temporary files (``tempfile``'s) go here, and none of ours may be left after the test
+    (multiprocessing's own ``pymp-*`` folders aside)."""
+    import tempfile
+
+    directory = tmp_path / "spool"
+    directory.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(directory))
+    yield directory
+    assert not [path for path in directory.iterdir() if not path.name.startswith("pymp-")], "a temporary file was left behind"

@@ -118,10 +118,12 @@ def test_ctrl_c_says_one_line(tiny_models, video_dir, tmp_path, monkeypatch):
 def test_ray_without_an_address_before_the_directory_is_understood_or_explained(video_dir, tmp_path):
     from movinet_cli.cli.batch import _directory
 
-    assert _directory(None, str(video_dir)) == (str(video_dir), "")  # `--ray DIR -o x.csv`: DIR is the directory
-    assert _directory(str(video_dir), "head:6379") == (str(video_dir), "head:6379")
+    assert _directory(None, str(video_dir), None) == (str(video_dir), "")  # `--ray DIR -o x.csv`: DIR is the directory
+    assert _directory(str(video_dir), "head:6379", None) == (str(video_dir), "head:6379")
     missing = run("batch", "--ray", "head:6379", "-o", tmp_path / "x.csv")
     assert missing.exit_code == 2 and "Missing argument 'DIRECTORY'" in missing.stderr and "--ray=ADDRESS" in missing.stderr
+    taken = run("batch", "-o", tmp_path / "x.db", "--timelines", video_dir)  # the directory taken as --timelines' DIR
+    assert taken.exit_code == 2 and "--timelines=DIR" in taken.stderr
 
 
 def test_an_existing_file_is_not_overwritten_by_accident(tiny_models, video_dir, tmp_path):

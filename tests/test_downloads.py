@@ -4,7 +4,6 @@ servers on 127.0.0.1: each case the bytes or one line, and no temporary file lef
 import io
 import os
 import stat
-import tempfile
 
 import pytest
 import web
@@ -14,14 +13,7 @@ from movinet_cli.inputs.downloads import FetchError, Fetching, current, download
 VIDEO = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40  # what the server sends: its bytes are all that matter here
 
 
-@pytest.fixture(autouse=True)
-def spool(tmp_path, monkeypatch):
-    """Temporary files go here, which every test leaves as it found it (empty)."""
-    directory = tmp_path / "spool"
-    directory.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(directory))
-    yield directory
-    assert not list(directory.iterdir()), "a temporary file was left behind"
+pytestmark = pytest.mark.usefixtures("spool")  # every test here leaves no temporary file behind
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -34,14 +33,7 @@ def one_line_error(result, *fragments):
     assert "Traceback" not in result.output + result.stderr
 
 
-@pytest.fixture(autouse=True)
-def spool(tmp_path, monkeypatch):
-    """Temporary files go here: none of ours may be left after the test."""
-    directory = tmp_path / "spool"
-    directory.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(directory))
-    yield directory
-    assert not [path for path in directory.iterdir() if not path.name.startswith("pymp-")], "a temporary file was left behind"
+pytestmark = pytest.mark.usefixtures("spool")  # every test here leaves no temporary file behind
 
 
 @pytest.fixture

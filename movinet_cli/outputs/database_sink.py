@@ -23,7 +23,7 @@ import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from movinet_cli.errors import MovinetError, OutputError, UsageError
+from movinet_cli.errors import OutputError
 from movinet_cli.files import check_output_path, is_special
 from movinet_cli.options import NO_CLEAR_ACTION
 from movinet_cli.outputs.claim import Claim, already_exists, check_recipes, probe
@@ -41,7 +41,7 @@ from movinet_cli.outputs.database import (
     stored,
 )
 from movinet_cli.outputs.rows import Row, decode
-from movinet_cli.outputs.sinks import ResultsOutput, RunContext
+from movinet_cli.outputs.sinks import ResultsOutput, RunContext, asked_wrongly
 
 if TYPE_CHECKING:  # numpy-heavy: not imported for --help
     from movinet_cli.outcomes.result import Outcome
@@ -100,12 +100,7 @@ class DatabaseSink(ResultsOutput):
         self._next: int | None = None  # without an order, the next row's position
 
     def check(self) -> None:
-        try:
-            check_database_path(self.path, self.resume, self.overwrite, self.command)
-        except UsageError:
-            raise
-        except MovinetError as error:  # found before any work: the command was asked wrongly
-            raise UsageError(str(error)) from None
+        asked_wrongly(lambda: check_database_path(self.path, self.resume, self.overwrite, self.command))
 
     def open(self, top_k: int, recipe: Mapping[str, object] | None = None, order: Iterable[str] = ()) -> DatabaseSink:
         """See ``ResultsOutput.open``; rows kept are put in ``order`` (others after them)."""

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import IO, TYPE_CHECKING
 
-from movinet_cli.errors import MovinetError, OutputError, UsageError
+from movinet_cli.errors import OutputError, UsageError
 from movinet_cli.files import check_output_path, is_special, read_text
 from movinet_cli.options import BATCH_FORMATS
 from movinet_cli.outputs.claim import Claim, already_exists, check_recipes, left_untouched, open_text, probe
@@ -24,7 +24,7 @@ from movinet_cli.outputs.formats import rows_text
 from movinet_cli.outputs.results_file import LATER_COLUMNS, RESULTS_LIMIT_BYTES, ROW_START, starts_as_results
 from movinet_cli.outputs.results_file import parse_rows as parse_results_rows
 from movinet_cli.outputs.rows import MalformedResultsError, Row, columns, decode
-from movinet_cli.outputs.sinks import ResultsOutput
+from movinet_cli.outputs.sinks import ResultsOutput, asked_wrongly
 
 if TYPE_CHECKING:  # numpy-heavy: not imported for --help
     from movinet_cli.outcomes.result import Outcome
@@ -140,12 +140,7 @@ class ResultsSink(ResultsOutput):
         self._stream: IO[str] | None = None  # stdout, a device or a FIFO
 
     def check(self) -> None:
-        try:
-            check_results_path(self.path, self.format, self.resume, self.overwrite)
-        except UsageError:
-            raise
-        except MovinetError as error:  # found before any work: the command was asked wrongly
-            raise UsageError(str(error)) from None
+        asked_wrongly(lambda: check_results_path(self.path, self.format, self.resume, self.overwrite))
 
     def open(self, top_k: int, recipe: Mapping[str, object] | None = None, order: Iterable[str] = ()) -> ResultsSink:
         """See ``ResultsOutput.open``; stdout, a device or a FIFO is written as it is."""

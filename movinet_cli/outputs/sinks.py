@@ -198,6 +198,17 @@ def close_all(sinks: Sequence[Sink], finished: bool) -> None:
         raise failure
 
 
+def asked_wrongly(check: Callable[[], None]) -> None:
+    """Runs ``check``: a MovinetError it raises, found before any work, is a UsageError (the
+    command was asked wrongly)."""
+    try:
+        check()
+    except UsageError:
+        raise
+    except MovinetError as error:
+        raise UsageError(str(error)) from None
+
+
 class OutputPath(Sink):
     """An output that is written by other means than ``add`` (the batch rows and report, a
     live recording): it takes part in ``check_outputs`` only. ``check``, if given, replaces
@@ -210,9 +221,4 @@ class OutputPath(Sink):
         if self._check is None:
             super().check()
             return
-        try:
-            self._check()
-        except UsageError:
-            raise
-        except MovinetError as error:  # found before any work: the command was asked wrongly
-            raise UsageError(str(error)) from None
+        asked_wrongly(self._check)
