@@ -81,7 +81,7 @@ def classify(videos, load, read, run, output_format, timeline, timeline_step, da
     from movinet_cli.outcomes.timeline import bin_seconds
     from movinet_cli.outputs.same_file import check_outputs
     from movinet_cli.outputs.sinks import RunContext, drain
-    from movinet_cli.outputs.writers import Notices, ReportSink, StdoutSink, TimelineSink, VideoSink
+    from movinet_cli.outputs.writers import Notices, ReportSink, VideoSink
 
     out = console()
     check_videos(videos, "classify", load.mode, read.end)
@@ -90,15 +90,7 @@ def classify(videos, load, read, run, output_format, timeline, timeline_step, da
     if output_video and not local_files(videos):
         raise click.UsageError("--output-video reads VIDEO again to draw on it: give a file, not - or a URL")
     sinks = [VideoSink(output_video)] if output_video else []
-    sinks += [Notices(out.failure, raise_unexpected=environment.debug())]
-    stdout = lambda text: click.echo(text, nl=False)  # noqa: E731
-    if timeline != "-" or output_format == "text":  # a timeline on stdout takes the rows' place
-        sinks += [StdoutSink(output_format, stdout)]
-    if timeline == "-":
-        on_stdout = {"text": "table", "csv": "csv", "json": "jsonl"}[output_format]
-        sinks += [TimelineSink(timeline, len(videos), stdout, on_stdout, beside=output_format == "text")]
-    elif timeline:
-        sinks += [TimelineSink(timeline, len(videos))]
+    sinks += [Notices(out.failure, raise_unexpected=environment.debug()), *_printed(output_format, timeline, len(videos))]
     sinks += [ReportSink(report_path, out.report_writer())] if report_path else []
     results = _database(database)
     check_outputs(sinks + results, inputs=[*local_files(videos), *model_inputs(load)])
@@ -119,6 +111,23 @@ def classify(videos, load, read, run, output_format, timeline, timeline_step, da
         bars.close()
     if tally.failed:
         raise click.exceptions.Exit(1)
+
+
+def _printed(output_format: str, timeline: str | None, videos: int) -> list:
+    """The rows on stdout in ``output_format``, and the --timeline: a file, or on stdout
+    beside the text table or in place of the rows."""
+    from movinet_cli.outputs.writers import StdoutSink, TimelineSink
+
+    stdout = lambda text: click.echo(text, nl=False)  # noqa: E731
+    sinks: list = []
+    if timeline != "-" or output_format == "text":  # a timeline on stdout takes the rows' place
+        sinks += [StdoutSink(output_format, stdout)]
+    if timeline == "-":
+        on_stdout = {"text": "table", "csv": "csv", "json": "jsonl"}[output_format]
+        sinks += [TimelineSink(timeline, videos, stdout, on_stdout, beside=output_format == "text")]
+    elif timeline:
+        sinks += [TimelineSink(timeline, videos)]
+    return sinks
 
 
 def _database(path: str | None) -> list:
