@@ -282,7 +282,8 @@ def compare(codes: dict[str, str], results: str, videos: str | None, out_dir: st
         line = (f"{len(rows):>7} rows {name:>8}: write {m['write_s']:6.2f} s, +{m['added_mb']:5.0f} MB (peak {m['peak_mb']:5.0f} MB, rows read in {m['read_s']:.1f} s), "
                 f"page {m['html_mb']:6.2f} MB, {m['pictures']} pictures {where}")
         if open_it:
-            line += (f"\n{'':>22}open: first render {m['first_render_ms'] / 1000:6.2f} s (first paint {'n/a' if m['fcp_ms'] is None else f"{m['fcp_ms'] / 1000:.2f} s"}), "
+            paint = "n/a" if m["fcp_ms"] is None else f"{m['fcp_ms'] / 1000:.2f} s"
+            line += (f"\n{'':>22}open: first render {m['first_render_ms'] / 1000:6.2f} s (first paint {paint}), "
                      f"to the end {m['scroll_end_ms']:6.0f} ms (last row shown: {m['last_row_shown']}), "
                      f"sweep frames {m['sweep_median_frame_ms']:.0f}/{m['sweep_longest_frame_ms']:.0f} ms (median/longest), "
                      f"filter by action {m['filter_label_ms']:.0f} ms, by failed {m['filter_failed_ms']:.0f} ms")
