@@ -22,7 +22,7 @@ from movinet_cli.options import NO_CLEAR_ACTION
 from movinet_cli.outcomes.pipeline import Prediction
 from movinet_cli.outcomes.timeline import Segment
 from movinet_cli.outputs.report import NEUTRAL, write_report
-from movinet_cli.outputs.report_files import check_report_path
+from movinet_cli.outputs.report_files import Pictures, check_report_path
 from movinet_cli.outputs.report_records import VideoRecord, decide, load_results
 
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
@@ -371,6 +371,31 @@ def test_a_later_report_removes_only_its_own_pictures(colour_video, tmp_path):
     write_report(tmp_path / "report.html", records(1), inline_limit_bytes=0)
     assert sorted(os.listdir(folder)) == [".movinet-report", "notes.md", "v0.jpg"]
     assert (folder / "notes.md").read_text() == "mine"
+
+
+def test_past_the_budget_pictures_go_to_the_folder_as_they_come(tmp_path):
+    folder = tmp_path / "r_files"
+    folder.mkdir()
+    (folder / ".movinet-report").write_text('{"files": ["v7.jpg"]}')  # an earlier report's
+    (folder / "v7.jpg").write_bytes(b"old")
+    pictures = Pictures(str(folder), 10, wanted=[2, 0, 1])
+    pictures.add(0, 0, b"12345678")
+    assert sorted(os.listdir(folder)) == [".movinet-report", "v7.jpg"]  # under the budget: held, to be inlined
+    pictures.add(0, 1, b"abcdefgh")  # past it: every picture so far is written, the held ones too
+    assert sorted(os.listdir(folder)) == [".movinet-report", "v0-s0.jpg", "v0.jpg", "v7.jpg"]
+    # Every picture that may yet come is listed before it is written, with the earlier report's.
+    assert json.loads((folder / ".movinet-report").read_text())["files"] == ["v0-s0.jpg", "v0.jpg", "v2.jpg", "v7.jpg"]
+    pictures.add(2, 0, b"xyz")
+    assert (folder / "v2.jpg").read_bytes() == b"xyz"  # as it comes
+    pictures.close()
+    assert sorted(os.listdir(folder)) == [".movinet-report", "v0-s0.jpg", "v0.jpg", "v2.jpg"]
+    assert json.loads((folder / ".movinet-report").read_text())["files"] == ["v0-s0.jpg", "v0.jpg", "v2.jpg"]
+    assert [pictures.source(0, 0), pictures.source(1, 0), pictures.source(2, 0)] == ["./r_files/v0.jpg", None, "./r_files/v2.jpg"]
+    assert (pictures.count, pictures.bytes, pictures.in_folder) == (3, 19, True)
+    # Without a folder (a report to a device) every picture stays inline, whatever the budget.
+    inline = Pictures(None, 0, wanted=[1])
+    inline.add(0, 0, b"12345678")
+    assert inline.source(0, 0) == "data:image/jpeg;base64,MTIzNDU2Nzg=" and not inline.in_folder
 
 
 def album(tmp_path, names):

@@ -48,6 +48,7 @@ CHART_WIDTH, CHART_HEIGHT = 720, 160  # SVG user units of a chart's plot area
 # codec in such a file shows a note instead, once the browser has refused it).
 PLAYABLE_EXTENSIONS = (".mp4", ".m4v", ".mov", ".webm")
 ROW_HEIGHT_PX, ROW_HEIGHT_NO_PICTURES_PX = 64, 48  # an index row, with and without its picture
+INDEX_FIELDS = ("path", "answer", "top", "probability", "duration_s", "seconds", "status", "error", "link", "picture")  # of a row of the index's data
 INDEX_MAX_HEIGHT_PX = 8_000_000  # the index's height on the page, beyond which a pixel scrolled is more than one pixel of rows
 PRELOADED_PLAYERS = 20  # up to this many players load their first frame with the page; beyond, on a click
 # Tableau 10: distinct, colour-blind-aware; labels beyond it get golden-angle hues.
@@ -284,14 +285,13 @@ def _page(records: list[VideoRecord], pictures: Pictures, report_dir: str, *, ti
     return html.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
-INDEX_FIELDS = ("path", "answer", "top", "probability", "duration_s", "seconds", "status", "error", "link", "picture")
-
-
 def _index(records: list[VideoRecord], pictures: Pictures, hrefs: list[str | None], colours: dict[str, str]) -> dict:
     """The index as the page's script reads it: a row per video of ``INDEX_FIELDS`` (labels as
     positions in ``labels``; ``link`` 0 for the video's section, else a video link after
     ``link_base``; ``picture`` after ``picture_base``), compact so that 100,000 rows stay a
-    few MB. Probabilities are fractions, durations and times in seconds; None where unknown."""
+    few MB. Probabilities are fractions, durations and times in seconds, as precise as the
+    records (a results file's already rounded), so that the script shows them as ``_seconds``
+    and the details do; None where unknown."""
     labels = list(colours)
     position = {label: number for number, label in enumerate(labels)}
     link_base = _common_folder([href for href in hrefs if href])
@@ -304,9 +304,9 @@ def _index(records: list[VideoRecord], pictures: Pictures, hrefs: list[str | Non
             record.path,
             position[answer(record)] if top else None,
             position[top.label] if top else None,
-            round(top.probability, 5) if top else None,
-            None if record.duration_s is None else round(record.duration_s, 3),
-            None if record.seconds is None else round(record.seconds, 3),
+            top.probability if top else None,
+            record.duration_s,
+            record.seconds,
             record.status,
             record.error,
             0 if record.segments is not None else None if href is None else href[len(link_base) :],

@@ -76,7 +76,7 @@
     var statusFilter = document.getElementById("status-filter"), shown = document.getElementById("shown");
     var head = document.getElementById("index-head");
     var sorted = rows.map(function (row, index) { return index; }), visible = sorted, names = null;
-    var drawn = new Map(), pending = false;
+    var drawn = new Map();
 
     function element(tag, className, text) {
       var made = document.createElement(tag);
@@ -85,13 +85,20 @@
       return made;
     }
     function label(position) { return position === null ? "" : data.labels[position]; }
-    function percent(p) { return p === null ? "" : (100 * p).toFixed(1) + "%"; }
+    // Numbers as report.py writes them in the details, to the digit: Python rounds a tie (4.25,
+    // 90.5: x * 4 or x * 2 odd) to the even digit where toFixed and Math.round round it up.
+    function tenths(x) {
+      var text = x.toFixed(1);
+      return Number.isInteger(x * 4) && (x * 4) % 2 && +text.slice(-1) % 2 ? (x - 0.05).toFixed(1) : text;
+    }
+    function percent(p) { return p === null ? "" : tenths(100 * p) + "%"; }
     // As report.py's _seconds: 12.3 s, or 1:02:03 beyond a minute.
     function seconds(value) {
       if (value === null) return "";
-      if (value < 60) return value.toFixed(1) + " s";
-      var whole = Math.round(value), hours = Math.floor(whole / 3600), minutes = Math.floor(whole / 60) % 60;
-      var rest = String(whole % 60).padStart(2, "0");
+      if (value < 60) return tenths(value) + " s";
+      var whole = Math.round(value);
+      if (Number.isInteger(value * 2) && (value * 2) % 2 && whole % 2) whole -= 1;
+      var hours = Math.floor(whole / 3600), minutes = Math.floor(whole / 60) % 60, rest = String(whole % 60).padStart(2, "0");
       return hours ? hours + ":" + String(minutes).padStart(2, "0") + ":" + rest : minutes + ":" + rest;
     }
 
@@ -142,7 +149,6 @@
 
     // The rows in view: where the list's top is on the screen says which of ``visible`` show.
     function draw() {
-      pending = false;
       var total = visible.length * rowHeight, height = Math.min(total, maxHeight), view = window.innerHeight;
       list.style.height = height + "px";
       var scrolled = Math.max(0, Math.min(-list.getBoundingClientRect().top, height - view));
@@ -160,8 +166,6 @@
       list.appendChild(added);
       drawn = kept;
     }
-    function redraw() { if (!pending) { pending = true; requestAnimationFrame(draw); } }
-
     function filter() {
       var text = search.value.toLowerCase(), wanted = labelFilter.value, status = statusFilter.value;
       var position = wanted ? data.labels.indexOf(wanted) : -1;
@@ -200,8 +204,9 @@
       filter();
     });
 
-    window.addEventListener("scroll", redraw, { passive: true });
-    window.addEventListener("resize", redraw);
+    // Browsers fire these once a frame at most, before drawing it: the rows are there in time.
+    window.addEventListener("scroll", draw, { passive: true });
+    window.addEventListener("resize", draw);
     filter();
   }
 })();
