@@ -22,7 +22,7 @@ from movinet_cli.options import NO_CLEAR_ACTION
 from movinet_cli.outcomes.pipeline import Prediction
 from movinet_cli.outcomes.timeline import Segment
 from movinet_cli.outputs.report import NEUTRAL, write_report
-from movinet_cli.outputs.report_files import check_report_path
+from movinet_cli.outputs.report_files import Pictures, check_report_path
 from movinet_cli.outputs.report_records import VideoRecord, decide, load_results
 
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
@@ -102,15 +102,30 @@ def style(element) -> dict:
     return dict(part.split(":", 1) for part in element.attrs["style"].split(";") if part)
 
 
-def image_bgr(element) -> np.ndarray:
-    """The decoded pixels of an <img> with a data URI."""
-    prefix = "data:image/jpeg;base64,"
-    assert element.attrs["src"].startswith(prefix)
-    return cv2.imdecode(np.frombuffer(base64.b64decode(element.attrs["src"][len(prefix) :]), np.uint8), cv2.IMREAD_COLOR)
+def image_bgr(picture) -> np.ndarray:
+    """The decoded pixels of an <img> with a data URI, or of a data URI."""
+    prefix, source = "data:image/jpeg;base64,", picture if isinstance(picture, str) else picture.attrs["src"]
+    assert source.startswith(prefix)
+    return cv2.imdecode(np.frombuffer(base64.b64decode(source[len(prefix) :]), np.uint8), cv2.IMREAD_COLOR)
 
 
-def mean_rgb(element) -> tuple:
-    return tuple(image_bgr(element).reshape(-1, 3).mean(0)[::-1])
+def mean_rgb(picture) -> tuple:
+    return tuple(image_bgr(picture).reshape(-1, 3).mean(0)[::-1])
+
+
+def index_of(html: str) -> list[dict]:
+    """The index's rows as the page's script draws them (from its JSON block): a dict per
+    video of report.INDEX_FIELDS, labels named, links and pictures whole, with its colour."""
+    data = json.loads(parse(html).by_id("index-data").text)
+    rows = []
+    for number, values in enumerate(data["rows"]):
+        row = dict(zip(data["fields"], values))
+        row["colour"] = None if row["answer"] is None else data["colours"][row["answer"]]
+        row["answer"], row["top"] = (None if row[key] is None else data["labels"][row[key]] for key in ("answer", "top"))
+        row["link"] = None if row["link"] is None else f"#v{number}" if row["link"] == 0 else data["link_base"] + row["link"]
+        row["picture"] = None if row["picture"] is None else data["picture_base"] + row["picture"]
+        rows.append(row)
+    return rows
 
 
 def is_colour(rgb, expected) -> bool:
@@ -176,9 +191,9 @@ def test_classify_report_shows_each_video_with_its_timeline_pictures_and_chart(s
     assert {line.one("title").text for line in chart.all("polyline")} >= {"red", "blue"}
 
     # The index of the three videos links to each one's details.
-    rows = dom.one("table").one("tbody").all("tr")
-    assert [row.one("a").attrs["href"] for row in rows] == ["#v0", "#v1", "#v2"]
-    assert [row.attrs["data-label"] for row in rows] == ["blue", "red", "green"]
+    rows = index_of(path.read_text("utf-8"))
+    assert [row["link"] for row in rows] == ["#v0", "#v1", "#v2"]
+    assert [row["answer"] for row in rows] == ["blue", "red", "green"]
 
 
 def test_clip_mode_report_of_one_video_has_no_index_and_no_chart(palette_models, colour_video, tmp_path):
@@ -243,12 +258,15 @@ def test_hostile_names_and_labels_show_as_text(hostile_report):
     for raw in ["<img src=x", "<script>alert", "</script><script>", "href=\"javascript"]:
         assert raw not in html
     dom = parse(html)
-    assert len(dom.all("script")) == 1  # the report's own
+    # The report's own script, and its index as data (where no "<" can end the element).
+    assert [script.attrs.get("type") for script in dom.all("script")] == ["application/json", None]
+    assert "<" not in dom.by_id("index-data").text
     assert not [e for e in dom.all() if any(name.startswith("on") for name in e.attrs)]
     assert [section.one("h2").text for section in dom.all("section", "video")] == videos
+    assert [row["path"] for row in index_of(html)] == videos
     assert {seg.text for seg in dom.all(cls="seg")} == set(HOSTILE_LABELS.values())
     assert {option.attrs["value"] for option in dom.by_id("label-filter").all("option")} == {"", HOSTILE_LABELS[1]}
-    hrefs = [a.attrs["href"] for a in dom.all("a")]
+    hrefs = [a.attrs["href"] for a in dom.all("a")] + [row["link"] for row in index_of(html)]
     assert all(href.startswith(("#", "./")) for href in hrefs)
     assert any("javascript%3Aalert" in href for href in hrefs)
 
@@ -267,7 +285,7 @@ def batch_dir(tmp_path):
 
 
 def index_rows(path):
-    return parse(path.read_text("utf-8")).one("table").one("tbody").all("tr")
+    return index_of(path.read_text("utf-8"))
 
 
 def test_batch_report_lists_every_row_with_errors_and_a_summary(palette_models, batch_dir, tmp_path):
@@ -277,13 +295,13 @@ def test_batch_report_lists_every_row_with_errors_and_a_summary(palette_models, 
     assert "report: " in result.stderr
     dom = parse(report.read_text("utf-8"))
     assert (dom.one(cls="counts").all("dd")[1].text, dom.one(cls="counts").all("dd")[2].text) == ("2", "1")
-    rows = dom.one("tbody").all("tr")
-    assert [row.all("td")[1].text for row in rows] == ["a red.mp4", "b green.avi", "c notes.mp4"]
-    assert [row.attrs["data-status"] for row in rows] == ["ok", "ok", "error"]
-    assert "cannot be decoded" in rows[2].one(cls="message").text
-    assert [len(row.all("img")) for row in rows] == [1, 1, 0]
-    assert is_colour(mean_rgb(rows[0].one("img")), RED) and is_colour(mean_rgb(rows[1].one("img")), GREEN)
-    assert rows[0].one("a").attrs["href"] == "./videos/a%20red.mp4"
+    rows = index_rows(report)
+    assert [row["path"] for row in rows] == ["a red.mp4", "b green.avi", "c notes.mp4"]
+    assert [row["status"] for row in rows] == ["ok", "ok", "error"]
+    assert "cannot be decoded" in rows[2]["error"] and not rows[0]["error"]
+    assert [row["picture"] is not None for row in rows] == [True, True, False]
+    assert is_colour(mean_rgb(rows[0]["picture"]), RED) and is_colour(mean_rgb(rows[1]["picture"]), GREEN)
+    assert rows[0]["link"] == "./videos/a%20red.mp4"
     assert not dom.all("section", "video")  # batch rows carry no timeline
     assert [b.text for b in dom.one(cls="frequent").all("button")] == ["red", "green"]  # equal counts: in order of the rows
 
@@ -295,8 +313,8 @@ def test_a_resumed_batch_reports_every_row_not_only_this_run(palette_models, bat
     write_colour_video(str(batch_dir / "d blue.mp4"), [(BLUE, 1.0)], 20, (48, 32))
     run("batch", batch_dir, "-o", out, *model, "--resume", "--report", report)
     rows = index_rows(report)
-    assert [row.all("td")[1].text for row in rows] == ["a red.mp4", "b green.avi", "c notes.mp4", "d blue.mp4"]
-    assert [row.attrs["data-label"] for row in rows] == ["red", "green", "", "blue"]
+    assert [row["path"] for row in rows] == ["a red.mp4", "b green.avi", "c notes.mp4", "d blue.mp4"]
+    assert [row["answer"] for row in rows] == ["red", "green", None, "blue"]
 
 
 @pytest.mark.slow
@@ -306,10 +324,10 @@ def test_report_command_reads_batch_jsonl_and_classify_json(palette_models, batc
     result = run("report", tmp_path / "results.jsonl", "--videos", batch_dir, "-o", tmp_path / "a.html")
     assert result.exit_code == 0 and "3 videos" in result.stderr
     rows = index_rows(tmp_path / "a.html")
-    assert [row.attrs["data-status"] for row in rows] == ["ok", "ok", "error"] and len(rows[0].all("img")) == 1
+    assert [row["status"] for row in rows] == ["ok", "ok", "error"] and rows[0]["picture"]
     # Without --videos: the same rows, no pictures.
     run("report", tmp_path / "results.jsonl", "-o", tmp_path / "b.html")
-    assert [len(row.all("img")) for row in index_rows(tmp_path / "b.html")] == [0, 0, 0]
+    assert [row["picture"] for row in index_rows(tmp_path / "b.html")] == [None, None, None]
     # classify --format json: model and engine come from the document.
     document = run("classify", batch_dir / "a red.mp4", batch_dir / "c notes.mp4", *model, "--format", "json").stdout
     (tmp_path / "doc.json").write_text(document)
@@ -336,10 +354,9 @@ def test_pictures_go_to_a_folder_beyond_the_inline_budget(colour_video, tmp_path
     summary = write_report(tmp_path / "report.html", records, inline_limit_bytes=0)
     assert summary.folder == str(folder) and summary.thumbnails == 3
     assert sorted(os.listdir(folder)) == [".movinet-report", "v0.jpg", "v1.jpg", "v2.jpg"]
-    images = parse((tmp_path / "report.html").read_text("utf-8")).all("img")
-    # Loaded by the page's script as rows come into view, so a large index stays light.
-    assert [img.attrs["data-src"] for img in images] == ["./report_files/v0.jpg", "./report_files/v1.jpg", "./report_files/v2.jpg"]
-    assert not [img for img in images if "src" in img.attrs]
+    # Drawn by the page's script as their rows come into view, so a large index stays light.
+    assert [row["picture"] for row in index_rows(tmp_path / "report.html")] == ["./report_files/v0.jpg", "./report_files/v1.jpg", "./report_files/v2.jpg"]
+    assert "data:image" not in (tmp_path / "report.html").read_text()
     inline = write_report(tmp_path / "inline.html", records)
     assert inline.folder is None and "data:image/jpeg;base64," in (tmp_path / "inline.html").read_text()
 
@@ -354,6 +371,31 @@ def test_a_later_report_removes_only_its_own_pictures(colour_video, tmp_path):
     write_report(tmp_path / "report.html", records(1), inline_limit_bytes=0)
     assert sorted(os.listdir(folder)) == [".movinet-report", "notes.md", "v0.jpg"]
     assert (folder / "notes.md").read_text() == "mine"
+
+
+def test_past_the_budget_pictures_go_to_the_folder_as_they_come(tmp_path):
+    folder = tmp_path / "r_files"
+    folder.mkdir()
+    (folder / ".movinet-report").write_text('{"files": ["v7.jpg"]}')  # an earlier report's
+    (folder / "v7.jpg").write_bytes(b"old")
+    pictures = Pictures(str(folder), 10, wanted=[2, 0, 1])
+    pictures.add(0, 0, b"12345678")
+    assert sorted(os.listdir(folder)) == [".movinet-report", "v7.jpg"]  # under the budget: held, to be inlined
+    pictures.add(0, 1, b"abcdefgh")  # past it: every picture so far is written, the held ones too
+    assert sorted(os.listdir(folder)) == [".movinet-report", "v0-s0.jpg", "v0.jpg", "v7.jpg"]
+    # Every picture that may yet come is listed before it is written, with the earlier report's.
+    assert json.loads((folder / ".movinet-report").read_text())["files"] == ["v0-s0.jpg", "v0.jpg", "v2.jpg", "v7.jpg"]
+    pictures.add(2, 0, b"xyz")
+    assert (folder / "v2.jpg").read_bytes() == b"xyz"  # as it comes
+    pictures.close()
+    assert sorted(os.listdir(folder)) == [".movinet-report", "v0-s0.jpg", "v0.jpg", "v2.jpg"]
+    assert json.loads((folder / ".movinet-report").read_text())["files"] == ["v0-s0.jpg", "v0.jpg", "v2.jpg"]
+    assert [pictures.source(0, 0), pictures.source(1, 0), pictures.source(2, 0)] == ["./r_files/v0.jpg", None, "./r_files/v2.jpg"]
+    assert (pictures.count, pictures.bytes, pictures.in_folder) == (3, 19, True)
+    # Without a folder (a report to a device) every picture stays inline, whatever the budget.
+    inline = Pictures(None, 0, wanted=[1])
+    inline.add(0, 0, b"12345678")
+    assert inline.source(0, 0) == "data:image/jpeg;base64,MTIzNDU2Nzg=" and not inline.in_folder
 
 
 def album(tmp_path, names):
@@ -454,7 +496,7 @@ def test_the_report_renders_in_a_browser_as_a_person_sees_it(sample_report, host
     hostile = chromium(tmp_path, "--enable-logging=stderr", "--v=0", "--dump-dom", hostile_report[0].as_uri())
     hostile_dom = parse(hostile.stdout)
     assert hostile_dom.one("html").attrs.get("data-ready") == "true"
-    assert len(hostile_dom.all("script")) == 1
+    assert len(hostile_dom.all("script")) == 2  # the index's data and the report's script
     assert not [e for e in hostile_dom.all() if any(name.startswith("on") for name in e.attrs)]
     assert "alert" not in " ".join(line for line in hostile.stderr.splitlines() if "CONSOLE" in line)
 
@@ -501,9 +543,9 @@ def test_a_name_that_is_not_utf8_shows_with_a_replacement_and_links_to_its_bytes
     out, report = tmp_path / "results.csv", tmp_path / "report.html"
     result = run("batch", batch_dir, "-o", out, "-m", palette_models.base, "--labels", palette_models.labels, "-q", "--report", report)
     assert result.exit_code == 1 and "unexpected" not in result.stderr  # the notes file fails, not the name
-    rows = parse(report.read_bytes().decode("utf-8")).one("tbody").all("tr")  # valid UTF-8
-    assert rows[0].all("td")[1].text == "a \ufffdred.mp4"
-    assert rows[0].one("a").attrs["href"] == "./videos/a%20%FFred.mp4"
+    rows = index_of(report.read_bytes().decode("utf-8"))  # valid UTF-8
+    assert rows[0]["path"] == "a \ufffdred.mp4"
+    assert rows[0]["link"] == "./videos/a%20%FFred.mp4"
 
 
 def in_browser(tmp_path, page, script, width=1280, budget_ms=5000) -> dict:
@@ -611,7 +653,8 @@ def test_a_report_without_pictures_says_how_to_get_them(palette_models, batch_di
     run("report", tmp_path / "results.csv", "-o", tmp_path / "bare.html")
     bare = parse((tmp_path / "bare.html").read_text("utf-8"))
     assert "--videos DIR" in bare.one(cls="no-pictures").text
-    assert not bare.all(cls="thumb")  # no empty grey boxes
+    assert not [row for row in index_rows(tmp_path / "bare.html") if row["picture"]]
+    assert not bare.all(cls="with-pictures")  # no column of empty grey boxes
     run("report", tmp_path / "results.csv", "--videos", batch_dir, "-o", tmp_path / "pictures.html")
     assert not parse((tmp_path / "pictures.html").read_text("utf-8")).all(cls="no-pictures")
 
@@ -644,19 +687,17 @@ def action_rows(tmp_path):
 def test_the_report_shows_each_rows_action_or_re_decides_with_min_probability(tmp_path):
     results = action_rows(tmp_path)
     assert run("report", results, "-o", tmp_path / "own.html").exit_code == 0
-    assert [row.attrs["data-label"] for row in index_rows(tmp_path / "own.html")] == ["red", NO_CLEAR_ACTION, "green"]
+    assert [row["answer"] for row in index_rows(tmp_path / "own.html")] == ["red", NO_CLEAR_ACTION, "green"]
 
     assert run("report", results, "--min-probability", 0.5, "-o", tmp_path / "half.html").exit_code == 0
     dom = parse((tmp_path / "half.html").read_text("utf-8"))
-    rows = dom.one("tbody").all("tr")
-    assert [row.attrs["data-label"] for row in rows] == ["red", NO_CLEAR_ACTION, NO_CLEAR_ACTION]
-    cells = [(row.all("td")[2].text, row.all("td")[3].text) for row in rows]
-    assert cells == [("red", "90.0%"), ("no clear action (top: blue)", "30.0%"), ("no clear action (top: green)", "45.0%")]  # probabilities still given
+    rows = index_rows(tmp_path / "half.html")
+    cells = [(row["answer"], row["top"], row["probability"]) for row in rows]
+    assert cells == [("red", "red", 0.9), (NO_CLEAR_ACTION, "blue", 0.3), (NO_CLEAR_ACTION, "green", 0.45)]  # probabilities still given
     assert {o.text for o in dom.by_id("label-filter").all("option")} == {"all actions", "red (1)", "no clear action (2)"}
     assert [(b.text, b.parent.one(cls="value").text) for b in dom.one(cls="frequent").all("button")] == [(NO_CLEAR_ACTION, "2"), ("red", "1")]
     assert dom.by_id("count-unclear").text == "2"
-    neutral = {style(row.one(cls="swatch"))["background"] for row in rows[1:]}
-    assert neutral == {NEUTRAL} and style(rows[0].one(cls="swatch"))["background"] != NEUTRAL
+    assert {row["colour"] for row in rows[1:]} == {NEUTRAL} and rows[0]["colour"] != NEUTRAL
 
 
 def test_no_clear_action_segments_are_drawn_neutral(palette_models, colour_video, tmp_path):
@@ -695,7 +736,7 @@ def test_the_batch_report_shows_each_videos_timeline_strip(palette_models, colou
     result = run("batch", colour_dir, "-o", tmp_path / "r.csv", *model, "--timelines", timelines, "--timeline-format", format, "--report", report)
     assert result.exit_code == 1 and "note:" not in result.stderr  # the notes file fails; every timeline is there
     dom = parse(report.read_text("utf-8"))
-    assert [row.one("a").attrs["href"] for row in dom.one("tbody").all("tr")] == ["./colours/notes.mp4", "#v1", "#v2"]  # the failed one sorts first
+    assert [row["link"] for row in index_rows(report)] == ["./colours/notes.mp4", "#v1", "#v2"]  # the failed one sorts first
     sections = dom.all("section", "video")
     assert [section.attrs["id"] for section in sections] == ["v1", "v2"]
     assert [[seg.text for seg in section.all(cls="seg")] for section in sections] == [["red", "blue"], ["green", "red"]]

@@ -1,8 +1,8 @@
-"""Where a report's pictures go when they are too many to inline: a ``<report>_files/``
-folder beside the page that the report owns. It is made fresh, or is marked as a report's own
-(``FOLDER_MARKER`` lists the pictures reports wrote there), and only those pictures are
-replaced or removed: a user's files in it are never touched, and a folder that is not a
-report's is refused before any video is decoded (``check_report_path``).
+"""Where a report's pictures go (``Pictures``): inline while they are few, else, as they are
+decoded, a ``<report>_files/`` folder beside the page that the report owns. It is made fresh,
+or is marked as a report's own (``FOLDER_MARKER`` lists the pictures reports wrote there), and
+only those pictures are replaced or removed: a user's files in it are never touched, and a
+folder that is not a report's is refused before any video is decoded (``check_report_path``).
 """
 
 from __future__ import annotations
@@ -85,39 +85,92 @@ def thumbnail_name(video: int, number: int) -> str:
     return f"v{video}.jpg" if number == 0 else f"v{video}-s{number - 1}.jpg"
 
 
-def image_sources(images: list[list[bytes | None]], folder: str | None) -> list[list[str | None]]:
-    """``src`` of each thumbnail: a data URI, or a relative URL into ``folder``."""
-    if folder is None:
-        return [[None if data is None else "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii") for data in per_video] for per_video in images]
-    prefix = urllib.parse.quote(os.path.basename(folder))
-    return [
-        [None if data is None else f"./{prefix}/{thumbnail_name(video, number)}" for number, data in enumerate(per_video)]
-        for video, per_video in enumerate(images)
-    ]
+class Pictures:
+    """A report's pictures as they are decoded (``add``) and where each one is (``source``).
+
+    They are held in memory, to be inlined as data URIs, while they total at most
+    ``inline_limit_bytes``; past that (a regular file's report: ``folder`` given), every one
+    goes to ``folder`` instead, those held and each later one as it comes, so that memory never
+    holds more than the inline budget. Without a folder (a report to a device) all stay inline.
+    ``wanted`` is how many pictures each video may have (its index thumbnail, then one per
+    segment): their names are listed in the folder's marker before any is written, so that a
+    crash leaves none unowned. ``close`` (after the last ``add``) removes the pictures an earlier
+    report wrote there that this one does not use, and lists in the marker those it wrote."""
+
+    def __init__(self, folder: str | None, inline_limit_bytes: int, wanted: list[int]):
+        self.folder = folder or ""
+        self.limit = inline_limit_bytes if folder is not None else None  # None: never moved to a folder
+        self.wanted = wanted
+        self.count = 0  # pictures added
+        self.bytes = 0  # their JPEG bytes in all
+        self.in_folder = False  # whether they went to the folder
+        self._held: dict[tuple[int, int], bytes] = {}  # (video, number) -> JPEG, while inline
+        self._written: set[tuple[int, int]] = set()  # in the folder
+        self._owned: set[str] = set()  # names earlier reports wrote there
+
+    def add(self, video: int, number: int, data: bytes | None) -> None:
+        """Adds picture ``number`` of video ``video`` (0: its index thumbnail; None: none)."""
+        if data is None:
+            return
+        self.count += 1
+        self.bytes += len(data)
+        if self.in_folder:
+            self._write(video, number, data)
+            return
+        self._held[video, number] = data
+        if self.limit is not None and self.bytes > self.limit:
+            self._move_to_folder()
+
+    def base(self) -> str:
+        """What every ``source`` starts with: the data URI's prefix, or the folder's URL."""
+        if self.in_folder:
+            return f"./{urllib.parse.quote(os.path.basename(self.folder))}/"
+        return "data:image/jpeg;base64,"
+
+    def source(self, video: int, number: int) -> str | None:
+        """The picture's ``src``: a data URI or a relative URL into the folder; None for none."""
+        if self.in_folder:
+            return self.base() + thumbnail_name(video, number) if (video, number) in self._written else None
+        data = self._held.get((video, number))
+        return None if data is None else self.base() + base64.b64encode(data).decode("ascii")
+
+    def close(self) -> None:
+        """After the last ``add``: in the folder, removes the pictures that earlier reports
+        wrote and this one does not use, and lists this one's in the marker."""
+        if not self.in_folder:
+            return
+        written = {thumbnail_name(video, number) for video, number in self._written}
+        try:
+            for name in self._owned - written:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(self.folder, name))
+            _replace_file(self.folder, FOLDER_MARKER, _marker(written))
+        except OSError as error:
+            raise _unwritable(self.folder, error) from None
+
+    def _move_to_folder(self) -> None:
+        self._owned = owned_thumbnails(self.folder)  # checked again: the folder may have changed since
+        wanted = {thumbnail_name(video, number) for video, count in enumerate(self.wanted) for number in range(count)}
+        try:
+            os.makedirs(self.folder, exist_ok=True)
+            _replace_file(self.folder, FOLDER_MARKER, _marker(self._owned | wanted))
+        except OSError as error:
+            raise _unwritable(self.folder, error) from None
+        self.in_folder = True
+        held, self._held = self._held, {}
+        for (video, number), data in held.items():
+            self._write(video, number, data)
+
+    def _write(self, video: int, number: int, data: bytes) -> None:
+        try:
+            _replace_file(self.folder, thumbnail_name(video, number), data)
+        except OSError as error:
+            raise _unwritable(self.folder, error) from None
+        self._written.add((video, number))
 
 
-def write_thumbnail_folder(folder: str, images: list[list[bytes | None]]) -> None:
-    """Writes the thumbnails into ``folder`` and removes the ones an earlier report wrote
-    there that this one does not use; every other file in it is left alone. The marker
-    lists every picture of ours before any is written, so that a crash leaves none unowned."""
-    owned = owned_thumbnails(folder)  # checked again: the folder may have changed since
-    pictures = {
-        thumbnail_name(video, number): data
-        for video, per_video in enumerate(images)
-        for number, data in enumerate(per_video)
-        if data is not None
-    }
-    try:
-        os.makedirs(folder, exist_ok=True)
-        _replace_file(folder, FOLDER_MARKER, _marker(owned | set(pictures)))
-        for name, data in pictures.items():
-            _replace_file(folder, name, data)
-        for name in owned - set(pictures):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(folder, name))
-        _replace_file(folder, FOLDER_MARKER, _marker(set(pictures)))
-    except OSError as error:
-        raise OutputError(f"cannot write the report's pictures in {folder}: {error.strerror or error}") from None
+def _unwritable(folder: str, error: OSError) -> OutputError:
+    return OutputError(f"cannot write the report's pictures in {folder}: {error.strerror or error}")
 
 
 def _marker(names: set[str]) -> bytes:
