@@ -286,3 +286,35 @@ def test_every_engine_the_command_line_names_is_in_the_registry():
     from movinet_cli.options import ENGINES
 
     assert set(ENGINES) == {"auto", *engines.ENGINE_OPENERS}
+
+
+def test_openvino_hands_the_states_from_step_to_step_without_copying_them(tiny_models, rng):
+    """What a step writes is what the next one reads, in place: no copy between steps."""
+    model, _ = engines.open_model(tiny_models.stream, engine="openvino", precision="f32")
+    frames = random_clip(rng, frames=2)
+    states = model.init_states(frames.shape[:3])
+    request_for, meta = model._converted(frames.shape[1:3])
+    request = request_for(frames.shape)
+    (_, *state_inputs), (_, *state_outputs) = meta["inputs"], meta["outputs"]
+    for _ in range(3):
+        _, states = model.step(frames, states)
+        written = [request.get_output_tensor(port).data for port in state_outputs]
+        _, states = model.step(frames, states)
+        read = [request.get_input_tensor(port).data for port in state_inputs]
+        assert all(np.shares_memory(w, r) for w, r in zip(written, read))
+
+
+def test_openvino_states_may_be_stepped_from_again_until_written_over(tiny_models, rng):
+    model, _ = engines.open_model(tiny_models.stream, engine="openvino", precision="f32")
+    first, second = random_clip(rng, frames=2), random_clip(rng, frames=2)
+    zeros = model.init_states((2, 16, 16))
+    logits, after = model.step(first, zeros)
+    again, after_again = model.step(first, zeros)  # the zero states again: the same answer
+    np.testing.assert_array_equal(again, logits)
+    with pytest.raises(EngineError, match="written over by a later step"):
+        model.step(second, after)  # its set now holds after_again
+    final, last = model.step(second, after_again)
+    remembered = np.concatenate([first, second]).mean(axis=(1, 2)).mean(axis=0)  # the 4 frames it remembers
+    np.testing.assert_allclose(final, expected_logits(remembered), rtol=1e-4, atol=1e-2)
+    with pytest.raises(EngineError, match="written over by a later step"):
+        model.step(second, zeros)  # two steps back: its set holds last
