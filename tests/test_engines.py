@@ -318,3 +318,48 @@ def test_openvino_states_may_be_stepped_from_again_until_written_over(tiny_model
     np.testing.assert_allclose(final, expected_logits(remembered), rtol=1e-4, atol=1e-2)
     with pytest.raises(EngineError, match="written over by a later step"):
         model.step(second, zeros)  # two steps back: its set holds last
+
+
+def compiles_ahead_done():
+    import threading
+
+    for thread in threading.enumerate():
+        if thread.name == "movinet-compile-ahead":
+            thread.join()
+
+
+def test_openvino_compiles_a_shape_ahead_in_the_background(tiny_models, rng):
+    clip_model, _ = engines.open_model(tiny_models.base, engine="openvino", precision="f32")
+    clip_model.compile_ahead((5, 16, 16, 3))
+    compiles_ahead_done()
+    assert clip_model._request_for.holds((5, 16, 16, 3))
+    clip = random_clip(rng, frames=5)
+    np.testing.assert_allclose(clip_model.logits(clip), expected_logits(clip.mean(axis=(0, 1, 2))), rtol=1e-4, atol=1e-2)
+    stream_model, _ = engines.open_model(tiny_models.stream, engine="openvino", precision="f32")
+    stream_model.init_states((2, 16, 16))  # converts (into the cache) for frames of 16 x 16
+    stream_model.compile_ahead((3, 16, 16, 3))
+    compiles_ahead_done()
+    assert stream_model._by_frame_size[16, 16][0].holds((3, 16, 16, 3))
+
+
+def test_a_stream_model_not_converted_yet_is_not_converted_in_the_background(tiny_models, tmp_path, monkeypatch):
+    monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path))
+    model, _ = engines.open_model(tiny_models.stream, engine="openvino", precision="f32")
+    model.compile_ahead((3, 16, 16, 3))
+    compiles_ahead_done()
+    assert not model._by_frame_size and not list((tmp_path / "openvino").glob("*/model.xml"))
+
+
+def test_openvino_is_imported_without_its_model_converter_until_one_converts():
+    """A run whose conversion is cached never converts: OpenVINO's converter (0.1 to 0.3 s of
+    its import) is imported by the first conversion only."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; from movinet_cli._lazy import openvino, convert_model; ov = openvino();"
+        "print('openvino.tools.ovc' in sys.modules, hasattr(ov, 'Core'));"
+        "import openvino.tools.ovc; print(callable(openvino.tools.ovc.convert_model))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "True", "True"]

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from movinet_cli._lazy import openvino
+from movinet_cli._lazy import convert_model, openvino
 from movinet_cli.errors import EngineError, one_line
 from movinet_cli.inputs import children
 from movinet_cli.machine import MachineBook, positive_number
@@ -138,7 +138,7 @@ def _convert_stream(directory: str, frame_size: tuple[int, int], phase: Callable
             phase("converting")
             # Converted with the signature's own (dynamic) shapes, then fixed: OpenVINO's frontend
             # takes about half the time than when given the static shapes (A5: 66 s against 115 s).
-            model = openvino().convert_model(split, output=outputs)
+            model = convert_model(split, output=outputs)
         input_positions = _positions([["image"], *([name] for name in names)], model.inputs)
         # At least one frame a step: the bound that proves the state slices' rewrite exact.
         frames = openvino().PartialShape([1, openvino().Dimension(1, -1), *frame_size, 3])
@@ -161,7 +161,7 @@ def _state_shapes(directory: str, init_states: Signature, frame_size: tuple[int,
     """The shapes of the states for one-frame chunks of ``frame_size``: the ``init_states``
     signature alone, converted and run (it only makes zeros)."""
     try:
-        model = openvino().convert_model(directory, output=[tensor.name for tensor in init_states.outputs.values()])
+        model = convert_model(directory, output=[tensor.name for tensor in init_states.outputs.values()])
         request = openvino().Core().compile_model(model, "CPU").create_infer_request()
         request.infer({0: np.array([1, 1, *frame_size, 3], model.inputs[0].get_element_type().to_dtype())})
     except Exception as error:
@@ -183,7 +183,7 @@ def _convert_base(directory: str, phase: Callable[[str], None]) -> tuple[object,
     """OpenVINO reads the base SavedModel itself (its TensorFlow frontend): no TensorFlow here."""
     phase("converting")
     try:
-        return openvino().convert_model(directory), {"kind": "base"}
+        return convert_model(directory), {"kind": "base"}
     except Exception as error:
         raise EngineError(f"OpenVINO cannot convert the model: {one_line(error)}") from None
 

@@ -9,8 +9,10 @@ keeping conversions and compiled blobs ``engines.cache``'s.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -95,21 +97,42 @@ def _reshaped(model, input_index: int, shape: list[int]):
     return copy
 
 
+def in_background(work: Callable[[], object]) -> None:
+    """Runs ``work`` in a thread of its own, a failure ignored: what it prepares is prepared
+    again, raising then, by the call that needs it. OpenVINO releases the GIL while it reads,
+    reshapes and compiles a model, so this runs beside a caller waiting for decoded frames.
+    Not a daemon: the interpreter waits for it at exit rather than stop it inside OpenVINO."""
+
+    def run() -> None:
+        try:
+            work()
+        except Exception:  # the foreground call does it again, and reports
+            pass
+
+    threading.Thread(target=run, name="movinet-compile-ahead").start()
+
+
 class _CompiledByShape:
-    """Infer requests for one model, compiled per input shape, the least recently used dropped."""
+    """Infer requests for one model, compiled per input shape, the least recently used
+    dropped; one compile at a time (``ahead`` compiles in a background thread)."""
 
     def __init__(self, model, compiler: _Compiler, blobs: Blobs, input_index: int = 0):
         self._model, self._compiler, self._blobs, self._input_index = model, compiler, blobs, input_index
         self._requests: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
 
     def __call__(self, shape: tuple):
-        if shape not in self._requests:
-            compiled = self._compiler.compile(_reshaped(self._model, self._input_index, [1, *shape]), self._blobs)
-            self._requests[shape] = compiled.create_infer_request()
-            while len(self._requests) > COMPILED_SHAPES_KEPT:
-                self._requests.popitem(last=False)
-        self._requests.move_to_end(shape)
-        return self._requests[shape]
+        with self._lock:
+            if shape not in self._requests:
+                compiled = self._compiler.compile(_reshaped(self._model, self._input_index, [1, *shape]), self._blobs)
+                self._requests[shape] = compiled.create_infer_request()
+                while len(self._requests) > COMPILED_SHAPES_KEPT:
+                    self._requests.popitem(last=False)
+            self._requests.move_to_end(shape)
+            return self._requests[shape]
+
+    def holds(self, shape: tuple) -> bool:
+        return shape in self._requests
 
 
 LINEAR_TYPES = {"Convolution", "GroupConvolution", "MatMul"}
@@ -158,6 +181,12 @@ class OpenVinoClipModel:
     @property
     def setup_seconds(self) -> float:
         return self._compiler.setup_seconds
+
+    def compile_ahead(self, clip_shape: tuple[int, int, int, int]) -> None:
+        """Compiles clips of ``clip_shape`` [T, H, W, 3] in the background (see ``in_background``),
+        so that the first ``logits`` of that shape need not (while its frames are decoded, say)."""
+        if not self._request_for.holds(clip_shape):
+            in_background(lambda: self._request_for(clip_shape))
 
     def logits(self, clip: np.ndarray) -> np.ndarray:
         request = self._request_for(clip.shape)
@@ -229,6 +258,7 @@ class OpenVinoStreamModel:
         self._cache, self._compiler, self._announce = cache, compiler, announce
         self._by_frame_size: dict[tuple, tuple[_CompiledByShape, dict]] = {}
         self._features_by_frame_size: dict[tuple, _CompiledByShape] = {}
+        self._lock = threading.Lock()  # one load of a frame size's conversion at a time
         self.num_classes = num_classes
         self.precision, self.precision_reason = compiler.precision, compiler.precision_reason
 
@@ -237,13 +267,24 @@ class OpenVinoStreamModel:
         return self._compiler.setup_seconds
 
     def _converted(self, frame_size: tuple[int, int]) -> tuple[_CompiledByShape, dict]:
-        if frame_size not in self._by_frame_size:
-            began = time.perf_counter()
-            key, model, meta = converted(self._cache, self._directory, frame_size, self._announce)
-            request_for = _CompiledByShape(model, self._compiler, Blobs(self._cache, key), meta["inputs"][0])
-            self._by_frame_size[frame_size] = (request_for, meta)
-            self._compiler.setup_seconds += time.perf_counter() - began
-        return self._by_frame_size[frame_size]
+        with self._lock:
+            if frame_size not in self._by_frame_size:
+                began = time.perf_counter()
+                key, model, meta = converted(self._cache, self._directory, frame_size, self._announce)
+                request_for = _CompiledByShape(model, self._compiler, Blobs(self._cache, key), meta["inputs"][0])
+                self._by_frame_size[frame_size] = (request_for, meta)
+                self._compiler.setup_seconds += time.perf_counter() - began
+            return self._by_frame_size[frame_size]
+
+    def compile_ahead(self, chunk_shape: tuple[int, int, int, int]) -> None:
+        """Loads the model for chunks of ``chunk_shape`` [n, H, W, 3] and compiles that shape in the
+        background (see ``in_background``), where the cache holds its conversion (a conversion
+        is the first step's, in the foreground, where it is announced)."""
+        frame_size = (chunk_shape[1], chunk_shape[2])
+        if frame_size in self._by_frame_size and self._by_frame_size[frame_size][0].holds(chunk_shape):
+            return
+        if frame_size in self._by_frame_size or self._cache.holds(entry_key(self._cache, self._directory, frame_size)):
+            in_background(lambda: self._converted(frame_size)[0](chunk_shape))
 
     def _features_converted(self, frame_size: tuple[int, int]) -> tuple[_CompiledByShape, dict]:
         """Like ``_converted``, for the model whose outputs are the pooled features, then the
