@@ -8,11 +8,13 @@ Every candidate computes the same thing on the same frames (seeded): a base mode
 for one clip of all the frames, a stream model's after all the frames in carried chunks.
 A pass's figure is the clip's time (base), or the median step times the steps (stream: as
 OpenVINO's benchmark_app reports a latency; robust to a step that another process on a
-shared machine delayed), in milliseconds.
+shared machine delayed), in milliseconds; and the CPU time of the process over the pass
+(``cpu_ms``: with one thread, the time the work took whatever else ran; benchmark_app has none).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -44,16 +46,17 @@ def timed(job: dict, start: Callable[[], Any], call: Call) -> dict:
     """One untimed pass over the job's frames (compiling, warming caches), then
     ``job["repeats"]`` timed ones, each from ``start()``'s carried states."""
     clip, chunks = frames_of(job), chunks_of(job)
-    figures = []
+    figures, cpu = [], []
     for repeat in range(job["repeats"] + 1):
-        carried, steps = start(), []
+        carried, steps, cpu_began = start(), [], time.process_time()
         for at, length in chunks:
             began = time.perf_counter()
             logits, carried = call(clip[:, at : at + length], carried)
             steps.append(1000 * (time.perf_counter() - began))
         if repeat:
             figures.append(statistics.median(steps) * len(steps))
-    return {"ms": figures, "logits": np.asarray(logits, np.float64).reshape(-1).tolist()}
+            cpu.append(1000 * (time.process_time() - cpu_began))
+    return {"ms": figures, "cpu_ms": cpu, "logits": np.asarray(logits, np.float64).reshape(-1).tolist()}
 
 
 def project(job: dict, precision: str, engine: str = "openvino") -> dict:
@@ -108,6 +111,32 @@ def benchmark_app(job: dict) -> dict:
     return {"ms": figures, "logits": [], "precision": precision}
 
 
+def openvino_ceiling(job: dict) -> dict:
+    """The project's converted model on OpenVINO's Python API as benchmark_app runs it, at
+    auto's precision: compiled at the job's shape with the project's settings, every input
+    set once, inferred again and again (no state handed over from step to step)."""
+    from movinet_cli._lazy import openvino
+    from movinet_cli.model.engines.openvino import resolve_precision
+
+    ov = openvino()
+    precision, _ = resolve_precision("auto")
+    model = ov.Core().read_model(ir_path(job))
+    image = next(index for index, port in enumerate(model.inputs) if "image" in port.get_names() or len(model.inputs) == 1)
+    model.reshape({model.inputs[image]: [1, chunks_of(job)[0][1], job["size"], job["size"], 3]})
+    config = {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY", **({"INFERENCE_NUM_THREADS": job["threads"]} if job["threads"] else {})}
+    request = ov.Core().compile_model(model, "CPU", config).create_infer_request()
+    for index, port in enumerate(model.inputs):
+        if index != image:
+            request.set_input_tensor(index, ov.Tensor(np.zeros(list(port.get_shape()), port.get_element_type().to_dtype())))
+    logits = next(index for index, port in enumerate(model.outputs) if "logits" in port.get_names() or len(model.outputs) == 1)
+
+    def call(frames: np.ndarray, _: None) -> tuple[np.ndarray, None]:
+        request.infer({image: frames}, share_inputs=True)
+        return request.get_output_tensor(logits).data.copy(), None
+
+    return {**timed(job, lambda: None, call), "precision": precision}
+
+
 def _signature(job: dict) -> tuple[Any, list[str], list[Any], Any]:
     """The SavedModel loaded in TensorFlow, with static shapes for one call: (the function of
     (image, *states), the state names, their TensorSpecs, the loaded model)."""
@@ -140,10 +169,14 @@ def tflite(job: dict) -> dict:
 
     tf = tensorflow()
     function, names, specs, loaded = _signature(job)
-    try:
-        flat = tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function()], loaded).convert()
-    except Exception as error:  # the converter's own message, shortened
-        return {"skipped": "did not convert: " + " ".join(str(error).split())[:200]}
+    what = json.dumps([job["model"], job["kind"], chunks_of(job)[0][1], job["size"]]).encode()
+    converted = Path(job["cache"], f"tflite-{hashlib.sha256(what).hexdigest()[:16]}.tflite")
+    if not converted.exists():  # converted once per invocation (a minute for A0)
+        try:
+            converted.write_bytes(tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function()], loaded).convert())
+        except Exception as error:  # the converter's own message, shortened
+            return {"skipped": "did not convert: " + " ".join(str(error).split())[:200]}
+    flat = converted.read_bytes()
     interpreter = tf.lite.Interpreter(model_content=flat, num_threads=job["threads"] or os.cpu_count())
     runner = interpreter.get_signature_runner()
 
@@ -208,6 +241,7 @@ RUNNERS: dict[str, Callable[[dict], dict]] = {
     "f32": lambda job: project(job, "f32"),
     "tensorflow": lambda job: project(job, "f32", "tensorflow"),
     "benchmark_app": benchmark_app,
+    "ov_ceiling": openvino_ceiling,
     "tflite": tflite,
     "onnxruntime": onnxruntime,
     "gemm": gemm,
