@@ -103,6 +103,22 @@ def test_a_changed_model_is_converted_again(tiny_models, tmp_path):
     assert identity != saved_model_identity(tiny_models.stream)
 
 
+def test_a_models_identity_is_hashed_once_a_process_until_its_files_change(tiny_models, tmp_path, monkeypatch):
+    import shutil
+
+    from movinet_cli.model.engines import cache
+
+    copy = shutil.copytree(tiny_models.base, tmp_path / "base")
+    hashed = []
+    real = cache._sha256_of
+    monkeypatch.setattr(cache, "_sha256_of", lambda path: hashed.append(path) or real(path))
+    identity = saved_model_identity(str(copy))
+    assert len(hashed) == 2 and saved_model_identity(str(copy)) == identity and len(hashed) == 2
+    with open(copy / "saved_model.pb", "ab") as graph:
+        graph.write(b"\0")  # a changed graph
+    assert saved_model_identity(str(copy)) != identity and len(hashed) == 4
+
+
 @pytest.fixture(scope="module")
 def openvino_cannot_convert(tmp_path_factory):
     """A base-model look-alike using lgamma, which TensorFlow runs and OpenVINO cannot convert."""

@@ -132,6 +132,7 @@ class _CompiledByShape:
             return self._requests[shape]
 
     def holds(self, shape: tuple) -> bool:
+        """Whether ``shape`` is compiled (and kept)."""
         return shape in self._requests
 
 
@@ -281,10 +282,15 @@ class OpenVinoStreamModel:
         background (see ``in_background``), where the cache holds its conversion (a conversion
         is the first step's, in the foreground, where it is announced)."""
         frame_size = (chunk_shape[1], chunk_shape[2])
-        if frame_size in self._by_frame_size and self._by_frame_size[frame_size][0].holds(chunk_shape):
+        loaded = self._by_frame_size.get(frame_size)
+        if loaded and loaded[0].holds(chunk_shape):
             return
-        if frame_size in self._by_frame_size or self._cache.holds(entry_key(self._cache, self._directory, frame_size)):
-            in_background(lambda: self._converted(frame_size)[0](chunk_shape))
+
+        def load_and_compile() -> None:  # the cache key (a hash of the SavedModel) too, off the caller's time
+            if loaded or self._cache.holds(entry_key(self._cache, self._directory, frame_size)):
+                self._converted(frame_size)[0](chunk_shape)
+
+        in_background(load_and_compile)
 
     def _features_converted(self, frame_size: tuple[int, int]) -> tuple[_CompiledByShape, dict]:
         """Like ``_converted``, for the model whose outputs are the pooled features, then the
