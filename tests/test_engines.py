@@ -103,6 +103,22 @@ def test_a_changed_model_is_converted_again(tiny_models, tmp_path):
     assert identity != saved_model_identity(tiny_models.stream)
 
 
+def test_a_models_identity_is_hashed_once_a_process_until_its_files_change(tiny_models, tmp_path, monkeypatch):
+    import shutil
+
+    from movinet_cli.model.engines import cache
+
+    copy = shutil.copytree(tiny_models.base, tmp_path / "base")
+    hashed = []
+    real = cache._sha256_of
+    monkeypatch.setattr(cache, "_sha256_of", lambda path: hashed.append(path) or real(path))
+    identity = saved_model_identity(str(copy))
+    assert len(hashed) == 2 and saved_model_identity(str(copy)) == identity and len(hashed) == 2
+    with open(copy / "saved_model.pb", "ab") as graph:
+        graph.write(b"\0")  # a changed graph
+    assert saved_model_identity(str(copy)) != identity and len(hashed) == 4
+
+
 @pytest.fixture(scope="module")
 def openvino_cannot_convert(tmp_path_factory):
     """A base-model look-alike using lgamma, which TensorFlow runs and OpenVINO cannot convert."""
@@ -286,3 +302,80 @@ def test_every_engine_the_command_line_names_is_in_the_registry():
     from movinet_cli.options import ENGINES
 
     assert set(ENGINES) == {"auto", *engines.ENGINE_OPENERS}
+
+
+def test_openvino_hands_the_states_from_step_to_step_without_copying_them(tiny_models, rng):
+    """What a step writes is what the next one reads, in place: no copy between steps."""
+    model, _ = engines.open_model(tiny_models.stream, engine="openvino", precision="f32")
+    frames = random_clip(rng, frames=2)
+    states = model.init_states(frames.shape[:3])
+    request_for, meta = model._converted(frames.shape[1:3])
+    request = request_for(frames.shape)
+    (_, *state_inputs), (_, *state_outputs) = meta["inputs"], meta["outputs"]
+    for _ in range(3):
+        _, states = model.step(frames, states)
+        written = [request.get_output_tensor(port).data for port in state_outputs]
+        _, states = model.step(frames, states)
+        read = [request.get_input_tensor(port).data for port in state_inputs]
+        assert all(np.shares_memory(w, r) for w, r in zip(written, read))
+
+
+def test_openvino_states_may_be_stepped_from_again_until_written_over(tiny_models, rng):
+    model, _ = engines.open_model(tiny_models.stream, engine="openvino", precision="f32")
+    first, second = random_clip(rng, frames=2), random_clip(rng, frames=2)
+    zeros = model.init_states((2, 16, 16))
+    logits, after = model.step(first, zeros)
+    again, after_again = model.step(first, zeros)  # the zero states again: the same answer
+    np.testing.assert_array_equal(again, logits)
+    with pytest.raises(EngineError, match="written over by a later step"):
+        model.step(second, after)  # its set now holds after_again
+    final, last = model.step(second, after_again)
+    remembered = np.concatenate([first, second]).mean(axis=(1, 2)).mean(axis=0)  # the 4 frames it remembers
+    np.testing.assert_allclose(final, expected_logits(remembered), rtol=1e-4, atol=1e-2)
+    with pytest.raises(EngineError, match="written over by a later step"):
+        model.step(second, zeros)  # two steps back: its set holds last
+
+
+def compiles_ahead_done():
+    import threading
+
+    for thread in threading.enumerate():
+        if thread.name == "movinet-compile-ahead":
+            thread.join()
+
+
+def test_openvino_compiles_a_shape_ahead_in_the_background(tiny_models, rng):
+    clip_model, _ = engines.open_model(tiny_models.base, engine="openvino", precision="f32")
+    clip_model.compile_ahead((5, 16, 16, 3))
+    compiles_ahead_done()
+    assert clip_model._request_for.holds((5, 16, 16, 3))
+    clip = random_clip(rng, frames=5)
+    np.testing.assert_allclose(clip_model.logits(clip), expected_logits(clip.mean(axis=(0, 1, 2))), rtol=1e-4, atol=1e-2)
+    stream_model, _ = engines.open_model(tiny_models.stream, engine="openvino", precision="f32")
+    stream_model.init_states((2, 16, 16))  # converts (into the cache) for frames of 16 x 16
+    stream_model.compile_ahead((3, 16, 16, 3))
+    compiles_ahead_done()
+    assert stream_model._by_frame_size[16, 16][0].holds((3, 16, 16, 3))
+
+
+def test_a_stream_model_not_converted_yet_is_not_converted_in_the_background(tiny_models, tmp_path, monkeypatch):
+    monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path))
+    model, _ = engines.open_model(tiny_models.stream, engine="openvino", precision="f32")
+    model.compile_ahead((3, 16, 16, 3))
+    compiles_ahead_done()
+    assert not model._by_frame_size and not list((tmp_path / "openvino").glob("*/model.xml"))
+
+
+def test_openvino_is_imported_without_its_model_converter_until_one_converts():
+    """A run whose conversion is cached never converts: OpenVINO's converter (0.1 to 0.3 s of
+    its import) is imported by the first conversion only."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; from movinet_cli._lazy import openvino, convert_model; ov = openvino();"
+        "print('openvino.tools.ovc' in sys.modules, hasattr(ov, 'Core'));"
+        "import openvino.tools.ovc; print(callable(openvino.tools.ovc.convert_model))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "True", "True"]

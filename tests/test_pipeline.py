@@ -322,3 +322,16 @@ def test_a_bad_decoder_stall_variable_is_one_usage_error_not_one_per_video(palet
     video = colour_video("red.mp4", [(RED, 1.0)])
     with pytest.raises(UsageError, match=r"^MOVINET_DECODER_STALL_S must be a number of seconds from 1 to 604800 \(a week\), got 'abc'$"):
         next(classify_many(palette["base"], [video, video]))
+
+
+@pytest.mark.parametrize("mode", ["clip", "stream"])
+def test_the_first_window_or_chunk_is_compiled_while_the_video_is_decoded(tiny_models, colour_video, mode, monkeypatch):
+    """OpenVINO compiles the first input shape in the background as the decoder starts, where
+    the video surely fills it: a one-shot run then waits for the larger of the two, not both."""
+    classifier = load_classifier(getattr(tiny_models, "base" if mode == "clip" else "stream"), engine="openvino")
+    asked = []
+    monkeypatch.setattr(classifier.model, "compile_ahead", asked.append, raising=True)
+    long_enough, too_short = colour_video("long.mp4", [(RED, 3.0)], fps=10), colour_video("short.mp4", [(RED, 0.6)], fps=10)
+    classifier.classify(long_enough, fps=10, size=16, window=2.0, chunk=4)
+    classifier.classify(too_short, fps=10, size=16, window=2.0, chunk=8)  # 6 frames: no whole window or chunk of 8 to expect
+    assert asked == [(20 if mode == "clip" else 4, 16, 16, 3)]

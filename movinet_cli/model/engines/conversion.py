@@ -6,7 +6,8 @@ and 6 GB, more than the conversion itself). Base models convert with a dynamic `
 shape. Stream models convert the ``call`` signature (picked by its tensor names) of a copy
 whose large function bodies are cut into chains of small ones (``graph_split``: OpenVINO's
 translation time grows with the square of a body), then are reshaped to a static batch,
-frame size and states with only the frame count dynamic, and cached per frame size; the
+frame size and states with only the frame count dynamic (at least 1), their state slices
+simplified (``stream_graph``), and cached per frame size; the
 state shapes for a frame size come from converting and running the ``init_states``
 signature first. (The runtime, ``engines.openvino``, reshapes either to
 each chunk's or window's static shape before compiling.)
@@ -34,18 +35,18 @@ from typing import Any
 
 import numpy as np
 
-from movinet_cli._lazy import openvino
+from movinet_cli._lazy import convert_model, openvino
 from movinet_cli.errors import EngineError, one_line
 from movinet_cli.inputs import children
 from movinet_cli.machine import MachineBook, positive_number
-from movinet_cli.model.engines import graph_split
+from movinet_cli.model.engines import graph_split, stream_graph
 from movinet_cli.model.engines.cache import CacheUnwritable, ConversionCache, saved_model_identity
 from movinet_cli.model.registry import Variant
 from movinet_cli.model.saved_model import Signature, read_signatures
 
 logger = logging.getLogger(__name__)  # notices: the command line shows them on stderr
 
-CONVERTER_VERSION = 5  # bump when the conversion below changes what it writes
+CONVERTER_VERSION = 6  # bump when the conversion below changes what it writes (6: stream slices simplified)
 HEARTBEAT_S = 15  # a conversion says it is alive at least this often
 # What a conversion will take is this machine's last pace times the model's graph size
 # (saved_model.pb, MB) to a power, measured on a 2-core x86 machine: a base model's time
@@ -137,10 +138,14 @@ def _convert_stream(directory: str, frame_size: tuple[int, int], phase: Callable
             phase("converting")
             # Converted with the signature's own (dynamic) shapes, then fixed: OpenVINO's frontend
             # takes about half the time than when given the static shapes (A5: 66 s against 115 s).
-            model = openvino().convert_model(split, output=outputs)
+            model = convert_model(split, output=outputs)
         input_positions = _positions([["image"], *([name] for name in names)], model.inputs)
-        static = [[1, -1, *frame_size, 3], *(list(shapes[name]) for name in names)]
+        # At least one frame a step: the bound that proves the state slices' rewrite exact.
+        frames = openvino().PartialShape([1, openvino().Dimension(1, -1), *frame_size, 3])
+        static = [frames, *(list(shapes[name]) for name in names)]
         model.reshape({model.inputs[i]: shape for i, shape in zip(input_positions, static)})
+        phase("simplifying the state plumbing")
+        stream_graph.simplify_slices(model)
     except EngineError:
         raise
     except Exception as error:
@@ -156,7 +161,7 @@ def _state_shapes(directory: str, init_states: Signature, frame_size: tuple[int,
     """The shapes of the states for one-frame chunks of ``frame_size``: the ``init_states``
     signature alone, converted and run (it only makes zeros)."""
     try:
-        model = openvino().convert_model(directory, output=[tensor.name for tensor in init_states.outputs.values()])
+        model = convert_model(directory, output=[tensor.name for tensor in init_states.outputs.values()])
         request = openvino().Core().compile_model(model, "CPU").create_infer_request()
         request.infer({0: np.array([1, 1, *frame_size, 3], model.inputs[0].get_element_type().to_dtype())})
     except Exception as error:
@@ -178,7 +183,7 @@ def _convert_base(directory: str, phase: Callable[[str], None]) -> tuple[object,
     """OpenVINO reads the base SavedModel itself (its TensorFlow frontend): no TensorFlow here."""
     phase("converting")
     try:
-        return openvino().convert_model(directory), {"kind": "base"}
+        return convert_model(directory), {"kind": "base"}
     except Exception as error:
         raise EngineError(f"OpenVINO cannot convert the model: {one_line(error)}") from None
 

@@ -9,8 +9,10 @@ keeping conversions and compiled blobs ``engines.cache``'s.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -95,21 +97,43 @@ def _reshaped(model, input_index: int, shape: list[int]):
     return copy
 
 
+def in_background(work: Callable[[], object]) -> None:
+    """Runs ``work`` in a thread of its own, a failure ignored: what it prepares is prepared
+    again, raising then, by the call that needs it. OpenVINO releases the GIL while it reads,
+    reshapes and compiles a model, so this runs beside a caller waiting for decoded frames.
+    Not a daemon: the interpreter waits for it at exit rather than stop it inside OpenVINO."""
+
+    def run() -> None:
+        try:
+            work()
+        except Exception:  # the foreground call does it again, and reports
+            pass
+
+    threading.Thread(target=run, name="movinet-compile-ahead").start()
+
+
 class _CompiledByShape:
-    """Infer requests for one model, compiled per input shape, the least recently used dropped."""
+    """Infer requests for one model, compiled per input shape, the least recently used
+    dropped; one compile at a time (``ahead`` compiles in a background thread)."""
 
     def __init__(self, model, compiler: _Compiler, blobs: Blobs, input_index: int = 0):
         self._model, self._compiler, self._blobs, self._input_index = model, compiler, blobs, input_index
         self._requests: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
 
     def __call__(self, shape: tuple):
-        if shape not in self._requests:
-            compiled = self._compiler.compile(_reshaped(self._model, self._input_index, [1, *shape]), self._blobs)
-            self._requests[shape] = compiled.create_infer_request()
-            while len(self._requests) > COMPILED_SHAPES_KEPT:
-                self._requests.popitem(last=False)
-        self._requests.move_to_end(shape)
-        return self._requests[shape]
+        with self._lock:
+            if shape not in self._requests:
+                compiled = self._compiler.compile(_reshaped(self._model, self._input_index, [1, *shape]), self._blobs)
+                self._requests[shape] = compiled.create_infer_request()
+                while len(self._requests) > COMPILED_SHAPES_KEPT:
+                    self._requests.popitem(last=False)
+            self._requests.move_to_end(shape)
+            return self._requests[shape]
+
+    def holds(self, shape: tuple) -> bool:
+        """Whether ``shape`` is compiled (and kept)."""
+        return shape in self._requests
 
 
 LINEAR_TYPES = {"Convolution", "GroupConvolution", "MatMul"}
@@ -159,6 +183,12 @@ class OpenVinoClipModel:
     def setup_seconds(self) -> float:
         return self._compiler.setup_seconds
 
+    def compile_ahead(self, clip_shape: tuple[int, int, int, int]) -> None:
+        """Compiles clips of ``clip_shape`` [T, H, W, 3] in the background (see ``in_background``),
+        so that the first ``logits`` of that shape need not (while its frames are decoded, say)."""
+        if not self._request_for.holds(clip_shape):
+            in_background(lambda: self._request_for(clip_shape))
+
     def logits(self, clip: np.ndarray) -> np.ndarray:
         request = self._request_for(clip.shape)
         _infer(request, {0: _image(clip)})
@@ -173,8 +203,50 @@ class OpenVinoClipModel:
         return request.get_output_tensor(0).data.reshape(-1).copy()
 
 
+class StreamStates:
+    """A stream's states, held by the engine between steps (callers pass them on unopened).
+
+    The states live in two sets of OpenVINO tensors: a step reads one set and writes the
+    other (bound to the request's ports: ``set_input_tensor``, ``set_output_tensor``), and the
+    next step reads what it wrote, so no state is copied between steps nor passes through
+    NumPy. States stay valid until the states made from them are stepped from in turn (which
+    writes over their set): states may be stepped from again (the zero states, say), while
+    states two steps back are gone, and stepping from them raises EngineError.
+
+    OpenVINO's stateful models (ReadValue/Assign, ``MakeStateful``) were measured too, on the
+    A0 stream export (f32, 1 thread, 8-frame steps, CPU time, median of 16 rounds): 0.963x
+    the time of copying the states through NumPy, these 0.983x. They were not taken: each
+    compiled chunk length's request holds its own states (live changes length from step to
+    step: a copy each time), and the precision in which the CPU plugin keeps them under a
+    bf16 hint was not checked (no bf16 CPU here); these stay at the model's own f32."""
+
+    def __init__(self, sets: list[list[Any]], held: list[object], index: int):
+        # held[i]: the token of the states that set i holds now (a token, not the states: no cycle)
+        self._sets, self._held, self._index, self._token = sets, held, index, object()
+        held[index] = self._token
+
+    @classmethod
+    def zeros(cls, specs: list[tuple[list[int], str]]) -> StreamStates:
+        """Zero states of ``specs`` ((shape, NumPy dtype string) each), and room for the next."""
+        ov = openvino()
+        sets = [[ov.Tensor(np.zeros(shape, dtype)) for shape, dtype in specs] for _ in range(2)]
+        return cls(sets, [None, None], 0)
+
+    def bind(self, request: Any, inputs: list[int], outputs: list[int]) -> StreamStates:
+        """Binds these states to ``request``'s state ``inputs`` and the other set to its state
+        ``outputs`` (port indices); returns the states that its next inference writes."""
+        if self._held[self._index] is not self._token:
+            raise EngineError("these stream states were written over by a later step: step from the states the last step returned")
+        read, write = self._sets[self._index], self._sets[1 - self._index]
+        for port, tensor in zip(inputs, read):
+            request.set_input_tensor(port, tensor)
+        for port, tensor in zip(outputs, write):
+            request.set_output_tensor(port, tensor)
+        return StreamStates(self._sets, self._held, 1 - self._index)  # the other set's states are gone
+
+
 class OpenVinoStreamModel:
-    """A stream MoViNet on OpenVINO. States are a list of NumPy arrays (sorted state names).
+    """A stream MoViNet on OpenVINO. Its states are a ``StreamStates``, kept in the engine.
 
     The model is converted once per frame size with a dynamic frame count, and compiled per
     chunk length (a reshape, about a second) rather than converted again.
@@ -187,6 +259,7 @@ class OpenVinoStreamModel:
         self._cache, self._compiler, self._announce = cache, compiler, announce
         self._by_frame_size: dict[tuple, tuple[_CompiledByShape, dict]] = {}
         self._features_by_frame_size: dict[tuple, _CompiledByShape] = {}
+        self._lock = threading.Lock()  # one load of a frame size's conversion at a time
         self.num_classes = num_classes
         self.precision, self.precision_reason = compiler.precision, compiler.precision_reason
 
@@ -195,44 +268,60 @@ class OpenVinoStreamModel:
         return self._compiler.setup_seconds
 
     def _converted(self, frame_size: tuple[int, int]) -> tuple[_CompiledByShape, dict]:
-        if frame_size not in self._by_frame_size:
-            began = time.perf_counter()
-            key, model, meta = converted(self._cache, self._directory, frame_size, self._announce)
-            request_for = _CompiledByShape(model, self._compiler, Blobs(self._cache, key), meta["inputs"][0])
-            self._by_frame_size[frame_size] = (request_for, meta)
-            self._compiler.setup_seconds += time.perf_counter() - began
-        return self._by_frame_size[frame_size]
+        with self._lock:
+            if frame_size not in self._by_frame_size:
+                began = time.perf_counter()
+                key, model, meta = converted(self._cache, self._directory, frame_size, self._announce)
+                request_for = _CompiledByShape(model, self._compiler, Blobs(self._cache, key), meta["inputs"][0])
+                self._by_frame_size[frame_size] = (request_for, meta)
+                self._compiler.setup_seconds += time.perf_counter() - began
+            return self._by_frame_size[frame_size]
+
+    def compile_ahead(self, chunk_shape: tuple[int, int, int, int]) -> None:
+        """Loads the model for chunks of ``chunk_shape`` [n, H, W, 3] and compiles that shape in the
+        background (see ``in_background``), where the cache holds its conversion (a conversion
+        is the first step's, in the foreground, where it is announced)."""
+        frame_size = (chunk_shape[1], chunk_shape[2])
+        loaded = self._by_frame_size.get(frame_size)
+        if loaded and loaded[0].holds(chunk_shape):
+            return
+
+        def load_and_compile() -> None:  # the cache key (a hash of the SavedModel) too, off the caller's time
+            if loaded or self._cache.holds(entry_key(self._cache, self._directory, frame_size)):
+                self._converted(frame_size)[0](chunk_shape)
+
+        in_background(load_and_compile)
 
     def _features_converted(self, frame_size: tuple[int, int]) -> tuple[_CompiledByShape, dict]:
-        """Like ``_converted``, for the model whose outputs are the pooled features, then the states."""
+        """Like ``_converted``, for the model whose outputs are the pooled features, then the
+        states (its ``meta`` says so: outputs 0, 1, ...)."""
         request_for, meta = self._converted(frame_size)
         if frame_size not in self._features_by_frame_size:
             logits, *states = meta["outputs"]
             model = _with_features(request_for._model, logits, states)
             self._features_by_frame_size[frame_size] = _CompiledByShape(model, self._compiler, request_for._blobs, meta["inputs"][0])
-        return self._features_by_frame_size[frame_size], meta
+        return self._features_by_frame_size[frame_size], {**meta, "outputs": list(range(1 + len(meta["states"])))}
 
-    def init_states(self, chunk_shape: tuple[int, int, int]) -> list[np.ndarray]:
+    def init_states(self, chunk_shape: tuple[int, int, int]) -> StreamStates:
         """Zero states (what the Hub's ``init_states`` returns) for chunks of (frames, height, width)."""
         _, meta = self._converted((chunk_shape[1], chunk_shape[2]))
-        return [np.zeros(shape, dtype) for shape, dtype in meta["state_specs"]]
+        return StreamStates.zeros(meta["state_specs"])
 
-    def step(self, frames: np.ndarray, states: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
-        request_for, meta = self._converted(frames.shape[1:3])
+    def _run(self, converted: tuple[_CompiledByShape, dict], frames: np.ndarray, states: StreamStates) -> tuple[np.ndarray, StreamStates]:
+        """Runs the model of ``converted`` on ``frames`` from ``states``: its first output [F] (a copy) and the states after."""
+        request_for, meta = converted
         request = request_for(frames.shape)
-        image_index, *state_indices = meta["inputs"]
-        _infer(request, {image_index: _image(frames), **dict(zip(state_indices, states))})
-        logits, *new_states = (request.get_output_tensor(i).data.copy() for i in meta["outputs"])
-        return logits[0], new_states
+        (image_index, *state_inputs), (first, *state_outputs) = meta["inputs"], meta["outputs"]
+        after = states.bind(request, state_inputs, state_outputs)
+        _infer(request, {image_index: _image(frames)})
+        return request.get_output_tensor(first).data.reshape(-1).copy(), after
 
-    def step_features(self, frames: np.ndarray, states: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    def step(self, frames: np.ndarray, states: StreamStates) -> tuple[np.ndarray, StreamStates]:
+        return self._run(self._converted(frames.shape[1:3]), frames, states)
+
+    def step_features(self, frames: np.ndarray, states: StreamStates) -> tuple[np.ndarray, StreamStates]:
         """Like ``step``, with the pooled features [F] float32 after these frames in place of the logits."""
-        request_for, meta = self._features_converted(frames.shape[1:3])
-        request = request_for(frames.shape)
-        image_index, *state_indices = meta["inputs"]
-        _infer(request, {image_index: _image(frames), **dict(zip(state_indices, states))})
-        features, *new_states = (request.get_output_tensor(i).data.copy() for i in range(1 + len(state_indices)))
-        return features.reshape(-1), new_states
+        return self._run(self._features_converted(frames.shape[1:3]), frames, states)
 
 
 def open_model(
