@@ -202,8 +202,10 @@ class _Cells:
         return None if value is None else int(value)
 
     def csv_predictions(self) -> list[Prediction]:
-        predictions = []
-        for rank in range(1, sum(column.startswith("label_") for column in self.record) + 1):
+        predictions: list[Prediction] = []
+        rank = 0
+        while f"label_{rank + 1}" in self.record:  # the columns label_1 ... label_k, as columns() names them
+            rank += 1
             label, probability = self.text(f"label_{rank}"), self.number(f"prob_{rank}", 1.0)
             if bool(label) != (probability is not None):
                 raise self.bad(f"prob_{rank}" if label else f"label_{rank}", f"label_{rank} and prob_{rank} must both be given or both be empty")
