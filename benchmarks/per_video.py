@@ -26,9 +26,11 @@ Also the CPU time per video, the parent's (its threads: inference too) and the d
 children's (from /proc: the children of the decoding server, ended or still running), which a
 busy machine disturbs less than the wall time; the short run's time over the long run's (the
 same seconds of video) and the overhead per extra video that it implies, (short - long) /
-(VIDEOS - LONG); and with several trees, each one's time over the first's. Ratios are medians of
-the rounds' ratios, each from one process (or, between trees, one round). ``--profile FILE``
-writes cProfile statistics of the first tree's first short run (the parent only).
+(VIDEOS - LONG); and with several trees, each one's time over the first's. Wall times are
+those of each tree's fastest run of each directory (the one least slowed by other work on the
+machine); CPU ratios are medians of the rounds' ratios, each from one process (or, between
+trees, one round). ``--profile FILE`` writes cProfile statistics of the first tree's first
+short run (the parent only).
 
 Usage:
     python benchmarks/per_video.py MODEL [--videos 2000 --seconds 1 --long 20] [--workers 0]
@@ -196,7 +198,7 @@ def breakdown(figures: dict) -> str:
     parts["other"] = wall - sum(parts.values())
     shown = "  ".join(f"{name} {1000 * value / videos:6.1f} ({100 * value / wall:2.0f}%)" for name, value in parts.items())
     cpu = 1000 * (figures["cpu_parent_s"] + figures["cpu_children_s"]) / videos
-    return (f"{1000 * wall / videos:7.1f} ms = {shown} | child's decoding {1000 * child / videos:6.1f} | "
+    return (f"{1000 * wall / videos:7.1f} ms = {shown} | child's decoding {1000 * child / videos:6.1f} (opening {1000 * figures['open_s'] / videos:.1f}) | "
             f"CPU {cpu:6.1f} (parent {1000 * figures['cpu_parent_s'] / videos:.1f})")
 
 
@@ -246,23 +248,21 @@ def report(args, trees: dict, runs: dict, long_seconds: float, loads: list[float
     print(f"model {args.model} ({engine}), batch --workers {args.workers}, results {args.output}, {args.rounds} round(s); "
           f"load average {min(loads):.1f} to {max(loads):.1f} (1 min, after each process)")
     print(cpu_features())
-    print("ms per video (the run of median wall time): wall = decode (waited for) + model + writing + other")
+    print("ms per video, fastest run: wall = decode (waited for) + model + writing + other")
     lengths = {"short": f"{args.videos} x {args.seconds:g} s", "long": f"{args.long} x {long_seconds:g} s"}
+    fastest = {key: min(figures, key=lambda each: each["wall_s"]) for key, figures in runs.items()}
     for name in trees:
         for kind in ("short", "long"):
-            figures = sorted(runs[(name, kind)], key=lambda each: each["wall_s"])[args.rounds // 2]
-            print(f"  {name:<6} {lengths[kind]:>12}: {breakdown(figures)}")
-        pairs = list(zip(runs[(name, "short")], runs[(name, "long")]))
-        ratio = statistics.median(short["wall_s"] / long["wall_s"] for short, long in pairs)
-        extra = statistics.median(1000 * (short["wall_s"] - long["wall_s"]) / (args.videos - args.long) for short, long in pairs)
-        cpu = statistics.median(_cpu(short) / _cpu(long) for short, long in pairs)
-        print(f"  {name:<6} short / long: {ratio:.2f}x the wall time ({cpu:.2f}x the CPU) for the same video; {extra:.1f} ms more per extra video")
+            print(f"  {name:<6} {lengths[kind]:>12}: {breakdown(fastest[(name, kind)])}")
+        short, long = fastest[(name, "short")]["wall_s"], fastest[(name, "long")]["wall_s"]
+        cpu = statistics.median(_cpu(short) / _cpu(long) for short, long in zip(runs[(name, "short")], runs[(name, "long")]))
+        print(f"  {name:<6} short / long: {short / long:.2f}x the wall time ({cpu:.2f}x the CPU) for the same video; "
+              f"{1000 * (short - long) / (args.videos - args.long):.1f} ms more per extra video")
     first = list(trees)[0]
     for name in list(trees)[1:]:
         for kind in ("short", "long"):
-            pairs = list(zip(runs[(name, kind)], runs[(first, kind)]))
-            wall = statistics.median(other["wall_s"] / ours["wall_s"] for other, ours in pairs)
-            cpu = statistics.median(_cpu(other) / _cpu(ours) for other, ours in pairs)
+            wall = fastest[(name, kind)]["wall_s"] / fastest[(first, kind)]["wall_s"]
+            cpu = statistics.median(_cpu(other) / _cpu(ours) for other, ours in zip(runs[(name, kind)], runs[(first, kind)]))
             print(f"  {name} / {first}, {lengths[kind]}: {wall:.2f}x the wall time, {cpu:.2f}x the CPU")
 
 
