@@ -61,7 +61,7 @@ def test_closing_early_stops_the_child(tmp_path):
     reader = IsolatedReader(long, ahead=2, fps=5, size=16)
     frames = reader.frames()
     next(frames)
-    child = reader._child
+    child = reader._decoder.process
     pid = child.pid
     reader.close()
     with pytest.raises(ProcessLookupError):
@@ -93,9 +93,9 @@ def test_a_decoder_killed_half_way_through_a_message_is_an_error_not_a_hang(tmp_
     with IsolatedReader(long, ahead=64, fps=12, size=320) as reader:
         frames = reader.frames()
         next(frames)
-        while not pipe_full(reader._pipe):  # the child fills the pipe: its next message is cut off mid-write
+        while not pipe_full(reader._decoder.messages):  # the child fills the pipe: its next message is cut off mid-write
             time.sleep(0.01)  # polled for the pipe, not waited for a time (the test's timeout bounds it)
-        os.kill(reader._child.pid, signal.SIGKILL)
+        os.kill(reader._decoder.process.pid, signal.SIGKILL)
         with pytest.raises(VideoError, match=r"the decoder crashed on this file \(killed by SIGKILL, perhaps out of memory\)"):
             for _ in frames:
                 pass
@@ -134,7 +134,7 @@ def test_a_stopped_decoder_is_killed_by_the_watchdog_half_way_through_a_message_
     with IsolatedReader(long, ahead=64, fps=12, size=320, stall_s=2) as reader:
         frames = reader.frames()
         next(frames)
-        os.kill(reader._child.pid, signal.SIGSTOP)  # mid-message, likely: the pipe is full
+        os.kill(reader._decoder.process.pid, signal.SIGSTOP)  # mid-message, likely: the pipe is full
         with pytest.raises(VideoError, match=r"long\.mp4: the decoder stopped making progress for 2\.0 s .* and was killed"):
             for _ in frames:
                 pass

@@ -95,7 +95,9 @@ def _exit_when_orphaned(parent_pid: int) -> None:
 
 @dataclass
 class Watch:
-    killed: bool = False  # set when the block watched ends
+    """What ``Watchdog.watching`` did: ``killed`` the process (known once the block ends)."""
+
+    killed: bool = False
 
 
 class Watchdog:

@@ -1,9 +1,10 @@
 """The processes that decode videos for ``decoding.IsolatedReader``: each one decodes one video
 after another (``serve``), and waits between videos in a pool of idle ones (``take``, ``done``).
 
-Starting a process per video cost more than decoding a short clip: the fork, multiprocessing's
-start and end in the child, and the decoder's own first use in a new process (OpenCV's and
-FFmpeg's set-up, the heap growing), about 20 ms a video on a 2-core machine. A process that
+A process per video cost about 20 ms of CPU a video on a 2-core machine (``benchmarks/per_video.py``),
+half as much as decoding a 1-s clip: the fork, multiprocessing's start and end in the child,
+and the decoder's first use in a new process (OpenCV's and FFmpeg's set-up, a heap to grow).
+A process that
 decoded a video to its end is kept for the next one instead, ``MAX_VIDEOS`` videos at most
 (whatever a decoder does not give back stays bounded). One that did not (it crashed, was
 killed by the watchdog, or its video was closed before the end) is ended: it never decodes
@@ -78,7 +79,7 @@ class Decoder:
         return self.videos > 1
 
     def decode(self, opener: Callable[..., VideoReader], target: str, options: dict, messages_ahead: int) -> None:
-        """Gives it a video (see ``decode``'s arguments). Raises OSError if it is gone."""
+        """Gives it a video (the arguments of the module's ``decode``). Raises OSError if it is gone."""
         self.videos += 1
         self.process.name = NAME
         self.jobs.send((opener, target, options, messages_ahead))

@@ -29,7 +29,6 @@ import functools
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator
-from multiprocessing.connection import Connection
 from typing import Any
 
 import numpy as np
@@ -147,16 +146,6 @@ class IsolatedReader:
                 self._start(new=True)
         except OSError as error:
             raise VideoError(self.path, f"cannot start a decoding process: {error.strerror or error}") from None
-
-    @property
-    def _child(self) -> multiprocessing.process.BaseProcess | None:
-        """The process decoding the video, None once closed."""
-        return self._decoder.process if self._decoder else None
-
-    @property
-    def _pipe(self) -> Connection | None:
-        """The pipe its messages come through, None once closed."""
-        return self._decoder.messages if self._decoder else None
 
     @property
     def info(self) -> VideoInfo:
