@@ -232,7 +232,7 @@ def main(argv=None) -> int:
         names = list(trees) if round_index % 2 == 0 else list(trees)[::-1]
         for position, name in enumerate(names):
             kinds = ["short", "long"] if (round_index + position) % 2 == 0 else ["long", "short"]
-            profile = args.profile if not runs.get((name, "short")) and name == list(trees)[0] else None
+            profile = args.profile if name == list(trees)[0] and kinds[0] == "short" and not runs.get((name, "short")) else None
             for kind, figures in zip(kinds, run_tree(trees[name], args, [sets[kind] for kind in kinds], profile)):
                 runs.setdefault((name, kind), []).append(figures)
                 print(f"# round {round_index + 1}, {name}, {kind}: {figures['wall_s']:.1f} s", file=sys.stderr, flush=True)
