@@ -2,8 +2,8 @@
 after another (``serve``), and waits between videos in a pool of idle ones (``take``, ``done``).
 
 A process per video cost about 20 ms of CPU a video on a 2-core machine (``benchmarks/per_video.py``),
-half as much as decoding a 1-s clip: the fork, multiprocessing's start and end in the child,
-and the decoder's first use in a new process (OpenCV's and FFmpeg's set-up, a heap to grow).
+about as much as decoding a 1-s 640x360 clip: the fork, multiprocessing's start and end in the
+child, and the decoder's first use in a new process (OpenCV's and FFmpeg's set-up, a heap to grow).
 A process that
 decoded a video to its end is kept for the next one instead, ``MAX_VIDEOS`` videos at most
 (whatever a decoder does not give back stays bounded). One that did not (it crashed, was
