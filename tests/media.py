@@ -81,3 +81,21 @@ def crash_on_open(path, **options):
     import ctypes
 
     ctypes.string_at(0)
+
+
+_opened_here = 0  # videos that ``crash_when_reused`` opened in this process
+
+
+def crash_when_reused(path, **options):
+    """A stand-in for VideoReader that crashes (SIGSEGV) in a process that opened a video with
+    it before: as a decoder whose heap an earlier file damaged may."""
+    global _opened_here
+    _opened_here += 1
+    if _opened_here > 1:
+        import faulthandler
+
+        faulthandler.disable()  # pytest's would print the crash's stack
+        crash_on_open(path)
+    from movinet_cli.inputs.video import VideoReader
+
+    return VideoReader(path, **options)

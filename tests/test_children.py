@@ -50,3 +50,29 @@ def test_ending_a_child_never_started_does_nothing():
     child.start()
     child.join()
     assert child.exitcode == 3
+
+
+def _sleep():
+    import time
+
+    time.sleep(600)
+
+
+def test_the_watchdog_kills_a_process_that_a_wait_outlasts_and_no_other():
+    import time
+
+    context = multiprocessing.get_context("fork")
+    slow, quick = (context.Process(target=_sleep, daemon=True) for _ in range(2))
+    slow.start()
+    quick.start()
+    try:
+        with children.WATCHDOG.watching(quick.pid, 600) as in_time:
+            pass
+        with children.WATCHDOG.watching(slow.pid, 0.05) as too_long:
+            while slow.is_alive():  # the test's timeout bounds this wait
+                time.sleep(0.01)
+        assert too_long.killed and slow.exitcode == -signal.SIGKILL
+        assert not in_time.killed and quick.is_alive()
+    finally:
+        children.end(slow)
+        children.end(quick)

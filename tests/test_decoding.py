@@ -7,6 +7,7 @@ from make_sample_videos import write_colour_video
 from media import crash_on_open
 
 from movinet_cli.errors import VideoError
+from movinet_cli.inputs import decoders
 from movinet_cli.inputs.decoding import IsolatedReader
 from movinet_cli.inputs.video import VideoReader
 
@@ -60,7 +61,7 @@ def test_closing_early_stops_the_child(tmp_path):
     reader = IsolatedReader(long, ahead=2, fps=5, size=16)
     frames = reader.frames()
     next(frames)
-    child = reader._child
+    child = reader._decoder.process
     pid = child.pid
     reader.close()
     with pytest.raises(ProcessLookupError):
@@ -83,16 +84,18 @@ def pipe_full(connection) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.timeout(60)
-def test_a_decoder_killed_half_way_through_a_message_is_an_error_not_a_hang(tmp_path):
+def test_a_decoder_killed_half_way_through_a_message_is_an_error_not_a_hang(tmp_path, monkeypatch):
     import signal
+
+    monkeypatch.setattr(decoders, "_idle", [])  # a new process: one that decoded others would be replaced, and the video tried again
 
     long = write_colour_video(str(tmp_path / "long.mp4"), [(RED, 20.0)], 20, (320, 240))
     with IsolatedReader(long, ahead=64, fps=12, size=320) as reader:
         frames = reader.frames()
         next(frames)
-        while not pipe_full(reader._pipe):  # the child fills the pipe: its next message is cut off mid-write
+        while not pipe_full(reader._decoder.messages):  # the child fills the pipe: its next message is cut off mid-write
             time.sleep(0.01)  # polled for the pipe, not waited for a time (the test's timeout bounds it)
-        os.kill(reader._child.pid, signal.SIGKILL)
+        os.kill(reader._decoder.process.pid, signal.SIGKILL)
         with pytest.raises(VideoError, match=r"the decoder crashed on this file \(killed by SIGKILL, perhaps out of memory\)"):
             for _ in frames:
                 pass
@@ -131,7 +134,7 @@ def test_a_stopped_decoder_is_killed_by_the_watchdog_half_way_through_a_message_
     with IsolatedReader(long, ahead=64, fps=12, size=320, stall_s=2) as reader:
         frames = reader.frames()
         next(frames)
-        os.kill(reader._child.pid, signal.SIGSTOP)  # mid-message, likely: the pipe is full
+        os.kill(reader._decoder.process.pid, signal.SIGSTOP)  # mid-message, likely: the pipe is full
         with pytest.raises(VideoError, match=r"long\.mp4: the decoder stopped making progress for 2\.0 s .* and was killed"):
             for _ in frames:
                 pass

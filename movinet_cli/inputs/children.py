@@ -4,7 +4,8 @@ and are told about.
 Both are ``multiprocessing`` children. They start with the user's ``__main__`` hidden, so
 that a script is not run again in each of them; they are ended with SIGKILL and reaped, so
 that none is left behind (stopped or busy in native code included); and how one died is
-said in words in the error it becomes.
+said in words in the error it becomes. ``WATCHDOG`` kills one that a wait has gone on for
+too long.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import importlib.machinery
+import itertools
 import os
 import signal
 import sys
@@ -19,6 +21,7 @@ import threading
 import time
 import types
 from collections.abc import Iterator
+from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
@@ -88,3 +91,62 @@ def _exit_when_orphaned(parent_pid: int) -> None:
     while os.getppid() == parent_pid:
         time.sleep(1.0)
     os._exit(1)
+
+
+@dataclass
+class Watch:
+    """What ``Watchdog.watching`` did: ``killed`` the process (known once the block ends)."""
+
+    killed: bool = False
+
+
+class Watchdog:
+    """Kills a process (SIGKILL) when a wait on it lasts too long (``watching``): one thread
+    for every wait of this process, where a ``threading.Timer`` per wait would start a thread
+    each time (milliseconds on a busy machine, for each message of each video)."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._deadlines: dict[int, tuple[float, int]] = {}  # token: (time.monotonic() deadline, pid)
+        self._fired: set[int] = set()  # tokens whose process was killed
+        self._tokens = itertools.count()
+        self._wake_at: float | None = None  # when the thread looks next (None: when told)
+        self._thread_pid = 0  # the process whose thread runs (none runs in a forked child)
+
+    @contextlib.contextmanager
+    def watching(self, pid: int, limit_s: float) -> Iterator[Watch]:
+        """Kills ``pid`` if the block lasts more than ``limit_s`` seconds; yields a ``Watch``
+        that tells, after the block, whether it did."""
+        deadline = time.monotonic() + limit_s
+        with self._changed:
+            if self._thread_pid != os.getpid():
+                self._thread_pid = os.getpid()
+                threading.Thread(target=self._run, daemon=True, name="movinet-watchdog").start()
+            token = next(self._tokens)
+            self._deadlines[token] = (deadline, pid)
+            if self._wake_at is None or deadline < self._wake_at:
+                self._changed.notify()
+        watch = Watch()
+        try:
+            yield watch
+        finally:
+            with self._changed:
+                self._deadlines.pop(token, None)
+                watch.killed = token in self._fired
+                self._fired.discard(token)
+
+    def _run(self) -> None:
+        with self._changed:
+            while True:
+                now = time.monotonic()
+                for token, (deadline, pid) in list(self._deadlines.items()):
+                    if deadline <= now:
+                        del self._deadlines[token]
+                        self._fired.add(token)
+                        with contextlib.suppress(OSError):  # not reaped before the wait ends: the pid is still the process's
+                            os.kill(pid, signal.SIGKILL)
+                self._wake_at = min((deadline for deadline, _ in self._deadlines.values()), default=None)
+                self._changed.wait(None if self._wake_at is None else self._wake_at - now)
+
+
+WATCHDOG = Watchdog()

@@ -9,8 +9,9 @@ parent as the end of the pipe and becomes a VideoError for that video.
 
 Children are forked from a small server process (multiprocessing's ``forkserver``) that has
 imported OpenCV once, so a child starts in milliseconds and holds none of the parent's model
-memory or threads. A child ends when the parent closes the pipe or dies (even by SIGKILL):
-its next write fails.
+memory or threads; one that decoded a video to its end decodes the next one too, and one that
+decoded others before and dies is replaced for a second try (``decoders``). A child ends when
+the parent ends it or dies (even by SIGKILL): its next write, or its wait for a video, fails.
 
 A watchdog kills a child that sends nothing for ``stall_limit_s`` seconds while the parent
 waits for it (a decoder stuck in a loop, or stopped), and the video fails with one line:
@@ -27,22 +28,18 @@ import contextlib
 import functools
 import multiprocessing
 import os
-import queue
-import signal
-import threading
 from collections.abc import Callable, Iterator
-from multiprocessing.connection import Connection
 from typing import Any
 
 import numpy as np
 
 from movinet_cli import environment
 from movinet_cli.errors import VideoError
-from movinet_cli.inputs import children, sources
+from movinet_cli.inputs import children, decoders, sources
+from movinet_cli.inputs.decoders import FRAMES_PER_MESSAGE
 from movinet_cli.inputs.frames import to_unit_range
 from movinet_cli.inputs.video import DecodeStats, VideoInfo, VideoReader
 
-FRAMES_PER_MESSAGE = 8  # frames sent together: fewer, larger messages cost less per frame
 _POLL_S = 0.1  # how often a waiting parent checks that the child is alive
 _EXIT_GRACE_S = 1.0  # how long to wait for the last messages of a child that has exited
 WATCHDOG_MIN_S = 60.0  # a decoding child that sends nothing for this long (at least) is stuck
@@ -84,52 +81,6 @@ def start_server() -> None:
             forkserver.ensure_running()
 
 
-def _decode(opener: Callable[..., VideoReader], path: str, options: dict, pipe, messages_ahead: int) -> None:
-    """In the child: opens ``path`` with ``opener`` and sends ``("info", VideoInfo)``, then
-    ``("frames", [(time_s, uint8 RGB frame), ...])`` (up to ``FRAMES_PER_MESSAGE`` at a time),
-    then ``("stats", DecodeStats)`` and ``("end", None)``, or ``("error", reason)`` where it
-    fails. A thread sends while decoding goes on, up to ``messages_ahead`` messages ahead."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    outbox: queue.Queue = queue.Queue(maxsize=max(1, messages_ahead))
-
-    def send() -> None:
-        while True:
-            message = outbox.get()
-            try:
-                pipe.send(message)
-            except OSError:  # the parent closed the pipe, or died: nobody wants the frames
-                os._exit(0)
-            if message[0] in ("end", "error"):
-                return
-
-    sender = threading.Thread(target=send, daemon=True, name="movinet-send")
-    sender.start()
-    try:
-        reader = opener(path, **options)
-    except VideoError as error:
-        outbox.put(("error", error.reason))
-    else:
-        with reader:
-            outbox.put(("info", reader.info))
-            batch = []
-            try:
-                for item in reader.rgb_frames():
-                    batch.append(item)
-                    if len(batch) == FRAMES_PER_MESSAGE:
-                        outbox.put(("frames", batch))
-                        batch = []
-                ending: tuple[str, str | None] = ("end", None)
-            except VideoError as error:
-                ending = ("error", error.reason)
-            except Exception as error:  # a broken file must not look like a crash
-                ending = ("error", f"cannot be decoded: {type(error).__name__}: {error}")
-            if batch:
-                outbox.put(("frames", batch))
-            outbox.put(("stats", reader.stats))
-            outbox.put(ending)
-    sender.join()
-
-
 class IsolatedReader:
     """A ``VideoReader`` running in a child process; same ``path``, ``info``, ``stats``,
     ``frames()`` and ``close()``.
@@ -147,7 +98,8 @@ class IsolatedReader:
         **options: ``VideoReader``'s keyword arguments (fps, size, resize, crop_scale, start_s, end_s).
 
     Raises VideoError if the file cannot be opened, or if the decoder crashes (the error
-    names the signal) or stops making progress; the child is stopped by ``close()``.
+    names the signal) or stops making progress; the child is stopped by ``close()``, or kept
+    for another video if it finished this one (``decoders``).
     """
 
     def __init__(
@@ -160,24 +112,16 @@ class IsolatedReader:
         self._info: VideoInfo | None = None  # until the child has opened the video
         self.stats = DecodeStats()
         self._files = contextlib.ExitStack()  # what the video was opened as (a download, a link), removed on close
-        self._child: multiprocessing.process.BaseProcess | None = None
-        self._pipe: Connection | None = None
+        self._decoder: decoders.Decoder | None = None
+        self._finished = False  # the decoder sent its last message for this video
+        self._delivered = 0  # frames handed out
+        self._position = 0  # frames the current decoder sent (after a ``_retry``, those up to ``_delivered`` are passed over)
+        self._retried = False
         try:
             opening = self._files.enter_context(sources.opened(path))  # the common failures, without a child
-            context = _context()
-            self._pipe, writer = context.Pipe(duplex=False)
-            with writer:  # after the start, the child holds the only writer: its death ends the pipe
-                self._child = context.Process(
-                    target=_decode,
-                    args=(opener, opening.target, {**options, **opening.reader_options()}, writer, -(-ahead // FRAMES_PER_MESSAGE)),
-                    daemon=True,
-                    name="movinet-decode",
-                )
-                children.start(self._child)
+            self._job = (opener, opening.target, {**options, **opening.reader_options()}, -(-ahead // FRAMES_PER_MESSAGE))
+            self._start()
             kind, payload = self._receive()
-        except OSError as error:  # no process or pipe to be had (too many open files, ...)
-            self.close()
-            raise VideoError(self.path, f"cannot start a decoding process: {error.strerror or error}") from None
         except BaseException:
             self.close()
             raise
@@ -185,6 +129,23 @@ class IsolatedReader:
             self.close()
             raise VideoError(self.path, payload)
         self._info = payload
+
+    def _start(self, new: bool = False) -> None:
+        """Gives the video to a decoding process: an idle one (``decoders.take``), or a
+        ``new`` one, as also when the idle one has ended meanwhile. VideoError if no process
+        or pipe can be had (too many open files, ...)."""
+        try:
+            self._decoder = decoder = decoders.Decoder.start(_context()) if new else decoders.take(_context())
+            try:
+                decoder.decode(*self._job)
+            except OSError:
+                if not decoder.reused:
+                    raise
+                decoder.end()
+                self._decoder = None
+                self._start(new=True)
+        except OSError as error:
+            raise VideoError(self.path, f"cannot start a decoding process: {error.strerror or error}") from None
 
     @property
     def info(self) -> VideoInfo:
@@ -198,49 +159,52 @@ class IsolatedReader:
         options = self._options
         return stall_limit_s(self._info, options.get("fps"), options.get("start_s") or 0.0, first=not self._received_frames)
 
-    def _running(self) -> tuple[multiprocessing.process.BaseProcess, Connection]:
-        """The child and the pipe from it; VideoError once closed."""
-        if self._child is None or self._pipe is None:
+    def _running(self) -> decoders.Decoder:
+        """The decoder of the video; VideoError once closed."""
+        if self._decoder is None:
             raise VideoError(self.path, "read after the reader was closed")
-        return self._child, self._pipe
+        return self._decoder
 
     def _receive(self) -> tuple[str, Any]:
         """The child's next message; VideoError if it died before sending one whole, or
-        sent nothing for the watchdog's limit: a timer then kills it (also when it stopped
-        half-way through a message, where the parent's read would wait for ever)."""
-        child, _ = self._running()
+        sent nothing for the watchdog's limit: the watchdog then kills it (also when it
+        stopped half-way through a message, where the parent's read would wait for ever).
+        A decoder that decoded other videos first and dies is replaced once (``_retry``)."""
+        decoder = self._running()
         limit_s = self._stall_limit_s()
-        stalled = threading.Event()
-        pid = child.pid
-        assert pid is not None  # started in __init__
-
-        def kill() -> None:
-            stalled.set()
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)  # not reaped before close(): the pid is still the child's
-
-        timer = threading.Timer(limit_s, kill)
-        timer.daemon = True
-        timer.start()
-        try:
+        pid = decoder.process.pid
+        assert pid is not None  # started by decoders.Decoder.start
+        with children.WATCHDOG.watching(pid, limit_s) as watch:
             message = self._next_message()
-        finally:
-            timer.cancel()
-        if stalled.is_set():
+        if watch.killed:
             limit = f"{limit_s:.0f}" if limit_s >= 10 else f"{limit_s:.1f}"
             raise VideoError(
                 self.path,
                 f"the decoder stopped making progress for {limit} s (stuck on a damaged file, or stopped) and was killed; "
                 f"{environment.DECODER_STALL_S} sets this limit",
             )
+        if message is None and decoder.reused and not self._retried:
+            self._retry()
+            return self._receive()
         if message is None:
-            raise VideoError(self.path, f"the decoder crashed on this file ({children.exit_reason(child.exitcode)}); it may be corrupt or crafted")
+            raise VideoError(self.path, f"the decoder crashed on this file ({children.exit_reason(decoder.process.exitcode)}); it may be corrupt or crafted")
+        self._finished = message[0] in ("end", "error")
         return message
 
+    def _retry(self) -> None:
+        """After the death of a decoder that decoded other videos before this one (where
+        the cause may lie): the video again, from its start, in a new process, whose frames
+        already handed out are passed over."""
+        self._running().end()
+        self._decoder = None
+        self._retried, self._received_frames, self._position = True, False, 0
+        self._start(new=True)
+
     def _next_message(self) -> tuple[str, Any] | None:
-        """The child's next message (unpickled: a kind and its payload, see ``_decode``), or
-        None if it ended without sending one whole."""
-        child, pipe = self._running()
+        """The child's next message (unpickled: a kind and its payload, see
+        ``decoders.decode``), or None if it ended without sending one whole."""
+        decoder = self._running()
+        child, pipe = decoder.process, decoder.messages
         while not pipe.poll(_POLL_S):
             if not child.is_alive() and not pipe.poll(_EXIT_GRACE_S):
                 return None
@@ -257,22 +221,23 @@ class IsolatedReader:
             if kind == "frames":
                 self._received_frames = True
                 for time_s, frame in payload:
-                    yield time_s, to_unit_range(frame)
+                    self._position += 1
+                    if self._position > self._delivered:  # not handed out by a decoder before
+                        self._delivered += 1
+                        yield time_s, to_unit_range(frame)
             elif kind == "stats":
                 self.stats = payload
             elif kind == "end":
                 return
-            else:
+            elif kind == "error":
                 raise VideoError(self.path, payload)
 
     def close(self) -> None:
-        """Stops the child (if it still runs) and releases the pipe; idempotent."""
-        if self._child is not None:
-            children.end(self._child)
-        self._child = None
-        if self._pipe is not None:
-            self._pipe.close()
-            self._pipe = None
+        """Stops the child if it still decodes this video, else keeps it for another
+        (``decoders.done``), and releases the pipe; idempotent."""
+        if self._decoder is not None:
+            decoders.done(self._decoder, self._finished)
+        self._decoder = None
         self._files.close()
 
     def __enter__(self) -> IsolatedReader:
