@@ -54,6 +54,8 @@ video, directories = sys.argv[1], sys.argv[2:]
 for directory in directories:
     engines.prepare(directory, 32)
     load_classifier(directory, engine="openvino").classify(video)
+from movinet_cli.inputs.decoders import release
+release()  # the decoding processes kept for the next video, and the watchdog's thread
 print(json.dumps({"threads": [t.name for t in threading.enumerate()], "children": len(multiprocessing.active_children())}))
 """
 

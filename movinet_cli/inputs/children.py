@@ -112,6 +112,7 @@ class Watchdog:
         self._tokens = itertools.count()
         self._wake_at: float | None = None  # when the thread looks next (None: when told)
         self._thread_pid = 0  # the process whose thread runs (none runs in a forked child)
+        self._thread: threading.Thread | None = None
 
     @contextlib.contextmanager
     def watching(self, pid: int, limit_s: float) -> Iterator[Watch]:
@@ -121,7 +122,8 @@ class Watchdog:
         with self._changed:
             if self._thread_pid != os.getpid():
                 self._thread_pid = os.getpid()
-                threading.Thread(target=self._run, daemon=True, name="movinet-watchdog").start()
+                self._thread = threading.Thread(target=self._run, daemon=True, name="movinet-watchdog")
+                self._thread.start()
             token = next(self._tokens)
             self._deadlines[token] = (deadline, pid)
             if self._wake_at is None or deadline < self._wake_at:
@@ -135,9 +137,20 @@ class Watchdog:
                 watch.killed = token in self._fired
                 self._fired.discard(token)
 
-    def _run(self) -> None:
+    def stop(self) -> None:
+        """Ends this process's thread once nothing is watched (the next wait starts another)."""
         with self._changed:
-            while True:
+            thread, self._thread = self._thread, None
+            if thread is None or self._thread_pid != os.getpid():
+                return
+            self._thread_pid = 0
+            self._changed.notify_all()
+        thread.join()
+
+    def _run(self) -> None:
+        me = threading.current_thread()
+        with self._changed:
+            while self._thread is me or self._deadlines:
                 now = time.monotonic()
                 for token, (deadline, pid) in list(self._deadlines.items()):
                     if deadline <= now:

@@ -117,6 +117,18 @@ def done(decoder: Decoder, finished: bool) -> None:
     decoder.end()
 
 
+def release() -> None:
+    """Ends the idle decoding processes and the watchdog's thread: a program that is done
+    with videos for a while may call it (they would end by themselves: see the module's
+    docstring); the next video starts them again."""
+    with _idle_lock:
+        idle = _idle[:]
+        _idle.clear()
+    for decoder in idle:
+        decoder.end()
+    children.WATCHDOG.stop()
+
+
 def serve(jobs: Connection, messages: Connection) -> None:
     """In the child: decodes each video that ``jobs`` brings (``decode``) into ``messages``,
     until the parent closes ``jobs`` or dies, or nothing comes for ``IDLE_S`` seconds."""
