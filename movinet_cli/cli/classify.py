@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import click
 
@@ -132,8 +133,6 @@ def _printed(output_format: str, timeline: str | None, videos: int) -> list:
 
 def _database(path: str | None) -> list:
     """--output: the results database's sink, which an earlier database's rows go on in (none without it)."""
-    import os
-
     from movinet_cli.outputs.database_sink import DatabaseSink
     from movinet_cli.outputs.results_sink import results_output
 
