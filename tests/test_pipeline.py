@@ -326,12 +326,17 @@ def test_a_bad_decoder_stall_variable_is_one_usage_error_not_one_per_video(palet
 
 @pytest.mark.parametrize("mode", ["clip", "stream"])
 def test_the_first_window_or_chunk_is_compiled_while_the_video_is_decoded(tiny_models, colour_video, mode, monkeypatch):
-    """OpenVINO compiles the first input shape in the background as the decoder starts, where
-    the video surely fills it: a one-shot run then waits for the larger of the two, not both."""
+    """OpenVINO compiles the first input shape in the background as the decoder starts: a
+    whole window or chunk, or all the frames the container claims where it holds fewer (a
+    one-shot run of a clip shorter than a window then waits for the larger of decoding and
+    compiling, not both); nothing for a video too short to classify."""
     classifier = load_classifier(getattr(tiny_models, "base" if mode == "clip" else "stream"), engine="openvino")
     asked = []
     monkeypatch.setattr(classifier.model, "compile_ahead", asked.append, raising=True)
-    long_enough, too_short = colour_video("long.mp4", [(RED, 3.0)], fps=10), colour_video("short.mp4", [(RED, 0.6)], fps=10)
+    long_enough, short = colour_video("long.mp4", [(RED, 3.0)], fps=10), colour_video("short.mp4", [(RED, 0.6)], fps=10)
     classifier.classify(long_enough, fps=10, size=16, window=2.0, chunk=4)
-    classifier.classify(too_short, fps=10, size=16, window=2.0, chunk=8)  # 6 frames: no whole window or chunk of 8 to expect
-    assert asked == [(20 if mode == "clip" else 4, 16, 16, 3)]
+    result = classifier.classify(short, fps=10, size=16, window=2.0, chunk=8)  # 6 frames: fewer than a window or chunk
+    with pytest.raises(VideoError, match="too short"):
+        classifier.classify(colour_video("blink.mp4", [(RED, 0.1)], fps=10), fps=10, size=16, window=2.0, chunk=8)
+    assert asked == [(20 if mode == "clip" else 4, 16, 16, 3), (result.frames, 16, 16, 3)]
+    assert result.frames == 6

@@ -85,9 +85,13 @@ class Console:
         notices), with --verbose which model, engine and precision run and why, and how long
         loading took. ``read``, the command's, is checked against the model now (a MODEL_DIR
         refuses another --resize than its own: ``Classifier.reading``), before any output file
-        is made. ``labels_needed``: see ``load_classifier``."""
+        is made, and the server that decoding children fork from starts first, so that its start
+        overlaps the load. ``labels_needed``: see ``load_classifier``."""
+        from movinet_cli.inputs.decoding import start_server
         from movinet_cli.outcomes.loading import load_classifier
 
+        if read is not None:  # videos will be read
+            start_server()
         began = time.perf_counter()
         classifier = load_classifier(**dataclasses.asdict(load), command=command, labels_needed=labels_needed)
         if read is not None:

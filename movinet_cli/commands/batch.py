@@ -94,7 +94,7 @@ def run_batch(
     file that cannot be sorted at the end, such as stdout). ``on_start`` is told when each
     video starts here; ``on_video`` gets each outcome once it is written. Returns the counts
     and the seconds taken (until the last row)."""
-    if results.top_k == 0:
+    if not results.opened:
         results.open(run.top_k, classifier.recipe(read), paths)
     run = dataclasses.replace(run, top_k=results.top_k)
     todo = results.todo(paths)

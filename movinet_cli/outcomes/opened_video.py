@@ -4,12 +4,14 @@ that were decoded."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
 from movinet_cli.inputs.decoding import IsolatedReader
+from movinet_cli.inputs.sampling import TIMESTAMP_TOLERANCE_S
 
 
 @dataclass
@@ -25,6 +27,15 @@ class OpenedVideo:
     end_s: float | None = None
     size: int = 0  # frames are size x size pixels
     resize: str = ""  # how they were fitted to it (``options.RESIZE_MODES``)
+
+    @property
+    def expected_frames(self) -> int | None:
+        """Frames the reader is expected to give (ticks at ``fps`` from the start to the
+        expected end, as ``FrameSampler`` takes them), None where the end is unknown. What the
+        container claims: a guess, right for files of a constant frame rate."""
+        if self.expected_end_s is None:
+            return None
+        return max(0, math.floor((self.expected_end_s - self.start_s - TIMESTAMP_TOLERANCE_S) * self.fps) + 1)
 
     def duration_s(self, frames: int) -> float:
         """Seconds of video decoded within the range asked for (a reader starts at the

@@ -262,9 +262,11 @@ class Classifier:
             output = self.model.features if features else (lambda frames: softmax(self.model.logits(frames)))
             length = run.window_frames(opened.fps)
         compile_ahead = getattr(self.model, "compile_ahead", None)  # OpenVINO's: the first input shape compiled while it is decoded
-        if compile_ahead and not features and opened.reader and opened.expected_end_s is not None:
-            if (opened.expected_end_s - opened.start_s) * opened.fps > length + 1:  # surely a whole window or chunk first
-                compile_ahead((length, opened.size, opened.size, 3))
+        expected = (opened.expected_frames or 0) if opened.reader else 0
+        if compile_ahead and not features and expected >= MIN_FRAMES:
+            # A video shorter than a window is one window of all its frames: the count the
+            # container claims (a wrong guess costs only a compile in the background).
+            compile_ahead((min(length, expected), opened.size, opened.size, 3))
         outputs = []
         try:
             for window in windows(opened.frames, length, opened.fps):

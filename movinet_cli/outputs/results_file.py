@@ -104,7 +104,7 @@ def _json(text: str, path: str, format: str, where: str):
         raise MalformedResultsError(path, format, f"{where} is {why}") from None
 
 
-def results_format(text: str) -> str:
+def format_of(text: str) -> str:
     """"jsonl", "json" (a ``classify --format json`` document) or "csv", told by content."""
     if text.startswith(ROW_START["jsonl"]):
         return "jsonl"
@@ -118,7 +118,7 @@ def read_results(path: str | os.PathLike) -> tuple[list[Row], dict]:
     MalformedResultsError (one line: the file, the row, the column)."""
     name = os.fsdecode(path)
     text = read_text(path, "results file", RESULTS_LIMIT_BYTES, errors="surrogateescape")
-    format = results_format(text)
+    format = format_of(text)
     context: dict = {}
     if format == "json":
         document = _json(text, name, format, "the document")

@@ -125,6 +125,11 @@ class ResultsOutput(Sink):
         self.order: list[str] = []  # the videos' paths: the order the rows end in
         self.kept: list[Row] = []  # the ok rows of an earlier run that this one keeps (resume), as read back
 
+    @property
+    def opened(self) -> bool:
+        """Whether ``open`` has taken the file (rows may be added)."""
+        return self.top_k > 0  # ``open`` sets it; a row holds at least one prediction
+
     def open(self, top_k: int, recipe: Mapping[str, object] | None = None, order: Iterable[str] = ()) -> ResultsOutput:
         """Takes the file for rows of ``top_k`` predictions: with --resume, keeps the rows of
         an earlier run, refused (RecipeError) unless they were made with ``recipe`` (and
