@@ -186,6 +186,31 @@ def test_resume_keeps_ok_rows_retries_failed_ones_and_refuses_another_recipe(tmp
     assert set(read_segments(path)) == set(order)
 
 
+def test_resume_classifies_again_a_video_whose_file_changed_since_or_is_another_directorys(tmp_path, caplog):
+    """A kept row is the answer for the file that was classified: one whose size or
+    modification time differs now (edited, replaced, or a same-named file of another
+    DIRECTORY) is classified again, and said; an unchanged one is kept."""
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    for name in ("a.mp4", "b.mp4", "c.mp4"):
+        (folder / name).write_bytes(b"x" * 100)
+    path = tmp_path / "library.db"
+    fake_run(path, [fake_outcome(name) for name in ("a.mp4", "b.mp4", "c.mp4")], directory=str(folder))
+    (folder / "b.mp4").write_bytes(b"y" * 101)  # edited: another size
+    os.utime(folder / "c.mp4", (1_000_000_000, 1_000_000_000))  # replaced by a copy of another time
+    with caplog.at_level("WARNING", "movinet_cli"):
+        resumed = DatabaseSink(str(path), resume=True, directory=str(folder)).open(2, RECIPE)
+    assert resumed.todo(["a.mp4", "b.mp4", "c.mp4"]) == ["b.mp4", "c.mp4"]
+    assert "2 video(s) changed since they were classified" in caplog.text
+    resumed.close()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "a.mp4").write_bytes(b"z" * 7)
+    again = DatabaseSink(str(path), resume=True, directory=str(elsewhere)).open(2, RECIPE)
+    assert again.todo(["a.mp4"]) == ["a.mp4"]
+    again.close()
+
+
 WRITER = """
 import os, signal, sys
 sys.path.insert(0, {tests!r})

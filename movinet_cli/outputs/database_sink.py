@@ -4,7 +4,8 @@ outputs (``sinks.Sink``), under the same rules as a CSV results file.
 One writer: the file is claimed (``claim.Claim``, an exclusive ``flock``) for the whole run,
 and a second run on it is refused. ``resume`` keeps the ``ok`` rows of an existing database
 (failed videos are deleted, and retried) when they were made as this run makes them
-(``claim.check_recipes``); a file that is not a movinet database of this schema, or that
+(``claim.check_recipes``) and their files are the ones classified (the same size and
+modification time: a video changed since is classified again); a file that is not a movinet database of this schema, or that
 SQLite finds damaged, is refused in one line and left as it was. Without ``resume``, an
 existing file is replaced only with ``overwrite``.
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
@@ -37,6 +39,7 @@ from movinet_cli.outputs.database import (
     connect,
     failure,
     header_problem,
+    loaded,
     rows_of,
     stored,
 )
@@ -47,6 +50,7 @@ if TYPE_CHECKING:  # numpy-heavy: not imported for --help
     from movinet_cli.outcomes.result import Outcome
     from movinet_cli.outcomes.timeline import Segment
 
+logger = logging.getLogger(__name__)  # notices: the command line shows them on stderr
 SIDE_FILES = ("-wal", "-shm", "-journal")  # SQLite's files beside a database: an overwritten one's must go with it
 
 
@@ -152,7 +156,10 @@ class DatabaseSink(ResultsOutput):
         problems = [problem for (problem,) in connection.execute("PRAGMA quick_check(3)")]
         if problems != ["ok"]:
             raise ForeignDatabaseError(self.path, f"SQLite finds it damaged: {' '.join(' '.join(map(str, problems)).split())}", writing=True)
-        self.kept = rows_of(connection, self.path, only_ok=True)
+        changed = self._changed(connection)
+        if changed:
+            logger.warning(f"{self.path}: {len(changed)} video(s) changed since they were classified (size or modification time): classified again")
+        self.kept = [row for row in rows_of(connection, self.path, only_ok=True) if row.path not in changed]
         check_recipes(self.path, (row.recipe for row in self.kept), self.ours)
         connection.execute("BEGIN")
         failed = "SELECT id FROM videos WHERE status != 'ok'"
@@ -162,6 +169,19 @@ class DatabaseSink(ResultsOutput):
         if self.rank:
             connection.executemany("UPDATE videos SET position = ? WHERE path = ?", [(self._position(row.path), stored(row.path)) for row in self.kept])
         connection.execute("COMMIT")
+
+    def _changed(self, connection: sqlite3.Connection) -> set[str]:
+        """The videos with an ``ok`` row whose file is not the one classified: its size or
+        modification time differs from the ones recorded (a file edited or replaced since, or
+        another DIRECTORY's of the same name). A row that recorded neither, or whose file
+        cannot be read now, is not judged."""
+        changed = set()
+        for path, size, mtime in connection.execute("SELECT path, file_bytes, file_mtime FROM videos WHERE status = 'ok' AND file_bytes IS NOT NULL"):
+            video = str(loaded(path))
+            now = self._file(video)
+            if now != (None, None) and now != (size, mtime):
+                changed.add(video)
+        return changed
 
     def _position(self, video: str) -> int:
         """Where ``video``'s row goes: its place in the run's order, the others after them (as
