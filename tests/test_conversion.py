@@ -511,3 +511,28 @@ def test_a_damaged_pace_file_is_not_trusted_and_a_good_one_replaces_it(tiny_mode
         assert path.is_fifo()  # not ours to replace
     else:
         assert remembered_pace(tmp_path)["stream"]["seconds_per_unit"] > 0
+
+
+def test_compiled_blobs_are_kept_for_the_shapes_used_last_and_checked_one_shape_at_a_time(palette_models, tmp_path, monkeypatch):
+    """Every length of a clip shorter than a window is a shape of its own, with a blob of its
+    own (75 MB for A5 base): the cache keeps those of the shapes used last, in a folder each,
+    and removes the others and blobs of the layout before folders; the answers stay right."""
+    import numpy as np
+
+    from movinet_cli import load_classifier
+    from movinet_cli.model.engines import cache as cache_module
+
+    monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(cache_module, "BLOB_SHAPES_KEPT", 2)
+    classifier = load_classifier(palette_models.base, engine="openvino", labels=palette_models.labels)
+    red = np.zeros((8, 32, 32, 3), np.float32)
+    red[..., 0] = 1.0
+    classifier.model.logits(red[:3])
+    (compiled,) = [path for path in (tmp_path / "cache" / "openvino" / "compiled").iterdir() if path.is_dir()]
+    (compiled / "0123.blob").write_bytes(b"a blob of the layout before folders")
+    for length in (3, 4, 5, 4):  # 3 is used first, and not since
+        again = load_classifier(palette_models.base, engine="openvino", labels=palette_models.labels)  # a process's compiles: from the cache
+        logits = again.model.logits(red[:length])
+        assert again.labels[int(np.argmax(logits))] == "red"
+    assert sorted(path.name for path in compiled.iterdir()) == ["logits-1x4x32x32x3", "logits-1x5x32x32x3"]
+    assert all(len(list(folder.glob("*.blob"))) == 1 and (folder / "checksums.json").is_file() for folder in compiled.iterdir())

@@ -249,34 +249,41 @@ def _disk_full_or(error: Exception, staging: Path, model) -> OSError:
     return OSError(f"OpenVINO cannot save the converted model: {one_line(error)}")
 
 
+BLOB_SHAPES_KEPT = 8  # compiled input shapes kept on disk per converted model (A5 base, f32: 75 MB each)
+
+
 class Blobs:
-    """OpenVINO's compiled blobs for one cache entry, ``<root>/compiled/<key>/``, checked.
+    """OpenVINO's compiled blobs for one cache entry, checked and bounded: under
+    ``<root>/compiled/<key>/``, a folder for each input shape compiled (``compile``'s ``shape``).
 
     OpenVINO loads a blob it finds there without checking its bytes (a damaged one gave NaN
-    answers), so each blob it writes is recorded (size and CRC-32, in ``checksums.json``)
-    and each one is checked before OpenVINO may read it, once per process; a damaged or
-    unrecorded blob is removed, and OpenVINO compiles (and writes) it again."""
+    answers), so each blob it writes is recorded (size and CRC-32, in the folder's
+    ``checksums.json``) and the blobs of a shape's folder are checked before OpenVINO may read
+    them, once per process; a damaged or unrecorded blob is removed, and OpenVINO compiles (and
+    writes) it again. A folder a shape: only the blob a compile may read is checked (not every
+    shape's), and the ``BLOB_SHAPES_KEPT`` shapes used last are kept, the others removed (every
+    length of a video shorter than a window is a shape of its own: unbounded, they filled the
+    disk)."""
 
     def __init__(self, cache: ConversionCache, key: str):
         self.cache, self.directory = cache, cache.root / "compiled" / key
-        self._checked: dict[str, list[int]] = {}  # blob name -> fingerprint checked in this process
+        self._checked: dict[Path, list[int]] = {}  # blob -> fingerprint checked in this process
         self._usable = cache.writable
 
-    def compile(self, compile_with: Callable[[dict], object]):
-        """``compile_with(extra_config)`` with OpenVINO's blob cache in this entry's directory
-        when it can be trusted and written, else without it."""
+    def compile(self, compile_with: Callable[[dict], object], shape: str):
+        """``compile_with(extra_config)`` with OpenVINO's blob cache in this entry's folder for
+        ``shape`` (a name for the input shape: ``1x120x172x172x3``) when it can be trusted and
+        written, else without it."""
         if not (self._usable and self.cache.writable):
             return compile_with({})
+        folder = self.directory / shape
         lock_path = self.directory.parent / f"{self.directory.name}.lock"
         try:
-            folder = self.directory.parent  # compiled/: a file there would stop every entry's blobs
-            if folder.is_symlink() or folder.exists() and not folder.is_dir():
-                self.cache.notice(f"warning: {folder} in the OpenVINO cache is not a directory; replacing it")
-                _remove(folder)
-            if self.directory.is_symlink() or self.directory.exists() and not self.directory.is_dir():
-                self.cache.notice(f"warning: {self.directory} in the OpenVINO cache is not a directory; replacing it")
-                _remove(self.directory)
-            self.directory.mkdir(parents=True, exist_ok=True)
+            for directory in (self.directory.parent, self.directory, folder):  # a file there would stop the blobs below it
+                if directory.is_symlink() or directory.exists() and not directory.is_dir():
+                    self.cache.notice(f"warning: {directory} in the OpenVINO cache is not a directory; replacing it")
+                    _remove(directory)
+            folder.mkdir(parents=True, exist_ok=True)
             if lock_path.is_symlink() or lock_path.exists() and not lock_path.is_file():
                 self.cache.notice(f"warning: the OpenVINO cache lock {lock_path} is not a file; replacing it")
                 _remove(lock_path)
@@ -285,46 +292,61 @@ class Blobs:
             self._usable = False
             self.cache.cannot_write(_reason(error))
             return compile_with({})
-        with lock:  # one process compiles and records a blob at a time
+        with lock:  # one process compiles, records and removes blobs at a time
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
-                self._check()
+                self._check(folder)
             except OSError as error:  # a blob we cannot remove: do not let OpenVINO read it
                 self._usable = False
                 self.cache.cannot_write(_reason(error))
                 return compile_with({})
-            compiled = compile_with({"CACHE_DIR": str(self.directory)})
+            compiled = compile_with({"CACHE_DIR": str(folder)})
             with contextlib.suppress(OSError):  # unrecorded, the blob is only compiled again
-                self._record()
+                self._record(folder)
+                os.utime(folder)  # used now: the least recently used shapes go first
+                self._prune()
             return compiled
 
-    def _recorded(self) -> dict:
+    @staticmethod
+    def _recorded(folder: Path) -> dict:
         try:
-            return json.loads((self.directory / "checksums.json").read_text())
+            return json.loads((folder / "checksums.json").read_text())
         except (OSError, ValueError, RecursionError):  # unreadable, or nested past reason: damaged
             return {}
 
-    def _check(self) -> None:
-        recorded = self._recorded()
-        for blob in self.directory.glob("*.blob"):
-            if blob.name in self._checked and self._checked[blob.name] == recorded.get(blob.name):
+    def _check(self, folder: Path) -> None:
+        recorded = self._recorded(folder)
+        for blob in folder.glob("*.blob"):
+            if blob in self._checked and self._checked[blob] == recorded.get(blob.name):
                 continue
             fingerprint = _fingerprint(blob)
             if fingerprint == recorded.get(blob.name):
-                self._checked[blob.name] = fingerprint
+                self._checked[blob] = fingerprint
                 continue
             if blob.name in recorded:  # an unrecorded one was left by a process that died
                 self.cache.notice(f"warning: the compiled model {blob} in the OpenVINO cache is damaged; compiling it again")
             _remove(blob)
 
-    def _record(self) -> None:
-        recorded = self._recorded()
-        for blob in self.directory.glob("*.blob"):  # new ones (a damaged one's name included)
-            if blob.name not in self._checked or self._checked[blob.name] != recorded.get(blob.name):
-                recorded[blob.name] = self._checked[blob.name] = _fingerprint(blob)
-        staging = self.directory / f"checksums.json.partial-{os.getpid()}"
+    def _record(self, folder: Path) -> None:
+        recorded = self._recorded(folder)
+        for blob in folder.glob("*.blob"):  # new ones (a damaged one's name included)
+            if blob not in self._checked or self._checked[blob] != recorded.get(blob.name):
+                recorded[blob.name] = self._checked[blob] = _fingerprint(blob)
+        staging = folder / f"checksums.json.partial-{os.getpid()}"
         staging.write_text(json.dumps(recorded))
-        os.replace(staging, self.directory / "checksums.json")
+        os.replace(staging, folder / "checksums.json")
+
+    def _prune(self) -> None:
+        """Removes all but the ``BLOB_SHAPES_KEPT`` shape folders used last, and what is not a
+        shape's folder (blobs of the layout before folders, which OpenVINO no longer reads)."""
+        folders = []
+        for path in self.directory.iterdir():
+            if path.is_dir() and not path.is_symlink():
+                folders.append((path.stat().st_mtime, path))
+            else:
+                _remove(path)
+        for _, folder in sorted(folders, reverse=True)[BLOB_SHAPES_KEPT:]:
+            _remove(folder)
 
 
 def _process_exists(pid: int) -> bool:

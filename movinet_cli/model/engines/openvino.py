@@ -78,11 +78,11 @@ class _Compiler:
             self.config["INFERENCE_NUM_THREADS"] = threads
         self.setup_seconds = 0.0  # converting and compiling so far: one-time work, not a video's
 
-    def compile(self, model, blobs: Blobs):
-        """``model`` compiled, through the checked blob cache ``blobs``."""
+    def compile(self, model, blobs: Blobs, shape: str):
+        """``model`` compiled, through the checked blob cache ``blobs`` (``shape`` names its input shape there)."""
         began = time.perf_counter()
         try:
-            return blobs.compile(lambda extra: self.core.compile_model(model, "CPU", {**self.config, **extra}))
+            return blobs.compile(lambda extra: self.core.compile_model(model, "CPU", {**self.config, **extra}), shape)
         except Exception as error:
             raise EngineError(f"OpenVINO cannot compile the model: {one_line(error)}") from None
         finally:
@@ -116,15 +116,17 @@ class _CompiledByShape:
     """Infer requests for one model, compiled per input shape, the least recently used
     dropped; one compile at a time (``ahead`` compiles in a background thread)."""
 
-    def __init__(self, model, compiler: _Compiler, blobs: Blobs, input_index: int = 0):
+    def __init__(self, model, compiler: _Compiler, blobs: Blobs, input_index: int = 0, output: str = "logits"):
         self._model, self._compiler, self._blobs, self._input_index = model, compiler, blobs, input_index
+        self._output = output  # what the model gives ("logits", "features"): two models of a shape are two blobs
         self._requests: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
 
     def __call__(self, shape: tuple):
         with self._lock:
             if shape not in self._requests:
-                compiled = self._compiler.compile(_reshaped(self._model, self._input_index, [1, *shape]), self._blobs)
+                name = f"{self._output}-{'x'.join(map(str, [1, *shape]))}"
+                compiled = self._compiler.compile(_reshaped(self._model, self._input_index, [1, *shape]), self._blobs, name)
                 self._requests[shape] = compiled.create_infer_request()
                 while len(self._requests) > COMPILED_SHAPES_KEPT:
                     self._requests.popitem(last=False)
@@ -197,7 +199,7 @@ class OpenVinoClipModel:
     def features(self, clip: np.ndarray) -> np.ndarray:
         """The pooled features [F] float32 before the classifier (see ``engines.features``)."""
         if self._features_for is None:
-            self._features_for = _CompiledByShape(_with_features(self._model, 0, []), self._compiler, self._blobs)
+            self._features_for = _CompiledByShape(_with_features(self._model, 0, []), self._compiler, self._blobs, output="features")
         request = self._features_for(clip.shape)
         _infer(request, {0: _image(clip)})
         return request.get_output_tensor(0).data.reshape(-1).copy()
@@ -299,7 +301,7 @@ class OpenVinoStreamModel:
         if frame_size not in self._features_by_frame_size:
             logits, *states = meta["outputs"]
             model = _with_features(request_for._model, logits, states)
-            self._features_by_frame_size[frame_size] = _CompiledByShape(model, self._compiler, request_for._blobs, meta["inputs"][0])
+            self._features_by_frame_size[frame_size] = _CompiledByShape(model, self._compiler, request_for._blobs, meta["inputs"][0], "features")
         return self._features_by_frame_size[frame_size], {**meta, "outputs": list(range(1 + len(meta["states"])))}
 
     def init_states(self, chunk_shape: tuple[int, int, int]) -> StreamStates:
