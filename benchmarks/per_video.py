@@ -113,14 +113,14 @@ def measure(args) -> None:
 
     from movinet_cli import load_classifier
     from movinet_cli.commands.batch import find_videos, run_batch
-    from movinet_cli.inputs import decoding
+    from movinet_cli.inputs import children, decoding
     from movinet_cli.outputs.results_sink import results_output
 
-    decoding._context().set_forkserver_preload([decoding.__name__, "per_video"])  # imported once, not per child
+    children.decoding_context().set_forkserver_preload([decoding.__name__, "per_video"])  # imported once, not per child
     decoding.IsolatedReader.__init__.__kwdefaults__["opener"] = per_video.TimedReader
     os.environ[TIMES] = times = os.path.join(tempfile.mkdtemp(), "times")  # before the server starts: children inherit its environment
     classifier = load_classifier(args.model, engine=args.engine)
-    decoding.start_server()
+    children.start_server()
     spent = {"model": 0.0, "write": 0.0, "wait": 0.0}
 
     def timed(function, key):

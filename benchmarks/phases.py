@@ -129,13 +129,14 @@ def main(argv=None) -> int:
         kinds = {"command": command, "interpreter": ["-c", "pass"], "phases": [os.path.abspath(__file__), "--walk", model, clip, f"{args.fps:g}"]}
         if args.baseline:
             kinds["baseline"] = command
-            run_process(command, cache, args.baseline)  # its own conversion, if its converter differs
+            run_process(command, cache + "-baseline", args.baseline)  # a cache of its own: another version's may lay it out otherwise
         walls: dict[str, list[float]] = {kind: [] for kind in kinds}
         phases: list[dict] = []
         for number in range(args.rounds):
             order = list(kinds)[number % len(kinds) :] + list(kinds)[: number % len(kinds)]
             for kind in order:
-                wall, out = run_process(kinds[kind], cache, args.baseline if kind == "baseline" else ROOT)
+                baseline = kind == "baseline"
+                wall, out = run_process(kinds[kind], cache + "-baseline" if baseline else cache, args.baseline if baseline else ROOT)
                 walls[kind].append(wall)
                 if kind == "phases":
                     phases.append(json.loads(out))

@@ -274,7 +274,7 @@ def test_a_decoder_crash_costs_one_error_row(tiny_models, tmp_path, monkeypatch)
     import faulthandler
     import multiprocessing
 
-    from movinet_cli.inputs import decoding, video
+    from movinet_cli.inputs import children, video
 
     real_frames = video.VideoReader.rgb_frames
 
@@ -285,7 +285,7 @@ def test_a_decoder_crash_costs_one_error_row(tiny_models, tmp_path, monkeypatch)
         return real_frames(self)
 
     # Forked children see this test's stand-in decoder (the product forks from a clean server).
-    monkeypatch.setattr(decoding, "_context", lambda: multiprocessing.get_context("fork"))
+    monkeypatch.setattr(children, "decoding_context", lambda: multiprocessing.get_context("fork"))
     monkeypatch.setattr(video.VideoReader, "rgb_frames", frames)
     root = tmp_path / "videos"
     root.mkdir()

@@ -142,7 +142,7 @@ class KillActor:
         import faulthandler
         import multiprocessing
 
-        from movinet_cli.inputs import decoding, video
+        from movinet_cli.inputs import children, video
 
         real_frames = video.VideoReader.rgb_frames
 
@@ -152,7 +152,7 @@ class KillActor:
                 ctypes.string_at(0)
             return real_frames(reader)
 
-        decoding._context = lambda: multiprocessing.get_context("fork")
+        children.decoding_context = lambda: multiprocessing.get_context("fork")
         video.VideoReader.rgb_frames = frames
 
 
@@ -247,7 +247,7 @@ def test_an_actor_starts_when_its_decoding_server_cannot(local_ray, tiny_models,
         raise FileNotFoundError(2, "No such file or directory")
 
     monkeypatch.setenv(environment.CPU_THREADS, "1")
-    monkeypatch.setattr(ray_actors.decoding, "start_server", no_working_directory)
+    monkeypatch.setattr("multiprocessing.forkserver.ensure_running", no_working_directory)
     video = colour_video("red.mp4", [(RED, 1.0)])
     actor = ray_actors.VideoClassifier(
         directory=os.path.dirname(video), load=ModelOptions(model=tiny_models.base, engine="openvino"),

@@ -77,6 +77,9 @@ def classify(videos, load, read, run, output_format, timeline, timeline_step, da
       movinet classify --mode stream --end 60 rtsp://camera.local/stream
       movinet classify *.mp4 -o library.db && movinet search library.db surfing
     """
+    from movinet_cli.inputs.children import start_server
+
+    start_server()  # first: it starts while the rest is imported and the model loads (a one-shot run waits less)
     from movinet_cli.inputs.sources import check_videos, local_files
     from movinet_cli.outcomes.pipeline import classify_many
     from movinet_cli.outcomes.timeline import bin_seconds

@@ -87,7 +87,7 @@ class Console:
         refuses another --resize than its own: ``Classifier.reading``), before any output file
         is made, and the server that decoding children fork from starts first, so that its start
         overlaps the load. ``labels_needed``: see ``load_classifier``."""
-        from movinet_cli.inputs.decoding import start_server
+        from movinet_cli.inputs.children import start_server
         from movinet_cli.outcomes.loading import load_classifier
 
         if read is not None:  # videos will be read

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from movinet_cli import environment
 from movinet_cli.errors import ModelError, MovinetError
-from movinet_cli.inputs import decoding
+from movinet_cli.inputs import children
 from movinet_cli.inputs.sources import url_kind
 from movinet_cli.outcomes.loading import load_classifier
 from movinet_cli.outcomes.opened_video import OpenedVideo
@@ -56,11 +56,7 @@ class VideoClassifier:
         # The engine reads this when it compiles: as many threads as this actor's CPUs, so
         # that actors sharing a node do not fight over its cores.
         os.environ[environment.CPU_THREADS] = str(max(1, int(cpus)))
-        # The decoding children's server starts (a new interpreter importing OpenCV) while
-        # the model loads, instead of when the first video opens. Best effort: a server that
-        # cannot start (a working directory gone, say) is each video's error to report.
-        with contextlib.suppress(OSError):
-            decoding.start_server()
+        children.start_server()  # while the model loads, instead of when the first video opens
         self.node = node_name()
         try:
             self.classifier = load_classifier(**dataclasses.asdict(load))

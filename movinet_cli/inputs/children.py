@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import importlib.machinery
 import itertools
+import multiprocessing
 import os
 import signal
 import sys
@@ -42,6 +44,32 @@ def main_module_hidden() -> Iterator[None]:
         yield
     finally:
         sys.modules["__main__"] = main
+
+
+@functools.cache
+def decoding_context() -> multiprocessing.context.ForkServerContext | multiprocessing.context.SpawnContext:
+    """The ``multiprocessing`` context that decoding children start in: forked from a small
+    server (``forkserver``) that has imported ``inputs.decoding`` (OpenCV and NumPy) once, where
+    the platform has one, else ``spawn``."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["movinet_cli.inputs.decoding"])
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+def start_server() -> None:
+    """Starts the server that decoding children are forked from (where this platform has
+    one), if it does not run yet, without waiting for it: its start-up (a new interpreter
+    importing OpenCV and NumPy) then overlaps the caller's own work, such as its imports and
+    loading a model, instead of delaying the first video. Light: this module imports neither.
+    Best effort: a server that cannot start (OSError: the working directory gone, say) is
+    left for the first video to report."""
+    if decoding_context().get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        with contextlib.suppress(OSError), main_module_hidden():  # as when a child starts: the server imports no __main__
+            forkserver.ensure_running()
 
 
 def start(child: BaseProcess) -> None:

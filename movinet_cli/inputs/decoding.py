@@ -25,8 +25,6 @@ parent's waiting counts: a child held back because the model is slower is never 
 from __future__ import annotations
 
 import contextlib
-import functools
-import multiprocessing
 import os
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -58,27 +56,6 @@ def stall_limit_s(info: VideoInfo | None, fps: float | None, start_s: float = 0.
     if first:
         frames += start_s * source_fps
     return WATCHDOG_MIN_S + WATCHDOG_S_PER_MEGAPIXEL * frames * info.width * info.height / 1e6
-
-
-@functools.cache
-def _context() -> multiprocessing.context.ForkServerContext | multiprocessing.context.SpawnContext:
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([__name__])  # OpenCV and NumPy, imported once
-        return context
-    return multiprocessing.get_context("spawn")
-
-
-def start_server() -> None:
-    """Starts the server that decoding children are forked from (where this platform has
-    one), if it does not run yet, without waiting for it: its start-up (a new interpreter
-    importing OpenCV and NumPy) then overlaps the caller's own work, such as loading a model,
-    instead of delaying the first video."""
-    if _context().get_start_method() == "forkserver":
-        from multiprocessing import forkserver
-
-        with children.main_module_hidden():  # as when a child starts: the server imports no __main__
-            forkserver.ensure_running()
 
 
 class IsolatedReader:
@@ -135,7 +112,7 @@ class IsolatedReader:
         ``new`` one, as also when the idle one has ended meanwhile. VideoError if no process
         or pipe can be had (too many open files, ...)."""
         try:
-            self._decoder = decoder = decoders.Decoder.start(_context()) if new else decoders.take(_context())
+            self._decoder = decoder = decoders.Decoder.start(children.decoding_context()) if new else decoders.take(children.decoding_context())
             try:
                 decoder.decode(*self._job)
             except OSError:
