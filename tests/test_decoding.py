@@ -175,3 +175,36 @@ def test_the_watchdog_limit_scales_with_the_video_and_its_variable_is_checked(mo
         monkeypatch.setenv("MOVINET_DECODER_STALL_S", bad)
         with pytest.raises(UsageError, match="MOVINET_DECODER_STALL_S must be a number of seconds from 1 to 604800"):
             decoder_stall_s()
+
+
+def test_a_prefetched_reader_is_handed_out_for_the_same_file_and_options_only(red, tmp_path):
+    """``prefetch`` starts decoding before the model loads; ``reader`` hands that reader out
+    when asked for the same file read the same way (the same frames as a fresh one), and
+    otherwise reads anew, the prefetched one kept until dropped; a file that cannot be read
+    is left for the real reader to report."""
+    from movinet_cli.inputs import decoding
+
+    with VideoReader(red, fps=5, size=16) as fresh:
+        expected = list(fresh.frames())
+    decoding.prefetch(red, ahead=8, fps=5, size=16)
+    started = decoding._prefetched[1]
+    other = decoding.reader(red, ahead=8, fps=10, size=16)  # another frame rate: not the prefetched one
+    assert other is not started and len(list(other.frames())) == 10
+    other.close()
+    taken = decoding.reader(red, ahead=2, fps=5, size=16)
+    assert taken is started and decoding._prefetched is None
+    got = list(taken.frames())
+    taken.close()
+    assert [t for t, _ in got] == [t for t, _ in expected] and all(np.array_equal(a, b) for (_, a), (_, b) in zip(got, expected))
+    decoding.prefetch(red, ahead=8, fps=5, size=16)
+    left = decoding._prefetched[1]
+    decoding.drop_prefetched()
+    assert decoding._prefetched is None
+    with pytest.raises(VideoError, match="closed"):
+        list(left.frames())
+    not_a_video = tmp_path / "notes.mp4"
+    not_a_video.write_text("not a video\n")
+    decoding.prefetch(str(not_a_video), ahead=8, fps=5, size=16)
+    assert decoding._prefetched is None
+    with pytest.raises(VideoError):
+        decoding.reader(str(not_a_video), ahead=8, fps=5, size=16)

@@ -80,7 +80,9 @@ def classify(videos, load, read, run, output_format, timeline, timeline_step, da
     from movinet_cli.inputs.children import start_server
 
     start_server()  # first: it starts while the rest is imported and the model loads (a one-shot run waits less)
+    from movinet_cli.inputs.decoding import drop_prefetched
     from movinet_cli.inputs.sources import check_videos, local_files
+    from movinet_cli.outcomes.loading import prefetch
     from movinet_cli.outcomes.pipeline import classify_many
     from movinet_cli.outcomes.timeline import bin_seconds
     from movinet_cli.outputs.same_file import check_outputs
@@ -98,6 +100,9 @@ def classify(videos, load, read, run, output_format, timeline, timeline_step, da
     sinks += [ReportSink(report_path, out.report_writer())] if report_path else []
     results = _database(database)
     check_outputs(sinks + results, inputs=[*local_files(videos), *model_inputs(load)])
+    if local_files(videos[:1]) and os.path.isfile(videos[0]):  # the first video decodes while the model loads (a pipe is read once: not ahead)
+        prefetch(videos[0], load, read)
+        click.get_current_context().call_on_close(drop_prefetched)  # if nothing took it
     if timeline_step:  # the base model sees at most one training clip at a time; a longer step pools windows
         run = dataclasses.replace(run, window=min(timeline_step, RunOptions.window))
     classifier = out.load_model(load, read=read)

@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
 from movinet_cli import environment
-from movinet_cli.errors import VideoError
+from movinet_cli.errors import MovinetError, VideoError
 from movinet_cli.inputs import children, decoders, sources
 from movinet_cli.inputs.decoders import FRAMES_PER_MESSAGE
 from movinet_cli.inputs.frames import to_unit_range
@@ -222,3 +223,43 @@ class IsolatedReader:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+_prefetched: tuple[tuple, IsolatedReader] | None = None  # (its path and options, the reader) that ``prefetch`` started
+_prefetched_lock = threading.Lock()
+
+
+def prefetch(path: str, *, ahead: int, **options) -> None:
+    """Starts reading the file ``path`` now, as ``IsolatedReader(path, ahead=ahead, **options)``
+    would, for ``reader`` to hand out when a reader of the same path and options is asked for:
+    a one-shot run then decodes its video while it imports and loads its model. One at a
+    time (another replaces it). Best effort: a file that cannot be opened is left for the
+    reader asked for to report."""
+    global _prefetched
+    drop_prefetched()
+    try:
+        started = IsolatedReader(path, ahead=ahead, **options)
+    except MovinetError:  # said when the video is opened for the run
+        return
+    with _prefetched_lock:
+        _prefetched = ((path, options), started)
+
+
+def reader(path: str | os.PathLike, *, ahead: int, **options) -> IsolatedReader:
+    """``IsolatedReader(path, ahead=ahead, **options)``: the one ``prefetch`` started where
+    it has this path and these options (decoding ``ahead`` of its own), else a new one."""
+    global _prefetched
+    with _prefetched_lock:
+        taken = _prefetched if _prefetched is not None and _prefetched[0] == (path, options) else None
+        if taken:
+            _prefetched = None
+    return taken[1] if taken else IsolatedReader(path, ahead=ahead, **options)
+
+
+def drop_prefetched() -> None:
+    """Closes the reader that ``prefetch`` started, if nothing took it."""
+    global _prefetched
+    with _prefetched_lock:
+        dropped, _prefetched = _prefetched, None
+    if dropped:
+        dropped[1].close()

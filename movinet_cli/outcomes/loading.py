@@ -10,12 +10,14 @@ import dataclasses
 import os
 from typing import TYPE_CHECKING
 
+from movinet_cli.errors import MovinetError
+from movinet_cli.inputs import decoding
 from movinet_cli.model import engines, registry
 from movinet_cli.model import labels as labels_module
 from movinet_cli.model.head import is_head_dir, load_head
 from movinet_cli.model.saved_model import describe
-from movinet_cli.options import ModelOptions
-from movinet_cli.outcomes.pipeline import Classifier
+from movinet_cli.options import MODEL_RESIZE, ModelOptions, ReadOptions, RunOptions
+from movinet_cli.outcomes.pipeline import Classifier, reader_options
 
 if TYPE_CHECKING:  # numpy-heavy
     import numpy as np
@@ -80,6 +82,24 @@ def load_classifier(
     if trained:  # read as the videos it was trained on were
         classifier.fps, classifier.size, classifier.resize, classifier.resize_fixed = trained.backbone.fps, trained.backbone.size, trained.backbone.resize, True
     return classifier
+
+
+def prefetch(video: str, load: ModelOptions, read: ReadOptions) -> None:
+    """Starts decoding the local file ``video`` as the model that ``load`` names will read it,
+    before that model loads (``decoding.prefetch``): a one-shot run then decodes while it
+    imports and loads. From the name alone, as ``Classifier`` reads for it: its variant's
+    frame rate, size and crop (A5's for a name that says none). A guess that costs nothing
+    when wrong: a model that reads otherwise (a MODEL_DIR of ``movinet train``; a SavedModel
+    of another size) opens the video anew."""
+    if load.model is not None and is_head_dir(load.model):
+        return
+    try:
+        source = registry.resolve_model(load.model, load.mode)
+    except MovinetError:  # said when the model loads
+        return
+    variant = source.variant or registry.VARIANTS[registry.DEFAULT_MODEL]
+    reading = read.for_model(variant.fps, variant.size, MODEL_RESIZE)
+    decoding.prefetch(video, ahead=RunOptions().window_frames(reading.fps), **reader_options(reading, variant.crop_scale))
 
 
 def prepare_model(model: str) -> str:

@@ -29,8 +29,7 @@ import numpy as np
 
 from movinet_cli import environment
 from movinet_cli.errors import MovinetError, UsageError, VideoError, one_line
-from movinet_cli.inputs import sources
-from movinet_cli.inputs.decoding import IsolatedReader
+from movinet_cli.inputs import decoding, sources
 from movinet_cli.inputs.sampling import TIMESTAMP_TOLERANCE_S, windows
 from movinet_cli.inputs.video import MIN_FRAMES
 from movinet_cli.model import engines, registry
@@ -42,6 +41,12 @@ from movinet_cli.outcomes.stream_state import StreamState
 STREAM_CHUNKS_AHEAD = 4  # chunks decoded ahead of the stream model
 
 Progress = Callable[[float, "float | None"], None]  # (video time reached, expected end), seconds
+
+
+def reader_options(reading: Reading, crop_scale: float) -> dict:
+    """``IsolatedReader``'s keyword arguments (but ``ahead``) for a video read as ``reading``
+    says, for a model of ``crop_scale`` (``Classifier.crop_scale``)."""
+    return {"fps": reading.fps, "size": reading.size, "resize": reading.resize, "crop_scale": crop_scale, "start_s": reading.start, "end_s": reading.end}
 
 
 class Classifier:
@@ -148,9 +153,7 @@ class Classifier:
             frames = ((index / reading.fps, frame) for index, frame in enumerate(video.astype(np.float32)))
             return OpenedVideo(None, reading.fps, frames, len(video) / reading.fps, size=reading.size, resize=reading.resize)
         ahead = self.frames_ahead(reading, RunOptions()) if ahead is None else ahead
-        reader = IsolatedReader(
-            video, ahead=ahead, fps=reading.fps, size=reading.size, resize=reading.resize, crop_scale=self.crop_scale, start_s=reading.start, end_s=reading.end
-        )
+        reader = decoding.reader(video, ahead=ahead, **reader_options(reading, self.crop_scale))  # one prefetched (``loading.prefetch``), if so read
         return OpenedVideo(
             reader.path, reading.fps, reader.frames(), reading.end or reader.info.claimed_duration_s, reader, reading.start, reading.end, reading.size, reading.resize
         )
