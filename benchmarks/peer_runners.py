@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import peer_conversions
 
 Call = Callable[[np.ndarray, Any], tuple[np.ndarray, Any]]  # (frames [1, n, S, S, 3], carried) -> (logits, carried)
 
@@ -142,7 +143,8 @@ def openvino_ceiling(job: dict) -> dict:
 
 def _signature(job: dict) -> tuple[Any, list[str], list[Any], Any]:
     """The SavedModel loaded in TensorFlow, with static shapes for one call: (the function of
-    (image, *states), the state names, their TensorSpecs, the loaded model)."""
+    (image, *states) returning the signature's dict, the state names, their TensorSpecs named
+    ``s0``, ``s1``..., the loaded model: kept by the caller, as it owns the function's variables)."""
     from movinet_cli._lazy import tensorflow
 
     tf = tensorflow()
@@ -165,52 +167,65 @@ def _zeros(specs: list[Any]) -> list[np.ndarray]:
     return [np.zeros(spec.shape, spec.dtype.as_numpy_dtype) for spec in specs]
 
 
+def _converted(job: dict, extension: str, convert: Callable[[Any], bytes]) -> tuple[bytes, list[str], list[Any]]:
+    """The job's signature converted by ``convert`` (of its flat graph: ``peer_conversions``),
+    once per invocation (kept in the job's cache: a conversion takes from seconds to minutes),
+    with its state names and specs. Raises what the conversion raises."""
+    function, names, specs, _loaded = _signature(job)
+    what = json.dumps([job["model"], job["kind"], chunks_of(job)[0][1], job["size"]]).encode()
+    converted = Path(job["cache"], f"{extension}-{hashlib.sha256(what).hexdigest()[:16]}.{extension}")
+    if not converted.exists():
+        converted.write_bytes(convert(peer_conversions.flat_graph(function)))
+    return converted.read_bytes(), names, specs
+
+
+def _failed(error: Exception) -> dict:
+    """A skipped result with the converter's own message, shortened."""
+    return {"skipped": "did not convert: " + " ".join(str(error).split())[:200]}
+
+
 def tflite(job: dict) -> dict:
-    """TensorFlow Lite (its default delegate, XNNPACK), converted from the SavedModel with
-    static shapes and builtin ops only (no Flex delegate ships with the interpreter)."""
+    """TensorFlow Lite (its default delegate, XNNPACK) on the signature frozen at static shapes,
+    its 3-D ops rewritten in 2-D ones, builtin ops only (no Flex delegate ships with the interpreter)."""
     from movinet_cli._lazy import tensorflow
 
-    tf = tensorflow()
-    function, names, specs, loaded = _signature(job)
-    what = json.dumps([job["model"], job["kind"], chunks_of(job)[0][1], job["size"]]).encode()
-    converted = Path(job["cache"], f"tflite-{hashlib.sha256(what).hexdigest()[:16]}.tflite")
-    if not converted.exists():  # converted once per invocation (a minute for A0)
-        try:
-            converted.write_bytes(tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function()], loaded).convert())
-        except Exception as error:  # the converter's own message, shortened
-            return {"skipped": "did not convert: " + " ".join(str(error).split())[:200]}
-    flat = converted.read_bytes()
-    interpreter = tf.lite.Interpreter(model_content=flat, num_threads=job["threads"] or os.cpu_count())
+    try:
+        model, names, specs = _converted(job, "tflite", peer_conversions.to_tflite)
+    except Exception as error:
+        return _failed(error)
+    interpreter = tensorflow().lite.Interpreter(model_content=model, num_threads=job["threads"] or os.cpu_count())
     runner = interpreter.get_signature_runner()
 
     def call(frames: np.ndarray, states: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
         outputs = runner(image=frames, **{spec.name: state for spec, state in zip(specs, states)})
-        logits = outputs.pop("logits") if names else next(iter(outputs.values()))
-        return logits, [outputs[name] for name in names]
+        return _logits(outputs, names), [outputs[name] for name in names]
 
     return timed(job, lambda: _zeros(specs), call)
 
 
 def onnxruntime(job: dict) -> dict:
-    """ONNX Runtime on the SavedModel's signature converted by tf2onnx (opset 17)."""
+    """ONNX Runtime on the same frozen graph converted by tf2onnx (opset 17)."""
     import onnxruntime as ort
-    import tf2onnx
 
-    function, names, specs, _ = _signature(job)
     try:
-        proto, _ = tf2onnx.convert.from_function(function, input_signature=function.input_signature, opset=17)
+        proto, names, specs = _converted(job, "onnx", peer_conversions.to_onnx)
         options = ort.SessionOptions()
         options.intra_op_num_threads = job["threads"]
-        session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    except Exception as error:  # tf2onnx leaves the exports' XLA-compiled calls, which ONNX Runtime rejects
-        return {"skipped": "did not convert: " + " ".join(str(error).split())[:160]}
+        session = ort.InferenceSession(proto, options, providers=["CPUExecutionProvider"])
+    except Exception as error:
+        return _failed(error)
     output_names = [output.name for output in session.get_outputs()]
 
     def call(frames: np.ndarray, states: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
-        outputs = dict(zip(output_names, session.run(None, {"image": frames, **{f"s{i}": state for i, state in enumerate(states)}})))
-        return outputs.get("logits", next(iter(outputs.values()))), [outputs[name] for name in names]
+        outputs = dict(zip(output_names, session.run(None, {"image": frames, **{spec.name: state for spec, state in zip(specs, states)}})))
+        return _logits(outputs, names), [outputs[name] for name in names]
 
     return timed(job, lambda: _zeros(specs), call)
+
+
+def _logits(outputs: dict[str, np.ndarray], states: list[str]) -> np.ndarray:
+    """The logits among a converted signature's outputs: a stream's ``logits``, a base model's only output."""
+    return outputs["logits"] if states else next(iter(outputs.values()))
 
 
 def gemm(job: dict) -> dict:

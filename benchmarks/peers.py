@@ -14,9 +14,12 @@ process on a shared machine delayed. Candidates:
                     median step x steps): the ceiling, at auto's precision
     ov_ceiling      the same in OpenVINO's Python API, in process (so with a CPU time): the
                     converted model compiled as the project compiles it, its inputs set once
-    tflite          TensorFlow Lite (XNNPACK), converted with static shapes, builtin ops
-    onnxruntime     ONNX Runtime on a tf2onnx conversion (needs tf2onnx and onnxruntime:
-                    --peers-path DIR puts a scratch install on the path; never a project dependency)
+    tflite          TensorFlow Lite (XNNPACK), builtin ops, on the signature frozen at static
+                    shapes with its XLA marks stripped and its functions inlined, every Conv3D
+                    and AvgPool3D rewritten as the same arithmetic in 2-D ops (peer_conversions.py)
+    onnxruntime     ONNX Runtime on a tf2onnx conversion of the same frozen graph (needs tf2onnx
+                    and onnxruntime: --peers-path DIR puts a scratch install on the path; never a
+                    project dependency)
     tensorflow      this project's TensorFlow engine (slow: --tf-rounds of them, one repeat)
 
 A candidate that is not installed or cannot convert the model is skipped with a line saying
