@@ -72,7 +72,7 @@ class Compiled:
 
     def __init__(self, classifier, hint: str):
         model = classifier.model
-        self._ir = model._request_for._model
+        self._ir = model._request_for.model()
         self._core = model._request_for._compiler.core
         self.config = {**model._request_for._compiler.config, "PERFORMANCE_HINT": hint}
         self._by_shape: dict[tuple, object] = {}

@@ -70,7 +70,7 @@ def test_the_converted_stream_model_keeps_its_buffer_by_a_split_and_answers_as_t
     fast, _ = engines.open_model(tiny_models.stream, engine="openvino", precision="f32")
     reference, _ = engines.open_model(tiny_models.stream, engine="tensorflow")
     request_for, meta = fast._converted((16, 16))
-    buffer = request_for._model.outputs[meta["outputs"][1 + meta["states"].index(BUFFER_STATE)]]
+    buffer = request_for.model().outputs[meta["outputs"][1 + meta["states"].index(BUFFER_STATE)]]
     assert buffer.get_node().input_value(0).get_node().get_type_name() == "VariadicSplit"
     clip = rng.uniform(0, 1, (4 * chunk, 16, 16, 3)).astype(np.float32)
     ov_states, tf_states = fast.init_states((chunk, 16, 16)), reference.init_states((chunk, 16, 16))

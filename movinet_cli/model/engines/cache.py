@@ -2,9 +2,9 @@
 
 Converted models are kept under ``<cache>/openvino/<key>/``, keyed by what the conversion
 depends on (see ``conversion.entry_key``). An entry is written to a temporary directory
-and renamed into place, and records the size and CRC-32 of each file it holds; OpenVINO's
-compiled blobs (``<cache>/openvino/compiled/<key>/``) are recorded the same way when
-written. Both are checked before use, so a partial or damaged entry or blob, a file where
+and renamed into place, and records the size and CRC-32 of each file it holds; the compiled
+models that OpenVINO exports (``<cache>/openvino/compiled/<key>/<shape>/``) are recorded the
+same way when written. Both are checked before use, so a partial or damaged entry or blob, a file where
 an entry directory should be, or a lock that is not a file, is removed and rebuilt, saying
 so in one line. A cache that cannot be written (a read-only or full filesystem) is run
 without: conversions are then kept in memory for this process only, saying so in one line.
@@ -144,6 +144,17 @@ class ConversionCache:
         """Whether a finished entry is there (not checked against its checksums)."""
         return (self.root / key / "meta.json").is_file()
 
+    def description(self, key: str) -> dict | None:
+        """Entry ``key``'s ``meta`` (what ``load`` returns with the model) where the entry is
+        there and its description reads, else None; the model's files are not checked (``load`` does)."""
+        if key in self._in_memory:
+            return self._in_memory[key][1]
+        try:
+            meta = json.loads((self.root / key / "meta.json").read_text())
+        except (OSError, ValueError, RecursionError):
+            return None
+        return meta if isinstance(meta, dict) and isinstance(meta.get("files"), dict) else None
+
     def load(self, key: str) -> tuple[Any, dict] | None:
         """Returns ``(ov.Model, meta)`` for a complete entry, or None. A damaged entry is
         removed, saying so, to be converted again."""
@@ -250,32 +261,37 @@ def _disk_full_or(error: Exception, staging: Path, model) -> OSError:
 
 
 BLOB_SHAPES_KEPT = 8  # compiled input shapes kept on disk per converted model (A5 base, f32: 75 MB each)
+_EXPORTED = "export-"  # the names of blobs that OpenVINO exported for us (not its own cache's)
 
 
 class Blobs:
-    """OpenVINO's compiled blobs for one cache entry, checked and bounded: under
-    ``<root>/compiled/<key>/``, a folder for each input shape compiled (``compile``'s ``shape``).
+    """Compiled models for one cache entry, exported by OpenVINO, checked and bounded: under
+    ``<root>/compiled/<key>/``, a folder for each input shape compiled (``compiled``'s
+    ``shape``), a blob in it for each way of compiling it (``config``: the precision and the CPU).
 
-    OpenVINO loads a blob it finds there without checking its bytes (a damaged one gave NaN
-    answers), so each blob it writes is recorded (size and CRC-32, in the folder's
-    ``checksums.json``) and the blobs of a shape's folder are checked before OpenVINO may read
-    them, once per process; a damaged or unrecorded blob is removed, and OpenVINO compiles (and
-    writes) it again. A folder a shape: only the blob a compile may read is checked (not every
-    shape's), and the ``BLOB_SHAPES_KEPT`` shapes used last are kept, the others removed (every
-    length of a video shorter than a window is a shape of its own: unbounded, they filled the
-    disk)."""
+    A blob is imported as it is, without the converted model: a one-shot run reads, reshapes
+    and hashes no IR (A5 stream: 1.2 to 1.5 s of its first step's 2 s went there, with
+    OpenVINO's own ``CACHE_DIR``, which hashes the whole model to find its blob). OpenVINO
+    reads a blob without checking its bytes (a damaged one gave NaN answers), so each blob is
+    recorded when written (size and CRC-32, in the folder's ``checksums.json``) and the blobs
+    of a shape's folder are checked before one is imported, once per process; a damaged or
+    unrecorded blob is removed, and compiled (and written) again. A folder a shape: only the
+    blobs of the shape about to run are checked, and the ``BLOB_SHAPES_KEPT`` shapes used last
+    are kept, the others removed (every length of a video shorter than a window is a shape of
+    its own: unbounded, they filled the disk)."""
 
     def __init__(self, cache: ConversionCache, key: str):
         self.cache, self.directory = cache, cache.root / "compiled" / key
         self._checked: dict[Path, list[int]] = {}  # blob -> fingerprint checked in this process
         self._usable = cache.writable
 
-    def compile(self, compile_with: Callable[[dict], object], shape: str):
-        """``compile_with(extra_config)`` with OpenVINO's blob cache in this entry's folder for
-        ``shape`` (a name for the input shape: ``1x120x172x172x3``) when it can be trusted and
-        written, else without it."""
+    def compiled(self, shape: str, config: str, compile_new: Callable[[], Any], import_blob: Callable[[bytes], Any]):
+        """The model compiled for ``shape`` (a name for the input shape: ``logits-1x120x172x172x3``)
+        the ``config`` way (a name for what else shapes the compiled code): ``import_blob(bytes)``
+        of its checked blob where there is one, else ``compile_new()``, exported into this
+        entry's folder for ``shape`` where the cache can be written."""
         if not (self._usable and self.cache.writable):
-            return compile_with({})
+            return compile_new()
         folder = self.directory / shape
         lock_path = self.directory.parent / f"{self.directory.name}.lock"
         try:
@@ -291,21 +307,47 @@ class Blobs:
         except OSError as error:
             self._usable = False
             self.cache.cannot_write(_reason(error))
-            return compile_with({})
+            return compile_new()
         with lock:  # one process compiles, records and removes blobs at a time
             fcntl.flock(lock, fcntl.LOCK_EX)
+            blob = folder / f"{_EXPORTED}{config}.blob"
             try:
                 self._check(folder)
-            except OSError as error:  # a blob we cannot remove: do not let OpenVINO read it
+                compiled = self._imported(blob, import_blob) if blob.is_file() else None
+            except OSError as error:  # a blob we cannot read or remove: do without the cache
                 self._usable = False
                 self.cache.cannot_write(_reason(error))
-                return compile_with({})
-            compiled = compile_with({"CACHE_DIR": str(folder)})
-            with contextlib.suppress(OSError):  # unrecorded, the blob is only compiled again
-                self._record(folder)
+                return compile_new()
+            if compiled is None:
+                compiled = compile_new()
+                with contextlib.suppress(OSError):  # unwritten, it is only compiled again next time
+                    self._write(blob, compiled.export_model().getvalue())
+            with contextlib.suppress(OSError):
                 os.utime(folder)  # used now: the least recently used shapes go first
                 self._prune()
             return compiled
+
+    def _imported(self, blob: Path, import_blob: Callable[[bytes], Any]):
+        """The checked ``blob`` imported, or None (removed, saying so) where OpenVINO refuses it."""
+        try:
+            return import_blob(blob.read_bytes())
+        except OSError:
+            raise
+        except Exception as error:  # checksums match, yet OpenVINO refuses it (written by a bug)
+            self.cache.notice(f"warning: OpenVINO cannot read the compiled model {blob} ({one_line(error, 120)}); compiling it again")
+            _remove(blob)
+            return None
+
+    def _write(self, blob: Path, data: bytes) -> None:
+        """Writes ``data`` as ``blob`` (through a staging file: a reader never sees it torn) and records it."""
+        staging = blob.with_name(f"{blob.name}.partial-{os.getpid()}")
+        staging.write_bytes(data)
+        os.replace(staging, blob)
+        recorded = self._recorded(blob.parent)
+        recorded[blob.name] = self._checked[blob] = [len(data), zlib.crc32(data)]
+        staging = blob.parent / f"checksums.json.partial-{os.getpid()}"
+        staging.write_text(json.dumps(recorded))
+        os.replace(staging, blob.parent / "checksums.json")
 
     @staticmethod
     def _recorded(folder: Path) -> dict:
@@ -315,26 +357,26 @@ class Blobs:
             return {}
 
     def _check(self, folder: Path) -> None:
+        """Checks the blobs in ``folder`` against their records (once a process), removing a
+        damaged one (saying so), an unrecorded one (left by a process that died before
+        recording it) and what is not an exported blob (a staging file of a process that
+        died: the lock is held; OpenVINO's own cache files, of versions before exports)."""
         recorded = self._recorded(folder)
-        for blob in folder.glob("*.blob"):
-            if blob in self._checked and self._checked[blob] == recorded.get(blob.name):
+        for path in folder.iterdir():
+            if path.name == "checksums.json":
                 continue
-            fingerprint = _fingerprint(blob)
-            if fingerprint == recorded.get(blob.name):
-                self._checked[blob] = fingerprint
+            if not (path.name.startswith(_EXPORTED) and path.name.endswith(".blob")) or path.is_symlink() or not path.is_file():
+                _remove(path)
                 continue
-            if blob.name in recorded:  # an unrecorded one was left by a process that died
-                self.cache.notice(f"warning: the compiled model {blob} in the OpenVINO cache is damaged; compiling it again")
-            _remove(blob)
-
-    def _record(self, folder: Path) -> None:
-        recorded = self._recorded(folder)
-        for blob in folder.glob("*.blob"):  # new ones (a damaged one's name included)
-            if blob not in self._checked or self._checked[blob] != recorded.get(blob.name):
-                recorded[blob.name] = self._checked[blob] = _fingerprint(blob)
-        staging = folder / f"checksums.json.partial-{os.getpid()}"
-        staging.write_text(json.dumps(recorded))
-        os.replace(staging, folder / "checksums.json")
+            if path in self._checked and self._checked[path] == recorded.get(path.name):
+                continue
+            fingerprint = _fingerprint(path)
+            if fingerprint == recorded.get(path.name):
+                self._checked[path] = fingerprint
+                continue
+            if path.name in recorded:
+                self.cache.notice(f"warning: the compiled model {path} in the OpenVINO cache is damaged; compiling it again")
+            _remove(path)
 
     def _prune(self) -> None:
         """Removes all but the ``BLOB_SHAPES_KEPT`` shape folders used last, and what is not a

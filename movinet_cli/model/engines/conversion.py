@@ -27,6 +27,7 @@ import multiprocessing
 import os
 import signal
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -74,13 +75,32 @@ def entry_key(cache: ConversionCache, directory: str, frame_size: tuple[int, int
     return cache.key(model=identity, kind="base", converter=CONVERTER_VERSION)
 
 
-def converted(cache: ConversionCache, directory: str, frame_size: tuple[int, int] | None, announce: Announcer) -> tuple[str, Any, dict]:
+def converted(cache: ConversionCache, directory: str, frame_size: tuple[int, int] | None, announce: Announcer) -> tuple[str, Callable[[], Any], dict]:
     """The model in ``directory`` converted (a base model: ``frame_size`` None; a stream
     model: for frames of ``frame_size`` (height, width)), from the cache, or converted into
-    it now. Returns its cache key, the ``ov.Model`` and its description (``meta``: for a
-    stream model, where the image, states and logits sit among its ports). Raises
-    EngineError if OpenVINO cannot convert it."""
+    it now. Returns its cache key, a function that returns the ``ov.Model`` and its
+    description (``meta``: for a stream model, where the image, states and logits sit among
+    its ports). Where the cache holds the conversion, the model is read (and checked) when
+    that function is first called: a compiled model in the cache needs no converted one.
+    Raises EngineError if OpenVINO cannot convert it."""
     key = entry_key(cache, directory, frame_size)
+    meta = cache.description(key)
+    if meta is None:
+        now, meta = _read_or_convert(cache, key, directory, frame_size, announce)
+        return key, lambda: now, meta
+    lock, read = threading.Lock(), list[Any]()
+
+    def model() -> Any:
+        with lock:  # a compile ahead (a thread of its own) may ask too
+            if not read:  # a damaged entry is converted again
+                read.append(_read_or_convert(cache, key, directory, frame_size, announce)[0])
+            return read[0]
+
+    return key, model, meta
+
+
+def _read_or_convert(cache: ConversionCache, key: str, directory: str, frame_size: tuple[int, int] | None, announce: Announcer) -> tuple[Any, dict]:
+    """Entry ``key``'s ``(ov.Model, meta)``, checked, converting it first where it is missing or damaged."""
     cached = cache.load(key)
     if cached is None:
         if frame_size is None:
@@ -89,7 +109,7 @@ def converted(cache: ConversionCache, directory: str, frame_size: tuple[int, int
             detail = f" at {frame_size[0]}x{frame_size[1]}"
             convert(cache, key, announce, _convert_stream, directory, tuple(frame_size), detail=detail)
         cached = cache.load_converted(key)
-    return key, *cached
+    return cached
 
 
 def convert(cache: ConversionCache, key: str, announce: Announcer, function: Callable[..., tuple[Any, dict]], *args: object, detail: str = "") -> None:

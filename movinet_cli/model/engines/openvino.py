@@ -9,6 +9,8 @@ keeping conversions and compiled blobs ``engines.cache``'s.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import threading
 import time
 from collections import OrderedDict
@@ -21,6 +23,7 @@ import numpy as np
 from movinet_cli import environment
 from movinet_cli._lazy import openvino
 from movinet_cli.errors import EngineError, one_line
+from movinet_cli.machine import machine
 from movinet_cli.model.engines.cache import Blobs, ConversionCache
 from movinet_cli.model.engines.conversion import Announcer, converted, entry_key
 from movinet_cli.model.engines.features import pooled_input
@@ -77,12 +80,23 @@ class _Compiler:
         if threads:  # a share of a machine (a Ray actor's CPUs)
             self.config["INFERENCE_NUM_THREADS"] = threads
         self.setup_seconds = 0.0  # converting and compiling so far: one-time work, not a video's
+        self._blob_config = ""
 
-    def compile(self, model, blobs: Blobs, shape: str):
-        """``model`` compiled, through the checked blob cache ``blobs`` (``shape`` names its input shape there)."""
+    def compile(self, model_of: Callable[[], Any], blobs: Blobs, shape: str):
+        """``model_of()`` compiled, or its compiled blob for ``shape`` (a name for its input
+        shape) imported from ``blobs``, where the cache holds it (then ``model_of`` is not called)."""
+        if not self._blob_config:  # the threads are not in it: OpenVINO takes them when it imports
+            self._blob_config = f"{self.precision}-{hashlib.sha256(machine().encode()).hexdigest()[:12]}"
         began = time.perf_counter()
         try:
-            return blobs.compile(lambda extra: self.core.compile_model(model, "CPU", {**self.config, **extra}), shape)
+            return blobs.compiled(
+                shape,
+                self._blob_config,
+                lambda: self.core.compile_model(model_of(), "CPU", self.config),
+                lambda blob: self.core.import_model(blob, "CPU", self.config),
+            )
+        except EngineError:  # a conversion's, say
+            raise
         except Exception as error:
             raise EngineError(f"OpenVINO cannot compile the model: {one_line(error)}") from None
         finally:
@@ -113,11 +127,12 @@ def in_background(work: Callable[[], object]) -> None:
 
 
 class _CompiledByShape:
-    """Infer requests for one model, compiled per input shape, the least recently used
-    dropped; one compile at a time (``ahead`` compiles in a background thread)."""
+    """Infer requests for one model (``model()`` returns it, read when a compile needs it),
+    compiled per input shape, the least recently used dropped; one compile at a time
+    (``compile_ahead`` compiles in a background thread)."""
 
-    def __init__(self, model, compiler: _Compiler, blobs: Blobs, input_index: int = 0, output: str = "logits"):
-        self._model, self._compiler, self._blobs, self._input_index = model, compiler, blobs, input_index
+    def __init__(self, model: Callable[[], Any], compiler: _Compiler, blobs: Blobs, input_index: int = 0, output: str = "logits"):
+        self.model, self._compiler, self._blobs, self._input_index = model, compiler, blobs, input_index
         self._output = output  # what the model gives ("logits", "features"): two models of a shape are two blobs
         self._requests: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
@@ -126,7 +141,7 @@ class _CompiledByShape:
         with self._lock:
             if shape not in self._requests:
                 name = f"{self._output}-{'x'.join(map(str, [1, *shape]))}"
-                compiled = self._compiler.compile(_reshaped(self._model, self._input_index, [1, *shape]), self._blobs, name)
+                compiled = self._compiler.compile(lambda: _reshaped(self.model(), self._input_index, [1, *shape]), self._blobs, name)
                 self._requests[shape] = compiled.create_infer_request()
                 while len(self._requests) > COMPILED_SHAPES_KEPT:
                     self._requests.popitem(last=False)
@@ -174,7 +189,7 @@ class OpenVinoClipModel:
 
     engine = NAME
 
-    def __init__(self, model, compiler: _Compiler, blobs: Blobs, num_classes: int):
+    def __init__(self, model: Callable[[], Any], compiler: _Compiler, blobs: Blobs, num_classes: int):
         self._model, self._compiler, self._blobs = model, compiler, blobs
         self._request_for = _CompiledByShape(model, compiler, blobs)
         self._features_for: _CompiledByShape | None = None  # made on first use
@@ -199,7 +214,7 @@ class OpenVinoClipModel:
     def features(self, clip: np.ndarray) -> np.ndarray:
         """The pooled features [F] float32 before the classifier (see ``engines.features``)."""
         if self._features_for is None:
-            self._features_for = _CompiledByShape(_with_features(self._model, 0, []), self._compiler, self._blobs, output="features")
+            self._features_for = _CompiledByShape(functools.cache(lambda: _with_features(self._model(), 0, [])), self._compiler, self._blobs, output="features")
         request = self._features_for(clip.shape)
         _infer(request, {0: _image(clip)})
         return request.get_output_tensor(0).data.reshape(-1).copy()
@@ -300,7 +315,7 @@ class OpenVinoStreamModel:
         request_for, meta = self._converted(frame_size)
         if frame_size not in self._features_by_frame_size:
             logits, *states = meta["outputs"]
-            model = _with_features(request_for._model, logits, states)
+            model = functools.cache(lambda: _with_features(request_for.model(), logits, states))
             self._features_by_frame_size[frame_size] = _CompiledByShape(model, self._compiler, request_for._blobs, meta["inputs"][0], "features")
         return self._features_by_frame_size[frame_size], {**meta, "outputs": list(range(1 + len(meta["states"])))}
 
@@ -351,10 +366,13 @@ def open_model(
 
 def prepare(directory: str, cache_root: Path, size: int, variant: Variant | None = None) -> None:
     """Converts the model in ``directory`` into the cache now (a stream model for frames of
-    ``size`` x ``size`` pixels), so that a later run starts without converting."""
-    opened = open_model(directory, cache_root, variant=variant)
-    if isinstance(opened, OpenVinoStreamModel):
-        opened.init_states((1, size, size))
+    ``size`` x ``size`` pixels), so that a later run starts without converting; a damaged
+    conversion in the cache is found (it is read) and converted again."""
+    info = describe(directory)
+    cache = ConversionCache(cache_root)
+    announce = Announcer(variant, info.kind, directory, cache.root)
+    _, model, _ = converted(cache, directory, (size, size) if info.kind == "stream" else None, announce)
+    model()
 
 
 def is_converted(directory: str, cache_root: Path, frame_size: tuple[int, int] | None) -> bool:
