@@ -530,6 +530,7 @@ def test_compiled_blobs_are_kept_for_the_shapes_used_last_and_checked_one_shape_
 
     from movinet_cli import load_classifier
     from movinet_cli.model.engines import cache as cache_module
+    from movinet_cli.model.engines import openvino as openvino_engine
 
     monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(cache_module, "BLOB_SHAPES_KEPT", 2)
@@ -553,3 +554,9 @@ def test_compiled_blobs_are_kept_for_the_shapes_used_last_and_checked_one_shape_
     logits = load_classifier(palette_models.base, engine="openvino", labels=palette_models.labels).model.logits(red[:4])
     assert sorted(path.name for path in folder.iterdir()) == sorted([blob.name, "checksums.json"])
     assert np.argmax(logits) == np.argmax(again.model.logits(red[:4]))
+    (folder / "checksums.json").write_text("null")  # JSON, but no records: its blob is compiled again
+    logits = load_classifier(palette_models.base, engine="openvino", labels=palette_models.labels).model.logits(red[:4])
+    assert again.labels[int(np.argmax(logits))] == "red" and json.loads((folder / "checksums.json").read_text())[blob.name][0] > 0
+    monkeypatch.setattr(openvino_engine, "COMPILED_VERSION", openvino_engine.COMPILED_VERSION + 1)  # what is compiled changed
+    load_classifier(palette_models.base, engine="openvino", labels=palette_models.labels).model.logits(red[:4])
+    assert len(list(folder.glob("*.blob"))) == 2  # compiled anew, not the blob of before

@@ -273,23 +273,22 @@ class Blobs:
     and hashes no IR (A5 stream: 1.2 to 1.5 s of its first step's 2 s went there, with
     OpenVINO's own ``CACHE_DIR``, which hashes the whole model to find its blob). OpenVINO
     reads a blob without checking its bytes (a damaged one gave NaN answers), so each blob is
-    recorded when written (size and CRC-32, in the folder's ``checksums.json``) and the blobs
-    of a shape's folder are checked before one is imported, once per process; a damaged or
-    unrecorded blob is removed, and compiled (and written) again. A folder a shape: only the
-    blobs of the shape about to run are checked, and the ``BLOB_SHAPES_KEPT`` shapes used last
+    recorded when written (size and CRC-32, in the folder's ``checksums.json``) and the bytes
+    imported are checked against the record first; a damaged or unrecorded blob is removed,
+    and compiled (and written) again. A folder a shape: only the blob about to be imported is
+    read and checked, and the ``BLOB_SHAPES_KEPT`` shapes used last
     are kept, the others removed (every length of a video shorter than a window is a shape of
     its own: unbounded, they filled the disk)."""
 
     def __init__(self, cache: ConversionCache, key: str):
         self.cache, self.directory = cache, cache.root / "compiled" / key
-        self._checked: dict[Path, list[int]] = {}  # blob -> fingerprint checked in this process
         self._usable = cache.writable
 
     def compiled(self, shape: str, config: str, compile_new: Callable[[], Any], import_blob: Callable[[bytes], Any]):
         """The model compiled for ``shape`` (a name for the input shape: ``logits-1x120x172x172x3``)
         the ``config`` way (a name for what else shapes the compiled code): ``import_blob(bytes)``
-        of its checked blob where there is one, else ``compile_new()``, exported into this
-        entry's folder for ``shape`` where the cache can be written."""
+        of its blob where one is recorded and its bytes match, else ``compile_new()``,
+        exported into this entry's folder for ``shape`` where the cache can be written."""
         if not (self._usable and self.cache.writable):
             return compile_new()
         folder = self.directory / shape
@@ -299,7 +298,7 @@ class Blobs:
                 if directory.is_symlink() or directory.exists() and not directory.is_dir():
                     self.cache.notice(f"warning: {directory} in the OpenVINO cache is not a directory; replacing it")
                     _remove(directory)
-            folder.mkdir(parents=True, exist_ok=True)
+            self.directory.parent.mkdir(parents=True, exist_ok=True)
             if lock_path.is_symlink() or lock_path.exists() and not lock_path.is_file():
                 self.cache.notice(f"warning: the OpenVINO cache lock {lock_path} is not a file; replacing it")
                 _remove(lock_path)
@@ -312,71 +311,86 @@ class Blobs:
             fcntl.flock(lock, fcntl.LOCK_EX)
             blob = folder / f"{_EXPORTED}{config}.blob"
             try:
-                self._check(folder)
-                compiled = self._imported(blob, import_blob) if blob.is_file() else None
+                folder.mkdir(parents=True, exist_ok=True)  # under the lock: another process may have pruned it
+                recorded = self._tidy(folder)
+                compiled = self._imported(blob, recorded.get(blob.name), import_blob)
             except OSError as error:  # a blob we cannot read or remove: do without the cache
                 self._usable = False
                 self.cache.cannot_write(_reason(error))
                 return compile_new()
             if compiled is None:
                 compiled = compile_new()
-                with contextlib.suppress(OSError):  # unwritten, it is only compiled again next time
-                    self._write(blob, compiled.export_model().getvalue())
+                self._export(compiled, blob, recorded)
             with contextlib.suppress(OSError):
                 os.utime(folder)  # used now: the least recently used shapes go first
                 self._prune()
             return compiled
 
-    def _imported(self, blob: Path, import_blob: Callable[[bytes], Any]):
-        """The checked ``blob`` imported, or None (removed, saying so) where OpenVINO refuses it."""
+    def _imported(self, blob: Path, record: object, import_blob: Callable[[bytes], Any]):
+        """``blob`` imported where its bytes match ``record`` (its size and CRC-32), else None:
+        a damaged blob, or one OpenVINO refuses, is removed (saying so) to be compiled again.
+        The bytes checked are the bytes imported, read once."""
         try:
-            return import_blob(blob.read_bytes())
-        except OSError:
+            data = blob.read_bytes()
+        except FileNotFoundError:
+            return None
+        if record != [len(data), zlib.crc32(data)]:
+            self.cache.notice(f"warning: the compiled model {blob} in the OpenVINO cache is damaged; compiling it again")
+            _remove(blob)
+            return None
+        try:
+            return import_blob(data)
+        except MemoryError:
             raise
-        except Exception as error:  # checksums match, yet OpenVINO refuses it (written by a bug)
+        except Exception as error:  # its checksum matches, yet OpenVINO refuses it (written by a bug)
             self.cache.notice(f"warning: OpenVINO cannot read the compiled model {blob} ({one_line(error, 120)}); compiling it again")
             _remove(blob)
             return None
 
-    def _write(self, blob: Path, data: bytes) -> None:
-        """Writes ``data`` as ``blob`` (through a staging file: a reader never sees it torn) and records it."""
+    def _export(self, compiled: Any, blob: Path, recorded: dict) -> None:
+        """Writes what OpenVINO exports of ``compiled`` as ``blob`` (through a staging file: a
+        reader never sees it torn) and records it in ``recorded`` and the folder's
+        ``checksums.json``. A filesystem that will not take it turns the cache off for this
+        process, saying so once; another failure only means compiling again next time."""
         staging = blob.with_name(f"{blob.name}.partial-{os.getpid()}")
-        staging.write_bytes(data)
-        os.replace(staging, blob)
-        recorded = self._recorded(blob.parent)
-        recorded[blob.name] = self._checked[blob] = [len(data), zlib.crc32(data)]
-        staging = blob.parent / f"checksums.json.partial-{os.getpid()}"
-        staging.write_text(json.dumps(recorded))
-        os.replace(staging, blob.parent / "checksums.json")
+        try:
+            data = compiled.export_model().getvalue()
+            staging.write_bytes(data)
+            os.replace(staging, blob)
+            recorded[blob.name] = [len(data), zlib.crc32(data)]
+            checksums = blob.parent / f"checksums.json.partial-{os.getpid()}"
+            checksums.write_text(json.dumps(recorded))
+            os.replace(checksums, blob.parent / "checksums.json")
+        except OSError as error:
+            if error.errno in _UNWRITABLE:
+                self._usable = False
+                self.cache.cannot_write(_reason(error))
+        except Exception as error:  # OpenVINO cannot export it, or no memory for the copy: it runs all the same
+            self.cache.notice(f"warning: the compiled model cannot be kept in the OpenVINO cache ({one_line(error, 120)})")
+        finally:
+            with contextlib.suppress(OSError):
+                staging.unlink(missing_ok=True)
 
     @staticmethod
     def _recorded(folder: Path) -> dict:
+        """The folder's records, blob name -> [size, CRC-32]; {} where unreadable or not such a mapping."""
         try:
-            return json.loads((folder / "checksums.json").read_text())
+            recorded = json.loads((folder / "checksums.json").read_text())
         except (OSError, ValueError, RecursionError):  # unreadable, or nested past reason: damaged
             return {}
+        return recorded if isinstance(recorded, dict) else {}
 
-    def _check(self, folder: Path) -> None:
-        """Checks the blobs in ``folder`` against their records (once a process), removing a
-        damaged one (saying so), an unrecorded one (left by a process that died before
-        recording it) and what is not an exported blob (a staging file of a process that
-        died: the lock is held; OpenVINO's own cache files, of versions before exports)."""
+    def _tidy(self, folder: Path) -> dict:
+        """The records of ``folder``, after removing what is neither they nor a recorded exported
+        blob: a blob left unrecorded by a process that died, a staging file of one (the lock is
+        held), OpenVINO's own cache files (of versions before exports). Blobs are checked by
+        their bytes when imported, not here: each is read once."""
         recorded = self._recorded(folder)
         for path in folder.iterdir():
-            if path.name == "checksums.json":
-                continue
-            if not (path.name.startswith(_EXPORTED) and path.name.endswith(".blob")) or path.is_symlink() or not path.is_file():
+            kept = path.name == "checksums.json" or path.name.startswith(_EXPORTED) and path.name.endswith(".blob") and path.name in recorded
+            if not (kept and path.is_file() and not path.is_symlink()):
                 _remove(path)
-                continue
-            if path in self._checked and self._checked[path] == recorded.get(path.name):
-                continue
-            fingerprint = _fingerprint(path)
-            if fingerprint == recorded.get(path.name):
-                self._checked[path] = fingerprint
-                continue
-            if path.name in recorded:
-                self.cache.notice(f"warning: the compiled model {path} in the OpenVINO cache is damaged; compiling it again")
-            _remove(path)
+        return recorded
 
     def _prune(self) -> None:
         """Removes all but the ``BLOB_SHAPES_KEPT`` shape folders used last, and what is not a

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import threading
 import time
 from collections import OrderedDict
@@ -23,7 +24,6 @@ import numpy as np
 from movinet_cli import environment
 from movinet_cli._lazy import openvino
 from movinet_cli.errors import EngineError, one_line
-from movinet_cli.machine import machine
 from movinet_cli.model.engines.cache import Blobs, ConversionCache
 from movinet_cli.model.engines.conversion import Announcer, converted, entry_key
 from movinet_cli.model.engines.features import pooled_input
@@ -36,6 +36,10 @@ NAME = "openvino"
 # length it uses at start, powers of two up to one second of frames (1..32 up to 63 fps), and
 # must keep them all so that none is compiled again mid-session.
 COMPILED_SHAPES_KEPT = 6
+# What is compiled from a converted model, in the names of the compiled models kept in the cache
+# (imported without the converted model, so nothing else tells them apart): change it with
+# _with_features, _reshaped or the compile config, and the models compiled before are not used.
+COMPILED_VERSION = 1
 
 
 def cpu_has_native_bf16() -> bool:
@@ -86,7 +90,9 @@ class _Compiler:
         """``model_of()`` compiled, or its compiled blob for ``shape`` (a name for its input
         shape) imported from ``blobs``, where the cache holds it (then ``model_of`` is not called)."""
         if not self._blob_config:  # the threads are not in it: OpenVINO takes them when it imports
-            self._blob_config = f"{self.precision}-{hashlib.sha256(machine().encode()).hexdigest()[:12]}"
+            made = {key: value for key, value in self.config.items() if key != "INFERENCE_NUM_THREADS"}
+            what = json.dumps([COMPILED_VERSION, made, self.core.get_property("CPU", "FULL_DEVICE_NAME")], sort_keys=True)
+            self._blob_config = f"{self.precision}-{hashlib.sha256(what.encode()).hexdigest()[:12]}"
         began = time.perf_counter()
         try:
             return blobs.compiled(
