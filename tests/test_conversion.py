@@ -529,11 +529,11 @@ def test_compiled_blobs_are_kept_for_the_shapes_used_last_and_checked_one_shape_
     import numpy as np
 
     from movinet_cli import load_classifier
-    from movinet_cli.model.engines import cache as cache_module
+    from movinet_cli.model.engines import blobs as blobs_module
     from movinet_cli.model.engines import openvino as openvino_engine
 
     monkeypatch.setenv("MOVINET_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(cache_module, "BLOB_SHAPES_KEPT", 2)
+    monkeypatch.setattr(blobs_module, "BLOB_SHAPES_KEPT", 2)
     classifier = load_classifier(palette_models.base, engine="openvino", labels=palette_models.labels)
     red = np.zeros((8, 32, 32, 3), np.float32)
     red[..., 0] = 1.0

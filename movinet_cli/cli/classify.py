@@ -21,7 +21,7 @@ from movinet_cli.cli.params import (
     top_k_option,
     verbose_option,
 )
-from movinet_cli.options import MIN_TIMELINE_STEP_S, OUTPUT_FORMATS, RunOptions
+from movinet_cli.options import MIN_TIMELINE_STEP_S, OUTPUT_FORMATS, ModelOptions, ReadOptions, RunOptions
 
 
 @click.command(epilog=EXIT_CODES, short_help="Print the top-k actions in each video.")
@@ -80,9 +80,7 @@ def classify(videos, load, read, run, output_format, timeline, timeline_step, da
     from movinet_cli.inputs.children import start_server
 
     start_server()  # first: it starts while the rest is imported and the model loads (a one-shot run waits less)
-    from movinet_cli.inputs.decoding import drop_prefetched
     from movinet_cli.inputs.sources import check_videos, local_files
-    from movinet_cli.outcomes.loading import prefetch
     from movinet_cli.outcomes.pipeline import classify_many
     from movinet_cli.outcomes.timeline import bin_seconds
     from movinet_cli.outputs.same_file import check_outputs
@@ -100,9 +98,7 @@ def classify(videos, load, read, run, output_format, timeline, timeline_step, da
     sinks += [ReportSink(report_path, out.report_writer())] if report_path else []
     results = _database(database)
     check_outputs(sinks + results, inputs=[*local_files(videos), *model_inputs(load)])
-    if local_files(videos[:1]) and os.path.isfile(videos[0]):  # the first video decodes while the model loads (a pipe is read once: not ahead)
-        prefetch(videos[0], load, read)
-        click.get_current_context().call_on_close(drop_prefetched)  # if nothing took it
+    _decode_ahead(videos[0], load, read)
     if timeline_step:  # the base model sees at most one training clip at a time; a longer step pools windows
         run = dataclasses.replace(run, window=min(timeline_step, RunOptions.window))
     classifier = out.load_model(load, read=read)
@@ -120,6 +116,18 @@ def classify(videos, load, read, run, output_format, timeline, timeline_step, da
         bars.close()
     if tally.failed:
         raise click.exceptions.Exit(1)
+
+
+def _decode_ahead(video: str, load: ModelOptions, read: ReadOptions) -> None:
+    """Starts decoding ``video`` while the model loads, where it is a local file (a pipe is
+    read once, a URL is downloaded first: not ahead); dropped at the end if nothing took it."""
+    from movinet_cli.inputs.decoding import drop_prefetched
+    from movinet_cli.inputs.sources import local_files
+    from movinet_cli.outcomes.loading import prefetch
+
+    if local_files([video]) and os.path.isfile(video):
+        prefetch(video, load, read)
+        click.get_current_context().call_on_close(drop_prefetched)
 
 
 def _printed(output_format: str, timeline: str | None, videos: int) -> list:

@@ -4,7 +4,7 @@ On a 2-core CPU it runs the same SavedModel one to two orders of magnitude faste
 TensorFlow. This module is the runtime: the precision, compiling each input shape (a
 window's or chunk's static shape makes faster CPU code than a dynamic one) and the clip
 and stream models. Converting is ``engines.conversion``'s job (once, in a child process),
-keeping conversions and compiled blobs ``engines.cache``'s.
+keeping conversions ``engines.cache``'s and compiled models ``engines.blobs``'s.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ import numpy as np
 from movinet_cli import environment
 from movinet_cli._lazy import openvino
 from movinet_cli.errors import EngineError, one_line
-from movinet_cli.model.engines.cache import Blobs, ConversionCache
+from movinet_cli.model.engines.blobs import Blobs
+from movinet_cli.model.engines.cache import ConversionCache
 from movinet_cli.model.engines.conversion import Announcer, converted, entry_key
 from movinet_cli.model.engines.features import pooled_input
 from movinet_cli.model.registry import Variant
