@@ -4,9 +4,9 @@ Converted models are kept under ``<cache>/openvino/<key>/``, keyed by what the c
 depends on (see ``conversion.entry_key``). An entry is written to a temporary directory
 and renamed into place, and records the size and CRC-32 of each file it holds; the compiled
 models that OpenVINO exports (``<cache>/openvino/compiled/<key>/<shape>/``, ``engines.blobs``)
-are recorded the same way when written. Both are checked before use, so a partial or damaged entry or blob, a file where
-an entry directory should be, or a lock that is not a file, is removed and rebuilt, saying
-so in one line. A cache that cannot be written (a read-only or full filesystem) is run
+are recorded the same way when written. Both are checked before use, so a partial or damaged
+entry or blob, a file where an entry directory should be, or a lock that is not a file, is
+removed and rebuilt, saying so in one line. A cache that cannot be written (a read-only or full filesystem) is run
 without: conversions are then kept in memory for this process only, saying so in one line.
 """
 

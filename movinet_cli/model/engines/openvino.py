@@ -85,15 +85,19 @@ class _Compiler:
         if threads:  # a share of a machine (a Ray actor's CPUs)
             self.config["INFERENCE_NUM_THREADS"] = threads
         self.setup_seconds = 0.0  # converting and compiling so far: one-time work, not a video's
-        self._blob_config = ""
+
+    @functools.cached_property
+    def _blob_config(self) -> str:
+        """The name of how this compiler compiles, for its compiled models in the cache: the
+        precision, then a hash of COMPILED_VERSION, the config and the CPU's name. Not the
+        threads: OpenVINO takes them when it imports."""
+        made = {key: value for key, value in self.config.items() if key != "INFERENCE_NUM_THREADS"}
+        what = json.dumps([COMPILED_VERSION, made, self.core.get_property("CPU", "FULL_DEVICE_NAME")], sort_keys=True)
+        return f"{self.precision}-{hashlib.sha256(what.encode()).hexdigest()[:12]}"
 
     def compile(self, model_of: Callable[[], Any], blobs: Blobs, shape: str):
         """``model_of()`` compiled, or its compiled blob for ``shape`` (a name for its input
         shape) imported from ``blobs``, where the cache holds it (then ``model_of`` is not called)."""
-        if not self._blob_config:  # the threads are not in it: OpenVINO takes them when it imports
-            made = {key: value for key, value in self.config.items() if key != "INFERENCE_NUM_THREADS"}
-            what = json.dumps([COMPILED_VERSION, made, self.core.get_property("CPU", "FULL_DEVICE_NAME")], sort_keys=True)
-            self._blob_config = f"{self.precision}-{hashlib.sha256(what.encode()).hexdigest()[:12]}"
         began = time.perf_counter()
         try:
             return blobs.compiled(
